@@ -1,0 +1,59 @@
+"""Constants shared across the hub: event types, attribute names, configuration keys."""
+
+from __future__ import annotations
+
+from typing import Final
+
+MATCH_ALL: Final = "*"
+
+# Events fired by the core.
+EVENT_HUB_START: Final = "hub_start"
+EVENT_HUB_STARTED: Final = "hub_started"
+EVENT_HUB_STOP: Final = "hub_stop"
+EVENT_HUB_FINAL_WRITE: Final = "hub_final_write"
+EVENT_HUB_CLOSE: Final = "hub_close"
+EVENT_STATE_CHANGED: Final = "state_changed"
+EVENT_STATE_REPORTED: Final = "state_reported"
+EVENT_CALL_SERVICE: Final = "call_service"
+EVENT_SERVICE_REGISTERED: Final = "service_registered"
+EVENT_SERVICE_REMOVED: Final = "service_removed"
+EVENT_INTEGRATION_LOADED: Final = "integration_loaded"
+EVENT_INTEGRATION_FAILED: Final = "integration_failed"
+
+# Event data and state attribute keys.
+ATTR_ENTITY_ID: Final = "entity_id"
+ATTR_DEVICE_ID: Final = "device_id"
+ATTR_OLD_STATE: Final = "old_state"
+ATTR_NEW_STATE: Final = "new_state"
+ATTR_DOMAIN: Final = "domain"
+ATTR_SERVICE: Final = "service"
+ATTR_SERVICE_DATA: Final = "service_data"
+ATTR_TARGET: Final = "target"
+ATTR_FRIENDLY_NAME: Final = "friendly_name"
+ATTR_UNIT_OF_MEASUREMENT: Final = "unit_of_measurement"
+ATTR_DEVICE_CLASS: Final = "device_class"
+ATTR_CONNECTOR_ID: Final = "connector_id"
+
+# Configuration keys.
+CONF_HUB: Final = "hub"
+CONF_HTTP: Final = "http"
+CONF_NAME: Final = "name"
+CONF_HOST: Final = "host"
+CONF_PORT: Final = "port"
+CONF_SERVER_HOST: Final = "server_host"
+CONF_SERVER_PORT: Final = "server_port"
+CONF_TIME_ZONE: Final = "time_zone"
+CONF_ENTITY_ID: Final = "entity_id"
+CONF_DEVICE_ID: Final = "device_id"
+
+# States every entity may take besides its own.
+STATE_UNAVAILABLE: Final = "unavailable"
+STATE_UNKNOWN: Final = "unknown"
+STATE_ON: Final = "on"
+STATE_OFF: Final = "off"
+
+MAX_LENGTH_STATE: Final = 255
+
+DEFAULT_HTTP_PORT: Final = 8300
+STORAGE_DIR: Final = ".storage"
+CONFIG_FILE: Final = "configuration.yaml"

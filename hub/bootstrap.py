@@ -2,12 +2,173 @@
 
 from __future__ import annotations
 
+import logging
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import voluptuous as vol
+
+from hub.config import ConfigError, NodeDict, find_line, load_config_file, validate_section
+from hub.const import CONF_HTTP, CONF_HUB, CONF_NAME, CONF_TIME_ZONE, CONFIG_FILE
 from hub.core import Hub
+from hub.exceptions import HubError, IntegrationError
+from hub.http import DATA_HTTP, HTTP_SCHEMA, HttpServer, async_start_http
+from hub.plugins import PluginLoader, plugin_registry
+
+_LOGGER = logging.getLogger(__name__)
+
+CORE_KEYS = frozenset({CONF_HUB, CONF_HTTP})
+
+
+def _time_zone(value: Any) -> str:
+    try:
+        zoneinfo.ZoneInfo(str(value))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
+        raise vol.Invalid(f"unknown time zone {value!r}") from err
+    return str(value)
+
+
+HUB_SCHEMA = vol.Schema(
+    {
+        vol.Optional(CONF_NAME, default="evhub"): str,
+        vol.Optional(CONF_TIME_ZONE, default="UTC"): _time_zone,
+    }
+)
+
+
+@dataclass(slots=True)
+class HubConfig:
+    """The validated configuration of a hub."""
+
+    name: str = "evhub"
+    time_zone: str = "UTC"
+    http: dict[str, Any] | None = None
+    integrations: dict[str, Any] = field(default_factory=dict)
+    errors: list[ConfigError] = field(default_factory=list)
+    fatal: bool = False
+
+
+class ConfigInvalidError(HubError):
+    """The configuration has errors that keep the hub from starting."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        super().__init__("\n".join(str(error) for error in errors))
+        self.errors = errors
+
+
+def process_config(
+    raw: Mapping[str, Any], plugins: PluginLoader, *, http_default: bool = True
+) -> HubConfig:
+    """Validate every section; errors are collected, not raised.
+
+    A bad core section is fatal; a bad integration section skips that integration only.
+    The HTTP server runs unless there is no config file at all (a hub embedded in a test).
+    """
+    result = HubConfig()
+    core, errors = validate_section(HUB_SCHEMA, raw.get(CONF_HUB) or {}, CONF_HUB, raw)
+    if errors:
+        result.errors.extend(errors)
+        result.fatal = True
+    else:
+        result.name, result.time_zone = core[CONF_NAME], core[CONF_TIME_ZONE]
+    if CONF_HTTP in raw or http_default:
+        http, errors = validate_section(HTTP_SCHEMA, raw.get(CONF_HTTP) or {}, CONF_HTTP, raw)
+        if errors:
+            result.errors.extend(errors)
+            result.fatal = True
+        else:
+            result.http = http
+    pending = [key for key in raw if key not in CORE_KEYS]
+    seen: set[str] = set()
+    while pending:
+        domain = pending.pop(0)
+        if domain in seen:
+            continue
+        seen.add(domain)
+        file, line = find_line(raw, [domain]) if domain in raw else (None, None)
+        try:
+            integration = plugins.load(domain)
+        except IntegrationError as err:
+            result.errors.append(ConfigError(str(err), file=file, line=line, key=domain))
+            continue
+        section = raw.get(domain)
+        if integration.config_schema is None:
+            validated: Any = section if section is not None else {}
+        else:
+            validated, errors = validate_section(
+                integration.config_schema, section if section is not None else {}, domain, raw
+            )
+            if errors:
+                result.errors.extend(errors)
+                continue
+        result.integrations[domain] = validated
+        pending.extend(dep for dep in integration.dependencies if dep not in seen)
+    return result
+
+
+def load_hub_config(hub: Hub) -> HubConfig:
+    """Load and validate configuration.yaml (blocking: run it in the executor)."""
+    path = hub.path(CONFIG_FILE)
+    raw: Mapping[str, Any]
+    if path.exists():
+        raw = load_config_file(hub.config_dir)
+        if not isinstance(raw, dict):
+            raise ConfigInvalidError(
+                [ConfigError("expected a mapping of sections", file=CONFIG_FILE, line=1)]
+            )
+        return process_config(raw, plugin_registry(hub))
+    return process_config(NodeDict(), plugin_registry(hub), http_default=False)
 
 
 async def setup_hub(hub: Hub) -> None:
-    """Load everything a hub needs before it runs."""
+    """Load config, storage and restored states; start HTTP; set up integrations."""
+    from hub.charger import setup_charger_services
+    from hub.registry import async_load_registries
+    from hub.restore_state import async_load_restore_state
+
+    try:
+        config = await hub.run_in_executor(load_hub_config, hub)
+    except ConfigError as err:
+        raise ConfigInvalidError([err]) from err
+    if config.fatal:
+        raise ConfigInvalidError(config.errors)
+    for error in config.errors:
+        _LOGGER.error("Configuration error, section skipped: %s", error)
+    hub.config = config
+    await async_load_registries(hub)
+    await async_load_restore_state(hub)
+    setup_charger_services(hub)
+    if config.http is not None:
+        await async_start_http(hub, config.http)
+    plugins = plugin_registry(hub)
+    hub.bus.listen_once("hub_started", lambda _: plugins.pm.hook.evhub_hub_started(hub=hub))
+    await plugins.setup(config.integrations)
 
 
 async def shutdown_hub(hub: Hub) -> None:
-    """Unload integrations and close servers."""
+    """Stop HTTP and unload integrations, dependents first."""
+    plugins = plugin_registry(hub)
+    try:
+        plugins.pm.hook.evhub_hub_stopping(hub=hub)
+    except Exception:
+        _LOGGER.exception("Error in evhub_hub_stopping hooks")
+    server: HttpServer | None = hub.data.pop(DATA_HTTP, None)
+    if server is not None:
+        await server.stop()
+    await plugins.unload_all()
+
+
+def check_config(config_dir: Any) -> list[ConfigError]:
+    """Load and validate a config dir the way start-up does; return every error found."""
+    from pathlib import Path
+
+    directory = Path(config_dir)
+    if not directory.joinpath(CONFIG_FILE).exists():
+        return [ConfigError(f"no {CONFIG_FILE} in {directory}", file=str(directory))]
+    try:
+        raw = load_config_file(directory)
+    except ConfigError as err:
+        return [err]
+    return process_config(raw, PluginLoader()).errors

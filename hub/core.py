@@ -53,7 +53,7 @@ from hub.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from hub.config import HubConfig
+    from hub.bootstrap import HubConfig
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -1,0 +1,402 @@
+"""What every charger can be asked, whatever its protocol, and the ``charger.*`` services.
+
+A driver (an OCPP connection, a Modbus poller, a vendor cloud client) subclasses Charger,
+declares its capabilities and implements the methods for them. The services resolve their
+target (a station, EVSE or connector device, or one of its entities) to the station's
+Charger and call it; asking for a capability the charger lacks is a clear error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import voluptuous as vol
+
+from hub.const import ATTR_DEVICE_ID, ATTR_ENTITY_ID
+from hub.core import Hub, ServiceCall, Unsubscribe
+from hub.exceptions import CapabilityNotSupportedError, DeviceNotFoundError, HubError
+from hub.registry import DeviceEntry, DeviceKind, device_registry, entity_registry
+
+_LOGGER = logging.getLogger(__name__)
+
+DOMAIN = "charger"
+DATA_CHARGERS = "charger.chargers"
+
+ATTR_CONNECTOR_ID = "connector_id"
+ATTR_TYPE = "type"
+ATTR_AVAILABLE = "available"
+ATTR_LIMIT = "limit"
+ATTR_ID_TAG = "id_tag"
+ATTR_LOCATION = "location"
+ATTR_RETRIEVE_AT = "retrieve_at"
+
+
+class ChargerCapability(enum.Flag):
+    """Optional capabilities a charger driver declares."""
+
+    NONE = 0
+    RESET = enum.auto()
+    SET_AVAILABILITY = enum.auto()
+    UNLOCK_CONNECTOR = enum.auto()
+    SET_CURRENT_LIMIT = enum.auto()
+    START_STOP = enum.auto()
+    TRIGGER_STATUS = enum.auto()
+    UPDATE_FIRMWARE = enum.auto()
+
+
+class ConnectorStatus(enum.StrEnum):
+    """One connector status vocabulary across protocols (the OCPP 1.6 statuses)."""
+
+    AVAILABLE = "Available"
+    PREPARING = "Preparing"
+    CHARGING = "Charging"
+    SUSPENDED_EVSE = "SuspendedEVSE"
+    SUSPENDED_EV = "SuspendedEV"
+    FINISHING = "Finishing"
+    RESERVED = "Reserved"
+    UNAVAILABLE = "Unavailable"
+    FAULTED = "Faulted"
+
+
+_OCPP201_CHARGING_STATE = {
+    "Charging": ConnectorStatus.CHARGING,
+    "EVConnected": ConnectorStatus.PREPARING,
+    "SuspendedEV": ConnectorStatus.SUSPENDED_EV,
+    "SuspendedEVSE": ConnectorStatus.SUSPENDED_EVSE,
+    "Idle": ConnectorStatus.PREPARING,
+}
+
+
+def status_from_ocpp201(
+    connector_status: str, charging_state: str | None = None
+) -> ConnectorStatus:
+    """Map an OCPP 2.0.1 ConnectorStatus (and a transaction's chargingState) onto the vocabulary.
+
+    2.0.1 says only "Occupied" for a plugged-in connector; the transaction's chargingState
+    tells charging from suspended.
+    """
+    if connector_status == "Occupied":
+        if charging_state is None:
+            return ConnectorStatus.PREPARING
+        return _OCPP201_CHARGING_STATE.get(charging_state, ConnectorStatus.PREPARING)
+    try:
+        return ConnectorStatus(connector_status)
+    except ValueError:
+        raise ValueError(f"unknown OCPP 2.0.1 connector status {connector_status!r}") from None
+
+
+_IEC61851 = {
+    "A": ConnectorStatus.AVAILABLE,  # no vehicle
+    "B": ConnectorStatus.SUSPENDED_EV,  # vehicle connected, not asking for power
+    "C": ConnectorStatus.CHARGING,
+    "D": ConnectorStatus.CHARGING,  # charging with ventilation
+    "E": ConnectorStatus.FAULTED,  # no power or short circuit on the control pilot
+    "F": ConnectorStatus.FAULTED,  # EVSE error
+}
+
+
+def status_from_iec61851(state: str) -> ConnectorStatus:
+    """Map an IEC 61851 control pilot state (A-F, with an optional 1/2 suffix)."""
+    found = _IEC61851.get(state[:1].upper()) if state else None
+    if found is None:
+        raise ValueError(f"unknown IEC 61851 state {state!r}")
+    return found
+
+
+class ResetType(enum.StrEnum):
+    """How hard a reset is: soft restarts the software, hard reboots the station."""
+
+    SOFT = "soft"
+    HARD = "hard"
+
+
+class Charger:
+    """A station an integration controls: the required protocol, optional capabilities.
+
+    Required: ``device_id`` (the station's device registry id), ``capabilities`` and
+    ``online``. Each optional method is called only when its capability is declared.
+    Methods return the charger's answer (e.g. "Accepted") and raise on failure.
+    """
+
+    capabilities: ChargerCapability = ChargerCapability.NONE
+
+    def __init__(self, device_id: str) -> None:
+        self.device_id = device_id
+
+    @property
+    def online(self) -> bool:
+        """Whether the charger can be reached now."""
+        return True
+
+    def _unsupported(self, capability: ChargerCapability) -> CapabilityNotSupportedError:
+        return CapabilityNotSupportedError(
+            f"charger {self.device_id} does not support {_capability_name(capability)}"
+        )
+
+    async def reset(self, reset_type: ResetType) -> Any:
+        """Restart the station."""
+        raise self._unsupported(ChargerCapability.RESET)
+
+    async def set_availability(self, available: bool, connector_id: int | None) -> Any:
+        """Lock (unavailable) or unlock (available) the station or one connector."""
+        raise self._unsupported(ChargerCapability.SET_AVAILABILITY)
+
+    async def unlock_connector(self, connector_id: int) -> Any:
+        """Release the cable lock of a connector."""
+        raise self._unsupported(ChargerCapability.UNLOCK_CONNECTOR)
+
+    async def set_current_limit(self, limit: float, connector_id: int | None) -> Any:
+        """Limit the charging current (amperes) of the station or one connector."""
+        raise self._unsupported(ChargerCapability.SET_CURRENT_LIMIT)
+
+    async def start_charging(self, connector_id: int | None, id_tag: str | None) -> Any:
+        """Start a charging session."""
+        raise self._unsupported(ChargerCapability.START_STOP)
+
+    async def stop_charging(self, connector_id: int | None) -> Any:
+        """Stop the charging session of a connector (or the only one)."""
+        raise self._unsupported(ChargerCapability.START_STOP)
+
+    async def trigger_status(self, connector_id: int | None) -> Any:
+        """Ask the charger to report its status now."""
+        raise self._unsupported(ChargerCapability.TRIGGER_STATUS)
+
+    async def update_firmware(self, location: str, retrieve_at: datetime | None) -> Any:
+        """Ask the charger to fetch and install firmware from location."""
+        raise self._unsupported(ChargerCapability.UPDATE_FIRMWARE)
+
+
+def _capability_name(capability: ChargerCapability) -> str:
+    return (capability.name or str(capability)).lower()
+
+
+class ChargerCommandError(HubError):
+    """A command failed on some of its targets; results holds each target's outcome."""
+
+    def __init__(self, message: str, results: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.results = results
+
+
+def register_charger(hub: Hub, charger: Charger) -> Unsubscribe:
+    """Make a charger reachable by the charger.* services; returns the unregister callable."""
+    chargers: dict[str, Charger] = hub.data.setdefault(DATA_CHARGERS, {})
+    chargers[charger.device_id] = charger
+
+    def unregister() -> None:
+        if chargers.get(charger.device_id) is charger:
+            del chargers[charger.device_id]
+
+    return unregister
+
+
+def get_charger(hub: Hub, device_id: str) -> Charger | None:
+    """Return the charger registered for a station device id."""
+    chargers: dict[str, Charger] = hub.data.get(DATA_CHARGERS, {})
+    return chargers.get(device_id)
+
+
+def _target_ids(call: ServiceCall, key: str) -> list[str]:
+    found: list[str] = []
+    for source in (call.target, call.data):
+        value = source.get(key)
+        if value is None:
+            continue
+        found.extend([value] if isinstance(value, str) else list(value))
+    return found
+
+
+def resolve_targets(hub: Hub, call: ServiceCall) -> list[tuple[Charger, DeviceEntry, int | None]]:
+    """Turn a call's target into (charger, device, connector id) per targeted device."""
+    devices = device_registry(hub)
+    entities = entity_registry(hub)
+    device_ids = _target_ids(call, ATTR_DEVICE_ID)
+    for entity_id in _target_ids(call, ATTR_ENTITY_ID):
+        entry = entities.get(entity_id)
+        if entry is None or entry.device_id is None:
+            raise DeviceNotFoundError(f"entity {entity_id} belongs to no charger")
+        device_ids.append(entry.device_id)
+    if not device_ids:
+        raise DeviceNotFoundError(f"{call.domain}.{call.service} needs a target device or entity")
+    targets: list[tuple[Charger, DeviceEntry, int | None]] = []
+    for device_id in dict.fromkeys(device_ids):
+        device = devices.get(device_id)
+        if device is None:
+            raise DeviceNotFoundError(f"device {device_id} not found")
+        station = devices.station_of(device_id)
+        charger = get_charger(hub, station.id) if station is not None else None
+        if charger is None:
+            raise DeviceNotFoundError(f"no charger integration controls {device.name or device_id}")
+        connector = call.data.get(ATTR_CONNECTOR_ID)
+        if device.kind is DeviceKind.CONNECTOR and device.connector_id is not None:
+            connector = device.connector_id
+        elif device.kind is DeviceKind.EVSE and device.evse_id is not None:
+            connector = device.evse_id
+        targets.append((charger, device, connector))
+    return targets
+
+
+Command = Callable[[Charger, int | None, dict[str, Any]], Awaitable[Any]]
+
+
+async def _dispatch(
+    hub: Hub, call: ServiceCall, capability: ChargerCapability, command: Command
+) -> dict[str, Any]:
+    targets = resolve_targets(hub, call)
+    for charger, device, _connector in targets:
+        if capability not in charger.capabilities:
+            raise CapabilityNotSupportedError(
+                f"{device.name or device.id} ({charger.device_id}) does not support "
+                f"{_capability_name(capability)}"
+            )
+    if len(targets) == 1:
+        charger, device, connector = targets[0]
+        return {device.id: await command(charger, connector, call.data)}
+    outcomes = await asyncio.gather(
+        *(command(charger, connector, call.data) for charger, _, connector in targets),
+        return_exceptions=True,
+    )
+    results = {
+        device.id: outcome for (_, device, _), outcome in zip(targets, outcomes, strict=True)
+    }
+    failed = {key: value for key, value in results.items() if isinstance(value, BaseException)}
+    if failed:
+        detail = "; ".join(f"{key}: {value}" for key, value in failed.items())
+        raise ChargerCommandError(
+            f"{call.service} failed on {len(failed)} target(s): {detail}", results
+        )
+    return results
+
+
+def _positive_connector(value: Any) -> int:
+    return int(vol.All(vol.Coerce(int), vol.Range(min=0))(value))
+
+
+_TARGET = {
+    vol.Optional(ATTR_DEVICE_ID): vol.Any(str, [str]),
+    vol.Optional(ATTR_ENTITY_ID): vol.Any(str, [str]),
+    vol.Optional(ATTR_CONNECTOR_ID): _positive_connector,
+}
+
+
+def _schema(extra: dict[Any, Any]) -> vol.Schema:
+    return vol.Schema({**_TARGET, **extra})
+
+
+def _parse_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError as err:
+        raise vol.Invalid(f"expected an ISO 8601 date and time, got {value!r}") from err
+
+
+async def _reset(charger: Charger, connector: int | None, data: dict[str, Any]) -> Any:
+    return await charger.reset(ResetType(data[ATTR_TYPE]))
+
+
+async def _set_availability(charger: Charger, connector: int | None, data: dict[str, Any]) -> Any:
+    return await charger.set_availability(data[ATTR_AVAILABLE], connector)
+
+
+async def _unlock(charger: Charger, connector: int | None, data: dict[str, Any]) -> Any:
+    if connector is None:
+        raise vol.Invalid("unlock_connector needs a connector (connector_id or connector device)")
+    return await charger.unlock_connector(connector)
+
+
+async def _current_limit(charger: Charger, connector: int | None, data: dict[str, Any]) -> Any:
+    return await charger.set_current_limit(data[ATTR_LIMIT], connector)
+
+
+async def _start(charger: Charger, connector: int | None, data: dict[str, Any]) -> Any:
+    return await charger.start_charging(connector, data.get(ATTR_ID_TAG))
+
+
+async def _stop(charger: Charger, connector: int | None, data: dict[str, Any]) -> Any:
+    return await charger.stop_charging(connector)
+
+
+async def _trigger(charger: Charger, connector: int | None, data: dict[str, Any]) -> Any:
+    return await charger.trigger_status(connector)
+
+
+async def _firmware(charger: Charger, connector: int | None, data: dict[str, Any]) -> Any:
+    return await charger.update_firmware(data[ATTR_LOCATION], data.get(ATTR_RETRIEVE_AT))
+
+
+SERVICES: dict[str, tuple[ChargerCapability, Command, vol.Schema, str]] = {
+    "reset": (
+        ChargerCapability.RESET,
+        _reset,
+        _schema({vol.Optional(ATTR_TYPE, default="soft"): vol.In([t.value for t in ResetType])}),
+        "Restart a station (soft or hard).",
+    ),
+    "set_availability": (
+        ChargerCapability.SET_AVAILABILITY,
+        _set_availability,
+        _schema({vol.Required(ATTR_AVAILABLE): bool}),
+        "Lock (available: false) or unlock a station or connector.",
+    ),
+    "unlock_connector": (
+        ChargerCapability.UNLOCK_CONNECTOR,
+        _unlock,
+        _schema({}),
+        "Release the cable lock of a connector.",
+    ),
+    "set_current_limit": (
+        ChargerCapability.SET_CURRENT_LIMIT,
+        _current_limit,
+        _schema({vol.Required(ATTR_LIMIT): vol.All(vol.Coerce(float), vol.Range(min=0, max=1000))}),
+        "Limit the charging current in amperes.",
+    ),
+    "start_charging": (
+        ChargerCapability.START_STOP,
+        _start,
+        _schema({vol.Optional(ATTR_ID_TAG): vol.All(str, vol.Length(min=1, max=36))}),
+        "Start a charging session remotely.",
+    ),
+    "stop_charging": (
+        ChargerCapability.START_STOP,
+        _stop,
+        _schema({}),
+        "Stop a charging session remotely.",
+    ),
+    "trigger_status": (
+        ChargerCapability.TRIGGER_STATUS,
+        _trigger,
+        _schema({}),
+        "Ask a charger to report its status now.",
+    ),
+    "update_firmware": (
+        ChargerCapability.UPDATE_FIRMWARE,
+        _firmware,
+        _schema(
+            {
+                vol.Required(ATTR_LOCATION): vol.Url(),
+                vol.Optional(ATTR_RETRIEVE_AT): _parse_datetime,
+            }
+        ),
+        "Install firmware from a URL.",
+    ),
+}
+
+
+def setup_charger_services(hub: Hub) -> None:
+    """Register the charger.* services."""
+    for service, (capability, command, schema, description) in SERVICES.items():
+
+        async def handle(
+            call: ServiceCall,
+            capability: ChargerCapability = capability,
+            command: Command = command,
+        ) -> dict[str, Any]:
+            return await _dispatch(hub, call, capability, command)
+
+        hub.services.register(DOMAIN, service, handle, schema, description)

@@ -1,0 +1,115 @@
+"""The ``evhub`` command: run, check-config, --version."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from hub import __version__
+from hub.const import CONFIG_FILE
+
+_LOGGER = logging.getLogger("hub")
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def setup_logging(level: str) -> None:
+    """Readable logs on stderr; colour-free so they read the same in a journal."""
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S")
+    # aiohttp's access log repeats what the API audit log says better.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _config_dir(value: str) -> Path:
+    return Path(value).expanduser().resolve()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the evhub command."""
+    parser = argparse.ArgumentParser(
+        prog="evhub", description="Self-hosted monitoring hub for EV charging infrastructure."
+    )
+    parser.add_argument("--version", action="version", version=f"evhub {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the hub")
+    run.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    check = commands.add_parser("check-config", help="check the configuration and exit")
+    check.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
+    return parser
+
+
+def cmd_check_config(config_dir: Path) -> int:
+    """Print every configuration error; exit status 1 if there is one."""
+    from hub.bootstrap import check_config
+
+    errors = check_config(config_dir)
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+    if errors:
+        print(f"{len(errors)} error(s) in {config_dir / CONFIG_FILE}", file=sys.stderr)
+        return 1
+    print(f"configuration ok: {config_dir / CONFIG_FILE}")
+    return 0
+
+
+async def _run(config_dir: Path) -> int:
+    from hub.bootstrap import ConfigInvalidError
+    from hub.core import Hub
+
+    hub = Hub(config_dir)
+    hub.install_signal_handlers()
+    try:
+        try:
+            await hub.start()
+        except ConfigInvalidError as err:
+            for error in err.errors:
+                print(f"error: {error}", file=sys.stderr)
+            print("evhub: not started, fix the configuration above", file=sys.stderr)
+            await hub.stop()
+            return 1
+        except OSError as err:
+            print(f"evhub: could not start: {err}", file=sys.stderr)
+            await hub.stop()
+            return 1
+        return await hub.wait_stopped()
+    finally:
+        hub.remove_signal_handlers()
+
+
+def cmd_run(config_dir: Path, log_level: str) -> int:
+    """Run the hub until SIGINT or SIGTERM."""
+    if not config_dir.is_dir():
+        print(f"evhub: config dir {config_dir} does not exist", file=sys.stderr)
+        return 1
+    if not (config_dir / CONFIG_FILE).is_file():
+        print(
+            f"evhub: no {CONFIG_FILE} in {config_dir}; copy config.example.yaml there to start",
+            file=sys.stderr,
+        )
+        return 1
+    setup_logging(log_level)
+    _LOGGER.info("evhub %s starting with config dir %s", __version__, config_dir)
+    return asyncio.run(_run(config_dir))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the evhub console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return cmd_run(args.config, args.log_level)
+    if args.command == "check-config":
+        return cmd_check_config(args.config)
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

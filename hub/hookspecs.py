@@ -1,0 +1,52 @@
+"""Hook specifications of evhub plugins.
+
+A plugin is a module (or object) named by an entry point in the ``evhub.integrations`` group;
+the entry point's name is the integration's domain. pluggy is synchronous: hooks describe and
+notify, the core awaits the async set-up the description names.
+
+A minimal plugin::
+
+    from hub.hookspecs import hookimpl
+    from hub.plugins import Integration
+
+    async def async_setup(hub, config):
+        ...
+
+    @hookimpl
+    def evhub_integration():
+        return Integration(domain="acme", name="ACME chargers", version="1.0",
+                           setup=async_setup)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from hub.core import Hub
+    from hub.plugins import Integration
+
+PROJECT_NAME = "evhub"
+ENTRY_POINT_GROUP = "evhub.integrations"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def evhub_integration() -> Integration:  # type: ignore[empty-body]
+    """Describe the integration this plugin provides: domain, name, version, dependencies,
+    config schema and the async set-up (and optional unload) the core awaits.
+    """
+
+
+@hookspec
+def evhub_hub_started(hub: Hub) -> None:
+    """Tell plugins the hub is running, every configured integration having been set up."""
+
+
+@hookspec
+def evhub_hub_stopping(hub: Hub) -> None:
+    """Tell plugins the hub is stopping, before integrations unload."""

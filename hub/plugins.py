@@ -1,0 +1,358 @@
+"""Integrations as pluggy plugins: discovery by entry point, set-up in dependency order.
+
+An integration that fails to set up is reported and retried with backoff; the others run on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import importlib.metadata
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from hub import hookspecs
+from hub.const import EVENT_INTEGRATION_FAILED, EVENT_INTEGRATION_LOADED
+from hub.core import Hub, valid_domain
+from hub.exceptions import HubError, IntegrationError
+
+_LOGGER = logging.getLogger(__name__)
+
+DATA_PLUGINS = "plugins"
+
+SetupFunc = Callable[[Hub, Any], Awaitable[bool | None]]
+UnloadFunc = Callable[[Hub], Awaitable[None]]
+
+
+class IntegrationNotReadyError(HubError):
+    """Raised by a set-up that should be retried later without a traceback (device away)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Integration:
+    """What a plugin declares about the integration it provides."""
+
+    domain: str
+    name: str
+    version: str
+    setup: SetupFunc
+    unload: UnloadFunc | None = None
+    dependencies: tuple[str, ...] = ()
+    config_schema: Callable[[Any], Any] | None = None
+    documentation: str = ""
+
+    def __post_init__(self) -> None:
+        if not valid_domain(self.domain):
+            raise IntegrationError(f"invalid integration domain {self.domain!r}")
+
+
+class SetupState(enum.StrEnum):
+    """Where an integration is in its life."""
+
+    pending = "pending"
+    setting_up = "setting_up"
+    loaded = "loaded"
+    retrying = "retrying"
+    waiting = "waiting_for_dependencies"
+    failed = "failed"
+    unloaded = "unloaded"
+
+
+@dataclass(slots=True)
+class IntegrationStatus:
+    """The set-up state of one integration, shown by /api/health."""
+
+    domain: str
+    state: SetupState = SetupState.pending
+    error: str | None = None
+    attempts: int = 0
+    next_retry_at: float | None = None
+    loaded_at: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable form."""
+        return {
+            "state": str(self.state),
+            "error": self.error,
+            "attempts": self.attempts,
+            "next_retry_at": self.next_retry_at,
+            "loaded_at": self.loaded_at,
+        }
+
+
+@dataclass(slots=True)
+class _Running:
+    integration: Integration
+    config: Any
+    status: IntegrationStatus
+    done: asyncio.Future[bool]
+    first_attempt: asyncio.Future[None] | None = None
+    task: asyncio.Task[None] | None = None
+    unloaded: bool = False
+    dependents: list[str] = field(default_factory=list)
+
+
+class PluginLoader:
+    """A pluggy PluginManager that finds integrations by entry point and describes them."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self._integrations: dict[str, Integration] = {}
+
+    @staticmethod
+    def available() -> dict[str, importlib.metadata.EntryPoint]:
+        """Return the entry points of every installed integration by domain."""
+        found = importlib.metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP)
+        return {ep.name: ep for ep in found}
+
+    def register(self, plugin: ModuleType | object) -> Integration:
+        """Register a plugin object or module (tests, embedded use) and return its integration."""
+        self.pm.register(plugin)
+        return self._describe(plugin, None)
+
+    def load(self, domain: str) -> Integration:
+        """Return the integration of domain, loading its plugin through its entry point."""
+        if domain in self._integrations:
+            return self._integrations[domain]
+        entry_point = self.available().get(domain)
+        if entry_point is None:
+            raise IntegrationError(f"integration {domain!r} not found")
+        try:
+            plugin = entry_point.load()
+        except Exception as err:
+            raise IntegrationError(
+                f"integration {domain!r} could not be imported ({entry_point.value}): {err}"
+            ) from err
+        if self.pm.is_registered(plugin):
+            return self._describe(plugin, domain)
+        self.pm.register(plugin, name=domain)
+        return self._describe(plugin, domain)
+
+    def _describe(self, plugin: object, domain: str | None) -> Integration:
+        impls = [
+            impl for impl in self.pm.hook.evhub_integration.get_hookimpls() if impl.plugin is plugin
+        ]
+        if not impls:
+            self.pm.unregister(plugin)
+            raise IntegrationError(f"plugin {plugin!r} implements no evhub_integration hook")
+        integration = impls[0].function()
+        if not isinstance(integration, Integration):
+            self.pm.unregister(plugin)
+            raise IntegrationError(f"evhub_integration of {plugin!r} did not return Integration")
+        if domain is not None and integration.domain != domain:
+            self.pm.unregister(plugin)
+            raise IntegrationError(
+                f"entry point {domain!r} provides integration {integration.domain!r}; "
+                "the entry point name must be the domain"
+            )
+        self._integrations[integration.domain] = integration
+        return integration
+
+    def integration(self, domain: str) -> Integration | None:
+        """Return a loaded integration's description."""
+        return self._integrations.get(domain)
+
+
+class PluginRegistry(PluginLoader):
+    """The plugin loader of a hub and the integrations it set up."""
+
+    def __init__(self, hub: Hub) -> None:
+        super().__init__()
+        self.hub = hub
+        self.retry_base = 5.0
+        self.retry_max = 300.0
+        self._running: dict[str, _Running] = {}
+        self._order: list[str] = []
+
+    def statuses(self) -> dict[str, IntegrationStatus]:
+        """Return the set-up status of every integration that was asked to set up."""
+        return {domain: running.status for domain, running in self._running.items()}
+
+    def is_loaded(self, domain: str) -> bool:
+        """Tell whether an integration is set up and running."""
+        running = self._running.get(domain)
+        return running is not None and running.status.state is SetupState.loaded
+
+    # Set-up ----------------------------------------------------------------------------
+
+    def resolve(self, domains: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+        """Order domains and their dependencies so each comes after what it needs.
+
+        Returns the order and, per domain that cannot be set up, the reason.
+        """
+        order: list[str] = []
+        failed: dict[str, str] = {}
+        visiting: set[str] = set()
+
+        def visit(domain: str, chain: tuple[str, ...]) -> bool:
+            if domain in order:
+                return True
+            if domain in failed:
+                return False
+            if domain in visiting:
+                failed[domain] = "dependency cycle: " + " -> ".join((*chain, domain))
+                return False
+            try:
+                integration = self.load(domain)
+            except IntegrationError as err:
+                failed[domain] = str(err)
+                return False
+            visiting.add(domain)
+            for dependency in integration.dependencies:
+                if not visit(dependency, (*chain, domain)):
+                    failed.setdefault(
+                        domain, f"dependency {dependency!r} unavailable: {failed.get(dependency)}"
+                    )
+                    visiting.discard(domain)
+                    return False
+            visiting.discard(domain)
+            order.append(domain)
+            return True
+
+        for domain in domains:
+            visit(domain, ())
+        return order, failed
+
+    async def setup(self, configs: Mapping[str, Any]) -> None:
+        """Set up the integrations of configs (validated sections by domain) in order.
+
+        Waits for each first attempt; failures are retried in the background.
+        """
+        order, failed = self.resolve(configs)
+        for domain, reason in failed.items():
+            status = IntegrationStatus(domain, SetupState.failed, reason)
+            self._running[domain] = _Running(
+                self._integrations.get(domain)
+                or Integration(domain=domain, name=domain, version="", setup=_never),
+                None,
+                status,
+                self.hub.loop.create_future(),
+            )
+            self._running[domain].done.set_result(False)
+            _LOGGER.error("Integration %s cannot be set up: %s", domain, reason)
+        for domain in order:
+            if domain in self._running:
+                continue
+            integration = self._integrations[domain]
+            running = _Running(
+                integration,
+                configs.get(domain, {}),
+                IntegrationStatus(domain),
+                self.hub.loop.create_future(),
+            )
+            self._running[domain] = running
+            self._order.append(domain)
+        first_attempts = []
+        for domain in order:
+            running = self._running[domain]
+            if running.task is None and not running.done.done():
+                running.first_attempt = self.hub.loop.create_future()
+                running.task = self.hub.create_background_task(
+                    self._run_setup(running, running.first_attempt), f"setup {domain}"
+                )
+                first_attempts.append(running.first_attempt)
+        if first_attempts:
+            await asyncio.gather(*first_attempts)
+
+    async def _run_setup(self, running: _Running, first_attempt: asyncio.Future[None]) -> None:
+        integration = running.integration
+        status = running.status
+        try:
+            for dependency in integration.dependencies:
+                dep = self._running[dependency]
+                if dep.first_attempt is not None:
+                    await asyncio.shield(dep.first_attempt)
+                if not dep.done.done():
+                    # The dependency is being retried: start need not wait for this one.
+                    status.state = SetupState.waiting
+                    if not first_attempt.done():
+                        first_attempt.set_result(None)
+                if not await asyncio.shield(dep.done):
+                    status.state = SetupState.failed
+                    status.error = f"dependency {dependency!r} failed"
+                    running.done.set_result(False)
+                    return
+            while True:
+                status.state = SetupState.setting_up
+                status.attempts += 1
+                status.next_retry_at = None
+                error = await self._attempt(running)
+                if error is None:
+                    status.state = SetupState.loaded
+                    status.error = None
+                    status.loaded_at = time.time()
+                    running.done.set_result(True)
+                    self.hub.bus.fire(EVENT_INTEGRATION_LOADED, {"domain": integration.domain})
+                    return
+                delay = min(self.retry_max, self.retry_base * 2 ** (status.attempts - 1))
+                status.state = SetupState.retrying
+                status.error = error
+                status.next_retry_at = time.time() + delay
+                self.hub.bus.fire(
+                    EVENT_INTEGRATION_FAILED,
+                    {"domain": integration.domain, "error": error, "retry_in": delay},
+                )
+                _LOGGER.warning(
+                    "Set-up of %s failed (attempt %d): %s; retrying in %.0f s",
+                    integration.domain,
+                    status.attempts,
+                    error,
+                    delay,
+                )
+                if not first_attempt.done():
+                    first_attempt.set_result(None)
+                await asyncio.sleep(delay)
+        finally:
+            if not first_attempt.done():
+                first_attempt.set_result(None)
+
+    async def _attempt(self, running: _Running) -> str | None:
+        """Run one set-up attempt; return None on success, else the reason it failed."""
+        integration = running.integration
+        try:
+            result = await integration.setup(self.hub, running.config)
+        except IntegrationNotReadyError as err:
+            return str(err) or "not ready"
+        except Exception as err:
+            _LOGGER.exception("Error setting up integration %s", integration.domain)
+            return f"{type(err).__name__}: {err}"
+        if result is False:
+            return "set-up returned False"
+        return None
+
+    async def unload_all(self) -> None:
+        """Unload every loaded integration, dependents first."""
+        for domain in reversed(self._order):
+            running = self._running[domain]
+            if running.task is not None and not running.task.done():
+                running.task.cancel()
+                await asyncio.gather(running.task, return_exceptions=True)
+            if running.status.state is not SetupState.loaded or running.unloaded:
+                continue
+            running.unloaded = True
+            running.status.state = SetupState.unloaded
+            if running.integration.unload is None:
+                continue
+            try:
+                await running.integration.unload(self.hub)
+            except Exception:
+                _LOGGER.exception("Error unloading integration %s", domain)
+
+
+async def _never(hub: Hub, config: Any) -> bool:
+    return False
+
+
+def plugin_registry(hub: Hub) -> PluginRegistry:
+    """Return the hub's plugin registry, made on first use."""
+    registry: PluginRegistry | None = hub.data.get(DATA_PLUGINS)
+    if registry is None:
+        registry = hub.data[DATA_PLUGINS] = PluginRegistry(hub)
+    return registry

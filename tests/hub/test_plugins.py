@@ -1,0 +1,260 @@
+"""Integrations as plugins: entry points, dependency order, failing set-ups retried."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import voluptuous as vol
+
+from hub.bootstrap import ConfigInvalidError, check_config
+from hub.core import CoreState, Hub
+from hub.hookspecs import hookimpl
+from hub.plugins import (
+    Integration,
+    IntegrationNotReadyError,
+    SetupState,
+    plugin_registry,
+)
+
+
+def write_config(directory: Path, text: str) -> None:
+    directory.joinpath("configuration.yaml").write_text(textwrap.dedent(text))
+
+
+def make_plugin(domain: str, **kwargs: Any) -> SimpleNamespace:
+    """A plugin object whose evhub_integration hook returns an Integration."""
+    integration = Integration(domain=domain, name=domain.title(), version="0.1", **kwargs)
+
+    @hookimpl
+    def evhub_integration() -> Integration:
+        return integration
+
+    return SimpleNamespace(evhub_integration=evhub_integration)
+
+
+async def test_third_party_package_loads_through_its_entry_point(
+    acme_installed: Path, tmp_path: Path
+) -> None:
+    """A package installed from tests/ with one entry point adds a charger vendor."""
+    write_config(
+        tmp_path,
+        """
+        http:
+          server_port: 0
+        acme:
+          stations:
+            - id: ACME-1
+              name: Garage
+              connectors: 2
+        """,
+    )
+    hub = Hub(tmp_path)
+    await hub.start()
+    try:
+        registry = plugin_registry(hub)
+        assert registry.is_loaded("acme")
+        integration = registry.integration("acme")
+        assert integration is not None
+        assert integration.version == "1.2.0"
+        assert registry.pm.get_plugin("acme") is not None
+        assert hub.states.get("sensor.garage_connector_1_status").state == "Available"
+        assert hub.states.get("sensor.garage_connector_2_status").state == "Available"
+    finally:
+        await hub.stop()
+
+
+async def test_dependencies_set_up_first(tmp_path: Path) -> None:
+    order: list[str] = []
+
+    def setup_for(domain: str) -> Any:
+        async def setup(hub: Hub, config: Any) -> bool:
+            await asyncio.sleep(0)
+            order.append(domain)
+            return True
+
+        return setup
+
+    write_config(tmp_path, "http:\n  server_port: 0\nchild:\n")
+    hub = Hub(tmp_path)
+    registry = plugin_registry(hub)
+    registry.register(make_plugin("child", setup=setup_for("child"), dependencies=("parent",)))
+    registry.register(make_plugin("parent", setup=setup_for("parent"), dependencies=("base",)))
+    registry.register(make_plugin("base", setup=setup_for("base")))
+    await hub.start()
+    assert order == ["base", "parent", "child"]
+    assert all(registry.is_loaded(d) for d in ("base", "parent", "child"))
+    await hub.stop()
+
+
+async def test_failing_setup_is_retried_while_the_rest_runs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    attempts = 0
+    loaded = asyncio.Event()
+
+    async def flaky(hub: Hub, config: Any) -> bool:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise IntegrationNotReadyError("cloud not reachable")
+        loaded.set()
+        return True
+
+    async def steady(hub: Hub, config: Any) -> bool:
+        return True
+
+    async def dependent(hub: Hub, config: Any) -> bool:
+        assert attempts == 3, "set up before its dependency"
+        return True
+
+    write_config(tmp_path, "flaky:\nsteady:\nneeds_flaky:\n")
+    hub = Hub(tmp_path)
+    registry = plugin_registry(hub)
+    registry.retry_base = 0.01
+    registry.register(make_plugin("flaky", setup=flaky))
+    registry.register(make_plugin("steady", setup=steady))
+    registry.register(make_plugin("needs_flaky", setup=dependent, dependencies=("flaky",)))
+    with caplog.at_level(logging.WARNING):
+        await hub.start()
+    # The hub runs although flaky is still being retried.
+    assert hub.state is CoreState.running
+    assert registry.is_loaded("steady")
+    statuses = registry.statuses()
+    assert statuses["flaky"].state is SetupState.retrying
+    assert statuses["flaky"].error == "cloud not reachable"
+    assert statuses["needs_flaky"].state is SetupState.waiting
+    assert "Set-up of flaky failed (attempt 1): cloud not reachable" in caplog.text
+    await asyncio.wait_for(loaded.wait(), 5)
+    for _ in range(10):
+        if registry.is_loaded("needs_flaky"):
+            break
+        await asyncio.sleep(0.01)
+    assert attempts == 3
+    assert registry.is_loaded("flaky")
+    assert registry.is_loaded("needs_flaky")
+    await hub.stop()
+
+
+async def test_setup_returning_false_or_raising_is_reported(tmp_path: Path) -> None:
+    async def false(hub: Hub, config: Any) -> bool:
+        return False
+
+    async def boom(hub: Hub, config: Any) -> bool:
+        raise RuntimeError("bad wiring")
+
+    write_config(tmp_path, "falsy:\nboom:\n")
+    hub = Hub(tmp_path)
+    registry = plugin_registry(hub)
+    registry.retry_base = 60
+    registry.register(make_plugin("falsy", setup=false))
+    registry.register(make_plugin("boom", setup=boom))
+    await hub.start()
+    statuses = registry.statuses()
+    assert statuses["falsy"].error == "set-up returned False"
+    assert statuses["boom"].error == "RuntimeError: bad wiring"
+    assert statuses["boom"].next_retry_at is not None
+    await hub.stop()
+    assert hub.state is CoreState.stopped
+
+
+async def test_bad_section_is_skipped_and_the_rest_runs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[Any] = []
+
+    async def setup(hub: Hub, config: Any) -> bool:
+        calls.append(config)
+        return True
+
+    schema = vol.Schema({vol.Required("port"): int})
+    write_config(tmp_path, "good:\n  port: 1\nbad:\n  port: nope\n")
+    hub = Hub(tmp_path)
+    registry = plugin_registry(hub)
+    registry.register(make_plugin("good", setup=setup, config_schema=schema))
+    registry.register(make_plugin("bad", setup=setup, config_schema=schema))
+    with caplog.at_level(logging.ERROR):
+        await hub.start()
+    assert calls == [{"port": 1}]
+    assert "configuration.yaml:4: bad.port: expected int" in caplog.text
+    assert registry.is_loaded("good")
+    assert "bad" not in registry.statuses()
+    await hub.stop()
+
+
+async def test_unknown_integration_and_cycle(tmp_path: Path) -> None:
+    async def setup(hub: Hub, config: Any) -> bool:
+        return True
+
+    write_config(tmp_path, "one:\ntwo:\n")
+    hub = Hub(tmp_path)
+    registry = plugin_registry(hub)
+    registry.register(make_plugin("one", setup=setup, dependencies=("two",)))
+    registry.register(make_plugin("two", setup=setup, dependencies=("one",)))
+    await hub.start()
+    statuses = registry.statuses()
+    assert statuses["one"].state is SetupState.failed
+    assert "cycle" in (statuses["one"].error or "") or "cycle" in (statuses["two"].error or "")
+    await hub.stop()
+
+
+async def test_core_section_error_stops_start(tmp_path: Path) -> None:
+    write_config(tmp_path, "hub:\n  time_zone: Mars/Olympus\n")
+    hub = Hub(tmp_path)
+    with pytest.raises(ConfigInvalidError) as info:
+        await hub.start()
+    assert "configuration.yaml:2: hub.time_zone: unknown time zone 'Mars/Olympus'" in str(
+        info.value
+    )
+    await hub.stop()
+
+
+def test_check_config_lists_every_error(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        """
+        hub:
+          name: Site
+          time_zone: Nowhere/Land
+        http:
+          server_port: 99999
+        no_such_integration:
+          x: 1
+        """,
+    )
+    errors = [str(e) for e in check_config(tmp_path)]
+    assert errors == [
+        "configuration.yaml:4: hub.time_zone: unknown time zone 'Nowhere/Land'",
+        "configuration.yaml:6: http.server_port: value must be at most 65535"
+        " for dictionary value, got 99999",
+        "configuration.yaml:7: no_such_integration: integration 'no_such_integration' not found",
+    ]
+
+
+async def test_unload_runs_in_reverse_order(tmp_path: Path) -> None:
+    unloaded: list[str] = []
+
+    async def setup(hub: Hub, config: Any) -> bool:
+        return True
+
+    def unload_for(domain: str) -> Any:
+        async def unload(hub: Hub) -> None:
+            unloaded.append(domain)
+
+        return unload
+
+    write_config(tmp_path, "top:\n")
+    hub = Hub(tmp_path)
+    registry = plugin_registry(hub)
+    registry.register(
+        make_plugin("top", setup=setup, unload=unload_for("top"), dependencies=("bottom",))
+    )
+    registry.register(make_plugin("bottom", setup=setup, unload=unload_for("bottom")))
+    await hub.start()
+    await hub.stop()
+    assert unloaded == ["top", "bottom"]

@@ -1,0 +1,149 @@
+"""The evhub command, run as a user runs it: a subprocess, its output and exit status."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from hub import __version__
+
+ROOT = Path(__file__).resolve().parents[1]
+EVHUB = [sys.executable, "-m", "hub.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def evhub(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*EVHUB, *args], capture_output=True, text=True, timeout=60, cwd=cwd, check=False
+    )
+
+
+def test_version() -> None:
+    result = evhub("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"evhub {__version__}"
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "evhub"
+    assert script.exists(), "pip install -e . should have made the evhub console script"
+    result = subprocess.run(
+        [str(script), "--version"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.stdout.strip() == f"evhub {__version__}"
+
+
+def test_check_config_missing_secret(tmp_path: Path) -> None:
+    (tmp_path / "configuration.yaml").write_text("hub:\n  name: !secret site_name\n")
+    (tmp_path / "secrets.yaml").write_text("other: x\n")
+    result = evhub("check-config", "--config", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: configuration.yaml:2:")
+    assert "site_name" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_config_each_error(tmp_path: Path) -> None:
+    (tmp_path / "configuration.yaml").write_text(
+        "hub:\n  time_zone: Atlantis/Capital\nhttp:\n  server_port: eighty\nwhat_is_this: 1\n"
+    )
+    result = evhub("check-config", "--config", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: configuration.yaml:2: hub.time_zone: unknown time zone 'Atlantis/Capital'",
+        "error: configuration.yaml:4: http.server_port: expected int for dictionary value,"
+        " got 'eighty'",
+        "error: configuration.yaml:5: what_is_this: integration 'what_is_this' not found",
+        f"3 error(s) in {tmp_path / 'configuration.yaml'}",
+    ]
+
+
+def test_check_config_ok_on_the_example(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "config.example.yaml", tmp_path / "configuration.yaml")
+    result = evhub("check-config", "--config", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "configuration ok" in result.stdout
+
+
+def test_check_config_yaml_syntax_error(tmp_path: Path) -> None:
+    (tmp_path / "configuration.yaml").write_text("hub:\n  name: [unclosed\n")
+    result = evhub("check-config", "--config", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: configuration.yaml:")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "check-config"])
+def test_missing_config_is_a_message_not_a_traceback(tmp_path: Path, command: str) -> None:
+    result = evhub(command, "--config", str(tmp_path / "nowhere"))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "nowhere" in result.stderr
+
+
+def test_run_with_bad_config_exits_with_errors(tmp_path: Path) -> None:
+    (tmp_path / "configuration.yaml").write_text("http:\n  server_port: -1\n")
+    result = evhub("run", "--config", str(tmp_path))
+    assert result.returncode == 1
+    assert "configuration.yaml:2: http.server_port: value must be at least 0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def wait_for_health(port: int, process: subprocess.Popen[str]) -> dict[str, object]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"evhub exited early: {process.communicate()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
+                body: dict[str, object] = json.loads(r.read())
+                if body.get("status") == "ok":
+                    return body
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("health endpoint never answered")
+
+
+def test_run_serves_health_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
+    """The example config runs, /api/health answers, SIGTERM stops it and flushes storage."""
+    shutil.copy(ROOT / "config.example.yaml", tmp_path / "configuration.yaml")
+    port = free_port()
+    env = {**os.environ, "EVHUB_HTTP_PORT": str(port)}
+    process = subprocess.Popen(
+        [*EVHUB, "run", "--config", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        body = wait_for_health(port, process)
+        assert body["state"] == "RUNNING"
+        assert body["version"] == __version__
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert "evhub stopped" in stderr
+    assert "Traceback" not in stderr
+    # Storage was flushed on the way out.
+    assert (tmp_path / ".storage" / "core.restore_state").exists()

@@ -19,7 +19,12 @@ import voluptuous as vol
 
 from hub.const import ATTR_DEVICE_ID, ATTR_ENTITY_ID
 from hub.core import Hub, ServiceCall, Unsubscribe
-from hub.exceptions import CapabilityNotSupportedError, DeviceNotFoundError, HubError
+from hub.exceptions import (
+    CapabilityNotSupportedError,
+    DeviceNotFoundError,
+    HubError,
+    ServiceValidationError,
+)
 from hub.registry import DeviceEntry, DeviceKind, device_registry, entity_registry
 
 _LOGGER = logging.getLogger(__name__)
@@ -307,7 +312,9 @@ async def _set_availability(charger: Charger, connector: int | None, data: dict[
 
 async def _unlock(charger: Charger, connector: int | None, data: dict[str, Any]) -> Any:
     if connector is None:
-        raise vol.Invalid("unlock_connector needs a connector (connector_id or connector device)")
+        raise ServiceValidationError(
+            "unlock_connector needs a connector (connector_id or a connector device)"
+        )
     return await charger.unlock_connector(connector)
 
 

@@ -57,3 +57,7 @@ MAX_LENGTH_STATE: Final = 255
 DEFAULT_HTTP_PORT: Final = 8300
 STORAGE_DIR: Final = ".storage"
 CONFIG_FILE: Final = "configuration.yaml"
+
+# Events fired by the device and entity registries.
+EVENT_DEVICE_REGISTRY_UPDATED: Final = "device_registry_updated"
+EVENT_ENTITY_REGISTRY_UPDATED: Final = "entity_registry_updated"

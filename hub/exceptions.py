@@ -42,3 +42,11 @@ class HubStateError(HubError):
 
 class IntegrationError(HubError):
     """An integration could not be loaded or set up."""
+
+
+class StorageError(HubError):
+    """A store file cannot be read, parsed, migrated or written."""
+
+
+class RegistryError(HubError, ValueError):
+    """A device or entity registry change was refused (taken id, bad value, cycle)."""

@@ -1,0 +1,196 @@
+"""Last states restored on restart, so that a restart does not look like an outage.
+
+At start, before integrations set up, the states saved when the hub last stopped go back into
+the state machine as they were (state, attributes, timestamps, context), without events.
+States are saved at the final write of a stop and every 15 minutes while the hub runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from hub.const import EVENT_HUB_FINAL_WRITE, EVENT_HUB_STOP, STATE_UNAVAILABLE
+from hub.core import CoreState, Event, Hub, State, Unsubscribe
+from hub.exceptions import StorageError
+from hub.storage import Store
+
+_LOGGER = logging.getLogger(__name__)
+
+DATA_RESTORE_STATE: Final = "restore_state"
+_DATA_LOAD_LOCK: Final = "restore_state.load_lock"
+
+STORAGE_KEY: Final = "core.restore_state"
+STORAGE_VERSION: Final = 1
+SAVE_INTERVAL: Final = 15 * 60.0
+
+
+class RestoreStateData:
+    """The states saved at the last stop, and the timers and listeners that save them."""
+
+    def __init__(self, hub: Hub, *, save_interval: float | None = None) -> None:
+        self.hub = hub
+        self.save_interval = SAVE_INTERVAL if save_interval is None else save_interval
+        self.store: Store[dict[str, Any]] = Store(hub, STORAGE_VERSION, STORAGE_KEY)
+        self.last_states: dict[str, State] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._unsubs: list[Unsubscribe] = []
+        self._at_stop: dict[str, State] | None = None
+
+    async def async_load(self) -> None:
+        """Read the saved states and put back those the state machine does not have."""
+        try:
+            data = await self.store.load()
+        except StorageError as err:
+            # Restored states are a convenience: start without them rather than not at all.
+            _LOGGER.error("Not restoring states: %s", err)
+            data = None
+        self.last_states = _parse_states(data)
+        restored = self.hub.states.restore(self.last_states.values())
+        if restored:
+            _LOGGER.info("Restored %d states saved at the last stop", restored)
+
+    def start(self) -> None:
+        """Save periodically while the hub runs, and at its final write."""
+        self._unsubs.append(self.hub.bus.listen(EVENT_HUB_STOP, self._on_stop))
+        self._unsubs.append(self.hub.bus.listen(EVENT_HUB_FINAL_WRITE, self._on_final_write))
+        if self.hub.state not in (CoreState.stopping, CoreState.stopped):
+            self._schedule()
+
+    def states_to_save(self) -> list[State]:
+        """Return the states to save now.
+
+        After the hub was asked to stop, integrations unload and may remove their states or
+        mark them unavailable; what they looked like when the stop began is what should come
+        back, so a later unavailable or missing state does not replace it.
+        """
+        current = {state.entity_id: state for state in self.hub.states.all()}
+        if self._at_stop is None:
+            return list(current.values())
+        merged = dict(self._at_stop)
+        for entity_id, state in current.items():
+            if state.state != STATE_UNAVAILABLE or entity_id not in merged:
+                merged[entity_id] = state
+        return list(merged.values())
+
+    async def async_dump(self) -> None:
+        """Write the states to save now."""
+        states = self.states_to_save()
+        data = {
+            "saved_at": time.time(),
+            "states": [
+                {
+                    "state": state.as_dict(),
+                    # as_dict rounds to microseconds; these floats make the restore exact.
+                    "timestamps": [
+                        state.last_changed_ts,
+                        state.last_updated_ts,
+                        state.last_reported_ts,
+                    ],
+                }
+                for state in states
+            ],
+        }
+        try:
+            await self.store.save(data)
+        except StorageError as err:
+            _LOGGER.error("Could not save states for restore: %s", err)
+
+    def _schedule(self) -> None:
+        self._timer = self.hub.loop.call_later(self.save_interval, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.hub.state in (CoreState.stopping, CoreState.stopped):
+            return
+        self.hub.create_task(self.async_dump(), "save states for restore")
+        self._schedule()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_stop(self, _event: Event) -> None:
+        self._cancel_timer()
+        self._at_stop = {state.entity_id: state for state in self.hub.states.all()}
+
+    def _on_final_write(self, _event: Event) -> None:
+        self._cancel_timer()
+        for unsub in self._unsubs:
+            unsub()
+        self._unsubs.clear()
+        self.hub.create_task(self.async_dump(), "save states for restore")
+
+
+def _parse_states(data: Mapping[str, Any] | None) -> dict[str, State]:
+    """Turn saved entries into States, skipping (and logging) those that are broken."""
+    if not data:
+        return {}
+    entries = data.get("states")
+    if not isinstance(entries, list):
+        _LOGGER.error("Not restoring states: 'states' is not a list")
+        return {}
+    states: dict[str, State] = {}
+    for entry in entries:
+        try:
+            state = State.from_dict(entry["state"])
+        except Exception as err:
+            # Whatever is wrong with one entry, the others are restored and the hub starts.
+            _LOGGER.warning("Skipping a saved state that cannot be restored: %r (%r)", entry, err)
+            continue
+        timestamps = entry.get("timestamps")
+        if _valid_timestamps(timestamps):
+            changed, updated, reported = timestamps
+            state = state._replace(
+                last_changed_ts=float(changed),
+                last_updated_ts=float(updated),
+                last_reported_ts=float(reported),
+            )
+        states[state.entity_id] = state
+    return states
+
+
+def _valid_timestamps(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 3
+        and all(
+            isinstance(ts, int | float) and not isinstance(ts, bool) and math.isfinite(ts)
+            for ts in value
+        )
+    )
+
+
+async def async_load_restore_state(hub: Hub) -> None:
+    """Restore the states saved at the last stop and start saving them; once per hub."""
+    lock: asyncio.Lock = hub.data.setdefault(_DATA_LOAD_LOCK, asyncio.Lock())
+    async with lock:
+        if DATA_RESTORE_STATE in hub.data:
+            return
+        restore = RestoreStateData(hub)
+        await restore.async_load()
+        hub.data[DATA_RESTORE_STATE] = restore
+        restore.start()
+
+
+def restore_state_data(hub: Hub) -> RestoreStateData | None:
+    """Return the hub's restore state data, or None if not loaded."""
+    data = hub.data.get(DATA_RESTORE_STATE)
+    return data if isinstance(data, RestoreStateData) else None
+
+
+def last_state(hub: Hub, entity_id: str) -> State | None:
+    """Return entity_id's state as it was saved at the last stop, or None."""
+    data = restore_state_data(hub)
+    return None if data is None else data.last_states.get(entity_id)
+
+
+def saved_states(hub: Hub) -> Iterable[State]:
+    """Return every state saved at the last stop."""
+    data = restore_state_data(hub)
+    return () if data is None else tuple(data.last_states.values())

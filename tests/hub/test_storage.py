@@ -1,0 +1,321 @@
+"""Versioned JSON stores: files on disk, atomic writes, migrations, delayed saves."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hub.storage as storage_module
+from hub.core import Hub
+from hub.exceptions import StorageError
+from hub.storage import Store
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def write_file(hub: Hub, key: str, document: Any) -> Path:
+    path = hub.path(".storage", key)
+    path.parent.mkdir(exist_ok=True)
+    text = document if isinstance(document, str) else json.dumps(document)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def storage_listing(hub: Hub) -> list[str]:
+    return sorted(os.listdir(hub.path(".storage")))
+
+
+@pytest.fixture
+def writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the name of every store file written to disk, once per write."""
+    written: list[str] = []
+    real_write = storage_module._write_atomic
+
+    def counting_write(path: Path, payload: bytes, private: bool) -> None:
+        written.append(path.name)
+        real_write(path, payload, private)
+
+    monkeypatch.setattr(storage_module, "_write_atomic", counting_write)
+    return written
+
+
+async def test_save_writes_versioned_document_and_load_reads_it(hub: Hub) -> None:
+    store: Store[dict[str, Any]] = Store(hub, 2, "test.things", minor_version=3)
+    assert store.path == hub.path(".storage", "test.things")
+    assert await store.load() is None
+
+    await store.save({"answer": 42, "name": "Borne Nord ⚡"})
+
+    assert read_file(store.path) == {
+        "version": 2,
+        "minor_version": 3,
+        "key": "test.things",
+        "data": {"answer": 42, "name": "Borne Nord ⚡"},
+    }
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o644
+    fresh: Store[dict[str, Any]] = Store(hub, 2, "test.things", minor_version=3)
+    assert await fresh.load() == {"answer": 42, "name": "Borne Nord ⚡"}
+
+
+async def test_private_store_file_is_readable_by_owner_only(hub: Hub) -> None:
+    store: Store[list[str]] = Store(hub, 1, "test.secrets", private=True)
+    await store.save(["token"])
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+    await store.save(["token", "another"])
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+
+
+async def test_crash_during_write_leaves_old_file_and_no_temp_file(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store: Store[dict[str, int]] = Store(hub, 1, "test.atomic")
+    await store.save({"generation": 1})
+    before = store.path.read_bytes()
+
+    def crash(_src: Any, _dst: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(StorageError, match="No space left on device"):
+        await store.save({"generation": 2})
+
+    assert store.path.read_bytes() == before
+    assert "test.atomic" in storage_listing(hub)
+    assert [name for name in storage_listing(hub) if name.endswith(".tmp")] == []
+
+
+async def test_save_serialises_data_when_called(hub: Hub) -> None:
+    store: Store[dict[str, int]] = Store(hub, 1, "test.snapshot")
+    data = {"value": 1}
+    task = asyncio.ensure_future(store.save(data))
+    await asyncio.sleep(0)  # the save has started and is waiting for the executor
+    data["value"] = 2
+    await task
+    assert read_file(store.path)["data"] == {"value": 1}
+
+
+async def test_saves_land_in_the_order_they_were_made(hub: Hub) -> None:
+    store: Store[int] = Store(hub, 1, "test.order")
+    await asyncio.gather(*(store.save(number) for number in range(20)))
+    assert read_file(store.path)["data"] == 19
+
+
+async def test_unserialisable_data_is_refused(hub: Hub) -> None:
+    store: Store[Any] = Store(hub, 1, "test.bad_data")
+    with pytest.raises(StorageError, match="cannot serialise"):
+        await store.save({"when": object()})
+    assert not store.path.exists()
+
+
+async def test_older_version_is_migrated_and_saved(hub: Hub) -> None:
+    write_file(
+        hub, "test.migrate", {"version": 1, "minor_version": 1, "key": "x", "data": ["a", "b"]}
+    )
+    calls: list[tuple[int, int, Any]] = []
+
+    def migrate(version: int, minor: int, data: Any) -> Any:
+        calls.append((version, minor, data))
+        return {"items": data}
+
+    store: Store[dict[str, list[str]]] = Store(hub, 2, "test.migrate", migrate=migrate)
+    assert await store.load() == {"items": ["a", "b"]}
+    assert calls == [(1, 1, ["a", "b"])]
+    assert read_file(store.path) == {
+        "version": 2,
+        "minor_version": 1,
+        "key": "test.migrate",
+        "data": {"items": ["a", "b"]},
+    }
+    # Migrated once: the next load reads the new version as it is.
+    again: Store[dict[str, list[str]]] = Store(hub, 2, "test.migrate", migrate=migrate)
+    assert await again.load() == {"items": ["a", "b"]}
+    assert len(calls) == 1
+
+
+async def test_async_migration_of_a_minor_version(hub: Hub) -> None:
+    write_file(hub, "test.minor", {"version": 1, "minor_version": 1, "key": "x", "data": {}})
+
+    async def migrate(version: int, minor: int, data: Any) -> Any:
+        await asyncio.sleep(0)
+        return {**data, "added_in": f"{version}.{minor + 1}"}
+
+    store: Store[dict[str, str]] = Store(hub, 1, "test.minor", minor_version=2, migrate=migrate)
+    assert await store.load() == {"added_in": "1.2"}
+    assert read_file(store.path)["minor_version"] == 2
+
+
+async def test_older_major_version_without_migration_is_an_error(hub: Hub) -> None:
+    write_file(hub, "test.nomigrate", {"version": 1, "key": "x", "data": 1})
+    store: Store[int] = Store(hub, 2, "test.nomigrate")
+    with pytest.raises(StorageError, match="needs a migration"):
+        await store.load()
+
+
+async def test_failing_migration_leaves_file_alone(hub: Hub) -> None:
+    path = write_file(hub, "test.badmigrate", {"version": 1, "key": "x", "data": 1})
+    before = path.read_bytes()
+
+    def migrate(version: int, minor: int, data: Any) -> Any:
+        raise KeyError("missing")
+
+    store: Store[int] = Store(hub, 2, "test.badmigrate", migrate=migrate)
+    with pytest.raises(StorageError, match=r"migration from version 1\.1 to 2\.1 failed"):
+        await store.load()
+    assert path.read_bytes() == before
+
+
+async def test_newer_version_is_refused_and_never_overwritten(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_file(hub, "test.newer", {"version": 3, "key": "x", "data": {"future": True}})
+    before = path.read_bytes()
+    store: Store[dict[str, bool]] = Store(hub, 2, "test.newer")
+
+    with pytest.raises(StorageError, match="newer") as err:
+        await store.load()
+    assert str(path) in str(err.value)
+
+    with pytest.raises(StorageError, match="newer"):
+        await store.save({"future": False})
+    store.delay_save(lambda: {"future": False}, 60)
+    with pytest.raises(StorageError, match="newer"):
+        await store.flush()
+    # A delayed write has no caller to raise to: it logs.
+    store.delay_save(lambda: {"future": False}, 0.001)
+    await asyncio.sleep(0.01)
+    await hub.block_till_done()
+    assert "Error writing" in caplog.text
+    assert path.read_bytes() == before
+
+
+async def test_save_without_load_does_not_overwrite_a_newer_version(hub: Hub) -> None:
+    path = write_file(hub, "test.newer2", {"version": 5, "key": "x", "data": []})
+    before = path.read_bytes()
+    store: Store[list[int]] = Store(hub, 1, "test.newer2")
+    with pytest.raises(StorageError, match="newer"):
+        await store.save([1])
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"version": 1, "data": [1, 2', "invalid JSON at line 1 column"),
+        ("", "invalid JSON at line 1 column 1"),
+        ("[1, 2]", "expected a JSON object, found list"),
+        ('{"data": 1}', "'version' and 'minor_version' must be integers"),
+        ('{"version": "1", "data": 1}', "'version' and 'minor_version' must be integers"),
+        ('{"version": 1}', "no 'data' key"),
+    ],
+)
+async def test_corrupt_file_is_reported_with_its_name_and_fault(
+    hub: Hub, content: str, message: str
+) -> None:
+    path = write_file(hub, "test.corrupt", content)
+    store: Store[Any] = Store(hub, 1, "test.corrupt")
+    with pytest.raises(StorageError, match=message) as err:
+        await store.load()
+    assert str(path) in str(err.value)
+
+
+async def test_delay_save_coalesces_and_latest_data_wins(hub: Hub, writes: list[str]) -> None:
+    store: Store[int] = Store(hub, 1, "test.delayed")
+    called: list[int] = []
+
+    def data_func(number: int) -> Any:
+        def produce() -> int:
+            called.append(number)
+            return number
+
+        return produce
+
+    for number in range(5):
+        store.delay_save(data_func(number), 0.01)
+    assert not store.path.exists()
+
+    await asyncio.sleep(0.05)
+    await hub.block_till_done()
+
+    assert writes.count("test.delayed") == 1
+    assert called == [4]
+    assert read_file(store.path)["data"] == 4
+
+
+async def test_delay_save_deadline_is_set_by_the_first_call(hub: Hub, writes: list[str]) -> None:
+    store: Store[int] = Store(hub, 1, "test.deadline")
+    store.delay_save(lambda: 1, 0.01)
+    store.delay_save(lambda: 2, 60)  # must not postpone the write a minute
+    await asyncio.sleep(0.05)
+    await hub.block_till_done()
+    assert read_file(store.path)["data"] == 2
+    assert writes.count("test.deadline") == 1
+
+
+async def test_load_returns_data_pending_a_delayed_save(hub: Hub) -> None:
+    store: Store[int] = Store(hub, 1, "test.pending")
+    await store.save(1)
+    store.delay_save(lambda: 2, 60)
+    assert await store.load() == 2
+    await store.flush()
+    assert read_file(store.path)["data"] == 2
+
+
+async def test_flush_writes_pending_data_and_cancels_the_timer(hub: Hub, writes: list[str]) -> None:
+    store: Store[str] = Store(hub, 1, "test.flush")
+    store.delay_save(lambda: "pending", 60)
+    await store.flush()
+    assert read_file(store.path)["data"] == "pending"
+    await store.flush()  # nothing pending: no second write
+    assert writes.count("test.flush") == 1
+
+
+async def test_save_supersedes_a_pending_delayed_save(hub: Hub, writes: list[str]) -> None:
+    store: Store[str] = Store(hub, 1, "test.supersede")
+    store.delay_save(lambda: "old", 60)
+    await store.save("new")
+    await store.flush()
+    assert read_file(store.path)["data"] == "new"
+    assert writes.count("test.supersede") == 1
+
+
+async def test_pending_delayed_save_is_written_when_the_hub_stops(
+    tmp_path: Path, writes: list[str]
+) -> None:
+    hub = Hub(tmp_path)
+    await hub.start()
+    store: Store[dict[str, str]] = Store(hub, 1, "test.final")
+    data = {"state": "first"}
+    store.delay_save(lambda: data, 3600)
+    data["state"] = "last"
+    await hub.stop()
+    assert read_file(store.path)["data"] == {"state": "last"}
+    assert writes.count("test.final") == 1
+
+
+async def test_delay_save_after_stop_writes_without_a_timer(tmp_path: Path) -> None:
+    hub = Hub(tmp_path)
+    await hub.start()
+    await hub.stop()
+    store: Store[int] = Store(hub, 1, "test.late")
+    store.delay_save(lambda: 7, 3600)
+    await hub.block_till_done()
+    assert read_file(store.path)["data"] == 7
+
+
+async def test_remove_deletes_file_and_drops_pending_save(hub: Hub) -> None:
+    store: Store[int] = Store(hub, 1, "test.remove")
+    await store.save(1)
+    store.delay_save(lambda: 2, 60)
+    await store.remove()
+    assert not store.path.exists()
+    await store.flush()
+    assert not store.path.exists()
+    await store.remove()  # removing a missing store is fine

@@ -105,7 +105,7 @@ async def test_connector_device_target_resolves_to_station(acme_hub: Hub) -> Non
 
 
 async def test_missing_capability_is_a_clear_error(acme_hub: Hub) -> None:
-    with pytest.raises(CapabilityNotSupportedError, match="Garage .* does not support unlock"):
+    with pytest.raises(CapabilityNotSupportedError, match=r"Garage .* does not support unlock"):
         await acme_hub.services.call(
             "charger",
             "unlock_connector",
@@ -125,7 +125,7 @@ async def test_bad_data_and_unknown_targets(acme_hub: Hub) -> None:
         await acme_hub.services.call("charger", "reset", target={"device_id": "nope"})
     with pytest.raises(DeviceNotFoundError, match="needs a target"):
         await acme_hub.services.call("charger", "reset")
-    with pytest.raises(DeviceNotFoundError, match="sensor.unknown"):
+    with pytest.raises(DeviceNotFoundError, match=r"sensor\.unknown"):
         await acme_hub.services.call("charger", "reset", target={"entity_id": "sensor.unknown"})
 
 

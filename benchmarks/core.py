@@ -11,9 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from hub.core import Context, Event, Hub, State
@@ -115,11 +119,35 @@ def state_size(own_context: bool) -> int:
     return deep_size(state, shared)
 
 
+PEER = Path(__file__).parent / "peers" / "ha_core.py"
+
+
+def run_peer(python: str, writes: int, fires: int, rounds: int) -> dict[str, Any] | None:
+    """Run the same workload on Home Assistant's core with the given interpreter."""
+    result = subprocess.run(
+        [python, str(PEER), str(writes), str(fires), str(rounds)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if result.returncode != 0:
+        print(f"peer: Home Assistant run failed: {result.stderr.strip()[-500:]}")
+        return None
+    peer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return peer
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--writes", type=int, default=200_000)
     parser.add_argument("--fires", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3, help="best of N rounds")
+    parser.add_argument(
+        "--peer-python",
+        default=os.environ.get("EVHUB_HA_PYTHON"),
+        help="a Python with homeassistant installed, to run the same workload on its core",
+    )
     args = parser.parse_args()
     gc.collect()
     print(f"python {sys.version.split()[0]}, best of {args.rounds} rounds")
@@ -130,6 +158,19 @@ async def main() -> None:
     )
     events = max([await bench_events(args.fires) for _ in range(args.rounds)])
     print(f"events: {events:,.0f}/s ({args.fires:,} fires, one listener); target 550,000/s")
+    if args.peer_python:
+        peer = run_peer(args.peer_python, args.writes, args.fires, args.rounds)
+        if peer is not None:
+            print(
+                f"peer Home Assistant {peer['version']} core on Python {peer['python']}: "
+                f"{peer['writes_per_s']:,.0f} state writes/s, {peer['events_per_s']:,.0f} events/s"
+            )
+            print(
+                f"ratio evhub/Home Assistant: state writes {writes / peer['writes_per_s']:.2f}x, "
+                f"events {events / peer['events_per_s']:.2f}x"
+            )
+    else:
+        print("peer: none (scripts/bench core sets up Home Assistant when Python 3.13 exists)")
     print(
         f"State with three attributes: {state_size(own_context=False)} bytes with its message's"
         f" context, {state_size(own_context=True)} bytes with a context of its own; target < 400"

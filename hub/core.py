@@ -12,6 +12,7 @@ import functools
 import inspect
 import itertools
 import logging
+import math
 import os
 import re
 import signal
@@ -316,6 +317,10 @@ class State(_StateFields):
             "last_changed": self.last_changed.isoformat(),
             "last_updated": self.last_updated.isoformat(),
             "last_reported": self.last_reported.isoformat(),
+            # The ISO strings stop at microseconds; the floats restore a state exactly.
+            "last_changed_ts": self.last_changed_ts,
+            "last_updated_ts": self.last_updated_ts,
+            "last_reported_ts": self.last_reported_ts,
             "context": self.context.as_dict(),
         }
 
@@ -323,13 +328,20 @@ class State(_StateFields):
     def from_dict(cls, data: Mapping[str, Any]) -> State:
         """Build a State from the output of as_dict; raises ValueError on bad data."""
         ctx = data.get("context") or {}
+
+        def stamp(key: str, fallback: str) -> float:
+            raw = data.get(f"{key}_ts")
+            if isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw):
+                return float(raw)
+            return datetime.fromisoformat(data.get(key) or data[fallback]).timestamp()
+
         return cls(
             data["entity_id"],
             data["state"],
             data.get("attributes") or {},
-            datetime.fromisoformat(data["last_changed"]).timestamp(),
-            datetime.fromisoformat(data["last_updated"]).timestamp(),
-            datetime.fromisoformat(data.get("last_reported") or data["last_updated"]).timestamp(),
+            stamp("last_changed", "last_changed"),
+            stamp("last_updated", "last_updated"),
+            stamp("last_reported", "last_updated"),
             Context(ctx.get("id"), ctx.get("parent_id"), ctx.get("user_id")),
         )
 
@@ -539,7 +551,11 @@ class StateMachine:
         force_update: bool = False,
         timestamp: float | None = None,
     ) -> State:
-        """Set an entity's state and fire state_changed (or state_reported if unchanged)."""
+        """Set an entity's state and fire state_changed (or state_reported if unchanged).
+
+        force_update treats an unchanged state as a change: state_changed fires and
+        last_changed moves.
+        """
         old_state = self._states.get(entity_id)
         if old_state is None and not valid_entity_id(entity_id):
             raise InvalidEntityIdError(f"invalid entity id: {entity_id!r}")

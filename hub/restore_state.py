@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -82,18 +81,7 @@ class RestoreStateData:
         states = self.states_to_save()
         data = {
             "saved_at": time.time(),
-            "states": [
-                {
-                    "state": state.as_dict(),
-                    # as_dict rounds to microseconds; these floats make the restore exact.
-                    "timestamps": [
-                        state.last_changed_ts,
-                        state.last_updated_ts,
-                        state.last_reported_ts,
-                    ],
-                }
-                for state in states
-            ],
+            "states": [{"state": state.as_dict()} for state in states],
         }
         try:
             await self.store.save(data)
@@ -143,27 +131,8 @@ def _parse_states(data: Mapping[str, Any] | None) -> dict[str, State]:
             # Whatever is wrong with one entry, the others are restored and the hub starts.
             _LOGGER.warning("Skipping a saved state that cannot be restored: %r (%r)", entry, err)
             continue
-        timestamps = entry.get("timestamps")
-        if _valid_timestamps(timestamps):
-            changed, updated, reported = timestamps
-            state = state._replace(
-                last_changed_ts=float(changed),
-                last_updated_ts=float(updated),
-                last_reported_ts=float(reported),
-            )
         states[state.entity_id] = state
     return states
-
-
-def _valid_timestamps(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) == 3
-        and all(
-            isinstance(ts, int | float) and not isinstance(ts, bool) and math.isfinite(ts)
-            for ts in value
-        )
-    )
 
 
 async def async_load_restore_state(hub: Hub) -> None:

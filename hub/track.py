@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from hub.const import ATTR_ENTITY_ID, EVENT_STATE_CHANGED
@@ -27,38 +28,51 @@ class _StateChangeDispatcher:
 
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
-        self._by_entity: dict[str, list[StateChangeAction]] = {}
+        # Tuples, replaced on change: an action may (un)track while an event dispatches.
+        self._by_entity: dict[str, tuple[StateChangeAction, ...]] = {}
         self._unsub: Unsubscribe | None = None
 
     def _filter(self, data: EventData) -> bool:
         return data[ATTR_ENTITY_ID] in self._by_entity
 
     def _dispatch(self, event: Event) -> None:
-        actions = self._by_entity.get(event.data[ATTR_ENTITY_ID])
-        if not actions:
-            return
-        for action in tuple(actions) if len(actions) > 1 else actions:
+        for action in self._by_entity.get(event.data[ATTR_ENTITY_ID], ()):
             try:
                 result = action(event)
-                if result is not None and hasattr(result, "__await__"):
-                    self._hub.create_task(result, f"state change action {action}")
             except Exception:
                 _LOGGER.exception("Error in state change action %s for %s", action, event)
+                continue
+            if inspect.isawaitable(result):
+                self._hub.create_task(
+                    self._await_logged(action, result, event), f"state change action {action}"
+                )
+
+    @staticmethod
+    async def _await_logged(
+        action: StateChangeAction, result: Awaitable[Any], event: Event
+    ) -> None:
+        try:
+            await result
+        except Exception:
+            _LOGGER.exception("Error in state change action %s for %s", action, event)
 
     def add(self, entity_ids: Iterable[str], action: StateChangeAction) -> Unsubscribe:
         ids = list(dict.fromkeys(entity_ids))
         for entity_id in ids:
-            self._by_entity.setdefault(entity_id, []).append(action)
+            self._by_entity[entity_id] = (*self._by_entity.get(entity_id, ()), action)
         if self._unsub is None:
             self._unsub = self._hub.bus.listen(EVENT_STATE_CHANGED, self._dispatch, self._filter)
 
         def remove() -> None:
             for entity_id in ids:
-                actions = self._by_entity.get(entity_id)
-                if actions is None or action not in actions:
+                actions = self._by_entity.get(entity_id, ())
+                if action not in actions:
                     continue
-                actions.remove(action)
-                if not actions:
+                index = actions.index(action)
+                remaining = actions[:index] + actions[index + 1 :]
+                if remaining:
+                    self._by_entity[entity_id] = remaining
+                else:
                     del self._by_entity[entity_id]
             if not self._by_entity and self._unsub is not None:
                 self._unsub()

@@ -116,6 +116,7 @@ async def test_broken_entries_are_skipped_and_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     good = State("sensor.good", "ok").as_dict()
+    timeless = {k: v for k, v in good.items() if not k.endswith("_ts")}
     storage = tmp_path.joinpath(".storage")
     storage.mkdir()
     storage.joinpath("core.restore_state").write_text(
@@ -125,9 +126,15 @@ async def test_broken_entries_are_skipped_and_logged(
                 "key": "core.restore_state",
                 "data": {
                     "states": [
-                        {"state": good, "timestamps": "garbage"},
+                        {"state": {**good, "last_changed_ts": "garbage"}},
                         {"state": {**good, "entity_id": "Not An Id"}},
-                        {"state": {**good, "entity_id": "sensor.bad_time", "last_changed": "x"}},
+                        {
+                            "state": {
+                                **timeless,
+                                "entity_id": "sensor.bad_time",
+                                "last_changed": "x",
+                            }
+                        },
                         {"nothing": True},
                         "not even a mapping",
                     ]

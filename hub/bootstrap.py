@@ -127,6 +127,7 @@ async def setup_hub(hub: Hub) -> None:
     from hub.charger import setup_charger_services
     from hub.registry import async_load_registries
     from hub.restore_state import async_load_restore_state
+    from hub.security import async_load_security_log
 
     try:
         config = await hub.run_in_executor(load_hub_config, hub)
@@ -139,6 +140,7 @@ async def setup_hub(hub: Hub) -> None:
     hub.config = config
     await async_load_registries(hub)
     await async_load_restore_state(hub)
+    await async_load_security_log(hub)
     setup_charger_services(hub)
     if config.http is not None:
         await async_start_http(hub, config.http)

@@ -1,0 +1,133 @@
+"""The security event log: refused connections, protocol abuse, events chargers report.
+
+Each event is fired on the bus as ``security_event`` (automations and alerts react to it) and
+kept in a persisted ring of the most recent events in ``.storage/core.security_events``.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+from hub.core import Context, Hub
+from hub.storage import Store
+
+EVENT_SECURITY: Final = "security_event"
+DATA_SECURITY_LOG: Final = "security.log"
+STORAGE_KEY: Final = "core.security_events"
+STORAGE_VERSION: Final = 1
+MAX_KEPT: Final = 10_000
+
+
+class Severity(enum.StrEnum):
+    """How bad a security event is."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecurityEvent:
+    """One security event."""
+
+    id: int
+    time: float
+    kind: str
+    severity: Severity
+    source: str
+    message: str
+    remote: str | None = None
+    charge_point_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable form."""
+        return asdict(self)
+
+
+class SecurityLog:
+    """The most recent security events, persisted."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.events: deque[SecurityEvent] = deque(maxlen=MAX_KEPT)
+        self._store: Store[dict[str, Any]] = Store(hub, STORAGE_VERSION, STORAGE_KEY, private=True)
+        self._ids = itertools.count(1)
+
+    async def load(self) -> None:
+        """Read the events kept at the last stop."""
+        data = await self._store.load()
+        for raw in (data or {}).get("events", []):
+            try:
+                event = SecurityEvent(**{**raw, "severity": Severity(raw["severity"])})
+            except (TypeError, ValueError, KeyError):
+                continue
+            self.events.append(event)
+        last = self.events[-1].id if self.events else 0
+        self._ids = itertools.count(last + 1)
+
+    def record(
+        self,
+        kind: str,
+        message: str,
+        *,
+        severity: Severity = Severity.WARNING,
+        source: str = "hub",
+        remote: str | None = None,
+        charge_point_id: str | None = None,
+        data: dict[str, Any] | None = None,
+        context: Context | None = None,
+    ) -> SecurityEvent:
+        """Keep a security event and fire it on the bus."""
+        event = SecurityEvent(
+            id=next(self._ids),
+            time=time.time(),
+            kind=kind,
+            severity=severity,
+            source=source,
+            message=message,
+            remote=remote,
+            charge_point_id=charge_point_id,
+            data=dict(data or {}),
+        )
+        self.events.append(event)
+        self._store.delay_save(self._data, 2.0)
+        self.hub.bus.fire(EVENT_SECURITY, event.as_dict(), context)
+        return event
+
+    def query(
+        self, *, kind: str | None = None, charge_point_id: str | None = None
+    ) -> list[SecurityEvent]:
+        """Return kept events, oldest first, optionally of one kind or charger."""
+        return [
+            event
+            for event in self.events
+            if (kind is None or event.kind == kind)
+            and (charge_point_id is None or event.charge_point_id == charge_point_id)
+        ]
+
+    def _data(self) -> dict[str, Any]:
+        return {"events": [event.as_dict() for event in self.events]}
+
+
+async def async_load_security_log(hub: Hub) -> SecurityLog:
+    """Load the hub's security log once."""
+    log: SecurityLog | None = hub.data.get(DATA_SECURITY_LOG)
+    if log is None:
+        log = SecurityLog(hub)
+        await log.load()
+        hub.data[DATA_SECURITY_LOG] = log
+    return log
+
+
+def security_log(hub: Hub) -> SecurityLog:
+    """Return the hub's security log (loaded at start)."""
+    log: SecurityLog | None = hub.data.get(DATA_SECURITY_LOG)
+    if log is None:
+        log = hub.data[DATA_SECURITY_LOG] = SecurityLog(hub)
+    return log

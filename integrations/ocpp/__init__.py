@@ -1,0 +1,366 @@
+"""OCPP central system: chargers speaking OCPP 1.6J or 2.0.1 connect to evhub.
+
+Configuration::
+
+    ocpp:
+      listeners:
+        - port: 9000
+          security_profile: 1          # 0 none, 1 Basic, 2 Basic over TLS, 3 mutual TLS
+      unknown_chargers: reject         # reject | pending | accept
+      chargers:
+        - id: CP-1
+          name: Bay 1
+          site: Depot North
+          password: !secret cp1_password
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import voluptuous as vol
+
+from hub.core import Hub, ServiceCall
+from hub.exceptions import DeviceNotFoundError, ServiceValidationError
+from hub.hookspecs import hookimpl
+from hub.plugins import Integration
+from hub.registry import device_registry, entity_registry
+from integrations.ocpp.const import (
+    CONF_AUTHORIZE_UNKNOWN,
+    CONF_BURST,
+    CONF_CA_CERTS,
+    CONF_CALL_TIMEOUT,
+    CONF_CERTFILE,
+    CONF_CHARGERS,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_HOST,
+    CONF_ID,
+    CONF_ID_TAGS,
+    CONF_KEYFILE,
+    CONF_LISTENERS,
+    CONF_MAX_FRAME_SIZE,
+    CONF_NAME,
+    CONF_OFFLINE_AFTER,
+    CONF_PASSWORD,
+    CONF_PASSWORD_HASH,
+    CONF_PATH,
+    CONF_PORT,
+    CONF_RATE,
+    CONF_RATE_LIMIT,
+    CONF_SECURITY_PROFILE,
+    CONF_SITE,
+    CONF_UNKNOWN_CHARGERS,
+    DEFAULT_BURST,
+    DEFAULT_CALL_TIMEOUT,
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_MAX_FRAME_SIZE,
+    DEFAULT_OFFLINE_AFTER,
+    DEFAULT_PATH,
+    DEFAULT_PORT,
+    DEFAULT_RATE,
+    DOMAIN,
+    UNKNOWN_ACCEPT,
+    UNKNOWN_PENDING,
+    UNKNOWN_REJECT,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+DATA_SYSTEM = "ocpp.system"
+
+_CP_ID = vol.All(str, vol.Length(min=1, max=48), vol.Match(r"^[^/\s]+$"))
+
+
+def _listener(value: Any) -> Any:
+    value = _LISTENER_SCHEMA(value)
+    profile = value[CONF_SECURITY_PROFILE]
+    if profile >= 2:
+        for key in (CONF_CERTFILE, CONF_KEYFILE):
+            if key not in value:
+                raise vol.Invalid(f"security_profile {profile} needs {key}", path=[key])
+    if profile == 3 and CONF_CA_CERTS not in value:
+        raise vol.Invalid("security_profile 3 needs ca_certs", path=[CONF_CA_CERTS])
+    return value
+
+
+_LISTENER_SCHEMA = vol.Schema(
+    {
+        vol.Optional(CONF_HOST, default="0.0.0.0"): str,
+        vol.Optional(CONF_PORT, default=DEFAULT_PORT): vol.All(
+            vol.Coerce(int), vol.Range(min=0, max=65535)
+        ),
+        vol.Optional(CONF_PATH, default=DEFAULT_PATH): vol.All(str, vol.Match(r"^/")),
+        # Required on purpose: running without security must be a choice someone wrote down.
+        vol.Required(CONF_SECURITY_PROFILE): vol.All(vol.Coerce(int), vol.In([0, 1, 2, 3])),
+        vol.Optional(CONF_CERTFILE): str,
+        vol.Optional(CONF_KEYFILE): str,
+        vol.Optional(CONF_CA_CERTS): str,
+    }
+)
+
+_CHARGER_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_ID): _CP_ID,
+        vol.Optional(CONF_NAME): str,
+        vol.Optional(CONF_SITE): str,
+        # OCPP's security profiles ask for an AuthorizationKey of 16 to 40 characters.
+        vol.Exclusive(CONF_PASSWORD, "password"): vol.All(str, vol.Length(min=16, max=40)),
+        vol.Exclusive(CONF_PASSWORD_HASH, "password"): vol.All(str, vol.Match(r"^sha256\$")),
+    }
+)
+
+
+def _unique_ids(chargers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    for index, charger in enumerate(chargers):
+        if charger[CONF_ID] in seen:
+            raise vol.Invalid(f"charge point id {charger[CONF_ID]!r} listed twice", path=[index])
+        seen.add(charger[CONF_ID])
+    return chargers
+
+
+CONFIG_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_LISTENERS): vol.All([_listener], vol.Length(min=1)),
+        vol.Optional(CONF_UNKNOWN_CHARGERS, default=UNKNOWN_REJECT): vol.In(
+            [UNKNOWN_REJECT, UNKNOWN_PENDING, UNKNOWN_ACCEPT]
+        ),
+        vol.Optional(CONF_HEARTBEAT_INTERVAL, default=DEFAULT_HEARTBEAT_INTERVAL): vol.All(
+            vol.Coerce(int), vol.Range(min=1, max=86400)
+        ),
+        vol.Optional(CONF_OFFLINE_AFTER, default=DEFAULT_OFFLINE_AFTER): vol.All(
+            vol.Coerce(float), vol.Range(min=1.0, max=100.0)
+        ),
+        vol.Optional(CONF_CALL_TIMEOUT, default=DEFAULT_CALL_TIMEOUT): vol.All(
+            vol.Coerce(float), vol.Range(min=0.1, max=600)
+        ),
+        vol.Optional(CONF_MAX_FRAME_SIZE, default=DEFAULT_MAX_FRAME_SIZE): vol.All(
+            vol.Coerce(int), vol.Range(min=1024, max=16 * 1024 * 1024)
+        ),
+        vol.Optional(CONF_RATE_LIMIT, default={}): vol.Schema(
+            {
+                vol.Optional(CONF_RATE, default=DEFAULT_RATE): vol.All(
+                    vol.Coerce(float), vol.Range(min=0.1)
+                ),
+                vol.Optional(CONF_BURST, default=DEFAULT_BURST): vol.All(
+                    vol.Coerce(float), vol.Range(min=1)
+                ),
+            }
+        ),
+        vol.Optional(CONF_ID_TAGS, default=[]): [vol.All(str, vol.Length(min=1, max=36))],
+        vol.Optional(CONF_AUTHORIZE_UNKNOWN, default=False): bool,
+        vol.Optional(CONF_CHARGERS, default=[]): vol.All([_CHARGER_SCHEMA], _unique_ids),
+    }
+)
+
+
+async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
+    """Start the central system and register the ocpp.* services."""
+    from integrations.ocpp import protocol
+    from integrations.ocpp.system import CentralSystem
+
+    # Compile every schema once, off the loop, before the first charger speaks.
+    for version in protocol.OcppVersion:
+        await hub.run_in_executor(protocol.precompile, version)
+    system = CentralSystem(hub, config)
+    await system.start()
+    hub.data[DATA_SYSTEM] = system
+    _register_services(hub, system)
+    return True
+
+
+async def async_unload(hub: Hub) -> None:
+    """Close every connection and the listeners."""
+    system = hub.data.pop(DATA_SYSTEM, None)
+    if system is not None:
+        await system.stop()
+
+
+def _station_for(hub: Hub, call: ServiceCall) -> Any:
+    from integrations.ocpp.system import CentralSystem
+
+    system: CentralSystem = hub.data[DATA_SYSTEM]
+    cp_id = call.data.get("charge_point_id") or call.target.get("charge_point_id")
+    if cp_id is None:
+        device_ids = list(call.target.get("device_id", []) or [])
+        if isinstance(call.target.get("device_id"), str):
+            device_ids = [call.target["device_id"]]
+        for entity_id in call.target.get("entity_id", []) or []:
+            entry = entity_registry(hub).get(entity_id)
+            if entry is not None and entry.device_id:
+                device_ids.append(entry.device_id)
+        devices = device_registry(hub)
+        for device_id in device_ids:
+            device = devices.station_of(device_id)
+            if device is not None:
+                for domain, ident in device.identifiers:
+                    if domain == DOMAIN:
+                        cp_id = ident
+        if cp_id is None:
+            raise ServiceValidationError("give charge_point_id or a target device")
+    station = system.stations.get(cp_id)
+    if station is None:
+        raise DeviceNotFoundError(f"no OCPP charge point {cp_id}")
+    return station
+
+
+_TARGET = {
+    vol.Optional("charge_point_id"): _CP_ID,
+    vol.Optional("device_id"): vol.Any(str, [str]),
+    vol.Optional("entity_id"): vol.Any(str, [str]),
+}
+
+
+def _register_services(hub: Hub, system: Any) -> None:
+    async def raw_call(call: ServiceCall, action: str, payload: dict[str, Any]) -> Any:
+        station = _station_for(hub, call)
+        return await station.call(action, payload)
+
+    async def get_configuration(call: ServiceCall) -> Any:
+        keys = call.data.get("key")
+        return await raw_call(call, "GetConfiguration", {"key": keys} if keys else {})
+
+    async def change_configuration(call: ServiceCall) -> Any:
+        return await raw_call(
+            call, "ChangeConfiguration", {"key": call.data["key"], "value": call.data["value"]}
+        )
+
+    async def get_variables(call: ServiceCall) -> Any:
+        return await raw_call(call, "GetVariables", {"getVariableData": call.data["variables"]})
+
+    async def set_variables(call: ServiceCall) -> Any:
+        return await raw_call(call, "SetVariables", {"setVariableData": call.data["variables"]})
+
+    async def get_diagnostics(call: ServiceCall) -> Any:
+        station = _station_for(hub, call)
+        if station.version is not None and station.version.value == "ocpp2.0.1":
+            return await station.call(
+                "GetLog",
+                {
+                    "logType": "DiagnosticsLog",
+                    "requestId": 1,
+                    "log": {"remoteLocation": call.data["location"]},
+                },
+            )
+        return await station.call("GetDiagnostics", {"location": call.data["location"]})
+
+    async def get_log(call: ServiceCall) -> Any:
+        return await raw_call(
+            call,
+            "GetLog",
+            {
+                "logType": call.data["log_type"],
+                "requestId": call.data["request_id"],
+                "log": {"remoteLocation": call.data["location"]},
+            },
+        )
+
+    async def clear_cache(call: ServiceCall) -> Any:
+        return await raw_call(call, "ClearCache", {})
+
+    async def data_transfer(call: ServiceCall) -> Any:
+        payload = {"vendorId": call.data["vendor_id"]}
+        if "message_id" in call.data:
+            payload["messageId"] = call.data["message_id"]
+        if "data" in call.data:
+            payload["data"] = call.data["data"]
+        return await raw_call(call, "DataTransfer", payload)
+
+    async def trigger_message(call: ServiceCall) -> Any:
+        station = _station_for(hub, call)
+        return await station.trigger_message(
+            call.data["requested_message"], call.data.get("connector_id")
+        )
+
+    async def clear_charging_profile(call: ServiceCall) -> Any:
+        payload: dict[str, Any] = {}
+        if "profile_id" in call.data:
+            payload["chargingProfileId"] = call.data["profile_id"]
+        return await raw_call(call, "ClearChargingProfile", payload)
+
+    async def approve(call: ServiceCall) -> Any:
+        try:
+            await system.approve(call.data["charge_point_id"])
+        except ValueError as err:
+            raise ServiceValidationError(str(err)) from err
+        return {"charge_point_id": call.data["charge_point_id"], "approved": True}
+
+    async def reject(call: ServiceCall) -> Any:
+        try:
+            await system.reject(call.data["charge_point_id"])
+        except ValueError as err:
+            raise ServiceValidationError(str(err)) from err
+        return {"charge_point_id": call.data["charge_point_id"], "rejected": True}
+
+    variable = vol.Schema(
+        {
+            vol.Required("component"): dict,
+            vol.Required("variable"): dict,
+        },
+        extra=vol.ALLOW_EXTRA,
+    )
+    services: dict[str, tuple[Any, dict[Any, Any]]] = {
+        "get_configuration": (get_configuration, {vol.Optional("key"): [str]}),
+        "change_configuration": (
+            change_configuration,
+            {vol.Required("key"): str, vol.Required("value"): vol.Coerce(str)},
+        ),
+        "get_variables": (get_variables, {vol.Required("variables"): [variable]}),
+        "set_variables": (set_variables, {vol.Required("variables"): [variable]}),
+        "get_diagnostics": (get_diagnostics, {vol.Required("location"): vol.Url()}),
+        "get_log": (
+            get_log,
+            {
+                vol.Required("location"): vol.Url(),
+                vol.Optional("log_type", default="DiagnosticsLog"): vol.In(
+                    ["DiagnosticsLog", "SecurityLog"]
+                ),
+                vol.Optional("request_id", default=1): int,
+            },
+        ),
+        "clear_cache": (clear_cache, {}),
+        "data_transfer": (
+            data_transfer,
+            {
+                vol.Required("vendor_id"): str,
+                vol.Optional("message_id"): str,
+                vol.Optional("data"): str,
+            },
+        ),
+        "trigger_message": (
+            trigger_message,
+            {
+                vol.Required("requested_message"): str,
+                vol.Optional("connector_id"): vol.All(int, vol.Range(min=0)),
+            },
+        ),
+        "clear_charging_profile": (
+            clear_charging_profile,
+            {vol.Optional("profile_id"): int},
+        ),
+    }
+    for name, (handler, extra) in services.items():
+        hub.services.register(DOMAIN, name, handler, vol.Schema({**_TARGET, **extra}))
+    hub.services.register(
+        DOMAIN, "approve_charger", approve, {vol.Required("charge_point_id"): _CP_ID}
+    )
+    hub.services.register(
+        DOMAIN, "reject_charger", reject, {vol.Required("charge_point_id"): _CP_ID}
+    )
+
+
+@hookimpl
+def evhub_integration() -> Integration:
+    """Describe the OCPP integration."""
+    from hub import __version__
+
+    return Integration(
+        domain=DOMAIN,
+        name="OCPP central system",
+        version=__version__,
+        setup=async_setup,
+        unload=async_unload,
+        config_schema=CONFIG_SCHEMA,
+        documentation="OCPP 1.6J and 2.0.1 chargers connect to the hub over websockets.",
+    )

@@ -1,0 +1,317 @@
+"""One charger's websocket: frames in, CALLERRORs for bad ones, calls out one at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+from hub.core import Context
+from hub.exceptions import HubError
+from integrations.ocpp.const import SEC_FRAME_TOO_LARGE, SEC_RATE_LIMIT
+from integrations.ocpp.protocol import (
+    Call,
+    CallError,
+    CallResult,
+    FrameError,
+    OcppVersion,
+    call_frame,
+    error_frame,
+    parse_frame,
+    result_frame,
+    validate_call,
+    validate_result,
+)
+
+if TYPE_CHECKING:
+    from integrations.ocpp.station import Station
+    from integrations.ocpp.system import CentralSystem
+
+_LOGGER = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any], Context], Awaitable[dict[str, Any]]]
+
+_IDS = itertools.count(1)
+
+
+class OcppCallError(HubError):
+    """A call to a charger failed: CALLERROR, timeout or offline."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class HandlerError(Exception):
+    """A handler's refusal, answered with a CALLERROR of the given code."""
+
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+
+
+class _TokenBucket:
+    """A per-charger message rate limit: rate per second with a burst allowance."""
+
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.stamp = time.monotonic()
+
+    def take(self, now: float) -> bool:
+        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if tokens < 1.0:
+            self.tokens = tokens
+            return False
+        self.tokens = tokens - 1.0
+        return True
+
+
+class Connection:
+    """The websocket of one connected charger."""
+
+    def __init__(
+        self,
+        system: CentralSystem,
+        station: Station,
+        ws: web.WebSocketResponse,
+        version: OcppVersion,
+        remote: str | None,
+    ) -> None:
+        self.system = system
+        self.station = station
+        self.ws = ws
+        self.version = version
+        self.remote = remote
+        self.connected_at = time.time()
+        self.last_seen = time.monotonic()
+        self.ping_sent_at: float | None = None
+        self.unreadable_frames = 0
+        self.bad_frames = 0
+        self._bucket = _TokenBucket(system.rate, system.burst)
+        self._rate_reported_at = 0.0
+        self._call_lock = asyncio.Lock()
+        self._pending: tuple[str, str, asyncio.Future[Any]] | None = None
+        self.closed = False
+
+    @property
+    def cp_id(self) -> str:
+        """The charge point id."""
+        return self.station.cp_id
+
+    async def run(self) -> None:
+        """Read frames until the socket closes."""
+        ws = self.ws
+        async for msg in ws:
+            self.last_seen = time.monotonic()
+            if msg.type is WSMsgType.TEXT:
+                await self._on_text(msg.data)
+            elif msg.type is WSMsgType.PING:
+                await ws.pong(msg.data)
+            elif msg.type is WSMsgType.PONG:
+                if self.ping_sent_at is not None:
+                    self.station.set_latency((time.monotonic() - self.ping_sent_at) * 1000)
+                    self.ping_sent_at = None
+            elif msg.type is WSMsgType.BINARY:
+                self.unreadable_frames += 1
+                _LOGGER.warning("%s sent a binary frame; OCPP-J frames are text", self.cp_id)
+            elif msg.type is WSMsgType.ERROR:
+                _LOGGER.info("%s websocket error: %s", self.cp_id, ws.exception())
+                break
+        self.closed = True
+        self._fail_pending(OcppCallError(f"charger {self.cp_id} disconnected"))
+
+    async def ping(self) -> None:
+        """Send a websocket ping; the pong counts as a sign of life."""
+        if self.closed or self.ws.closed:
+            return
+        self.ping_sent_at = time.monotonic()
+        with contextlib.suppress(ConnectionError):
+            await self.ws.ping()
+
+    async def close(self, code: int = 1000, message: bytes = b"") -> None:
+        """Close the socket."""
+        self.closed = True
+        await self.ws.close(code=code, message=message)
+
+    async def _send(self, text: str) -> None:
+        try:
+            await self.ws.send_str(text)
+        except ConnectionError as err:
+            _LOGGER.debug("%s: send failed: %s", self.cp_id, err)
+
+    async def _on_text(self, raw: str) -> None:
+        system = self.system
+        if len(raw) > system.max_frame_size:
+            self.bad_frames += 1
+            system.security_event(
+                SEC_FRAME_TOO_LARGE,
+                f"{self.cp_id} sent a frame of {len(raw)} bytes (limit {system.max_frame_size})",
+                self,
+                {"size": len(raw)},
+            )
+            message_id = _recover_id(raw[:200])
+            if message_id is not None:
+                await self._send(
+                    error_frame(
+                        message_id,
+                        _formation(self.version),
+                        f"frame of {len(raw)} bytes exceeds the limit of {system.max_frame_size}",
+                        {},
+                    )
+                )
+            return
+        now = time.monotonic()
+        if not self._bucket.take(now):
+            self.bad_frames += 1
+            if now - self._rate_reported_at > 10.0:
+                self._rate_reported_at = now
+                system.security_event(
+                    SEC_RATE_LIMIT,
+                    f"{self.cp_id} exceeds {system.rate:g} messages/s",
+                    self,
+                    {"rate": system.rate, "burst": system.burst},
+                )
+            message_id = _recover_id(raw[:200])
+            if message_id is not None and raw.lstrip("[ ").startswith("2"):
+                await self._send(
+                    error_frame(message_id, "GenericError", "rate limit exceeded, retry later", {})
+                )
+            return
+        try:
+            frame = parse_frame(raw, self.version)
+            if type(frame) is Call:
+                validate_call(self.version, frame)
+        except FrameError as err:
+            self._on_frame_error(err, raw)
+            if err.message_id is not None and err.should_reply:
+                await self._send(
+                    error_frame(err.message_id, err.code, err.description, err.details)
+                )
+            return
+        if type(frame) is Call:
+            await self._on_call(frame)
+        elif type(frame) is CallResult:
+            self._on_result(frame.message_id, frame, None)
+        elif type(frame) is CallError:
+            self._on_result(frame.message_id, None, frame)
+
+    def _on_frame_error(self, err: FrameError, raw: str) -> None:
+        if err.message_id is None:
+            self.unreadable_frames += 1
+            self.system.unreadable_frames += 1
+            _LOGGER.warning("%s sent an unreadable frame: %s: %.200r", self.cp_id, err, raw)
+        else:
+            self.bad_frames += 1
+            _LOGGER.info("%s sent a bad frame (%s): %s", self.cp_id, err.code, err.description)
+
+    async def _on_call(self, call: Call) -> None:
+        handler = self.station.handler(self.version, call.action)
+        if handler is None:
+            await self._send(
+                error_frame(
+                    call.message_id,
+                    "NotSupported",
+                    f"{call.action} is not supported by this central system",
+                    {},
+                )
+            )
+            return
+        context = Context()
+        try:
+            response = await handler(call.payload, context)
+        except HandlerError as err:
+            await self._send(error_frame(call.message_id, err.code, err.description, {}))
+            return
+        except Exception as err:
+            _LOGGER.exception("%s: error handling %s", self.cp_id, call.action)
+            await self._send(
+                error_frame(call.message_id, "InternalError", f"{type(err).__name__}", {})
+            )
+            return
+        await self._send(result_frame(call.message_id, response))
+
+    def _on_result(
+        self, message_id: str, result: CallResult | None, error: CallError | None
+    ) -> None:
+        pending = self._pending
+        if pending is None or pending[0] != message_id:
+            _LOGGER.info(
+                "%s answered a call we did not make or gave up on: %s", self.cp_id, message_id
+            )
+            return
+        _, action, future = pending
+        self._pending = None
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(
+                OcppCallError(
+                    f"{self.cp_id} answered {action} with {error.code}: {error.description}",
+                    error.code,
+                )
+            )
+            return
+        assert result is not None
+        try:
+            validate_result(self.version, action, result)
+        except FrameError as err:
+            future.set_exception(
+                OcppCallError(f"{self.cp_id} gave an invalid {action} response: {err}", err.code)
+            )
+            return
+        future.set_result(result.payload)
+
+    async def call(self, action: str, payload: dict[str, Any], timeout: float) -> Any:
+        """Send a call and return the charger's answer; one outstanding call at a time."""
+        async with self._call_lock:
+            if self.closed or self.ws.closed:
+                raise OcppCallError(f"charger {self.cp_id} is offline")
+            message_id = f"{next(_IDS):x}"
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._pending = (message_id, action, future)
+            started = time.monotonic()
+            await self._send(call_frame(message_id, action, payload))
+            try:
+                result = await asyncio.wait_for(future, timeout)
+            except TimeoutError:
+                raise OcppCallError(
+                    f"{self.cp_id} did not answer {action} within {timeout:g} s"
+                ) from None
+            finally:
+                if self._pending is not None and self._pending[0] == message_id:
+                    self._pending = None
+            self.station.set_latency((time.monotonic() - started) * 1000)
+            return result
+
+    def _fail_pending(self, error: Exception) -> None:
+        pending = self._pending
+        self._pending = None
+        if pending is not None and not pending[2].done():
+            pending[2].set_exception(error)
+
+
+def _formation(version: OcppVersion) -> str:
+    return "FormationViolation" if version is OcppVersion.V16 else "FormatViolation"
+
+
+def _recover_id(head: str) -> str | None:
+    """Find the message id at the start of a frame we will not parse in full."""
+    start = head.find('"')
+    if start < 0:
+        return None
+    end = head.find('"', start + 1)
+    if end < 0 or end - start - 1 > 36:
+        return None
+    return head[start + 1 : end] or None

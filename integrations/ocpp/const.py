@@ -1,0 +1,61 @@
+"""Constants of the OCPP integration."""
+
+from __future__ import annotations
+
+from typing import Final
+
+DOMAIN: Final = "ocpp"
+
+CONF_LISTENERS: Final = "listeners"
+CONF_HOST: Final = "host"
+CONF_PORT: Final = "port"
+CONF_PATH: Final = "path"
+CONF_SECURITY_PROFILE: Final = "security_profile"
+CONF_CERTFILE: Final = "certfile"
+CONF_KEYFILE: Final = "keyfile"
+CONF_CA_CERTS: Final = "ca_certs"
+CONF_CHARGERS: Final = "chargers"
+CONF_ID: Final = "id"
+CONF_NAME: Final = "name"
+CONF_SITE: Final = "site"
+CONF_PASSWORD: Final = "password"
+CONF_PASSWORD_HASH: Final = "password_hash"
+CONF_UNKNOWN_CHARGERS: Final = "unknown_chargers"
+CONF_HEARTBEAT_INTERVAL: Final = "heartbeat_interval"
+CONF_OFFLINE_AFTER: Final = "offline_after"
+CONF_CALL_TIMEOUT: Final = "call_timeout"
+CONF_MAX_FRAME_SIZE: Final = "max_frame_size"
+CONF_RATE_LIMIT: Final = "rate_limit"
+CONF_RATE: Final = "rate"
+CONF_BURST: Final = "burst"
+CONF_ID_TAGS: Final = "id_tags"
+CONF_AUTHORIZE_UNKNOWN: Final = "authorize_unknown_id_tags"
+
+UNKNOWN_REJECT: Final = "reject"
+UNKNOWN_PENDING: Final = "pending"
+UNKNOWN_ACCEPT: Final = "accept"
+
+DEFAULT_PORT: Final = 9000
+DEFAULT_PATH: Final = "/ocpp"
+DEFAULT_HEARTBEAT_INTERVAL: Final = 60
+DEFAULT_OFFLINE_AFTER: Final = 2.5
+DEFAULT_CALL_TIMEOUT: Final = 30.0
+DEFAULT_MAX_FRAME_SIZE: Final = 64 * 1024
+DEFAULT_RATE: Final = 20.0
+DEFAULT_BURST: Final = 60
+
+# Connectivity states of a station.
+ONLINE: Final = "online"
+OFFLINE: Final = "offline"
+PENDING: Final = "pending"
+
+# Security event kinds.
+SEC_UNKNOWN_CHARGER: Final = "ocpp_unknown_charger"
+SEC_BAD_PASSWORD: Final = "ocpp_bad_password"
+SEC_NO_CREDENTIALS: Final = "ocpp_no_credentials"
+SEC_BAD_CERTIFICATE: Final = "ocpp_bad_certificate"
+SEC_NO_SUBPROTOCOL: Final = "ocpp_no_subprotocol"
+SEC_FRAME_TOO_LARGE: Final = "ocpp_frame_too_large"
+SEC_RATE_LIMIT: Final = "ocpp_rate_limit"
+SEC_CHARGER_REPORTED: Final = "ocpp_charger_security_event"
+SEC_REJECTED_PENDING: Final = "ocpp_charger_rejected"

@@ -1,0 +1,1072 @@
+"""Durable store of OCPP charging transactions: SQLite, one writer thread, group commit.
+
+A charger is told "Accepted" only after its transaction is committed and fsync'd. All SQLite
+work runs on one dedicated thread; requests queued from the event loop are taken in batches,
+run in one SQLite transaction and committed once, and only then are the callers' futures
+resolved. A request that fails (a SQLite error, a bad value) fails only its own future.
+
+Replays are answered from the store: a charger resends what was not acknowledged before a
+reconnect, and the resent message finds the record it made the first time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
+
+import orjson
+
+from hub.exceptions import StorageError
+
+if TYPE_CHECKING:
+    from hub.core import Hub
+
+_LOGGER = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+DB_FILENAME: Final = "ocpp_transactions.db"
+DATA_TRANSACTION_STORE: Final = "ocpp_transaction_store"
+
+OCPP_16: Final = "1.6"
+OCPP_201: Final = "2.0.1"
+
+EVENT_STARTED: Final = "Started"
+EVENT_UPDATED: Final = "Updated"
+EVENT_ENDED: Final = "Ended"
+EVENT_TYPES: Final = frozenset({EVENT_STARTED, EVENT_UPDATED, EVENT_ENDED})
+
+# OCPP 1.6 transactionId is a signed 32-bit integer; ids handed out are positive.
+MAX_TRANSACTION_ID: Final = 2**31 - 1
+DEFAULT_MAX_BATCH: Final = 1024
+DEFAULT_LIMIT: Final = 1000
+
+SCHEMA_VERSION: Final = 1
+
+Migration = Callable[[sqlite3.Connection], None]
+
+# Schema upgrades by the version they start from: MIGRATIONS[n] turns version n into n + 1.
+# Each runs inside the opening transaction, on the writer thread.
+MIGRATIONS: dict[int, Migration] = {}
+
+_SCHEMA_V1: Final = (
+    """
+    CREATE TABLE schema_version (
+        version INTEGER PRIMARY KEY,
+        applied_at REAL NOT NULL
+    )
+    """,
+    # id is the internal id and, for OCPP 1.6, the transactionId the charger was given.
+    # AUTOINCREMENT: an id is never handed out twice, even after rows are deleted.
+    # charger_tx_id is the charger's own transactionId (2.0.1), NULL when we assigned it.
+    """
+    CREATE TABLE transactions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        charger_tx_id TEXT,
+        charge_point_id TEXT NOT NULL,
+        ocpp_version TEXT NOT NULL,
+        connector_id INTEGER,
+        evse_id INTEGER,
+        id_tag TEXT,
+        remote_id INTEGER,
+        started_at REAL NOT NULL,
+        meter_start_wh REAL,
+        stopped_at REAL,
+        meter_stop_wh REAL,
+        energy_wh REAL,
+        stop_reason TEXT,
+        stop_id_tag TEXT,
+        start_replay_key TEXT,
+        stop_replay_key TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    )
+    """,
+    """
+    CREATE UNIQUE INDEX transactions_start_replay
+    ON transactions (charge_point_id, start_replay_key) WHERE start_replay_key IS NOT NULL
+    """,
+    """
+    CREATE UNIQUE INDEX transactions_charger_tx
+    ON transactions (charge_point_id, charger_tx_id) WHERE charger_tx_id IS NOT NULL
+    """,
+    "CREATE INDEX transactions_cp_started ON transactions (charge_point_id, started_at)",
+    "CREATE INDEX transactions_started ON transactions (started_at)",
+    """
+    CREATE INDEX transactions_open ON transactions (charge_point_id, started_at)
+    WHERE stopped_at IS NULL
+    """,
+    """
+    CREATE TABLE transaction_events (
+        transaction_row INTEGER NOT NULL REFERENCES transactions (id) ON DELETE CASCADE,
+        seq_no INTEGER NOT NULL,
+        event_type TEXT NOT NULL CHECK (event_type IN ('Started', 'Updated', 'Ended')),
+        timestamp REAL NOT NULL,
+        offline INTEGER NOT NULL,
+        meter_wh REAL,
+        data TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        PRIMARY KEY (transaction_row, seq_no)
+    ) WITHOUT ROWID
+    """,
+)
+
+_TX_COLUMNS: Final = (
+    "id, charger_tx_id, charge_point_id, connector_id, evse_id, id_tag, started_at, stopped_at,"
+    " meter_start_wh, meter_stop_wh, energy_wh, stop_reason, ocpp_version, remote_id, stop_id_tag"
+)
+_EVENT_COLUMNS: Final = "seq_no, event_type, timestamp, offline, meter_wh, data, received_at"
+
+
+class TransactionStoreError(StorageError):
+    """The transaction store could not carry out a request."""
+
+
+class TransactionStoreClosedError(TransactionStoreError):
+    """The transaction store is not open (not yet, or no longer)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """A charging transaction as stored; replayed tells a resent message found it."""
+
+    id: int
+    ocpp_id: str
+    charge_point_id: str
+    connector_id: int | None
+    evse_id: int | None
+    id_tag: str | None
+    started_at: float
+    stopped_at: float | None
+    meter_start_wh: float | None
+    meter_stop_wh: float | None
+    energy_wh: float | None
+    stop_reason: str | None
+    ocpp_version: str
+    remote_id: int | None = None
+    stop_id_tag: str | None = None
+    replayed: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        """Tell whether the transaction has not ended yet."""
+        return self.stopped_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionEvent:
+    """One OCPP 2.0.1 TransactionEvent as received."""
+
+    charge_point_id: str
+    transaction_id: str
+    seq_no: int
+    event_type: str
+    timestamp: float
+    offline: bool
+    meter_wh: float | None
+    data: dict[str, Any]
+    received_at: float
+
+
+@dataclass(slots=True)
+class _Request:
+    op: Callable[[sqlite3.Connection], Any]
+    future: asyncio.Future[Any]
+    write: bool
+    what: str
+
+
+# (future, result, error): what the loop is told once the batch is committed.
+_Outcome: TypeAlias = tuple[asyncio.Future[Any], Any, BaseException | None]
+
+
+class TransactionStore:
+    """Transactions in ``<config>/ocpp_transactions.db``, written by one thread in batches.
+
+    Coroutines run in the event loop; the SQLite connection lives on the writer thread only.
+    ``commits`` counts commits that wrote something (each is one fsync of the WAL).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        schema_version: int = SCHEMA_VERSION,
+        migrations: Mapping[int, Migration] | None = None,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.path = Path(path)
+        self.max_batch = max_batch
+        self.schema_version = schema_version
+        self._migrations: Mapping[int, Migration] = MIGRATIONS if migrations is None else migrations
+        self.commits = 0
+        self.batches = 0
+        self.requests = 0
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._opened: asyncio.Future[None] | None = None
+        self._closed: asyncio.Future[None] | None = None
+        self._accepting = False
+        self._closing = False
+
+    def __repr__(self) -> str:
+        return f"<TransactionStore {self.path} commits={self.commits}>"
+
+    @property
+    def is_open(self) -> bool:
+        """Tell whether requests are accepted."""
+        return self._accepting
+
+    # Lifecycle
+
+    async def open(self) -> None:
+        """Start the writer thread, create or migrate the schema; idempotent."""
+        if self._closing:
+            raise TransactionStoreClosedError(f"transaction store {self.path} is closed")
+        if self._opened is None:
+            loop = asyncio.get_running_loop()
+            self._loop = loop
+            self._opened = loop.create_future()
+            self._closed = loop.create_future()
+            self._thread = threading.Thread(
+                target=self._run, name=f"ocpp-transactions {self.path.name}", daemon=True
+            )
+            # Requests made while the schema is set up wait in the queue.
+            self._accepting = True
+            self._thread.start()
+        try:
+            await asyncio.shield(self._opened)
+        except TransactionStoreError:
+            # The thread has given up; wait for its last word so it can be joined.
+            assert self._closed is not None
+            assert self._thread is not None
+            await asyncio.shield(self._closed)
+            self._thread.join()
+            raise
+
+    async def close(self) -> None:
+        """Finish every queued request, commit, close the database; idempotent."""
+        if self._thread is None:
+            self._closing = True
+            return
+        if not self._closing:
+            self._closing = True
+            self._accepting = False
+            # Queued after every accepted request: the writer reaches it last.
+            self._queue.put(None)
+        assert self._closed is not None
+        await asyncio.shield(self._closed)
+        # The thread's last act was to report it closed; the join is immediate.
+        self._thread.join()
+
+    # OCPP 1.6
+
+    async def start_transaction(
+        self,
+        *,
+        charge_point_id: str,
+        connector_id: int,
+        id_tag: str,
+        meter_start_wh: float,
+        started_at: float,
+        ocpp_version: str,
+        replay_key: str,
+        evse_id: int | None = None,
+        remote_id: int | None = None,
+    ) -> Transaction:
+        """Store a new transaction and return it with its id, once it is on disk.
+
+        A replay_key seen before for this charge point returns that transaction, with
+        ``replayed`` set, and writes nothing.
+        """
+        op = functools.partial(
+            _start_transaction,
+            charge_point_id=charge_point_id,
+            connector_id=connector_id,
+            id_tag=id_tag,
+            meter_start_wh=meter_start_wh,
+            started_at=started_at,
+            ocpp_version=ocpp_version,
+            replay_key=replay_key,
+            evse_id=evse_id,
+            remote_id=remote_id,
+        )
+        result: Transaction = await self._call(
+            op, write=True, what=f"start_transaction {charge_point_id}/{connector_id}"
+        )
+        return result
+
+    async def stop_transaction(
+        self,
+        *,
+        charge_point_id: str,
+        transaction_id: int,
+        meter_stop_wh: float,
+        stopped_at: float,
+        reason: str | None,
+        replay_key: str,
+        id_tag: str | None = None,
+    ) -> Transaction | None:
+        """Close a transaction and return it once on disk; None if the charger has no such id.
+
+        A transaction already stopped is returned as stored, with ``replayed`` set.
+        """
+        op = functools.partial(
+            _stop_transaction,
+            charge_point_id=charge_point_id,
+            transaction_id=transaction_id,
+            meter_stop_wh=meter_stop_wh,
+            stopped_at=stopped_at,
+            reason=reason,
+            replay_key=replay_key,
+            id_tag=id_tag,
+        )
+        result: Transaction | None = await self._call(
+            op, write=True, what=f"stop_transaction {charge_point_id}/{transaction_id}"
+        )
+        return result
+
+    # OCPP 2.0.1
+
+    async def upsert_event(
+        self,
+        *,
+        charge_point_id: str,
+        transaction_id: str,
+        seq_no: int,
+        event_type: str,
+        timestamp: float,
+        offline: bool,
+        meter_wh: float | None,
+        data: Mapping[str, Any],
+        evse_id: int | None = None,
+        connector_id: int | None = None,
+        id_tag: str | None = None,
+        remote_id: int | None = None,
+        stop_reason: str | None = None,
+        ocpp_version: str = OCPP_201,
+    ) -> tuple[Transaction, bool]:
+        """Store a TransactionEvent once per seqNo; return the transaction and whether replayed.
+
+        The first event seen creates the transaction, whatever its type; "Ended" closes it.
+        Start time and meter come from the lowest seqNo, so events may arrive in any order.
+        """
+        if event_type not in EVENT_TYPES:
+            raise ValueError(f"event_type must be one of {sorted(EVENT_TYPES)}, not {event_type!r}")
+        if seq_no < 0:
+            raise ValueError(f"seq_no must not be negative, got {seq_no}")
+        try:
+            encoded = orjson.dumps(data).decode()
+        except TypeError as err:
+            raise TransactionStoreError(f"event data is not JSON-serialisable: {err}") from err
+        op = functools.partial(
+            _upsert_event,
+            charge_point_id=charge_point_id,
+            transaction_id=transaction_id,
+            seq_no=seq_no,
+            event_type=event_type,
+            timestamp=timestamp,
+            offline=offline,
+            meter_wh=meter_wh,
+            data=encoded,
+            evse_id=evse_id,
+            connector_id=connector_id,
+            id_tag=id_tag,
+            remote_id=remote_id,
+            stop_reason=stop_reason,
+            ocpp_version=ocpp_version,
+        )
+        result: tuple[Transaction, bool] = await self._call(
+            op,
+            write=True,
+            what=f"transaction event {charge_point_id}/{transaction_id}#{seq_no}",
+        )
+        return result
+
+    # Reads
+
+    async def get(self, transaction_id: int) -> Transaction | None:
+        """Return a transaction by its internal id (the OCPP 1.6 transactionId)."""
+        result: Transaction | None = await self._call(
+            functools.partial(_get, transaction_id=transaction_id),
+            write=False,
+            what=f"get {transaction_id}",
+        )
+        return result
+
+    async def get_by_ocpp_id(self, charge_point_id: str, ocpp_id: str) -> Transaction | None:
+        """Return a charge point's transaction by the id the charger knows."""
+        result: Transaction | None = await self._call(
+            functools.partial(_get_by_ocpp_id, charge_point_id=charge_point_id, ocpp_id=ocpp_id),
+            write=False,
+            what=f"get {charge_point_id}/{ocpp_id}",
+        )
+        return result
+
+    async def open_transactions(self, charge_point_id: str) -> list[Transaction]:
+        """Return a charge point's transactions that have not ended, oldest first."""
+        result: list[Transaction] = await self._call(
+            functools.partial(_open_transactions, charge_point_id=charge_point_id),
+            write=False,
+            what=f"open transactions of {charge_point_id}",
+        )
+        return result
+
+    async def transactions(
+        self,
+        charge_point_id: str | None = None,
+        since: float | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> list[Transaction]:
+        """Return transactions started at or after since, oldest first, at most limit."""
+        result: list[Transaction] = await self._call(
+            functools.partial(
+                _transactions, charge_point_id=charge_point_id, since=since, limit=limit
+            ),
+            write=False,
+            what="transactions",
+        )
+        return result
+
+    async def events(self, charge_point_id: str, transaction_id: str) -> list[TransactionEvent]:
+        """Return the events of a 2.0.1 transaction in seqNo order."""
+        result: list[TransactionEvent] = await self._call(
+            functools.partial(_events, charge_point_id=charge_point_id, ocpp_id=transaction_id),
+            write=False,
+            what=f"events of {charge_point_id}/{transaction_id}",
+        )
+        return result
+
+    # Loop side of the queue
+
+    async def _call(self, op: Callable[[sqlite3.Connection], _T], *, write: bool, what: str) -> _T:
+        """Queue op for the writer thread and wait until its batch is committed."""
+        if not self._accepting:
+            state = "closed" if self._closing else "not open"
+            raise TransactionStoreClosedError(f"transaction store {self.path} is {state}")
+        assert self._loop is not None
+        future: asyncio.Future[_T] = self._loop.create_future()
+        self._queue.put(_Request(op, future, write, what))
+        return await future
+
+    def _set_opened(self, error: BaseException | None) -> None:
+        """Report the outcome of opening (in the loop)."""
+        assert self._opened is not None
+        if error is not None:
+            self._accepting = False
+            self._closing = True
+            # Nobody will serve what was queued while opening: fail it here, in the loop,
+            # where nothing new can be queued in between.
+            while True:
+                try:
+                    request = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if request is not None and not request.future.done():
+                    request.future.set_exception(
+                        TransactionStoreClosedError(f"transaction store did not open: {error}")
+                    )
+            if not self._opened.done():
+                self._opened.set_exception(error)
+        elif not self._opened.done():
+            self._opened.set_result(None)
+
+    def _set_closed(self) -> None:
+        """Report that the writer thread is done (in the loop)."""
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+
+    # Writer thread
+
+    def _post(self, callback: Callable[..., None], *args: Any) -> None:
+        """Run callback in the loop (from the writer thread)."""
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:
+            # The loop is closed: nobody is waiting for an answer any more.
+            _LOGGER.debug("event loop closed before %s", callback)
+
+    def _run(self) -> None:
+        """The writer thread: open, then serve batches until the close marker."""
+        try:
+            conn = self._connect()
+        except BaseException as err:
+            _LOGGER.error("cannot open transaction store %s: %s", self.path, err)
+            error = (
+                err
+                if isinstance(err, TransactionStoreError)
+                else TransactionStoreError(f"cannot open {self.path}: {err}")
+            )
+            if error is not err:
+                error.__cause__ = err
+            self._post(self._set_opened, error)
+            self._post(self._set_closed)
+            return
+        self._post(self._set_opened, None)
+        try:
+            self._serve(conn)
+        finally:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                _LOGGER.exception("error closing transaction store %s", self.path)
+            self._post(self._set_closed)
+
+    def _connect(self) -> sqlite3.Connection:
+        """Open the database (WAL, synchronous=FULL) and bring its schema up to date."""
+        if not self.path.exists():
+            # Id tags identify people: the file is private from the start.
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise TransactionStoreError(f"{self.path} cannot use WAL (journal mode {mode})")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            migrate_schema(conn, self.schema_version, self._migrations)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _serve(self, conn: sqlite3.Connection) -> None:
+        """Take what is queued in batches until the close marker; never raise."""
+        get = self._queue.get
+        get_nowait = self._queue.get_nowait
+        max_batch = self.max_batch
+        while True:
+            first = get()
+            stop = first is None
+            batch: list[_Request] = [] if first is None else [first]
+            while not stop and len(batch) < max_batch:
+                try:
+                    item = get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                else:
+                    batch.append(item)
+            if batch:
+                try:
+                    outcomes = self._run_batch(conn, batch)
+                except Exception as err:  # a bug here must not kill the thread
+                    _LOGGER.exception("transaction store batch failed")
+                    outcomes = [(r.future, None, _wrap(r, err)) for r in batch]
+                self.batches += 1
+                self.requests += len(batch)
+                self._post(_deliver, outcomes)
+            if stop:
+                return
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Request]) -> list[_Outcome]:
+        """Run a batch in as few SQLite transactions as it takes (one, unless one is lost)."""
+        outcomes: list[_Outcome] = []
+        todo = batch
+        while todo:
+            done, retry = self._try_transaction(conn, todo)
+            outcomes.extend(done)
+            todo = retry
+        return outcomes
+
+    def _try_transaction(
+        self, conn: sqlite3.Connection, todo: list[_Request]
+    ) -> tuple[list[_Outcome], list[_Request]]:
+        """Run todo in one transaction and commit; return outcomes and what to run again.
+
+        Each write runs inside a savepoint, so a failing request is undone alone. If SQLite
+        rolls the whole transaction back (disk full, I/O error), the failing request fails and
+        the others, whose work was lost unacknowledged, are returned to be run again.
+        """
+        write = any(request.write for request in todo)
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.Error as err:
+            _LOGGER.error("transaction store cannot begin a transaction: %s", err)
+            return [(r.future, None, _wrap(r, err)) for r in todo], []
+        outcomes: list[_Outcome] = []
+        failures: list[_Outcome] = []
+        succeeded: list[_Request] = []
+        wrote = False
+        for index, request in enumerate(todo):
+            changes = conn.total_changes
+            try:
+                if request.write:
+                    conn.execute("SAVEPOINT request")
+                value = request.op(conn)
+                if request.write:
+                    conn.execute("RELEASE request")
+            except Exception as err:
+                failures.append((request.future, None, _wrap(request, err)))
+                if not isinstance(err, TransactionStoreError):
+                    _LOGGER.error("%s failed: %r", request.what, err)
+                if request.write and conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK TO request")
+                        conn.execute("RELEASE request")
+                        continue
+                    except sqlite3.Error:
+                        _LOGGER.exception("transaction store cannot undo %s", request.what)
+                elif conn.in_transaction:
+                    continue
+                _rollback(conn)
+                return failures, succeeded + todo[index + 1 :]
+            succeeded.append(request)
+            outcomes.append((request.future, value, None))
+            if conn.total_changes != changes:
+                wrote = True
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            _LOGGER.error("transaction store commit failed: %s", err)
+            _rollback(conn)
+            return failures + [(f, None, _wrap_commit(err)) for f, _, _ in outcomes], []
+        if wrote:
+            self.commits += 1
+        return failures + outcomes, []
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            _LOGGER.exception("transaction store rollback failed")
+
+
+def _wrap(request: _Request, err: BaseException) -> BaseException:
+    if isinstance(err, TransactionStoreError):
+        return err
+    wrapped = TransactionStoreError(f"{request.what} failed: {err}")
+    wrapped.__cause__ = err
+    return wrapped
+
+
+def _wrap_commit(err: BaseException) -> BaseException:
+    wrapped = TransactionStoreError(f"commit failed, nothing of the batch was stored: {err}")
+    wrapped.__cause__ = err
+    return wrapped
+
+
+def _deliver(outcomes: list[_Outcome]) -> None:
+    """Resolve the futures of a committed batch (in the loop)."""
+    for future, result, error in outcomes:
+        if future.done():  # the caller gave up waiting
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+
+# Schema
+
+
+def migrate_schema(
+    conn: sqlite3.Connection,
+    target: int = SCHEMA_VERSION,
+    migrations: Mapping[int, Migration] | None = None,
+) -> int:
+    """Create the schema or upgrade it to target in one transaction; return the old version.
+
+    0 means the database was new. A database newer than target is refused.
+    """
+    steps = MIGRATIONS if migrations is None else migrations
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+        current = 0
+        if found is not None:
+            current = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
+        now = time.time()
+        if current == 0:
+            for statement in _SCHEMA_V1:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version VALUES (1, ?)", (now,))
+            version = 1
+        elif current > target:
+            raise TransactionStoreError(
+                f"transaction database has schema version {current}, newer than the {target}"
+                " this evhub knows; refusing to touch it"
+            )
+        else:
+            version = current
+        while version < target:
+            step = steps.get(version)
+            if step is None:
+                raise TransactionStoreError(f"no migration from schema version {version}")
+            step(conn)
+            version += 1
+            conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, now))
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+    if current and current != version:
+        _LOGGER.info("transaction database migrated from version %s to %s", current, version)
+    return current
+
+
+# Operations: each runs on the writer thread, inside the batch's SQLite transaction.
+
+
+def _row_to_transaction(row: tuple[Any, ...], replayed: bool = False) -> Transaction:
+    (
+        row_id,
+        charger_tx_id,
+        charge_point_id,
+        connector_id,
+        evse_id,
+        id_tag,
+        started_at,
+        stopped_at,
+        meter_start_wh,
+        meter_stop_wh,
+        energy_wh,
+        stop_reason,
+        ocpp_version,
+        remote_id,
+        stop_id_tag,
+    ) = row
+    return Transaction(
+        id=row_id,
+        ocpp_id=charger_tx_id if charger_tx_id is not None else str(row_id),
+        charge_point_id=charge_point_id,
+        connector_id=connector_id,
+        evse_id=evse_id,
+        id_tag=id_tag,
+        started_at=started_at,
+        stopped_at=stopped_at,
+        meter_start_wh=meter_start_wh,
+        meter_stop_wh=meter_stop_wh,
+        energy_wh=energy_wh,
+        stop_reason=stop_reason,
+        ocpp_version=ocpp_version,
+        remote_id=remote_id,
+        stop_id_tag=stop_id_tag,
+        replayed=replayed,
+    )
+
+
+def _fetch(conn: sqlite3.Connection, row_id: int, replayed: bool = False) -> Transaction:
+    row = conn.execute(f"SELECT {_TX_COLUMNS} FROM transactions WHERE id = ?", (row_id,)).fetchone()
+    return _row_to_transaction(row, replayed)
+
+
+def _start_transaction(
+    conn: sqlite3.Connection,
+    *,
+    charge_point_id: str,
+    connector_id: int,
+    id_tag: str,
+    meter_start_wh: float,
+    started_at: float,
+    ocpp_version: str,
+    replay_key: str,
+    evse_id: int | None,
+    remote_id: int | None,
+) -> Transaction:
+    row = conn.execute(
+        f"SELECT {_TX_COLUMNS} FROM transactions"
+        " WHERE charge_point_id = ? AND start_replay_key = ?",
+        (charge_point_id, replay_key),
+    ).fetchone()
+    if row is not None:
+        return _row_to_transaction(row, replayed=True)
+    now = time.time()
+    cursor = conn.execute(
+        "INSERT INTO transactions (charge_point_id, ocpp_version, connector_id, evse_id, id_tag,"
+        " remote_id, started_at, meter_start_wh, start_replay_key, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            charge_point_id,
+            ocpp_version,
+            connector_id,
+            evse_id,
+            id_tag,
+            remote_id,
+            started_at,
+            meter_start_wh,
+            replay_key,
+            now,
+            now,
+        ),
+    )
+    row_id = cursor.lastrowid
+    assert row_id is not None
+    if row_id > MAX_TRANSACTION_ID:
+        raise TransactionStoreError(
+            f"transaction ids are exhausted: {row_id} does not fit OCPP's 32-bit transactionId"
+        )
+    return Transaction(
+        id=row_id,
+        ocpp_id=str(row_id),
+        charge_point_id=charge_point_id,
+        connector_id=connector_id,
+        evse_id=evse_id,
+        id_tag=id_tag,
+        started_at=started_at,
+        stopped_at=None,
+        meter_start_wh=meter_start_wh,
+        meter_stop_wh=None,
+        energy_wh=None,
+        stop_reason=None,
+        ocpp_version=ocpp_version,
+        remote_id=remote_id,
+    )
+
+
+def _stop_transaction(
+    conn: sqlite3.Connection,
+    *,
+    charge_point_id: str,
+    transaction_id: int,
+    meter_stop_wh: float,
+    stopped_at: float,
+    reason: str | None,
+    replay_key: str,
+    id_tag: str | None,
+) -> Transaction | None:
+    if not 0 < transaction_id <= MAX_TRANSACTION_ID:
+        return None
+    # Only ids we handed to this very charge point: a charger cannot stop another's session.
+    row = conn.execute(
+        f"SELECT {_TX_COLUMNS} FROM transactions"
+        " WHERE id = ? AND charge_point_id = ? AND charger_tx_id IS NULL",
+        (transaction_id, charge_point_id),
+    ).fetchone()
+    if row is None:
+        return None
+    stored = _row_to_transaction(row)
+    if stored.stopped_at is not None:
+        return dataclasses.replace(stored, replayed=True)
+    energy = None if stored.meter_start_wh is None else meter_stop_wh - stored.meter_start_wh
+    conn.execute(
+        "UPDATE transactions SET stopped_at = ?, meter_stop_wh = ?, energy_wh = ?,"
+        " stop_reason = ?, stop_id_tag = ?, stop_replay_key = ?, updated_at = ? WHERE id = ?",
+        (stopped_at, meter_stop_wh, energy, reason, id_tag, replay_key, time.time(), stored.id),
+    )
+    return dataclasses.replace(
+        stored,
+        stopped_at=stopped_at,
+        meter_stop_wh=meter_stop_wh,
+        energy_wh=energy,
+        stop_reason=reason,
+        stop_id_tag=id_tag,
+    )
+
+
+def _upsert_event(
+    conn: sqlite3.Connection,
+    *,
+    charge_point_id: str,
+    transaction_id: str,
+    seq_no: int,
+    event_type: str,
+    timestamp: float,
+    offline: bool,
+    meter_wh: float | None,
+    data: str,
+    evse_id: int | None,
+    connector_id: int | None,
+    id_tag: str | None,
+    remote_id: int | None,
+    stop_reason: str | None,
+    ocpp_version: str,
+) -> tuple[Transaction, bool]:
+    now = time.time()
+    found = conn.execute(
+        "SELECT id FROM transactions WHERE charge_point_id = ? AND charger_tx_id = ?",
+        (charge_point_id, transaction_id),
+    ).fetchone()
+    if found is None:
+        row_id = conn.execute(
+            "INSERT INTO transactions (charger_tx_id, charge_point_id, ocpp_version,"
+            " connector_id, evse_id, id_tag, remote_id, started_at, meter_start_wh,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                transaction_id,
+                charge_point_id,
+                ocpp_version,
+                connector_id,
+                evse_id,
+                id_tag,
+                remote_id,
+                timestamp,
+                meter_wh,
+                now,
+                now,
+            ),
+        ).lastrowid
+        assert row_id is not None
+    else:
+        row_id = found[0]
+        seen = conn.execute(
+            "SELECT 1 FROM transaction_events WHERE transaction_row = ? AND seq_no = ?",
+            (row_id, seq_no),
+        ).fetchone()
+        if seen is not None:
+            return _fetch(conn, row_id, replayed=True), True
+    conn.execute(
+        f"INSERT INTO transaction_events (transaction_row, {_EVENT_COLUMNS})"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (row_id, seq_no, event_type, timestamp, int(offline), meter_wh, data, now),
+    )
+    params = {
+        "row": row_id,
+        "connector": connector_id,
+        "evse": evse_id,
+        "id_tag": id_tag,
+        "remote": remote_id,
+        "now": now,
+    }
+    if found is not None:
+        # Events may arrive out of order: the start is whatever has the lowest seqNo.
+        conn.execute(
+            "UPDATE transactions SET"
+            " connector_id = COALESCE(connector_id, :connector),"
+            " evse_id = COALESCE(evse_id, :evse),"
+            " id_tag = COALESCE(id_tag, :id_tag),"
+            " remote_id = COALESCE(remote_id, :remote),"
+            " started_at = (SELECT timestamp FROM transaction_events"
+            "   WHERE transaction_row = :row ORDER BY seq_no LIMIT 1),"
+            " meter_start_wh = (SELECT meter_wh FROM transaction_events"
+            "   WHERE transaction_row = :row AND meter_wh IS NOT NULL ORDER BY seq_no LIMIT 1),"
+            " updated_at = :now"
+            " WHERE id = :row",
+            params,
+        )
+    if event_type == EVENT_ENDED:
+        # The first Ended closes the transaction; without a meter value, the last one known.
+        conn.execute(
+            "UPDATE transactions SET stopped_at = :ts, stop_reason = :reason,"
+            " meter_stop_wh = COALESCE(:meter, (SELECT meter_wh FROM transaction_events"
+            "   WHERE transaction_row = :row AND meter_wh IS NOT NULL"
+            "   ORDER BY seq_no DESC LIMIT 1)),"
+            " stop_id_tag = :id_tag, updated_at = :now"
+            " WHERE id = :row AND stopped_at IS NULL",
+            {**params, "ts": timestamp, "reason": stop_reason, "meter": meter_wh},
+        )
+    conn.execute(
+        "UPDATE transactions SET energy_wh = meter_stop_wh - meter_start_wh WHERE id = ?",
+        (row_id,),
+    )
+    return _fetch(conn, row_id), False
+
+
+def _get(conn: sqlite3.Connection, *, transaction_id: int) -> Transaction | None:
+    row = conn.execute(
+        f"SELECT {_TX_COLUMNS} FROM transactions WHERE id = ?", (transaction_id,)
+    ).fetchone()
+    return None if row is None else _row_to_transaction(row)
+
+
+def _get_by_ocpp_id(
+    conn: sqlite3.Connection, *, charge_point_id: str, ocpp_id: str
+) -> Transaction | None:
+    row = conn.execute(
+        f"SELECT {_TX_COLUMNS} FROM transactions WHERE charge_point_id = ? AND charger_tx_id = ?",
+        (charge_point_id, ocpp_id),
+    ).fetchone()
+    if row is None and ocpp_id.isascii() and ocpp_id.isdecimal():
+        row = conn.execute(
+            f"SELECT {_TX_COLUMNS} FROM transactions"
+            " WHERE id = ? AND charge_point_id = ? AND charger_tx_id IS NULL",
+            (int(ocpp_id), charge_point_id),
+        ).fetchone()
+    return None if row is None else _row_to_transaction(row)
+
+
+def _open_transactions(conn: sqlite3.Connection, *, charge_point_id: str) -> list[Transaction]:
+    rows = conn.execute(
+        f"SELECT {_TX_COLUMNS} FROM transactions"
+        " WHERE charge_point_id = ? AND stopped_at IS NULL ORDER BY started_at, id",
+        (charge_point_id,),
+    ).fetchall()
+    return [_row_to_transaction(row) for row in rows]
+
+
+def _transactions(
+    conn: sqlite3.Connection, *, charge_point_id: str | None, since: float | None, limit: int
+) -> list[Transaction]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    if charge_point_id is not None:
+        clauses.append("charge_point_id = ?")
+        args.append(charge_point_id)
+    if since is not None:
+        clauses.append("started_at >= ?")
+        args.append(since)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    args.append(limit)
+    rows = conn.execute(
+        f"SELECT {_TX_COLUMNS} FROM transactions{where} ORDER BY started_at, id LIMIT ?", args
+    ).fetchall()
+    return [_row_to_transaction(row) for row in rows]
+
+
+def _events(
+    conn: sqlite3.Connection, *, charge_point_id: str, ocpp_id: str
+) -> list[TransactionEvent]:
+    rows = conn.execute(
+        f"SELECT {_EVENT_COLUMNS} FROM transaction_events WHERE transaction_row ="
+        " (SELECT id FROM transactions WHERE charge_point_id = ? AND charger_tx_id = ?)"
+        " ORDER BY seq_no",
+        (charge_point_id, ocpp_id),
+    ).fetchall()
+    return [
+        TransactionEvent(
+            charge_point_id=charge_point_id,
+            transaction_id=ocpp_id,
+            seq_no=seq_no,
+            event_type=event_type,
+            timestamp=timestamp,
+            offline=bool(offline),
+            meter_wh=meter_wh,
+            data=orjson.loads(data),
+            received_at=received_at,
+        )
+        for seq_no, event_type, timestamp, offline, meter_wh, data, received_at in rows
+    ]
+
+
+# Hub wiring
+
+
+async def async_get_store(hub: Hub) -> TransactionStore:
+    """Return the hub's open transaction store, opening it on first use; closed at shutdown."""
+    store: TransactionStore | None = hub.data.get(DATA_TRANSACTION_STORE)
+    if store is None:
+        store = TransactionStore(hub.path(DB_FILENAME))
+        hub.data[DATA_TRANSACTION_STORE] = store
+        remove = hub.on_shutdown(store.close)
+        try:
+            await store.open()
+        except BaseException:
+            hub.data.pop(DATA_TRANSACTION_STORE, None)
+            remove()
+            with contextlib.suppress(TransactionStoreError):
+                await store.close()
+            raise
+        return store
+    await store.open()
+    return store

@@ -18,3 +18,20 @@ def slugify(text: str, separator: str = "_") -> str:
     normalized = unicodedata.normalize("NFKD", text.translate(_TRANSLITERATE))
     ascii_text = normalized.encode("ascii", "ignore").decode("ascii").lower()
     return _NOT_SLUG.sub(separator, ascii_text).strip(separator)
+
+
+# Generation-0 collections run every 700 allocations by default: with tens of thousands of
+# long-lived objects (states, registry entries, connections) each young collection is cheap
+# but the older generations' full passes stall the loop for tens of milliseconds. After
+# start-up, what exists is frozen (moved to a permanent generation the collector skips) and
+# the thresholds are raised, so collections are rarer and only look at new objects.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc_after_start() -> None:
+    """Freeze what start-up made and raise the collector's thresholds (process-wide)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)

@@ -263,8 +263,10 @@ class Listener:
             )
         known = system.chargers.get(cp_id)
         if known is None:
-            # Unknown charger: judged by the admission policy; remember its key for approval.
-            system.offered_keys[cp_id] = hash_password(password)
+            # Unknown charger: judged by the admission policy; a pending one's key becomes
+            # its password when it is approved.
+            if system.unknown_policy == UNKNOWN_PENDING and cp_id not in system.rejected:
+                system.offered_keys[cp_id] = hash_password(password)
             return None
         if (
             user != cp_id

@@ -427,3 +427,108 @@ async def test_reconnects_are_counted(ocpp_hub: HubFactory, connect: Connect) ->
     await boot16(second)
     await wait_state(hub, "sensor.bay_1_connectivity", "online")
     assert hub.states.get("sensor.bay_1_reconnects").state == "1"
+
+
+async def test_every_other_message_is_handled(ocpp_hub: HubFactory, connect: Connect) -> None:
+    """The remaining 1.6 and 2.0.1 messages are answered and leave their trace."""
+    hub = await ocpp_hub(OPEN)
+    seen: list[str] = []
+    for event_type in (
+        "ocpp_data_transfer",
+        "ocpp_firmware_status",
+        "ocpp_notify_event",
+        "ocpp_notify_report",
+    ):
+        hub.bus.listen(event_type, lambda event: seen.append(event.event_type))
+    cp = await connect(ws_url(hub, "CP-1"))
+    await boot16(cp)
+    assert await cp.call("DataTransfer", {"vendorId": "ACME", "data": "x"}) == {
+        "status": "UnknownVendorId"
+    }
+    assert await cp.call("DiagnosticsStatusNotification", {"status": "Uploaded"}) == {}
+    assert hub.states.get("sensor.bay_1_diagnostics_status").state == "Uploaded"
+    assert await cp.call("FirmwareStatusNotification", {"status": "Installing"}) == {}
+    assert hub.states.get("sensor.bay_1_firmware_status").state == "Installing"
+    assert await cp.call("SignedFirmwareStatusNotification", {"status": "Installed"}) == {}
+    assert hub.states.get("sensor.bay_1_firmware_status").state == "Installed"
+    assert await cp.call("LogStatusNotification", {"status": "Uploading"}) == {}
+    assert (
+        await cp.call("SecurityEventNotification", {"type": "SettingSystemTime", "timestamp": NOW})
+        == {}
+    )
+    event = security_log(hub).query(kind="ocpp_charger_security_event")[-1]
+    assert event.severity == "warning"
+    assert event.data["type"] == "SettingSystemTime"
+
+    cp2 = await connect(ws_url(hub, "CP-2"), protocol="ocpp2.0.1")
+    await cp2.call(
+        "BootNotification",
+        {"chargingStation": {"model": "W", "vendorName": "V"}, "reason": "ScheduledReset"},
+    )
+    await cp2.call(
+        "StatusNotification",
+        {"timestamp": NOW, "connectorStatus": "Available", "evseId": 1, "connectorId": 1},
+    )
+    notify = {
+        "generatedAt": NOW,
+        "seqNo": 0,
+        "eventData": [
+            {
+                "eventId": 1,
+                "timestamp": NOW,
+                "trigger": "Delta",
+                "actualValue": "Faulted",
+                "eventNotificationType": "HardWiredNotification",
+                "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}},
+                "variable": {"name": "AvailabilityState"},
+            }
+        ],
+    }
+    assert await cp2.call("NotifyEvent", notify) == {}
+    assert hub.states.get("sensor.bay_2_1_status").state == "Faulted"
+    report = {
+        "requestId": 7,
+        "generatedAt": NOW,
+        "seqNo": 0,
+        "reportData": [
+            {
+                "component": {"name": "OCPPCommCtrlr"},
+                "variable": {"name": "HeartbeatInterval"},
+                "variableAttribute": [{"value": "60"}],
+            }
+        ],
+    }
+    assert await cp2.call("NotifyReport", report) == {}
+    assert await cp2.call("FirmwareStatusNotification", {"status": "Downloaded"}) == {}
+    assert await cp2.call("LogStatusNotification", {"status": "Uploaded"}) == {}
+    assert (
+        await cp2.call(
+            "MeterValues",
+            {
+                "evseId": 1,
+                "meterValue": [
+                    {
+                        "timestamp": NOW,
+                        "sampledValue": [
+                            {
+                                "value": 11.0,
+                                "measurand": "Power.Active.Import",
+                                "unitOfMeasure": {"unit": "kW"},
+                            }
+                        ],
+                    }
+                ],
+            },
+        )
+        == {}
+    )
+    assert hub.states.get("sensor.bay_2_1_power").state == "11000.0"
+    assert (await cp2.call("Authorize", {"idToken": {"idToken": "NOPE", "type": "Local"}}))[
+        "idTokenInfo"
+    ]["status"] == "Invalid"
+    assert sorted(set(seen)) == [
+        "ocpp_data_transfer",
+        "ocpp_firmware_status",
+        "ocpp_notify_event",
+        "ocpp_notify_report",
+    ]

@@ -532,3 +532,32 @@ async def test_every_other_message_is_handled(ocpp_hub: HubFactory, connect: Con
         "ocpp_notify_event",
         "ocpp_notify_report",
     ]
+
+
+async def test_handler_failure_is_an_internal_error(
+    ocpp_hub: HubFactory, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from integrations.ocpp import station as station_module
+
+    async def broken(self: object, payload: object, ctx: object) -> dict[str, object]:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setitem(station_module._HANDLERS_16, "Heartbeat", broken)
+    hub = await ocpp_hub(OPEN)
+    cp = await connect(ws_url(hub, "CP-1"))
+    with pytest.raises(ChargerCallError) as info:
+        await cp.call("Heartbeat", {})
+    assert info.value.code == "InternalError"
+    # The connection and the other messages carry on.
+    assert (await boot16(cp))["status"] == "Accepted"
+
+
+async def test_pending_charger_may_only_boot(ocpp_hub: HubFactory, connect: Connect) -> None:
+    hub = await ocpp_hub(OPEN + "unknown_chargers: pending\n")
+    cp = await connect(ws_url(hub, "NEWBIE"))
+    assert (await boot16(cp))["status"] == "Pending"
+    with pytest.raises(ChargerCallError) as info:
+        await cp.call(
+            "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
+        )
+    assert info.value.code == "SecurityError"

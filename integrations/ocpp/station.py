@@ -21,7 +21,7 @@ from hub.charger import (
     status_from_ocpp201,
 )
 from hub.const import ATTR_DEVICE_CLASS, ATTR_FRIENDLY_NAME, ATTR_UNIT_OF_MEASUREMENT
-from hub.core import Context, ReadOnlyDict
+from hub.core import Context, Hub, ReadOnlyDict
 from hub.registry import DeviceKind, device_registry, entity_registry
 from hub.restore_state import last_state
 from hub.security import Severity
@@ -98,11 +98,48 @@ def _timestamp(value: Any) -> float:
 class _Entities:
     """Entity ids and fixed attributes of one device's entities, made once."""
 
-    __slots__ = ("attrs", "ids")
+    __slots__ = ("attrs", "device_id", "display", "ids", "prefix", "table")
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        table: dict[str, tuple[str, str | None, str | None]],
+        device_id: str,
+        prefix: str,
+        display: str,
+    ) -> None:
+        self.table = table
+        self.device_id = device_id
+        self.prefix = prefix
+        self.display = display
         self.ids: dict[str, str] = {}
         self.attrs: dict[str, ReadOnlyDict] = {}
+
+    def resolve(self, hub: Hub, key: str) -> str:
+        """Return the entity id of key, registering the entity the first time it is needed.
+
+        Entities appear when the charger first reports them: a single-phase AC charger gets
+        no L2/L3 or state-of-charge entities, and a large fleet keeps only what it uses.
+        """
+        entity_id = self.ids.get(key)
+        if entity_id is not None:
+            return entity_id
+        label, unit, device_class = self.table[key]
+        entry = entity_registry(hub).get_or_create(
+            "sensor",
+            DOMAIN,
+            f"{self.prefix}-{key}",
+            suggested_object_id=f"{self.display} {label}",
+            device_id=self.device_id,
+            original_name=label,
+        )
+        attrs: dict[str, Any] = {ATTR_FRIENDLY_NAME: f"{self.display} {label}"}
+        if unit:
+            attrs[ATTR_UNIT_OF_MEASUREMENT] = unit
+        if device_class:
+            attrs[ATTR_DEVICE_CLASS] = device_class
+        self.ids[key] = entry.entity_id
+        self.attrs[key] = ReadOnlyDict(attrs)
+        return entry.entity_id
 
 
 class Port:
@@ -118,10 +155,10 @@ class Port:
         "transaction",
     )
 
-    def __init__(self, number: int, device_id: str) -> None:
+    def __init__(self, number: int, device_id: str, entities: _Entities) -> None:
         self.number = number
         self.device_id = device_id
-        self.entities = _Entities()
+        self.entities = entities
         self.status: str | None = None
         self.transaction: Transaction | None = None
         self.phases: dict[str, float] = {}
@@ -183,13 +220,13 @@ class Station(Charger):
             via_device=via,
         )
         super().__init__(device.id)
-        self.entities = self._make_entities(STATION_ENTITIES, device.id, cp_id, self.name)
-        restored = last_state(self.hub, self.entities.ids["reconnects"])
+        self.entities = _Entities(STATION_ENTITIES, device.id, cp_id, self.name)
+        restored = last_state(self.hub, self._entity_id("reconnects"))
         try:
             self.reconnects = int(restored.state) if restored else 0
         except ValueError:
             self.reconnects = 0
-        if self.hub.states.get(self.entities.ids["connectivity"]) is None:
+        if self.hub.states.get(self._entity_id("connectivity")) is None:
             self._write_station("connectivity", PENDING if pending else OFFLINE)
         elif pending:
             self._write_station("connectivity", PENDING)
@@ -197,32 +234,8 @@ class Station(Charger):
 
     # Entities ---------------------------------------------------------------------------
 
-    def _make_entities(
-        self,
-        table: dict[str, tuple[str, str | None, str | None]],
-        device_id: str,
-        unique_prefix: str,
-        display: str,
-    ) -> _Entities:
-        registry = entity_registry(self.hub)
-        made = _Entities()
-        for key, (label, unit, device_class) in table.items():
-            entry = registry.get_or_create(
-                "sensor",
-                DOMAIN,
-                f"{unique_prefix}-{key}",
-                suggested_object_id=f"{display} {label}",
-                device_id=device_id,
-                original_name=label,
-            )
-            attrs: dict[str, Any] = {ATTR_FRIENDLY_NAME: f"{display} {label}"}
-            if unit:
-                attrs[ATTR_UNIT_OF_MEASUREMENT] = unit
-            if device_class:
-                attrs[ATTR_DEVICE_CLASS] = device_class
-            made.ids[key] = entry.entity_id
-            made.attrs[key] = ReadOnlyDict(attrs)
-        return made
+    def _entity_id(self, key: str) -> str:
+        return self.entities.resolve(self.hub, key)
 
     def _write(
         self,
@@ -233,8 +246,9 @@ class Station(Charger):
         extra: dict[str, Any] | None = None,
     ) -> None:
         state = "unknown" if value is None else str(value)
+        entity_id = entities.ids.get(key) or entities.resolve(self.hub, key)
         attrs = entities.attrs[key] if not extra else {**entities.attrs[key], **extra}
-        self.hub.states.set(entities.ids[key], state, attrs, context)
+        self.hub.states.set(entity_id, state, attrs, context)
 
     def _write_station(
         self,
@@ -259,10 +273,10 @@ class Station(Charger):
                 connector_id=number,
                 evse_id=number if self.version is OcppVersion.V201 else None,
             )
-            port = Port(number, device.id)
-            port.entities = self._make_entities(
+            entities = _Entities(
                 PORT_ENTITIES, device.id, f"{self.cp_id}-{number}", f"{self.name} {number}"
             )
+            port = Port(number, device.id, entities)
             self.ports[number] = port
         return port
 
@@ -288,7 +302,7 @@ class Station(Charger):
         if self.connects > 1:
             self.reconnects += 1
             self._write_station("reconnects", self.reconnects)
-        elif self.hub.states.get(self.entities.ids["reconnects"]) is None:
+        elif self.hub.states.get(self._entity_id("reconnects")) is None:
             self._write_station("reconnects", self.reconnects)
         extra = {
             "remote": connection.remote,
@@ -314,7 +328,7 @@ class Station(Charger):
         if connection is None:
             # A restored "online" that never came back after the hub started.
             if now - self.created > self.heartbeat_interval * self.system.offline_after:
-                state = self.hub.states.get(self.entities.ids["connectivity"])
+                state = self.hub.states.get(self._entity_id("connectivity"))
                 if state is not None and state.state == ONLINE:
                     self._write_station("connectivity", OFFLINE)
             return

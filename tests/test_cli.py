@@ -73,8 +73,13 @@ def test_check_config_each_error(tmp_path: Path) -> None:
     ]
 
 
+def copy_example(directory: Path) -> None:
+    shutil.copy(ROOT / "config.example.yaml", directory / "configuration.yaml")
+    shutil.copy(ROOT / "secrets.example.yaml", directory / "secrets.yaml")
+
+
 def test_check_config_ok_on_the_example(tmp_path: Path) -> None:
-    shutil.copy(ROOT / "config.example.yaml", tmp_path / "configuration.yaml")
+    copy_example(tmp_path)
     result = evhub("check-config", "--config", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "configuration ok" in result.stdout
@@ -122,9 +127,9 @@ def wait_for_health(port: int, process: subprocess.Popen[str]) -> dict[str, obje
 
 def test_run_serves_health_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
     """The example config runs, /api/health answers, SIGTERM stops it and flushes storage."""
-    shutil.copy(ROOT / "config.example.yaml", tmp_path / "configuration.yaml")
+    copy_example(tmp_path)
     port = free_port()
-    env = {**os.environ, "EVHUB_HTTP_PORT": str(port)}
+    env = {**os.environ, "EVHUB_HTTP_PORT": str(port), "EVHUB_OCPP_PORT": str(free_port())}
     process = subprocess.Popen(
         [*EVHUB, "run", "--config", str(tmp_path)],
         stdout=subprocess.PIPE,
@@ -136,6 +141,8 @@ def test_run_serves_health_and_stops_gracefully_on_sigterm(tmp_path: Path) -> No
         body = wait_for_health(port, process)
         assert body["state"] == "RUNNING"
         assert body["version"] == __version__
+        assert body["integrations"]["ocpp"]["state"] == "loaded"
+        assert body["integrations"]["simulator"]["state"] == "loaded"
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
     finally:
@@ -145,5 +152,7 @@ def test_run_serves_health_and_stops_gracefully_on_sigterm(tmp_path: Path) -> No
     assert process.returncode == 0, stderr
     assert "evhub stopped" in stderr
     assert "Traceback" not in stderr
-    # Storage was flushed on the way out.
-    assert (tmp_path / ".storage" / "core.restore_state").exists()
+    # Storage was flushed on the way out, with the configured chargers' states in it.
+    saved = json.loads((tmp_path / ".storage" / "core.restore_state").read_text())
+    saved_ids = {entry["state"]["entity_id"] for entry in saved["data"]["states"]}
+    assert "sensor.bay_1_connectivity" in saved_ids

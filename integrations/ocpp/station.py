@@ -758,9 +758,19 @@ class Station(Charger):
             component = event.get("component", {})
             variable = event.get("variable", {}).get("name")
             evse = component.get("evse", {}).get("id")
-            if component.get("name") == "Connector" and variable == "AvailabilityState" and evse:
+            if component.get("name") != "Connector" or not evse:
+                continue
+            if variable == "AvailabilityState":
                 status = status_from_ocpp201(event.get("actualValue", "Unavailable"))
                 self._set_status(evse, str(status), None, {}, ctx)
+            elif variable == "Problem":
+                # 2.0.1 StatusNotification has no error code: a connector's problem and its
+                # code arrive as a NotifyEvent.
+                active = str(event.get("actualValue", "")).lower() == "true"
+                active = active and not event.get("cleared", False)
+                code = (event.get("techCode") or "Problem") if active else "NoError"
+                info = {"info": event["techInfo"]} if active and event.get("techInfo") else None
+                self._write(self.port(evse).entities, "error_code", code, ctx, info)
         return {}
 
     async def on_notify_report_201(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:

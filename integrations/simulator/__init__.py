@@ -1,0 +1,125 @@
+"""Simulated chargers inside the hub: virtual OCPP charge points on the hub's own listener.
+
+They speak real OCPP over real websockets to the ``ocpp`` integration, so a new installation
+shows live chargers at once. Configuration::
+
+    simulator:
+      stations:
+        - id: SIM-0001
+          version: "1.6"
+          scenario: normal
+          password: !secret sim_0001
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+import voluptuous as vol
+
+from hub.core import Hub
+from hub.hookspecs import hookimpl
+from hub.plugins import Integration
+
+_LOGGER = logging.getLogger(__name__)
+
+DOMAIN = "simulator"
+DATA = "simulator.stations"
+
+
+def _scenario(value: Any) -> str:
+    from integrations.ocpp.simulator import SCENARIOS
+
+    text = str(value)
+    unknown = [name for name in text.split(",") if name.strip() not in SCENARIOS]
+    if unknown:
+        raise vol.Invalid(f"unknown scenario {unknown[0]!r}; use one of {', '.join(SCENARIOS)}")
+    return text
+
+
+STATION_SCHEMA = vol.Schema(
+    {
+        vol.Required("id"): vol.All(str, vol.Length(min=1, max=48)),
+        vol.Optional("version", default="1.6"): vol.In(["1.6", "2.0.1"]),
+        vol.Optional("scenario", default="normal"): _scenario,
+        vol.Optional("connectors", default=2): vol.All(int, vol.Range(min=1, max=8)),
+        vol.Optional("password"): str,
+    }
+)
+
+CONFIG_SCHEMA = vol.Schema(
+    {
+        vol.Required("stations"): vol.All([STATION_SCHEMA], vol.Length(min=1)),
+        vol.Optional("url"): vol.All(str, vol.Match(r"^wss?://")),
+        vol.Optional("speed", default=1.0): vol.All(vol.Coerce(float), vol.Range(min=0.01)),
+        vol.Optional("meter_interval", default=10.0): vol.All(
+            vol.Coerce(float), vol.Range(min=0.1)
+        ),
+    }
+)
+
+
+def _own_url(hub: Hub) -> str:
+    """The hub's own first plain (profile 0 or 1) OCPP listener."""
+    system = hub.data.get("ocpp.system")
+    if system is None:
+        raise vol.Invalid("the simulator needs the ocpp integration or a url")
+    for listener in system.listeners:
+        if listener.profile <= 1:
+            host = "127.0.0.1" if listener.host in ("0.0.0.0", "::", "") else listener.host
+            return f"ws://{host}:{listener.port}{listener.path}"
+    raise vol.Invalid("no OCPP listener with security profile 0 or 1 for the simulator")
+
+
+async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
+    """Start one simulated charge point per configured station."""
+    from integrations.ocpp.simulator import SimulatedChargePoint
+
+    url = config.get("url") or _own_url(hub)
+    session = aiohttp.ClientSession()
+    stations = []
+    for number, station in enumerate(config["stations"]):
+        charge_point = SimulatedChargePoint(
+            station["id"],
+            url,
+            version=station["version"],
+            connectors=station["connectors"],
+            scenario=station["scenario"],
+            password=station.get("password"),
+            meter_interval=config["meter_interval"],
+            speed=config["speed"],
+            start_delay=0.2 * number,
+            session=session,
+        )
+        charge_point.start()
+        stations.append(charge_point)
+    hub.data[DATA] = (stations, session)
+    _LOGGER.info("Simulating %d charger(s) at %s", len(stations), url)
+    return True
+
+
+async def async_unload(hub: Hub) -> None:
+    """Stop the simulated charge points."""
+    stations, session = hub.data.pop(DATA, ([], None))
+    for charge_point in stations:
+        await charge_point.stop()
+    if session is not None:
+        await session.close()
+
+
+@hookimpl
+def evhub_integration() -> Integration:
+    """Describe the simulator integration."""
+    from hub import __version__
+
+    return Integration(
+        domain=DOMAIN,
+        name="Simulated OCPP chargers",
+        version=__version__,
+        setup=async_setup,
+        unload=async_unload,
+        dependencies=("ocpp",),
+        config_schema=CONFIG_SCHEMA,
+    )

@@ -31,7 +31,8 @@ _DATA_LOAD_LOCK: Final = "registry.load_lock"
 DEVICE_STORAGE_KEY: Final = "core.device_registry"
 ENTITY_STORAGE_KEY: Final = "core.entity_registry"
 STORAGE_VERSION: Final = 1
-SAVE_DELAY: Final = 1.0
+# Registries change in bursts (a fleet connecting); each save rewrites the whole file.
+SAVE_DELAY: Final = 10.0
 
 ACTION_CREATE: Final = "create"
 ACTION_UPDATE: Final = "update"
@@ -402,7 +403,7 @@ class DeviceRegistry:
         self.hub.bus.fire(EVENT_DEVICE_REGISTRY_UPDATED, data)
 
     def _data_to_save(self) -> dict[str, Any]:
-        return {"devices": [entry.as_dict() for entry in self._devices.values()]}
+        return {"devices": list(self._devices.values())}
 
 
 # Entities
@@ -661,7 +662,8 @@ class EntityRegistry:
         self.hub.bus.fire(EVENT_ENTITY_REGISTRY_UPDATED, data)
 
     def _data_to_save(self) -> dict[str, Any]:
-        return {"entities": [entry.as_dict() for entry in self._entities.values()]}
+        # Frozen entries: the store serialises them in the executor.
+        return {"entities": list(self._entities.values())}
 
 
 def _is_device_removal(data: EventData) -> bool:

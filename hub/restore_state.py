@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from hub.const import EVENT_HUB_FINAL_WRITE, EVENT_HUB_STOP, STATE_UNAVAILABLE
-from hub.core import CoreState, Event, Hub, State, Unsubscribe
+from hub.core import Context, CoreState, Event, Hub, State, Unsubscribe
 from hub.exceptions import StorageError
 from hub.storage import Store
 
@@ -78,13 +78,10 @@ class RestoreStateData:
 
     async def async_dump(self) -> None:
         """Write the states to save now."""
-        states = self.states_to_save()
-        data = {
-            "saved_at": time.time(),
-            "states": [{"state": state.as_dict()} for state in states],
-        }
+        data = {"saved_at": time.time(), "states": _StateRows(self.states_to_save())}
         try:
-            await self.store.save(data)
+            # The snapshot holds immutable States: rows are built and encoded off the loop.
+            await self.store.save(data, immutable=True)
         except StorageError as err:
             _LOGGER.error("Could not save states for restore: %s", err)
 
@@ -115,6 +112,38 @@ class RestoreStateData:
         self.hub.create_task(self.async_dump(), "save states for restore")
 
 
+class _StateRows:
+    """States saved as compact rows, built when the store encodes them (in the executor).
+
+    A row: [entity_id, state, attributes, last_changed, last_updated, last_reported,
+    context id, context parent id, context user id]. A fleet's hundreds of thousands of
+    states encode in a fraction of the time dictionaries with ISO dates would take.
+    """
+
+    __slots__ = ("states",)
+
+    def __init__(self, states: list[State]) -> None:
+        self.states = states
+
+    def as_json(self) -> list[tuple[Any, ...]]:
+        # Context.id may make the id here, in the executor: ids come from an atomic counter,
+        # and a context's id is only ever set once it exists.
+        return [
+            (*state[:6], state.context.id, state.context.parent_id, state.context.user_id)
+            for state in self.states
+        ]
+
+
+def _state_from_row(row: list[Any]) -> State:
+    entity_id, value, attributes, changed, updated, reported, ctx_id, parent, user = row
+    for stamp in (changed, updated, reported):
+        if not isinstance(stamp, int | float) or isinstance(stamp, bool):
+            raise ValueError(f"bad timestamp {stamp!r}")
+    return State(
+        entity_id, value, attributes, changed, updated, reported, Context(ctx_id, parent, user)
+    )
+
+
 def _parse_states(data: Mapping[str, Any] | None) -> dict[str, State]:
     """Turn saved entries into States, skipping (and logging) those that are broken."""
     if not data:
@@ -126,7 +155,11 @@ def _parse_states(data: Mapping[str, Any] | None) -> dict[str, State]:
     states: dict[str, State] = {}
     for entry in entries:
         try:
-            state = State.from_dict(entry["state"])
+            state = (
+                _state_from_row(entry)
+                if isinstance(entry, list)
+                else State.from_dict(entry["state"])
+            )
         except Exception as err:
             # Whatever is wrong with one entry, the others are restored and the hub starts.
             _LOGGER.warning("Skipping a saved state that cannot be restored: %r (%r)", entry, err)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import orjson
+
 from hub.const import EVENT_HUB_FINAL_WRITE, STORAGE_DIR
 from hub.core import CoreState, Event, Hub, Unsubscribe
 from hub.exceptions import StorageError
@@ -121,10 +123,14 @@ class Store(Generic[_T]):
 
     # Writing
 
-    async def save(self, data: _T) -> None:
-        """Write data now; a pending delayed save is dropped, this data being newer."""
+    async def save(self, data: _T, *, immutable: bool = False) -> None:
+        """Write data now; a pending delayed save is dropped, this data being newer.
+
+        With immutable (data nobody will change: frozen entries, a snapshot list) the
+        serialisation runs in the executor instead of the loop.
+        """
         self._cancel_pending()
-        await self._write(data)
+        await self._write(data, immutable)
 
     def delay_save(self, data_func: Callable[[], _T], delay: float = 1.0) -> None:
         """Write data_func() within delay seconds; calls meanwhile share one write.
@@ -156,7 +162,7 @@ class Store(Generic[_T]):
         self._unsubscribe_final_write()
         data_func, self._data_func = self._data_func, None
         if data_func is not None:
-            await self._write(data_func())
+            await self._write(data_func(), True)
         else:
             async with self._lock:
                 pass  # wait for a write in flight
@@ -169,9 +175,13 @@ class Store(Generic[_T]):
 
     # Internals
 
-    async def _write(self, data: _T) -> None:
-        # Serialise on the loop, now: the caller may change data as soon as we yield.
-        payload = self._serialize(data)
+    async def _write(self, data: _T, immutable: bool = False) -> None:
+        if immutable:
+            # Large stores (a fleet's registries) would stall the loop for tenths of seconds.
+            payload = await self.hub.run_in_executor(self._serialize, data)
+        else:
+            # Serialise on the loop, now: the caller may change data as soon as we yield.
+            payload = self._serialize(data)
         async with self._lock:
             if self._refusal is not None:
                 raise StorageError(self._refusal)
@@ -197,7 +207,7 @@ class Store(Generic[_T]):
             "data": data,
         }
         try:
-            return json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
+            return orjson.dumps(document, default=_json_default, option=orjson.OPT_INDENT_2)
         except (TypeError, ValueError) as err:
             raise StorageError(f"cannot serialise data for {self.path}: {err}") from err
 
@@ -226,7 +236,8 @@ class Store(Generic[_T]):
         self._cancel_timer()
         self._unsubscribe_final_write()
         try:
-            await self._write(data_func())
+            # Delayed saves build their data from immutable entries: serialise off the loop.
+            await self._write(data_func(), True)
         except Exception:
             _LOGGER.exception("Error writing %s", self.path)
 
@@ -244,6 +255,19 @@ class Store(Generic[_T]):
         self._cancel_timer()
         self._unsubscribe_final_write()
         self._data_func = None
+
+
+def _json_default(value: Any) -> Any:
+    """Serialise what orjson does not know: objects with as_json/as_dict, sets."""
+    as_json = getattr(value, "as_json", None)
+    if as_json is not None:
+        return as_json()
+    as_dict = getattr(value, "as_dict", None)
+    if as_dict is not None:
+        return as_dict()
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"cannot store a {type(value).__name__}")
 
 
 def _read_store_file(path: Path) -> tuple[int, int, Any] | None:

@@ -154,5 +154,5 @@ def test_run_serves_health_and_stops_gracefully_on_sigterm(tmp_path: Path) -> No
     assert "Traceback" not in stderr
     # Storage was flushed on the way out, with the configured chargers' states in it.
     saved = json.loads((tmp_path / ".storage" / "core.restore_state").read_text())
-    saved_ids = {entry["state"]["entity_id"] for entry in saved["data"]["states"]}
+    saved_ids = {row[0] for row in saved["data"]["states"]}
     assert "sensor.bay_1_connectivity" in saved_ids

@@ -21,7 +21,7 @@ def saved_document(config_dir: Path) -> dict[str, Any]:
 
 
 def saved_entity_ids(config_dir: Path) -> set[str]:
-    return {e["state"]["entity_id"] for e in saved_document(config_dir)["data"]["states"]}
+    return {row[0] for row in saved_document(config_dir)["data"]["states"]}
 
 
 async def start_hub(config_dir: Path) -> Hub:

@@ -207,7 +207,7 @@ class Store(Generic[_T]):
             "data": data,
         }
         try:
-            return orjson.dumps(document, default=_json_default, option=orjson.OPT_INDENT_2)
+            return _encode(document)
         except (TypeError, ValueError) as err:
             raise StorageError(f"cannot serialise data for {self.path}: {err}") from err
 
@@ -255,6 +255,46 @@ class Store(Generic[_T]):
         self._cancel_timer()
         self._unsubscribe_final_write()
         self._data_func = None
+
+
+# Long lists are encoded this many items at a time: each orjson call holds the GIL, and
+# between calls the event loop's thread gets it back, so a fleet-sized registry written in
+# the executor does not stall the loop for the whole encoding.
+_CHUNK = 2000
+
+
+def _encode(document: dict[str, Any]) -> bytes:
+    """Encode a store document: indented when small, compact and chunked when large."""
+    data = document["data"]
+    large = (
+        {
+            key
+            for key, value in data.items()
+            if hasattr(value, "as_json") or (isinstance(value, list) and len(value) > _CHUNK)
+        }
+        if isinstance(data, dict)
+        else set()
+    )
+    if not large:
+        return orjson.dumps(document, default=_json_default, option=orjson.OPT_INDENT_2)
+    head = {key: value for key, value in document.items() if key != "data"}
+    parts = [orjson.dumps(head)[:-1], b',"data":{']
+    for index, (key, value) in enumerate(data.items()):
+        if index:
+            parts.append(b",")
+        parts.append(orjson.dumps(str(key)) + b":")
+        if key not in large:
+            parts.append(orjson.dumps(value, default=_json_default))
+            continue
+        items = value.as_json() if hasattr(value, "as_json") else value
+        parts.append(b"[")
+        for start in range(0, len(items), _CHUNK):
+            if start:
+                parts.append(b",")
+            parts.append(orjson.dumps(items[start : start + _CHUNK], default=_json_default)[1:-1])
+        parts.append(b"]")
+    parts.append(b"}}")
+    return b"".join(parts)
 
 
 def _json_default(value: Any) -> Any:

@@ -319,3 +319,15 @@ async def test_remove_deletes_file_and_drops_pending_save(hub: Hub) -> None:
     await store.flush()
     assert not store.path.exists()
     await store.remove()  # removing a missing store is fine
+
+
+async def test_large_store_round_trips_through_chunked_encoding(tmp_path: Path) -> None:
+    """Lists longer than one encoding chunk are written compact and read back equal."""
+    hub = Hub(tmp_path)
+    await hub.start()
+    store: Store[dict[str, Any]] = Store(hub, 1, "big")
+    data = {"rows": [{"n": n, "name": f"row {n}"} for n in range(4321)], "meta": {"a": [1]}}
+    store.delay_save(lambda: data, 0.01)
+    await store.flush()
+    assert await Store(hub, 1, "big").load() == data
+    await hub.stop()

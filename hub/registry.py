@@ -473,7 +473,8 @@ class EntityRegistry:
         self._store: Store[dict[str, Any]] = Store(hub, STORAGE_VERSION, ENTITY_STORAGE_KEY)
         self._entities: dict[str, EntityEntry] = {}
         self._by_key: dict[_EntityKey, str] = {}
-        self._by_device: dict[str, set[str]] = {}
+        # Lists, not sets: a device has a dozen entities, and a fleet has many devices.
+        self._by_device: dict[str, list[str]] = {}
         hub.bus.listen(EVENT_DEVICE_REGISTRY_UPDATED, self._on_device_removed, _is_device_removal)
 
     async def async_load(self) -> None:
@@ -641,15 +642,17 @@ class EntityRegistry:
         self._entities[entry.entity_id] = entry
         self._by_key[(entry.domain, entry.platform, entry.unique_id)] = entry.entity_id
         if entry.device_id is not None:
-            self._by_device.setdefault(entry.device_id, set()).add(entry.entity_id)
+            ids = self._by_device.setdefault(entry.device_id, [])
+            if entry.entity_id not in ids:
+                ids.append(entry.entity_id)
 
     def _unindex(self, entry: EntityEntry) -> None:
         del self._entities[entry.entity_id]
         del self._by_key[(entry.domain, entry.platform, entry.unique_id)]
         if entry.device_id is not None:
             found = self._by_device.get(entry.device_id)
-            if found is not None:
-                found.discard(entry.entity_id)
+            if found is not None and entry.entity_id in found:
+                found.remove(entry.entity_id)
                 if not found:
                     del self._by_device[entry.device_id]
 

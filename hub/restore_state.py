@@ -80,7 +80,7 @@ class RestoreStateData:
         """Write the states to save now."""
         data = {"saved_at": time.time(), "states": _StateRows(self.states_to_save())}
         try:
-            # The snapshot holds immutable States: rows are built and encoded off the loop.
+            # The snapshot holds immutable States: rows are built and encoded in slices.
             await self.store.save(data, immutable=True)
         except StorageError as err:
             _LOGGER.error("Could not save states for restore: %s", err)
@@ -113,7 +113,7 @@ class RestoreStateData:
 
 
 class _StateRows:
-    """States saved as compact rows, built when the store encodes them (in the executor).
+    """States saved as compact rows, built a slice at a time as the store encodes them.
 
     A row: [entity_id, state, attributes, last_changed, last_updated, last_reported,
     context id, context parent id, context user id]. A fleet's hundreds of thousands of
@@ -125,12 +125,14 @@ class _StateRows:
     def __init__(self, states: list[State]) -> None:
         self.states = states
 
-    def as_json(self) -> list[tuple[Any, ...]]:
-        # Context.id may make the id here, in the executor: ids come from an atomic counter,
-        # and a context's id is only ever set once it exists.
+    def __len__(self) -> int:
+        return len(self.states)
+
+    def json_slice(self, start: int, stop: int) -> list[tuple[Any, ...]]:
+        """Rows of states[start:stop], for the store's slice-at-a-time encoding."""
         return [
             (*state[:6], state.context.id, state.context.parent_id, state.context.user_id)
-            for state in self.states
+            for state in self.states[start:stop]
         ]
 
 

@@ -177,8 +177,13 @@ class Store(Generic[_T]):
 
     async def _write(self, data: _T, immutable: bool = False) -> None:
         if immutable:
-            # Large stores (a fleet's registries) would stall the loop for tenths of seconds.
-            payload = await self.hub.run_in_executor(self._serialize, data)
+            # Large stores (a fleet's registries) would stall the loop for tenths of seconds:
+            # encode them a slice at a time, yielding between slices. (Not in a thread: a
+            # thread holding the GIL makes every loop iteration wait for it.)
+            try:
+                payload = await _encode_cooperatively(self._document(data))
+            except (TypeError, ValueError) as err:
+                raise StorageError(f"cannot serialise data for {self.path}: {err}") from err
         else:
             # Serialise on the loop, now: the caller may change data as soon as we yield.
             payload = self._serialize(data)
@@ -199,15 +204,19 @@ class Store(Generic[_T]):
             except OSError as err:
                 raise StorageError(f"{self.path}: cannot write: {err}") from err
 
-    def _serialize(self, data: _T) -> bytes:
-        document = {
+    def _document(self, data: _T) -> dict[str, Any]:
+        return {
             "version": self.version,
             "minor_version": self.minor_version,
             "key": self.key,
             "data": data,
         }
+
+    def _serialize(self, data: _T) -> bytes:
         try:
-            return _encode(document)
+            return orjson.dumps(
+                self._document(data), default=_json_default, option=orjson.OPT_INDENT_2
+            )
         except (TypeError, ValueError) as err:
             raise StorageError(f"cannot serialise data for {self.path}: {err}") from err
 
@@ -257,25 +266,18 @@ class Store(Generic[_T]):
         self._data_func = None
 
 
-# Long lists are encoded this many items at a time: each orjson call holds the GIL, and
-# between calls the event loop's thread gets it back, so a fleet-sized registry written in
-# the executor does not stall the loop for the whole encoding.
-_CHUNK = 2000
+# Long lists are encoded this many items at a time, the loop running other work between.
+_CHUNK = 1000
 
 
-def _encode(document: dict[str, Any]) -> bytes:
-    """Encode a store document: indented when small, compact and chunked when large."""
+def _is_large(value: Any) -> bool:
+    return hasattr(value, "json_slice") or (isinstance(value, list) and len(value) > _CHUNK)
+
+
+async def _encode_cooperatively(document: dict[str, Any]) -> bytes:
+    """Encode a store document; long lists (or json_slice objects) a slice at a time."""
     data = document["data"]
-    large = (
-        {
-            key
-            for key, value in data.items()
-            if hasattr(value, "as_json") or (isinstance(value, list) and len(value) > _CHUNK)
-        }
-        if isinstance(data, dict)
-        else set()
-    )
-    if not large:
+    if not isinstance(data, dict) or not any(_is_large(value) for value in data.values()):
         return orjson.dumps(document, default=_json_default, option=orjson.OPT_INDENT_2)
     head = {key: value for key, value in document.items() if key != "data"}
     parts = [orjson.dumps(head)[:-1], b',"data":{']
@@ -283,15 +285,20 @@ def _encode(document: dict[str, Any]) -> bytes:
         if index:
             parts.append(b",")
         parts.append(orjson.dumps(str(key)) + b":")
-        if key not in large:
+        if not _is_large(value):
             parts.append(orjson.dumps(value, default=_json_default))
             continue
-        items = value.as_json() if hasattr(value, "as_json") else value
         parts.append(b"[")
-        for start in range(0, len(items), _CHUNK):
+        for start in range(0, len(value), _CHUNK):
+            rows = (
+                value.json_slice(start, start + _CHUNK)
+                if hasattr(value, "json_slice")
+                else value[start : start + _CHUNK]
+            )
             if start:
                 parts.append(b",")
-            parts.append(orjson.dumps(items[start : start + _CHUNK], default=_json_default)[1:-1])
+            parts.append(orjson.dumps(rows, default=_json_default)[1:-1])
+            await asyncio.sleep(0)
         parts.append(b"]")
     parts.append(b"}}")
     return b"".join(parts)

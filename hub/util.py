@@ -35,3 +35,51 @@ def tune_gc_after_start() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    if _log_slow_collections not in gc.callbacks:
+        gc.callbacks.append(_log_slow_collections)
+    _GC_STATE["tuned"] = True
+
+
+_GC_STATE: dict[str, float | bool] = {"started": 0.0, "tuned": False}
+SLOW_GC = 0.05
+
+
+def freeze_long_lived(reason: str) -> bool:
+    """Move what exists now out of the collector's sight, after a burst of long-lived objects.
+
+    A fleet connecting at once (a hub restart, a network coming back) creates hundreds of
+    thousands of long-lived objects; the first collection of the middle generation would then
+    traverse all of them and stall the loop for a third of a second. Freezing costs no
+    traversal. The price: a reference cycle among objects frozen now is never collected
+    (plain reference counting still frees everything else), so this runs once a burst has
+    settled, not periodically. Only a hub run by the CLI (tune_gc_after_start) does it.
+    """
+    if not _GC_STATE["tuned"]:
+        return False
+    import gc
+    import logging
+
+    before = gc.get_freeze_count()
+    gc.freeze()
+    logging.getLogger("hub.gc").info(
+        "froze %d long-lived objects after %s", gc.get_freeze_count() - before, reason
+    )
+    return True
+
+
+def _log_slow_collections(phase: str, info: dict[str, int]) -> None:
+    """Log collections that stall the loop long enough to show in request latency."""
+    import logging
+    import time
+
+    if phase == "start":
+        _GC_STATE["started"] = time.perf_counter()
+        return
+    took = time.perf_counter() - float(_GC_STATE["started"])
+    if took >= SLOW_GC:
+        logging.getLogger("hub.gc").warning(
+            "garbage collection of generation %d took %.0f ms (%d collected)",
+            info.get("generation", -1),
+            took * 1000,
+            info.get("collected", 0),
+        )

@@ -19,6 +19,7 @@ from aiohttp import web
 from hub.core import Hub
 from hub.security import Severity, security_log
 from hub.storage import Store
+from hub.util import freeze_long_lived
 from integrations.ocpp.connection import Connection
 from integrations.ocpp.const import (
     CONF_AUTHORIZE_UNKNOWN,
@@ -60,6 +61,9 @@ from integrations.ocpp.transactions import TransactionStore
 _LOGGER = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 1.0
+# A burst of at least this many connections, quiet for this long, freezes long-lived objects.
+BURST_CONNECTS = 200
+BURST_SETTLED = 2.0
 CHARGERS_STORE_KEY = "ocpp.chargers"
 
 
@@ -217,6 +221,7 @@ class Listener:
             cp_id, pending=known is None and system.unknown_policy == UNKNOWN_PENDING
         )
         connection = Connection(system, station, ws, version, remote)
+        system.note_connect()
         await station.attach(connection, self.profile)
         try:
             await connection.run()
@@ -354,6 +359,8 @@ class CentralSystem:
         self.unreadable_frames = 0
         self._store: Store[dict[str, Any]] = Store(hub, 1, CHARGERS_STORE_KEY, private=True)
         self._sweep_handle: asyncio.TimerHandle | None = None
+        self._connects_since_freeze = 0
+        self._last_connect = 0.0
 
     async def start(self) -> None:
         """Open the transaction store, load approved chargers, create stations, listen."""
@@ -468,9 +475,20 @@ class CentralSystem:
     def _schedule_sweep(self) -> None:
         self._sweep_handle = self.hub.loop.call_later(SWEEP_INTERVAL, self._sweep)
 
+    def note_connect(self) -> None:
+        """Count a new connection, for freezing long-lived objects after a burst."""
+        self._connects_since_freeze += 1
+        self._last_connect = time.monotonic()
+
     def _sweep(self) -> None:
         """Mark silent chargers offline and ping idle ones: one timer for all connections."""
         now = time.monotonic()
         for station in self.stations.values():
             station.check_liveness(now)
+        if (
+            self._connects_since_freeze >= BURST_CONNECTS
+            and now - self._last_connect >= BURST_SETTLED
+        ):
+            self._connects_since_freeze = 0
+            freeze_long_lived(f"a burst of charger connections ({len(self.stations)} stations)")
         self._schedule_sweep()

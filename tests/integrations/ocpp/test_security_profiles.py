@@ -144,6 +144,7 @@ async def test_profile_1_basic_auth(ocpp_hub: HubFactory, connect: Connect) -> N
     assert stored.startswith("sha256$")
 
 
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
 async def test_profile_2_basic_over_tls(ocpp_hub: HubFactory, connect: Connect, pki: Pki) -> None:
     hub = await ocpp_hub(
         f"""

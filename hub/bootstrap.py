@@ -125,6 +125,7 @@ def load_hub_config(hub: Hub) -> HubConfig:
 async def setup_hub(hub: Hub) -> None:
     """Load config, storage and restored states; start HTTP; set up integrations."""
     from hub.charger import setup_charger_services
+    from hub.notify import setup_persistent_notifications
     from hub.registry import async_load_registries
     from hub.restore_state import async_load_restore_state
     from hub.security import async_load_security_log
@@ -142,6 +143,7 @@ async def setup_hub(hub: Hub) -> None:
     await async_load_restore_state(hub)
     await async_load_security_log(hub)
     setup_charger_services(hub)
+    await setup_persistent_notifications(hub)
     if config.http is not None:
         await async_start_http(hub, config.http)
     plugins = plugin_registry(hub)

@@ -796,6 +796,8 @@ class Hub:
         self.started_at: float | None = None
         self.exit_code = 0
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._parked: set[asyncio.Task[Any]] = set()
+        self._park_waiters: set[asyncio.Future[None]] = set()
         self._background_tasks: set[asyncio.Task[Any]] = set()
         self._stopped = asyncio.Event()
         self._stop_task: asyncio.Task[None] | None = None
@@ -853,19 +855,47 @@ class Hub:
 
         return remove
 
+    def park(self, task: asyncio.Task[Any]) -> None:
+        """Mark a task as waiting for the clock (a delay): block_till_done need not wait."""
+        self._parked.add(task)
+        for waiter in self._park_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def unpark(self, task: asyncio.Task[Any]) -> None:
+        """The task's wait for the clock is over."""
+        self._parked.discard(task)
+
+    def _busy(self, current: asyncio.Task[Any] | None) -> list[asyncio.Future[Any]]:
+        return [
+            task
+            for task in self._tasks
+            if task is not current and not task.done() and task not in self._parked
+        ]
+
     async def block_till_done(self) -> None:
-        """Wait until no tracked task or executor job is pending and the loop is idle."""
+        """Wait until no tracked task or executor job is pending and the loop is idle.
+
+        Tasks waiting for the clock (an automation's delay) do not count: they have nothing
+        to do until the time comes.
+        """
         current = asyncio.current_task()
         while True:
             # Let callbacks scheduled with call_soon run, they may create tasks.
             await asyncio.sleep(0)
-            pending = [task for task in self._tasks if task is not current and not task.done()]
+            pending = self._busy(current)
             if not pending:
                 await asyncio.sleep(0)
-                if not any(t is not current and not t.done() for t in self._tasks):
+                if not self._busy(current):
                     return
                 continue
-            await asyncio.wait(pending)
+            waiter: asyncio.Future[None] = self.loop.create_future()
+            self._park_waiters.add(waiter)
+            try:
+                await asyncio.wait([*pending, waiter], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self._park_waiters.discard(waiter)
+                waiter.cancel()
 
     async def start(self) -> None:
         """Start the hub: load config and storage, set up integrations, then run."""

@@ -50,3 +50,7 @@ class StorageError(HubError):
 
 class RegistryError(HubError, ValueError):
     """A device or entity registry change was refused (taken id, bad value, cycle)."""
+
+
+class TemplateError(HubError):
+    """A template could not be compiled or rendered."""

@@ -24,7 +24,11 @@ from hub.plugins import (
 
 
 def write_config(directory: Path, text: str) -> None:
-    directory.joinpath("configuration.yaml").write_text(textwrap.dedent(text))
+    text = textwrap.dedent(text)
+    if "http:" not in text:
+        # A free port: never the default 8300, which something else may hold.
+        text += "\nhttp:\n  server_host: 127.0.0.1\n  server_port: 0\n"
+    directory.joinpath("configuration.yaml").write_text(text)
 
 
 def make_plugin(domain: str, **kwargs: Any) -> SimpleNamespace:

@@ -1,0 +1,315 @@
+"""Automations in YAML: triggers → conditions → actions, with modes and traces.
+
+Configured under ``automations:`` in configuration.yaml (or ``!include automations.yaml``)::
+
+    automations:
+      - id: reset_faulted
+        alias: Reset a faulted charger
+        triggers:
+          - trigger: state
+            entity_id: sensor.bay_1_1_status
+            to: Faulted
+            for: {minutes: 2}
+        actions:
+          - action: charger.reset
+            target: {entity_id: sensor.bay_1_1_status}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import voluptuous as vol
+
+from hub.automation.actions import Runner, StopRun, Trace, _validate_sequence
+from hub.automation.conditions import check, validate_condition
+from hub.automation.triggers import attach_trigger, validate_trigger
+from hub.clock import clock
+from hub.core import Context, Hub, ServiceCall, Unsubscribe, new_id
+from hub.hookspecs import hookimpl
+from hub.plugins import Integration
+
+_LOGGER = logging.getLogger(__name__)
+
+DOMAIN = "automations"
+SERVICE_DOMAIN = "automation"
+DATA = "automation.manager"
+TRACES_KEPT = 5
+MODES = ("single", "restart", "queued", "parallel")
+
+
+def _listify(value: Any) -> Any:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+AUTOMATION_SCHEMA = vol.Schema(
+    {
+        vol.Required("id"): vol.All(str, vol.Match(r"^[A-Za-z0-9_\-]+$")),
+        vol.Optional("alias"): str,
+        vol.Optional("description"): str,
+        vol.Optional("enabled", default=True): bool,
+        vol.Optional("mode", default="single"): vol.In(MODES),
+        vol.Optional("max", default=10): vol.All(int, vol.Range(min=1, max=1000)),
+        vol.Required("triggers"): vol.All(_listify, vol.Length(min=1), [validate_trigger]),
+        vol.Optional("conditions", default=[]): vol.All(_listify, [validate_condition]),
+        vol.Required("actions"): _validate_sequence,
+        vol.Optional("variables", default={}): dict,
+    }
+)
+
+
+class Automation:
+    """One automation: attached triggers, a run policy and its recent traces."""
+
+    def __init__(self, hub: Hub, config: dict[str, Any]) -> None:
+        self.hub = hub
+        self.config = config
+        self.id: str = config["id"]
+        self.alias: str = config.get("alias") or self.id
+        self.mode: str = config["mode"]
+        self.max: int = config["max"]
+        self.enabled: bool = config["enabled"]
+        self.traces: collections.deque[Trace] = collections.deque(maxlen=TRACES_KEPT)
+        self.last_triggered: float | None = None
+        self._unsubs: list[Unsubscribe] = []
+        self._running: set[asyncio.Task[Trace]] = set()
+        self._queue: collections.deque[tuple[dict[str, Any], Context | None]] = collections.deque()
+
+    def attach(self) -> None:
+        """Listen to the triggers, if enabled."""
+        if not self.enabled or self._unsubs:
+            return
+        for trigger in self.config["triggers"]:
+            self._unsubs.append(attach_trigger(self.hub, trigger, self._on_trigger))
+
+    async def detach(self) -> None:
+        """Stop listening and cancel runs in progress."""
+        for unsub in self._unsubs:
+            unsub()
+        self._unsubs.clear()
+        self._queue.clear()
+        for task in list(self._running):
+            task.cancel()
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    def _on_trigger(self, trigger: dict[str, Any], context: Context | None) -> None:
+        running = len(self._running)
+        if running and self.mode == "single":
+            _LOGGER.warning("%s: already running, trigger ignored (mode single)", self.alias)
+            return
+        if running and self.mode == "restart":
+            for task in list(self._running):
+                task.cancel()
+        if running and self.mode == "queued":
+            if len(self._queue) >= self.max:
+                _LOGGER.warning("%s: queue full (%d), trigger dropped", self.alias, self.max)
+                return
+            self._queue.append((trigger, context))
+            return
+        if running >= self.max and self.mode == "parallel":
+            _LOGGER.warning("%s: %d runs already, trigger dropped", self.alias, running)
+            return
+        self._start(trigger, context)
+
+    def _start(self, trigger: dict[str, Any], context: Context | None) -> None:
+        task = self.hub.create_task(self.run(trigger, context), f"automation {self.id}")
+        self._running.add(task)
+
+        def done(finished: asyncio.Task[Trace]) -> None:
+            self._running.discard(finished)
+            if self._queue and self.mode == "queued":
+                self._start(*self._queue.popleft())
+
+        task.add_done_callback(done)
+
+    async def run(
+        self, trigger: dict[str, Any], context: Context | None, *, skip_conditions: bool = False
+    ) -> Trace:
+        """One run: check conditions, run actions, keep the trace."""
+        now = clock(self.hub).time()
+        run_context = context.child() if context is not None else Context()
+        trace = Trace(self.id, new_id(), trigger, now)
+        self.traces.append(trace)
+        self.last_triggered = now
+        variables = {**self.config["variables"], "trigger": trigger, "this": {"id": self.id}}
+        try:
+            if not skip_conditions:
+                for index, condition in enumerate(self.config["conditions"]):
+                    passed = check(self.hub, condition)
+                    trace.conditions.append({"path": f"condition/{index}", "result": passed})
+                    if not passed:
+                        trace.outcome = "condition_failed"
+                        return trace
+            self.hub.bus.fire(
+                "automation_triggered",
+                {"automation_id": self.id, "alias": self.alias, "run_id": trace.run_id},
+                run_context,
+            )
+            await Runner(self.hub, trace, run_context, variables).run(self.config["actions"])
+            trace.outcome = "finished"
+        except StopRun as stop:
+            trace.outcome = "error" if stop.error else "stopped"
+            trace.error = stop.reason if stop.error else None
+        except asyncio.CancelledError:
+            trace.outcome = "cancelled"
+            raise
+        except Exception as err:
+            trace.outcome = "error"
+            trace.error = f"{type(err).__name__}: {err}"
+            _LOGGER.error("Automation %s failed: %s", self.id, trace.error)
+        finally:
+            trace.finished = clock(self.hub).time()
+        return trace
+
+
+class AutomationManager:
+    """All automations of a hub."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.automations: dict[str, Automation] = {}
+
+    async def load(self, configs: list[dict[str, Any]]) -> None:
+        """Replace every automation by the given validated configs."""
+        for automation in self.automations.values():
+            await automation.detach()
+        self.automations = {config["id"]: Automation(self.hub, config) for config in configs}
+        for automation in self.automations.values():
+            automation.attach()
+        _LOGGER.info("Loaded %d automation(s)", len(self.automations))
+
+    def get(self, automation_id: str) -> Automation:
+        """Return an automation or raise a clear error."""
+        found = self.automations.get(automation_id)
+        if found is None:
+            raise vol.Invalid(f"no automation {automation_id!r}")
+        return found
+
+
+async def _reload(hub: Hub, manager: AutomationManager) -> int:
+    from hub.bootstrap import load_hub_config
+
+    config = await hub.run_in_executor(load_hub_config, hub)
+    valid, _errors = validate_each(config.integrations.get(DOMAIN, []))
+    await manager.load(valid)
+    return len(manager.automations)
+
+
+def validate_each(raw: list[Any]) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Validate automations one by one: a bad one is reported (file, line), the others load."""
+    from hub.config import validate_section
+
+    valid: list[dict[str, Any]] = []
+    errors: list[Any] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        checked, found = validate_section(AUTOMATION_SCHEMA, item, f"{DOMAIN}[{index}]", raw)
+        if found:
+            errors.extend(found)
+            continue
+        if checked["id"] in seen:
+            from hub.config import ConfigError, find_line
+
+            file, line = find_line(raw, [index])
+            errors.append(
+                ConfigError(
+                    f"automation id {checked['id']!r} used twice",
+                    file=file,
+                    line=line,
+                    key=f"{DOMAIN}[{index}].id",
+                )
+            )
+            continue
+        seen.add(checked["id"])
+        valid.append(checked)
+    for error in errors:
+        _LOGGER.error("Automation not loaded: %s", error)
+    return valid, errors
+
+
+async def async_setup(hub: Hub, config: list[Any]) -> bool:
+    """Load the automations and register the automation.* services."""
+    manager = AutomationManager(hub)
+    hub.data[DATA] = manager
+    valid, _errors = validate_each(config)
+    await manager.load(valid)
+
+    async def reload(call: ServiceCall) -> dict[str, Any]:
+        return {"automations": await _reload(hub, manager)}
+
+    async def turn_on(call: ServiceCall) -> None:
+        automation = manager.get(call.data["automation_id"])
+        automation.enabled = True
+        automation.attach()
+
+    async def turn_off(call: ServiceCall) -> None:
+        automation = manager.get(call.data["automation_id"])
+        automation.enabled = False
+        await automation.detach()
+
+    async def trigger(call: ServiceCall) -> dict[str, Any]:
+        automation = manager.get(call.data["automation_id"])
+        trace = await automation.run(
+            {"platform": "manual", "id": None},
+            call.context,
+            skip_conditions=call.data["skip_condition"],
+        )
+        return trace.as_dict()
+
+    by_id = vol.Schema({vol.Required("automation_id"): str})
+    hub.services.register(SERVICE_DOMAIN, "reload", reload, {})
+    hub.services.register(SERVICE_DOMAIN, "turn_on", turn_on, by_id)
+    hub.services.register(SERVICE_DOMAIN, "turn_off", turn_off, by_id)
+    hub.services.register(
+        SERVICE_DOMAIN,
+        "trigger",
+        trigger,
+        {
+            vol.Required("automation_id"): str,
+            vol.Optional("skip_condition", default=True): bool,
+        },
+    )
+    return True
+
+
+async def async_unload(hub: Hub) -> None:
+    """Detach every automation."""
+    manager: AutomationManager | None = hub.data.pop(DATA, None)
+    if manager is not None:
+        for automation in manager.automations.values():
+            await automation.detach()
+
+
+def traces(hub: Hub, automation_id: str) -> list[dict[str, Any]]:
+    """Return the kept traces of an automation, oldest first."""
+    manager: AutomationManager = hub.data[DATA]
+    return [trace.as_dict() for trace in manager.get(automation_id).traces]
+
+
+def _config_mapping(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return [value]
+    return value
+
+
+@hookimpl
+def evhub_integration() -> Integration:
+    """Describe the automations integration."""
+    from hub import __version__
+
+    return Integration(
+        domain=DOMAIN,
+        name="Automations",
+        version=__version__,
+        setup=async_setup,
+        unload=async_unload,
+        # Each automation is validated on its own at set-up, so one bad one skips only itself.
+        config_schema=vol.All(_config_mapping, list),
+    )

@@ -1,0 +1,287 @@
+"""Actions: what an automation does, run step by step with a trace of each step."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import voluptuous as vol
+
+from hub.automation.conditions import check, validate_condition
+from hub.automation.triggers import duration
+from hub.clock import clock
+from hub.core import Context, Hub
+
+_LOGGER = logging.getLogger(__name__)
+
+_SERVICE = vol.Match(r"^[a-z0-9_]+\.[a-z0-9_]+$")
+
+
+def _validate_sequence(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, Mapping):
+        value = [value]
+    if not isinstance(value, list):
+        raise vol.Invalid("expected a list of actions")
+    return [validate_action(step) for step in value]
+
+
+def validate_action(value: Any) -> dict[str, Any]:
+    """Validate one action step by what it contains."""
+    if not isinstance(value, Mapping):
+        raise vol.Invalid("an action must be a mapping")
+    step = dict(value)
+    base: dict[Any, Any] = {
+        vol.Optional("alias"): str,
+        vol.Optional("enabled", default=True): bool,
+    }
+    schema: vol.Schema
+    if "action" in step:
+        schema = vol.Schema(
+            {
+                **base,
+                vol.Required("action"): _SERVICE,
+                vol.Optional("target", default={}): dict,
+                vol.Optional("data", default={}): dict,
+                vol.Optional("continue_on_error", default=False): bool,
+            }
+        )
+    elif "delay" in step:
+        schema = vol.Schema({**base, vol.Required("delay"): duration})
+    elif "event" in step:
+        schema = vol.Schema(
+            {**base, vol.Required("event"): str, vol.Optional("event_data", default={}): dict}
+        )
+    elif "stop" in step:
+        schema = vol.Schema({**base, vol.Required("stop"): str, vol.Optional("error"): bool})
+    elif "log" in step:
+        schema = vol.Schema(
+            {
+                **base,
+                vol.Required("log"): str,
+                vol.Optional("level", default="info"): vol.In(
+                    ["debug", "info", "warning", "error"]
+                ),
+            }
+        )
+    elif "condition" in step:
+        checked = validate_condition({k: v for k, v in step.items() if k not in base})
+        return {**checked, "_kind": "condition"}
+    elif "variables" in step:
+        schema = vol.Schema({**base, vol.Required("variables"): dict})
+    elif "if" in step:
+        schema = vol.Schema(
+            {
+                **base,
+                vol.Required("if"): vol.All(
+                    vol.Any(dict, list),
+                    lambda v: [v] if isinstance(v, dict) else v,
+                    [validate_condition],
+                ),
+                vol.Required("then"): _validate_sequence,
+                vol.Optional("else", default=[]): _validate_sequence,
+            }
+        )
+    elif "choose" in step:
+        option = vol.Schema(
+            {
+                vol.Required("conditions"): vol.All(
+                    vol.Any(dict, list),
+                    lambda v: [v] if isinstance(v, dict) else v,
+                    [validate_condition],
+                ),
+                vol.Required("sequence"): _validate_sequence,
+            }
+        )
+        schema = vol.Schema(
+            {
+                **base,
+                vol.Required("choose"): [option],
+                vol.Optional("default", default=[]): _validate_sequence,
+            }
+        )
+    else:
+        raise vol.Invalid(
+            "unknown action: expected one of action, delay, event, stop, log, condition, "
+            "variables, if, choose"
+        )
+    result: dict[str, Any] = schema(step)
+    return result
+
+
+class StopRun(Exception):
+    """A stop action ended the run."""
+
+    def __init__(self, reason: str, error: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+
+
+@dataclass(slots=True)
+class TraceStep:
+    """One step of a run."""
+
+    path: str
+    kind: str
+    started: float
+    duration: float = 0.0
+    result: Any = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable form."""
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "started": self.started,
+            "duration": round(self.duration, 6),
+            "result": self.result,
+            "error": self.error,
+        }
+
+
+@dataclass(slots=True)
+class Trace:
+    """One run of an automation: why it ran, what it checked, what it did."""
+
+    automation_id: str
+    run_id: str
+    trigger: dict[str, Any]
+    started: float
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[TraceStep] = field(default_factory=list)
+    finished: float | None = None
+    outcome: str = "running"
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable form."""
+        return {
+            "automation_id": self.automation_id,
+            "run_id": self.run_id,
+            "trigger": _plain(self.trigger),
+            "started": self.started,
+            "finished": self.finished,
+            "outcome": self.outcome,
+            "error": self.error,
+            "conditions": self.conditions,
+            "steps": [step.as_dict() for step in self.steps],
+        }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple) and not hasattr(value, "as_dict"):
+        return [_plain(v) for v in value]
+    if hasattr(value, "as_dict"):
+        return value.as_dict()
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+class Runner:
+    """Runs a validated action sequence for one automation run, tracing each step."""
+
+    def __init__(self, hub: Hub, trace: Trace, context: Context, variables: dict[str, Any]):
+        self.hub = hub
+        self.trace = trace
+        self.context = context
+        self.variables = variables
+
+    async def run(self, sequence: list[dict[str, Any]], path: str = "action") -> None:
+        """Run the steps in order."""
+        for index, step in enumerate(sequence):
+            if not step.get("enabled", True):
+                continue
+            await self._step(step, f"{path}/{index}")
+
+    async def _step(self, step: dict[str, Any], path: str) -> None:
+        kind = _kind(step)
+        record = TraceStep(path, kind, clock(self.hub).time())
+        self.trace.steps.append(record)
+        started = time.perf_counter()
+        try:
+            record.result = await self._do(kind, step, path)
+        except StopRun:
+            raise
+        except Exception as err:
+            record.error = f"{type(err).__name__}: {err}"
+            if not (kind == "action" and step.get("continue_on_error")):
+                raise
+        finally:
+            record.duration = time.perf_counter() - started
+
+    async def _do(self, kind: str, step: dict[str, Any], path: str) -> Any:
+        hub = self.hub
+        if kind == "action":
+            domain, service = step["action"].split(".", 1)
+            data = _render(hub, step["data"], self.variables)
+            target = _render(hub, step["target"], self.variables)
+            result = await hub.services.call(
+                domain, service, data, target or None, self.context.child()
+            )
+            return _plain(result)
+        if kind == "delay":
+            await clock(hub).sleep(step["delay"])
+            return {"delay": step["delay"]}
+        if kind == "event":
+            hub.bus.fire(
+                step["event"], _render(hub, step["event_data"], self.variables), self.context
+            )
+            return None
+        if kind == "stop":
+            raise StopRun(step["stop"], bool(step.get("error", False)))
+        if kind == "log":
+            message = _render(hub, step["log"], self.variables)
+            _LOGGER.log(
+                logging.getLevelName(step["level"].upper()),
+                "[%s] %s",
+                self.trace.automation_id,
+                message,
+            )
+            return message
+        if kind == "condition":
+            passed = check(hub, step)
+            if not passed:
+                raise StopRun("condition failed", False)
+            return True
+        if kind == "variables":
+            self.variables.update(_render(hub, step["variables"], self.variables))
+            return None
+        if kind == "if":
+            passed = all(check(hub, c) for c in step["if"])
+            await self.run(
+                step["then"] if passed else step["else"], f"{path}/{'then' if passed else 'else'}"
+            )
+            return passed
+        if kind == "choose":
+            for index, option in enumerate(step["choose"]):
+                if all(check(hub, c) for c in option["conditions"]):
+                    await self.run(option["sequence"], f"{path}/choose/{index}")
+                    return index
+            await self.run(step["default"], f"{path}/default")
+            return "default"
+        raise ValueError(f"unknown action kind {kind}")
+
+
+def _kind(step: dict[str, Any]) -> str:
+    if step.get("_kind") == "condition":
+        return "condition"
+    for kind in ("action", "delay", "event", "stop", "log", "variables", "if", "choose"):
+        if kind in step:
+            return kind
+    raise ValueError(f"unknown action {step}")
+
+
+def _render(hub: Hub, value: Any, variables: dict[str, Any]) -> Any:
+    """Render templates inside action data when the template module is present."""
+    try:
+        from hub.automation.template import render_complex
+    except ImportError:
+        return value
+    return render_complex(value, variables, hub)

@@ -1,0 +1,481 @@
+"""Jinja2 templates for automations, rendered in an immutable sandbox.
+
+Templates read the hub's states through ``states()``, ``state_attr()``, ``is_state()`` and
+friends, and get number and time filters. Anything that goes wrong while compiling or
+rendering (a syntax error, a bad filter input, an attribute escape refused by the sandbox)
+is raised as one ``TemplateError`` with a clear message; it never reaches the hub's loop.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from hub.clock import DATA_CLOCK, Clock
+from hub.const import STATE_UNAVAILABLE, STATE_UNKNOWN
+from hub.core import Hub
+from hub.exceptions import TemplateError
+
+DATA_TEMPLATE_ENV: Final = "template_environment"
+
+MAX_TEMPLATE_LENGTH: Final = 10_000
+MAX_OUTPUT_LENGTH: Final = 1_048_576
+MAX_CACHED_TEMPLATES: Final = 512
+# An exponent larger than this on a big base would stall the loop computing a huge integer.
+_MAX_POW_BITS: Final = 100_000
+_SNIPPET_LENGTH: Final = 60
+
+_ENTITY_REFERENCE = re.compile(
+    r"\b(?:states|is_state|is_state_attr|state_attr|has_value|last_changed)\s*\(\s*"
+    r"['\"]([a-z0-9_]+\.[a-z0-9_]+)['\"]"
+)
+_INT_RESULT = re.compile(r"^[+-]?(?:0|[1-9][0-9]*)$")
+_FLOAT_RESULT = re.compile(r"^[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+
+
+class _Unset:
+    """Marks a filter's default argument as not given."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET: Final = _Unset()
+
+
+def _now() -> datetime:
+    """The current time when the hub runs on the real clock (tests monkeypatch this)."""
+    return datetime.now(UTC)
+
+
+def _hub_now(hub: Hub) -> datetime:
+    """The hub's time: a test's ManualClock when one is installed, else ``_now()``."""
+    found = hub.data.get(DATA_CLOCK)
+    if isinstance(found, Clock) and type(found) is not Clock:
+        return found.now()
+    return _now()
+
+
+def _snippet(source: str) -> str:
+    """A short, one-line quote of a template for error messages."""
+    flat = " ".join(source.split())
+    if len(flat) > _SNIPPET_LENGTH:
+        flat = flat[: _SNIPPET_LENGTH - 3] + "..."
+    return repr(flat)
+
+
+def _invalid(name: str, value: Any) -> ValueError:
+    return ValueError(f"{name} got invalid input {value!r} and no default was given")
+
+
+# --- conversions shared by functions and filters -------------------------------------------
+
+
+def _to_float(value: Any, default: Any = _UNSET) -> Any:
+    """A float, or default when the value is not a number."""
+    try:
+        return float(value)
+    except (ValueError, TypeError, OverflowError):
+        if default is _UNSET:
+            raise _invalid("float", value) from None
+        return default
+
+
+def _to_int(value: Any, default: Any = _UNSET, base: int = 10) -> Any:
+    """An int (from a number or a numeric string), or default."""
+    try:
+        if isinstance(value, str) and base != 10:
+            return int(value, base)
+        try:
+            return int(value)
+        except (ValueError, TypeError):
+            return int(float(value))
+    except (ValueError, TypeError, OverflowError):
+        if default is _UNSET:
+            raise _invalid("int", value) from None
+        return default
+
+
+def _round(value: Any, precision: int = 0, method: str = "common", default: Any = _UNSET) -> Any:
+    """Round a number; ``method`` is common, ceil, floor or half (to the nearest .5)."""
+    try:
+        number = float(value)
+        if method == "ceil":
+            factor = 10**precision
+            rounded = math.ceil(number * factor) / factor
+        elif method == "floor":
+            factor = 10**precision
+            rounded = math.floor(number * factor) / factor
+        elif method == "half":
+            rounded = round(number * 2) / 2
+        else:
+            rounded = round(number, precision)
+    except (ValueError, TypeError, OverflowError):
+        if default is _UNSET:
+            raise _invalid("round", value) from None
+        return default
+    return int(rounded) if precision == 0 and method != "half" else rounded
+
+
+def _multiply(value: Any, amount: Any, default: Any = _UNSET) -> Any:
+    """value times amount as numbers, or default."""
+    try:
+        return float(value) * float(amount)
+    except (ValueError, TypeError, OverflowError):
+        if default is _UNSET:
+            raise _invalid("multiply", value) from None
+        return default
+
+
+def _aware(moment: datetime) -> datetime:
+    """Treat a naive datetime as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _parse_datetime(value: Any) -> datetime | None:
+    """A timezone-aware datetime from a datetime, a timestamp or an ISO string; else None."""
+    if isinstance(value, datetime):
+        return _aware(value)
+    if isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(value, UTC)
+        if isinstance(value, str):
+            text = value.strip()
+            if _INT_RESULT.match(text) or _FLOAT_RESULT.match(text):
+                return datetime.fromtimestamp(float(text), UTC)
+            return _aware(datetime.fromisoformat(text))
+    except (ValueError, TypeError, OverflowError, OSError):
+        return None
+    return None
+
+
+def _as_timestamp(value: Any, default: Any = None) -> Any:
+    """Seconds since the epoch from a datetime or ISO string; default when it is not one."""
+    moment = _parse_datetime(value)
+    return moment.timestamp() if moment is not None else default
+
+
+def _as_datetime(value: Any, default: Any = None) -> Any:
+    """A timezone-aware datetime from a datetime, timestamp or ISO string; else default."""
+    moment = _parse_datetime(value)
+    return moment if moment is not None else default
+
+
+def _timestamp_local(value: Any, default: Any = _UNSET) -> Any:
+    """A timestamp as an ISO string in the machine's local time zone."""
+    try:
+        return datetime.fromtimestamp(float(value), UTC).astimezone().isoformat()
+    except (ValueError, TypeError, OverflowError, OSError):
+        if default is _UNSET:
+            raise _invalid("timestamp_local", value) from None
+        return default
+
+
+def _timestamp_utc(value: Any, default: Any = _UNSET) -> Any:
+    """A timestamp as an ISO string in UTC."""
+    try:
+        return datetime.fromtimestamp(float(value), UTC).isoformat()
+    except (ValueError, TypeError, OverflowError, OSError):
+        if default is _UNSET:
+            raise _invalid("timestamp_utc", value) from None
+        return default
+
+
+_UNITS: Final = (
+    ("year", 365 * 86400),
+    ("month", 30 * 86400),
+    ("day", 86400),
+    ("hour", 3600),
+    ("minute", 60),
+    ("second", 1),
+)
+
+
+def _relative_time(value: Any, now: datetime) -> Any:
+    """How long ago a moment was, in its largest unit ("5 minutes"); other values unchanged."""
+    if not isinstance(value, datetime):
+        return value
+    moment = _aware(value)
+    if moment > now:
+        return value
+    seconds = int((now - moment).total_seconds())
+    for unit, size in _UNITS:
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return "0 seconds"
+
+
+def _min_max(pick: Callable[..., Any]) -> Callable[..., Any]:
+    """``min``/``max`` that take either several arguments or one iterable."""
+
+    def func(*args: Any) -> Any:
+        if len(args) == 1:
+            return pick(args[0])
+        return pick(args)
+
+    return func
+
+
+# --- the environment --------------------------------------------------------------------------
+
+
+class TemplateEnvironment(ImmutableSandboxedEnvironment):
+    """A hub's immutable sandbox, with its functions, filters and compiled-template cache."""
+
+    # Intercepted so ``'x' * 10**9`` or ``9 ** 9 ** 9`` cannot stall the loop or eat memory
+    # (interception also stops the compiler from folding them as constants).
+    intercepted_binops = frozenset(["*", "**"])
+
+    def __init__(self, hub: Hub) -> None:
+        super().__init__(undefined=jinja2.Undefined, autoescape=False, keep_trailing_newline=False)
+        self.hub = hub
+        self._compiled: OrderedDict[str, jinja2.Template] = OrderedDict()
+        # lipsum has no use here and is one more object to poke at.
+        self.globals.pop("lipsum", None)
+        self.globals.update(
+            states=self._states,
+            state_attr=self._state_attr,
+            is_state=self._is_state,
+            is_state_attr=self._is_state_attr,
+            has_value=self._has_value,
+            last_changed=self._last_changed,
+            now=self._now_global,
+            utcnow=self._now_global,
+            as_timestamp=_as_timestamp,
+            as_datetime=_as_datetime,
+            relative_time=self._relative_time,
+            float=_to_float,
+            int=_to_int,
+            min=_min_max(min),
+            max=_min_max(max),
+        )
+        self.filters.update(
+            float=_to_float,
+            int=_to_int,
+            round=_round,
+            multiply=_multiply,
+            timestamp_local=_timestamp_local,
+            timestamp_utc=_timestamp_utc,
+            as_timestamp=_as_timestamp,
+            as_datetime=_as_datetime,
+            relative_time=self._relative_time,
+        )
+
+    def call_binop(
+        self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
+    ) -> Any:
+        """Refuse repetitions and powers whose result would be huge."""
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if (
+                    isinstance(seq, str | list | tuple)
+                    and isinstance(times, int)
+                    and len(seq) * times > MAX_OUTPUT_LENGTH
+                ):
+                    raise jinja2.exceptions.SecurityError(
+                        f"repetition would be longer than {MAX_OUTPUT_LENGTH}"
+                    )
+            return left * right
+        if (
+            isinstance(left, int)
+            and isinstance(right, int)
+            and right > 0
+            and abs(left) > 1
+            and abs(left).bit_length() * right > _MAX_POW_BITS
+        ):
+            raise jinja2.exceptions.SecurityError("power result would be too large")
+        return left**right
+
+    def compile_source(self, source: str) -> jinja2.Template:
+        """Compile a template, reusing a cached one for the same source."""
+        found = self._compiled.get(source)
+        if found is not None:
+            self._compiled.move_to_end(source)
+            return found
+        compiled = self.from_string(source)
+        self._compiled[source] = compiled
+        if len(self._compiled) > MAX_CACHED_TEMPLATES:
+            self._compiled.popitem(last=False)
+        return compiled
+
+    def _states(self, entity_id: str) -> str:
+        state = self.hub.states.get(str(entity_id))
+        return state.state if state is not None else STATE_UNKNOWN
+
+    def _state_attr(self, entity_id: str, name: str) -> Any:
+        state = self.hub.states.get(str(entity_id))
+        return state.attributes.get(name) if state is not None else None
+
+    def _is_state(self, entity_id: str, value: Any) -> bool:
+        state = self.hub.states.get(str(entity_id))
+        if state is None:
+            return False
+        if isinstance(value, list | tuple | set | frozenset):
+            return state.state in value
+        return bool(state.state == value)
+
+    def _is_state_attr(self, entity_id: str, name: str, value: Any) -> bool:
+        state = self.hub.states.get(str(entity_id))
+        return state is not None and name in state.attributes and state.attributes[name] == value
+
+    def _has_value(self, entity_id: str) -> bool:
+        state = self.hub.states.get(str(entity_id))
+        return state is not None and state.state not in (STATE_UNKNOWN, STATE_UNAVAILABLE)
+
+    def _last_changed(self, entity_id: str) -> datetime | None:
+        state = self.hub.states.get(str(entity_id))
+        return state.last_changed if state is not None else None
+
+    def _now_global(self) -> datetime:
+        return _hub_now(self.hub)
+
+    def _relative_time(self, value: Any) -> Any:
+        return _relative_time(value, _hub_now(self.hub))
+
+
+def environment(hub: Hub) -> TemplateEnvironment:
+    """The hub's template environment, created once and kept in ``hub.data``."""
+    found: TemplateEnvironment | None = hub.data.get(DATA_TEMPLATE_ENV)
+    if found is None:
+        found = hub.data[DATA_TEMPLATE_ENV] = TemplateEnvironment(hub)
+    return found
+
+
+# --- templates --------------------------------------------------------------------------------
+
+
+def parse_result(rendered: str) -> Any:
+    """Turn a rendered string into a number, bool, list, dict or tuple when it is one."""
+    text = rendered.strip()
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    # A leading zero ("0123") is an id, not a number: _INT_RESULT keeps it a string.
+    if _INT_RESULT.match(text):
+        return int(text)
+    if _FLOAT_RESULT.match(text):
+        number = float(text)
+        return number if math.isfinite(number) else rendered
+    if text[:1] in ("[", "{", "(") and len(text) <= MAX_TEMPLATE_LENGTH:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return rendered
+        if isinstance(value, list | dict | tuple):
+            return value
+    return rendered
+
+
+class Template:
+    """A template string bound to a hub."""
+
+    __slots__ = ("hub", "is_static", "source")
+
+    def __init__(self, source: str, hub: Hub) -> None:
+        self.source = source
+        self.hub = hub
+        self.is_static = not any(mark in source for mark in ("{{", "{%", "{#"))
+
+    def __repr__(self) -> str:
+        return f"<Template {self.source!r}>"
+
+    def _compile(self) -> jinja2.Template:
+        if len(self.source) > MAX_TEMPLATE_LENGTH:
+            raise TemplateError(
+                f"template error in {_snippet(self.source)}: template is longer than "
+                f"{MAX_TEMPLATE_LENGTH} characters"
+            )
+        try:
+            return environment(self.hub).compile_source(self.source)
+        except jinja2.TemplateSyntaxError as err:
+            raise TemplateError(
+                f"template error in {_snippet(self.source)}: line {err.lineno}: {err.message}"
+            ) from err
+        except Exception as err:
+            raise TemplateError(
+                f"template error in {_snippet(self.source)}: {type(err).__name__}: {err}"
+            ) from err
+
+    def ensure_valid(self) -> None:
+        """Compile the template, raising TemplateError with the message and line if invalid."""
+        if not self.is_static:
+            self._compile()
+
+    def render(
+        self, variables: Mapping[str, Any] | None = None, *, parse_result: bool = False
+    ) -> Any:
+        """Render with the given variables; with parse_result, return native types."""
+        if self.is_static:
+            output = self.source
+        else:
+            compiled = self._compile()
+            output = self._render(compiled, dict(variables) if variables else {})
+        return _parse(output) if parse_result else output
+
+    def _render(self, compiled: jinja2.Template, variables: dict[str, Any]) -> str:
+        chunks: list[str] = []
+        size = 0
+        try:
+            for chunk in compiled.generate(variables):
+                size += len(chunk)
+                if size > MAX_OUTPUT_LENGTH:
+                    raise TemplateError(
+                        f"template error in {_snippet(self.source)}: output is longer than "
+                        f"{MAX_OUTPUT_LENGTH} characters"
+                    )
+                chunks.append(chunk)
+        except TemplateError:
+            raise
+        except jinja2.TemplateError as err:
+            raise TemplateError(f"template error in {_snippet(self.source)}: {err}") from err
+        except Exception as err:
+            raise TemplateError(
+                f"template error in {_snippet(self.source)}: {type(err).__name__}: {err}"
+            ) from err
+        return "".join(chunks)
+
+
+_parse = parse_result
+
+
+def render_complex(
+    value: Any,
+    variables: Mapping[str, Any] | None,
+    hub: Hub,
+    *,
+    parse_result: bool = True,
+) -> Any:
+    """Render every template string inside nested dicts, lists and tuples.
+
+    Strings that are not templates, and values that are not strings, are returned untouched;
+    rendered templates become native types (numbers, bools, lists) unless parse_result is off.
+    """
+    if isinstance(value, str):
+        template = Template(value, hub)
+        if template.is_static:
+            return value
+        return template.render(variables, parse_result=parse_result)
+    if isinstance(value, Mapping):
+        return {
+            key: render_complex(item, variables, hub, parse_result=parse_result)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [render_complex(item, variables, hub, parse_result=parse_result) for item in value]
+    return value
+
+
+def extract_entities(source: str) -> set[str]:
+    """The entity ids a template reads through states(), is_state(), state_attr() and kin."""
+    return set(_ENTITY_REFERENCE.findall(source))

@@ -1,0 +1,277 @@
+"""Triggers: what starts an automation. Each attaches and returns an unsubscribe callable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import voluptuous as vol
+
+from hub.clock import Timer, clock
+from hub.const import EVENT_HUB_STARTED, EVENT_HUB_STOP
+from hub.core import Context, Event, Hub, State, Unsubscribe
+from hub.track import track_state_change
+
+TriggerAction = Callable[[dict[str, Any], Context | None], None]
+
+_ENTITY_IDS = vol.All(vol.Any(str, [str]), lambda v: [v] if isinstance(v, str) else list(v))
+_DURATION = vol.All(vol.Coerce(float), vol.Range(min=0))
+
+
+def duration(value: Any) -> float:
+    """Seconds from a number or {hours, minutes, seconds}."""
+    if isinstance(value, Mapping):
+        parts = vol.Schema(
+            {
+                vol.Optional("hours", default=0): _DURATION,
+                vol.Optional("minutes", default=0): _DURATION,
+                vol.Optional("seconds", default=0): _DURATION,
+            }
+        )(dict(value))
+        return float(parts["hours"] * 3600 + parts["minutes"] * 60 + parts["seconds"])
+    return float(_DURATION(value))
+
+
+STATE_SCHEMA = vol.Schema(
+    {
+        vol.Required("trigger"): "state",
+        vol.Required("entity_id"): _ENTITY_IDS,
+        vol.Optional("from"): vol.Any(str, [str]),
+        vol.Optional("to"): vol.Any(str, [str]),
+        vol.Optional("not_from"): vol.Any(str, [str]),
+        vol.Optional("not_to"): vol.Any(str, [str]),
+        vol.Optional("attribute"): str,
+        vol.Optional("for"): duration,
+        vol.Optional("id"): str,
+    }
+)
+NUMERIC_SCHEMA = vol.Schema(
+    {
+        vol.Required("trigger"): "numeric_state",
+        vol.Required("entity_id"): _ENTITY_IDS,
+        vol.Optional("above"): vol.Coerce(float),
+        vol.Optional("below"): vol.Coerce(float),
+        vol.Optional("attribute"): str,
+        vol.Optional("for"): duration,
+        vol.Optional("id"): str,
+    }
+)
+EVENT_SCHEMA = vol.Schema(
+    {
+        vol.Required("trigger"): "event",
+        vol.Required("event_type"): str,
+        vol.Optional("event_data", default={}): dict,
+        vol.Optional("id"): str,
+    }
+)
+HUB_SCHEMA = vol.Schema(
+    {
+        vol.Required("trigger"): "hub",
+        vol.Required("event"): vol.In(["start", "stop"]),
+        vol.Optional("id"): str,
+    }
+)
+
+SCHEMAS: dict[str, vol.Schema] = {
+    "state": STATE_SCHEMA,
+    "numeric_state": NUMERIC_SCHEMA,
+    "event": EVENT_SCHEMA,
+    "hub": HUB_SCHEMA,
+}
+
+
+def validate_trigger(value: Any) -> dict[str, Any]:
+    """Validate one trigger by its kind."""
+    if not isinstance(value, Mapping) or "trigger" not in value:
+        raise vol.Invalid("a trigger needs 'trigger:' (state, numeric_state, event, hub)")
+    schema = SCHEMAS.get(str(value["trigger"]))
+    if schema is None:
+        raise vol.Invalid(f"unknown trigger {value['trigger']!r}; use one of {', '.join(SCHEMAS)}")
+    result: dict[str, Any] = schema(dict(value))
+    return result
+
+
+def _as_list(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _value(state: State | None, attribute: str | None) -> Any:
+    if state is None:
+        return None
+    return state.attributes.get(attribute) if attribute else state.state
+
+
+def _numeric(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class _ForWatch:
+    """A pending `for:` deadline of one entity: fires unless the condition breaks first."""
+
+    def __init__(self) -> None:
+        self.timers: dict[str, Timer] = {}
+
+    def cancel(self, entity_id: str) -> None:
+        timer = self.timers.pop(entity_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def cancel_all(self) -> None:
+        for timer in self.timers.values():
+            timer.cancel()
+        self.timers.clear()
+
+
+def _attach_state_like(
+    hub: Hub,
+    config: dict[str, Any],
+    action: TriggerAction,
+    matches: Callable[[State | None, State | None], bool],
+    holds: Callable[[State | None], bool],
+) -> Unsubscribe:
+    """State and numeric_state triggers share this: match on change, optional `for:`."""
+    hold_for: float | None = config.get("for")
+    watch = _ForWatch()
+    the_clock = clock(hub)
+
+    def fire(entity_id: str, old: State | None, new: State | None, ctx: Context | None) -> None:
+        action(
+            {
+                "platform": config["trigger"],
+                "id": config.get("id"),
+                "entity_id": entity_id,
+                "from_state": old,
+                "to_state": new,
+                "for": hold_for,
+            },
+            ctx,
+        )
+
+    def arm(entity_id: str, old: State | None, new: State | None, delay: float) -> None:
+        def due() -> None:
+            watch.timers.pop(entity_id, None)
+            current = hub.states.get(entity_id)
+            if holds(current):
+                fire(entity_id, old, current, None)
+
+        watch.cancel(entity_id)
+        watch.timers[entity_id] = the_clock.call_later(delay, due)
+
+    def on_change(event: Event) -> None:
+        entity_id = event.data["entity_id"]
+        old: State | None = event.data["old_state"]
+        new: State | None = event.data["new_state"]
+        if hold_for is None:
+            if matches(old, new):
+                fire(entity_id, old, new, event.context)
+            return
+        if matches(old, new):
+            arm(entity_id, old, new, hold_for)
+        elif not holds(new):
+            watch.cancel(entity_id)
+
+    unsub = track_state_change(hub, config["entity_id"], on_change)
+    if hold_for is not None:
+        # A restart must not forget a deadline: re-arm from the restored last_changed.
+        now = the_clock.time()
+        for entity_id in config["entity_id"]:
+            state = hub.states.get(entity_id)
+            if state is not None and holds(state):
+                remaining = hold_for - (now - state.last_changed_ts)
+                arm(entity_id, None, state, max(0.0, remaining))
+
+    def detach() -> None:
+        unsub()
+        watch.cancel_all()
+
+    return detach
+
+
+def attach_trigger(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Unsubscribe:
+    """Attach a validated trigger; action(trigger_data, context) runs when it fires."""
+    kind = config["trigger"]
+    if kind == "state":
+        return _attach_state(hub, config, action)
+    if kind == "numeric_state":
+        return _attach_numeric(hub, config, action)
+    if kind == "event":
+        return _attach_event(hub, config, action)
+    if kind == "hub":
+        return _attach_hub(hub, config, action)
+    raise ValueError(f"unknown trigger {kind}")
+
+
+def _attach_state(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Unsubscribe:
+    attribute = config.get("attribute")
+    to = _as_list(config.get("to"))
+    from_ = _as_list(config.get("from"))
+    not_to = _as_list(config.get("not_to"))
+    not_from = _as_list(config.get("not_from"))
+
+    def holds(new: State | None) -> bool:
+        value = _value(new, attribute)
+        if new is None:
+            return False
+        if to is not None and value not in to:
+            return False
+        return not (not_to is not None and value in not_to)
+
+    def matches(old: State | None, new: State | None) -> bool:
+        before, after = _value(old, attribute), _value(new, attribute)
+        if new is None or before == after:
+            return False
+        if from_ is not None and before not in from_:
+            return False
+        if not_from is not None and before in not_from:
+            return False
+        return holds(new)
+
+    return _attach_state_like(hub, config, action, matches, holds)
+
+
+def _attach_numeric(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Unsubscribe:
+    attribute = config.get("attribute")
+    above, below = config.get("above"), config.get("below")
+
+    def holds(state: State | None) -> bool:
+        value = _numeric(_value(state, attribute))
+        if value is None:
+            return False
+        if above is not None and value <= above:
+            return False
+        return not (below is not None and value >= below)
+
+    def matches(old: State | None, new: State | None) -> bool:
+        # Fires when the value crosses into the range, not on every change within it.
+        return holds(new) and not holds(old)
+
+    return _attach_state_like(hub, config, action, matches, holds)
+
+
+def _attach_event(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Unsubscribe:
+    wanted: dict[str, Any] = config["event_data"]
+
+    def event_filter(data: Mapping[str, Any]) -> bool:
+        return all(data.get(key) == value for key, value in wanted.items())
+
+    def on_event(event: Event) -> None:
+        action(
+            {"platform": "event", "id": config.get("id"), "event": event},
+            event.context,
+        )
+
+    return hub.bus.listen(config["event_type"], on_event, event_filter if wanted else None)
+
+
+def _attach_hub(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Unsubscribe:
+    event_type = EVENT_HUB_STARTED if config["event"] == "start" else EVENT_HUB_STOP
+
+    def on_event(event: Event) -> None:
+        action({"platform": "hub", "id": config.get("id"), "event": config["event"]}, None)
+
+    return hub.bus.listen_once(event_type, on_event)

@@ -1,0 +1,123 @@
+"""The hub's clock: real time in production, a clock tests advance by hand.
+
+Automations' ``for:`` deadlines, delays and time triggers go through it, so tests run them
+without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from hub.core import Hub
+
+DATA_CLOCK = "clock"
+
+
+class Timer:
+    """A scheduled callback that can be cancelled."""
+
+    __slots__ = ("_cancel", "cancelled")
+
+    def __init__(self, cancel: Callable[[], None]) -> None:
+        self._cancel = cancel
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Do not run the callback."""
+        if not self.cancelled:
+            self.cancelled = True
+            self._cancel()
+
+
+class Clock:
+    """Real time: wall clock for timestamps, the loop's timers for waiting."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def time(self) -> float:
+        """Seconds since the epoch."""
+        return time.time()
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
+        return datetime.fromtimestamp(self.time(), UTC)
+
+    def call_later(self, delay: float, callback: Callable[[], Any]) -> Timer:
+        """Run callback after delay seconds."""
+        handle = self.hub.loop.call_later(max(0.0, delay), callback)
+        return Timer(handle.cancel)
+
+    async def sleep(self, delay: float) -> None:
+        """Wait delay seconds."""
+        future: asyncio.Future[None] = self.hub.loop.create_future()
+
+        def wake() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        timer = self.call_later(delay, wake)
+        task = asyncio.current_task()
+        if task is not None:
+            self.hub.park(task)
+        try:
+            await future
+        finally:
+            timer.cancel()
+            if task is not None:
+                self.hub.unpark(task)
+
+
+class ManualClock(Clock):
+    """A clock that moves only when told to: for tests."""
+
+    def __init__(self, hub: Hub, start: float = 1_800_000_000.0) -> None:
+        super().__init__(hub)
+        self._now = start
+        self._queue: list[tuple[float, int, Callable[[], Any], Timer]] = []
+        self._seq = itertools.count()
+
+    def time(self) -> float:
+        return self._now
+
+    def call_later(self, delay: float, callback: Callable[[], Any]) -> Timer:
+        entry: list[Any] = []
+        timer = Timer(lambda: None)
+        item = (self._now + max(0.0, delay), next(self._seq), callback, timer)
+        entry.append(item)
+        heapq.heappush(self._queue, item)
+        return timer
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward, running what falls due in order, and let the loop settle."""
+        target = self._now + seconds
+        while self._queue and self._queue[0][0] <= target:
+            due, _, callback, timer = heapq.heappop(self._queue)
+            self._now = max(self._now, due)
+            if not timer.cancelled:
+                timer.cancelled = True
+                callback()
+            await self.hub.block_till_done()
+        self._now = target
+        await self.hub.block_till_done()
+
+
+def clock(hub: Hub) -> Clock:
+    """Return the hub's clock (real unless a test installed a ManualClock)."""
+    found: Clock | None = hub.data.get(DATA_CLOCK)
+    if found is None:
+        found = hub.data[DATA_CLOCK] = Clock(hub)
+    return found
+
+
+def use_manual_clock(hub: Hub, start: float = 1_800_000_000.0) -> ManualClock:
+    """Install a ManualClock on a hub (tests)."""
+    manual = ManualClock(hub, start)
+    hub.data[DATA_CLOCK] = manual
+    return manual

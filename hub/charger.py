@@ -30,6 +30,8 @@ from hub.registry import DeviceEntry, DeviceKind, device_registry, entity_regist
 _LOGGER = logging.getLogger(__name__)
 
 DOMAIN = "charger"
+# Fired by drivers, whatever their protocol: automations' charger triggers listen to it.
+EVENT_CHARGER = "charger_event"
 DATA_CHARGERS = "charger.chargers"
 
 ATTR_CONNECTOR_ID = "connector_id"
@@ -186,6 +188,29 @@ class ChargerCommandError(HubError):
     def __init__(self, message: str, results: dict[str, Any]) -> None:
         super().__init__(message)
         self.results = results
+
+
+def fire_charger_event(
+    hub: Hub,
+    kind: str,
+    *,
+    station_id: str,
+    device_id: str | None = None,
+    data: dict[str, Any] | None = None,
+    context: Any = None,
+) -> None:
+    """Tell the hub a station or connector went offline/online, faulted, recovered, booted,
+    reported a security event or changed firmware (kind), in a vendor-neutral event."""
+    hub.bus.fire(
+        EVENT_CHARGER,
+        {
+            "kind": kind,
+            "station_id": station_id,
+            "device_id": device_id or station_id,
+            **(data or {}),
+        },
+        context,
+    )
 
 
 def register_charger(hub: Hub, charger: Charger) -> Unsubscribe:

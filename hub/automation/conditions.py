@@ -45,6 +45,9 @@ SCHEMAS: dict[str, vol.Schema] = {
             vol.Optional("attribute"): str,
         }
     ),
+    "template": vol.Schema(
+        {vol.Required("condition"): "template", vol.Required("value_template"): str}
+    ),
     "time": vol.Schema(
         {
             vol.Required("condition"): "time",
@@ -94,7 +97,16 @@ def check(hub: Hub, config: dict[str, Any]) -> bool:
         return _numeric(hub, config)
     if kind == "time":
         return _time(hub, config)
+    if kind == "template":
+        return _template(hub, config)
     raise ValueError(f"unknown condition {kind}")
+
+
+def _template(hub: Hub, config: dict[str, Any]) -> bool:
+    from hub.automation.template import Template
+
+    # A template error propagates: the run's trace records it and the hub runs on.
+    return bool(Template(config["value_template"], hub).render(parse_result=True))
 
 
 def _state(hub: Hub, config: dict[str, Any]) -> bool:

@@ -72,11 +72,73 @@ HUB_SCHEMA = vol.Schema(
     }
 )
 
+
+def _time_of_day(value: Any) -> tuple[int, int, int]:
+    from hub.automation.conditions import _time_of_day as parse
+
+    return parse(value)
+
+
+def _pattern(value: Any) -> str:
+    text = str(value)
+    if text == "*" or (text.startswith("/") and text[1:].isdigit() and int(text[1:]) > 0):
+        return text
+    if text.isdigit():
+        return text
+    raise vol.Invalid(f"expected a number, '*' or '/N', got {value!r}")
+
+
+TEMPLATE_SCHEMA = vol.Schema(
+    {
+        vol.Required("trigger"): "template",
+        vol.Required("value_template"): str,
+        vol.Optional("for"): duration,
+        vol.Optional("id"): str,
+    }
+)
+TIME_SCHEMA = vol.Schema(
+    {
+        vol.Required("trigger"): "time",
+        vol.Required("at"): vol.All(
+            vol.Any(str, [str]), lambda v: [v] if isinstance(v, str) else list(v), [_time_of_day]
+        ),
+        vol.Optional("id"): str,
+    }
+)
+TIME_PATTERN_SCHEMA = vol.Schema(
+    {
+        vol.Required("trigger"): "time_pattern",
+        vol.Optional("hours", default="*"): _pattern,
+        vol.Optional("minutes", default="*"): _pattern,
+        vol.Optional("seconds", default="0"): _pattern,
+        vol.Optional("id"): str,
+    }
+)
+CHARGER_EVENTS = ("offline", "online", "fault", "recovered", "boot", "security_event", "firmware")
+CHARGER_SCHEMA = vol.Schema(
+    {
+        vol.Required("trigger"): "charger",
+        vol.Required("event"): vol.All(
+            vol.Any(str, [str]),
+            lambda v: [v] if isinstance(v, str) else list(v),
+            [vol.In(CHARGER_EVENTS)],
+        ),
+        vol.Optional("device_id"): vol.All(
+            vol.Any(str, [str]), lambda v: [v] if isinstance(v, str) else list(v)
+        ),
+        vol.Optional("id"): str,
+    }
+)
+
 SCHEMAS: dict[str, vol.Schema] = {
     "state": STATE_SCHEMA,
     "numeric_state": NUMERIC_SCHEMA,
     "event": EVENT_SCHEMA,
     "hub": HUB_SCHEMA,
+    "template": TEMPLATE_SCHEMA,
+    "time": TIME_SCHEMA,
+    "time_pattern": TIME_PATTERN_SCHEMA,
+    "charger": CHARGER_SCHEMA,
 }
 
 
@@ -203,6 +265,12 @@ def attach_trigger(hub: Hub, config: dict[str, Any], action: TriggerAction) -> U
         return _attach_event(hub, config, action)
     if kind == "hub":
         return _attach_hub(hub, config, action)
+    if kind == "template":
+        return _attach_template(hub, config, action)
+    if kind in ("time", "time_pattern"):
+        return _attach_time(hub, config, action)
+    if kind == "charger":
+        return _attach_charger(hub, config, action)
     raise ValueError(f"unknown trigger {kind}")
 
 
@@ -275,3 +343,129 @@ def _attach_hub(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Unsu
         action({"platform": "hub", "id": config.get("id"), "event": config["event"]}, None)
 
     return hub.bus.listen_once(event_type, on_event)
+
+
+def _attach_template(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Unsubscribe:
+    """Fire when the template turns true, re-evaluated when an entity it reads changes."""
+    from hub.automation.template import Template, extract_entities
+    from hub.exceptions import TemplateError
+
+    template = Template(config["value_template"], hub)
+    hold_for: float | None = config.get("for")
+    the_clock = clock(hub)
+    timer: list[Timer] = []
+    was_true = [False]
+
+    def truthy() -> bool:
+        try:
+            return bool(template.render(parse_result=True))
+        except TemplateError as err:
+            import logging
+
+            logging.getLogger(__name__).error("template trigger: %s", err)
+            return False
+
+    def fire(ctx: Context | None) -> None:
+        action({"platform": "template", "id": config.get("id"), "for": hold_for}, ctx)
+
+    def evaluate(event: Event | None) -> None:
+        now_true = truthy()
+        if now_true and not was_true[0]:
+            if hold_for is None:
+                fire(event.context if event is not None else None)
+            else:
+
+                def due() -> None:
+                    timer.clear()
+                    if truthy():
+                        fire(None)
+
+                timer.append(the_clock.call_later(hold_for, due))
+        elif not now_true:
+            for pending in timer:
+                pending.cancel()
+            timer.clear()
+        was_true[0] = now_true
+
+    entities = extract_entities(config["value_template"])
+    was_true[0] = truthy()
+    unsub = track_state_change(hub, entities, evaluate) if entities else None
+
+    def detach() -> None:
+        if unsub is not None:
+            unsub()
+        for pending in timer:
+            pending.cancel()
+
+    return detach
+
+
+def _matches(pattern: str, value: int) -> bool:
+    if pattern == "*":
+        return True
+    if pattern.startswith("/"):
+        return value % int(pattern[1:]) == 0
+    return value == int(pattern)
+
+
+def _attach_time(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Unsubscribe:
+    """Time of day (at) or a pattern, checked each second of the hub's clock and zone."""
+    import zoneinfo
+
+    the_clock = clock(hub)
+    zone = zoneinfo.ZoneInfo(hub.config.time_zone if hub.config is not None else "UTC")
+    timer: list[Timer] = []
+
+    def due_now(moment: Any) -> bool:
+        if config["trigger"] == "time":
+            return (moment.hour, moment.minute, moment.second) in config["at"]
+        return (
+            _matches(config["hours"], moment.hour)
+            and _matches(config["minutes"], moment.minute)
+            and _matches(config["seconds"], moment.second)
+        )
+
+    def tick() -> None:
+        moment = the_clock.now().astimezone(zone)
+        if due_now(moment):
+            action(
+                {"platform": config["trigger"], "id": config.get("id"), "now": moment.isoformat()},
+                None,
+            )
+        schedule()
+
+    def schedule() -> None:
+        now = the_clock.time()
+        timer[:] = [the_clock.call_later(1.0 - (now % 1.0) or 1.0, tick)]
+
+    schedule()
+
+    def detach() -> None:
+        for pending in timer:
+            pending.cancel()
+        timer.clear()
+
+    return detach
+
+
+def _attach_charger(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Unsubscribe:
+    """Vendor-neutral charger events (hub.charger.EVENT_CHARGER) of given kinds and devices."""
+    from hub.charger import EVENT_CHARGER
+
+    kinds = set(config["event"])
+    devices = set(config.get("device_id", ()))
+
+    def event_filter(data: Mapping[str, Any]) -> bool:
+        if data.get("kind") not in kinds:
+            return False
+        return (
+            not devices or data.get("device_id") in devices or (data.get("station_id") in devices)
+        )
+
+    def on_event(event: Event) -> None:
+        action(
+            {"platform": "charger", "id": config.get("id"), **event.data, "event": event},
+            event.context,
+        )
+
+    return hub.bus.listen(EVENT_CHARGER, on_event, event_filter)

@@ -17,6 +17,7 @@ from hub.charger import (
     ChargerCapability,
     ConnectorStatus,
     ResetType,
+    fire_charger_event,
     register_charger,
     status_from_ocpp201,
 )
@@ -310,6 +311,10 @@ class Station(Charger):
             "security_profile": profile,
         }
         self._write_station("connectivity", PENDING if self.pending else ONLINE, None, extra)
+        if not self.pending:
+            fire_charger_event(
+                self.hub, "online", station_id=self.device_id, data={"charge_point_id": self.cp_id}
+            )
         self._touch(force=True)
         _LOGGER.info("%s connected from %s (%s)", self.cp_id, connection.remote, connection.version)
 
@@ -319,8 +324,17 @@ class Station(Charger):
             return
         self.connection = None
         if not self.pending:
-            self._write_station("connectivity", OFFLINE)
+            self._went_offline("disconnected")
         _LOGGER.info("%s disconnected", self.cp_id)
+
+    def _went_offline(self, reason: str) -> None:
+        self._write_station("connectivity", OFFLINE)
+        fire_charger_event(
+            self.hub,
+            "offline",
+            station_id=self.device_id,
+            data={"charge_point_id": self.cp_id, "reason": reason},
+        )
 
     def check_liveness(self, now: float) -> None:
         """Called every second: ping idle chargers, mark silent ones offline."""
@@ -336,7 +350,7 @@ class Station(Charger):
         if silence > self.heartbeat_interval * self.system.offline_after:
             _LOGGER.warning("%s silent for %.0f s: offline", self.cp_id, silence)
             self.connection = None
-            self._write_station("connectivity", OFFLINE)
+            self._went_offline("silent")
             self.hub.create_task(connection.close(code=1001, message=b"silent too long"))
         elif silence > self.heartbeat_interval and connection.ping_sent_at is None:
             self.hub.create_task(connection.ping())
@@ -434,6 +448,13 @@ class Station(Charger):
             {"charge_point_id": self.cp_id, "reason": reason, "firmware": firmware},
             ctx,
         )
+        fire_charger_event(
+            self.hub,
+            "boot",
+            station_id=self.device_id,
+            context=ctx,
+            data={"charge_point_id": self.cp_id, "reason": reason, "firmware": firmware},
+        )
 
     async def on_boot_16(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
         self._record_boot(
@@ -478,6 +499,20 @@ class Station(Charger):
         port.status = status
         self._write(port.entities, "status", status, ctx)
         self._write(port.entities, "error_code", error_code, ctx, info or None)
+        if previous != status and (status == "Faulted" or previous == "Faulted"):
+            fire_charger_event(
+                self.hub,
+                "fault" if status == "Faulted" else "recovered",
+                station_id=self.device_id,
+                device_id=port.device_id,
+                context=ctx,
+                data={
+                    "charge_point_id": self.cp_id,
+                    "port": number,
+                    "status": status,
+                    "error_code": error_code,
+                },
+            )
         if previous != status:
             self.hub.bus.fire(
                 "ocpp_status",
@@ -733,6 +768,13 @@ class Station(Charger):
             {"charge_point_id": self.cp_id, "status": payload["status"]},
             ctx,
         )
+        fire_charger_event(
+            self.hub,
+            "firmware",
+            station_id=self.device_id,
+            context=ctx,
+            data={"charge_point_id": self.cp_id, "status": payload["status"]},
+        )
         return {}
 
     async def on_log_status(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
@@ -749,6 +791,13 @@ class Station(Charger):
             {"type": kind, "tech_info": payload.get("techInfo"), "timestamp": payload["timestamp"]},
             cp_id=self.cp_id,
             severity=severity,
+        )
+        fire_charger_event(
+            self.hub,
+            "security_event",
+            station_id=self.device_id,
+            context=ctx,
+            data={"charge_point_id": self.cp_id, "type": kind, "severity": str(severity)},
         )
         return {}
 

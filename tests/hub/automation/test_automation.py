@@ -355,3 +355,83 @@ async def test_bad_automation_is_reported_and_others_load(
     await asyncio.sleep(0)
     await hub.block_till_done()
     assert len(recorder.calls) == 1
+
+
+async def test_template_time_and_pattern_triggers(start: Start) -> None:
+    hub, clock, recorder = await start(
+        """
+        - id: hot
+          triggers:
+            - trigger: template
+              value_template: "{{ states('sensor.temp') | float(0) > 60 }}"
+              for: 30
+          conditions:
+            - condition: template
+              value_template: "{{ is_state('sensor.mode', 'auto') }}"
+          actions:
+            - action: test.record
+              data: {who: hot, temp: "{{ states('sensor.temp') }}"}
+        - id: morning
+          triggers:
+            - trigger: time
+              at: "08:00:05"
+          actions:
+            - action: test.record
+              data: {who: morning}
+        - id: every_quarter
+          triggers:
+            - trigger: time_pattern
+              minutes: /15
+          actions:
+            - action: test.record
+              data: {who: quarter}
+        """,
+        {"sensor.temp": "20", "sensor.mode": "auto"},
+    )
+    # START is 08:00:00 UTC.
+    await clock.advance(6)
+    assert recorder.data == [{"who": "morning"}]
+    hub.states.set("sensor.temp", "65", timestamp=clock.time())
+    await clock.advance(29)
+    assert len(recorder.data) == 1
+    await clock.advance(1)
+    assert recorder.data[-1] == {"who": "hot", "temp": 65}
+    await clock.advance(15 * 60)
+    assert recorder.data[-1] == {"who": "quarter"}
+
+
+async def test_charger_trigger(start: Start) -> None:
+    from hub.charger import fire_charger_event
+
+    hub, _clock, recorder = await start(
+        """
+        - id: lock_on_tamper
+          triggers:
+            - trigger: charger
+              event: security_event
+          actions:
+            - action: test.record
+              data:
+                station: "{{ trigger.station_id }}"
+                type: "{{ trigger.type }}"
+        - id: faults
+          triggers:
+            - trigger: charger
+              event: [fault, recovered]
+              device_id: station-1
+          actions:
+            - action: test.record
+              data: {kind: "{{ trigger.kind }}"}
+        """
+    )
+    fire_charger_event(
+        hub, "security_event", station_id="station-9", data={"type": "TamperDetectionActivated"}
+    )
+    fire_charger_event(hub, "fault", station_id="station-1", device_id="port-1")
+    fire_charger_event(hub, "fault", station_id="station-2", device_id="port-2")
+    fire_charger_event(hub, "boot", station_id="station-1")
+    await hub.block_till_done()
+    assert recorder.data == [
+        {"station": "station-9", "type": "TamperDetectionActivated"},
+        {"kind": "fault"},
+    ]

@@ -160,7 +160,7 @@ async def connect() -> AsyncIterator[Connect]:
         await client.close()
 
 
-HubFactory = Callable[[str], Awaitable[Hub]]
+HubFactory = Callable[..., Awaitable[Hub]]
 
 
 @pytest.fixture
@@ -168,12 +168,13 @@ async def ocpp_hub(tmp_path: Path) -> AsyncIterator[HubFactory]:
     """Start a hub whose configuration.yaml holds the given ocpp section."""
     hubs: list[Hub] = []
 
-    async def start(section: str, config_dir: Path | None = None) -> Hub:
+    async def start(section: str, config_dir: Path | None = None, extra: str = "") -> Hub:
         directory = config_dir or tmp_path
         directory.joinpath("configuration.yaml").write_text(
             "http:\n  server_host: 127.0.0.1\n  server_port: 0\n"
             + "ocpp:\n"
             + textwrap.indent(textwrap.dedent(section).strip() + "\n", "  ")
+            + textwrap.dedent(extra)
         )
         hub = Hub(directory)
         await hub.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -69,6 +70,51 @@ def validate_action(value: Any) -> dict[str, Any]:
     elif "condition" in step:
         checked = validate_condition({k: v for k, v in step.items() if k not in base})
         return {**checked, "_kind": "condition"}
+    elif "wait_template" in step:
+        schema = vol.Schema(
+            {
+                **base,
+                vol.Required("wait_template"): str,
+                vol.Optional("timeout"): duration,
+                vol.Optional("continue_on_timeout", default=True): bool,
+            }
+        )
+    elif "wait_for_trigger" in step:
+        from hub.automation.triggers import validate_trigger
+
+        schema = vol.Schema(
+            {
+                **base,
+                vol.Required("wait_for_trigger"): vol.All(
+                    vol.Any(dict, list),
+                    lambda v: [v] if isinstance(v, dict) else v,
+                    [validate_trigger],
+                ),
+                vol.Optional("timeout"): duration,
+                vol.Optional("continue_on_timeout", default=True): bool,
+            }
+        )
+    elif "repeat" in step:
+        conditions = vol.All(
+            vol.Any(dict, list),
+            lambda v: [v] if isinstance(v, dict) else v,
+            [validate_condition],
+        )
+        schema = vol.Schema(
+            {
+                **base,
+                vol.Required("repeat"): vol.All(
+                    {
+                        vol.Exclusive("count", "kind"): vol.All(int, vol.Range(min=0, max=10_000)),
+                        vol.Exclusive("while", "kind"): conditions,
+                        vol.Exclusive("until", "kind"): conditions,
+                        vol.Exclusive("for_each", "kind"): list,
+                        vol.Required("sequence"): _validate_sequence,
+                    },
+                    _one_repeat_kind,
+                ),
+            }
+        )
     elif "variables" in step:
         schema = vol.Schema({**base, vol.Required("variables"): dict})
     elif "if" in step:
@@ -105,10 +151,20 @@ def validate_action(value: Any) -> dict[str, Any]:
     else:
         raise vol.Invalid(
             "unknown action: expected one of action, delay, event, stop, log, condition, "
-            "variables, if, choose"
+            "variables, if, choose, wait_template, wait_for_trigger, repeat"
         )
     result: dict[str, Any] = schema(step)
     return result
+
+
+def _one_repeat_kind(value: dict[str, Any]) -> dict[str, Any]:
+    if not any(kind in value for kind in ("count", "while", "until", "for_each")):
+        raise vol.Invalid("repeat needs one of count, while, until, for_each")
+    return value
+
+
+# A while/until loop stops here even if its condition never changes.
+MAX_REPEAT = 10_000
 
 
 class StopRun(Exception):
@@ -193,6 +249,79 @@ class Runner:
         self.context = context
         self.variables = variables
 
+    async def _wait_template(self, step: dict[str, Any]) -> dict[str, Any]:
+        from hub.automation.template import Template, extract_entities
+        from hub.track import track_state_change
+
+        template = Template(step["wait_template"], self.hub)
+
+        def done() -> bool:
+            return bool(template.render(self.variables, parse_result=True))
+
+        if done():
+            return {"completed": True}
+        future: asyncio.Future[Any] = self.hub.loop.create_future()
+
+        def recheck(event: Any) -> None:
+            if not future.done() and done():
+                future.set_result(True)
+
+        unsub = track_state_change(self.hub, extract_entities(step["wait_template"]), recheck)
+        try:
+            completed = await _wait(self.hub, future, step.get("timeout"))
+        finally:
+            unsub()
+        self.variables["wait"] = {"completed": completed}
+        if not completed and not step["continue_on_timeout"]:
+            raise StopRun("wait_template timed out", True)
+        return {"completed": completed}
+
+    async def _wait_for_trigger(self, step: dict[str, Any]) -> dict[str, Any]:
+        from hub.automation.triggers import attach_trigger
+
+        future: asyncio.Future[Any] = self.hub.loop.create_future()
+
+        def fired(trigger: dict[str, Any], context: Context | None) -> None:
+            if not future.done():
+                future.set_result(trigger)
+
+        unsubs = [attach_trigger(self.hub, trigger, fired) for trigger in step["wait_for_trigger"]]
+        try:
+            completed = await _wait(self.hub, future, step.get("timeout"))
+        finally:
+            for unsub in unsubs:
+                unsub()
+        trigger = future.result() if completed else None
+        self.variables["wait"] = {"completed": completed, "trigger": trigger}
+        if not completed and not step["continue_on_timeout"]:
+            raise StopRun("wait_for_trigger timed out", True)
+        return {"completed": completed}
+
+    async def _repeat(self, repeat: dict[str, Any], path: str) -> int:
+        iterations = 0
+
+        async def once(item: Any = None) -> None:
+            nonlocal iterations
+            iterations += 1
+            self.variables["repeat"] = {"index": iterations, "first": iterations == 1, "item": item}
+            await self.run(repeat["sequence"], f"{path}/repeat/{iterations}")
+
+        if "count" in repeat:
+            for _ in range(repeat["count"]):
+                await once()
+        elif "for_each" in repeat:
+            for item in _render(self.hub, repeat["for_each"], self.variables):
+                await once(item)
+        elif "while" in repeat:
+            while iterations < MAX_REPEAT and all(check(self.hub, c) for c in repeat["while"]):
+                await once()
+        else:
+            while iterations < MAX_REPEAT:
+                await once()
+                if all(check(self.hub, c) for c in repeat["until"]):
+                    break
+        return iterations
+
     async def run(self, sequence: list[dict[str, Any]], path: str = "action") -> None:
         """Run the steps in order."""
         for index, step in enumerate(sequence):
@@ -259,6 +388,12 @@ class Runner:
                 step["then"] if passed else step["else"], f"{path}/{'then' if passed else 'else'}"
             )
             return passed
+        if kind == "wait_template":
+            return await self._wait_template(step)
+        if kind == "wait_for_trigger":
+            return await self._wait_for_trigger(step)
+        if kind == "repeat":
+            return await self._repeat(step["repeat"], path)
         if kind == "choose":
             for index, option in enumerate(step["choose"]):
                 if all(check(hub, c) for c in option["conditions"]):
@@ -272,10 +407,48 @@ class Runner:
 def _kind(step: dict[str, Any]) -> str:
     if step.get("_kind") == "condition":
         return "condition"
-    for kind in ("action", "delay", "event", "stop", "log", "variables", "if", "choose"):
+    for kind in (
+        "action",
+        "delay",
+        "event",
+        "stop",
+        "log",
+        "variables",
+        "if",
+        "choose",
+        "wait_template",
+        "wait_for_trigger",
+        "repeat",
+    ):
         if kind in step:
             return kind
     raise ValueError(f"unknown action {step}")
+
+
+async def _wait(hub: Hub, future: asyncio.Future[Any], timeout: float | None) -> bool:
+    """Wait for future on the hub's clock; False on timeout."""
+    if timeout is None:
+        await future
+        return True
+    the_clock = clock(hub)
+
+    def expire() -> None:
+        if not future.done():
+            future.set_result(_TIMED_OUT)
+
+    timer = the_clock.call_later(timeout, expire)
+    task = asyncio.current_task()
+    if task is not None:
+        hub.park(task)
+    try:
+        return await future is not _TIMED_OUT
+    finally:
+        timer.cancel()
+        if task is not None:
+            hub.unpark(task)
+
+
+_TIMED_OUT = object()
 
 
 def _render(hub: Hub, value: Any, variables: dict[str, Any]) -> Any:

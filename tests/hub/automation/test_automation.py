@@ -435,3 +435,68 @@ async def test_charger_trigger(start: Start) -> None:
         {"station": "station-9", "type": "TamperDetectionActivated"},
         {"kind": "fault"},
     ]
+
+
+async def test_waits_and_repeats(start: Start) -> None:
+    hub, clock, recorder = await start(
+        """
+        - id: waits
+          triggers: [{trigger: event, event_type: go}]
+          actions:
+            - wait_template: "{{ is_state('sensor.door', 'closed') }}"
+              timeout: 60
+            - action: test.record
+              data: {step: door, completed: "{{ wait.completed }}"}
+            - wait_for_trigger:
+                - trigger: state
+                  entity_id: sensor.plug
+                  to: "on"
+              timeout: 30
+            - action: test.record
+              data: {step: plug, completed: "{{ wait.completed }}"}
+            - repeat:
+                count: 2
+                sequence:
+                  - action: test.record
+                    data: {step: "count {{ repeat.index }}"}
+            - repeat:
+                for_each: [a, b]
+                sequence:
+                  - action: test.record
+                    data: {step: "item {{ repeat.item }}"}
+            - repeat:
+                until:
+                  - condition: numeric_state
+                    entity_id: sensor.n
+                    above: 1
+                sequence:
+                  - action: test.record
+                    data: {step: until}
+                  - variables: {dummy: 1}
+            - wait_template: "{{ is_state('sensor.never', 'x') }}"
+              timeout: 5
+              continue_on_timeout: false
+            - action: test.record
+              data: {step: unreachable}
+        """,
+        {"sensor.door": "open", "sensor.plug": "off", "sensor.n": "5"},
+    )
+    hub.bus.fire("go")
+    await hub.block_till_done()
+    assert recorder.data == []
+    hub.states.set("sensor.door", "closed")
+    await hub.block_till_done()
+    assert recorder.data == [{"step": "door", "completed": True}]
+    await clock.advance(31)  # the plug never comes: timeout, the run goes on
+    assert recorder.data[1] == {"step": "plug", "completed": False}
+    assert [d["step"] for d in recorder.data[2:]] == [
+        "count 1",
+        "count 2",
+        "item a",
+        "item b",
+        "until",
+    ]
+    await clock.advance(5)
+    run = traces(hub, "waits")[-1]
+    assert run["outcome"] == "error"
+    assert run["error"] == "wait_template timed out"

@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
+    automation = commands.add_parser("automation", help="inspect automations")
+    automation_commands = automation.add_subparsers(dest="automation_command", metavar="ACTION")
+    trace = automation_commands.add_parser("trace", help="show the last runs of an automation")
+    trace.add_argument("automation_id")
+    trace.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
+    trace.add_argument("--json", action="store_true", help="print the traces as JSON")
+
     check = commands.add_parser("check-config", help="check the configuration and exit")
     check.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
 
@@ -66,6 +73,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
     return parser
+
+
+def cmd_automation_trace(config_dir: Path, automation_id: str, as_json: bool) -> int:
+    """Print the saved traces of an automation, newest last."""
+    import json
+    from datetime import UTC, datetime
+
+    from hub.automation import read_traces
+
+    runs = read_traces(config_dir, automation_id)
+    if not runs:
+        print(f"no traces of automation {automation_id!r} in {config_dir}", file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps(runs, indent=2))
+        return 0
+    for run in runs:
+        started = datetime.fromtimestamp(run["started"], UTC).isoformat(timespec="seconds")
+        took = (run["finished"] or run["started"]) - run["started"]
+        print(
+            f"run {run['run_id']} at {started}: {run['outcome']} in {took:.3f} s"
+            + (f" ({run['error']})" if run.get("error") else "")
+        )
+        print(f"  trigger: {run['trigger'].get('platform')} {run['trigger'].get('id') or ''}")
+        for condition in run["conditions"]:
+            print(f"  {condition['path']}: {condition['result']}")
+        for step in run["steps"]:
+            outcome = f"error {step['error']}" if step["error"] else f"-> {step['result']}"
+            print(f"  {step['path']} {step['kind']} {outcome}")
+    return 0
 
 
 def cmd_check_config(config_dir: Path) -> int:
@@ -162,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_run(args.config, args.log_level)
     if args.command == "check-config":
         return cmd_check_config(args.config)
+    if args.command == "automation" and args.automation_command == "trace":
+        return cmd_automation_trace(args.config, args.automation_id, args.json)
     if args.command == "simulate":
         return cmd_simulate(args)
     parser.print_help()

@@ -214,9 +214,7 @@ class Store(Generic[_T]):
 
     def _serialize(self, data: _T) -> bytes:
         try:
-            return orjson.dumps(
-                self._document(data), default=_json_default, option=orjson.OPT_INDENT_2
-            )
+            return orjson.dumps(self._document(data), default=_json_default, option=_INDENTED)
         except (TypeError, ValueError) as err:
             raise StorageError(f"cannot serialise data for {self.path}: {err}") from err
 
@@ -266,6 +264,10 @@ class Store(Generic[_T]):
         self._data_func = None
 
 
+# Keys may be str subclasses (names from YAML carry their line): OPT_NON_STR_KEYS takes them.
+_COMPACT = orjson.OPT_NON_STR_KEYS
+_INDENTED = orjson.OPT_NON_STR_KEYS | orjson.OPT_INDENT_2
+
 # Long lists are encoded this many items at a time, the loop running other work between.
 _CHUNK = 1000
 
@@ -278,7 +280,7 @@ async def _encode_cooperatively(document: dict[str, Any]) -> bytes:
     """Encode a store document; long lists (or json_slice objects) a slice at a time."""
     data = document["data"]
     if not isinstance(data, dict) or not any(_is_large(value) for value in data.values()):
-        return orjson.dumps(document, default=_json_default, option=orjson.OPT_INDENT_2)
+        return orjson.dumps(document, default=_json_default, option=_INDENTED)
     head = {key: value for key, value in document.items() if key != "data"}
     parts = [orjson.dumps(head)[:-1], b',"data":{']
     for index, (key, value) in enumerate(data.items()):
@@ -286,7 +288,7 @@ async def _encode_cooperatively(document: dict[str, Any]) -> bytes:
             parts.append(b",")
         parts.append(orjson.dumps(str(key)) + b":")
         if not _is_large(value):
-            parts.append(orjson.dumps(value, default=_json_default))
+            parts.append(orjson.dumps(value, default=_json_default, option=_COMPACT))
             continue
         parts.append(b"[")
         for start in range(0, len(value), _CHUNK):
@@ -297,7 +299,7 @@ async def _encode_cooperatively(document: dict[str, Any]) -> bytes:
             )
             if start:
                 parts.append(b",")
-            parts.append(orjson.dumps(rows, default=_json_default)[1:-1])
+            parts.append(orjson.dumps(rows, default=_json_default, option=_COMPACT)[1:-1])
             await asyncio.sleep(0)
         parts.append(b"]")
     parts.append(b"}}")

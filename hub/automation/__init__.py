@@ -166,15 +166,34 @@ class Automation:
             _LOGGER.error("Automation %s failed: %s", self.id, trace.error)
         finally:
             trace.finished = clock(self.hub).time()
+            manager: AutomationManager | None = self.hub.data.get(DATA)
+            if manager is not None:
+                manager.save_traces()
         return trace
 
 
+TRACES_STORE_KEY = "automation.traces"
+
+
 class AutomationManager:
-    """All automations of a hub."""
+    """All automations of a hub, and their traces kept across restarts."""
 
     def __init__(self, hub: Hub) -> None:
+        from hub.storage import Store
+
         self.hub = hub
         self.automations: dict[str, Automation] = {}
+        self.store: Store[dict[str, Any]] = Store(hub, 1, TRACES_STORE_KEY)
+
+    def save_traces(self) -> None:
+        """Write the traces a few seconds from now (and at stop)."""
+        self.store.delay_save(
+            lambda: {
+                automation_id: [trace.as_dict() for trace in automation.traces]
+                for automation_id, automation in self.automations.items()
+            },
+            5.0,
+        )
 
     async def load(self, configs: list[dict[str, Any]]) -> None:
         """Replace every automation by the given validated configs."""
@@ -313,3 +332,17 @@ def evhub_integration() -> Integration:
         # Each automation is validated on its own at set-up, so one bad one skips only itself.
         config_schema=vol.All(_config_mapping, list),
     )
+
+
+def read_traces(config_dir: Any, automation_id: str) -> list[dict[str, Any]]:
+    """Read an automation's traces as the hub last saved them (for the CLI)."""
+    from pathlib import Path
+
+    import orjson
+
+    path = Path(config_dir, ".storage", TRACES_STORE_KEY)
+    if not path.exists():
+        return []
+    data = orjson.loads(path.read_bytes()).get("data", {})
+    found: list[dict[str, Any]] = data.get(automation_id, [])
+    return found

@@ -500,3 +500,51 @@ async def test_waits_and_repeats(start: Start) -> None:
     run = traces(hub, "waits")[-1]
     assert run["outcome"] == "error"
     assert run["error"] == "wait_template timed out"
+
+
+async def test_traces_are_saved_and_read_by_the_cli(start: Start, tmp_path: Path) -> None:
+    hub, _clock, _recorder = await start(
+        """
+        - id: traced
+          triggers: [{trigger: event, event_type: go}]
+          actions:
+            - action: test.record
+              data: {n: 1}
+            - action: test.nope
+        """
+    )
+    hub.bus.fire("go")
+    await hub.block_till_done()
+    await hub.stop()
+    found = await cli(tmp_path, "traced")
+    assert found.returncode == 0, found.stderr
+    assert ": error in " in found.stdout
+    assert "action/0 action -> None" in found.stdout
+    assert "action/1 action error ServiceNotFoundError" in found.stdout
+    missing = await cli(tmp_path, "nothing")
+    assert missing.returncode == 1
+    assert "no traces of automation 'nothing'" in missing.stderr
+
+
+async def cli(config_dir: Path, automation_id: str) -> Any:
+    """Run `evhub automation trace` in a child process without blocking the loop."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hub.cli",
+        "automation",
+        "trace",
+        automation_id,
+        "--config",
+        str(config_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    return SimpleNamespace(
+        returncode=process.returncode, stdout=stdout.decode(), stderr=stderr.decode()
+    )

@@ -103,6 +103,8 @@ def process_config(
             if errors:
                 result.errors.extend(errors)
                 continue
+        if integration.config_errors is not None:
+            result.errors.extend(integration.config_errors(validated))
         result.integrations[domain] = validated
         pending.extend(dep for dep in integration.dependencies if dep not in seen)
     return result
@@ -137,7 +139,7 @@ async def setup_hub(hub: Hub) -> None:
     if config.fatal:
         raise ConfigInvalidError(config.errors)
     for error in config.errors:
-        _LOGGER.error("Configuration error, section skipped: %s", error)
+        _LOGGER.error("Configuration error, skipped: %s", error)
     hub.config = config
     await async_load_registries(hub)
     await async_load_restore_state(hub)

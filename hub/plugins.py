@@ -45,6 +45,9 @@ class Integration:
     unload: UnloadFunc | None = None
     dependencies: tuple[str, ...] = ()
     config_schema: Callable[[Any], Any] | None = None
+    # Errors in parts of a section that set-up skips while loading the rest (one bad
+    # automation among many): check-config and start-up report them with file and line.
+    config_errors: Callable[[Any], list[Any]] | None = None
     documentation: str = ""
 
     def __post_init__(self) -> None:

@@ -156,3 +156,21 @@ def test_run_serves_health_and_stops_gracefully_on_sigterm(tmp_path: Path) -> No
     saved = json.loads((tmp_path / ".storage" / "core.restore_state").read_text())
     saved_ids = {row[0] for row in saved["data"]["states"]}
     assert "sensor.bay_1_connectivity" in saved_ids
+
+
+def test_check_config_reports_a_bad_automation(tmp_path: Path) -> None:
+    (tmp_path / "configuration.yaml").write_text(
+        "automations:\n"
+        "  - id: fine\n"
+        "    triggers: [{trigger: event, event_type: go}]\n"
+        "    actions: [{event: done}]\n"
+        "  - id: broken\n"
+        "    triggers: [{trigger: event, event_type: go}]\n"
+        "    actions:\n"
+        "      - delay: forever\n"
+    )
+    result = evhub("check-config", "--config", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0].startswith(
+        "error: configuration.yaml:8: automations[1].actions"
+    ), result.stderr

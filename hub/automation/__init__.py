@@ -221,7 +221,7 @@ async def _reload(hub: Hub, manager: AutomationManager) -> int:
     return len(manager.automations)
 
 
-def validate_each(raw: list[Any]) -> tuple[list[dict[str, Any]], list[Any]]:
+def validate_each(raw: list[Any], log: bool = True) -> tuple[list[dict[str, Any]], list[Any]]:
     """Validate automations one by one: a bad one is reported (file, line), the others load."""
     from hub.config import validate_section
 
@@ -248,8 +248,9 @@ def validate_each(raw: list[Any]) -> tuple[list[dict[str, Any]], list[Any]]:
             continue
         seen.add(checked["id"])
         valid.append(checked)
-    for error in errors:
-        _LOGGER.error("Automation not loaded: %s", error)
+    if log:
+        for error in errors:
+            _LOGGER.error("Automation not loaded: %s", error)
     return valid, errors
 
 
@@ -257,7 +258,8 @@ async def async_setup(hub: Hub, config: list[Any]) -> bool:
     """Load the automations and register the automation.* services."""
     manager = AutomationManager(hub)
     hub.data[DATA] = manager
-    valid, _errors = validate_each(config)
+    # Start-up has reported the errors already (hub.bootstrap).
+    valid, _errors = validate_each(config, log=False)
     await manager.load(valid)
 
     async def reload(call: ServiceCall) -> dict[str, Any]:
@@ -331,6 +333,7 @@ def evhub_integration() -> Integration:
         unload=async_unload,
         # Each automation is validated on its own at set-up, so one bad one skips only itself.
         config_schema=vol.All(_config_mapping, list),
+        config_errors=lambda raw: validate_each(raw, log=False)[1],
     )
 
 

@@ -285,7 +285,11 @@ class Runner:
             if not future.done():
                 future.set_result(trigger)
 
-        unsubs = [attach_trigger(self.hub, trigger, fired) for trigger in step["wait_for_trigger"]]
+        # Templates in the trigger (the station that faulted) take this run's variables.
+        unsubs = [
+            attach_trigger(self.hub, _render(self.hub, trigger, self.variables, False), fired)
+            for trigger in step["wait_for_trigger"]
+        ]
         try:
             completed = await _wait(self.hub, future, step.get("timeout"))
         finally:
@@ -350,7 +354,8 @@ class Runner:
         if kind == "action":
             domain, service = step["action"].split(".", 1)
             data = _render(hub, step["data"], self.variables)
-            target = _render(hub, step["target"], self.variables)
+            # Targets are ids: never turned into numbers.
+            target = _render(hub, step["target"], self.variables, False)
             result = await hub.services.call(
                 domain, service, data, target or None, self.context.child()
             )
@@ -451,10 +456,8 @@ async def _wait(hub: Hub, future: asyncio.Future[Any], timeout: float | None) ->
 _TIMED_OUT = object()
 
 
-def _render(hub: Hub, value: Any, variables: dict[str, Any]) -> Any:
-    """Render templates inside action data when the template module is present."""
-    try:
-        from hub.automation.template import render_complex
-    except ImportError:
-        return value
-    return render_complex(value, variables, hub)
+def _render(hub: Hub, value: Any, variables: dict[str, Any], parse: bool = True) -> Any:
+    """Render templates inside action data (parse: "32" becomes 32, as service data wants)."""
+    from hub.automation.template import render_complex
+
+    return render_complex(value, variables, hub, parse_result=parse)

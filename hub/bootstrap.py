@@ -20,6 +20,9 @@ from hub.plugins import PluginLoader, plugin_registry
 _LOGGER = logging.getLogger(__name__)
 
 CORE_KEYS = frozenset({CONF_HUB, CONF_HTTP})
+# Set up with their defaults even when configuration.yaml does not name them: a site owner
+# gets the built-in alert rules without writing YAML.
+DEFAULT_INTEGRATIONS = ("alerts",)
 
 
 def _time_zone(value: Any) -> str:
@@ -81,6 +84,8 @@ def process_config(
         else:
             result.http = http
     pending = [key for key in raw if key not in CORE_KEYS]
+    if http_default:
+        pending.extend(domain for domain in DEFAULT_INTEGRATIONS if domain not in raw)
     seen: set[str] = set()
     while pending:
         domain = pending.pop(0)

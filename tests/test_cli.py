@@ -143,6 +143,7 @@ def test_run_serves_health_and_stops_gracefully_on_sigterm(tmp_path: Path) -> No
         assert body["version"] == __version__
         assert body["integrations"]["ocpp"]["state"] == "loaded"
         assert body["integrations"]["simulator"]["state"] == "loaded"
+        assert body["integrations"]["alerts"]["state"] == "loaded"  # on by default
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
     finally:

@@ -315,7 +315,8 @@ def _attach_numeric(hub: Hub, config: dict[str, Any], action: TriggerAction) -> 
         return not (below is not None and value >= below)
 
     def matches(old: State | None, new: State | None) -> bool:
-        # Fires when the value crosses into the range, not on every change within it.
+        # Fires when the value crosses into the range, not on every change within it;
+        # most writes stay outside, and the first test settles those.
         return holds(new) and not holds(old)
 
     return _attach_state_like(hub, config, action, matches, holds)

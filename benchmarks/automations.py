@@ -1,0 +1,83 @@
+"""Automations benchmark: state writes with 1,000 automations, each on its own entity.
+
+Same write workload as benchmarks/core.py (200,000 writes cycling over 1,000 entities
+``sensor.cp_<i>_power`` with a new value and one attribute, then block_till_done), run on a
+hub without automations and on one where each entity has an automation with a
+numeric_state trigger (above a threshold the values never reach, so every write is
+evaluated and none runs actions). Prints both rates and the ratio; target >= 80%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hub.core import Hub
+
+ENTITIES = 1_000
+
+
+def write_config(directory: Path, automations: bool) -> None:
+    lines = ["http:", "  server_host: 127.0.0.1", "  server_port: 0", "alerts:"]
+    lines += ["  station_offline: false", "  connector_faulted: false", "  security_event: false"]
+    if automations:
+        lines.append("automations:")
+        for i in range(ENTITIES):
+            lines += [
+                f"  - id: overpower_{i}",
+                "    triggers:",
+                "      - trigger: numeric_state",
+                f"        entity_id: sensor.cp_{i}_power",
+                "        above: 1000000000",
+                "    actions:",
+                "      - event: overpower",
+            ]
+    directory.joinpath("configuration.yaml").write_text("\n".join(lines) + "\n")
+
+
+async def writes_per_second(automations: bool, writes: int) -> float:
+    with tempfile.TemporaryDirectory() as config_dir:
+        write_config(Path(config_dir), automations)
+        hub = Hub(config_dir)
+        await hub.start()
+        if automations:
+            assert len(hub.data["automation.manager"].automations) == ENTITIES
+        entity_ids = [f"sensor.cp_{i}_power" for i in range(ENTITIES)]
+        set_state = hub.states.set
+        values = [str(v) for v in range(writes // ENTITIES + 2)]
+        gc.collect()
+        start = time.perf_counter()
+        for n in range(writes):
+            set_state(
+                entity_ids[n % ENTITIES], values[n // ENTITIES + 1], {"unit_of_measurement": "W"}
+            )
+        await hub.block_till_done()
+        elapsed = time.perf_counter() - start
+        await hub.stop()
+    return writes / elapsed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--writes", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3, help="best of N rounds, interleaved")
+    args = parser.parse_args()
+    bare: list[float] = []
+    with_automations: list[float] = []
+    for _ in range(args.rounds):
+        bare.append(await writes_per_second(False, args.writes))
+        with_automations.append(await writes_per_second(True, args.writes))
+    best_bare, best_auto = max(bare), max(with_automations)
+    print(f"python {sys.version.split()[0]}, best of {args.rounds} interleaved rounds")
+    print(f"state writes, no automations: {best_bare:,.0f}/s")
+    print(f"state writes, {ENTITIES:,} automations (one per entity): {best_auto:,.0f}/s")
+    print(f"ratio: {best_auto / best_bare:.0%} of the bare core; target >= 80%")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

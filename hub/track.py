@@ -42,7 +42,8 @@ class _StateChangeDispatcher:
             except Exception:
                 _LOGGER.exception("Error in state change action %s for %s", action, event)
                 continue
-            if inspect.isawaitable(result):
+            # Most actions are callbacks returning None: skip the costlier awaitable test.
+            if result is not None and inspect.isawaitable(result):
                 self._hub.create_task(
                     self._await_logged(action, result, event), f"state change action {action}"
                 )

@@ -63,6 +63,7 @@ EventListener: TypeAlias = "Callable[[Event], Any]"
 EventFilter: TypeAlias = Callable[[EventData], bool]
 Unsubscribe: TypeAlias = Callable[[], None]
 ServiceHandler: TypeAlias = "Callable[[ServiceCall], Any]"
+StateWatcher: TypeAlias = "Callable[[str, State | None, State | None, Context], None]"
 _T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -494,11 +495,43 @@ class EventBus:
 class StateMachine:
     """The current state of every entity."""
 
-    __slots__ = ("_bus", "_states")
+    __slots__ = ("_bus", "_states", "_watchers")
 
     def __init__(self, bus: EventBus) -> None:
         self._bus = bus
         self._states: dict[str, State] = {}
+        # Per-entity watchers called straight from set(): no Event is built for them. For
+        # hot subscribers (an automation trigger per entity); others use the bus.
+        self._watchers: dict[str, tuple[StateWatcher, ...]] = {}
+
+    def watch(self, entity_ids: Iterable[str], watcher: StateWatcher) -> Unsubscribe:
+        """Call watcher(entity_id, old_state, new_state, context) on each change of them.
+
+        Costs one dict lookup per write; the watcher runs inside set(), after the
+        state_changed event, and must be a quick callback.
+        """
+        ids = list(dict.fromkeys(entity_ids))
+        for entity_id in ids:
+            self._watchers[entity_id] = (*self._watchers.get(entity_id, ()), watcher)
+
+        def unwatch() -> None:
+            for entity_id in ids:
+                remaining = tuple(w for w in self._watchers.get(entity_id, ()) if w is not watcher)
+                if remaining:
+                    self._watchers[entity_id] = remaining
+                else:
+                    self._watchers.pop(entity_id, None)
+
+        return unwatch
+
+    def _notify(
+        self, entity_id: str, old: State | None, new: State | None, context: Context
+    ) -> None:
+        for watcher in self._watchers.get(entity_id, ()):
+            try:
+                watcher(entity_id, old, new, context)
+            except Exception:
+                _LOGGER.exception("Error in state watcher %s for %s", watcher, entity_id)
 
     def get(self, entity_id: str) -> State | None:
         """Return the state of entity_id, or None."""
@@ -534,11 +567,15 @@ class StateMachine:
         old_state = self._states.pop(entity_id, None)
         if old_state is None:
             return False
+        if context is None:
+            context = Context()
         self._bus.fire(
             EVENT_STATE_CHANGED,
             {ATTR_ENTITY_ID: entity_id, ATTR_OLD_STATE: old_state, ATTR_NEW_STATE: None},
-            context if context is not None else Context(),
+            context,
         )
+        if entity_id in self._watchers:
+            self._notify(entity_id, old_state, None, context)
         return True
 
     def set(
@@ -591,6 +628,13 @@ class StateMachine:
             EventOrigin.local,
             now,
         )
+        watchers = self._watchers.get(entity_id)
+        if watchers is not None:
+            for watcher in watchers:
+                try:
+                    watcher(entity_id, old_state, state, context)
+                except Exception:
+                    _LOGGER.exception("Error in state watcher %s for %s", watcher, entity_id)
         return state
 
     def _report(self, old_state: State, now: float, context: Context | None) -> State:

@@ -224,20 +224,18 @@ def _attach_state_like(
         watch.cancel(entity_id)
         watch.timers[entity_id] = the_clock.call_later(delay, due)
 
-    def on_change(event: Event) -> None:
-        entity_id = event.data["entity_id"]
-        old: State | None = event.data["old_state"]
-        new: State | None = event.data["new_state"]
+    def on_change(entity_id: str, old: State | None, new: State | None, ctx: Context) -> None:
         if hold_for is None:
             if matches(old, new):
-                fire(entity_id, old, new, event.context)
+                fire(entity_id, old, new, ctx)
             return
         if matches(old, new):
             arm(entity_id, old, new, hold_for)
         elif not holds(new):
             watch.cancel(entity_id)
 
-    unsub = track_state_change(hub, config["entity_id"], on_change)
+    # Straight from the state machine: a trigger per entity must not cost an Event per write.
+    unsub = hub.states.watch(config["entity_id"], on_change)
     if hold_for is not None:
         # A restart must not forget a deadline: re-arm from the restored last_changed.
         now = the_clock.time()
@@ -305,6 +303,8 @@ def _attach_state(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Un
 def _attach_numeric(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Unsubscribe:
     attribute = config.get("attribute")
     above, below = config.get("above"), config.get("below")
+    if config.get("for") is None and attribute is None:
+        return _attach_numeric_fast(hub, config, action, above, below)
 
     def holds(state: State | None) -> bool:
         value = _numeric(_value(state, attribute))
@@ -470,3 +470,49 @@ def _attach_charger(hub: Hub, config: dict[str, Any], action: TriggerAction) -> 
         )
 
     return hub.bus.listen(EVENT_CHARGER, on_event, event_filter)
+
+
+def _attach_numeric_fast(
+    hub: Hub,
+    config: dict[str, Any],
+    action: TriggerAction,
+    above: float | None,
+    below: float | None,
+) -> Unsubscribe:
+    """numeric_state on the state itself, without for: the common case, written inline
+    because it runs on every write to its entity (a fleet has thousands of them)."""
+    low = above if above is not None else float("-inf")
+    high = below if below is not None else float("inf")
+    trigger_id = config.get("id")
+
+    def inside(state: State | None) -> bool:
+        if state is None:
+            return False
+        try:
+            value = float(state.state)
+        except ValueError:
+            return False
+        return low < value < high
+
+    def on_change(entity_id: str, old: State | None, new: State | None, ctx: Context) -> None:
+        if new is None:
+            return
+        try:
+            value = float(new.state)
+        except ValueError:
+            return
+        if not low < value < high or inside(old):
+            return
+        action(
+            {
+                "platform": "numeric_state",
+                "id": trigger_id,
+                "entity_id": entity_id,
+                "from_state": old,
+                "to_state": new,
+                "for": None,
+            },
+            ctx,
+        )
+
+    return hub.states.watch(config["entity_id"], on_change)

@@ -1437,3 +1437,27 @@ async def test_context_travels_event_state_service(hub: Hub) -> None:
     assert call_events[0].context is calls[0].context
     # The user travels with the chain.
     assert calls[0].context.user_id == "cp-17"
+
+
+async def test_state_watchers_are_called_directly_and_can_unwatch(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[tuple[str, str | None, str | None]] = []
+
+    def watcher(entity_id: str, old: State | None, new: State | None, ctx: Context) -> None:
+        seen.append((entity_id, old.state if old else None, new.state if new else None))
+
+    def broken(entity_id: str, old: State | None, new: State | None, ctx: Context) -> None:
+        raise RuntimeError("watcher broke")
+
+    unwatch = hub.states.watch(["sensor.a", "sensor.a"], watcher)
+    hub.states.watch(["sensor.a"], broken)
+    hub.states.set("sensor.a", "1")
+    hub.states.set("sensor.b", "1")
+    hub.states.set("sensor.a", "1")  # unchanged: reported, not changed
+    hub.states.remove("sensor.a")
+    assert seen == [("sensor.a", None, "1"), ("sensor.a", "1", None)]
+    assert "watcher broke" in caplog.text
+    unwatch()
+    hub.states.set("sensor.a", "2")
+    assert len(seen) == 2

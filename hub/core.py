@@ -628,6 +628,7 @@ class StateMachine:
             EventOrigin.local,
             now,
         )
+        # _notify inlined: this runs on every write of a watched entity.
         watchers = self._watchers.get(entity_id)
         if watchers is not None:
             for watcher in watchers:

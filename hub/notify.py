@@ -13,7 +13,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
@@ -144,6 +144,39 @@ def _error_text(err: BaseException) -> str:
         return str(err)
     text = str(err)
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def register_notifiers(
+    hub: Hub,
+    entries: list[dict[str, Any]],
+    make_target: Callable[[dict[str, Any]], NotifyTarget],
+) -> Unsubscribe:
+    """Register notify.<name> for each configured entry (with its retries and backoff).
+
+    All or nothing: if one fails, those registered before it are removed again.
+    """
+    unsubs: list[Unsubscribe] = []
+
+    def unregister_all() -> None:
+        for unsub in unsubs:
+            unsub()
+        unsubs.clear()
+
+    try:
+        for entry in entries:
+            unsubs.append(
+                register_notifier(
+                    hub,
+                    entry["name"],
+                    make_target(entry),
+                    retries=entry["retries"],
+                    backoff=entry["backoff"],
+                )
+            )
+    except Exception:
+        unregister_all()
+        raise
+    return unregister_all
 
 
 def register_notifier(

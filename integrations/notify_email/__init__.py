@@ -36,7 +36,7 @@ from hub.notify import (
     NotifyError,
     NotifyPermanentError,
     NotifyTarget,
-    register_notifier,
+    register_notifiers,
     unique_names,
     valid_notifier_name,
 )
@@ -151,29 +151,17 @@ def _text(value: bytes | str) -> str:
 
 async def async_setup(hub: Hub, config: list[dict[str, Any]]) -> bool:
     """Register notify.<name> for each configured mail target."""
-    unsubs: list[Unsubscribe] = []
-    hub.data[DATA] = unsubs
-    try:
-        for entry in config:
-            unsubs.append(
-                register_notifier(
-                    hub,
-                    entry["name"],
-                    EmailTarget(entry["name"], hub, entry),
-                    retries=entry["retries"],
-                    backoff=entry["backoff"],
-                )
-            )
-    except Exception:
-        await async_unload(hub)
-        raise
+    hub.data[DATA] = register_notifiers(
+        hub, config, lambda entry: EmailTarget(entry["name"], hub, entry)
+    )
     return True
 
 
 async def async_unload(hub: Hub) -> None:
     """Remove the services."""
-    for unsub in hub.data.pop(DATA, []):
-        unsub()
+    unregister: Unsubscribe | None = hub.data.pop(DATA, None)
+    if unregister is not None:
+        unregister()
 
 
 @hookimpl

@@ -29,7 +29,7 @@ from hub.notify import (
     Notification,
     NotifyTarget,
     check_http_status,
-    register_notifier,
+    register_notifiers,
     unique_names,
     valid_notifier_name,
 )
@@ -108,29 +108,23 @@ class NtfyTarget(NotifyTarget):
 async def async_setup(hub: Hub, config: list[dict[str, Any]]) -> bool:
     """Register notify.<name> for each configured topic."""
     session = aiohttp.ClientSession()
-    unsubs: list[Unsubscribe] = []
-    hub.data[DATA] = (session, unsubs)
     try:
-        for entry in config:
-            target = NtfyTarget(entry["name"], session, entry)
-            unsubs.append(
-                register_notifier(
-                    hub, entry["name"], target, retries=entry["retries"], backoff=entry["backoff"]
-                )
-            )
+        unregister = register_notifiers(
+            hub, config, lambda entry: NtfyTarget(entry["name"], session, entry)
+        )
     except Exception:
-        await async_unload(hub)
+        await session.close()
         raise
+    hub.data[DATA] = (session, unregister)
     return True
 
 
 async def async_unload(hub: Hub) -> None:
     """Remove the services and close the HTTP session."""
-    session, unsubs = hub.data.pop(DATA, (None, []))
-    for unsub in unsubs:
-        unsub()
-    if session is not None:
-        await session.close()
+    found: tuple[aiohttp.ClientSession, Unsubscribe] | None = hub.data.pop(DATA, None)
+    if found is not None:
+        found[1]()
+        await found[0].close()
 
 
 @hookimpl

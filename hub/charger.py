@@ -30,8 +30,27 @@ from hub.registry import DeviceEntry, DeviceKind, device_registry, entity_regist
 _LOGGER = logging.getLogger(__name__)
 
 DOMAIN = "charger"
-# Fired by drivers, whatever their protocol: automations' charger triggers listen to it.
+# Fired by drivers, whatever their protocol: automations' charger triggers, the recorder and
+# the uptime engine listen to it. Kinds and their data beyond station_id/device_id:
+#   online, offline (reason)            the station's connection came up / went down
+#   status (port, status, previous, error_code)   a port's ConnectorStatus changed
+#   fault, recovered (port, status, error_code)   a port entered / left Faulted
+#   session_started, session_ended (port, transaction_id, id_tag, started_at, stopped_at,
+#       energy_wh, peak_power_w, stop_reason, error_code)   times are POSIX seconds
+#   boot (reason, firmware), firmware (status), security_event (type, severity)
 EVENT_CHARGER = "charger_event"
+CHARGER_EVENT_KINDS = (
+    "offline",
+    "online",
+    "fault",
+    "recovered",
+    "boot",
+    "security_event",
+    "firmware",
+    "status",
+    "session_started",
+    "session_ended",
+)
 DATA_CHARGERS = "charger.chargers"
 
 ATTR_CONNECTOR_ID = "connector_id"

@@ -7,6 +7,7 @@ from typing import Any
 
 import voluptuous as vol
 
+from hub.charger import CHARGER_EVENT_KINDS, EVENT_CHARGER
 from hub.clock import Timer, clock
 from hub.const import EVENT_HUB_STARTED, EVENT_HUB_STOP
 from hub.core import Context, Event, Hub, State, Unsubscribe
@@ -114,7 +115,7 @@ TIME_PATTERN_SCHEMA = vol.Schema(
         vol.Optional("id"): str,
     }
 )
-CHARGER_EVENTS = ("offline", "online", "fault", "recovered", "boot", "security_event", "firmware")
+CHARGER_EVENTS = CHARGER_EVENT_KINDS
 CHARGER_SCHEMA = vol.Schema(
     {
         vol.Required("trigger"): "charger",
@@ -451,8 +452,6 @@ def _attach_time(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Uns
 
 def _attach_charger(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Unsubscribe:
     """Vendor-neutral charger events (hub.charger.EVENT_CHARGER) of given kinds and devices."""
-    from hub.charger import EVENT_CHARGER
-
     kinds = set(config["event"])
     devices = set(config.get("device_id", ()))
 

@@ -150,8 +150,10 @@ class Port:
         "device_id",
         "entities",
         "number",
+        "peak_power",
         "phases",
         "power_phases",
+        "session_error",
         "status",
         "transaction",
     )
@@ -164,6 +166,15 @@ class Port:
         self.transaction: Transaction | None = None
         self.phases: dict[str, float] = {}
         self.power_phases: dict[str, float] = {}
+        # Highest power (W) seen during the open session: NEVI reports peak kW per session.
+        self.peak_power = 0.0
+        # Last error code reported during the open session (a failed session's code).
+        self.session_error: str | None = None
+
+    def note_error(self, code: str | None) -> None:
+        """Remember a fault code reported while a session is open."""
+        if code and code != "NoError" and self.transaction is not None:
+            self.session_error = code
 
 
 class Station(Charger):
@@ -499,6 +510,7 @@ class Station(Charger):
         port.status = status
         self._write(port.entities, "status", status, ctx)
         self._write(port.entities, "error_code", error_code, ctx, info or None)
+        port.note_error(error_code)
         if previous != status and (status == "Faulted" or previous == "Faulted"):
             fire_charger_event(
                 self.hub,
@@ -514,6 +526,20 @@ class Station(Charger):
                 },
             )
         if previous != status:
+            fire_charger_event(
+                self.hub,
+                "status",
+                station_id=self.device_id,
+                device_id=port.device_id,
+                context=ctx,
+                data={
+                    "charge_point_id": self.cp_id,
+                    "port": number,
+                    "status": status,
+                    "previous": previous,
+                    "error_code": error_code,
+                },
+            )
             self.hub.bus.fire(
                 "ocpp_status",
                 {
@@ -568,7 +594,9 @@ class Station(Charger):
             for mv in meter_values
             for s in mv.get("sampledValue", ())
         ):
-            self._write(port.entities, "power", round(sum(port.power_phases.values()), 3), ctx)
+            total = sum(port.power_phases.values())
+            self._write(port.entities, "power", round(total, 3), ctx)
+            port.peak_power = max(port.peak_power, total)
         port.power_phases.clear()
         transaction = port.transaction
         if transaction is not None:
@@ -607,6 +635,7 @@ class Station(Charger):
                 port.power_phases[phase] = watts
             else:
                 self._write(port.entities, "power", round(watts, 3), ctx)
+                port.peak_power = max(port.peak_power, watts)
         elif measurand in ("Current.Import", "Voltage"):
             key = "current" if measurand == "Current.Import" else "voltage"
             line = phase[:2] if phase.startswith("L") else "L1"
@@ -643,12 +672,46 @@ class Station(Charger):
         self, port: Port, transaction: Transaction, id_tag: str | None, ctx: Context
     ) -> None:
         port.transaction = transaction
+        port.peak_power = 0.0
+        port.session_error = None
         self._write(port.entities, "transaction_id", transaction.ocpp_id, ctx)
         self._write(port.entities, "id_tag", id_tag, ctx)
         self._write(port.entities, "session_energy", 0, ctx)
         self._write(port.entities, "session_duration", 0, ctx)
+        fire_charger_event(
+            self.hub,
+            "session_started",
+            station_id=self.device_id,
+            device_id=port.device_id,
+            context=ctx,
+            data=self._session_data(port, transaction, id_tag),
+        )
+
+    def _session_data(
+        self, port: Port, transaction: Transaction, id_tag: str | None
+    ) -> dict[str, Any]:
+        return {
+            "charge_point_id": self.cp_id,
+            "port": port.number,
+            "transaction_id": transaction.ocpp_id,
+            "id_tag": id_tag,
+            "started_at": transaction.started_at,
+            "stopped_at": transaction.stopped_at,
+            "energy_wh": transaction.energy_wh,
+            "peak_power_w": port.peak_power,
+            "stop_reason": transaction.stop_reason,
+            "error_code": port.session_error,
+        }
 
     def _session_ended(self, port: Port, transaction: Transaction, ctx: Context) -> None:
+        fire_charger_event(
+            self.hub,
+            "session_ended",
+            station_id=self.device_id,
+            device_id=port.device_id,
+            context=ctx,
+            data=self._session_data(port, transaction, transaction.id_tag),
+        )
         if port.transaction is not None and port.transaction.ocpp_id == transaction.ocpp_id:
             port.transaction = None
         self._write(port.entities, "transaction_id", None, ctx)
@@ -820,6 +883,7 @@ class Station(Charger):
                 code = (event.get("techCode") or "Problem") if active else "NoError"
                 info = {"info": event["techInfo"]} if active and event.get("techInfo") else None
                 self._write(self.port(evse).entities, "error_code", code, ctx, info)
+                self.port(evse).note_error(code)
         return {}
 
     async def on_notify_report_201(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from hub.charger import ResetType
+from hub.charger import EVENT_CHARGER, ResetType
 from hub.core import Hub
 from hub.security import security_log
 from integrations.ocpp.connection import OcppCallError
@@ -238,6 +238,59 @@ async def test_transactions_are_durable_and_replays_idempotent(
     )
     assert unknown["idTagInfo"]["status"] == "Invalid"
     assert (await cp.call("Authorize", {"idTag": "TAG-OK"}))["idTagInfo"]["status"] == ("Accepted")
+
+
+async def test_status_and_sessions_are_told_as_vendor_neutral_charger_events(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    hub = await ocpp_hub(OPEN)
+    seen: list[dict[str, object]] = []
+    hub.bus.listen(EVENT_CHARGER, lambda event: seen.append(dict(event.data)))
+    cp = await connect(ws_url(hub, "CP-1"))
+    await boot16(cp)
+    await cp.call(
+        "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
+    )
+    start = {"connectorId": 1, "idTag": "TAG-OK", "meterStart": 1000, "timestamp": NOW}
+    tx_id = (await cp.call("StartTransaction", start))["transactionId"]
+    await cp.call(
+        "MeterValues",
+        {
+            "connectorId": 1,
+            "transactionId": tx_id,
+            "meterValue": [
+                {
+                    "timestamp": NOW,
+                    "sampledValue": [
+                        {"value": "7.2", "measurand": "Power.Active.Import", "unit": "kW"}
+                    ],
+                }
+            ],
+        },
+    )
+    await cp.call(
+        "StatusNotification",
+        {"connectorId": 1, "errorCode": "GroundFailure", "status": "Faulted"},
+    )
+    stop = {
+        "transactionId": tx_id,
+        "meterStop": 8500,
+        "timestamp": "2026-11-24T11:00:00Z",
+        "reason": "Other",
+    }
+    await cp.call("StopTransaction", stop)
+    await hub.block_till_done()
+    statuses = [(e["status"], e["previous"]) for e in seen if e["kind"] == "status"]
+    assert statuses == [("Available", None), ("Faulted", "Available")]
+    started = next(e for e in seen if e["kind"] == "session_started")
+    ended = next(e for e in seen if e["kind"] == "session_ended")
+    assert started["transaction_id"] == ended["transaction_id"] == str(tx_id)
+    assert started["device_id"] == ended["device_id"] != started["station_id"]
+    assert ended["energy_wh"] == 7500.0
+    assert ended["stopped_at"] - ended["started_at"] == 3600
+    assert ended["peak_power_w"] == 7200.0
+    assert ended["error_code"] == "GroundFailure"
+    assert ended["stop_reason"] == "Other"
 
 
 async def test_transaction_survives_a_hub_restart(

@@ -20,6 +20,20 @@ EVENT_SERVICE_REMOVED: Final = "service_removed"
 EVENT_INTEGRATION_LOADED: Final = "integration_loaded"
 EVENT_INTEGRATION_FAILED: Final = "integration_failed"
 
+# Events the recorder keeps in tables of their own (besides state_changed and the charger
+# events of hub.charger). Data contracts:
+# uptime_outage: outage_id, port_id (port device id), station_id, start, end (None while
+#   open), cause (faulted | unavailable | offline | no_power); fired at start and at end.
+# uptime_exclusion: exclusion_id, port_id (None: every port of station_id), station_id
+#   (None with port_id None: the whole site), start, end, reason (maintenance |
+#   utility_power | vandalism | natural_disaster | outside_hours | other), note, deleted.
+# audit_entry: time, user_id, username, source (address, "automation", "cli"), action
+#   (e.g. "charger.reset", "login"), target, result ("ok" or "error: ..."), context_id.
+# Times are POSIX seconds (float).
+EVENT_OUTAGE: Final = "uptime_outage"
+EVENT_EXCLUSION: Final = "uptime_exclusion"
+EVENT_AUDIT: Final = "audit_entry"
+
 # Event data and state attribute keys.
 ATTR_ENTITY_ID: Final = "entity_id"
 ATTR_DEVICE_ID: Final = "device_id"

@@ -1,0 +1,224 @@
+// REST client for the hub's HTTP API: session cookie plus X-CSRF-Token on every non-GET request.
+
+export interface User {
+  id: string;
+  username: string;
+  role: "admin" | "operator" | "viewer";
+  created_at: string;
+}
+
+export interface Port {
+  device_id: string;
+  number: number;
+  name: string;
+  status: string | null;
+  error_code: string | null;
+  power_w: number | null;
+  energy_wh: number | null;
+  session_energy_wh: number | null;
+  uptime_pct: number | null;
+  entities: Record<string, string>;
+}
+
+export interface Station {
+  device_id: string;
+  name: string;
+  charge_point_id: string | null;
+  protocol: string | null;
+  online: boolean;
+  connectivity: string | null;
+  status: string | null;
+  vendor: string | null;
+  model: string | null;
+  serial: string | null;
+  firmware: string | null;
+  last_seen: string | null;
+  capabilities: string[];
+  ports: Port[];
+  site?: string | null;
+  entities?: Record<string, string>;
+}
+
+export interface Alert {
+  id: string;
+  key: string;
+  title: string;
+  message: string;
+  severity: string;
+  source: string;
+  raised_at: number;
+  last_seen_at: number;
+  station_id: string | null;
+  device_id: string | null;
+  entity_id: string | null;
+  state: "open" | "acknowledged" | "resolved";
+  count: number;
+  acknowledged_at: number | null;
+  acknowledged_by: string | null;
+  resolved_at: number | null;
+  resolved_by: string | null;
+  resolution: string | null;
+}
+
+export interface SecurityEvent {
+  id: number;
+  time: number;
+  kind: string;
+  severity: string;
+  source: string;
+  message: string;
+  remote: string | null;
+  charge_point_id: string | null;
+  data: Record<string, unknown>;
+}
+
+export interface AuditEntry {
+  time: string | number;
+  user_id: string | null;
+  username: string | null;
+  source: string;
+  action: string;
+  target: unknown;
+  result: unknown;
+}
+
+export interface Automation {
+  id: string;
+  alias: string;
+  description: string | null;
+  enabled: boolean;
+  mode: string;
+  last_triggered: string | number | null;
+  running: number | boolean;
+}
+
+export interface PendingCharger {
+  charge_point_id: string;
+  remote: string | null;
+  first_seen: string | number;
+}
+
+export interface UptimePort {
+  station_id: string;
+  port_id: string;
+  name: string;
+  uptime_pct: number | null;
+  outage_minutes: number;
+  excluded_minutes: number;
+}
+
+export interface UptimeReport {
+  ports: UptimePort[];
+  stations: Record<string, unknown>[];
+  fleet_uptime_pct: number | null;
+}
+
+export interface HistoryPoint {
+  state: string;
+  attributes: Record<string, unknown>;
+  last_changed: string;
+}
+
+/** An error answer from the hub: status and the body's error code and message. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+
+  /** The endpoint does not exist on this hub (yet): a route-level 404/405/501. */
+  get notAvailable(): boolean {
+    return this.code === "not_available";
+  }
+
+  get unauthorized(): boolean {
+    return this.status === 401;
+  }
+}
+
+let csrfToken: string | null = null;
+
+/** Remember the CSRF token the hub gave at login, onboarding or /api/auth/me. */
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
+}
+
+type Listener = () => void;
+const unauthorizedListeners = new Set<Listener>();
+
+/** Call back when any request answers 401 (the session ended). */
+export function onUnauthorized(listener: Listener): () => void {
+  unauthorizedListeners.add(listener);
+  return () => unauthorizedListeners.delete(listener);
+}
+
+async function errorFrom(response: Response): Promise<ApiError> {
+  const text = await response.text();
+  let body: unknown = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = null;
+  }
+  if (body && typeof body === "object" && "error" in body) {
+    const { error, message } = body as { error: unknown; message?: unknown };
+    return new ApiError(response.status, String(error), String(message ?? error));
+  }
+  // A plain-text 404/405 comes from the router, not from a handler: no such endpoint.
+  if (response.status === 404 || response.status === 405 || response.status === 501) {
+    return new ApiError(response.status, "not_available", "This hub does not offer this yet.");
+  }
+  return new ApiError(response.status, "http_" + response.status, text || response.statusText);
+}
+
+/** Send a request; JSON in, JSON out (null for 204). Throws ApiError. */
+export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (method !== "GET" && method !== "HEAD") {
+    if (csrfToken) headers["X-CSRF-Token"] = csrfToken;
+  }
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    throw new ApiError(0, "network", `The hub cannot be reached (${String(err)}).`);
+  }
+  if (!response.ok) {
+    const error = await errorFrom(response);
+    if (error.status === 401 && !path.startsWith("/api/auth/")) {
+      for (const listener of unauthorizedListeners) listener();
+    }
+    throw error;
+  }
+  if (response.status === 204) return null as T;
+  const type = response.headers.get("Content-Type") ?? "";
+  if (!type.includes("json")) return (await response.text()) as T;
+  return (await response.json()) as T;
+}
+
+export const api = {
+  get: <T>(path: string) => request<T>("GET", path),
+  post: <T>(path: string, body?: unknown) => request<T>("POST", path, body ?? {}),
+  patch: <T>(path: string, body: unknown) => request<T>("PATCH", path, body),
+  delete: <T>(path: string) => request<T>("DELETE", path),
+};
+
+/** Build a query string from the defined values. */
+export function query(params: Record<string, string | number | undefined | null>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== "") search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : "";
+}

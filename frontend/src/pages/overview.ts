@@ -1,0 +1,133 @@
+// Overview: sites, charger counts by health, fleet uptime this month, open alerts, worst ports.
+
+import { html } from "lit";
+import { customElement } from "lit/decorators.js";
+import { api, query, type Alert, type Station, type UptimeReport } from "../api.js";
+import { LightElement } from "../base.js";
+import { stationHealth } from "../model.js";
+import { EventsController, fmtPct, LiveController, Loader, renderLoad } from "../ui.js";
+
+export function monthStart(date = new Date()): Date {
+  return new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1));
+}
+
+@customElement("ev-overview")
+export class OverviewPage extends LightElement {
+  private stations = new Loader(this, () => api.get<Station[]>("/api/chargers"));
+  private uptime = new Loader(this, () =>
+    api.get<UptimeReport>(
+      "/api/uptime" + query({ start: monthStart().toISOString(), end: new Date().toISOString() }),
+    ),
+  );
+  private alerts = new Loader(this, () => api.get<Alert[]>("/api/alerts?status=open"));
+
+  constructor() {
+    super();
+    new LiveController(this);
+    new EventsController(this, ["alert_raised", "alert_acknowledged", "alert_resolved"], () =>
+      void this.alerts.reload(),
+    );
+    new EventsController(this, ["uptime_updated"], () => void this.uptime.reload());
+  }
+
+  private renderCounts(stations: Station[]) {
+    const counts = { online: 0, offline: 0, faulted: 0, pending: 0 };
+    for (const station of stations) counts[stationHealth(station)] += 1;
+    const sites = new Map<string, number>();
+    let sitesKnown = false;
+    for (const station of stations) {
+      if (station.site !== undefined) sitesKnown = true;
+      const site = station.site ?? "Unassigned";
+      sites.set(site, (sites.get(site) ?? 0) + 1);
+    }
+    return html`
+      <div class="tiles">
+        <a class="tile ok" href="#/chargers?filter=online" data-count="online">
+          <span class="tile-value">${counts.online}</span><span class="tile-label">online</span>
+        </a>
+        <a class="tile off" href="#/chargers?filter=offline" data-count="offline">
+          <span class="tile-value">${counts.offline}</span><span class="tile-label">offline</span>
+        </a>
+        <a class="tile bad" href="#/chargers?filter=faulted" data-count="faulted">
+          <span class="tile-value">${counts.faulted}</span><span class="tile-label">faulted</span>
+        </a>
+        ${this.renderUptimeTile()} ${this.renderAlertTile()}
+      </div>
+      <section class="card">
+        <h2>Sites</h2>
+        ${stations.length === 0
+          ? html`<p class="muted">No chargers yet. Connect one, or approve a <a href="#/pending">pending charger</a>.</p>`
+          : sitesKnown
+            ? html`<ul class="sites">
+                ${[...sites].map(([site, n]) => html`<li><strong>${site}</strong> <span class="muted">${n} charger${n === 1 ? "" : "s"}</span></li>`)}
+              </ul>`
+            : html`<p class="muted">${stations.length} charger${stations.length === 1 ? "" : "s"}; the hub reports no sites for them.</p>`}
+      </section>
+    `;
+  }
+
+  private renderUptimeTile() {
+    const state = this.uptime.state;
+    const value = state.kind === "ready" ? fmtPct(state.value.fleet_uptime_pct) : state.kind === "loading" ? "…" : "n/a";
+    const title = state.kind === "not_available" ? "Uptime is not available on this hub yet" : "";
+    return html`<a class="tile" href="#/reports" data-count="uptime" title=${title}>
+      <span class="tile-value">${value}</span><span class="tile-label">fleet uptime this month</span>
+    </a>`;
+  }
+
+  private renderAlertTile() {
+    const state = this.alerts.state;
+    const value = state.kind === "ready" ? String(state.value.length) : state.kind === "loading" ? "…" : "n/a";
+    const cls = state.kind === "ready" && state.value.length > 0 ? "warn" : "";
+    return html`<a class="tile ${cls}" href="#/alerts" data-count="alerts">
+      <span class="tile-value">${value}</span><span class="tile-label">open alerts</span>
+    </a>`;
+  }
+
+  private renderWorst(report: UptimeReport) {
+    const ports = report.ports
+      .filter((p) => p.uptime_pct !== null)
+      .sort((a, b) => (a.uptime_pct ?? 100) - (b.uptime_pct ?? 100))
+      .slice(0, 10);
+    if (ports.length === 0) return html`<p class="muted">No uptime measured yet this month.</p>`;
+    return html`<table class="data">
+      <thead><tr><th>Port</th><th class="num">Uptime</th><th class="num">Outage</th></tr></thead>
+      <tbody>
+        ${ports.map(
+          (p) => html`<tr class=${(p.uptime_pct ?? 100) < 97 ? "below" : ""}>
+            <td><a href="#/chargers/${encodeURIComponent(p.station_id)}">${p.name}</a></td>
+            <td class="num">${fmtPct(p.uptime_pct)}</td>
+            <td class="num">${Math.round(p.outage_minutes)} min</td>
+          </tr>`,
+        )}
+      </tbody>
+    </table>`;
+  }
+
+  private renderAlerts(alerts: Alert[]) {
+    if (alerts.length === 0) return html`<p class="muted">No open alerts.</p>`;
+    return html`<ul class="alert-list">
+      ${alerts.slice(0, 8).map(
+        (a) => html`<li class="sev-${a.severity}"><span class="badge sev">${a.severity}</span> ${a.title}</li>`,
+      )}
+    </ul>
+    <p><a href="#/alerts">All alerts</a></p>`;
+  }
+
+  override render() {
+    return html`
+      <h1>Overview</h1>
+      ${renderLoad(this.stations, (s) => this.renderCounts(s), "The charger list")}
+      <div class="grid-2">
+        <section class="card">
+          <h2>Worst ports this month</h2>
+          ${renderLoad(this.uptime, (r) => this.renderWorst(r), "Uptime")}
+        </section>
+        <section class="card">
+          <h2>Open alerts</h2>
+          ${renderLoad(this.alerts, (a) => this.renderAlerts(a), "Alerts")}
+        </section>
+      </div>
+    `;
+  }
+}

@@ -1,0 +1,395 @@
+// One station: connectors with live power and energy, status timeline, sessions, uptime,
+// firmware, and the actions an operator may take.
+
+import { html, type PropertyValues } from "lit";
+import { customElement, property, state } from "lit/decorators.js";
+import type { ChartConfiguration } from "chart.js";
+import { api, query, type HistoryPoint, type Port, type Station, type UptimeReport } from "../api.js";
+import { LightElement } from "../base.js";
+import { PALETTE, timeTick } from "../components/chart.js";
+import "../components/chart.js";
+import {
+  hasCapability,
+  portEnergy,
+  portErrorCode,
+  portPower,
+  portSessionEnergy,
+  portStatus,
+  stationConnectivity,
+  stationEntityIds,
+  stationFirmware,
+  stationStatus,
+} from "../model.js";
+import { session } from "../session.js";
+import {
+  badge,
+  confirmAction,
+  errorMessage,
+  fmtAgo,
+  fmtEnergy,
+  fmtPct,
+  fmtPower,
+  fmtTime,
+  LiveController,
+  Loader,
+  notify,
+  num,
+  renderLoad,
+  statusClass,
+  toDate,
+} from "../ui.js";
+import { monthStart } from "./overview.js";
+
+type History = Record<string, HistoryPoint[]>;
+
+const POWER_WINDOW_MS = 60 * 60 * 1000;
+const TIMELINE_WINDOW_MS = 24 * 60 * 60 * 1000;
+const SESSIONS_WINDOW_MS = 7 * 24 * 60 * 60 * 1000;
+const EMPTY = new Set(["", "unknown", "unavailable", "None", "null"]);
+
+interface SessionRow {
+  port: Port;
+  start: number;
+  end: number | null;
+  transaction: string;
+  idTag: string | null;
+  energyWh: number | null;
+}
+
+/** Charging sessions of a port from the history of its transaction id and session energy. */
+export function sessionsFrom(port: Port, history: History): SessionRow[] {
+  const tx = history[port.entities.transaction_id ?? ""] ?? [];
+  const energy = history[port.entities.session_energy ?? ""] ?? [];
+  const tags = history[port.entities.id_tag ?? ""] ?? [];
+  const rows: SessionRow[] = [];
+  let open: SessionRow | null = null;
+  for (const point of tx) {
+    const at = toDate(point.last_changed)?.getTime() ?? 0;
+    if (open && (EMPTY.has(point.state) || point.state !== open.transaction)) {
+      open.end = at;
+      rows.push(open);
+      open = null;
+    }
+    if (!EMPTY.has(point.state) && !open) {
+      const tag = [...tags].reverse().find((t) => (toDate(t.last_changed)?.getTime() ?? 0) <= at + 1000);
+      open = { port, start: at, end: null, transaction: point.state, idTag: tag && !EMPTY.has(tag.state) ? tag.state : null, energyWh: null };
+    }
+  }
+  if (open) rows.push(open);
+  for (const row of rows) {
+    const end = row.end ?? Date.now();
+    let best: number | null = null;
+    for (const point of energy) {
+      const at = toDate(point.last_changed)?.getTime() ?? 0;
+      const value = num(point.state);
+      if (at >= row.start && at <= end + 1000 && value !== null) best = Math.max(best ?? 0, value);
+    }
+    row.energyWh = best;
+  }
+  return rows;
+}
+
+@customElement("ev-station")
+export class StationPage extends LightElement {
+  @property() deviceId = "";
+  @state() private busy: string | null = null;
+  @state() private limit = "";
+
+  private station = new Loader(this, () => api.get<Station>(`/api/chargers/${encodeURIComponent(this.deviceId)}`));
+  private history = new Loader(this, () => this.loadHistory());
+  private uptime = new Loader(this, () =>
+    api.get<UptimeReport>(
+      "/api/uptime" +
+        query({ start: monthStart().toISOString(), end: new Date().toISOString(), station_id: this.deviceId }),
+    ),
+  );
+  /** Live power points per port device id, appended as the power entity changes. */
+  private livePower = new Map<string, { x: number; y: number }[]>();
+
+  constructor() {
+    super();
+    new LiveController(this, () => (this.station.value ? stationEntityIds(this.station.value) : []));
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    if (changed.has("deviceId") && changed.get("deviceId") !== undefined) {
+      this.livePower.clear();
+      void this.station.reload().then(() => this.history.reload());
+      void this.uptime.reload();
+    }
+  }
+
+  private async loadHistory(): Promise<History> {
+    let station = this.station.value;
+    if (!station) {
+      station = await api.get<Station>(`/api/chargers/${encodeURIComponent(this.deviceId)}`);
+    }
+    const ids = station.ports.flatMap((p) =>
+      ["status", "power", "transaction_id", "session_energy", "id_tag"]
+        .map((key) => p.entities?.[key])
+        .filter((id): id is string => Boolean(id)),
+    );
+    if (ids.length === 0) return {};
+    const end = new Date();
+    const start = new Date(end.getTime() - SESSIONS_WINDOW_MS);
+    return api.get<History>(
+      "/api/history" + query({ entity_id: ids.join(","), start: start.toISOString(), end: end.toISOString() }),
+    );
+  }
+
+  private async act(label: string, message: string, service: string, data: Record<string, unknown>, target: Record<string, unknown>) {
+    if (!(await confirmAction(label, message, label))) return;
+    this.busy = label;
+    try {
+      const result = await session.callService("charger", service, data, target);
+      notify(`${label}: ${describeResult(result)}`);
+    } catch (err) {
+      notify(`${label} failed: ${errorMessage(err)}`, "error");
+    } finally {
+      this.busy = null;
+    }
+  }
+
+  private renderActions(station: Station) {
+    if (!session.canOperate) return null;
+    const target = { device_id: station.device_id };
+    const name = station.name;
+    const can = (c: string) => hasCapability(station, c);
+    const any = ["reset", "set_availability", "trigger_status", "set_current_limit"].some(can);
+    if (!any) return html`<section class="card actions"><h2>Actions</h2><p class="muted">This charger declares no remote actions.</p></section>`;
+    return html`<section class="card actions" data-section="actions">
+      <h2>Actions</h2>
+      <div class="button-row">
+        ${can("reset")
+          ? html`<button data-action="reset-soft" ?disabled=${this.busy !== null}
+                @click=${() => this.act("Reset", `Restart ${name} (soft reset)? Charging sessions end.`, "reset", { type: "soft" }, target)}>Reset</button>
+              <button data-action="reset-hard" class="danger" ?disabled=${this.busy !== null}
+                @click=${() => this.act("Hard reset", `Hard reset ${name}? The station reboots at once.`, "reset", { type: "hard" }, target)}>Hard reset</button>`
+          : null}
+        ${can("set_availability")
+          ? html`<button data-action="lock" ?disabled=${this.busy !== null}
+                @click=${() => this.act("Lock", `Make ${name} unavailable for charging?`, "set_availability", { available: false }, target)}>Lock</button>
+              <button data-action="unlock" ?disabled=${this.busy !== null}
+                @click=${() => this.act("Unlock", `Make ${name} available for charging?`, "set_availability", { available: true }, target)}>Unlock</button>`
+          : null}
+        ${can("trigger_status")
+          ? html`<button data-action="trigger-status" ?disabled=${this.busy !== null}
+              @click=${() => this.act("Trigger status", `Ask ${name} to report its status now?`, "trigger_status", {}, target)}>Trigger status</button>`
+          : null}
+      </div>
+      ${can("set_current_limit")
+        ? html`<form class="inline-form" @submit=${(e: SubmitEvent) => {
+            e.preventDefault();
+            const limit = Number(this.limit);
+            if (!Number.isFinite(limit) || limit < 0) {
+              notify("Enter a current limit in amperes (0 or more).", "error");
+              return;
+            }
+            void this.act("Set current limit", `Limit ${name} to ${limit} A?`, "set_current_limit", { limit }, target);
+          }}>
+            <label>Current limit (A)
+              <input type="number" min="0" step="0.1" inputmode="decimal" required .value=${this.limit}
+                @input=${(e: InputEvent) => (this.limit = (e.target as HTMLInputElement).value)} />
+            </label>
+            <button type="submit" data-action="current-limit" ?disabled=${this.busy !== null}>Set limit</button>
+          </form>`
+        : null}
+      ${this.busy ? html`<p class="muted" role="status">${this.busy}…</p>` : null}
+    </section>`;
+  }
+
+  private renderPortActions(station: Station, port: Port) {
+    if (!session.canOperate) return null;
+    const target = { device_id: port.device_id };
+    const label = `${station.name} port ${port.number}`;
+    return html`<div class="button-row small">
+      ${hasCapability(station, "unlock_connector")
+        ? html`<button class="small" data-action="unlock-connector" ?disabled=${this.busy !== null}
+            @click=${() => this.act("Unlock connector", `Release the cable lock of ${label}?`, "unlock_connector", {}, target)}>Unlock connector</button>`
+        : null}
+      ${hasCapability(station, "set_availability")
+        ? html`<button class="small" data-action="lock-port" ?disabled=${this.busy !== null}
+              @click=${() => this.act("Lock port", `Make ${label} unavailable?`, "set_availability", { available: false }, target)}>Lock port</button>
+            <button class="small" data-action="unlock-port" ?disabled=${this.busy !== null}
+              @click=${() => this.act("Unlock port", `Make ${label} available?`, "set_availability", { available: true }, target)}>Unlock port</button>`
+        : null}
+    </div>`;
+  }
+
+  private renderPorts(station: Station) {
+    if (station.ports.length === 0) return html`<p class="muted">The charger has reported no connectors yet.</p>`;
+    const uptime = this.uptime.value;
+    return html`<div class="ports-grid">
+      ${station.ports.map((port) => {
+        const status = portStatus(port);
+        const error = portErrorCode(port);
+        const outage = uptime?.ports.find((p) => p.port_id === port.device_id);
+        return html`<article class="card port ${statusClass(status)}" data-port=${port.number} data-port-device=${port.device_id}>
+          <header><h3>${port.name || `Port ${port.number}`}</h3> ${badge(status)}</header>
+          <dl class="facts">
+            ${error && error !== "NoError" ? html`<dt>Error</dt><dd class="bad-text" data-error-code>${error}</dd>` : null}
+            <dt>Power</dt><dd data-live="power">${fmtPower(portPower(port))}</dd>
+            <dt>Energy meter</dt><dd>${fmtEnergy(portEnergy(port))}</dd>
+            <dt>Session</dt><dd>${fmtEnergy(portSessionEnergy(port))}</dd>
+            <dt>Uptime this month</dt><dd data-uptime>${fmtPct(outage?.uptime_pct ?? port.uptime_pct)}</dd>
+            ${outage ? html`<dt>Outage</dt><dd>${Math.round(outage.outage_minutes)} min</dd>` : null}
+          </dl>
+          ${this.renderPortActions(station, port)}
+        </article>`;
+      })}
+    </div>`;
+  }
+
+  private powerChart(station: Station, history: History): ChartConfiguration {
+    const now = Date.now();
+    const datasets = station.ports.map((port, index) => {
+      const id = port.entities?.power;
+      const points = (id ? history[id] ?? [] : [])
+        .map((p) => ({ x: toDate(p.last_changed)?.getTime() ?? 0, y: num(p.state) }))
+        .filter((p): p is { x: number; y: number } => p.y !== null && p.x >= now - POWER_WINDOW_MS);
+      const live = this.livePower.get(port.device_id) ?? [];
+      const state = session.entities.get(id);
+      const value = num(state?.s);
+      if (state && value !== null) {
+        const at = state.lu * 1000;
+        if (!live.length || live[live.length - 1].x < at) live.push({ x: at, y: value });
+      }
+      this.livePower.set(port.device_id, live.filter((p) => p.x >= now - POWER_WINDOW_MS));
+      const merged = [...points, ...live].sort((a, b) => a.x - b.x);
+      if (merged.length) merged.push({ x: now, y: merged[merged.length - 1].y });
+      return {
+        label: port.name || `Port ${port.number}`,
+        data: merged,
+        borderColor: PALETTE[index % PALETTE.length],
+        backgroundColor: PALETTE[index % PALETTE.length] + "33",
+        stepped: true as const,
+        pointRadius: 0,
+        fill: true,
+      };
+    });
+    return {
+      type: "line",
+      data: { datasets },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        parsing: false,
+        scales: {
+          x: { type: "linear", min: now - POWER_WINDOW_MS, max: now, ticks: { callback: timeTick, maxTicksLimit: 6 } },
+          y: { beginAtZero: true, title: { display: true, text: "W" } },
+        },
+        plugins: { legend: { display: station.ports.length > 1 } },
+      },
+    };
+  }
+
+  private renderTimeline(station: Station, history: History) {
+    const now = Date.now();
+    const start = now - TIMELINE_WINDOW_MS;
+    return html`<div class="timeline">
+      ${station.ports.map((port) => {
+        const points = [...(history[port.entities?.status ?? ""] ?? [])].map((p) => ({
+          at: toDate(p.last_changed)?.getTime() ?? 0,
+          state: p.state,
+        }));
+        const live = session.entities.get(port.entities?.status);
+        if (live && (!points.length || live.lc * 1000 > points[points.length - 1].at)) {
+          points.push({ at: live.lc * 1000, state: live.s });
+        }
+        const segments: { from: number; to: number; state: string }[] = [];
+        points.forEach((point, i) => {
+          const to = i + 1 < points.length ? points[i + 1].at : now;
+          const from = Math.max(point.at, start);
+          if (to > from) segments.push({ from, to, state: point.state });
+        });
+        return html`<div class="timeline-row">
+          <span class="timeline-label">${port.name || `Port ${port.number}`}</span>
+          <div class="timeline-bar" aria-label="Status of port ${port.number} over the last 24 hours">
+            ${segments.length === 0 ? html`<span class="muted small">no history</span>` : null}
+            ${segments.map(
+              (s) => html`<span class="seg ${statusClass(s.state)}"
+                style="left:${((s.from - start) / TIMELINE_WINDOW_MS) * 100}%;width:${((s.to - s.from) / TIMELINE_WINDOW_MS) * 100}%"
+                title="${s.state}: ${fmtTime(s.from / 1000)} – ${fmtTime(s.to / 1000)}"></span>`,
+            )}
+          </div>
+        </div>`;
+      })}
+      <div class="timeline-axis muted small"><span>24 h ago</span><span>now</span></div>
+    </div>`;
+  }
+
+  private renderSessions(station: Station, history: History) {
+    const rows = station.ports.flatMap((p) => sessionsFrom(p, history)).sort((a, b) => b.start - a.start);
+    if (rows.length === 0) return html`<p class="muted">No charging sessions in the last 7 days.</p>`;
+    return html`<table class="data responsive">
+      <thead><tr><th>Port</th><th>Start</th><th>Duration</th><th>Id tag</th><th class="num">Energy</th></tr></thead>
+      <tbody>
+        ${rows.slice(0, 50).map(
+          (r) => html`<tr>
+            <td data-label="Port">${r.port.number}</td>
+            <td data-label="Start">${fmtTime(r.start / 1000)}</td>
+            <td data-label="Duration">${r.end === null ? html`<span class="badge busy">in progress</span>` : duration(r.end - r.start)}</td>
+            <td data-label="Id tag">${r.idTag ?? "—"}</td>
+            <td data-label="Energy" class="num">${fmtEnergy(r.energyWh)}</td>
+          </tr>`,
+        )}
+      </tbody>
+    </table>`;
+  }
+
+  private renderStation(station: Station) {
+    const connectivity = stationConnectivity(station);
+    const firmwareStatus = session.entities.get(station.entities?.firmware_status)?.s;
+    return html`
+      <p class="crumbs"><a href="#/chargers">Chargers</a> ›</p>
+      <h1>${station.name} ${badge(connectivity)}</h1>
+      <section class="card">
+        <dl class="facts wide">
+          <dt>Charge point id</dt><dd>${station.charge_point_id ?? "—"}</dd>
+          <dt>Protocol</dt><dd>${station.protocol ?? "—"}</dd>
+          <dt>Status</dt><dd>${badge(stationStatus(station))}</dd>
+          <dt>Vendor / model</dt><dd>${station.vendor ?? "—"} ${station.model ?? ""}</dd>
+          <dt>Serial</dt><dd>${station.serial ?? "—"}</dd>
+          <dt>Firmware</dt><dd data-firmware>${stationFirmware(station) ?? "—"}${firmwareStatus ? html` <span class="muted">(${firmwareStatus})</span>` : null}</dd>
+          <dt>Last seen</dt><dd title=${fmtTime(station.last_seen)}>${fmtAgo(station.last_seen)}</dd>
+        </dl>
+      </section>
+      ${this.renderActions(station)}
+      <h2>Connectors</h2>
+      ${this.renderPorts(station)}
+      <section class="card">
+        <h2>Power, last hour</h2>
+        ${renderLoad(this.history, (h) => html`<ev-chart label="Power per port" .config=${this.powerChart(station, h)}></ev-chart>`, "History")}
+      </section>
+      <section class="card">
+        <h2>Status, last 24 hours</h2>
+        ${renderLoad(this.history, (h) => this.renderTimeline(station, h), "History")}
+      </section>
+      <section class="card">
+        <h2>Sessions, last 7 days</h2>
+        ${renderLoad(this.history, (h) => this.renderSessions(station, h), "History")}
+      </section>
+    `;
+  }
+
+  override render() {
+    return renderLoad(this.station, (s) => this.renderStation(s), "The charger");
+  }
+}
+
+function duration(ms: number): string {
+  const minutes = Math.round(ms / 60000);
+  if (minutes < 60) return `${minutes} min`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+function describeResult(result: unknown): string {
+  if (result === null || result === undefined) return "done";
+  if (typeof result === "string") return result;
+  if (typeof result === "object") {
+    const values = Object.values(result as Record<string, unknown>);
+    if (values.length && values.every((v) => typeof v === "string")) return [...new Set(values)].join(", ");
+  }
+  return JSON.stringify(result);
+}

@@ -64,6 +64,8 @@ EventFilter: TypeAlias = Callable[[EventData], bool]
 Unsubscribe: TypeAlias = Callable[[], None]
 ServiceHandler: TypeAlias = "Callable[[ServiceCall], Any]"
 StateWatcher: TypeAlias = "Callable[[str, State | None, State | None, Context], None]"
+_Range: TypeAlias = "tuple[float, float, StateWatcher]"
+_Watchers: TypeAlias = "tuple[float, float, tuple[_Range, ...], tuple[StateWatcher, ...]]"
 _T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -226,6 +228,8 @@ class ReadOnlyDict(dict[str, Any]):
 
 
 _EMPTY_ATTRIBUTES = ReadOnlyDict()
+_NAN = math.nan
+_NO_WATCHERS: _Watchers = (math.inf, -math.inf, (), ())
 
 
 class _StateFields(NamedTuple):
@@ -501,8 +505,10 @@ class StateMachine:
         self._bus = bus
         self._states: dict[str, State] = {}
         # Per-entity watchers called straight from set(): no Event is built for them. For
-        # hot subscribers (an automation trigger per entity); others use the bus.
-        self._watchers: dict[str, tuple[StateWatcher, ...]] = {}
+        # hot subscribers (an automation trigger per entity); others use the bus. Each entry
+        # is (low, high, range watchers as (low, high, watcher), plain watchers), low and
+        # high being the loosest bounds of its range watchers.
+        self._watchers: dict[str, _Watchers] = {}
 
     def watch(self, entity_ids: Iterable[str], watcher: StateWatcher) -> Unsubscribe:
         """Call watcher(entity_id, old_state, new_state, context) on each change of them.
@@ -510,24 +516,73 @@ class StateMachine:
         Costs one dict lookup per write; the watcher runs inside set(), after the
         state_changed event, and must be a quick callback.
         """
+        return self._add_watch(entity_ids, watcher, None)
+
+    def watch_range(
+        self, entity_ids: Iterable[str], low: float, high: float, watcher: StateWatcher
+    ) -> Unsubscribe:
+        """Call watcher on each change whose new state is a number strictly between low and high.
+
+        For numeric thresholds: set() parses the state once and compares it inline, so a
+        write outside the range costs no call at all (most writes of a watched sensor).
+        """
+        return self._add_watch(entity_ids, watcher, (low, high, watcher))
+
+    def _add_watch(
+        self, entity_ids: Iterable[str], watcher: StateWatcher, bounds: _Range | None
+    ) -> Unsubscribe:
         ids = list(dict.fromkeys(entity_ids))
+        watchers = self._watchers
         for entity_id in ids:
-            self._watchers[entity_id] = (*self._watchers.get(entity_id, ()), watcher)
+            _low, _high, ranges, plain = watchers.get(entity_id, _NO_WATCHERS)
+            if bounds is None:
+                self._put_watchers(entity_id, ranges, (*plain, watcher))
+            else:
+                self._put_watchers(entity_id, (*ranges, bounds), plain)
 
         def unwatch() -> None:
             for entity_id in ids:
-                remaining = tuple(w for w in self._watchers.get(entity_id, ()) if w is not watcher)
-                if remaining:
-                    self._watchers[entity_id] = remaining
-                else:
-                    self._watchers.pop(entity_id, None)
+                _low, _high, ranges, plain = watchers.get(entity_id, _NO_WATCHERS)
+                self._put_watchers(
+                    entity_id,
+                    tuple(r for r in ranges if r[2] is not watcher),
+                    tuple(w for w in plain if w is not watcher),
+                )
 
         return unwatch
+
+    def _put_watchers(
+        self, entity_id: str, ranges: tuple[_Range, ...], plain: tuple[StateWatcher, ...]
+    ) -> None:
+        if not ranges and not plain:
+            self._watchers.pop(entity_id, None)
+            return
+        # The loosest bounds of all range watchers: one comparison settles most writes.
+        low = min((r[0] for r in ranges), default=math.inf)
+        high = max((r[1] for r in ranges), default=-math.inf)
+        self._watchers[entity_id] = (low, high, ranges, plain)
+
+    def _enter_ranges(
+        self,
+        ranges: tuple[_Range, ...],
+        value: float,
+        entity_id: str,
+        old: State | None,
+        new: State,
+        context: Context,
+    ) -> None:
+        for low, high, watcher in ranges:
+            if low < value < high:
+                try:
+                    watcher(entity_id, old, new, context)
+                except Exception:
+                    _LOGGER.exception("Error in state watcher %s for %s", watcher, entity_id)
 
     def _notify(
         self, entity_id: str, old: State | None, new: State | None, context: Context
     ) -> None:
-        for watcher in self._watchers.get(entity_id, ()):
+        plain = self._watchers.get(entity_id, _NO_WATCHERS)[3]
+        for watcher in plain:
             try:
                 watcher(entity_id, old, new, context)
             except Exception:
@@ -629,13 +684,22 @@ class StateMachine:
             now,
         )
         # _notify inlined: this runs on every write of a watched entity.
-        watchers = self._watchers.get(entity_id)
-        if watchers is not None:
-            for watcher in watchers:
+        watched = self._watchers.get(entity_id)
+        if watched is not None:
+            low, high, ranges, plain = watched
+            if ranges:
                 try:
-                    watcher(entity_id, old_state, state, context)
-                except Exception:
-                    _LOGGER.exception("Error in state watcher %s for %s", watcher, entity_id)
+                    value = float(new_state)
+                except ValueError:
+                    value = _NAN
+                if low < value < high:
+                    self._enter_ranges(ranges, value, entity_id, old_state, state, context)
+            if plain:
+                for watcher in plain:
+                    try:
+                        watcher(entity_id, old_state, state, context)
+                    except Exception:
+                        _LOGGER.exception("Error in state watcher %s for %s", watcher, entity_id)
         return state
 
     def _report(self, old_state: State, now: float, context: Context | None) -> State:

@@ -493,14 +493,9 @@ def _attach_numeric_fast(
             return False
         return low < value < high
 
-    def on_change(entity_id: str, old: State | None, new: State | None, ctx: Context) -> None:
-        if new is None:
-            return
-        try:
-            value = float(new.state)
-        except ValueError:
-            return
-        if not low < value < high or inside(old):
+    def on_enter(entity_id: str, old: State | None, new: State | None, ctx: Context) -> None:
+        # The state machine calls this only when new is inside the range.
+        if inside(old):
             return
         action(
             {
@@ -514,4 +509,4 @@ def _attach_numeric_fast(
             ctx,
         )
 
-    return hub.states.watch(config["entity_id"], on_change)
+    return hub.states.watch_range(config["entity_id"], low, high, on_enter)

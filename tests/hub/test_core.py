@@ -6,6 +6,7 @@ import asyncio
 import copy
 import json
 import logging
+import math
 import os
 import signal
 import threading
@@ -39,7 +40,7 @@ from hub.const import (
     MATCH_ALL,
     MAX_LENGTH_STATE,
 )
-from hub.core import Context, CoreState, Event, Hub, ServiceCall, State
+from hub.core import Context, CoreState, Event, Hub, ServiceCall, State, StateWatcher
 from hub.exceptions import (
     HubError,
     HubStateError,
@@ -1461,3 +1462,45 @@ async def test_state_watchers_are_called_directly_and_can_unwatch(
     unwatch()
     hub.states.set("sensor.a", "2")
     assert len(seen) == 2
+
+
+async def test_range_watchers_see_only_numbers_inside_their_range(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def recorder(name: str) -> StateWatcher:
+        def watcher(entity_id: str, old: State | None, new: State | None, ctx: Context) -> None:
+            assert new is not None
+            seen.append((name, new.state))
+
+        return watcher
+
+    def broken(entity_id: str, old: State | None, new: State | None, ctx: Context) -> None:
+        raise RuntimeError("range watcher broke")
+
+    unwatch_hot = hub.states.watch_range(["sensor.p"], 100.0, math.inf, recorder("hot"))
+    hub.states.watch_range(["sensor.p"], -math.inf, 0.0, recorder("cold"))
+    hub.states.watch_range(["sensor.p"], 500.0, 600.0, broken)
+    hub.states.watch(["sensor.p"], recorder("plain"))
+    for value in ("50", "150", "-3", "unknown", "100", "550", "nan", "inf"):
+        hub.states.set("sensor.p", value)
+    assert seen == [
+        ("plain", "50"),
+        ("hot", "150"),
+        ("plain", "150"),
+        ("cold", "-3"),
+        ("plain", "-3"),
+        ("plain", "unknown"),
+        ("plain", "100"),  # bounds are exclusive
+        ("hot", "550"),
+        ("plain", "550"),
+        ("plain", "nan"),
+        ("plain", "inf"),  # not below an infinite upper bound
+    ]
+    assert "range watcher broke" in caplog.text
+    seen.clear()
+    unwatch_hot()
+    hub.states.set("sensor.p", "200")
+    hub.states.set("sensor.p", "-5")
+    assert seen == [("plain", "200"), ("cold", "-5"), ("plain", "-5")]

@@ -1,0 +1,190 @@
+"""Recorder fixtures: a real PostgreSQL (the local one, or one started here) and hubs on both
+backends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+import yaml
+
+from hub.core import Hub
+from hub.recorder import Recorder, get_recorder
+
+_T = TypeVar("_T")
+LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def run_async(factory: Callable[[], Awaitable[_T]]) -> _T:
+    """Run a coroutine to completion on a loop of its own, in a thread (from sync fixtures)."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = asyncio.run(factory())  # type: ignore[arg-type]
+        except BaseException as err:
+            box["error"] = err
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]  # type: ignore[no-any-return]
+
+
+async def _reachable(dsn: str) -> bool:
+    try:
+        conn = await asyncpg.connect(dsn, timeout=3)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _as_postgres(args: list[str]) -> list[str]:
+    # initdb and postgres refuse to run as root.
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *args]
+    return args
+
+
+@contextlib.contextmanager
+def _own_server() -> Iterator[str | None]:
+    """Start a throw-away PostgreSQL with initdb/pg_ctl; yield its admin DSN (None: no binaries)."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        yield None
+        return
+    bindir = Path(found[-1]).parent
+    base = Path(tempfile.mkdtemp(prefix="evhub-pg-"))
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam("postgres")
+        os.chown(base, entry.pw_uid, entry.pw_gid)
+    data = base / "data"
+    port = _free_port()
+    subprocess.run(
+        _as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]),
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+    ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-w"]
+    subprocess.run(_as_postgres([*ctl, "-o", options, "start"]), check=True, capture_output=True)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(_as_postgres([*ctl, "-m", "fast", "stop"]), check=False, capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL database made for this test session (dropped after); yields its DSN."""
+    with contextlib.ExitStack() as stack:
+        admin: str | None = LOCAL_PG
+        if not run_async(lambda: _reachable(LOCAL_PG)):
+            admin = stack.enter_context(_own_server())
+        if admin is None:
+            message = "no PostgreSQL on 127.0.0.1:5432 and no initdb to start one"
+            if os.environ.get("CI") == "true":
+                pytest.fail(message)
+            pytest.skip(message)
+        name = f"evhub_test_{uuid.uuid4().hex[:12]}"
+
+        async def create() -> None:
+            conn = await asyncpg.connect(admin)
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+
+        async def drop() -> None:
+            conn = await asyncpg.connect(admin)
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+        run_async(create)
+        try:
+            yield admin.rsplit("/", 1)[0] + "/" + name
+        finally:
+            run_async(drop)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str | None]:
+    """The recorder's db_url for each backend: None (evhub.db in the config dir) or a schema
+    of its own in the session's PostgreSQL database."""
+    if request.param == "sqlite":
+        yield None
+        return
+    database: str = request.getfixturevalue("pg_database")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(database)
+    try:
+        await conn.execute(f"CREATE SCHEMA {schema}")
+    finally:
+        await conn.close()
+    try:
+        yield f"{database}?search_path={schema}"
+    finally:
+        conn = await asyncpg.connect(database)
+        try:
+            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        finally:
+            await conn.close()
+
+
+StartHub = Callable[..., Awaitable[tuple[Hub, Recorder]]]
+
+
+@pytest.fixture
+async def start_hub(tmp_path: Path, db_url: str | None) -> AsyncIterator[StartHub]:
+    """Start hubs with a recorder on the backend under test; all are stopped at the end."""
+    hubs: list[Hub] = []
+
+    async def start(
+        recorder: dict[str, Any] | None = None,
+        before_start: Callable[[Hub], None] | None = None,
+        config_dir: Path | None = None,
+        **sections: Any,
+    ) -> tuple[Hub, Recorder]:
+        section = dict(recorder or {})
+        if db_url is not None:
+            section.setdefault("db_url", db_url)
+        directory = config_dir or tmp_path
+        config = {"http": {"server_host": "127.0.0.1", "server_port": 0}, "recorder": section}
+        config.update(sections)
+        directory.joinpath("configuration.yaml").write_text(yaml.safe_dump(config))
+        hub = Hub(directory)
+        if before_start is not None:
+            before_start(hub)
+        await hub.start()
+        hubs.append(hub)
+        return hub, get_recorder(hub)
+
+    yield start
+    for hub in hubs:
+        await hub.stop()

@@ -11,7 +11,7 @@ import itertools
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from hub.core import Context, Hub
 from hub.storage import Store
@@ -131,3 +131,60 @@ def security_log(hub: Hub) -> SecurityLog:
     if log is None:
         log = hub.data[DATA_SECURITY_LOG] = SecurityLog(hub)
     return log
+
+
+# Audit --------------------------------------------------------------------------------
+
+DATA_AUDIT_RING: Final = "security.audit_ring"
+AUDIT_RING_SIZE: Final = 1000
+
+
+class AuditUser(Protocol):
+    """Who did something: anything with an id and a username (hub.auth.User)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def username(self) -> str: ...
+
+
+def audit(
+    hub: Hub,
+    action: str,
+    *,
+    user: AuditUser | None,
+    source: str,
+    target: str | None = None,
+    result: str = "ok",
+    context: Context | None = None,
+) -> dict[str, Any]:
+    """Record who did what to what from where, with what result: fires ``audit_entry``.
+
+    The entry follows the contract in hub.const (EVENT_AUDIT); the most recent entries are
+    also kept in memory for a hub without a recorder.
+    """
+    from hub.const import EVENT_AUDIT
+
+    entry: dict[str, Any] = {
+        "time": time.time(),
+        "user_id": user.id if user is not None else None,
+        "username": user.username if user is not None else None,
+        "source": source,
+        "action": action,
+        "target": target,
+        "result": result,
+        "context_id": context.id if context is not None else None,
+    }
+    ring: deque[dict[str, Any]] | None = hub.data.get(DATA_AUDIT_RING)
+    if ring is None:
+        ring = hub.data[DATA_AUDIT_RING] = deque(maxlen=AUDIT_RING_SIZE)
+    ring.append(entry)
+    hub.bus.fire(EVENT_AUDIT, entry, context)
+    return entry
+
+
+def recent_audit(hub: Hub, limit: int = 100) -> list[dict[str, Any]]:
+    """Return the most recent audit entries kept in memory, newest first."""
+    ring: deque[dict[str, Any]] = hub.data.get(DATA_AUDIT_RING) or deque()
+    return list(itertools.islice(reversed(ring), max(limit, 0)))

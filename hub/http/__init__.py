@@ -1,62 +1,80 @@
-"""The hub's HTTP server: aiohttp, configured by the ``http:`` section."""
+"""The hub's HTTP server: aiohttp, configured by the ``http:`` section.
+
+REST views, the WebSocket API, /metrics, the OpenAPI document and the built frontend, each
+route with the least role it needs (hub.http.view.Route).
+"""
 
 from __future__ import annotations
 
 import logging
+import ssl
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 import voluptuous as vol
 from aiohttp import web
 
 from hub import __version__
+from hub.auth import Role, async_load_auth
 from hub.const import CONF_SERVER_HOST, CONF_SERVER_PORT, DEFAULT_HTTP_PORT
 from hub.core import CoreState, Hub
+from hub.http import auth_views, monitoring, openapi, rest, static, websocket_api
+from hub.http.discovery import Advertiser
+from hub.http.metrics import KEY_METRICS, LoopLag, make_registry, metrics
+from hub.http.view import (
+    KEY_HUB,
+    KEY_ROUTES,
+    KEY_SECURE,
+    Route,
+    auth_middleware,
+    error_middleware,
+    guard,
+    json_response,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
-DATA_HTTP = "http"
-KEY_HUB: web.AppKey[Hub] = web.AppKey("hub", Hub)
+DATA_HTTP: Final = "http"
+CONF_SSL_CERTIFICATE: Final = "ssl_certificate"
+CONF_SSL_KEY: Final = "ssl_key"
+CONF_METRICS_OPEN: Final = "metrics_open"
+CONF_IP_BAN_ENABLED: Final = "ip_ban_enabled"
+CONF_LOGIN_ATTEMPTS: Final = "login_attempts_threshold"
+CONF_BAN_DURATION: Final = "ban_duration"
+CONF_ZEROCONF: Final = "zeroconf"
+CONF_FRONTEND_DIR: Final = "frontend_dir"
 
-HTTP_SCHEMA = vol.Schema(
-    {
-        vol.Optional(CONF_SERVER_HOST, default="0.0.0.0"): str,
-        vol.Optional(CONF_SERVER_PORT, default=DEFAULT_HTTP_PORT): vol.All(
-            vol.Coerce(int), vol.Range(min=0, max=65535)
-        ),
-    }
+__all__ = ["DATA_HTTP", "HTTP_SCHEMA", "KEY_HUB", "HttpServer", "async_start_http"]
+
+
+def _both_or_neither(config: dict[str, Any]) -> dict[str, Any]:
+    if (CONF_SSL_CERTIFICATE in config) != (CONF_SSL_KEY in config):
+        raise vol.Invalid("ssl_certificate and ssl_key go together", path=[CONF_SSL_KEY])
+    return config
+
+
+HTTP_SCHEMA = vol.All(
+    vol.Schema(
+        {
+            vol.Optional(CONF_SERVER_HOST, default="0.0.0.0"): str,
+            vol.Optional(CONF_SERVER_PORT, default=DEFAULT_HTTP_PORT): vol.All(
+                vol.Coerce(int), vol.Range(min=0, max=65535)
+            ),
+            vol.Optional(CONF_SSL_CERTIFICATE): str,
+            vol.Optional(CONF_SSL_KEY): str,
+            vol.Optional(CONF_METRICS_OPEN, default=False): bool,
+            vol.Optional(CONF_IP_BAN_ENABLED, default=True): bool,
+            vol.Optional(CONF_LOGIN_ATTEMPTS, default=5): vol.All(int, vol.Range(min=1)),
+            vol.Optional(CONF_BAN_DURATION, default=3600): vol.All(
+                vol.Coerce(float), vol.Range(min=1)
+            ),
+            vol.Optional(CONF_ZEROCONF, default=True): bool,
+            vol.Optional(CONF_FRONTEND_DIR): str,
+        }
+    ),
+    _both_or_neither,
 )
-
-
-class HttpServer:
-    """The aiohttp application and its listening site."""
-
-    def __init__(self, hub: Hub, host: str, port: int) -> None:
-        self.hub = hub
-        self.host = host
-        self.port = port
-        self.app = web.Application()
-        self.app[KEY_HUB] = hub
-        self.app.router.add_get("/api/health", health)
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        """Bind and serve; port 0 picks a free port, readable from .port afterwards."""
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
-        _LOGGER.info("HTTP server listening on http://%s:%d", self.host, self.port)
-
-    async def stop(self) -> None:
-        """Stop serving and close open connections."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
 
 async def health(request: web.Request) -> web.Response:
@@ -75,12 +93,120 @@ async def health(request: web.Request) -> web.Response:
         "uptime_s": round(time.time() - hub.started_at, 3) if hub.started_at else 0,
         "integrations": integrations,
     }
-    return web.json_response(body, status=200 if running else 503)
+    return json_response(body, status=200 if running else 503)
+
+
+def all_routes(metrics_open: bool) -> list[Route]:
+    """Every route of the server, the frontend's catch-all last."""
+    return [
+        Route("GET", "/api/health", health, None, "Whether the hub runs"),
+        *auth_views.ROUTES,
+        *rest.ROUTES,
+        *monitoring.ROUTES,
+        *websocket_api.ROUTES,
+        *openapi.ROUTES,
+        Route(
+            "GET",
+            "/metrics",
+            metrics,
+            None if metrics_open else Role.ADMIN,
+            "Prometheus metrics",
+            tag="metrics",
+        ),
+        *static.ROUTES,
+    ]
+
+
+def _ssl_context(certificate: str, key: str) -> ssl.SSLContext:
+    """A server TLS context (blocking: reads the files)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(certificate, key)
+    return context
+
+
+class HttpServer:
+    """The aiohttp application and its listening site."""
+
+    def __init__(self, hub: Hub, config: dict[str, Any]) -> None:
+        self.hub = hub
+        self.config = config
+        self.host: str = config[CONF_SERVER_HOST]
+        self.port: int = config[CONF_SERVER_PORT]
+        self.secure = CONF_SSL_CERTIFICATE in config
+        self.app = web.Application(middlewares=[error_middleware, auth_middleware])
+        self.app[KEY_HUB] = hub
+        self.app[KEY_SECURE] = self.secure
+        self.app[websocket_api.KEY_SOCKETS] = set()
+        self.app[static.KEY_DIST] = (
+            hub.path(config[CONF_FRONTEND_DIR]) if CONF_FRONTEND_DIR in config else static.DIST
+        )
+        self.routes = all_routes(config[CONF_METRICS_OPEN])
+        self.app[KEY_ROUTES] = self.routes
+        for route in self.routes:
+            self.app.router.add_route(route.method, route.path, guard(route))
+        self.lag = LoopLag(hub.loop)
+        self.app[KEY_METRICS] = make_registry(hub, self.lag, self.app[websocket_api.KEY_SOCKETS])
+        self.app.on_shutdown.append(websocket_api.close_all)
+        self.advertiser: Advertiser | None = None
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL of the server."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"{'https' if self.secure else 'http'}://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind and serve; port 0 picks a free port, readable from .port afterwards."""
+        context: ssl.SSLContext | None = None
+        if self.secure:
+            context = await self.hub.run_in_executor(
+                _ssl_context, self.config[CONF_SSL_CERTIFICATE], self.config[CONF_SSL_KEY]
+            )
+        await async_load_auth(self.hub, self.config)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=5
+        )
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, self.host, self.port, reuse_address=True, ssl_context=context
+        )
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        self.lag.start()
+        if self.config[CONF_ZEROCONF]:
+            self.advertiser = Advertiser(self.hub, self.host, self.port, self.secure)
+            self.advertiser.start()
+        _LOGGER.info("HTTP server listening on %s", self.url)
+
+    async def stop(self) -> None:
+        """Stop serving and close open connections."""
+        self.lag.stop()
+        if self.advertiser is not None:
+            await self.advertiser.stop()
+            self.advertiser = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        from hub.auth import DATA_AUTH
+
+        auth = self.hub.data.get(DATA_AUTH)
+        if auth is not None:
+            await auth.flush()
 
 
 async def async_start_http(hub: Hub, config: dict[str, Any]) -> HttpServer:
     """Start the HTTP server of a hub."""
-    server = HttpServer(hub, config[CONF_SERVER_HOST], config[CONF_SERVER_PORT])
+    server = HttpServer(hub, config)
     await server.start()
     hub.data[DATA_HTTP] = server
     return server
+
+
+def frontend_dist() -> Path:
+    """Where the built frontend is looked for by default."""
+    return static.DIST

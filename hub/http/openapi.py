@@ -1,0 +1,98 @@
+"""The OpenAPI description of the routes, built from the same table that registers them."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from hub import __version__
+from hub.http.view import KEY_ROUTES, Route, json_response
+
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
+
+
+def openapi_path(path: str) -> str:
+    """An aiohttp path in OpenAPI form: {name:regex} becomes {name}."""
+    return _PARAM.sub(r"{\1}", path)
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _PARAM.findall(route.path)
+    ]
+    parameters.extend(
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+        for name in route.query
+    )
+    operation: dict[str, Any] = {
+        "summary": route.summary,
+        "tags": [route.tag],
+        "x-evhub-role": str(route.role) if route.role is not None else "public",
+        "responses": {
+            "200": {"description": "OK"},
+            "4XX": {
+                "description": "Refused: {error, message}",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            },
+        },
+    }
+    if route.role is not None:
+        operation["security"] = [{"session": [], "csrf": []}, {"bearer": []}]
+    if parameters:
+        operation["parameters"] = parameters
+    if route.body:
+        operation["requestBody"] = {
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            key: {"type": "string", "description": kind}
+                            if kind not in ("object", "string")
+                            else {"type": kind}
+                            for key, kind in route.body.items()
+                        },
+                    }
+                }
+            }
+        }
+    return operation
+
+
+def build_openapi(routes: list[Route]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of routes."""
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(openapi_path(route.path), {})[route.method.lower()] = _operation(route)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "evhub API", "version": __version__},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "evhub_session"},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+                    "required": ["error", "message"],
+                }
+            },
+        },
+    }
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI document of this server."""
+    return json_response(build_openapi(request.app[KEY_ROUTES]))
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/openapi.json", openapi, None, "This OpenAPI document"),
+)

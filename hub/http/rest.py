@@ -1,0 +1,546 @@
+"""REST views: states, services, chargers, alerts, automations, security events, audit."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from hub.auth import Role
+from hub.charger import ChargerCapability, get_charger
+from hub.core import Hub, State
+from hub.http.service_call import call_service
+from hub.http.view import (
+    KEY_HUB,
+    ApiError,
+    Route,
+    current_user,
+    json_response,
+    query_int,
+    read_json,
+    remote,
+)
+from hub.registry import DeviceEntry, DeviceKind, device_registry, entity_registry
+from hub.security import recent_audit, security_log
+
+UPTIME_SUFFIX = "_uptime"
+
+
+def state_json(state: State) -> dict[str, Any]:
+    """StateJSON of the API contract."""
+    return {
+        "entity_id": state.entity_id,
+        "state": state.state,
+        "attributes": dict(state.attributes),
+        "last_changed": state.last_changed.isoformat(),
+        "last_updated": state.last_updated.isoformat(),
+    }
+
+
+async def get_states(request: web.Request) -> web.Response:
+    """Every state."""
+    return json_response([state_json(s) for s in request.app[KEY_HUB].states.all()])
+
+
+async def get_state(request: web.Request) -> web.Response:
+    """One entity's state."""
+    entity_id = request.match_info["entity_id"]
+    state = request.app[KEY_HUB].states.get(entity_id)
+    if state is None:
+        raise ApiError(404, "not_found", f"no entity {entity_id!r}")
+    return json_response(state_json(state))
+
+
+async def post_service(request: web.Request) -> web.Response:
+    """Call a service as the logged-in user (audited)."""
+    user = current_user(request)
+    body = await read_json(request)
+    data = body.get("data", {})
+    target = body.get("target")
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid", "data must be an object")
+    if target is not None and not isinstance(target, dict):
+        raise ApiError(400, "invalid", "target must be an object")
+    unknown = set(body) - {"data", "target"}
+    if unknown:
+        raise ApiError(400, "invalid", f"unknown fields: {', '.join(sorted(unknown))}")
+    result = await call_service(
+        request.app[KEY_HUB],
+        user,
+        remote(request),
+        request.match_info["domain"],
+        request.match_info["service"],
+        data,
+        target,
+    )
+    return json_response({"result": result})
+
+
+# Chargers -------------------------------------------------------------------------------
+
+
+def _entity_keys(hub: Hub, device_id: str) -> dict[str, str]:
+    """The device's entities by a key made from their name ("serial number": serial_number)."""
+    keys: dict[str, str] = {}
+    for entry in entity_registry(hub).entities_for_device(device_id):
+        name = entry.original_name or entry.entity_id.partition(".")[2]
+        keys.setdefault(name.lower().replace(" ", "_"), entry.entity_id)
+    return keys
+
+
+def _value(hub: Hub, entity_id: str | None) -> str | None:
+    if entity_id is None:
+        return None
+    state = hub.states.get(entity_id)
+    if state is None or state.state in ("unknown", "unavailable"):
+        return None
+    return state.state
+
+
+def _number(hub: Hub, entity_id: str | None) -> float | None:
+    value = _value(hub, entity_id)
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _uptime(hub: Hub, device_id: str, entities: dict[str, str]) -> float | None:
+    for entity_id in entities.values():
+        if entity_id.endswith(UPTIME_SUFFIX):
+            return _number(hub, entity_id)
+    for entry in entity_registry(hub).entities_for_device(device_id):
+        if entry.entity_id.endswith(UPTIME_SUFFIX):
+            return _number(hub, entry.entity_id)
+    return None
+
+
+def _port_json(hub: Hub, device: DeviceEntry) -> dict[str, Any]:
+    entities = _entity_keys(hub, device.id)
+    return {
+        "device_id": device.id,
+        "number": device.connector_id if device.connector_id is not None else device.evse_id,
+        "name": device.name,
+        "status": _value(hub, entities.get("status")),
+        "error_code": _value(hub, entities.get("error_code")),
+        "power_w": _number(hub, entities.get("power")),
+        "energy_wh": _number(hub, entities.get("energy")),
+        "session_energy_wh": _number(hub, entities.get("session_energy")),
+        "uptime_pct": _uptime(hub, device.id, entities),
+        "entities": entities,
+    }
+
+
+def station_json(hub: Hub, device: DeviceEntry) -> dict[str, Any]:
+    """Station of the API contract, from the registries and states (any integration)."""
+    entities = _entity_keys(hub, device.id)
+    charger = get_charger(hub, device.id)
+    connectivity = _value(hub, entities.get("connectivity"))
+    online = charger.online if charger is not None else connectivity == "online"
+    ident = next(
+        (value for domain, value in sorted(device.identifiers) if domain == device.integration),
+        None,
+    )
+    capabilities = (
+        sorted(
+            (flag.name or "").lower()
+            for flag in ChargerCapability
+            if flag and flag in charger.capabilities
+        )
+        if charger is not None
+        else []
+    )
+    ports = sorted(
+        (d for d in device_registry(hub).descendants(device.id) if d.kind is DeviceKind.CONNECTOR),
+        key=lambda d: (d.connector_id or d.evse_id or 0, d.id),
+    )
+    return {
+        "device_id": device.id,
+        "name": device.name,
+        "charge_point_id": ident,
+        "protocol": device.integration,
+        "online": online,
+        "connectivity": connectivity,
+        "status": _value(hub, entities.get("status")),
+        "vendor": _value(hub, entities.get("vendor")) or device.manufacturer,
+        "model": _value(hub, entities.get("model")) or device.model,
+        "serial": _value(hub, entities.get("serial_number")) or device.serial_number,
+        "firmware": _value(hub, entities.get("firmware")) or device.sw_version,
+        "last_seen": _value(hub, entities.get("last_seen")),
+        "capabilities": capabilities,
+        "entities": entities,
+        "ports": [_port_json(hub, port) for port in ports],
+    }
+
+
+def stations(hub: Hub) -> list[DeviceEntry]:
+    """Every station device, by name."""
+    return sorted(
+        device_registry(hub).devices(kind=DeviceKind.STATION),
+        key=lambda d: ((d.name or "").lower(), d.id),
+    )
+
+
+async def get_chargers(request: web.Request) -> web.Response:
+    """Every station with its ports."""
+    hub = request.app[KEY_HUB]
+    return json_response([station_json(hub, device) for device in stations(hub)])
+
+
+async def get_charger_view(request: web.Request) -> web.Response:
+    """One station."""
+    hub = request.app[KEY_HUB]
+    device_id = request.match_info["device_id"]
+    device = device_registry(hub).get(device_id)
+    if device is None or device.kind is not DeviceKind.STATION:
+        raise ApiError(404, "not_found", f"no station {device_id!r}")
+    return json_response(station_json(hub, device))
+
+
+def _central_system(hub: Hub) -> Any:
+    # The OCPP integration's central system, if set up: the one that admits chargers.
+    return hub.data.get("ocpp.system")
+
+
+async def get_pending(request: web.Request) -> web.Response:
+    """Chargers that connected unknown and wait for approval."""
+    system = _central_system(request.app[KEY_HUB])
+    if system is None:
+        return json_response([])
+    now_wall, now_mono = time.time(), time.monotonic()
+    found = []
+    for cp_id in system.pending():
+        station = system.stations.get(cp_id)
+        connection = getattr(station, "connection", None)
+        created = getattr(station, "created", now_mono)
+        found.append(
+            {
+                "charge_point_id": cp_id,
+                "remote": getattr(connection, "remote", None),
+                "first_seen": now_wall - (now_mono - created),
+            }
+        )
+    return json_response(found)
+
+
+async def _admission(request: web.Request, service: str) -> web.Response:
+    hub = request.app[KEY_HUB]
+    cp_id = request.match_info["cp_id"]
+    system = _central_system(hub)
+    if system is None or cp_id not in system.pending():
+        raise ApiError(404, "not_found", f"no charger {cp_id!r} waiting for approval")
+    result = await call_service(
+        hub,
+        current_user(request),
+        remote(request),
+        "ocpp",
+        service,
+        {"charge_point_id": cp_id},
+        None,
+    )
+    return json_response({"result": result})
+
+
+async def approve_pending(request: web.Request) -> web.Response:
+    """Admit a pending charger."""
+    return await _admission(request, "approve_charger")
+
+
+async def reject_pending(request: web.Request) -> web.Response:
+    """Refuse a pending charger for good."""
+    return await _admission(request, "reject_charger")
+
+
+# Alerts ---------------------------------------------------------------------------------
+
+
+def _alerts(hub: Hub) -> Any:
+    from hub.alerts import DATA_ALERTS, alert_manager
+
+    return alert_manager(hub) if DATA_ALERTS in hub.data else None
+
+
+async def get_alerts(request: web.Request) -> web.Response:
+    """Alerts, optionally of one status; resolved ones newest first."""
+    status = request.query.get("status")
+    if status not in (None, "open", "acknowledged", "resolved"):
+        raise ApiError(400, "invalid", "status must be open, acknowledged or resolved")
+    limit = query_int(request, "limit", 100, 1, 1000)
+    manager = _alerts(request.app[KEY_HUB])
+    if manager is None:
+        return json_response([])
+    found: list[Any] = []
+    if status in (None, "open", "acknowledged"):
+        found.extend(a for a in manager.open() if status is None or a.state == status)
+    if status in (None, "resolved"):
+        found.extend(manager.history(limit))
+    return json_response([alert.as_dict() for alert in found[:limit]])
+
+
+async def _alert_change(request: web.Request, service: str) -> web.Response:
+    hub = request.app[KEY_HUB]
+    alert_id = request.match_info["alert_id"]
+    body = await read_json(request)
+    note = body.get("note")
+    if note is not None and not isinstance(note, str):
+        raise ApiError(400, "invalid", "note must be a string")
+    manager = _alerts(hub)
+    if manager is None or manager.get(alert_id) is None:
+        raise ApiError(404, "not_found", f"no alert {alert_id!r}")
+    data: dict[str, Any] = {"alert": alert_id}
+    if note is not None:
+        data["note"] = note
+    result = await call_service(
+        hub, current_user(request), remote(request), "alert", service, data, None
+    )
+    return json_response({"result": result})
+
+
+async def acknowledge_alert(request: web.Request) -> web.Response:
+    """Acknowledge an alert."""
+    return await _alert_change(request, "acknowledge")
+
+
+async def resolve_alert(request: web.Request) -> web.Response:
+    """Resolve an alert."""
+    return await _alert_change(request, "resolve")
+
+
+# Automations ----------------------------------------------------------------------------
+
+
+def _automations(hub: Hub) -> Any:
+    from hub.automation import DATA
+
+    return hub.data.get(DATA)
+
+
+def _automation(request: web.Request) -> Any:
+    manager = _automations(request.app[KEY_HUB])
+    automation_id = request.match_info["automation_id"]
+    found = manager.automations.get(automation_id) if manager is not None else None
+    if found is None:
+        raise ApiError(404, "not_found", f"no automation {automation_id!r}")
+    return found
+
+
+async def get_automations(request: web.Request) -> web.Response:
+    """Every automation with its state."""
+    manager = _automations(request.app[KEY_HUB])
+    if manager is None:
+        return json_response([])
+    return json_response(
+        [
+            {
+                "id": a.id,
+                "alias": a.alias,
+                "description": a.config.get("description"),
+                "enabled": a.enabled,
+                "mode": a.mode,
+                "last_triggered": a.last_triggered,
+                "running": bool(a._running),
+            }
+            for a in manager.automations.values()
+        ]
+    )
+
+
+async def _automation_service(request: web.Request, service: str) -> web.Response:
+    automation = _automation(request)
+    result = await call_service(
+        request.app[KEY_HUB],
+        current_user(request),
+        remote(request),
+        "automation",
+        service,
+        {"automation_id": automation.id},
+        None,
+    )
+    return json_response({"result": result})
+
+
+async def enable_automation(request: web.Request) -> web.Response:
+    """Turn an automation on."""
+    return await _automation_service(request, "turn_on")
+
+
+async def disable_automation(request: web.Request) -> web.Response:
+    """Turn an automation off."""
+    return await _automation_service(request, "turn_off")
+
+
+async def trigger_automation(request: web.Request) -> web.Response:
+    """Run an automation now (conditions skipped)."""
+    return await _automation_service(request, "trigger")
+
+
+async def get_traces(request: web.Request) -> web.Response:
+    """The recent runs of an automation, oldest first."""
+    automation = _automation(request)
+    return json_response([trace.as_dict() for trace in automation.traces])
+
+
+# Security and audit ---------------------------------------------------------------------
+
+
+async def get_security_events(request: web.Request) -> web.Response:
+    """Security events, newest first."""
+    limit = query_int(request, "limit", 100, 1, 10_000)
+    kind = request.query.get("kind") or None
+    events = security_log(request.app[KEY_HUB]).query(kind=kind)
+    return json_response([event.as_dict() for event in reversed(events[-limit:])])
+
+
+def _recorder(hub: Hub) -> Any:
+    from hub.recorder import RecorderError, get_recorder
+
+    try:
+        return get_recorder(hub)
+    except RecorderError:
+        return None
+
+
+async def get_audit(request: web.Request) -> web.Response:
+    """The audit log, newest first: from the recorder when it runs, else the recent ones."""
+    hub = request.app[KEY_HUB]
+    limit = query_int(request, "limit", 100, 1, 10_000)
+    recorder = _recorder(hub)
+    if recorder is not None:
+        await recorder.flush()  # include what happened in the last second
+        rows = await recorder.audit(limit=limit)
+    else:
+        rows = recent_audit(hub, limit)
+    return json_response(rows)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/states", get_states, Role.VIEWER, "Every state"),
+    Route("GET", "/api/states/{entity_id}", get_state, Role.VIEWER, "One state"),
+    Route(
+        "POST",
+        "/api/services/{domain}/{service}",
+        post_service,
+        Role.VIEWER,
+        "Call a service (operator for charger/alert/automation, admin otherwise)",
+        body={"data": "object", "target": "object"},
+    ),
+    Route("GET", "/api/chargers", get_chargers, Role.VIEWER, "Every station", tag="chargers"),
+    Route(
+        "GET",
+        "/api/chargers/{device_id}",
+        get_charger_view,
+        Role.VIEWER,
+        "One station",
+        tag="chargers",
+    ),
+    Route(
+        "GET",
+        "/api/pending_chargers",
+        get_pending,
+        Role.VIEWER,
+        "Chargers awaiting approval",
+        tag="chargers",
+    ),
+    Route(
+        "POST",
+        "/api/pending_chargers/{cp_id}/approve",
+        approve_pending,
+        Role.OPERATOR,
+        "Approve a pending charger",
+        tag="chargers",
+    ),
+    Route(
+        "POST",
+        "/api/pending_chargers/{cp_id}/reject",
+        reject_pending,
+        Role.OPERATOR,
+        "Reject a pending charger",
+        tag="chargers",
+    ),
+    Route(
+        "GET",
+        "/api/alerts",
+        get_alerts,
+        Role.VIEWER,
+        "Alerts",
+        query=("status", "limit"),
+        tag="alerts",
+    ),
+    Route(
+        "POST",
+        "/api/alerts/{alert_id}/acknowledge",
+        acknowledge_alert,
+        Role.OPERATOR,
+        "Acknowledge an alert",
+        body={"note": "string"},
+        tag="alerts",
+    ),
+    Route(
+        "POST",
+        "/api/alerts/{alert_id}/resolve",
+        resolve_alert,
+        Role.OPERATOR,
+        "Resolve an alert",
+        body={"note": "string"},
+        tag="alerts",
+    ),
+    Route(
+        "GET",
+        "/api/automations",
+        get_automations,
+        Role.VIEWER,
+        "Automations",
+        tag="automations",
+    ),
+    Route(
+        "POST",
+        "/api/automations/{automation_id}/enable",
+        enable_automation,
+        Role.OPERATOR,
+        "Enable an automation",
+        tag="automations",
+    ),
+    Route(
+        "POST",
+        "/api/automations/{automation_id}/disable",
+        disable_automation,
+        Role.OPERATOR,
+        "Disable an automation",
+        tag="automations",
+    ),
+    Route(
+        "POST",
+        "/api/automations/{automation_id}/trigger",
+        trigger_automation,
+        Role.OPERATOR,
+        "Run an automation now",
+        tag="automations",
+    ),
+    Route(
+        "GET",
+        "/api/automations/{automation_id}/traces",
+        get_traces,
+        Role.VIEWER,
+        "Recent runs of an automation",
+        tag="automations",
+    ),
+    Route(
+        "GET",
+        "/api/security/events",
+        get_security_events,
+        Role.VIEWER,
+        "Security events",
+        query=("limit", "kind"),
+        tag="security",
+    ),
+    Route(
+        "GET",
+        "/api/audit",
+        get_audit,
+        Role.ADMIN,
+        "The audit log",
+        query=("limit",),
+        tag="security",
+    ),
+)

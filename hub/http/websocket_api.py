@@ -1,0 +1,381 @@
+"""The WebSocket API: auth, then commands with ids; state subscriptions send compact diffs.
+
+Bad input is answered with an error message; the socket stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from hub import __version__
+from hub.auth import LoginThrottledError, Role, User, auth_manager
+from hub.const import EVENT_AUDIT, EVENT_STATE_CHANGED, MATCH_ALL
+from hub.core import Event, State, Unsubscribe
+from hub.http.service_call import call_service
+from hub.http.view import KEY_HUB, REQ_USER, Route, _error_for, dumps, remote
+
+_LOGGER = logging.getLogger(__name__)
+
+KEY_SOCKETS: Final[web.AppKey[set[web.WebSocketResponse]]] = web.AppKey("websockets")
+AUTH_TIMEOUT: Final = 10.0
+MAX_QUEUED: Final = 4096
+MAX_MESSAGE: Final = 1024 * 1024
+
+
+class CommandError(Exception):
+    """A command failed: answered with its code and message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def compact_state(state: State) -> dict[str, Any]:
+    """A state as subscribe_entities sends it."""
+    return {
+        "s": state.state,
+        "a": dict(state.attributes),
+        "lc": state.last_changed_ts,
+        "lu": state.last_updated_ts,
+    }
+
+
+def state_diff(old: State, new: State) -> dict[str, Any]:
+    """What changed between two states of an entity, in the compact form."""
+    added: dict[str, Any] = {}
+    if new.state != old.state:
+        added["s"] = new.state
+    if new.attributes is not old.attributes:
+        changed = {
+            key: value
+            for key, value in new.attributes.items()
+            if key not in old.attributes or old.attributes[key] != value
+        }
+        if changed:
+            added["a"] = changed
+    if new.last_changed_ts != old.last_changed_ts:
+        added["lc"] = new.last_changed_ts
+    if new.last_updated_ts != old.last_updated_ts:
+        added["lu"] = new.last_updated_ts
+    diff: dict[str, Any] = {"+": added}
+    removed = [key for key in old.attributes if key not in new.attributes]
+    if removed:
+        diff["-"] = {"a": removed}
+    return diff
+
+
+class Connection:
+    """One authenticated client: its subscriptions and outgoing queue."""
+
+    def __init__(self, request: web.Request, ws: web.WebSocketResponse, user: User) -> None:
+        self.hub = request.app[KEY_HUB]
+        self.ws = ws
+        self.user = user
+        self.source = remote(request)
+        self.last_id = 0
+        self.subscriptions: dict[int, Unsubscribe] = {}
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def send(self, message: Mapping[str, Any]) -> None:
+        """Queue a message; a client that cannot keep up is disconnected."""
+        if self.queue.qsize() >= MAX_QUEUED:
+            _LOGGER.warning("WebSocket client %s too slow, closing", self.source)
+            self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait(dumps(message))
+
+    def result(self, msg_id: Any, result: Any = None) -> None:
+        """Answer a command successfully."""
+        self.send({"id": msg_id, "type": "result", "success": True, "result": result})
+
+    def error(self, msg_id: Any, code: str, message: str) -> None:
+        """Answer a command with an error."""
+        self.send(
+            {
+                "id": msg_id,
+                "type": "result",
+                "success": False,
+                "error": {"code": code, "message": message},
+            }
+        )
+
+    async def writer(self) -> None:
+        """Send queued messages in order."""
+        while True:
+            payload = await self.queue.get()
+            if payload is None:
+                await self.ws.close(message=b"too slow")
+                return
+            try:
+                await self.ws.send_str(payload.decode())
+            except ConnectionError:
+                return
+
+    def close(self) -> None:
+        """Drop subscriptions and running commands."""
+        for unsub in self.subscriptions.values():
+            unsub()
+        self.subscriptions.clear()
+        for task in self.tasks:
+            task.cancel()
+
+    # Commands -------------------------------------------------------------------------
+
+    def handle(self, raw: str) -> None:
+        """Parse and dispatch one text message."""
+        try:
+            msg = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            self.error(None, "invalid_format", "message is not valid JSON")
+            return
+        if not isinstance(msg, dict):
+            self.error(None, "invalid_format", "message must be a JSON object")
+            return
+        msg_id = msg.get("id")
+        if type(msg_id) is not int:
+            self.error(msg_id, "invalid_format", "message needs an integer id")
+            return
+        if msg_id <= self.last_id:
+            self.error(msg_id, "id_reuse", f"ids must increase; last was {self.last_id}")
+            return
+        self.last_id = msg_id
+        handler = COMMANDS.get(msg.get("type"))  # type: ignore[arg-type]
+        if handler is None:
+            self.error(msg_id, "unknown_command", f"unknown command type {msg.get('type')!r}")
+            return
+        try:
+            outcome = handler(self, msg_id, msg)
+        except CommandError as err:
+            self.error(msg_id, err.code, err.message)
+            return
+        if outcome is not None:
+            task = asyncio.get_running_loop().create_task(self._run(msg_id, outcome))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, msg_id: int, coro: Coroutine[Any, Any, Any]) -> None:
+        try:
+            self.result(msg_id, await coro)
+        except CommandError as err:
+            self.error(msg_id, err.code, err.message)
+        except Exception as err:
+            mapped = _error_for(err)
+            if mapped is None:
+                _LOGGER.exception("Error in WebSocket command %s", msg_id)
+                self.error(msg_id, "internal", "internal error; see the hub's log")
+            else:
+                self.error(msg_id, mapped.code, mapped.message)
+
+
+def _ping(conn: Connection, msg_id: int, msg: dict[str, Any]) -> None:
+    conn.send({"id": msg_id, "type": "pong"})
+
+
+def _get_states(conn: Connection, msg_id: int, msg: dict[str, Any]) -> None:
+    from hub.http.rest import state_json
+
+    conn.result(msg_id, [state_json(state) for state in conn.hub.states.all()])
+
+
+def _string_list(msg: dict[str, Any], key: str) -> list[str] | None:
+    value = msg.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CommandError("invalid_format", f"{key} must be a list of strings")
+    return value
+
+
+def _subscribe_entities(conn: Connection, msg_id: int, msg: dict[str, Any]) -> None:
+    entity_ids = _string_list(msg, "entity_ids")
+    wanted = frozenset(entity_ids) if entity_ids is not None else None
+    hub = conn.hub
+
+    def on_change(event: Event) -> None:
+        entity_id = event.data["entity_id"]
+        old: State | None = event.data.get("old_state")
+        new: State | None = event.data.get("new_state")
+        if new is None:
+            conn.send({"id": msg_id, "type": "event", "event": {"r": [entity_id]}})
+        elif old is None:
+            conn.send(
+                {"id": msg_id, "type": "event", "event": {"a": {entity_id: compact_state(new)}}}
+            )
+        else:
+            conn.send(
+                {"id": msg_id, "type": "event", "event": {"c": {entity_id: state_diff(old, new)}}}
+            )
+
+    event_filter: Callable[[Mapping[str, Any]], bool] | None = None
+    if wanted is not None:
+
+        def event_filter(data: Mapping[str, Any]) -> bool:
+            return data["entity_id"] in wanted
+
+    conn.subscriptions[msg_id] = hub.bus.listen(EVENT_STATE_CHANGED, on_change, event_filter)
+    conn.result(msg_id)
+    states = hub.states.all()
+    initial = {
+        state.entity_id: compact_state(state)
+        for state in states
+        if wanted is None or state.entity_id in wanted
+    }
+    conn.send({"id": msg_id, "type": "event", "event": {"a": initial}})
+
+
+def _subscribe_events(conn: Connection, msg_id: int, msg: dict[str, Any]) -> None:
+    event_type = msg.get("event_type", MATCH_ALL)
+    if not isinstance(event_type, str) or not event_type:
+        raise CommandError("invalid_format", "event_type must be a string")
+    if event_type in (MATCH_ALL, EVENT_AUDIT) and not conn.user.role.allows(Role.ADMIN):
+        raise CommandError("forbidden", f"subscribing to {event_type} needs the admin role")
+
+    def forward(event: Event) -> None:
+        conn.send({"id": msg_id, "type": "event", "event": event.as_dict()})
+
+    conn.subscriptions[msg_id] = conn.hub.bus.listen(event_type, forward)
+    conn.result(msg_id)
+
+
+def _unsubscribe_events(conn: Connection, msg_id: int, msg: dict[str, Any]) -> None:
+    subscription = msg.get("subscription")
+    unsub = conn.subscriptions.pop(subscription, None) if type(subscription) is int else None
+    if unsub is None:
+        raise CommandError("not_found", f"no subscription {subscription!r}")
+    unsub()
+    conn.result(msg_id)
+
+
+def _call_service(conn: Connection, msg_id: int, msg: dict[str, Any]) -> Coroutine[Any, Any, Any]:
+    domain, service = msg.get("domain"), msg.get("service")
+    data = msg.get("service_data", {})
+    target = msg.get("target")
+    if not isinstance(domain, str) or not isinstance(service, str):
+        raise CommandError("invalid_format", "domain and service must be strings")
+    if not isinstance(data, dict):
+        raise CommandError("invalid_format", "service_data must be an object")
+    if target is not None and not isinstance(target, dict):
+        raise CommandError("invalid_format", "target must be an object")
+
+    async def run() -> dict[str, Any]:
+        result = await call_service(conn.hub, conn.user, conn.source, domain, service, data, target)
+        return {"result": result}
+
+    return run()
+
+
+COMMANDS: Final[dict[str, Callable[[Connection, int, dict[str, Any]], Any]]] = {
+    "ping": _ping,
+    "get_states": _get_states,
+    "subscribe_entities": _subscribe_entities,
+    "subscribe_events": _subscribe_events,
+    "unsubscribe_events": _unsubscribe_events,
+    "call_service": _call_service,
+}
+
+
+def _same_origin(request: web.Request) -> bool:
+    """A cookie may authenticate a socket only from the hub's own pages."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc == request.host
+
+
+async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> User | None:
+    """Read the auth message; answer auth_ok, or auth_invalid (the caller closes)."""
+    auth = auth_manager(request.app[KEY_HUB])
+    address = remote(request)
+    try:
+        msg = await ws.receive(timeout=AUTH_TIMEOUT)
+    except TimeoutError:
+        await ws.send_json({"type": "auth_invalid", "message": "no auth message in time"})
+        return None
+    if msg.type is not WSMsgType.TEXT:
+        return None
+    try:
+        data = orjson.loads(msg.data)
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict) or data.get("type") != "auth":
+        await ws.send_json({"type": "auth_invalid", "message": 'expected {"type": "auth"}'})
+        return None
+    token = data.get("access_token")
+    user: User | None = None
+    try:
+        auth.check_allowed(address)
+    except LoginThrottledError as err:
+        await ws.send_json({"type": "auth_invalid", "message": str(err)})
+        return None
+    if token is not None:
+        found = auth.validate_token(token) if isinstance(token, str) else None
+        if found is None:
+            auth.record_failure(address, "a WebSocket auth with an unknown token")
+            await ws.send_json({"type": "auth_invalid", "message": "invalid access token"})
+            return None
+        user = found[0]
+    else:
+        user = request.get(REQ_USER)
+        if user is None or not _same_origin(request):
+            await ws.send_json(
+                {"type": "auth_invalid", "message": "no access_token and no valid session"}
+            )
+            return None
+    await ws.send_json({"type": "auth_ok", "user": user.as_public()})
+    return user
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    """Serve one WebSocket API client."""
+    ws = web.WebSocketResponse(heartbeat=55, max_msg_size=MAX_MESSAGE)
+    await ws.prepare(request)
+    sockets = request.app[KEY_SOCKETS]
+    sockets.add(ws)
+    try:
+        await ws.send_json({"type": "auth_required", "version": __version__})
+        user = await _authenticate(request, ws)
+        if user is None:
+            await ws.close(message=b"auth failed")
+            return ws
+        conn = Connection(request, ws, user)
+        writer = asyncio.get_running_loop().create_task(conn.writer())
+        try:
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT:
+                    conn.handle(msg.data)
+                elif msg.type is WSMsgType.BINARY:
+                    conn.error(None, "invalid_format", "send JSON text messages")
+                elif msg.type is WSMsgType.ERROR:
+                    break
+        finally:
+            conn.close()
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            if conn.tasks:
+                await asyncio.gather(*conn.tasks, return_exceptions=True)
+    finally:
+        sockets.discard(ws)
+    return ws
+
+
+async def close_all(app: web.Application) -> None:
+    """Close every open socket (the server stops)."""
+    sockets: set[web.WebSocketResponse] = app[KEY_SOCKETS]
+    for ws in list(sockets):
+        await ws.close(message=b"hub stopping")
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/websocket", websocket, None, "The WebSocket API (auth in the socket)"),
+)

@@ -1,0 +1,77 @@
+"""A hub with its HTTP server on a free loopback port, users of each role and their tokens."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from hub.auth import Role, auth_manager
+from hub.core import Hub
+from hub.http import DATA_HTTP, HttpServer
+
+PASSWORD = "correct horse battery"
+
+
+def write_config(config_dir: Path, extra_http: str = "", extra: str = "") -> None:
+    """A configuration.yaml with HTTP on a free loopback port and no zeroconf."""
+    (config_dir / "configuration.yaml").write_text(
+        "hub:\n  time_zone: UTC\n"
+        "http:\n  server_host: 127.0.0.1\n  server_port: 0\n  zeroconf: false\n"
+        + extra_http
+        + extra
+    )
+
+
+@dataclass
+class Api:
+    """A running hub and how to reach it."""
+
+    hub: Hub
+    url: str
+    tokens: dict[str, str]  # role -> bearer token
+    user_ids: dict[str, str]
+
+    def headers(self, role: str | None) -> dict[str, str]:
+        """Authorization headers for a role (None: anonymous)."""
+        return {} if role is None else {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+async def start_api(config_dir: Path, extra_http: str = "", extra: str = "") -> Hub:
+    """Start a hub with HTTP."""
+    write_config(config_dir, extra_http, extra)
+    hub = Hub(config_dir)
+    await hub.start()
+    return hub
+
+
+async def make_users(hub: Hub) -> tuple[dict[str, str], dict[str, str]]:
+    """One user per role, each with a token."""
+    auth = auth_manager(hub)
+    tokens: dict[str, str] = {}
+    ids: dict[str, str] = {}
+    for role in Role:
+        user = await auth.add_user(f"{role}_user", PASSWORD, role)
+        tokens[str(role)], _ = auth.create_token(user, f"{role} test token")
+        ids[str(role)] = user.id
+    return tokens, ids
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    """A started hub with HTTP, an admin, an operator and a viewer."""
+    hub = await start_api(tmp_path)
+    server: HttpServer = hub.data[DATA_HTTP]
+    tokens, ids = await make_users(hub)
+    yield Api(hub, server.url, tokens, ids)
+    await hub.stop()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client that keeps cookies for 127.0.0.1."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+        yield client

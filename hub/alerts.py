@@ -22,6 +22,7 @@ from typing import Any, Final
 
 import voluptuous as vol
 
+from hub.automation import automation_of
 from hub.charger import EVENT_CHARGER
 from hub.clock import Timer, clock
 from hub.core import Context, Event, Hub, ServiceCall, Unsubscribe, new_id
@@ -573,12 +574,13 @@ async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
 
     def raise_alert(call: ServiceCall) -> dict[str, Any]:
         data = call.data
+        automation_id = automation_of(hub, call.context)
         return manager.raise_alert(
             data[ATTR_KEY],
             data[ATTR_TITLE],
             data[ATTR_MESSAGE],
             data[ATTR_SEVERITY],
-            "service",
+            f"automation:{automation_id}" if automation_id else "service",
             station_id=data.get(ATTR_STATION_ID),
             device_id=data.get(ATTR_DEVICE_ID),
             entity_id=data.get(ATTR_ENTITY_ID),

@@ -38,6 +38,8 @@ _LOGGER = logging.getLogger(__name__)
 DOMAIN = "automations"
 SERVICE_DOMAIN = "automation"
 DATA = "automation.manager"
+# Context id of each running automation run -> automation id (see automation_of).
+DATA_RUN_CONTEXTS = "automation.run_contexts"
 TRACES_KEPT = 5
 MODES = ("single", "restart", "queued", "parallel")
 
@@ -135,6 +137,8 @@ class Automation:
         """One run: check conditions, run actions, keep the trace."""
         now = clock(self.hub).time()
         run_context = context.child() if context is not None else Context()
+        runs: dict[str, str] = self.hub.data.setdefault(DATA_RUN_CONTEXTS, {})
+        runs[run_context.id] = self.id
         trace = Trace(self.id, new_id(), trigger, now)
         self.traces.append(trace)
         self.last_triggered = now
@@ -165,11 +169,25 @@ class Automation:
             trace.error = f"{type(err).__name__}: {err}"
             _LOGGER.error("Automation %s failed: %s", self.id, trace.error)
         finally:
+            runs.pop(run_context.id, None)
             trace.finished = clock(self.hub).time()
             manager: AutomationManager | None = self.hub.data.get(DATA)
             if manager is not None:
                 manager.save_traces()
         return trace
+
+
+def automation_of(hub: Hub, context: Context | None) -> str | None:
+    """Return the id of the running automation whose action is being carried out in context.
+
+    Service calls from an action get a child of the run's context, so the parent tells.
+    """
+    if context is None:
+        return None
+    runs: dict[str, str] = hub.data.get(DATA_RUN_CONTEXTS, {})
+    if not runs:
+        return None
+    return runs.get(context.parent_id or "") or runs.get(context.id)
 
 
 TRACES_STORE_KEY = "automation.traces"

@@ -12,11 +12,13 @@ import ast
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import jinja2
+import jinja2.ext
+import jinja2.lexer
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from hub.clock import DATA_CLOCK, Clock
@@ -29,6 +31,10 @@ DATA_TEMPLATE_ENV: Final = "template_environment"
 MAX_TEMPLATE_LENGTH: Final = 10_000
 MAX_OUTPUT_LENGTH: Final = 1_048_576
 MAX_CACHED_TEMPLATES: Final = 512
+# Loop iterations plus function calls one render may make: nested loops over bounded
+# things (``'x' * 100000`` twice) or a macro calling itself twice would otherwise run for
+# hours on the hub's loop with no single operation large.
+MAX_STEPS: Final = 200_000
 # An exponent larger than this on a big base would stall the loop computing a huge integer.
 _MAX_POW_BITS: Final = 100_000
 _SNIPPET_LENGTH: Final = 60
@@ -227,6 +233,61 @@ def _min_max(pick: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+# --- the step budget -------------------------------------------------------------------------
+
+_LOOP_ITER_END = frozenset({"if", "recursive"})
+_OPENING = frozenset({"lparen", "lbracket", "lbrace"})
+_CLOSING = frozenset({"rparen", "rbracket", "rbrace"})
+
+
+class _StepBudget(jinja2.ext.Extension):
+    """Rewrites ``{% for x in EXPR %}`` as ``{% for x in (EXPR)|_steps %}`` when compiling.
+
+    The loop's own filter (``if``) and ``recursive`` stay outside the parentheses; Jinja
+    parses a loop's iterable without a conditional expression, so they end it.
+    """
+
+    def filter_stream(self, stream: jinja2.lexer.TokenStream) -> Iterator[jinja2.lexer.Token]:
+        tokens = iter(stream)
+        for token in tokens:
+            yield token
+            if token.type != "block_begin":
+                continue
+            keyword = next(tokens, None)
+            if keyword is None:
+                return
+            yield keyword
+            if keyword.type == "name" and keyword.value == "for":
+                yield from self._rewrite_for(tokens)
+
+    @staticmethod
+    def _rewrite_for(tokens: Iterator[jinja2.lexer.Token]) -> Iterator[jinja2.lexer.Token]:
+        Token = jinja2.lexer.Token
+        for token in tokens:  # the loop target, up to "in"
+            yield token
+            if token.type == "name" and token.value == "in":
+                yield Token(token.lineno, "lparen", "(")
+                break
+            if token.type == "block_end":
+                return
+        depth = 0
+        for token in tokens:  # the iterable, up to the end of the loop header
+            if token.type in _OPENING:
+                depth += 1
+            elif token.type in _CLOSING:
+                depth -= 1
+            elif depth == 0 and (
+                token.type == "block_end"
+                or (token.type == "name" and token.value in _LOOP_ITER_END)
+            ):
+                yield Token(token.lineno, "rparen", ")")
+                yield Token(token.lineno, "pipe", "|")
+                yield Token(token.lineno, "name", "_steps")
+                yield token
+                return
+            yield token
+
+
 # --- the environment --------------------------------------------------------------------------
 
 
@@ -238,8 +299,14 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset(["*", "**"])
 
     def __init__(self, hub: Hub) -> None:
-        super().__init__(undefined=jinja2.Undefined, autoescape=False, keep_trailing_newline=False)
+        super().__init__(
+            undefined=jinja2.Undefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+            extensions=[_StepBudget],
+        )
         self.hub = hub
+        self.steps_left = MAX_STEPS
         self._compiled: OrderedDict[str, jinja2.Template] = OrderedDict()
         # lipsum has no use here and is one more object to poke at.
         self.globals.pop("lipsum", None)
@@ -270,7 +337,32 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
             as_timestamp=_as_timestamp,
             as_datetime=_as_datetime,
             relative_time=self._relative_time,
+            _steps=self._steps,
         )
+
+    def _spend(self) -> None:
+        self.steps_left -= 1
+        if self.steps_left < 0:
+            raise jinja2.exceptions.SecurityError(
+                f"more than {MAX_STEPS} loop iterations and calls in one render"
+            )
+
+    def _steps(self, iterable: Any) -> Iterator[Any]:
+        """Count a loop's iterations against the render's budget."""
+        for item in iterable:
+            self._spend()
+            yield item
+
+    def call(
+        __self,
+        __context: jinja2.runtime.Context,
+        __obj: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        """Count every call a template makes (macros included) against the budget."""
+        __self._spend()
+        return super().call(__context, __obj, *args, **kwargs)
 
     def call_binop(
         self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
@@ -426,6 +518,9 @@ class Template:
     def _render(self, compiled: jinja2.Template, variables: dict[str, Any]) -> str:
         chunks: list[str] = []
         size = 0
+        env = compiled.environment
+        if isinstance(env, TemplateEnvironment):
+            env.steps_left = MAX_STEPS
         try:
             for chunk in compiled.generate(variables):
                 size += len(chunk)

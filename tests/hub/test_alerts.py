@@ -197,6 +197,10 @@ async def test_automation_action_raises_an_alert(start: Start) -> None:
     await hub.block_till_done()
     (alert,) = manager.open()
     assert (alert.key, alert.severity, alert.title) == ("boot:cp1", "info", "cp1 rebooted")
+    assert alert.source == "automation:on_boot"
+    # The same service called by hand is told apart.
+    by_hand = await call(hub, "raise", key="manual", title="by hand")
+    assert by_hand["source"] == "service"
 
 
 async def test_alerts_persist_across_a_restart(start: Start, tmp_path: Path) -> None:

@@ -386,6 +386,43 @@ async def test_shared_variables_are_not_mutated(hub: Hub) -> None:
     assert items == [1]
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for a in 'x' * 100000 %}{% for b in 'x' * 100000 %}{% endfor %}{% endfor %}",
+        "{% for a in range(100000) %}{% for b in range(100000) %}{{ '' }}{% endfor %}{% endfor %}",
+        "{% for a in range(1000) if a %}{% for b in range(1000) %}{% endfor %}{% endfor %}",
+        "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}"
+        "{{ f(40) }}",
+    ],
+)
+async def test_runaway_loops_and_calls_are_cut_short(hub: Hub, source: str) -> None:
+    with pytest.raises(TemplateError, match="loop iterations and calls"):
+        render(hub, source)
+    # The budget is per render: the next one starts afresh.
+    assert render(hub, "{% for a in range(3) %}{{ a }}{% endfor %}") == "012"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("{% for a, b in [(1, 2), (3, 4)] if a > 1 %}{{ a }}{{ b }}{% endfor %}", "34"),
+        ("{% for a in [1, [2, 3]] recursive %}{{ a }}{% endfor %}", "1[2, 3]"),
+        (
+            "{% for a in [1, [2, 3]] recursive %}"
+            "{% if a is iterable %}{{ loop(a) }}{% else %}{{ a }}{% endif %}{% endfor %}",
+            "123",
+        ),
+        ("{% for i in range(3) %}{{ loop.index }}/{{ loop.length }} {% endfor %}", "1/3 2/3 3/3 "),
+        ("{%- for a in (range(2)) -%}{{ a }}{%- else -%}none{%- endfor -%}", "01"),
+        ("{% for a in [] %}{{ a }}{% else %}empty{% endfor %}", "empty"),
+        ("{% for k, v in {'a': 1}.items() %}{{ k }}={{ v }}{% endfor %}", "a=1"),
+    ],
+)
+async def test_loops_still_work_under_the_budget(hub: Hub, source: str, expected: str) -> None:
+    assert render(hub, source) == expected
+
+
 # --- render_complex and extract_entities --------------------------------------------------------
 
 

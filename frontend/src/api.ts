@@ -156,6 +156,17 @@ export function onUnauthorized(listener: Listener): () => void {
   return () => unauthorizedListeners.delete(listener);
 }
 
+/**
+ * Whether an error answer means "no such endpoint" rather than "no such thing": the hub
+ * answers an unknown API path with "no API endpoint ..." (or the router's bare "Not Found"),
+ * while a handler names the thing it did not find; an unknown method is a 405.
+ */
+export function isMissingRoute(status: number, code: string, message: string): boolean {
+  if (code === "not_available" || code === "no_such_endpoint") return true;
+  if (status === 405 || status === 501) return true;
+  return status === 404 && (message === "Not Found" || message === "" || message.startsWith("no API endpoint"));
+}
+
 async function errorFrom(response: Response): Promise<ApiError> {
   const text = await response.text();
   let body: unknown = null;
@@ -166,6 +177,9 @@ async function errorFrom(response: Response): Promise<ApiError> {
   }
   if (body && typeof body === "object" && "error" in body) {
     const { error, message } = body as { error: unknown; message?: unknown };
+    if (isMissingRoute(response.status, String(error), String(message ?? ""))) {
+      return new ApiError(response.status, "not_available", "This hub does not offer this yet.");
+    }
     return new ApiError(response.status, String(error), String(message ?? error));
   }
   // A plain-text 404/405 comes from the router, not from a handler: no such endpoint.

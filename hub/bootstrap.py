@@ -21,7 +21,7 @@ _LOGGER = logging.getLogger(__name__)
 
 CORE_KEYS = frozenset({CONF_HUB, CONF_HTTP})
 # Set up with their defaults even when configuration.yaml does not name them: a site owner
-# gets the built-in alert rules without writing YAML.
+# gets the built-in alert rules without writing YAML. `<domain>: false` turns one off.
 DEFAULT_INTEGRATIONS = ("alerts", "recorder")
 
 
@@ -83,16 +83,30 @@ def process_config(
             result.fatal = True
         else:
             result.http = http
-    pending = [key for key in raw if key not in CORE_KEYS]
+    # `recorder: false` turns a default integration off.
+    turned_off = {key for key in raw if key not in CORE_KEYS and raw[key] is False}
+    pending = [key for key in raw if key not in CORE_KEYS and key not in turned_off]
     if http_default:
         pending.extend(domain for domain in DEFAULT_INTEGRATIONS if domain not in raw)
     seen: set[str] = set()
+    needed_but_off: set[str] = set()
     while pending:
         domain = pending.pop(0)
         if domain in seen:
             continue
         seen.add(domain)
         file, line = find_line(raw, [domain]) if domain in raw else (None, None)
+        if domain in turned_off:
+            needed_but_off.add(domain)
+            result.errors.append(
+                ConfigError(
+                    f"{domain} is turned off ({domain}: false) but an integration needs it",
+                    file=file,
+                    line=line,
+                    key=domain,
+                )
+            )
+            continue
         try:
             integration = plugins.load(domain)
         except IntegrationError as err:
@@ -112,7 +126,20 @@ def process_config(
             result.errors.extend(integration.config_errors(validated))
         result.integrations[domain] = validated
         pending.extend(dep for dep in integration.dependencies if dep not in seen)
+    _drop_dependents(plugins, result, needed_but_off)
     return result
+
+
+def _drop_dependents(plugins: PluginLoader, result: HubConfig, missing: set[str]) -> None:
+    """Leave out every integration that needs, directly or not, one that is turned off."""
+    changed = bool(missing)
+    while changed:
+        changed = False
+        for domain in list(result.integrations):
+            if any(dep in missing for dep in plugins.load(domain).dependencies):
+                del result.integrations[domain]
+                missing.add(domain)
+                changed = True
 
 
 def load_hub_config(hub: Hub) -> HubConfig:

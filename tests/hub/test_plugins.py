@@ -262,3 +262,32 @@ async def test_unload_runs_in_reverse_order(tmp_path: Path) -> None:
     await hub.start()
     await hub.stop()
     assert unloaded == ["top", "bottom"]
+
+
+async def test_a_default_integration_can_be_turned_off(tmp_path: Path) -> None:
+    write_config(tmp_path, "http:\n  server_port: 0\nalerts: false\n")
+    hub = Hub(tmp_path)
+    await hub.start()
+    statuses = plugin_registry(hub).statuses()
+    assert "alerts" not in statuses
+    assert statuses["recorder"].state is SetupState.loaded  # the other defaults still run
+    await hub.stop()
+
+
+async def test_turning_off_what_another_integration_needs_is_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def setup(hub: Hub, config: Any) -> bool:
+        return True
+
+    write_config(tmp_path, "http:\n  server_port: 0\nneeds_alerts:\nalerts: false\n")
+    hub = Hub(tmp_path)
+    plugin_registry(hub).register(
+        make_plugin("needs_alerts", setup=setup, dependencies=("alerts",))
+    )
+    await hub.start()
+    statuses = plugin_registry(hub).statuses()
+    assert "alerts" not in statuses
+    assert "needs_alerts" not in statuses
+    assert "configuration.yaml:4: alerts: alerts is turned off (alerts: false)" in caplog.text
+    await hub.stop()

@@ -253,7 +253,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise ApiError(401, "unauthorized", "Authorization must be 'Bearer <token>'")
-        auth.check_allowed(address)
+        if auth.is_banned(address):
+            raise LoginThrottledError(f"{address} is banned after too many failed logins", 60, True)
         found = auth.validate_token(value.strip())
         if found is None:
             auth.record_failure(address, "an unknown bearer token")

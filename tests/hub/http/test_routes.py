@@ -1,0 +1,180 @@
+"""Every route's role, walked from the app's router, and the OpenAPI document against it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from hub.http import DATA_HTTP, HttpServer
+from tests.hub.http.conftest import Api, make_users, start_api
+
+# (method, path as registered) -> least role; None: no login needed.
+EXPECTED: dict[tuple[str, str], str | None] = {
+    ("GET", "/api/health"): None,
+    ("GET", "/api/onboarding"): None,
+    ("POST", "/api/onboarding"): None,
+    ("POST", "/api/auth/login"): None,
+    ("POST", "/api/auth/logout"): "viewer",
+    ("GET", "/api/auth/me"): "viewer",
+    ("GET", "/api/users"): "admin",
+    ("POST", "/api/users"): "admin",
+    ("PATCH", "/api/users/{user_id}"): "admin",
+    ("DELETE", "/api/users/{user_id}"): "admin",
+    ("GET", "/api/tokens"): "viewer",
+    ("POST", "/api/tokens"): "viewer",
+    ("DELETE", "/api/tokens/{token_id}"): "viewer",
+    ("GET", "/api/states"): "viewer",
+    ("GET", "/api/states/{entity_id}"): "viewer",
+    ("POST", "/api/services/{domain}/{service}"): "viewer",  # and the service's own role
+    ("GET", "/api/chargers"): "viewer",
+    ("GET", "/api/chargers/{device_id}"): "viewer",
+    ("GET", "/api/pending_chargers"): "viewer",
+    ("POST", "/api/pending_chargers/{cp_id}/approve"): "operator",
+    ("POST", "/api/pending_chargers/{cp_id}/reject"): "operator",
+    ("GET", "/api/alerts"): "viewer",
+    ("POST", "/api/alerts/{alert_id}/acknowledge"): "operator",
+    ("POST", "/api/alerts/{alert_id}/resolve"): "operator",
+    ("GET", "/api/automations"): "viewer",
+    ("POST", "/api/automations/{automation_id}/enable"): "operator",
+    ("POST", "/api/automations/{automation_id}/disable"): "operator",
+    ("POST", "/api/automations/{automation_id}/trigger"): "operator",
+    ("GET", "/api/automations/{automation_id}/traces"): "viewer",
+    ("GET", "/api/security/events"): "viewer",
+    ("GET", "/api/audit"): "admin",
+    ("GET", "/api/history"): "viewer",
+    ("GET", "/api/websocket"): None,
+    ("GET", "/api/openapi.json"): None,
+    ("GET", "/metrics"): "admin",
+    ("GET", "/{tail}"): None,
+}
+# The walk calls the service route as charger/reset, which needs an operator.
+WALK_OVERRIDES = {("POST", "/api/services/{domain}/{service}"): "operator"}
+RANK = {None: -1, "viewer": 0, "operator": 1, "admin": 2}
+IDENTITIES = (None, "viewer", "operator", "admin")
+
+
+@pytest.fixture
+async def walk_api(tmp_path: Path) -> AsyncIterator[Api]:
+    """A hub whose login bans are off (the walk fails logins on purpose) with a frontend."""
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "index.html").write_text("<!doctype html><title>evhub</title>")
+    hub = await start_api(tmp_path, f"  ip_ban_enabled: false\n  frontend_dir: {dist}\n")
+    tokens, ids = await make_users(hub)
+    yield Api(hub, hub.data[DATA_HTTP].url, tokens, ids)
+    await hub.stop()
+
+
+def _routes(api: Api) -> list[tuple[str, str]]:
+    server: HttpServer = api.hub.data[DATA_HTTP]
+    found = []
+    for route in server.app.router.routes():
+        info = route.resource.get_info() if route.resource is not None else {}
+        path = info.get("path") or info.get("formatter")
+        found.append((route.method, path))
+    return found
+
+
+def _sample(path: str) -> str:
+    return (
+        path.replace("{domain}/{service}", "charger/reset")
+        .replace("{tail}", "some/client/route")
+        .replace("{entity_id}", "sensor.unknown")
+        .replace("{user_id}", "no-such-user")
+        .replace("{token_id}", "no-such-token")
+        .replace("{device_id}", "no-such-device")
+        .replace("{cp_id}", "NO-SUCH-CP")
+        .replace("{alert_id}", "no-such-alert")
+        .replace("{automation_id}", "no-such-automation")
+    )
+
+
+async def test_every_route_checks_its_role(walk_api: Api, session: aiohttp.ClientSession) -> None:
+    api = walk_api
+    routes = _routes(api)
+    registered = {(method, path.replace("{tail:.*}", "{tail}")) for method, path in routes}
+    assert registered == set(EXPECTED), "a route was added or removed: update EXPECTED"
+    checked = 0
+    for (method, path), declared in EXPECTED.items():
+        needed = WALK_OVERRIDES.get((method, path), declared)
+        for identity in IDENTITIES:
+            url = api.url + _sample(path)
+            kwargs = {"headers": api.headers(identity)}
+            if method != "GET":
+                kwargs["json"] = {}
+            async with session.request(method, url, **kwargs) as resp:
+                status = resp.status
+                body = await resp.read()
+            where = f"{method} {path} as {identity or 'anonymous'}: {status} {body[:120]!r}"
+            if needed is not None and identity is None:
+                assert status == 401, where
+            elif path == "/api/auth/login":
+                # Public, and {} are no credentials: refused whoever asks.
+                assert status == 401 and b"invalid_credentials" in body, where
+            elif RANK[identity] < RANK[needed]:
+                assert status == 403, where
+            else:
+                assert status not in (401, 403), where
+                assert status < 500, where
+            if status >= 400 and path.startswith("/api/"):
+                error = await _json(body)
+                assert set(error) == {"error", "message"}, where
+            checked += 1
+    assert checked == len(EXPECTED) * len(IDENTITIES)
+
+
+async def _json(body: bytes) -> dict[str, str]:
+    import json
+
+    return json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("service", "least"),
+    [
+        ("charger/reset", "operator"),
+        ("alert/raise", "operator"),
+        ("automation/trigger", "operator"),
+        ("automation/reload", "admin"),
+        ("notify/persistent", "admin"),
+        ("recorder/purge", "admin"),
+    ],
+)
+async def test_service_calls_need_the_service_role(
+    api: Api, session: aiohttp.ClientSession, service: str, least: str
+) -> None:
+    for identity in ("viewer", "operator", "admin"):
+        async with session.post(
+            f"{api.url}/api/services/{service}", json={"data": {}}, headers=api.headers(identity)
+        ) as resp:
+            if RANK[identity] < RANK[least]:
+                assert resp.status == 403, (service, identity)
+            else:
+                assert resp.status not in (401, 403), (service, identity, await resp.text())
+                assert resp.status < 500
+
+
+async def test_openapi_documents_exactly_the_real_routes(
+    walk_api: Api, session: aiohttp.ClientSession
+) -> None:
+    async with session.get(f"{walk_api.url}/api/openapi.json") as resp:
+        assert resp.status == 200
+        document = await resp.json()
+    assert document["openapi"].startswith("3.")
+    documented = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+    real = {(m, p.replace("{tail:.*}", "{tail}")) for m, p in _routes(walk_api)}
+    assert documented == real
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            role = EXPECTED[(method.upper(), path)]
+            assert operation["x-evhub-role"] == (role or "public"), (method, path)
+            assert operation["summary"]
+            params = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            assert params == {part[1:-1] for part in path.split("/") if part.startswith("{")}

@@ -78,6 +78,6 @@ async def test_sigkill_loses_at_most_about_a_second(
     sessions = await recorder.sessions(0, killed_at + 10, ["st1"])
     assert (
         sorted(int(s["transaction_id"]) for s in sessions)
-        == [i for i in range(0, len(values), 100)][: len(sessions)]
+        == list(range(0, len(values), 100))[: len(sessions)]
     )
     assert len(sessions) >= len(values) // 100

@@ -101,9 +101,8 @@ async def run(rate: int, seconds: float, db_url: str | None) -> None:
     print(f"recorder benchmark ({'PostgreSQL' if db_url else 'SQLite'}), target {rate} rows/s")
     rate_driven = written / elapsed
     print(f"  driven:     {written} state changes in {elapsed:.2f} s = {rate_driven:,.0f}/s")
-    print(
-        f"  committed:  {committed_during} rows while driving = {committed_during / elapsed:,.0f} rows/s"
-    )
+    during = committed_during / elapsed
+    print(f"  committed:  {committed_during} rows while driving = {during:,.0f} rows/s")
     print(
         f"  sustained:  {committed_total} rows in {elapsed + drain:.2f} s incl. drain"
         f" = {committed_total / (elapsed + drain):,.0f} rows/s (drain {drain:.2f} s)"

@@ -17,7 +17,7 @@ import "./pages/automations.js";
 import "./pages/reports.js";
 import "./pages/pending.js";
 
-const NAV: [string, string, string][] = [
+const NAV: [string, string, string, boolean?][] = [
   ["overview", "/", "Overview"],
   ["chargers", "/chargers", "Chargers"],
   ["alerts", "/alerts", "Alerts"],
@@ -25,7 +25,7 @@ const NAV: [string, string, string][] = [
   ["automations", "/automations", "Automations"],
   ["pending", "/pending", "Pending chargers"],
   ["security", "/security", "Security events"],
-  ["audit", "/audit", "Audit log"],
+  ["audit", "/audit", "Audit log", true],
 ];
 
 const SECTION: Record<string, string> = { station: "chargers", automation: "automations" };
@@ -126,7 +126,7 @@ export class EvhubApp extends LightElement {
         </header>
         <nav id="main-nav" class="sidenav" aria-label="Main">
           <ul>
-            ${NAV.map(
+            ${NAV.filter(([, , , adminOnly]) => !adminOnly || session.isAdmin).map(
               ([name, path, label]) => html`<li>
                 <a href="#${path}" class=${current === name ? "active" : ""} aria-current=${current === name ? "page" : "false"}>${label}</a>
               </li>`,

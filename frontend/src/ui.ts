@@ -72,7 +72,7 @@ export function renderLoad<T>(
 export function notAvailable(what: string): TemplateResult {
   return html`<div class="not-available" data-state="not-available">
     <strong>Not available</strong>
-    <span>${what} is not offered by this hub yet.</span>
+    <span>${what}: not offered by this hub yet.</span>
   </div>`;
 }
 
@@ -227,6 +227,7 @@ export function statusClass(status: string | null | undefined): string {
 }
 
 export function badge(status: string | null | undefined): TemplateResult {
+  if (status === null || status === undefined || status === "") return html`<span class="muted">—</span>`;
   return html`<span class="badge ${statusClass(status)}" data-status=${status ?? "unknown"}>${status ?? "unknown"}</span>`;
 }
 

@@ -223,3 +223,37 @@ async def test_every_page_on_desktop_and_phone(
             await nav.get_by_role("link", name="Alerts").click()
             await expect(page.get_by_role("heading", name="Alerts")).to_be_visible()
             await expect(nav).not_to_be_in_viewport()
+
+
+async def test_station_page_shows_live_power_and_energy(
+    dashboard: Dashboard, new_page: NewPage, connect: Connect
+) -> None:
+    await dashboard.add_user(*VIEWER, "viewer")
+    cp = await boot_charger(dashboard, connect)
+    page = await new_page()
+    await login(page, dashboard.url, *VIEWER)
+    await nav(page, "Chargers")
+    await open_station(page)
+    port = page.locator("[data-port-device]").first
+    await expect(port.locator("[data-live='power']")).to_have_text("—")
+    await cp.call(
+        "MeterValues",
+        {
+            "connectorId": 1,
+            "meterValue": [
+                {
+                    "timestamp": "2026-01-01T00:00:00Z",
+                    "sampledValue": [
+                        {"value": "7200", "measurand": "Power.Active.Import", "unit": "W"},
+                        {
+                            "value": "12345",
+                            "measurand": "Energy.Active.Import.Register",
+                            "unit": "Wh",
+                        },
+                    ],
+                }
+            ],
+        },
+    )
+    await expect(port.locator("[data-live='power']")).to_have_text("7.20 kW")
+    await expect(port.locator("[data-live='energy']")).to_have_text("12.35 kWh")

@@ -32,7 +32,13 @@ export class ChargersPage extends LightElement {
   constructor() {
     super();
     new LiveController(this);
-    new EventsController(this, ["charger_event"], () => void this.stations.reload(), 2000);
+    // New stations and new entities of known ones come with registry updates.
+    new EventsController(
+      this,
+      ["device_registry_updated", "entity_registry_updated"],
+      () => void this.stations.reload(),
+      1000,
+    );
   }
 
   private shows(station: Station): boolean {

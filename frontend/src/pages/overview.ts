@@ -27,7 +27,8 @@ export class OverviewPage extends LightElement {
     new EventsController(this, ["alert_raised", "alert_acknowledged", "alert_resolved"], () =>
       void this.alerts.reload(),
     );
-    new EventsController(this, ["uptime_updated"], () => void this.uptime.reload());
+    new EventsController(this, ["uptime_updated"], () => void this.uptime.reload(), 1000);
+    new EventsController(this, ["device_registry_updated"], () => void this.stations.reload(), 1000);
   }
 
   private renderCounts(stations: Station[]) {

@@ -3,11 +3,11 @@
 import { html } from "lit";
 import { customElement, state } from "lit/decorators.js";
 import type { ChartConfiguration } from "chart.js";
-import { api, query, type Station } from "../api.js";
+import { api, ApiError, query, type Station } from "../api.js";
 import { LightElement } from "../base.js";
 import { PALETTE } from "../components/chart.js";
 import "../components/chart.js";
-import { fmtPct, Loader, renderLoad, toDate } from "../ui.js";
+import { errorMessage, fmtPct, Loader, notify, renderLoad, toDate } from "../ui.js";
 
 export const NEVI_TARGET = 97;
 
@@ -71,6 +71,24 @@ export class ReportsPage extends LightElement {
     this.month = month;
     if (yearChanged) void this.monthly.reload();
     void this.statistics.reload();
+  }
+
+  /** Fetch the CSV first, so a missing endpoint or an error is a message, not a bad file. */
+  private async download(url: string, filename: string): Promise<void> {
+    try {
+      const text = await api.get<string>(url);
+      const blob = new Blob([text], { type: "text/csv" });
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(blob);
+      link.download = filename;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      window.setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+    } catch (err) {
+      if (err instanceof ApiError && err.notAvailable) notify("The uptime CSV is not available on this hub yet.", "error");
+      else notify(`Download failed: ${errorMessage(err)}`, "error");
+    }
   }
 
   private uptimeChart(rows: MonthlyRow[]): ChartConfiguration {
@@ -184,7 +202,7 @@ export class ReportsPage extends LightElement {
       <h1>Reports</h1>
       <div class="toolbar">
         <label>Month <input type="month" .value=${monthValue} @change=${(e: Event) => this.setMonth((e.target as HTMLInputElement).value)} /></label>
-        <a class="button" href=${csv} download="uptime-${monthValue}.csv" data-action="csv">Download uptime CSV</a>
+        <button data-action="csv" @click=${() => this.download(csv, `uptime-${monthValue}.csv`)}>Download uptime CSV</button>
       </div>
       <section class="card">
         <h2>Uptime per port, ${MONTHS[this.month - 1]} ${this.year}</h2>

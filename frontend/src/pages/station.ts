@@ -24,6 +24,7 @@ import { session } from "../session.js";
 import {
   badge,
   confirmAction,
+  EventsController,
   errorMessage,
   fmtAgo,
   fmtEnergy,
@@ -109,6 +110,13 @@ export class StationPage extends LightElement {
   constructor() {
     super();
     new LiveController(this, () => (this.station.value ? stationEntityIds(this.station.value) : []));
+    // Entities appear when a charger first reports them (power, energy...): fetch their ids.
+    new EventsController(
+      this,
+      ["entity_registry_updated", "device_registry_updated"],
+      () => void this.station.reload(),
+      300,
+    );
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
@@ -229,7 +237,7 @@ export class StationPage extends LightElement {
           <dl class="facts">
             ${error && error !== "NoError" ? html`<dt>Error</dt><dd class="bad-text" data-error-code>${error}</dd>` : null}
             <dt>Power</dt><dd data-live="power">${fmtPower(portPower(port))}</dd>
-            <dt>Energy meter</dt><dd>${fmtEnergy(portEnergy(port))}</dd>
+            <dt>Energy meter</dt><dd data-live="energy">${fmtEnergy(portEnergy(port))}</dd>
             <dt>Session</dt><dd>${fmtEnergy(portSessionEnergy(port))}</dd>
             <dt>Uptime this month</dt><dd data-uptime>${fmtPct(outage?.uptime_pct ?? port.uptime_pct)}</dd>
             ${outage ? html`<dt>Outage</dt><dd>${Math.round(outage.outage_minutes)} min</dd>` : null}

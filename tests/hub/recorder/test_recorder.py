@@ -445,3 +445,26 @@ async def test_recorder_is_on_by_default(tmp_path: Path) -> None:
         assert conn.execute("SELECT count(*) FROM states").fetchone()[0] == 1
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+
+
+# Page reclaiming is SQLite's (auto_vacuum=INCREMENTAL); PostgreSQL's autovacuum reuses space.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_sqlite_purge_gives_pages_back(start_hub: StartHub) -> None:
+    hub, recorder = await start_hub()
+    old = time.time() - 100 * DAY
+    for i in range(3000):
+        hub.states.set(f"sensor.s{i % 50}", str(i), {"blob": "x" * 500, "i": i}, timestamp=old + i)
+    await recorder.flush()
+    db = hub.path("evhub.db")
+
+    def pages() -> int:
+        with sqlite3.connect(db) as conn:
+            return int(conn.execute("PRAGMA page_count").fetchone()[0])
+
+    before = pages()
+    removed = await recorder.purge()
+    assert removed["states"] == 3000
+    assert removed["state_attributes"] == 3000
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    assert pages() < before / 4

@@ -69,14 +69,27 @@ class Dashboard:
         await auth_manager(self.hub).add_user(username, password, role)
 
 
+DashboardFactory = Callable[..., Awaitable[Dashboard]]
+
+
 @pytest.fixture
-async def dashboard(ocpp_hub: HubFactory) -> Dashboard:  # noqa: F811
-    """A hub (http on port 0, OCPP with open admission) serving the built dashboard."""
-    _require(DIST / "index.html", "frontend/dist is not built (scripts/setup builds it)")
-    hub = await ocpp_hub(OCPP)
-    server = hub.data.get("http")
-    assert server is not None, "the hub started without its HTTP server"
-    return Dashboard(hub, f"http://127.0.0.1:{server.port}")
+def start_dashboard(ocpp_hub: HubFactory) -> DashboardFactory:  # noqa: F811
+    """Start a hub (http on port 0, the given ocpp section) serving the built dashboard."""
+
+    async def start(ocpp: str = OCPP) -> Dashboard:
+        _require(DIST / "index.html", "frontend/dist is not built (scripts/setup builds it)")
+        hub = await ocpp_hub(ocpp)
+        server = hub.data.get("http")
+        assert server is not None, "the hub started without its HTTP server"
+        return Dashboard(hub, f"http://127.0.0.1:{server.port}")
+
+    return start
+
+
+@pytest.fixture
+async def dashboard(start_dashboard: DashboardFactory) -> Dashboard:
+    """A hub with OCPP open admission (unknown chargers accepted) and the dashboard."""
+    return await start_dashboard()
 
 
 @pytest.fixture

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from playwright.async_api import Locator, Page, expect
 
 from hub.alerts import alert_manager
 from hub.auth import Role, auth_manager
+from hub.http.websocket_api import KEY_SOCKETS
 from tests.browser.conftest import (
     ADMIN,
     OPERATOR,
     PHONE,
     VIEWER,
     Dashboard,
+    DashboardFactory,
     NewPage,
     login,
     screenshot_path,
 )
 from tests.integrations.ocpp.conftest import Connect, RawChargePoint, ws_url
+
+PENDING_OCPP = """
+listeners:
+  - port: 0
+    host: 127.0.0.1
+    security_profile: 0
+unknown_chargers: pending
+"""
 
 PAGES = [
     ("overview", "#/"),
@@ -257,3 +269,53 @@ async def test_station_page_shows_live_power_and_energy(
     )
     await expect(port.locator("[data-live='power']")).to_have_text("7.20 kW")
     await expect(port.locator("[data-live='energy']")).to_have_text("12.35 kWh")
+
+
+async def test_live_updates_resume_after_the_socket_drops(
+    dashboard: Dashboard, new_page: NewPage, connect: Connect
+) -> None:
+    await dashboard.add_user(*ADMIN, "admin")
+    cp = await boot_charger(dashboard, connect)
+    page = await new_page()
+    await login(page, dashboard.url, *ADMIN)
+    conn = page.locator(".conn")
+    await expect(conn).to_have_attribute("data-connection", "connected")
+    await nav(page, "Chargers")
+    await expect(port_badge(page)).to_have_text("Available")
+
+    sockets = dashboard.hub.data["http"].app[KEY_SOCKETS]
+    assert sockets, "the page holds no WebSocket to the hub"
+    dropped = set(sockets)
+    for socket in dropped:
+        await socket.close()
+    await fault(cp)  # while the page is disconnected
+    for _ in range(500):  # the page reconnects after its backoff delay
+        if sockets - dropped:
+            break
+        await asyncio.sleep(0.02)
+    assert sockets - dropped, "the page did not reconnect"
+    await expect(conn).to_have_attribute("data-connection", "connected")
+    # The fresh snapshot after the reconnect brings what was missed.
+    await expect(port_badge(page)).to_have_text("Faulted")
+    await cp.call(
+        "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
+    )
+    await expect(port_badge(page)).to_have_text("Available")
+
+
+async def test_pending_charger_approved_from_the_page(
+    start_dashboard: DashboardFactory, new_page: NewPage, connect: Connect
+) -> None:
+    dashboard = await start_dashboard(PENDING_OCPP)
+    await dashboard.add_user(*OPERATOR, "operator")
+    cp = await connect(ws_url(dashboard.hub, "CP-NEW"))
+    boot = {"chargePointVendor": "ACME", "chargePointModel": "AC22"}
+    assert (await cp.call("BootNotification", boot))["status"] == "Pending"
+    page = await new_page()
+    await login(page, dashboard.url, *OPERATOR)
+    await nav(page, "Pending chargers")
+    row = page.locator("tr[data-charge-point-id='CP-NEW']")
+    await row.locator("[data-action='approve']").click()
+    await page.locator("dialog.confirm-dialog [data-confirm]").click()
+    await expect(row).to_have_count(0)
+    assert (await cp.call("BootNotification", boot))["status"] == "Accepted"

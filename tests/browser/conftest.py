@@ -76,9 +76,9 @@ DashboardFactory = Callable[..., Awaitable[Dashboard]]
 def start_dashboard(ocpp_hub: HubFactory) -> DashboardFactory:  # noqa: F811
     """Start a hub (http on port 0, the given ocpp section) serving the built dashboard."""
 
-    async def start(ocpp: str = OCPP) -> Dashboard:
+    async def start(ocpp: str = OCPP, extra: str = "") -> Dashboard:
         _require(DIST / "index.html", "frontend/dist is not built (scripts/setup builds it)")
-        hub = await ocpp_hub(ocpp)
+        hub = await ocpp_hub(ocpp, extra=extra)
         server = hub.data.get("http")
         assert server is not None, "the hub started without its HTTP server"
         return Dashboard(hub, f"http://127.0.0.1:{server.port}")

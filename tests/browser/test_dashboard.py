@@ -8,6 +8,7 @@ from playwright.async_api import Locator, Page, expect
 
 from hub.alerts import alert_manager
 from hub.auth import Role, auth_manager
+from hub.core import Event
 from hub.http.websocket_api import KEY_SOCKETS
 from tests.browser.conftest import (
     ADMIN,
@@ -319,3 +320,55 @@ async def test_pending_charger_approved_from_the_page(
     await page.locator("dialog.confirm-dialog [data-confirm]").click()
     await expect(row).to_have_count(0)
     assert (await cp.call("BootNotification", boot))["status"] == "Accepted"
+
+
+AUTOMATIONS = """
+automations:
+  - id: announce
+    alias: Announce faults
+    description: Fire an event when asked
+    triggers:
+      - trigger: event
+        event_type: never_fired
+    actions:
+      - event: announced
+        event_data: {source: dashboard}
+"""
+
+
+async def test_automation_switched_off_and_run_from_the_page(
+    start_dashboard: DashboardFactory, new_page: NewPage
+) -> None:
+    dashboard = await start_dashboard(extra=AUTOMATIONS)
+    await dashboard.add_user(*OPERATOR, "operator")
+    fired: list[Event] = []
+    dashboard.hub.bus.listen("announced", fired.append)
+    page = await new_page()
+    await login(page, dashboard.url, *OPERATOR)
+    await nav(page, "Automations")
+    row = page.locator("tr[data-automation-id='announce']")
+    switch = row.get_by_role("switch")
+    await expect(switch).to_be_checked()
+    await switch.click(force=True)
+    await expect(switch).not_to_be_checked()
+    await expect(switch).to_be_enabled()
+    await switch.click(force=True)
+    await expect(switch).to_be_checked()
+    await expect(switch).to_be_enabled()
+
+    await row.locator("[data-action='run']").click()
+    await page.locator("dialog.confirm-dialog [data-confirm]").click()
+    await expect(page.locator(".notice").first).to_contain_text("Started")
+    for _ in range(250):
+        if fired:
+            break
+        await asyncio.sleep(0.02)
+    assert [event.data for event in fired] == [{"source": "dashboard"}]
+
+    await row.get_by_role("link", name="Announce faults").click()
+    await expect(page.get_by_role("heading", name="Traces: Announce faults")).to_be_visible()
+    trace = page.locator("details.trace").first
+    await expect(trace).to_be_visible()
+    await trace.locator("summary").click()
+    await expect(trace).to_contain_text("event")
+    await page.screenshot(path=screenshot_path("automation-traces-desktop"), full_page=True)

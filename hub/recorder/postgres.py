@@ -42,7 +42,15 @@ def to_dollar(sql: str) -> str:
 
 
 _PRIORITY_SQL: Final = {kind: to_dollar(sql) for kind, sql in PRIORITY_SQL.items()}
-_INSERT_STATE: Final = to_dollar(schema.INSERT_STATE)
+_STATE_COLUMNS: Final = (
+    "metadata_id",
+    "state",
+    "attributes_id",
+    "last_changed_ts",
+    "last_updated_ts",
+    "context_id",
+    "context_user_id",
+)
 _INSERT_EVENT: Final = to_dollar(schema.INSERT_EVENT)
 
 
@@ -95,7 +103,10 @@ class PostgresBackend(RecorderBackend):
                 async with conn.transaction():
                     if prepared.rows:
                         rows = await self._state_rows(conn, prepared)
-                        await conn.executemany(_INSERT_STATE, rows)
+                        # COPY: the cheapest way in for many rows, on the server and here.
+                        await conn.copy_records_to_table(
+                            "states", records=rows, columns=_STATE_COLUMNS
+                        )
                     if prepared.events:
                         await conn.executemany(_INSERT_EVENT, prepared.events)
                     for kind, params in batch.priority:

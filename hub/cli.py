@@ -47,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
     trace.add_argument("--json", action="store_true", help="print the traces as JSON")
 
+    user = commands.add_parser("user", help="manage the users of the web interface and API")
+    user_commands = user.add_subparsers(dest="user_command", metavar="ACTION")
+    user_add = user_commands.add_parser("add", help="add a user (asks for the password)")
+    user_add.add_argument("name")
+    user_add.add_argument("--role", choices=["admin", "operator", "viewer"], required=True)
+    user_add.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
+    user_add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+
     check = commands.add_parser("check-config", help="check the configuration and exit")
     check.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
 
@@ -103,6 +113,40 @@ def cmd_automation_trace(config_dir: Path, automation_id: str, as_json: bool) ->
             outcome = f"error {step['error']}" if step["error"] else f"-> {step['result']}"
             print(f"  {step['path']} {step['kind']} {outcome}")
     return 0
+
+
+def cmd_user_add(config_dir: Path, name: str, role: str, password_stdin: bool) -> int:
+    """Add a user to the config dir's auth store (run it while the hub is stopped)."""
+    import getpass
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"password for {name}: ")
+        if getpass.getpass("again: ") != password:
+            print("evhub: the passwords differ", file=sys.stderr)
+            return 1
+
+    async def add() -> int:
+        from hub.auth import AuthError, AuthManager
+        from hub.core import Hub
+
+        hub = Hub(config_dir)
+        auth = AuthManager(hub)
+        await auth.load()
+        try:
+            user = await auth.add_user(name, password, role)
+        except AuthError as err:
+            print(f"evhub: {err}", file=sys.stderr)
+            return 1
+        await auth.flush()
+        print(f"added {user.username} ({user.role})")
+        return 0
+
+    if not config_dir.is_dir():
+        print(f"evhub: config dir {config_dir} does not exist", file=sys.stderr)
+        return 1
+    return asyncio.run(add())
 
 
 def cmd_check_config(config_dir: Path) -> int:
@@ -203,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_automation_trace(args.config, args.automation_id, args.json)
     if args.command == "simulate":
         return cmd_simulate(args)
+    if args.command == "user" and args.user_command == "add":
+        return cmd_user_add(args.config, args.name, args.role, args.password_stdin)
     parser.print_help()
     return 2
 

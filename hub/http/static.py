@@ -20,8 +20,9 @@ NOT_BUILT: Final = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>evhub: frontend not built</title></head>
 <body><h1>The evhub web interface is not built</h1>
 <p>The API runs (try <a href="/api/health">/api/health</a>), but there is no
-<code>frontend/dist/</code> to serve. Build it with <code>cd frontend && npm ci && npm run
-build</code> and reload this page.</p></body></html>
+<code>frontend/dist/</code> to serve. Build it with
+<code>cd frontend &amp;&amp; npm ci &amp;&amp; npm run build</code> and reload this page.</p>
+</body></html>
 """
 
 

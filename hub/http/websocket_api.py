@@ -337,7 +337,7 @@ async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> User
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     """Serve one WebSocket API client."""
-    ws = web.WebSocketResponse(heartbeat=55, max_msg_size=MAX_MESSAGE)
+    ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)
     sockets = request.app[KEY_SOCKETS]
     sockets.add(ws)

@@ -217,8 +217,11 @@ class Connection:
             _LOGGER.info("%s sent a bad frame (%s): %s", self.cp_id, err.code, err.description)
 
     async def _on_call(self, call: Call) -> None:
+        stats = self.system.stats
+        stats.message(call.action)
         handler = self.station.handler(self.version, call.action)
         if handler is None:
+            stats.error(call.action)
             await self._send(
                 error_frame(
                     call.message_id,
@@ -232,9 +235,11 @@ class Connection:
         try:
             response = await handler(call.payload, context)
         except HandlerError as err:
+            stats.error(call.action)
             await self._send(error_frame(call.message_id, err.code, err.description, {}))
             return
         except Exception as err:
+            stats.error(call.action)
             _LOGGER.exception("%s: error handling %s", self.cp_id, call.action)
             await self._send(
                 error_frame(call.message_id, "InternalError", f"{type(err).__name__}", {})
@@ -282,17 +287,25 @@ class Connection:
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             self._pending = (message_id, action, future)
             started = time.monotonic()
+            stats = self.system.stats
+            stats.message(action)
             await self._send(call_frame(message_id, action, payload))
             try:
                 result = await asyncio.wait_for(future, timeout)
             except TimeoutError:
+                stats.error(action)
                 raise OcppCallError(
                     f"{self.cp_id} did not answer {action} within {timeout:g} s"
                 ) from None
+            except OcppCallError:
+                stats.error(action)
+                raise
             finally:
                 if self._pending is not None and self._pending[0] == message_id:
                     self._pending = None
-            self.station.set_latency((time.monotonic() - started) * 1000)
+            elapsed = time.monotonic() - started
+            stats.observe(action, elapsed)
+            self.station.set_latency(elapsed * 1000)
             return result
 
     def _fail_pending(self, error: Exception) -> None:

@@ -11,12 +11,14 @@ import logging
 import os
 import ssl
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from hub.core import Hub
+from hub.http.metrics import ProtocolStats, register_protocol_stats
 from hub.security import Severity, security_log
 from hub.storage import Store
 from hub.util import freeze_long_lived
@@ -357,6 +359,8 @@ class CentralSystem:
         self.listeners = [Listener(self, listener) for listener in config[CONF_LISTENERS]]
         self.transactions = TransactionStore(Path(hub.path("ocpp_transactions.db")))
         self.unreadable_frames = 0
+        self.stats = ProtocolStats()
+        self._unregister_stats: Callable[[], None] | None = None
         self._store: Store[dict[str, Any]] = Store(hub, 1, CHARGERS_STORE_KEY, private=True)
         self._sweep_handle: asyncio.TimerHandle | None = None
         self._connects_since_freeze = 0
@@ -377,12 +381,16 @@ class CentralSystem:
         for listener in self.listeners:
             await listener.start()
         self._schedule_sweep()
+        self._unregister_stats = register_protocol_stats(self.hub, "ocpp", self.stats)
 
     async def stop(self) -> None:
         """Close listeners and connections, then the transaction store."""
         if self._sweep_handle is not None:
             self._sweep_handle.cancel()
             self._sweep_handle = None
+        if self._unregister_stats is not None:
+            self._unregister_stats()
+            self._unregister_stats = None
         for station in self.stations.values():
             await station.shutdown()
         for listener in self.listeners:

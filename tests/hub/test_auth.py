@@ -45,7 +45,8 @@ async def test_users_persist_privately_without_plain_secrets(hub: Hub, tmp_path:
     path = tmp_path / ".storage" / "core.auth"
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     text = path.read_text()
-    assert PASSWORD not in text and value not in text
+    assert PASSWORD not in text
+    assert value not in text
     assert json.loads(text)["data"]["users"][0]["username"] == "alice"
 
     again = AuthManager(hub)
@@ -53,7 +54,8 @@ async def test_users_persist_privately_without_plain_secrets(hub: Hub, tmp_path:
     assert not again.needs_onboarding
     assert (await again.authenticate("ALICE", PASSWORD, "10.0.0.1")).id == admin.id
     found = again.validate_token(value)
-    assert found is not None and found[1].id == token.id
+    assert found is not None
+    assert found[1].id == token.id
     assert found[1].last_used_at is not None
 
 
@@ -133,7 +135,8 @@ async def test_failed_logins_are_throttled_then_banned(hub: Hub) -> None:
     assert banned.value.banned
     assert auth.is_banned("10.0.0.9")
     events = security_log(hub).query(kind="login_banned")
-    assert len(events) == 1 and events[0].remote == "10.0.0.9"
+    assert len(events) == 1
+    assert events[0].remote == "10.0.0.9"
     assert len(security_log(hub).query(kind="login_failed")) == 3
     await clock.advance(601)
     assert (await auth.authenticate("admin", PASSWORD, "10.0.0.9")).username == "admin"
@@ -173,9 +176,34 @@ async def test_tokens_are_named_listed_and_revoked(hub: Hub) -> None:
     with pytest.raises(AuthError):
         auth.create_token(user, "   ")
     value, token = auth.create_token(user, " prometheus ")
-    assert token.name == "prometheus" and value.startswith("evh_")
+    assert token.name == "prometheus"
+    assert value.startswith("evh_")
     assert [t.id for t in auth.user_tokens(user.id)] == [token.id]
     assert "token_hash" not in token.as_public()
     auth.revoke_token(token.id)
     assert auth.validate_token(value) is None
     assert auth.validate_token("evh_made_up") is None
+
+
+async def test_cli_user_add_reads_the_password_from_stdin(hub: Hub, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def run(name: str, password: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hub.cli", "user", "add", name, "--role", "operator",
+             "--config", str(tmp_path), "--password-stdin"],
+            input=password + "\n", capture_output=True, text=True, check=False,
+        )  # fmt: skip
+
+    done = await hub.run_in_executor(run, "ops", PASSWORD)
+    assert done.returncode == 0, done.stderr
+    assert "added ops (operator)" in done.stdout
+    refused = await hub.run_in_executor(run, "ops2", "short")
+    assert refused.returncode == 1
+    assert "password must be" in refused.stderr
+    auth = AuthManager(hub)
+    await auth.load()
+    user = await auth.authenticate("ops", PASSWORD, "127.0.0.1")
+    assert user.role is Role.OPERATOR
+    assert auth.find_user("ops2") is None

@@ -30,8 +30,11 @@ async def test_onboarding_creates_the_admin_once_and_logs_in(tmp_path: Path) -> 
                 assert resp.status == 200
                 body = await resp.json()
                 cookie = resp.headers["Set-Cookie"]
-            assert body["user"]["username"] == "alice" and body["user"]["role"] == "admin"
-            assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+            assert body["user"]["username"] == "alice"
+            assert body["user"]["role"] == "admin"
+            assert "HttpOnly" in cookie
+            assert "SameSite=Strict" in cookie
+            assert "Path=/" in cookie
             assert "Secure" not in cookie  # plain HTTP here; see test_tls for Secure
             async with client.get(f"{url}/api/auth/me") as resp:
                 assert (await resp.json())["csrf_token"] == body["csrf_token"]
@@ -98,7 +101,8 @@ async def test_cookie_session_needs_csrf_on_changes(api: Api) -> None:
     assert ("user.delete", "ok") in actions
     assert ("logout", "ok") in actions
     login = next(e for e in recent_audit(api.hub) if e["action"] == "login")
-    assert login["username"] == "admin_user" and login["source"] == "127.0.0.1"
+    assert login["username"] == "admin_user"
+    assert login["source"] == "127.0.0.1"
 
 
 async def test_tokens_api_shows_a_token_once_and_revokes_it(
@@ -163,7 +167,8 @@ async def test_failed_logins_end_in_a_ban_that_is_a_security_event(tmp_path: Pat
             ) as resp:
                 assert resp.status == 429
         bans = security_log(hub).query(kind="login_banned")
-        assert len(bans) == 1 and bans[0].remote == "127.0.0.1"
+        assert len(bans) == 1
+        assert bans[0].remote == "127.0.0.1"
         await get_recorder(hub).flush()
         rows = await get_recorder(hub).audit(limit=10)
         assert [r["result"].split(":")[0] for r in rows if r["action"] == "login"] == [

@@ -113,7 +113,8 @@ async def test_every_route_checks_its_role(walk_api: Api, session: aiohttp.Clien
                 assert status == 401, where
             elif path == "/api/auth/login":
                 # Public, and {} are no credentials: refused whoever asks.
-                assert status == 401 and b"invalid_credentials" in body, where
+                assert status == 401, where
+                assert b"invalid_credentials" in body, where
             elif RANK[identity] < RANK[needed]:
                 assert status == 403, where
             else:

@@ -719,11 +719,17 @@ class StateMachine:
         )
         return state
 
-    def restore(self, states: Iterable[State]) -> int:
-        """Put states back as they were saved, without events (start-up only)."""
+    def restore(
+        self, states: Iterable[State], replace: Callable[[State, State], bool] | None = None
+    ) -> int:
+        """Put states back as they were saved, without events (start-up only).
+
+        A state already present stays, unless replace(present, saved) says otherwise.
+        """
         count = 0
         for state in states:
-            if state.entity_id not in self._states:
+            present = self._states.get(state.entity_id)
+            if present is None or (replace is not None and replace(present, state)):
                 self._states[state.entity_id] = state
                 count += 1
         return count

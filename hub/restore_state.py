@@ -198,3 +198,28 @@ def saved_states(hub: Hub) -> Iterable[State]:
     """Return every state saved at the last stop."""
     data = restore_state_data(hub)
     return () if data is None else tuple(data.last_states.values())
+
+
+def restore_newer(hub: Hub, states: Iterable[State]) -> int:
+    """Put back states newer than those restored from the last save (the recorder's, after
+    a crash: it is at most a second behind, the periodic save up to 15 minutes).
+
+    A state some integration has set since start-up is left alone.
+    """
+    data = restore_state_data(hub)
+    saved = {} if data is None else data.last_states
+
+    def replace(present: State, newer: State) -> bool:
+        return (
+            saved.get(present.entity_id) is present
+            and newer.last_updated_ts > present.last_updated_ts
+        )
+
+    fresh = [s for s in states if s.entity_id not in saved or replace(saved[s.entity_id], s)]
+    restored = hub.states.restore(fresh, replace)
+    for state in fresh:
+        if hub.states.get(state.entity_id) is state:
+            saved[state.entity_id] = state
+    if restored:
+        _LOGGER.info("Restored %d states newer than the last save from the history", restored)
+    return restored

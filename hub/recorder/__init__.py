@@ -41,6 +41,7 @@ from hub.recorder.filters import (
     CONF_EVENT_TYPES,
     RecorderFilter,
 )
+from hub.restore_state import restore_newer
 
 __all__ = ["DOMAIN", "Recorder", "RecorderError", "get_recorder"]
 
@@ -183,6 +184,9 @@ async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
         now=hub_clock.time,
     )
     await recorder.start()
+    # After a crash the periodic save of states is up to 15 minutes old; the history is at
+    # most a commit interval behind.
+    restore_newer(hub, await recorder.latest_states())
     setup = _Setup(recorder, [])
 
     async def purge_service(call: ServiceCall) -> dict[str, int]:

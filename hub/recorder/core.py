@@ -23,7 +23,7 @@ import orjson
 
 from hub.charger import EVENT_CHARGER
 from hub.const import EVENT_AUDIT, EVENT_EXCLUSION, EVENT_OUTAGE, EVENT_STATE_CHANGED, MATCH_ALL
-from hub.core import Event, Hub, Unsubscribe
+from hub.core import Context, Event, Hub, ReadOnlyDict, State, Unsubscribe
 from hub.recorder.backend import (
     KIND_ALERT,
     KIND_AUDIT,
@@ -557,6 +557,33 @@ class Recorder:
                 }
             )
         return result
+
+    async def latest_states(self) -> list[State]:
+        """Return each entity's last recorded state (removed entities left out)."""
+        rows = await self.backend.fetch(
+            "SELECT m.entity_id, s.state, s.attributes_id, a.shared_attrs, s.last_changed_ts,"
+            " s.last_updated_ts, s.context_id FROM states_meta m"
+            " JOIN states s ON s.state_id = (SELECT s2.state_id FROM states s2"
+            " WHERE s2.metadata_id = m.metadata_id"
+            " ORDER BY s2.last_updated_ts DESC, s2.state_id DESC LIMIT 1)"
+            " LEFT JOIN state_attributes a ON a.attributes_id = s.attributes_id"
+        )
+        found: list[State] = []
+        for entity_id, state, attributes_id, shared, changed, updated, context_id in rows:
+            if state is None:
+                continue
+            found.append(
+                State(
+                    entity_id,
+                    state,
+                    ReadOnlyDict(self._attributes(attributes_id, shared)),
+                    changed if changed is not None else updated,
+                    updated,
+                    updated,
+                    Context(context_id),
+                )
+            )
+        return found
 
     async def events(
         self,

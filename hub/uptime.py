@@ -1,0 +1,1454 @@
+"""The uptime engine: port outages, exclusions, NEVI/CEC uptime, live uptime sensors.
+
+What counts as an outage of a port (a connector or EVSE device), each fired as
+``uptime_outage`` at its start (``end`` None) and again at its end:
+
+- ``faulted``: the port reports Faulted;
+- ``unavailable``: the port reports Unavailable, unless an operator made it so on purpose.
+  On purpose means a ``charger.set_availability`` call with ``available: false`` targeting
+  the port or its station, seen on the bus as ``call_service`` (the engine does not wrap the
+  service). The port stays "unavailable on purpose" until it leaves Unavailable or a call
+  with ``available: true`` targets it; if it still reports Unavailable a minute after that
+  call, an outage starts at the call's time. Known gap: a refused lock call leaves the mark
+  set until the port next goes Unavailable and comes back.
+- ``offline``: the station went offline; every port of the station is down;
+- ``no_power`` (only with ``uptime: no_power:``): the port is Charging in an open session
+  and its ``power`` sensor stays below ``min_power_w`` for longer than ``after_minutes``;
+  the outage starts when the power fell. A power sensor without a number does not count.
+
+Restart rule. The hub being down is not charger downtime:
+- at stop, open outages stay open in the recorder and the stop time is kept as the hub's
+  last moment alive (saved every minute too, for a crash);
+- after the start, an outage that was open is decided by the first news about its port:
+  the same condition again (the same down status, the station still offline after its
+  grace) continues it as one outage; anything else closes it at the last moment alive,
+  never later, so the time the hub was down is not counted for a port that came back;
+  with no news until the grace ends, it continues;
+- a station that does not come back is counted offline only once ``offline_grace``
+  seconds have passed since the start (its normal grace, as when running), from then on;
+- charger events while the hub stops (sockets closing) are ignored.
+
+Exclusions (``uptime.add_exclusion`` / ``uptime.remove_exclusion``, fired as
+``uptime_exclusion``) and stated operating hours (time outside them counts as excluded,
+reason ``outside_hours``) reduce the outage time only where they overlap it. CEC caps:
+vandalism at most 10 days per incident, planned maintenance at most 72 hours per port per
+calendar year (hub time zone). Uncapped reasons are applied first, then vandalism
+incidents, then maintenance, each in start order; the caps count only excluded outage time.
+
+NEVI (23 CFR 680.116(b)): uptime = (W - (T_outage - T_excluded)) / W x 100 per port, with
+W = 525,600 minutes for the trailing 12 months and the window's minutes otherwise. Times are
+kept in seconds and reported in minutes. Overlapping outages of one port count once.
+A station's figure is the mean of its ports' percentages (sums for the minute totals).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import zoneinfo
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
+from typing import Any, Final
+
+import voluptuous as vol
+
+from hub.alerts import EVENT_UPTIME_UPDATED
+from hub.charger import EVENT_CHARGER, get_charger
+from hub.clock import Timer, clock
+from hub.const import (
+    ATTR_DEVICE_ID,
+    ATTR_DOMAIN,
+    ATTR_ENTITY_ID,
+    ATTR_FRIENDLY_NAME,
+    ATTR_SERVICE,
+    ATTR_SERVICE_DATA,
+    ATTR_TARGET,
+    ATTR_UNIT_OF_MEASUREMENT,
+    EVENT_CALL_SERVICE,
+    EVENT_ENTITY_REGISTRY_UPDATED,
+    EVENT_EXCLUSION,
+    EVENT_HUB_STOP,
+    EVENT_OUTAGE,
+    EVENT_STATE_CHANGED,
+)
+from hub.core import Event, Hub, ServiceCall, Unsubscribe, new_id
+from hub.exceptions import HubError, ServiceValidationError
+from hub.hookspecs import hookimpl
+from hub.plugins import Integration
+from hub.registry import DeviceEntry, DeviceKind, device_registry, entity_registry
+from hub.storage import Store
+
+_LOGGER = logging.getLogger(__name__)
+
+DOMAIN: Final = "uptime"
+DATA_UPTIME: Final = "uptime.engine"
+STORAGE_KEY: Final = "uptime.state"
+STORAGE_VERSION: Final = 1
+
+CAUSE_FAULTED: Final = "faulted"
+CAUSE_UNAVAILABLE: Final = "unavailable"
+CAUSE_OFFLINE: Final = "offline"
+CAUSE_NO_POWER: Final = "no_power"
+CAUSES: Final = (CAUSE_FAULTED, CAUSE_UNAVAILABLE, CAUSE_OFFLINE, CAUSE_NO_POWER)
+STATUS_CAUSES: Final = (CAUSE_FAULTED, CAUSE_UNAVAILABLE)
+
+REASON_MAINTENANCE: Final = "maintenance"
+REASON_UTILITY_POWER: Final = "utility_power"
+REASON_VANDALISM: Final = "vandalism"
+REASON_NATURAL_DISASTER: Final = "natural_disaster"
+REASON_OUTSIDE_HOURS: Final = "outside_hours"
+REASON_OTHER: Final = "other"
+REASONS: Final = (
+    REASON_MAINTENANCE,
+    REASON_UTILITY_POWER,
+    REASON_VANDALISM,
+    REASON_NATURAL_DISASTER,
+    REASON_OUTSIDE_HOURS,
+    REASON_OTHER,
+)
+
+MINUTE: Final = 60.0
+DAY: Final = 86_400.0
+NEVI_YEAR_MINUTES: Final = 525_600
+NEVI_YEAR_SECONDS: Final = NEVI_YEAR_MINUTES * 60.0
+VANDALISM_CAP_S: Final = 10 * DAY
+MAINTENANCE_CAP_S: Final = 72 * 3600.0
+INTERVAL_S: Final = 900.0  # CEC reliability data: 15-minute intervals
+INTERVAL_UP: Final = "up"
+INTERVAL_DOWN: Final = "down"
+INTERVAL_EXCLUDED: Final = "excluded"
+UPDATE_INTERVAL: Final = 60.0
+RELEASE_GRACE: Final = 60.0
+DEFAULT_OFFLINE_GRACE: Final = 150.0  # OCPP defaults: 60 s heartbeats x 2.5
+
+CONF_OPERATING_HOURS: Final = "operating_hours"
+CONF_STATIONS: Final = "stations"
+CONF_NO_POWER: Final = "no_power"
+CONF_MIN_POWER_W: Final = "min_power_w"
+CONF_AFTER_MINUTES: Final = "after_minutes"
+CONF_OFFLINE_GRACE: Final = "offline_grace"
+
+ATTR_EXCLUSION_ID: Final = "exclusion_id"
+ATTR_START: Final = "start"
+ATTR_END: Final = "end"
+ATTR_REASON: Final = "reason"
+ATTR_NOTE: Final = "note"
+
+Interval = tuple[float, float]
+INF: Final = math.inf
+
+
+class UptimeError(HubError):
+    """The uptime engine refused a request."""
+
+
+# Interval arithmetic (sorted, disjoint, half-open [start, end) lists) -----------------------
+
+
+def merge(intervals: Iterable[Interval]) -> list[Interval]:
+    """Return the union of intervals as a sorted list of disjoint intervals."""
+    merged: list[Interval] = []
+    for start, end in sorted(item for item in intervals if item[1] > item[0]):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def intersect(first: Sequence[Interval], second: Sequence[Interval]) -> list[Interval]:
+    """Return the intersection of two merged interval lists."""
+    found: list[Interval] = []
+    i = j = 0
+    while i < len(first) and j < len(second):
+        start = max(first[i][0], second[j][0])
+        end = min(first[i][1], second[j][1])
+        if start < end:
+            found.append((start, end))
+        if first[i][1] < second[j][1]:
+            i += 1
+        else:
+            j += 1
+    return found
+
+
+def subtract(first: Sequence[Interval], second: Sequence[Interval]) -> list[Interval]:
+    """Return the parts of first (merged) not in second (merged)."""
+    found: list[Interval] = []
+    j = 0
+    for start, end in first:
+        cursor = start
+        while j < len(second) and second[j][1] <= cursor:
+            j += 1
+        k = j
+        while k < len(second) and second[k][0] < end:
+            if second[k][0] > cursor:
+                found.append((cursor, second[k][0]))
+            cursor = max(cursor, second[k][1])
+            if cursor >= end:
+                break
+            k += 1
+        if cursor < end:
+            found.append((cursor, end))
+    return found
+
+
+def clip(intervals: Sequence[Interval], start: float, end: float) -> list[Interval]:
+    """Return the parts of merged intervals inside [start, end)."""
+    return intersect(intervals, [(start, end)]) if end > start else []
+
+
+def total(intervals: Iterable[Interval]) -> float:
+    """Return the summed length of disjoint intervals, in seconds."""
+    return sum(end - start for start, end in intervals)
+
+
+def take_first(intervals: Sequence[Interval], amount: float) -> list[Interval]:
+    """Return the earliest `amount` seconds of merged intervals."""
+    taken: list[Interval] = []
+    left = amount
+    for start, end in intervals:
+        if left <= 0:
+            break
+        stop = min(end, start + left)
+        taken.append((start, stop))
+        left -= stop - start
+    return taken
+
+
+# Records -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OutageRecord:
+    """One outage of one port: [start, end), end None while open."""
+
+    outage_id: str
+    port_id: str
+    station_id: str | None
+    start: float
+    end: float | None
+    cause: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> OutageRecord:
+        """Build a record from a recorder row or an event's data."""
+        end = row.get("end")
+        return cls(
+            str(row["outage_id"]),
+            str(row["port_id"]),
+            None if row.get("station_id") is None else str(row["station_id"]),
+            float(row["start"]),
+            None if end is None else float(end),
+            str(row.get("cause") or CAUSE_FAULTED),
+        )
+
+    def as_data(self) -> dict[str, Any]:
+        """Return the EVENT_OUTAGE data."""
+        return {
+            "outage_id": self.outage_id,
+            "port_id": self.port_id,
+            "station_id": self.station_id,
+            "start": self.start,
+            "end": self.end,
+            "cause": self.cause,
+        }
+
+    def interval(self, open_end: float) -> Interval:
+        """Return [start, end), an open outage ending at open_end."""
+        return (self.start, open_end if self.end is None else self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class ExclusionRecord:
+    """An excluded period: a port, every port of a station, or (both None) the whole site."""
+
+    exclusion_id: str
+    port_id: str | None
+    station_id: str | None
+    start: float
+    end: float | None
+    reason: str
+    note: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ExclusionRecord:
+        """Build a record from a recorder row or an event's data."""
+        end = row.get("end")
+        reason = str(row.get("reason") or REASON_OTHER)
+        return cls(
+            str(row["exclusion_id"]),
+            None if row.get("port_id") is None else str(row["port_id"]),
+            None if row.get("station_id") is None else str(row["station_id"]),
+            float(row["start"]),
+            None if end is None else float(end),
+            reason if reason in REASONS else REASON_OTHER,
+            None if row.get("note") is None else str(row["note"]),
+        )
+
+    def as_data(self, deleted: bool = False) -> dict[str, Any]:
+        """Return the EVENT_EXCLUSION data."""
+        return {
+            "exclusion_id": self.exclusion_id,
+            "port_id": self.port_id,
+            "station_id": self.station_id,
+            "start": self.start,
+            "end": self.end,
+            "reason": self.reason,
+            "note": self.note,
+            "deleted": deleted,
+        }
+
+    def applies_to(self, port_id: str, station_id: str | None) -> bool:
+        """Tell whether the exclusion covers a port."""
+        if self.port_id is not None:
+            return self.port_id == port_id
+        if self.station_id is not None:
+            return self.station_id == station_id
+        return True
+
+    def interval(self) -> Interval:
+        """Return [start, end), an open-ended exclusion ending never."""
+        return (self.start, INF if self.end is None else self.end)
+
+
+# Operating hours -------------------------------------------------------------------------
+
+_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class OperatingHours:
+    """Stated daily opening hours, local time; closing at or before opening runs overnight."""
+
+    opens: int  # seconds after local midnight
+    closes: int  # seconds after local midnight, up to 86400
+
+    @classmethod
+    def parse(cls, text: str) -> OperatingHours:
+        """Parse "HH:MM-HH:MM" (24:00 allowed as a closing time); ValueError if malformed."""
+        found = _HOURS.match(str(text))
+        if found is None:
+            raise ValueError(f"expected opening hours as HH:MM-HH:MM, got {text!r}")
+        oh, om, ch, cm = (int(part) for part in found.groups())
+        if oh > 23 or om > 59 or ch > 24 or cm > 59 or (ch == 24 and cm):
+            raise ValueError(f"invalid time in opening hours {text!r}")
+        opens, closes = oh * 3600 + om * 60, ch * 3600 + cm * 60
+        if opens == closes % 86_400:
+            raise ValueError(f"opening hours {text!r} open and close at the same time")
+        return cls(opens, closes)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.opens // 3600:02d}:{self.opens % 3600 // 60:02d}-"
+            f"{self.closes // 3600:02d}:{self.closes % 3600 // 60:02d}"
+        )
+
+    def open_intervals(self, start: float, end: float, zone: zoneinfo.ZoneInfo) -> list[Interval]:
+        """Return the open periods overlapping [start, end)."""
+        if end <= start:
+            return []
+        if self.opens == 0 and self.closes == 86_400:
+            return [(start, end)]
+        first = datetime.fromtimestamp(start, zone).date() - timedelta(days=1)
+        last = datetime.fromtimestamp(end, zone).date()
+        found: list[Interval] = []
+        day = first
+        while day <= last:
+            opening = _local_ts(day, self.opens, zone)
+            closing_day = day if self.closes > self.opens else day + timedelta(days=1)
+            closing = _local_ts(closing_day, self.closes, zone)
+            found.append((opening, closing))
+            day += timedelta(days=1)
+        return clip(merge(found), start, end)
+
+    def closed_intervals(self, start: float, end: float, zone: zoneinfo.ZoneInfo) -> list[Interval]:
+        """Return the closed periods (outside the stated hours) within [start, end)."""
+        return (
+            subtract([(start, end)], self.open_intervals(start, end, zone)) if end > start else []
+        )
+
+
+def _local_ts(day: date, seconds: int, zone: zoneinfo.ZoneInfo) -> float:
+    base = datetime.combine(day, dt_time(0), zone)
+    if seconds >= 86_400:
+        base = datetime.combine(day + timedelta(days=1), dt_time(0), zone)
+        seconds -= 86_400
+    local = datetime.combine(base.date(), dt_time(seconds // 3600, seconds % 3600 // 60), zone)
+    return local.timestamp()
+
+
+def year_start(ts: float, zone: zoneinfo.ZoneInfo) -> float:
+    """Return the start of the local calendar year of ts."""
+    local = datetime.fromtimestamp(ts, zone)
+    return datetime(local.year, 1, 1, tzinfo=zone).timestamp()
+
+
+def month_start(ts: float, zone: zoneinfo.ZoneInfo) -> float:
+    """Return the start of the local calendar month of ts."""
+    local = datetime.fromtimestamp(ts, zone)
+    return datetime(local.year, local.month, 1, tzinfo=zone).timestamp()
+
+
+def next_month(ts: float, zone: zoneinfo.ZoneInfo) -> float:
+    """Return the start of the local calendar month after the one of ts."""
+    local = datetime.fromtimestamp(ts, zone)
+    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    return datetime(year, month, 1, tzinfo=zone).timestamp()
+
+
+def _split_years(intervals: Sequence[Interval], zone: zoneinfo.ZoneInfo) -> list[Interval]:
+    pieces: list[Interval] = []
+    for start, end in intervals:
+        cursor = start
+        while cursor < end:
+            boundary = datetime(datetime.fromtimestamp(cursor, zone).year + 1, 1, 1, tzinfo=zone)
+            stop = min(end, boundary.timestamp())
+            pieces.append((cursor, stop))
+            cursor = stop
+    return pieces
+
+
+# The formulas ----------------------------------------------------------------------------
+
+
+def excluded_intervals(
+    down: Sequence[Interval],
+    exclusions: Iterable[ExclusionRecord],
+    zone: zoneinfo.ZoneInfo,
+    closed: Sequence[Interval] = (),
+) -> list[Interval]:
+    """Return the excluded parts of a port's down time (merged), with the CEC caps.
+
+    closed: the port's time outside operating hours (uncapped). Exclusions outside the down
+    time count zero; uncapped reasons first, then vandalism (10 days per incident), then
+    maintenance (72 hours per calendar year), each in start order.
+    """
+    ordered = sorted(exclusions, key=lambda item: (item.start, item.exclusion_id))
+    uncapped = merge(
+        [*closed]
+        + [x.interval() for x in ordered if x.reason not in (REASON_VANDALISM, REASON_MAINTENANCE)]
+    )
+    excluded = intersect(down, uncapped)
+    for item in ordered:
+        if item.reason != REASON_VANDALISM:
+            continue
+        candidate = subtract(intersect(down, [item.interval()]), excluded)
+        excluded = merge([*excluded, *take_first(candidate, VANDALISM_CAP_S)])
+    used: dict[int, float] = {}
+    for item in ordered:
+        if item.reason != REASON_MAINTENANCE:
+            continue
+        candidate = subtract(intersect(down, [item.interval()]), excluded)
+        taken: list[Interval] = []
+        for start, end in _split_years(candidate, zone):
+            year = datetime.fromtimestamp(start, zone).year
+            room = MAINTENANCE_CAP_S - used.get(year, 0.0)
+            if room <= 0:
+                continue
+            stop = min(end, start + room)
+            used[year] = used.get(year, 0.0) + (stop - start)
+            taken.append((start, stop))
+        excluded = merge([*excluded, *taken])
+    return excluded
+
+
+@dataclass(frozen=True, slots=True)
+class UptimeFigures:
+    """T_outage, T_excluded and the window, in seconds; minutes and percent derived."""
+
+    start: float
+    end: float
+    outage_s: float
+    excluded_s: float
+
+    @property
+    def window_s(self) -> float:
+        """Length of the window in seconds."""
+        return max(0.0, self.end - self.start)
+
+    @property
+    def t_outage_min(self) -> float:
+        """T_outage in minutes."""
+        return self.outage_s / MINUTE
+
+    @property
+    def t_excluded_min(self) -> float:
+        """T_excluded in minutes."""
+        return self.excluded_s / MINUTE
+
+    @property
+    def window_min(self) -> float:
+        """The window in minutes (525,600 for the trailing 12 months)."""
+        return self.window_s / MINUTE
+
+    @property
+    def uptime_percent(self) -> float:
+        """((W - (T_outage - T_excluded)) / W) x 100; 100 for an empty window."""
+        window = self.window_s
+        if window <= 0:
+            return 100.0
+        return (window - (self.outage_s - self.excluded_s)) / window * 100.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the figures in the units reports use."""
+        return {
+            "start": self.start,
+            "end": self.end,
+            "window_min": round(self.window_min, 4),
+            "t_outage_min": round(self.t_outage_min, 4),
+            "t_excluded_min": round(self.t_excluded_min, 4),
+            "uptime_percent": round(self.uptime_percent, 4),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalRecord:
+    """One 15-minute interval of one port: up, down or excluded, with its seconds."""
+
+    start: float
+    status: str
+    outage_s: float
+    excluded_s: float
+
+
+@dataclass(slots=True)
+class PortHistory:
+    """A port's down and excluded time, from which any window's figures follow.
+
+    Open outages are taken to last until ``until``; figures after ``until`` are not counted.
+    """
+
+    port_id: str
+    station_id: str | None
+    outages: list[OutageRecord]
+    until: float
+    down: list[Interval] = field(default_factory=list)
+    excluded: list[Interval] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls,
+        port_id: str,
+        station_id: str | None,
+        outages: Iterable[OutageRecord],
+        exclusions: Iterable[ExclusionRecord],
+        *,
+        until: float,
+        zone: zoneinfo.ZoneInfo,
+        hours: OperatingHours | None = None,
+    ) -> PortHistory:
+        """Compute the down and excluded intervals of a port up to `until`."""
+        mine = [o for o in outages if o.port_id == port_id and o.start < until]
+        down = merge((o.start, min(o.interval(until)[1], until)) for o in mine)
+        closed: list[Interval] = []
+        if hours is not None:
+            for start, end in down:
+                closed.extend(hours.closed_intervals(start, end, zone))
+        applicable = [x for x in exclusions if x.applies_to(port_id, station_id)]
+        excluded = excluded_intervals(down, applicable, zone, closed)
+        return cls(port_id, station_id, mine, until, down, excluded)
+
+    def figures(self, start: float, end: float) -> UptimeFigures:
+        """Return the figures over [start, end), cut at `until`."""
+        end = min(end, self.until)
+        return UptimeFigures(
+            start,
+            max(start, end),
+            total(clip(self.down, start, end)),
+            total(clip(self.excluded, start, end)),
+        )
+
+    def intervals(self, start: float, end: float) -> list[IntervalRecord]:
+        """Return the 15-minute intervals (aligned to the epoch) overlapping [start, end)."""
+        first = math.floor(start / INTERVAL_S) * INTERVAL_S
+        found: list[IntervalRecord] = []
+        down = clip(self.down, first, end)
+        excluded = clip(self.excluded, first, end)
+        cursor = first
+        while cursor < end:
+            stop = cursor + INTERVAL_S
+            outage = total(clip(down, cursor, stop))
+            excl = total(clip(excluded, cursor, stop))
+            if outage - excl > 0:
+                status = INTERVAL_DOWN
+            elif outage > 0:
+                status = INTERVAL_EXCLUDED
+            else:
+                status = INTERVAL_UP
+            found.append(IntervalRecord(cursor, status, outage, excl))
+            cursor = stop
+        return found
+
+    def outage_rows(self, start: float, end: float) -> list[dict[str, Any]]:
+        """Return each outage overlapping [start, end) with its duration and excluded time."""
+        end = min(end, self.until)
+        rows: list[dict[str, Any]] = []
+        for outage in sorted(self.outages, key=lambda o: (o.start, o.outage_id)):
+            span = clip([outage.interval(self.until)], start, end)
+            if not span:
+                continue
+            rows.append(
+                {
+                    "outage_id": outage.outage_id,
+                    "port_id": outage.port_id,
+                    "station_id": outage.station_id,
+                    "start": outage.start,
+                    "end": outage.end,
+                    "cause": outage.cause,
+                    "duration_min": round(total(span) / MINUTE, 4),
+                    "excluded_min": round(total(intersect(span, self.excluded)) / MINUTE, 4),
+                }
+            )
+        return rows
+
+
+def trailing_window(now: float) -> tuple[float, float]:
+    """Return the NEVI trailing 12 months: the 525,600 minutes before now."""
+    return (now - NEVI_YEAR_SECONDS, now)
+
+
+def history_start(start: float, zone: zoneinfo.ZoneInfo) -> float:
+    """Return how far back history must reach for a window starting at start (the caps)."""
+    return year_start(start, zone)
+
+
+# Configuration ---------------------------------------------------------------------------
+
+
+def _hours(value: Any) -> OperatingHours:
+    try:
+        return OperatingHours.parse(str(value))
+    except ValueError as err:
+        raise vol.Invalid(str(err)) from err
+
+
+def _none_to_empty(value: Any) -> Any:
+    return {} if value is None else value
+
+
+CONFIG_SCHEMA: Final = vol.All(
+    _none_to_empty,
+    vol.Schema(
+        {
+            vol.Optional(CONF_OPERATING_HOURS): _hours,
+            vol.Optional(CONF_STATIONS, default={}): vol.All(
+                _none_to_empty, {str: vol.Schema({vol.Optional(CONF_OPERATING_HOURS): _hours})}
+            ),
+            vol.Optional(CONF_NO_POWER): vol.Schema(
+                {
+                    vol.Optional(CONF_MIN_POWER_W, default=100.0): vol.All(
+                        vol.Coerce(float), vol.Range(min=0)
+                    ),
+                    vol.Optional(CONF_AFTER_MINUTES, default=10.0): vol.All(
+                        vol.Coerce(float), vol.Range(min=0)
+                    ),
+                }
+            ),
+            vol.Optional(CONF_OFFLINE_GRACE, default=DEFAULT_OFFLINE_GRACE): vol.All(
+                vol.Coerce(float), vol.Range(min=0, max=86_400)
+            ),
+        }
+    ),
+)
+
+
+def hours_for(
+    config: Mapping[str, Any], station: DeviceEntry | None, station_key: str | None = None
+) -> OperatingHours | None:
+    """Return the operating hours of a station: its own, else the site's, else None.
+
+    Stations are named in config by their name, device id or an identifier's id.
+    """
+    stations: Mapping[str, Any] = config.get(CONF_STATIONS) or {}
+    keys: list[str] = []
+    if station_key is not None:
+        keys.append(station_key)
+    if station is not None:
+        keys.extend([station.id, *(ident for _, ident in station.identifiers)])
+        if station.name:
+            keys.append(station.name)
+    for key in keys:
+        entry = stations.get(key)
+        if entry and entry.get(CONF_OPERATING_HOURS) is not None:
+            hours: OperatingHours = entry[CONF_OPERATING_HOURS]
+            return hours
+    found: OperatingHours | None = config.get(CONF_OPERATING_HOURS)
+    return found
+
+
+def parse_time(value: Any, zone: zoneinfo.ZoneInfo) -> float:
+    """Return POSIX seconds from a number, a datetime or an ISO string (naive: hub zone)."""
+    if isinstance(value, bool):
+        raise vol.Invalid(f"expected a time, got {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError as err:
+            raise vol.Invalid(f"expected an ISO 8601 time, got {value!r}") from err
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.timestamp()
+
+
+# The live engine -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _LowPower:
+    since: float
+    timer: Timer | None
+
+
+class UptimeEngine:
+    """Turns charger events into outages, keeps exclusions, and the uptime sensors live."""
+
+    def __init__(self, hub: Hub, config: Mapping[str, Any], recorder: Any) -> None:
+        self.hub = hub
+        self.config = config
+        self.recorder = recorder
+        time_zone = hub.config.time_zone if hub.config is not None else "UTC"
+        self.zone = zoneinfo.ZoneInfo(time_zone)
+        self.offline_grace: float = config.get(CONF_OFFLINE_GRACE, DEFAULT_OFFLINE_GRACE)
+        no_power = config.get(CONF_NO_POWER)
+        self.min_power_w: float | None = None if no_power is None else no_power[CONF_MIN_POWER_W]
+        self.after_s = 0.0 if no_power is None else no_power[CONF_AFTER_MINUTES] * MINUTE
+        self._store: Store[dict[str, Any]] = Store(hub, STORAGE_VERSION, STORAGE_KEY)
+        self._closed: dict[str, list[OutageRecord]] = {}
+        self._open: dict[str, dict[str, OutageRecord]] = {}
+        self._carried: set[str] = set()
+        self.exclusions: dict[str, ExclusionRecord] = {}
+        self._status: dict[str, str] = {}
+        self._sessions: set[str] = set()
+        self._intended: set[str] = set()
+        self._release_timers: dict[str, Timer] = {}
+        self._low: dict[str, _LowPower] = {}
+        self._power_entities: dict[str, str] = {}
+        self._unsubs: list[Unsubscribe] = []
+        self._timers: list[Timer] = []
+        self._tick_timer: Timer | None = None
+        self._cache: dict[str, PortHistory] = {}
+        self._sensor_ids: dict[str, str] = {}
+        self._last_percent: dict[str, float] = {}
+        self.started_at = 0.0
+        self._pruned = 0.0
+        self.last_alive: float | None = None
+        self._in_grace = True
+        self._stopping = False
+
+    # Time and lifecycle -----------------------------------------------------------------
+
+    def now(self) -> float:
+        """The hub clock's time."""
+        return clock(self.hub).time()
+
+    async def start(self) -> None:
+        """Load state and history, listen, and schedule the grace end and the minute tick."""
+        now = self.started_at = self.now()
+        stored = await self._store.load() or {}
+        last_alive = stored.get("last_alive")
+        self.last_alive = float(last_alive) if isinstance(last_alive, int | float) else None
+        self._intended = {str(port) for port in stored.get("intended", ())}
+        since = history_start(now - NEVI_YEAR_SECONDS, self.zone)
+        for row in await self.recorder.outages(since, now + DAY):
+            try:
+                record = OutageRecord.from_row(row)
+            except (KeyError, TypeError, ValueError):
+                _LOGGER.warning("Uptime: skipping a bad outage row %s", row)
+                continue
+            if record.end is None:
+                self._open.setdefault(record.port_id, {})[record.cause] = record
+                self._carried.add(record.outage_id)
+            else:
+                self._closed.setdefault(record.port_id, []).append(record)
+        for row in await self.recorder.exclusions(since, now + 3650 * DAY):
+            try:
+                exclusion = ExclusionRecord.from_row(row)
+            except (KeyError, TypeError, ValueError):
+                _LOGGER.warning("Uptime: skipping a bad exclusion row %s", row)
+                continue
+            self.exclusions[exclusion.exclusion_id] = exclusion
+        if self.last_alive is None:
+            self.last_alive = now
+        for port_id, records in list(self._open.items()):
+            stale = records.pop(CAUSE_NO_POWER, None)
+            if stale is not None:  # sessions and power are live facts: not carried over
+                self._carried.discard(stale.outage_id)
+                self._finish(stale, self.last_alive)
+            if not records:
+                self._open.pop(port_id, None)
+        bus = self.hub.bus
+        self._unsubs = [
+            bus.listen(EVENT_CHARGER, self._on_charger_event),
+            bus.listen(
+                EVENT_CALL_SERVICE,
+                self._on_call_service,
+                lambda data: (
+                    data.get(ATTR_DOMAIN) == "charger"
+                    and data.get(ATTR_SERVICE) == "set_availability"
+                ),
+            ),
+            bus.listen(EVENT_HUB_STOP, self._on_hub_stop),
+        ]
+        if self.min_power_w is not None:
+            self._refresh_power_entities()
+            self._unsubs.append(
+                bus.listen(EVENT_ENTITY_REGISTRY_UPDATED, lambda _e: self._refresh_power_entities())
+            )
+            self._unsubs.append(
+                bus.listen(
+                    EVENT_STATE_CHANGED,
+                    self._on_power_changed,
+                    lambda data: data.get(ATTR_ENTITY_ID) in self._power_entities,
+                )
+            )
+        self._timers.append(clock(self.hub).call_later(self.offline_grace, self._grace_over))
+        self._save()
+        self._tick()
+
+    async def stop(self) -> None:
+        """Stop listening and keep the last moment alive for the next start."""
+        self._stopping = True
+        for unsub in self._unsubs:
+            unsub()
+        self._unsubs.clear()
+        for timer in [*self._timers, *self._release_timers.values()]:
+            timer.cancel()
+        for low in self._low.values():
+            if low.timer is not None:
+                low.timer.cancel()
+        if self._tick_timer is not None:
+            self._tick_timer.cancel()
+        self._timers.clear()
+        self._release_timers.clear()
+        self.last_alive = self.now()
+        await self._store.save(self._data_to_save())
+
+    def _on_hub_stop(self, _event: Event) -> None:
+        self._stopping = True
+        self.last_alive = self.now()
+        self._save()
+
+    def _data_to_save(self) -> dict[str, Any]:
+        return {"last_alive": self.last_alive, "intended": sorted(self._intended)}
+
+    def _save(self) -> None:
+        self._store.delay_save(self._data_to_save)
+
+    def _tick(self) -> None:
+        self._tick_timer = None
+        if self._stopping:
+            return
+        now = self.last_alive = self.now()
+        self._save()
+        if now - self._pruned >= DAY:
+            self._prune(now)
+        self.update_sensors()
+        self._tick_timer = clock(self.hub).call_later(UPDATE_INTERVAL, self._tick)
+
+    def _prune(self, now: float) -> None:
+        """Forget closed outages older than any trailing window still needs."""
+        self._pruned = now
+        since = history_start(now - NEVI_YEAR_SECONDS, self.zone)
+        for port_id, records in list(self._closed.items()):
+            kept = [r for r in records if r.end is None or r.end > since]
+            if kept:
+                self._closed[port_id] = kept
+            else:
+                del self._closed[port_id]
+
+    def _grace_over(self) -> None:
+        """The start's grace is over: carried outages continue; absent stations are offline."""
+        self._in_grace = False
+        now = self.now()
+        devices = device_registry(self.hub)
+        for station in devices.devices(kind=DeviceKind.STATION):
+            charger = get_charger(self.hub, station.id)
+            ports = self.ports_of(station.id)
+            if charger is None or not ports:
+                continue
+            if charger.online:
+                for port_id in ports:
+                    self._resolve_carried(port_id, CAUSE_OFFLINE, still_down=False)
+                continue
+            for port_id in ports:
+                if not self._resolve_carried(port_id, CAUSE_OFFLINE, still_down=True):
+                    self._start(port_id, station.id, CAUSE_OFFLINE, now)
+        self._carried.clear()
+
+    def _resolve_carried(self, port_id: str, cause: str, *, still_down: bool) -> bool:
+        """Decide an outage carried over a restart; True if one continues."""
+        record = self._open.get(port_id, {}).get(cause)
+        if record is None:
+            return False
+        if record.outage_id not in self._carried:
+            return still_down
+        self._carried.discard(record.outage_id)
+        if still_down:
+            return True
+        self._end(port_id, cause, self.last_alive if self.last_alive is not None else self.now())
+        return False
+
+    # Devices ------------------------------------------------------------------------------
+
+    def ports_of(self, station_id: str) -> list[str]:
+        """Return the port device ids of a station."""
+        return [
+            device.id
+            for device in device_registry(self.hub).descendants(station_id)
+            if device.kind is DeviceKind.CONNECTOR
+        ]
+
+    def all_ports(self) -> dict[str, str]:
+        """Return every port device id with its station's device id."""
+        devices = device_registry(self.hub)
+        found: dict[str, str] = {}
+        for station in devices.devices(kind=DeviceKind.STATION):
+            for port_id in self.ports_of(station.id):
+                found[port_id] = station.id
+        return found
+
+    def _station_of(self, port_id: str) -> str | None:
+        station = device_registry(self.hub).station_of(port_id)
+        return None if station is None else station.id
+
+    # Outages ------------------------------------------------------------------------------
+
+    def _start(self, port_id: str, station_id: str | None, cause: str, start: float) -> None:
+        ports = self._open.setdefault(port_id, {})
+        if cause in ports:
+            return
+        record = OutageRecord(new_id(), port_id, station_id, start, None, cause)
+        ports[cause] = record
+        self.hub.bus.fire(EVENT_OUTAGE, record.as_data())
+        self._changed(port_id)
+
+    def _end(self, port_id: str, cause: str, end: float) -> None:
+        ports = self._open.get(port_id)
+        record = None if ports is None else ports.pop(cause, None)
+        if record is None:
+            return
+        if ports is not None and not ports:
+            self._open.pop(port_id, None)
+        self._carried.discard(record.outage_id)
+        self._finish(record, end)
+        self._changed(port_id)
+
+    def _finish(self, record: OutageRecord, end: float) -> None:
+        closed = replace(record, end=max(end, record.start))
+        self._closed.setdefault(record.port_id, []).append(closed)
+        self.hub.bus.fire(EVENT_OUTAGE, closed.as_data())
+
+    def open_outages(self) -> list[OutageRecord]:
+        """Return the outages open now."""
+        return [record for ports in self._open.values() for record in ports.values()]
+
+    def outages(self, port_id: str | None = None) -> list[OutageRecord]:
+        """Return the outages kept in memory (closed and open), of one port or all."""
+        ports = [port_id] if port_id is not None else list({*self._closed, *self._open})
+        found: list[OutageRecord] = []
+        for port in ports:
+            found.extend(self._closed.get(port, ()))
+            found.extend(self._open.get(port, {}).values())
+        return sorted(found, key=lambda o: (o.start, o.outage_id))
+
+    # Events -------------------------------------------------------------------------------
+
+    def _active(self) -> bool:
+        return not self._stopping and self.hub.is_running
+
+    def _on_charger_event(self, event: Event) -> None:
+        if not self._active():
+            return
+        data = event.data
+        kind = data.get("kind")
+        station_id = data.get("station_id")
+        if not isinstance(station_id, str):
+            return
+        now = self.now()
+        if kind == "status":
+            port_id = data.get("device_id")
+            status = data.get("status")
+            if isinstance(port_id, str) and port_id != station_id and isinstance(status, str):
+                self._on_status(port_id, station_id, status, now)
+        elif kind == "offline":
+            for port_id in self.ports_of(station_id):
+                if not self._resolve_carried(port_id, CAUSE_OFFLINE, still_down=True):
+                    self._start(port_id, station_id, CAUSE_OFFLINE, now)
+        elif kind == "online":
+            for port_id in self.ports_of(station_id):
+                if not self._resolve_carried(port_id, CAUSE_OFFLINE, still_down=False):
+                    self._end(port_id, CAUSE_OFFLINE, now)
+        elif kind in ("session_started", "session_ended"):
+            port_id = data.get("device_id")
+            if isinstance(port_id, str) and port_id != station_id:
+                if kind == "session_started":
+                    self._sessions.add(port_id)
+                else:
+                    self._sessions.discard(port_id)
+                self._check_power(port_id, now)
+
+    def _on_status(self, port_id: str, station_id: str, status: str, now: float) -> None:
+        previous = self._status.get(port_id)
+        self._status[port_id] = status
+        if status != "Unavailable" and previous == "Unavailable" and port_id in self._intended:
+            self._intended.discard(port_id)
+            self._save()
+        cause: str | None = None
+        if status == "Faulted":
+            cause = CAUSE_FAULTED
+        elif status == "Unavailable" and port_id not in self._intended:
+            cause = CAUSE_UNAVAILABLE
+        for other in STATUS_CAUSES:
+            if other == cause:
+                self._resolve_carried(port_id, other, still_down=True)
+            elif not self._resolve_carried(port_id, other, still_down=False):
+                self._end(port_id, other, now)
+        if cause is not None:
+            self._start(port_id, station_id, cause, now)
+        self._check_power(port_id, now)
+
+    def _target_ports(self, target: Mapping[str, Any], data: Mapping[str, Any]) -> list[str]:
+        devices = device_registry(self.hub)
+        entities = entity_registry(self.hub)
+        ids: list[str] = []
+        for source in (target, data):
+            for key in (ATTR_DEVICE_ID, ATTR_ENTITY_ID):
+                value = source.get(key)
+                values = [value] if isinstance(value, str) else list(value or ())
+                for item in values:
+                    if key == ATTR_ENTITY_ID:
+                        entry = entities.get(str(item))
+                        if entry is not None and entry.device_id is not None:
+                            ids.append(entry.device_id)
+                    else:
+                        ids.append(str(item))
+        connector = data.get("connector_id")
+        ports: list[str] = []
+        for device_id in dict.fromkeys(ids):
+            device = devices.get(device_id)
+            if device is None:
+                continue
+            if device.kind is DeviceKind.CONNECTOR:
+                ports.append(device.id)
+                continue
+            candidates = [
+                child
+                for child in devices.descendants(device.id)
+                if child.kind is DeviceKind.CONNECTOR
+            ]
+            if isinstance(connector, int) and not isinstance(connector, bool) and connector > 0:
+                candidates = [
+                    child
+                    for child in candidates
+                    if connector in (child.connector_id, child.evse_id)
+                ]
+            ports.extend(child.id for child in candidates)
+        return ports
+
+    def _on_call_service(self, event: Event) -> None:
+        if not self._active():
+            return
+        data = event.data
+        service_data = data.get(ATTR_SERVICE_DATA) or {}
+        available = service_data.get("available")
+        if not isinstance(available, bool):
+            return
+        now = self.now()
+        for port_id in self._target_ports(data.get(ATTR_TARGET) or {}, service_data):
+            timer = self._release_timers.pop(port_id, None)
+            if timer is not None:
+                timer.cancel()
+            if not available:
+                self._intended.add(port_id)
+                self._end(port_id, CAUSE_UNAVAILABLE, now)
+                continue
+            self._intended.discard(port_id)
+
+            def release(port_id: str = port_id, since: float = now) -> None:
+                self._release_timers.pop(port_id, None)
+                if (
+                    self._active()
+                    and self._status.get(port_id) == "Unavailable"
+                    and port_id not in self._intended
+                ):
+                    self._start(port_id, self._station_of(port_id), CAUSE_UNAVAILABLE, since)
+
+            self._release_timers[port_id] = clock(self.hub).call_later(RELEASE_GRACE, release)
+        self._save()
+
+    # No power ---------------------------------------------------------------------------
+
+    def _refresh_power_entities(self) -> None:
+        found: dict[str, str] = {}
+        for entry in entity_registry(self.hub).entities():
+            if entry.domain != "sensor" or entry.device_id is None:
+                continue
+            if entry.original_name == "power" or entry.unique_id.endswith("-power"):
+                found[entry.entity_id] = entry.device_id
+        self._power_entities = found
+
+    def _power_of(self, port_id: str) -> float | None:
+        for entity_id, device_id in self._power_entities.items():
+            if device_id != port_id:
+                continue
+            state = self.hub.states.get(entity_id)
+            if state is None:
+                return None
+            try:
+                value = float(state.state)
+            except ValueError:
+                return None
+            return value if math.isfinite(value) else None
+        return None
+
+    def _on_power_changed(self, event: Event) -> None:
+        if not self._active():
+            return
+        port_id = self._power_entities.get(event.data[ATTR_ENTITY_ID])
+        if port_id is not None:
+            self._check_power(port_id, self.now())
+
+    def _check_power(self, port_id: str, now: float) -> None:
+        if self.min_power_w is None:
+            return
+        power = self._power_of(port_id)
+        low = (
+            port_id in self._sessions
+            and self._status.get(port_id) == "Charging"
+            and power is not None
+            and power < self.min_power_w
+        )
+        current = self._low.get(port_id)
+        if low and current is None:
+            entry = _LowPower(now, None)
+
+            def expired(port_id: str = port_id, entry: _LowPower = entry) -> None:
+                entry.timer = None
+                if self._active() and self._low.get(port_id) is entry:
+                    self._start(port_id, self._station_of(port_id), CAUSE_NO_POWER, entry.since)
+
+            entry.timer = clock(self.hub).call_later(self.after_s, expired)
+            self._low[port_id] = entry
+        elif not low and current is not None:
+            del self._low[port_id]
+            if current.timer is not None:
+                current.timer.cancel()
+            self._end(port_id, CAUSE_NO_POWER, now)
+
+    # Exclusions ---------------------------------------------------------------------------
+
+    def add_exclusion(self, exclusion: ExclusionRecord) -> ExclusionRecord:
+        """Add or replace an exclusion and fire it."""
+        if exclusion.end is not None and exclusion.end <= exclusion.start:
+            raise ServiceValidationError("an exclusion must end after it starts")
+        self.exclusions[exclusion.exclusion_id] = exclusion
+        self.hub.bus.fire(EVENT_EXCLUSION, exclusion.as_data())
+        self._exclusions_changed()
+        return exclusion
+
+    def remove_exclusion(self, exclusion_id: str) -> ExclusionRecord:
+        """Remove an exclusion and fire its deletion."""
+        exclusion = self.exclusions.pop(exclusion_id, None)
+        if exclusion is None:
+            raise ServiceValidationError(f"no exclusion {exclusion_id!r}")
+        self.hub.bus.fire(EVENT_EXCLUSION, exclusion.as_data(deleted=True))
+        self._exclusions_changed()
+        return exclusion
+
+    def _exclusions_changed(self) -> None:
+        self._cache.clear()
+        self.update_sensors()
+
+    # Figures and sensors ------------------------------------------------------------------
+
+    def _changed(self, port_id: str) -> None:
+        self._cache.pop(port_id, None)
+        if not self._stopping:
+            self.update_sensors([port_id])
+
+    def history(self, port_id: str, station_id: str | None) -> PortHistory:
+        """Return a port's history, cached until its outages or the exclusions change."""
+        now = self.now()
+        cached = self._cache.get(port_id)
+        if cached is not None and cached.until >= now:
+            return cached
+        station = device_registry(self.hub).get(station_id) if station_id else None
+        built = PortHistory.build(
+            port_id,
+            station_id,
+            self.outages(port_id),
+            self.exclusions.values(),
+            until=now + DAY,
+            zone=self.zone,
+            hours=hours_for(self.config, station),
+        )
+        self._cache[port_id] = built
+        return built
+
+    def port_figures(self, port_id: str, start: float, end: float) -> UptimeFigures:
+        """Return a port's figures over [start, end), cut at now."""
+        history = self.history(port_id, self._station_of(port_id))
+        return history.figures(start, min(end, self.now()))
+
+    def update_sensors(self, port_ids: Iterable[str] | None = None) -> None:
+        """Recompute the uptime sensors (of some ports and their stations, or all)."""
+        now = self.now()
+        ports = self.all_ports()
+        if port_ids is not None:
+            wanted = set(port_ids)
+            stations = {ports[port] for port in wanted if port in ports}
+            chosen = {port: station for port, station in ports.items() if station in stations}
+        else:
+            chosen = ports
+        start, end = trailing_window(now)
+        month = month_start(now, self.zone)
+        by_station: dict[str, list[tuple[UptimeFigures, UptimeFigures]]] = {}
+        for port_id, station_id in chosen.items():
+            history = self.history(port_id, station_id)
+            year = history.figures(start, end)
+            mtd = history.figures(month, now)
+            by_station.setdefault(station_id, []).append((year, mtd))
+            self._write_sensor(port_id, year, mtd, station_id=station_id, port_id=port_id)
+        for station_id, rows in by_station.items():
+            count = len(rows)
+            year = UptimeFigures(
+                start,
+                end,
+                sum(r[0].outage_s for r in rows) / count,
+                sum(r[0].excluded_s for r in rows) / count,
+            )
+            mtd = UptimeFigures(
+                month,
+                now,
+                sum(r[1].outage_s for r in rows) / count,
+                sum(r[1].excluded_s for r in rows) / count,
+            )
+            totals = (sum(r[0].outage_s for r in rows), sum(r[0].excluded_s for r in rows))
+            self._write_sensor(
+                station_id, year, mtd, station_id=station_id, totals=totals, ports=count
+            )
+
+    def _sensor_entity(self, device_id: str) -> str:
+        entity_id = self._sensor_ids.get(device_id)
+        if entity_id is None:
+            device = device_registry(self.hub).get(device_id)
+            name = (device.name if device is not None else None) or device_id
+            entity_id = (
+                entity_registry(self.hub)
+                .get_or_create(
+                    "sensor",
+                    DOMAIN,
+                    f"{device_id}-uptime",
+                    suggested_object_id=f"{name} uptime",
+                    device_id=device_id,
+                    original_name="uptime",
+                )
+                .entity_id
+            )
+            self._sensor_ids[device_id] = entity_id
+        return entity_id
+
+    def _write_sensor(
+        self,
+        device_id: str,
+        year: UptimeFigures,
+        mtd: UptimeFigures,
+        *,
+        station_id: str,
+        port_id: str | None = None,
+        totals: tuple[float, float] | None = None,
+        ports: int | None = None,
+    ) -> None:
+        entity_id = self._sensor_entity(device_id)
+        percent = round(year.uptime_percent, 3)
+        outage_s, excluded_s = totals if totals is not None else (year.outage_s, year.excluded_s)
+        attributes: dict[str, Any] = {
+            ATTR_FRIENDLY_NAME: f"{self._name(device_id)} uptime",
+            ATTR_UNIT_OF_MEASUREMENT: "%",
+            "t_outage_min": round(outage_s / MINUTE, 3),
+            "t_excluded_min": round(excluded_s / MINUTE, 3),
+            "month_to_date": round(mtd.uptime_percent, 3),
+            "month_t_outage_min": round(mtd.t_outage_min, 3),
+            "month_t_excluded_min": round(mtd.t_excluded_min, 3),
+            "window_min": NEVI_YEAR_MINUTES,
+            "station_id": station_id,
+        }
+        if port_id is not None:
+            attributes["port_id"] = port_id
+            attributes["down"] = port_id in self._open
+        if ports is not None:
+            attributes["ports"] = ports
+        self.hub.states.set(entity_id, str(percent), attributes)
+        if self._last_percent.get(device_id) != percent:
+            self._last_percent[device_id] = percent
+            data: dict[str, Any] = {
+                "device_id": device_id,
+                "station_id": station_id,
+                "uptime_percent": percent,
+                "month_to_date": attributes["month_to_date"],
+                "t_outage_min": attributes["t_outage_min"],
+                "t_excluded_min": attributes["t_excluded_min"],
+                "entity_id": entity_id,
+            }
+            if port_id is not None:
+                data["port_id"] = port_id
+            self.hub.bus.fire(EVENT_UPTIME_UPDATED, data)
+
+    def _name(self, device_id: str) -> str:
+        device = device_registry(self.hub).get(device_id)
+        return (device.name if device is not None else None) or device_id
+
+
+# Services --------------------------------------------------------------------------------
+
+
+def _target_schema(extra: dict[Any, Any]) -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Optional(ATTR_DEVICE_ID): vol.All(str, vol.Length(min=1)),
+            vol.Optional(ATTR_ENTITY_ID): vol.All(str, vol.Length(min=1)),
+            **extra,
+        }
+    )
+
+
+ADD_EXCLUSION_SCHEMA: Final = _target_schema(
+    {
+        vol.Required(ATTR_START): vol.Any(str, int, float, datetime),
+        vol.Optional(ATTR_END): vol.Any(None, str, int, float, datetime),
+        vol.Required(ATTR_REASON): vol.In(REASONS),
+        vol.Optional(ATTR_NOTE): vol.Any(None, vol.All(str, vol.Length(max=1000))),
+        vol.Optional(ATTR_EXCLUSION_ID): vol.All(str, vol.Length(min=1, max=64)),
+    }
+)
+REMOVE_EXCLUSION_SCHEMA: Final = vol.Schema(
+    {vol.Required(ATTR_EXCLUSION_ID): vol.All(str, vol.Length(min=1, max=64))}
+)
+
+
+def _exclusion_target(hub: Hub, call: ServiceCall) -> tuple[str | None, str | None]:
+    """Return (port_id, station_id) of a call's target; (None, None) for the whole site."""
+    device_id = call.target.get(ATTR_DEVICE_ID) or call.data.get(ATTR_DEVICE_ID)
+    entity_id = call.target.get(ATTR_ENTITY_ID) or call.data.get(ATTR_ENTITY_ID)
+    if isinstance(device_id, list | tuple):
+        if len(device_id) != 1:
+            raise ServiceValidationError("an exclusion targets one station or port")
+        device_id = device_id[0]
+    if device_id is None and entity_id is not None:
+        entry = entity_registry(hub).get(str(entity_id))
+        if entry is None or entry.device_id is None:
+            raise ServiceValidationError(f"entity {entity_id} belongs to no device")
+        device_id = entry.device_id
+    if device_id is None:
+        return None, None
+    devices = device_registry(hub)
+    device = devices.get(str(device_id))
+    if device is None:
+        raise ServiceValidationError(f"device {device_id} not found")
+    if device.kind is DeviceKind.STATION:
+        return None, device.id
+    if device.kind is DeviceKind.CONNECTOR:
+        station = devices.station_of(device.id)
+        return device.id, None if station is None else station.id
+    raise ServiceValidationError(
+        f"an exclusion targets a station or a port, not a {device.kind} device"
+    )
+
+
+def engine_of(hub: Hub) -> UptimeEngine:
+    """Return the hub's uptime engine; UptimeError when the integration is not set up."""
+    engine: UptimeEngine | None = hub.data.get(DATA_UPTIME)
+    if engine is None:
+        raise UptimeError("the uptime integration is not set up")
+    return engine
+
+
+async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
+    """Start the engine on the recorder's history and register the services."""
+    from hub.recorder import get_recorder
+
+    engine = UptimeEngine(hub, config, get_recorder(hub))
+    await engine.start()
+    hub.data[DATA_UPTIME] = engine
+
+    async def add_exclusion(call: ServiceCall) -> dict[str, Any]:
+        port_id, station_id = _exclusion_target(hub, call)
+        try:
+            start = parse_time(call.data[ATTR_START], engine.zone)
+            raw_end = call.data.get(ATTR_END)
+            end = None if raw_end is None else parse_time(raw_end, engine.zone)
+        except vol.Invalid as err:
+            raise ServiceValidationError(str(err)) from err
+        record = ExclusionRecord(
+            call.data.get(ATTR_EXCLUSION_ID) or new_id(),
+            port_id,
+            station_id,
+            start,
+            end,
+            call.data[ATTR_REASON],
+            call.data.get(ATTR_NOTE),
+        )
+        return engine.add_exclusion(record).as_data()
+
+    async def remove_exclusion(call: ServiceCall) -> dict[str, Any]:
+        return engine.remove_exclusion(call.data[ATTR_EXCLUSION_ID]).as_data(deleted=True)
+
+    unsubs = [
+        hub.services.register(
+            DOMAIN,
+            "add_exclusion",
+            add_exclusion,
+            ADD_EXCLUSION_SCHEMA,
+            "Exclude a period from a station's or port's downtime (with a reason).",
+        ),
+        hub.services.register(
+            DOMAIN,
+            "remove_exclusion",
+            remove_exclusion,
+            REMOVE_EXCLUSION_SCHEMA,
+            "Remove an exclusion.",
+        ),
+    ]
+    hub.data[f"{DATA_UPTIME}.unsubs"] = unsubs
+    return True
+
+
+async def async_unload(hub: Hub) -> None:
+    """Stop the engine and remove the services."""
+    for unsub in hub.data.pop(f"{DATA_UPTIME}.unsubs", ()):
+        unsub()
+    engine: UptimeEngine | None = hub.data.pop(DATA_UPTIME, None)
+    if engine is not None:
+        await engine.stop()
+
+
+@hookimpl
+def evhub_integration() -> Integration:
+    """Describe the uptime integration."""
+    from hub import __version__
+
+    return Integration(
+        domain=DOMAIN,
+        name="Uptime",
+        version=__version__,
+        setup=async_setup,
+        unload=async_unload,
+        dependencies=("recorder",),
+        config_schema=CONFIG_SCHEMA,
+    )
+
+
+def utc_iso(ts: float | None) -> str | None:
+    """Return an ISO 8601 UTC time for POSIX seconds (None stays None)."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")

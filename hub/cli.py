@@ -57,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
 
+    report = commands.add_parser("report", help="reports from the recorder's database")
+    report_commands = report.add_subparsers(dest="report_command", metavar="REPORT")
+    uptime = report_commands.add_parser("uptime", help="NEVI/CEC uptime report per port")
+    uptime.add_argument("--from", dest="start", required=True, help="YYYY-MM-DD or ISO time")
+    uptime.add_argument("--to", dest="end", required=True, help="YYYY-MM-DD (inclusive) or time")
+    uptime.add_argument("--format", choices=["csv", "json"], default="csv")
+    uptime.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
+
     check = commands.add_parser("check-config", help="check the configuration and exit")
     check.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
 
@@ -245,6 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_check_config(args.config)
     if args.command == "automation" and args.automation_command == "trace":
         return cmd_automation_trace(args.config, args.automation_id, args.json)
+    if args.command == "report" and args.report_command == "uptime":
+        from hub.uptime_report import cmd_report_uptime
+
+        return cmd_report_uptime(args.config, args.start, args.end, args.format)
     if args.command == "simulate":
         return cmd_simulate(args)
     if args.command == "user" and args.user_command == "add":

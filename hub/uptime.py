@@ -338,7 +338,7 @@ class OperatingHours:
         if oh > 23 or om > 59 or ch > 24 or cm > 59 or (ch == 24 and cm):
             raise ValueError(f"invalid time in opening hours {text!r}")
         opens, closes = oh * 3600 + om * 60, ch * 3600 + cm * 60
-        if opens == closes % 86_400:
+        if opens == closes:
             raise ValueError(f"opening hours {text!r} open and close at the same time")
         return cls(opens, closes)
 

@@ -740,6 +740,7 @@ class UptimeEngine:
         self._last_percent: dict[str, float] = {}
         self.started_at = 0.0
         self._pruned = 0.0
+        self.resume_from = 0.0
         self.last_alive: float | None = None
         self._in_grace = True
         self._stopping = False
@@ -756,6 +757,8 @@ class UptimeEngine:
         stored = await self._store.load() or {}
         last_alive = stored.get("last_alive")
         self.last_alive = float(last_alive) if isinstance(last_alive, int | float) else None
+        # Outages carried over the restart close at the previous run's last moment alive.
+        self.resume_from = now if self.last_alive is None else min(self.last_alive, now)
         self._intended = {str(port) for port in stored.get("intended", ())}
         since = history_start(now - NEVI_YEAR_SECONDS, self.zone)
         for row in await self.recorder.outages(since, now + DAY):
@@ -782,7 +785,7 @@ class UptimeEngine:
             stale = records.pop(CAUSE_NO_POWER, None)
             if stale is not None:  # sessions and power are live facts: not carried over
                 self._carried.discard(stale.outage_id)
-                self._finish(stale, self.last_alive)
+                self._finish(stale, self.resume_from)
             if not records:
                 self._open.pop(port_id, None)
         bus = self.hub.bus
@@ -894,7 +897,7 @@ class UptimeEngine:
         self._carried.discard(record.outage_id)
         if still_down:
             return True
-        self._end(port_id, cause, self.last_alive if self.last_alive is not None else self.now())
+        self._end(port_id, cause, self.resume_from)
         return False
 
     # Devices ------------------------------------------------------------------------------

@@ -1,0 +1,267 @@
+"""Uptime services and bad input, exclusions over a restart, on-purpose locks, the CLI's errors."""
+
+# The fixtures come from the month test's module: their names are redefined as arguments.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.charger import fire_charger_event
+from hub.const import EVENT_EXCLUSION
+from hub.core import Hub
+from hub.exceptions import HubError, ServiceValidationError
+from hub.recorder import get_recorder
+from hub.registry import DeviceKind, device_registry
+from hub.uptime import engine_of
+from tests.hub.test_uptime_ocpp import (  # noqa: F401 - fixtures
+    StartHub,
+    at,
+    boot,
+    connect,
+    goto,
+    ids,
+    start_hub,
+    status,
+)
+from tests.integrations.ocpp.conftest import Connect, ws_url
+
+H = 3600.0
+
+
+def make_station(hub: Hub, name: str, ports: int) -> tuple[str, list[str]]:
+    devices = device_registry(hub)
+    station = devices.get_or_create(
+        integration="test", identifiers={("test", name)}, kind=DeviceKind.STATION, name=name
+    )
+    port_ids = [
+        devices.get_or_create(
+            integration="test",
+            identifiers={("test", f"{name}:{n}")},
+            kind=DeviceKind.CONNECTOR,
+            name=f"{name} {n}",
+            via_device_id=station.id,
+            connector_id=n,
+        ).id
+        for n in range(1, ports + 1)
+    ]
+    return station.id, port_ids
+
+
+async def test_bad_exclusions_are_refused_and_nothing_is_kept(start_hub: StartHub) -> None:
+    hub, _clock = await start_hub(at(4, 1))
+    seen: list[dict[str, Any]] = []
+    hub.bus.listen(EVENT_EXCLUSION, lambda e: seen.append(dict(e.data)))
+    station, ports = make_station(hub, "Lab", 1)
+    add = {"device_id": ports[0], "start": "2026-04-01T08:00", "end": "2026-04-01T09:00"}
+    with pytest.raises(ServiceValidationError, match="reason: value must be one of"):
+        await hub.services.call("uptime", "add_exclusion", {**add, "reason": "aliens"})
+    with pytest.raises(ServiceValidationError, match="end after it starts"):
+        await hub.services.call(
+            "uptime", "add_exclusion", {**add, "end": "2026-04-01T07:00", "reason": "other"}
+        )
+    with pytest.raises(ServiceValidationError, match="ISO 8601"):
+        await hub.services.call(
+            "uptime", "add_exclusion", {**add, "start": "yesterday", "reason": "other"}
+        )
+    with pytest.raises(ServiceValidationError, match="not found"):
+        await hub.services.call(
+            "uptime", "add_exclusion", {**add, "device_id": "nope", "reason": "other"}
+        )
+    with pytest.raises(ServiceValidationError, match="no exclusion"):
+        await hub.services.call("uptime", "remove_exclusion", {"exclusion_id": "missing"})
+    assert seen == []
+    site = await hub.services.call(
+        "uptime", "add_exclusion", {"start": at(4, 1), "reason": "natural_disaster"}
+    )
+    assert (site["port_id"], site["station_id"], site["end"]) == (None, None, None)
+    own = await hub.services.call("uptime", "add_exclusion", {**add, "reason": "maintenance"})
+    assert (own["port_id"], own["station_id"]) == (ports[0], station)
+    assert own["start"] == at(4, 1, 8)  # naive times are local to hub.time_zone
+    assert len(seen) == 2
+
+
+async def test_exclusions_and_outages_survive_a_restart(start_hub: StartHub) -> None:
+    t0 = at(4, 1)
+    hub, clock = await start_hub(t0)
+    station, ports = make_station(hub, "Lab", 1)
+    fire_charger_event(
+        hub,
+        "status",
+        station_id=station,
+        device_id=ports[0],
+        data={"port": 1, "status": "Faulted", "previous": "Available", "error_code": "X"},
+    )
+    await goto(clock, t0 + H)
+    fire_charger_event(
+        hub,
+        "status",
+        station_id=station,
+        device_id=ports[0],
+        data={"port": 1, "status": "Available", "previous": "Faulted", "error_code": None},
+    )
+    await hub.services.call(
+        "uptime",
+        "add_exclusion",
+        {"device_id": ports[0], "start": t0, "end": t0 + H / 2, "reason": "utility_power"},
+    )
+    await goto(clock, t0 + 2 * H)
+    await hub.stop()
+    hub, clock = await start_hub(t0 + 3 * H)
+    engine = engine_of(hub)
+    figures = engine.port_figures(ports[0], t0, t0 + 3 * H)
+    assert (figures.t_outage_min, figures.t_excluded_min) == (60, 30)
+    sensor = hub.states.get(engine._sensor_entity(ports[0]))
+    assert sensor is not None
+    assert sensor.attributes["t_outage_min"] == 60
+    assert sensor.attributes["t_excluded_min"] == 30
+    assert float(sensor.state) == round((525_600 - 30) / 525_600 * 100, 3)
+
+
+async def test_unlock_that_leaves_the_port_unavailable_counts_from_the_unlock(
+    start_hub: StartHub,
+    connect: Connect,
+) -> None:
+    t0 = at(5, 4)
+    hub, clock = await start_hub(t0)
+    engine = engine_of(hub)
+    cp = await connect(ws_url(hub, "CP-A"))
+    await boot(cp, 2)
+    dev = ids(hub)
+    # The station is locked on purpose, connector 2 only, through the station's device.
+    await hub.services.call(
+        "charger",
+        "set_availability",
+        {"available": False, "connector_id": 2},
+        target={"device_id": dev["A"]},
+    )
+    await status(cp, 2, "Unavailable")
+    await status(cp, 1, "Unavailable")  # not asked for: counts
+    await hub.block_till_done()
+    assert [(o.port_id, o.cause) for o in engine.open_outages()] == [(dev["A1"], "unavailable")]
+    await goto(clock, t0 + H)
+    await hub.services.call(
+        "charger", "set_availability", {"available": True}, target={"device_id": dev["A"]}
+    )
+    await goto(clock, t0 + H + 59)
+    assert {o.port_id for o in engine.open_outages()} == {dev["A1"]}
+    await goto(clock, t0 + H + 61)  # connector 2 never came back
+    opened = {o.port_id: o for o in engine.open_outages()}
+    assert opened[dev["A2"]].start == t0 + H
+    await status(cp, 2, "Available")
+    await status(cp, 1, "Available")
+    await goto(clock, t0 + 2 * H)
+    assert engine.port_figures(dev["A1"], t0, t0 + 2 * H).outage_s == H + 61
+    assert engine.port_figures(dev["A2"], t0, t0 + 2 * H).outage_s == 61
+
+
+async def test_station_that_never_comes_back_after_a_start_counts_after_grace(
+    start_hub: StartHub,
+    connect: Connect,
+) -> None:
+    t0 = at(6, 1)
+    hub, clock = await start_hub(t0)
+    cp = await connect(ws_url(hub, "CP-B"))
+    await boot(cp, 1)
+    await goto(clock, t0 + 600)
+    await hub.stop()
+    # The hub is down for a day; CP-B was fine before and stays away after the start.
+    hub, clock = await start_hub(t0 + 86_400)
+    engine = engine_of(hub)
+    await goto(clock, t0 + 86_400 + 149)
+    assert engine.open_outages() == []
+    await goto(clock, t0 + 86_400 + 150)
+    [outage] = engine.open_outages()
+    assert (outage.cause, outage.start) == ("offline", t0 + 86_400 + 150)
+    recorder = get_recorder(hub)
+    await recorder.flush()
+    rows = await recorder.outages(t0, t0 + 2 * 86_400)
+    assert [(r["cause"], r["start"], r["end"]) for r in rows] == [
+        ("offline", t0 + 86_400 + 150, None)
+    ]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", "report", "uptime", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_report_cli_errors(tmp_path: Path) -> None:
+    missing = run_cli("--from", "2026-01-01", "--to", "2026-01-31", "--config", str(tmp_path))
+    assert missing.returncode == 1
+    assert "no configuration.yaml" in missing.stderr
+    tmp_path.joinpath("configuration.yaml").write_text("hub:\n  time_zone: UTC\n")
+    no_db = run_cli("--from", "2026-01-01", "--to", "2026-01-31", "--config", str(tmp_path))
+    assert no_db.returncode == 1
+    assert "no recorder database" in no_db.stderr
+    assert not tmp_path.joinpath("evhub.db").exists()  # a report never creates one
+    bad = run_cli("--from", "January", "--to", "2026-01-31", "--config", str(tmp_path))
+    assert bad.returncode == 1
+    assert "expected a date" in bad.stderr
+    usage = run_cli("--from", "2026-01-01", "--config", str(tmp_path))
+    assert usage.returncode == 2
+
+
+async def test_report_csv_from_the_cli_with_the_hub_stopped(
+    start_hub: StartHub, tmp_path: Path
+) -> None:
+    t0 = at(7, 31, 23)
+    hub, clock = await start_hub(t0)
+    station, ports = make_station(hub, "Lab", 1)
+    fire_charger_event(
+        hub,
+        "status",
+        station_id=station,
+        device_id=ports[0],
+        data={"port": 1, "status": "Faulted", "previous": "Available", "error_code": "X"},
+    )
+    await goto(clock, at(8, 1, 0, 30))  # 90 minutes down across the month's end
+    fire_charger_event(
+        hub,
+        "status",
+        station_id=station,
+        device_id=ports[0],
+        data={"port": 1, "status": "Available", "previous": "Faulted", "error_code": None},
+    )
+    await goto(clock, at(8, 2))
+    await hub.stop()
+    result = await _run_cli_async(
+        "--from", "2026-07-31", "--to", "2026-08-01", "--config", str(tmp_path)
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line.split(",") for line in result.stdout.splitlines()]
+    header = rows[0]
+    records = [dict(zip(header, row, strict=True)) for row in rows[1:]]
+    months = {r["period"]: r for r in records if r["record"] == "port_month"}
+    assert (months["2026-07"]["t_outage_min"], months["2026-08"]["t_outage_min"]) == ("60", "30")
+    assert months["2026-07"]["window_min"] == "1440"
+    [whole] = [r for r in records if r["record"] == "port"]
+    assert whole["t_outage_min"] == "90"
+    assert whole["uptime_percent"] == f"{(2880 - 90) / 2880 * 100:.4f}"
+    [outage] = [r for r in records if r["record"] == "outage"]
+    assert (outage["cause"], outage["duration_min"]) == ("faulted", "90")
+    assert whole["port_name"] == "Lab 1"
+
+
+async def _run_cli_async(*args: str) -> subprocess.CompletedProcess[str]:
+    import asyncio
+
+    return await asyncio.get_running_loop().run_in_executor(None, lambda: run_cli(*args))
+
+
+def test_engine_of_without_the_integration() -> None:
+    class Bare:
+        data: dict[str, Any] = {}
+
+    with pytest.raises(HubError, match="not set up"):
+        engine_of(Bare())  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -480,8 +481,8 @@ def _attach_numeric_fast(
 ) -> Unsubscribe:
     """numeric_state on the state itself, without for: the common case, written inline
     because it runs on every write to its entity (a fleet has thousands of them)."""
-    low = above if above is not None else float("-inf")
-    high = below if below is not None else float("inf")
+    low = above if above is not None else -math.inf
+    high = below if below is not None else math.inf
     trigger_id = config.get("id")
 
     def inside(state: State | None) -> bool:

@@ -1,19 +1,26 @@
-"""Monitoring data from the recorder: state history."""
+"""Monitoring data from the recorder: state history, charging sessions and statistics."""
 
 from __future__ import annotations
 
+import re
+import zoneinfo
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
 from hub.auth import Role
 from hub.clock import clock
-from hub.core import valid_entity_id
-from hub.http.view import KEY_HUB, ApiError, Route, json_response
+from hub.core import Hub, valid_entity_id
+from hub.http.view import KEY_HUB, ApiError, Route, json_response, query_int
+from hub.registry import DeviceEntry, DeviceKind, device_registry
 
-MAX_ENTITIES = 100
-DAY = 86400.0
+MAX_ENTITIES: Final = 100
+DAY: Final = 86400.0
+# The longest window a statistics period may cover: hours over a month, days over a year.
+MAX_STATISTICS_WINDOW: Final = {"hour": 31 * DAY, "day": 400 * DAY}
+MAX_SESSIONS_WINDOW: Final = 400 * DAY
+_MONTH: Final = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 def parse_time(request: web.Request, name: str, default: float) -> float:
@@ -24,10 +31,62 @@ def parse_time(request: web.Request, name: str, default: float) -> float:
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise ApiError(400, "invalid", f"{name} must be an ISO 8601 time") from None
+        raise ApiError(400, "invalid", f"{name} must be an ISO 8601 time, not {raw!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    try:
+        return parsed.timestamp()
+    except (OverflowError, OSError, ValueError):
+        raise ApiError(400, "invalid", f"{name} is out of range") from None
+
+
+def hub_zone(hub: Hub) -> zoneinfo.ZoneInfo:
+    """The hub's time zone (months and days follow it)."""
+    return zoneinfo.ZoneInfo(hub.config.time_zone if hub.config is not None else "UTC")
+
+
+def parse_month(raw: str, zone: zoneinfo.ZoneInfo) -> tuple[float, float]:
+    """A "YYYY-MM" month as [first instant, first instant of the next month) in a zone."""
+    found = _MONTH.match(raw.strip())
+    if found is None:
+        raise ApiError(400, "invalid", f"month must be YYYY-MM, not {raw!r}")
+    year, month = int(found.group(1)), int(found.group(2))
+    if not 1 <= month <= 12 or not 1970 <= year <= 9998:
+        raise ApiError(400, "invalid", f"no such month {raw!r}")
+    start = datetime(year, month, 1, tzinfo=zone)
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)
+    return start.timestamp(), end.timestamp()
+
+
+def time_window(
+    request: web.Request, default_span: float, max_span: float, *, month_default: bool = False
+) -> tuple[float, float]:
+    """[start, end) from the start/end (ISO 8601) or month (YYYY-MM) query, checked.
+
+    Without them: the last default_span seconds, or with month_default this month so far
+    (hub time zone).
+    """
+    hub = request.app[KEY_HUB]
+    now = clock(hub).time()
+    month = request.query.get("month")
+    if month:
+        if "start" in request.query or "end" in request.query:
+            raise ApiError(400, "invalid", "give month or start/end, not both")
+        return parse_month(month, hub_zone(hub))
+    if month_default and "start" not in request.query:
+        local = datetime.fromtimestamp(now, hub_zone(hub))
+        default_start = datetime(local.year, local.month, 1, tzinfo=local.tzinfo).timestamp()
+    else:
+        default_start = None
+    end = parse_time(request, "end", now)
+    start = parse_time(
+        request, "start", default_start if default_start is not None else end - default_span
+    )
+    if start >= end:
+        raise ApiError(400, "invalid", "start must be before end")
+    if end - start > max_span:
+        raise ApiError(400, "invalid", f"the window may be at most {max_span / DAY:g} days")
+    return start, end
 
 
 def recorder(request: web.Request) -> Any:
@@ -40,8 +99,25 @@ def recorder(request: web.Request) -> Any:
         raise ApiError(503, "unavailable", "the recorder is not running") from None
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat()
+def iso(ts: float | None) -> str | None:
+    """ISO 8601 UTC for POSIX seconds (None stays None)."""
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def device_of(
+    request: web.Request, param: str, kinds: tuple[DeviceKind, ...], required: bool = False
+) -> DeviceEntry | None:
+    """The device a query parameter names, of one of the kinds; 404 if there is none."""
+    raw = request.query.get(param, "").strip()
+    if not raw:
+        if required:
+            raise ApiError(400, "invalid", f"{param} is required")
+        return None
+    device = device_registry(request.app[KEY_HUB]).get(raw)
+    if device is None or device.kind not in kinds:
+        what = " or ".join(str(kind) for kind in kinds)
+        raise ApiError(404, "not_found", f"{param}: no {what} {raw!r}")
+    return device
 
 
 async def get_history(request: web.Request) -> web.Response:
@@ -67,13 +143,81 @@ async def get_history(request: web.Request) -> web.Response:
                 {
                     "state": row["state"],
                     "attributes": row["attributes"],
-                    "last_changed": _iso(row["last_changed"]),
+                    "last_changed": iso(row["last_changed"]),
                 }
                 for row in found
             ]
             for entity_id, found in rows.items()
         }
     )
+
+
+def session_json(row: dict[str, Any], now: float) -> dict[str, Any]:
+    """A recorded charging session with ISO times and its duration so far."""
+    started, stopped = row["started_at"], row["stopped_at"]
+    duration = None if started is None else max(0.0, (stopped or now) - started)
+    return {
+        **row,
+        "started_at": iso(started),
+        "stopped_at": iso(stopped),
+        "duration_s": None if duration is None else round(duration, 3),
+    }
+
+
+async def get_sessions(request: web.Request) -> web.Response:
+    """Charging sessions overlapping [start, end) (default: the last 7 days), newest first."""
+    station = device_of(request, "station_id", (DeviceKind.STATION,))
+    port = device_of(request, "port_id", (DeviceKind.CONNECTOR, DeviceKind.EVSE))
+    limit = query_int(request, "limit", 500, 1, 10_000)
+    start, end = time_window(request, 7 * DAY, MAX_SESSIONS_WINDOW)
+    store = recorder(request)
+    await store.flush()
+    rows = await store.sessions(
+        start,
+        end,
+        station_ids=None if station is None else [station.id],
+        port_ids=None if port is None else [port.id],
+    )
+    now = clock(request.app[KEY_HUB]).time()
+    newest = sorted(rows, key=lambda r: r["started_at"] or 0.0, reverse=True)[:limit]
+    return json_response([session_json(row, now) for row in newest])
+
+
+async def get_statistics(request: web.Request) -> web.Response:
+    """Energy, sessions, utilization and failures of a port or station, per hour or day."""
+    from hub.recorder.statistics import statistics
+
+    hub = request.app[KEY_HUB]
+    device = device_of(
+        request, "device_id", (DeviceKind.STATION, DeviceKind.CONNECTOR), required=True
+    )
+    assert device is not None
+    period = request.query.get("period") or "hour"
+    if period not in MAX_STATISTICS_WINDOW:
+        raise ApiError(400, "invalid", f"period must be hour or day, not {period!r}")
+    start, end = time_window(request, DAY, MAX_STATISTICS_WINDOW[period])
+    store = recorder(request)
+    await store.flush()
+    found = (await statistics(hub, [device.id], start, end, period))[device.id]  # type: ignore[arg-type]
+    periods = found.pop("periods")
+    kind = "station" if device.kind is DeviceKind.STATION else "port"
+    if kind == "station" and found["kind"] != "station":
+        # Nothing recorded for the station in the window: it has no counted ports.
+        found["ports"] = []
+    found["kind"] = kind
+    summary = {
+        "device_id": device.id,
+        "name": device.name,
+        "start": iso(start),
+        "end": iso(end),
+        "period": period,
+        **found,
+        "failed_sessions": [
+            {**row, "started_at": iso(row["started_at"])} for row in found["failed_sessions"]
+        ],
+    }
+    rows = [{**row, "start": iso(row["start"]), "end": iso(row["end"])} for row in periods]
+    return json_response({"rows": rows, "summary": summary})
 
 
 ROUTES: tuple[Route, ...] = (
@@ -84,6 +228,24 @@ ROUTES: tuple[Route, ...] = (
         Role.VIEWER,
         "State history of entities",
         query=("entity_id", "start", "end"),
+        tag="monitoring",
+    ),
+    Route(
+        "GET",
+        "/api/sessions",
+        get_sessions,
+        Role.VIEWER,
+        "Recorded charging sessions overlapping a window, newest first",
+        query=("start", "end", "month", "station_id", "port_id", "limit"),
+        tag="monitoring",
+    ),
+    Route(
+        "GET",
+        "/api/statistics",
+        get_statistics,
+        Role.VIEWER,
+        "Charging statistics of a station or port per hour or day",
+        query=("device_id", "period", "start", "end", "month"),
         tag="monitoring",
     ),
 )

@@ -132,6 +132,19 @@ def _port_json(hub: Hub, device: DeviceEntry) -> dict[str, Any]:
     }
 
 
+def _site(hub: Hub, device: DeviceEntry) -> str | None:
+    """The name of the site device above a station, if any."""
+    devices = device_registry(hub)
+    seen: set[str] = set()
+    parent = devices.get(device.via_device_id) if device.via_device_id else None
+    while parent is not None and parent.id not in seen:
+        if parent.kind is DeviceKind.SITE:
+            return parent.name
+        seen.add(parent.id)
+        parent = devices.get(parent.via_device_id) if parent.via_device_id else None
+    return None
+
+
 def station_json(hub: Hub, device: DeviceEntry) -> dict[str, Any]:
     """Station of the API contract, from the registries and states (any integration)."""
     entities = _entity_keys(hub, device.id)
@@ -160,6 +173,7 @@ def station_json(hub: Hub, device: DeviceEntry) -> dict[str, Any]:
         "name": device.name,
         "charge_point_id": ident,
         "protocol": device.integration,
+        "site": _site(hub, device),
         "online": online,
         "connectivity": connectivity,
         "status": _value(hub, entities.get("status")),

@@ -10,7 +10,8 @@ from hub.core import Context, Hub
 from hub.security import audit
 
 # Domains an operator may call: control chargers, handle alerts, run automations. Every
-# other service (configuration, notifications, raw protocol calls) needs an admin.
+# other service (configuration, notifications, raw protocol calls) needs an admin; an
+# operator may also approve chargers, dismiss notifications and manage uptime exclusions.
 OPERATOR_DOMAINS: Final = frozenset({"charger", "alert", "automation"})
 OPERATOR_SERVICES: Final = frozenset(
     {
@@ -18,6 +19,8 @@ OPERATOR_SERVICES: Final = frozenset(
         ("ocpp", "reject_charger"),
         ("notify", "dismiss"),
         ("notify", "mark_read"),
+        ("uptime", "add_exclusion"),
+        ("uptime", "remove_exclusion"),
     }
 )
 ADMIN_SERVICES: Final = frozenset({("automation", "reload")})

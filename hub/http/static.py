@@ -43,7 +43,7 @@ async def frontend(request: web.Request) -> web.StreamResponse:
     """A file of the built frontend, or index.html for any other path (SPA routing)."""
     tail = request.match_info.get("tail", "")
     if tail == "api" or tail.startswith("api/"):
-        raise ApiError(404, "not_found", f"no API endpoint {request.method} {request.path}")
+        raise ApiError(404, "no_endpoint", f"no API endpoint {request.method} {request.path}")
     dist = request.app[KEY_DIST]
     loop = asyncio.get_running_loop()
     built, found = await loop.run_in_executor(None, _resolve, dist, tail)

@@ -219,6 +219,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise
     except web.HTTPException as err:
         if err.status >= 400 and request.path.startswith("/api/"):
+            if err.status in (404, 405) and not await _is_api_path(request):
+                raise ApiError(
+                    404, "no_endpoint", f"no API endpoint {request.method} {request.path}"
+                ) from None
             raise ApiError(err.status, _code(err.status), err.reason) from None
         raise
     except Exception as err:
@@ -227,6 +231,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise mapped from None
         _LOGGER.exception("Error answering %s %s", request.method, request.path)
         raise ApiError(500, "internal", "internal error; see the hub's log") from None
+
+
+async def _is_api_path(request: web.Request) -> bool:
+    """Whether a route other than the frontend's catch-all serves this path (any method)."""
+    for resource in request.app.router.resources():
+        if resource.canonical.startswith("/{tail"):
+            continue
+        _match, allowed = await resource.resolve(request)
+        if allowed:
+            return True
+    return False
 
 
 def _code(status: int) -> str:

@@ -43,7 +43,8 @@ BAD_REQUESTS = [
     ("DELETE", "/api/users/unknown", b"", 404, "not_found"),
     ("POST", "/api/tokens", b'{"name": 42}', 400, "invalid"),
     ("DELETE", "/api/tokens/unknown", b"", 404, "not_found"),
-    ("GET", "/api/no/such/endpoint", b"", 404, "not_found"),
+    ("GET", "/api/no/such/endpoint", b"", 404, "no_endpoint"),
+    ("POST", "/api/no/such/endpoint", b"{}", 404, "no_endpoint"),
     ("PUT", "/api/states", b"{}", 405, "method_not_allowed"),
 ]  # fmt: skip
 

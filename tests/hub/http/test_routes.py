@@ -45,6 +45,14 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/security/events"): "viewer",
     ("GET", "/api/audit"): "admin",
     ("GET", "/api/history"): "viewer",
+    ("GET", "/api/sessions"): "viewer",
+    ("GET", "/api/statistics"): "viewer",
+    ("GET", "/api/uptime"): "viewer",
+    ("GET", "/api/uptime/monthly"): "viewer",
+    ("GET", "/api/reports/uptime.csv"): "viewer",
+    ("GET", "/api/uptime/exclusions"): "viewer",
+    ("POST", "/api/uptime/exclusions"): "operator",
+    ("DELETE", "/api/uptime/exclusions/{exclusion_id}"): "operator",
     ("GET", "/api/websocket"): None,
     ("GET", "/api/openapi.json"): None,
     ("GET", "/metrics"): "admin",
@@ -89,6 +97,7 @@ def _sample(path: str) -> str:
         .replace("{cp_id}", "NO-SUCH-CP")
         .replace("{alert_id}", "no-such-alert")
         .replace("{automation_id}", "no-such-automation")
+        .replace("{exclusion_id}", "no-such-exclusion")
     )
 
 

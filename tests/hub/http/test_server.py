@@ -118,7 +118,7 @@ async def test_frontend_files_fallback_and_caching(tmp_path: Path) -> None:
                 assert "not for the web" not in await resp.text()
             async with client.get(f"{url}/api/unknown") as resp:
                 assert resp.status == 404
-                assert (await resp.json())["error"] == "not_found"
+                assert (await resp.json())["error"] == "no_endpoint"
     finally:
         await hub.stop()
 

@@ -43,6 +43,8 @@ A station's figure is the mean of its ports' percentages (sums for the minute to
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 import re
@@ -121,6 +123,7 @@ INTERVAL_UP: Final = "up"
 INTERVAL_DOWN: Final = "down"
 INTERVAL_EXCLUDED: Final = "excluded"
 UPDATE_INTERVAL: Final = 60.0
+UPDATE_SLICE: Final = 500  # ports per slice of the minute's update; the loop runs between
 RELEASE_GRACE: Final = 60.0
 DEFAULT_OFFLINE_GRACE: Final = 150.0  # OCPP defaults: 60 s heartbeats x 2.5
 
@@ -735,6 +738,7 @@ class UptimeEngine:
         self._unsubs: list[Unsubscribe] = []
         self._timers: list[Timer] = []
         self._tick_timer: Timer | None = None
+        self._updating: asyncio.Task[None] | None = None
         self._cache: dict[str, PortHistory] = {}
         self._sensor_ids: dict[str, str] = {}
         self._last_percent: dict[str, float] = {}
@@ -830,6 +834,10 @@ class UptimeEngine:
                 low.timer.cancel()
         if self._tick_timer is not None:
             self._tick_timer.cancel()
+        if self._updating is not None and not self._updating.done():
+            self._updating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._updating
         self._timers.clear()
         self._release_timers.clear()
         self.last_alive = self.now()
@@ -854,8 +862,28 @@ class UptimeEngine:
         self._save()
         if now - self._pruned >= DAY:
             self._prune(now)
-        self.update_sensors()
+        if len(self.all_ports()) <= UPDATE_SLICE:
+            self.update_sensors()
+        elif self._updating is None or self._updating.done():
+            self._updating = self.hub.create_task(self._update_in_slices(), "uptime sensors")
         self._tick_timer = clock(self.hub).call_later(UPDATE_INTERVAL, self._tick)
+
+    async def _update_in_slices(self) -> None:
+        """Update a large fleet's sensors a slice of whole stations at a time, yielding."""
+        by_station: dict[str, list[str]] = {}
+        for port_id, station_id in self.all_ports().items():
+            by_station.setdefault(station_id, []).append(port_id)
+        batch: list[str] = []
+        for ports in by_station.values():
+            batch.extend(ports)
+            if len(batch) >= UPDATE_SLICE:
+                self.update_sensors(batch)
+                batch = []
+                await asyncio.sleep(0)
+                if self._stopping:
+                    return
+        if batch:
+            self.update_sensors(batch)
 
     def _prune(self, now: float) -> None:
         """Forget closed outages older than any trailing window still needs."""

@@ -265,3 +265,29 @@ def test_engine_of_without_the_integration() -> None:
 
     with pytest.raises(HubError, match="not set up"):
         engine_of(Bare())  # type: ignore[arg-type]
+
+
+async def test_a_large_fleet_is_updated_in_slices(start_hub: StartHub) -> None:
+    t0 = at(9, 1)
+    hub, clock = await start_hub(t0)
+    engine = engine_of(hub)
+    fleet = [make_station(hub, f"S{n:03d}", 2) for n in range(300)]  # 600 ports > one slice
+    station, ports = fleet[-1]
+    fire_charger_event(
+        hub,
+        "status",
+        station_id=station,
+        device_id=ports[1],
+        data={"port": 2, "status": "Faulted", "previous": "Available", "error_code": "X"},
+    )
+    await goto(clock, t0 + 10 * 60)
+    assert engine._updating is not None
+    sensors = [hub.states.get(engine._sensor_entity(p)) for _s, pair in fleet for p in pair]
+    assert all(s is not None and s.attributes["t_outage_min"] == 0 for s in sensors[:-1])
+    last = hub.states.get(engine._sensor_entity(ports[1]))
+    assert last is not None
+    assert last.attributes["t_outage_min"] == 10
+    whole = hub.states.get(engine._sensor_entity(station))
+    assert whole is not None
+    assert whole.attributes["t_outage_min"] == 10
+    assert float(whole.state) == round(100 - 10 / 525_600 * 100 / 2, 3)

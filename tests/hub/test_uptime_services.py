@@ -291,3 +291,30 @@ async def test_a_large_fleet_is_updated_in_slices(start_hub: StartHub) -> None:
     assert whole is not None
     assert whole.attributes["t_outage_min"] == 10
     assert float(whole.state) == round(100 - 10 / 525_600 * 100 / 2, 3)
+
+
+async def test_an_on_purpose_lock_holds_over_a_restart(
+    start_hub: StartHub,
+    connect: Connect,
+) -> None:
+    t0 = at(10, 5)
+    hub, clock = await start_hub(t0)
+    cp = await connect(ws_url(hub, "CP-A"))
+    await boot(cp, 2)
+    dev = ids(hub)
+    await hub.services.call(
+        "charger", "set_availability", {"available": False}, target={"device_id": dev["A1"]}
+    )
+    await status(cp, 1, "Unavailable")
+    await goto(clock, t0 + H)
+    await hub.stop()
+    await cp.close()
+    hub, clock = await start_hub(t0 + 2 * H)
+    engine = engine_of(hub)
+    cp = await connect(ws_url(hub, "CP-A"))
+    await boot(cp, 0)
+    await status(cp, 1, "Unavailable")  # still locked by the operator: no outage
+    await status(cp, 2, "Unavailable")  # nobody asked for this one: an outage
+    await goto(clock, t0 + 3 * H)
+    assert [(o.port_id, o.start) for o in engine.open_outages()] == [(dev["A2"], t0 + 2 * H)]
+    assert engine.port_figures(dev["A1"], t0, t0 + 3 * H).outage_s == 0

@@ -735,6 +735,7 @@ class UptimeEngine:
         self._release_timers: dict[str, Timer] = {}
         self._low: dict[str, _LowPower] = {}
         self._power_entities: dict[str, str] = {}
+        self._power_of_port: dict[str, str] = {}
         self._unsubs: list[Unsubscribe] = []
         self._timers: list[Timer] = []
         self._tick_timer: Timer | None = None
@@ -808,7 +809,7 @@ class UptimeEngine:
         if self.min_power_w is not None:
             self._refresh_power_entities()
             self._unsubs.append(
-                bus.listen(EVENT_ENTITY_REGISTRY_UPDATED, lambda _e: self._refresh_power_entities())
+                bus.listen(EVENT_ENTITY_REGISTRY_UPDATED, self._on_entity_registry_updated)
             )
             self._unsubs.append(
                 bus.listen(
@@ -1118,28 +1119,47 @@ class UptimeEngine:
 
     # No power ---------------------------------------------------------------------------
 
+    @staticmethod
+    def _is_power(entry: Any) -> bool:
+        return (
+            entry is not None
+            and entry.domain == "sensor"
+            and entry.device_id is not None
+            and (entry.original_name == "power" or entry.unique_id.endswith("-power"))
+        )
+
     def _refresh_power_entities(self) -> None:
-        found: dict[str, str] = {}
+        self._power_entities = {}
+        self._power_of_port = {}
         for entry in entity_registry(self.hub).entities():
-            if entry.domain != "sensor" or entry.device_id is None:
-                continue
-            if entry.original_name == "power" or entry.unique_id.endswith("-power"):
-                found[entry.entity_id] = entry.device_id
-        self._power_entities = found
+            if self._is_power(entry) and entry.device_id is not None:
+                self._power_entities[entry.entity_id] = entry.device_id
+                self._power_of_port[entry.device_id] = entry.entity_id
+
+    def _on_entity_registry_updated(self, event: Event) -> None:
+        """Follow power sensors one registry change at a time (a fleet registers many)."""
+        entity_id = event.data.get("entity_id")
+        if not isinstance(entity_id, str):
+            return
+        for gone in (entity_id, event.data.get("old_entity_id")):
+            old_port = self._power_entities.pop(gone, None) if isinstance(gone, str) else None
+            if old_port is not None and self._power_of_port.get(old_port) == gone:
+                del self._power_of_port[old_port]
+        entry = entity_registry(self.hub).get(entity_id)
+        if entry is not None and self._is_power(entry) and entry.device_id is not None:
+            self._power_entities[entity_id] = entry.device_id
+            self._power_of_port[entry.device_id] = entity_id
 
     def _power_of(self, port_id: str) -> float | None:
-        for entity_id, device_id in self._power_entities.items():
-            if device_id != port_id:
-                continue
-            state = self.hub.states.get(entity_id)
-            if state is None:
-                return None
-            try:
-                value = float(state.state)
-            except ValueError:
-                return None
-            return value if math.isfinite(value) else None
-        return None
+        entity_id = self._power_of_port.get(port_id)
+        state = None if entity_id is None else self.hub.states.get(entity_id)
+        if state is None:
+            return None
+        try:
+            value = float(state.state)
+        except ValueError:
+            return None
+        return value if math.isfinite(value) else None
 
     def _on_power_changed(self, event: Event) -> None:
         if not self._active():
@@ -1233,13 +1253,17 @@ class UptimeEngine:
     def update_sensors(self, port_ids: Iterable[str] | None = None) -> None:
         """Recompute the uptime sensors (of some ports and their stations, or all)."""
         now = self.now()
-        ports = self.all_ports()
-        if port_ids is not None:
-            wanted = set(port_ids)
-            stations = {ports[port] for port in wanted if port in ports}
-            chosen = {port: station for port, station in ports.items() if station in stations}
+        if port_ids is None:
+            chosen = self.all_ports()
         else:
-            chosen = ports
+            # Only the stations concerned: an event costs its station, not the fleet.
+            chosen = {}
+            for port in port_ids:
+                station = self._station_of(port)
+                if station is None or port in chosen:
+                    continue
+                for sibling in self.ports_of(station):
+                    chosen[sibling] = station
         start, end = trailing_window(now)
         month = month_start(now, self.zone)
         by_station: dict[str, list[tuple[UptimeFigures, UptimeFigures]]] = {}

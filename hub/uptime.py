@@ -23,7 +23,8 @@ Restart rule. The hub being down is not charger downtime:
   the same condition again (the same down status, the station still offline after its
   grace) continues it as one outage; anything else closes it at the last moment alive,
   never later, so the time the hub was down is not counted for a port that came back;
-  with no news until the grace ends, it continues;
+  with no news until the grace ends, it continues (a station that comes back while it has
+  such an outage is asked for its status, when its driver can: charger trigger_status);
 - a station that does not come back is counted offline only once ``offline_grace``
   seconds have passed since the start (its normal grace, as when running), from then on;
 - charger events while the hub stops (sockets closing) are ignored.
@@ -58,7 +59,7 @@ from typing import Any, Final
 import voluptuous as vol
 
 from hub.alerts import EVENT_UPTIME_UPDATED
-from hub.charger import EVENT_CHARGER, get_charger
+from hub.charger import EVENT_CHARGER, ChargerCapability, get_charger
 from hub.clock import Timer, clock
 from hub.const import (
     ATTR_DEVICE_ID,
@@ -1016,9 +1017,16 @@ class UptimeEngine:
                 if not self._resolve_carried(port_id, CAUSE_OFFLINE, still_down=True):
                     self._start(port_id, station_id, CAUSE_OFFLINE, now)
         elif kind == "online":
-            for port_id in self.ports_of(station_id):
+            ports = self.ports_of(station_id)
+            for port_id in ports:
                 if not self._resolve_carried(port_id, CAUSE_OFFLINE, still_down=False):
                     self._end(port_id, CAUSE_OFFLINE, now)
+            if any(
+                record.outage_id in self._carried
+                for port_id in ports
+                for record in self._open.get(port_id, {}).values()
+            ):
+                self._ask_status(station_id)
         elif kind in ("session_started", "session_ended"):
             port_id = data.get("device_id")
             if isinstance(port_id, str) and port_id != station_id:
@@ -1027,6 +1035,20 @@ class UptimeEngine:
                 else:
                     self._sessions.discard(port_id)
                 self._check_power(port_id, now)
+
+    def _ask_status(self, station_id: str) -> None:
+        """Ask a station back after a restart for its ports' status: the news that decides."""
+        charger = get_charger(self.hub, station_id)
+        if charger is None or ChargerCapability.TRIGGER_STATUS not in charger.capabilities:
+            return
+
+        async def ask() -> None:
+            try:
+                await charger.trigger_status(None)
+            except Exception as err:  # any driver's failure: the status is only a hint
+                _LOGGER.info("Uptime: %s did not report its status: %s", station_id, err)
+
+        self.hub.create_background_task(ask(), f"uptime status of {station_id}")
 
     def _on_status(self, port_id: str, station_id: str, status: str, now: float) -> None:
         previous = self._status.get(port_id)

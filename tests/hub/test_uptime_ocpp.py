@@ -560,6 +560,8 @@ async def test_restart_continues_or_closes_open_outages(
     hub.bus.listen(EVENT_OUTAGE, events.append)
     await goto(clock, restarted + 30)
     cp_a = await connect(ws_url(hub, "CP-A"))
+    # A1 and A2 had outages open at the stop: the hub asks for their status.
+    assert await cp_a.wait_for_call("TriggerMessage") == {"requestedMessage": "StatusNotification"}
     await cp_a.call("BootNotification", {"chargePointVendor": "ACME", "chargePointModel": "X"})
     await status(cp_a, 1, "Faulted", "GroundFailure")
     await status(cp_a, 2, "Available")

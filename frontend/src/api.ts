@@ -35,7 +35,7 @@ export interface Station {
   last_seen: string | null;
   capabilities: string[];
   ports: Port[];
-  site?: string | null;
+  site: string | null;
   entities?: Record<string, string>;
 }
 
@@ -100,17 +100,112 @@ export interface PendingCharger {
 
 export interface UptimePort {
   station_id: string;
+  station_name: string | null;
+  charge_point_id: string | null;
   port_id: string;
+  connector: number | null;
   name: string;
+  uptime_pct: number | null;
+  outage_minutes: number;
+  excluded_minutes: number;
+  window_minutes: number;
+  outages: number;
+}
+
+export interface UptimeStation {
+  station_id: string;
+  name: string | null;
+  charge_point_id: string | null;
+  ports: number;
   uptime_pct: number | null;
   outage_minutes: number;
   excluded_minutes: number;
 }
 
+/** GET /api/uptime: per port, per station and the fleet over a window (default: this month). */
 export interface UptimeReport {
+  start: string;
+  end: string;
+  until: string;
+  time_zone: string;
+  target_pct: number;
   ports: UptimePort[];
-  stations: Record<string, unknown>[];
+  stations: UptimeStation[];
   fleet_uptime_pct: number | null;
+}
+
+export interface MonthlyRow {
+  station_id: string;
+  station_name: string | null;
+  port_id: string;
+  connector: number | null;
+  name: string;
+  month: string;
+  start: string;
+  end: string;
+  uptime_pct: number | null;
+  outage_minutes: number;
+  excluded_minutes: number;
+  window_minutes: number;
+}
+
+/** GET /api/uptime/monthly?year=YYYY */
+export interface MonthlyUptime {
+  year: number;
+  time_zone: string;
+  target_pct: number;
+  rows: MonthlyRow[];
+}
+
+export interface StatisticsRow {
+  start: string;
+  end: string;
+  energy_kwh: number;
+  sessions: number;
+  charging_percent: number;
+  occupied_percent: number;
+  peak_power_kw: number;
+}
+
+export interface StatisticsSummary {
+  device_id: string;
+  name: string | null;
+  start: string;
+  end: string;
+  period: "hour" | "day";
+  kind: "station" | "port";
+  ports: string[];
+  energy_kwh: number;
+  sessions: number;
+  charging_percent: number;
+  occupied_percent: number;
+  peak_power_kw: number;
+  failed_sessions: { station_id: string; port_id: string; transaction_id: string; started_at: string; error_code: string }[];
+  error_codes: Record<string, number>;
+  busiest_hours: number[];
+}
+
+/** GET /api/statistics */
+export interface Statistics {
+  rows: StatisticsRow[];
+  summary: StatisticsSummary;
+}
+
+/** A recorded charging session (GET /api/sessions). */
+export interface ChargingSession {
+  station_id: string;
+  transaction_id: string;
+  port_id: string | null;
+  port: number | null;
+  charge_point_id: string | null;
+  id_tag: string | null;
+  started_at: string | null;
+  stopped_at: string | null;
+  duration_s: number | null;
+  energy_wh: number | null;
+  peak_power_w: number | null;
+  stop_reason: string | null;
+  error_code: string | null;
 }
 
 export interface HistoryPoint {
@@ -130,7 +225,7 @@ export class ApiError extends Error {
     this.name = "ApiError";
   }
 
-  /** The endpoint does not exist on this hub (yet): a route-level 404/405/501. */
+  /** The endpoint does not exist on this hub (yet): 404 "no_endpoint" or a 501. */
   get notAvailable(): boolean {
     return this.code === "not_available";
   }
@@ -158,13 +253,11 @@ export function onUnauthorized(listener: Listener): () => void {
 
 /**
  * Whether an error answer means "no such endpoint" rather than "no such thing": the hub
- * answers an unknown API path with "no API endpoint ..." (or the router's bare "Not Found"),
- * while a handler names the thing it did not find; an unknown method is a 405.
+ * answers an unknown API path with the code "no_endpoint" ("not_found" names a missing
+ * thing behind a real endpoint); a 501 is a feature the hub does not offer.
  */
-export function isMissingRoute(status: number, code: string, message: string): boolean {
-  if (code === "not_available" || code === "no_such_endpoint") return true;
-  if (status === 405 || status === 501) return true;
-  return status === 404 && (message === "Not Found" || message === "" || message.startsWith("no API endpoint"));
+export function isMissingRoute(status: number, code: string): boolean {
+  return code === "no_endpoint" || code === "not_available" || status === 501;
 }
 
 async function errorFrom(response: Response): Promise<ApiError> {
@@ -177,7 +270,7 @@ async function errorFrom(response: Response): Promise<ApiError> {
   }
   if (body && typeof body === "object" && "error" in body) {
     const { error, message } = body as { error: unknown; message?: unknown };
-    if (isMissingRoute(response.status, String(error), String(message ?? ""))) {
+    if (isMissingRoute(response.status, String(error))) {
       return new ApiError(response.status, "not_available", "This hub does not offer this yet.");
     }
     return new ApiError(response.status, String(error), String(message ?? error));

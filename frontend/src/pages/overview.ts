@@ -2,23 +2,16 @@
 
 import { html } from "lit";
 import { customElement } from "lit/decorators.js";
-import { api, query, type Alert, type Station, type UptimeReport } from "../api.js";
+import { api, type Alert, type Station, type UptimeReport } from "../api.js";
 import { LightElement } from "../base.js";
 import { stationHealth } from "../model.js";
 import { EventsController, fmtPct, LiveController, Loader, renderLoad } from "../ui.js";
 
-export function monthStart(date = new Date()): Date {
-  return new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1));
-}
-
 @customElement("ev-overview")
 export class OverviewPage extends LightElement {
   private stations = new Loader(this, () => api.get<Station[]>("/api/chargers"));
-  private uptime = new Loader(this, () =>
-    api.get<UptimeReport>(
-      "/api/uptime" + query({ start: monthStart().toISOString(), end: new Date().toISOString() }),
-    ),
-  );
+  // This month so far, in the hub's time zone (the endpoint's default window).
+  private uptime = new Loader(this, () => api.get<UptimeReport>("/api/uptime"));
   private alerts = new Loader(this, () => api.get<Alert[]>("/api/alerts?status=open"));
 
   constructor() {
@@ -34,12 +27,11 @@ export class OverviewPage extends LightElement {
   private renderCounts(stations: Station[]) {
     const counts = { online: 0, offline: 0, faulted: 0, pending: 0 };
     for (const station of stations) counts[stationHealth(station)] += 1;
-    const sites = new Map<string, number>();
-    let sitesKnown = false;
+    const sites = new Map<string, Station[]>();
+    const sitesKnown = stations.some((s) => s.site);
     for (const station of stations) {
-      if (station.site !== undefined) sitesKnown = true;
-      const site = station.site ?? "Unassigned";
-      sites.set(site, (sites.get(site) ?? 0) + 1);
+      const site = station.site ?? "No site";
+      sites.set(site, [...(sites.get(site) ?? []), station]);
     }
     return html`
       <div class="tiles">
@@ -60,7 +52,11 @@ export class OverviewPage extends LightElement {
           ? html`<p class="muted">No chargers yet. Connect one, or approve a <a href="#/pending">pending charger</a>.</p>`
           : sitesKnown
             ? html`<ul class="sites">
-                ${[...sites].map(([site, n]) => html`<li><strong>${site}</strong> <span class="muted">${n} charger${n === 1 ? "" : "s"}</span></li>`)}
+                ${[...sites].map(([site, list]) => {
+                  const online = list.filter((s) => stationHealth(s) === "online").length;
+                  return html`<li data-site=${site}><strong>${site}</strong>
+                    <span class="muted">${list.length} charger${list.length === 1 ? "" : "s"}, ${online} online</span></li>`;
+                })}
               </ul>`
             : html`<p class="muted">${stations.length} charger${stations.length === 1 ? "" : "s"}; the hub reports no sites for them.</p>`}
       </section>
@@ -69,9 +65,11 @@ export class OverviewPage extends LightElement {
 
   private renderUptimeTile() {
     const state = this.uptime.state;
-    const value = state.kind === "ready" ? fmtPct(state.value.fleet_uptime_pct) : state.kind === "loading" ? "…" : "n/a";
+    const pct = state.kind === "ready" ? state.value.fleet_uptime_pct : null;
+    const value = state.kind === "ready" ? fmtPct(pct) : state.kind === "loading" ? "…" : "n/a";
+    const cls = pct === null ? "" : pct < (state.kind === "ready" ? state.value.target_pct : 97) ? "bad" : "ok";
     const title = state.kind === "not_available" ? "Uptime is not available on this hub yet" : "";
-    return html`<a class="tile" href="#/reports" data-count="uptime" title=${title}>
+    return html`<a class="tile ${cls}" href="#/reports" data-count="uptime" title=${title}>
       <span class="tile-value">${value}</span><span class="tile-label">fleet uptime this month</span>
     </a>`;
   }
@@ -92,12 +90,13 @@ export class OverviewPage extends LightElement {
       .slice(0, 10);
     if (ports.length === 0) return html`<p class="muted">No uptime measured yet this month.</p>`;
     return html`<table class="data">
-      <thead><tr><th>Port</th><th class="num">Uptime</th><th class="num">Outage</th></tr></thead>
+      <thead><tr><th>Port</th><th>Station</th><th class="num">Uptime</th><th class="num">Outage</th></tr></thead>
       <tbody>
         ${ports.map(
-          (p) => html`<tr class=${(p.uptime_pct ?? 100) < 97 ? "below" : ""}>
+          (p) => html`<tr data-port-id=${p.port_id} class=${(p.uptime_pct ?? 100) < report.target_pct ? "below" : ""}>
             <td><a href="#/chargers/${encodeURIComponent(p.station_id)}">${p.name}</a></td>
-            <td class="num">${fmtPct(p.uptime_pct)}</td>
+            <td>${p.station_name ?? "—"}</td>
+            <td class="num" data-uptime>${fmtPct(p.uptime_pct)}</td>
             <td class="num">${Math.round(p.outage_minutes)} min</td>
           </tr>`,
         )}

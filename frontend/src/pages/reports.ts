@@ -1,67 +1,61 @@
-// Reports: monthly uptime per port against the NEVI 97 % line, CSV download, usage charts.
+// Reports: monthly uptime per port against the NEVI 97 % line, the month table, the CSV
+// download, and usage charts from the recorder's statistics.
 
 import { html } from "lit";
 import { customElement, state } from "lit/decorators.js";
 import type { ChartConfiguration } from "chart.js";
-import { api, ApiError, query, type Station } from "../api.js";
+import { api, ApiError, query, type MonthlyRow, type MonthlyUptime, type Station, type Statistics, type StatisticsRow } from "../api.js";
 import { LightElement } from "../base.js";
 import { PALETTE } from "../components/chart.js";
 import "../components/chart.js";
-import { errorMessage, fmtPct, Loader, notify, renderLoad, toDate } from "../ui.js";
+import { errorMessage, EventsController, fmtPct, Loader, notify, renderLoad, toDate } from "../ui.js";
 
 export const NEVI_TARGET = 97;
 
-interface MonthlyRow {
-  station_id?: string;
-  port_id?: string;
-  name?: string;
-  month: number | string;
-  uptime_pct: number | null;
-  [key: string]: unknown;
-}
-
-interface StatisticsAnswer {
-  rows: Record<string, unknown>[];
-  summary: Record<string, unknown>;
-}
-
-/** Month number 1-12 of a row whose month is 1-12, "YYYY-MM" or an ISO date. */
-export function monthOf(value: number | string): number | null {
-  if (typeof value === "number") return value >= 1 && value <= 12 ? value : null;
-  const match = /^\d{4}-(\d{2})/.exec(value);
-  if (match) return Number(match[1]);
-  const asNumber = Number(value);
-  return Number.isInteger(asNumber) && asNumber >= 1 && asNumber <= 12 ? asNumber : null;
-}
-
-function monthRange(year: number, month: number): { start: string; end: string } {
-  const start = new Date(Date.UTC(year, month - 1, 1));
-  const end = new Date(Date.UTC(year, month, 1));
-  const now = new Date();
-  return { start: start.toISOString(), end: (end > now ? now : end).toISOString() };
-}
-
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** Month number 1-12 of a "YYYY-MM" label. */
+export function monthOf(label: string): number | null {
+  const match = /^\d{4}-(\d{2})$/.exec(label);
+  return match ? Number(match[1]) : null;
+}
+
+const METRICS: { key: keyof StatisticsRow; label: string; unit: string }[] = [
+  { key: "energy_kwh", label: "Energy", unit: "kWh" },
+  { key: "sessions", label: "Sessions", unit: "" },
+  { key: "occupied_percent", label: "Occupied", unit: "%" },
+  { key: "charging_percent", label: "Charging", unit: "%" },
+  { key: "peak_power_kw", label: "Peak power", unit: "kW" },
+];
+
+function minutes(value: number): string {
+  return `${Math.round(value).toLocaleString()} min`;
+}
 
 @customElement("ev-reports")
 export class ReportsPage extends LightElement {
-  @state() private year = new Date().getUTCFullYear();
-  @state() private month = new Date().getUTCMonth() + 1;
+  @state() private year = new Date().getFullYear();
+  @state() private month = new Date().getMonth() + 1;
   @state() private stationId = "";
-  @state() private metric = "";
+  @state() private metric: keyof StatisticsRow = "energy_kwh";
 
-  private monthly = new Loader(this, async () => {
-    const answer = await api.get<MonthlyRow[] | { rows: MonthlyRow[] }>(`/api/uptime/monthly?year=${this.year}`);
-    return Array.isArray(answer) ? answer : answer.rows;
-  });
+  private monthly = new Loader(this, () => api.get<MonthlyUptime>(`/api/uptime/monthly?year=${this.year}`));
   private stations = new Loader(this, () => api.get<Station[]>("/api/chargers"));
-  private statistics = new Loader<StatisticsAnswer | null>(this, async () => {
+  private statistics = new Loader<Statistics | null>(this, async () => {
     const stations = this.stations.value ?? (await api.get<Station[]>("/api/chargers"));
     const station = this.stationId || stations[0]?.device_id || "";
     if (!station) return null;
-    const { start, end } = monthRange(this.year, this.month);
-    return api.get<StatisticsAnswer>("/api/statistics" + query({ device_id: station, period: "day", start, end }));
+    return api.get<Statistics>("/api/statistics" + query({ device_id: station, period: "day", month: this.monthValue }));
   });
+
+  constructor() {
+    super();
+    new EventsController(this, ["uptime_updated"], () => void this.monthly.reload(), 5000);
+  }
+
+  private get monthValue(): string {
+    return `${this.year}-${String(this.month).padStart(2, "0")}`;
+  }
 
   private setMonth(value: string): void {
     const [year, month] = value.split("-").map(Number);
@@ -91,10 +85,9 @@ export class ReportsPage extends LightElement {
     }
   }
 
-  private uptimeChart(rows: MonthlyRow[]): ChartConfiguration {
-    const inMonth = rows.filter((r) => monthOf(r.month) === this.month && r.uptime_pct !== null);
-    const labels = inMonth.map((r) => String(r.name ?? r.port_id ?? "?"));
-    const values = inMonth.map((r) => r.uptime_pct as number);
+  private uptimeChart(rows: MonthlyRow[], target: number): ChartConfiguration {
+    const labels = rows.map((r) => r.name);
+    const values = rows.map((r) => r.uptime_pct as number);
     return {
       type: "bar",
       data: {
@@ -104,12 +97,12 @@ export class ReportsPage extends LightElement {
             type: "bar",
             label: "Uptime %",
             data: values,
-            backgroundColor: values.map((v) => (v < NEVI_TARGET ? "#dc2626" : "#16a34a")),
+            backgroundColor: values.map((v) => (v < target ? "#dc2626" : "#16a34a")),
           },
           {
             type: "line",
-            label: `NEVI ${NEVI_TARGET} %`,
-            data: labels.map(() => NEVI_TARGET),
+            label: `NEVI ${target} %`,
+            data: labels.map(() => target),
             borderColor: "#d97706",
             borderDash: [6, 4],
             pointRadius: 0,
@@ -121,99 +114,116 @@ export class ReportsPage extends LightElement {
         responsive: true,
         maintainAspectRatio: false,
         animation: false,
-        scales: { y: { min: Math.max(0, Math.min(90, ...values) - 2), max: 100, title: { display: true, text: "%" } } },
+        scales: { y: { min: Math.max(0, Math.floor(Math.min(target - 3, ...values)) - 1), max: 100, title: { display: true, text: "%" } } },
       },
     } as ChartConfiguration;
   }
 
-  private renderUptime(rows: MonthlyRow[]) {
-    const inMonth = rows.filter((r) => monthOf(r.month) === this.month);
+  private renderUptime(answer: MonthlyUptime) {
+    const target = answer.target_pct ?? NEVI_TARGET;
+    const label = this.monthValue;
+    const inMonth = answer.rows.filter((r) => r.month === label && r.uptime_pct !== null);
     const ports = new Map<string, MonthlyRow[]>();
-    for (const row of rows) {
-      const key = String(row.port_id ?? row.name);
-      ports.set(key, [...(ports.get(key) ?? []), row]);
-    }
+    for (const row of answer.rows) ports.set(row.port_id, [...(ports.get(row.port_id) ?? []), row]);
     return html`
       ${inMonth.length === 0
         ? html`<p class="muted">No uptime measured for ${MONTHS[this.month - 1]} ${this.year}.</p>`
-        : html`<ev-chart label="Uptime per port" .config=${this.uptimeChart(rows)}></ev-chart>
-            <p class="muted small">Ports below the dashed line miss the NEVI ${NEVI_TARGET} % uptime requirement.</p>`}
+        : html`<ev-chart label="Uptime per port" .config=${this.uptimeChart(inMonth, target)}></ev-chart>
+            <p class="muted small">Ports below the dashed line miss the NEVI ${target} % uptime requirement
+              (months in ${answer.time_zone}).</p>
+            <div class="scroll-x"><table class="data" data-table="month-uptime">
+              <thead><tr><th>Port</th><th>Station</th><th class="num">Uptime</th><th class="num">Outage</th><th class="num">Excluded</th></tr></thead>
+              <tbody>
+                ${[...inMonth].sort((a, b) => (a.uptime_pct ?? 100) - (b.uptime_pct ?? 100)).map(
+                  (r) => html`<tr data-port-id=${r.port_id} class=${(r.uptime_pct ?? 100) < target ? "below" : ""}>
+                    <td>${r.name}</td>
+                    <td>${r.station_name ?? "—"}</td>
+                    <td class="num" data-uptime>${fmtPct(r.uptime_pct, 2)}</td>
+                    <td class="num" data-outage>${minutes(r.outage_minutes)}</td>
+                    <td class="num" data-excluded>${minutes(r.excluded_minutes)}</td>
+                  </tr>`,
+                )}
+              </tbody>
+            </table></div>`}
       ${ports.size
-        ? html`<div class="scroll-x"><table class="data months">
+        ? html`<h3>${answer.year}, month by month</h3>
+          <div class="scroll-x"><table class="data months" data-table="year-uptime">
             <thead><tr><th>Port</th>${MONTHS.map((m) => html`<th class="num">${m}</th>`)}</tr></thead>
             <tbody>
               ${[...ports.values()].map((list) => html`<tr>
-                <td>${list[0].name ?? list[0].port_id}</td>
+                <td>${list[0].name}</td>
                 ${MONTHS.map((_, i) => {
-                  const row = list.find((r) => monthOf(r.month) === i + 1);
-                  const pct = row?.uptime_pct ?? null;
-                  return html`<td class="num ${pct !== null && pct < NEVI_TARGET ? "below" : ""}">${pct === null ? "" : fmtPct(pct, 1)}</td>`;
+                  const pct = list.find((r) => monthOf(r.month) === i + 1)?.uptime_pct ?? null;
+                  return html`<td class="num ${pct !== null && pct < target ? "below" : ""}">${pct === null ? "" : fmtPct(pct, 1)}</td>`;
                 })}
               </tr>`)}
             </tbody>
           </table></div>`
-        : null}
+        : html`<p class="muted">No ports known yet.</p>`}
     `;
   }
 
-  private usageChart(answer: StatisticsAnswer, metric: string): ChartConfiguration {
+  private usageChart(answer: Statistics, metric: (typeof METRICS)[number]): ChartConfiguration {
     const labels = answer.rows.map((row) => {
-      const at = toDate((row.start ?? row.period_start ?? row.time) as string | number | undefined);
+      const at = toDate(row.start);
       return at ? at.toLocaleDateString(undefined, { month: "short", day: "numeric" }) : "";
     });
     return {
       type: "bar",
       data: {
         labels,
-        datasets: [{ label: metric, data: answer.rows.map((r) => Number(r[metric] ?? 0)), backgroundColor: PALETTE[0] }],
+        datasets: [
+          {
+            label: metric.unit ? `${metric.label} (${metric.unit})` : metric.label,
+            data: answer.rows.map((r) => Number(r[metric.key] ?? 0)),
+            backgroundColor: PALETTE[0],
+          },
+        ],
       },
       options: { responsive: true, maintainAspectRatio: false, animation: false, scales: { y: { beginAtZero: true } } },
     };
   }
 
-  private renderUsage(answer: StatisticsAnswer | null) {
+  private renderUsage(answer: Statistics | null) {
     if (answer === null) return html`<p class="muted">No charger to report on.</p>`;
-    if (answer.rows.length === 0) return html`<p class="muted">No usage recorded in this month.</p>`;
-    const metrics = Object.keys(answer.rows[0]).filter(
-      (key) => !["start", "end", "period_start", "time"].includes(key) && answer.rows.some((r) => typeof r[key] === "number"),
-    );
-    const metric = metrics.includes(this.metric) ? this.metric : metrics[0] ?? "";
+    const metric = METRICS.find((m) => m.key === this.metric) ?? METRICS[0];
+    const s = answer.summary;
+    const codes = Object.entries(s.error_codes);
     return html`
-      ${metrics.length > 1
-        ? html`<label>Measure
-            <select @change=${(e: Event) => (this.metric = (e.target as HTMLSelectElement).value)}>
-              ${metrics.map((m) => html`<option value=${m} ?selected=${m === metric}>${m}</option>`)}
-            </select></label>`
-        : null}
-      ${metric ? html`<ev-chart label="Usage per day" .config=${this.usageChart(answer, metric)}></ev-chart>` : null}
-      ${Object.keys(answer.summary ?? {}).length
-        ? html`<dl class="facts wide">${Object.entries(answer.summary).map(
-            ([k, v]) => html`<dt>${k}</dt><dd>${typeof v === "number" ? v.toLocaleString() : String(v)}</dd>`,
-          )}</dl>`
-        : null}
+      <label>Measure
+        <select data-select="metric" @change=${(e: Event) => (this.metric = (e.target as HTMLSelectElement).value as keyof StatisticsRow)}>
+          ${METRICS.map((m) => html`<option value=${m.key} ?selected=${m.key === metric.key}>${m.label}</option>`)}
+        </select></label>
+      <ev-chart label="Usage per day" .config=${this.usageChart(answer, metric)}></ev-chart>
+      <dl class="facts wide" data-usage-summary>
+        <dt>Energy</dt><dd data-fact="energy">${s.energy_kwh.toFixed(2)} kWh</dd>
+        <dt>Sessions</dt><dd data-fact="sessions">${s.sessions}</dd>
+        <dt>Occupied</dt><dd>${fmtPct(s.occupied_percent, 1)}</dd>
+        <dt>Charging</dt><dd>${fmtPct(s.charging_percent, 1)}</dd>
+        <dt>Peak power</dt><dd>${s.peak_power_kw.toFixed(1)} kW</dd>
+        <dt>Failed sessions</dt><dd>${s.failed_sessions.length}${codes.length ? html` <span class="muted">(${codes.map(([c, n]) => `${c} × ${n}`).join(", ")})</span>` : null}</dd>
+      </dl>
     `;
   }
 
   override render() {
-    const { start, end } = monthRange(this.year, this.month);
-    const csv = "/api/reports/uptime.csv" + query({ start, end });
-    const monthValue = `${this.year}-${String(this.month).padStart(2, "0")}`;
+    const csv = "/api/reports/uptime.csv" + query({ month: this.monthValue });
     return html`
       <h1>Reports</h1>
       <div class="toolbar">
-        <label>Month <input type="month" .value=${monthValue} @change=${(e: Event) => this.setMonth((e.target as HTMLInputElement).value)} /></label>
-        <button data-action="csv" @click=${() => this.download(csv, `uptime-${monthValue}.csv`)}>Download uptime CSV</button>
+        <label>Month <input type="month" .value=${this.monthValue} @change=${(e: Event) => this.setMonth((e.target as HTMLInputElement).value)} /></label>
+        <button data-action="csv" @click=${() => this.download(csv, `uptime-${this.monthValue}.csv`)}>Download uptime CSV</button>
       </div>
       <section class="card">
         <h2>Uptime per port, ${MONTHS[this.month - 1]} ${this.year}</h2>
-        ${renderLoad(this.monthly, (rows) => this.renderUptime(rows), "Monthly uptime")}
+        ${renderLoad(this.monthly, (answer) => this.renderUptime(answer), "Monthly uptime")}
       </section>
       <section class="card">
-        <h2>Usage</h2>
+        <h2>Usage, ${MONTHS[this.month - 1]} ${this.year}</h2>
         ${renderLoad(this.stations, (stations) => html`
           ${stations.length > 1
             ? html`<label>Charger
-                <select @change=${(e: Event) => { this.stationId = (e.target as HTMLSelectElement).value; void this.statistics.reload(); }}>
+                <select data-select="station" @change=${(e: Event) => { this.stationId = (e.target as HTMLSelectElement).value; void this.statistics.reload(); }}>
                   ${stations.map((s) => html`<option value=${s.device_id} ?selected=${s.device_id === this.stationId}>${s.name}</option>`)}
                 </select></label>`
             : null}

@@ -4,7 +4,7 @@
 import { html, type PropertyValues } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import type { ChartConfiguration } from "chart.js";
-import { api, query, type HistoryPoint, type Port, type Station, type UptimeReport } from "../api.js";
+import { api, query, type ChargingSession, type HistoryPoint, type Port, type Station, type UptimeReport } from "../api.js";
 import { LightElement } from "../base.js";
 import { PALETTE, timeTick } from "../components/chart.js";
 import "../components/chart.js";
@@ -39,56 +39,12 @@ import {
   statusClass,
   toDate,
 } from "../ui.js";
-import { monthStart } from "./overview.js";
 
 type History = Record<string, HistoryPoint[]>;
 
 const POWER_WINDOW_MS = 60 * 60 * 1000;
 const TIMELINE_WINDOW_MS = 24 * 60 * 60 * 1000;
-const SESSIONS_WINDOW_MS = 7 * 24 * 60 * 60 * 1000;
-const EMPTY = new Set(["", "unknown", "unavailable", "None", "null"]);
-
-interface SessionRow {
-  port: Port;
-  start: number;
-  end: number | null;
-  transaction: string;
-  idTag: string | null;
-  energyWh: number | null;
-}
-
-/** Charging sessions of a port from the history of its transaction id and session energy. */
-export function sessionsFrom(port: Port, history: History): SessionRow[] {
-  const tx = history[port.entities.transaction_id ?? ""] ?? [];
-  const energy = history[port.entities.session_energy ?? ""] ?? [];
-  const tags = history[port.entities.id_tag ?? ""] ?? [];
-  const rows: SessionRow[] = [];
-  let open: SessionRow | null = null;
-  for (const point of tx) {
-    const at = toDate(point.last_changed)?.getTime() ?? 0;
-    if (open && (EMPTY.has(point.state) || point.state !== open.transaction)) {
-      open.end = at;
-      rows.push(open);
-      open = null;
-    }
-    if (!EMPTY.has(point.state) && !open) {
-      const tag = [...tags].reverse().find((t) => (toDate(t.last_changed)?.getTime() ?? 0) <= at + 1000);
-      open = { port, start: at, end: null, transaction: point.state, idTag: tag && !EMPTY.has(tag.state) ? tag.state : null, energyWh: null };
-    }
-  }
-  if (open) rows.push(open);
-  for (const row of rows) {
-    const end = row.end ?? Date.now();
-    let best: number | null = null;
-    for (const point of energy) {
-      const at = toDate(point.last_changed)?.getTime() ?? 0;
-      const value = num(point.state);
-      if (at >= row.start && at <= end + 1000 && value !== null) best = Math.max(best ?? 0, value);
-    }
-    row.energyWh = best;
-  }
-  return rows;
-}
+const HISTORY_WINDOW_MS = 24 * 60 * 60 * 1000;
 
 @customElement("ev-station")
 export class StationPage extends LightElement {
@@ -98,12 +54,10 @@ export class StationPage extends LightElement {
 
   private station = new Loader(this, () => api.get<Station>(`/api/chargers/${encodeURIComponent(this.deviceId)}`));
   private history = new Loader(this, () => this.loadHistory());
-  private uptime = new Loader(this, () =>
-    api.get<UptimeReport>(
-      "/api/uptime" +
-        query({ start: monthStart().toISOString(), end: new Date().toISOString(), station_id: this.deviceId }),
-    ),
-  );
+  // This month so far (hub time zone), per port of this station.
+  private uptime = new Loader(this, () => api.get<UptimeReport>("/api/uptime" + query({ station_id: this.deviceId })));
+  // Recorded sessions of the last 7 days, newest first.
+  private sessions = new Loader(this, () => api.get<ChargingSession[]>("/api/sessions" + query({ station_id: this.deviceId })));
   /** Live power points per port device id, appended as the power entity changes. */
   private livePower = new Map<string, { x: number; y: number }[]>();
 
@@ -117,6 +71,8 @@ export class StationPage extends LightElement {
       () => void this.station.reload(),
       300,
     );
+    new EventsController(this, ["charger_event"], () => void this.sessions.reload(), 1500);
+    new EventsController(this, ["uptime_updated"], () => void this.uptime.reload(), 2000);
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
@@ -124,6 +80,7 @@ export class StationPage extends LightElement {
       this.livePower.clear();
       void this.station.reload().then(() => this.history.reload());
       void this.uptime.reload();
+      void this.sessions.reload();
     }
   }
 
@@ -133,13 +90,13 @@ export class StationPage extends LightElement {
       station = await api.get<Station>(`/api/chargers/${encodeURIComponent(this.deviceId)}`);
     }
     const ids = station.ports.flatMap((p) =>
-      ["status", "power", "transaction_id", "session_energy", "id_tag"]
+      ["status", "power"]
         .map((key) => p.entities?.[key])
         .filter((id): id is string => Boolean(id)),
     );
     if (ids.length === 0) return {};
     const end = new Date();
-    const start = new Date(end.getTime() - SESSIONS_WINDOW_MS);
+    const start = new Date(end.getTime() - HISTORY_WINDOW_MS);
     return api.get<History>(
       "/api/history" + query({ entity_id: ids.join(","), start: start.toISOString(), end: end.toISOString() }),
     );
@@ -239,8 +196,12 @@ export class StationPage extends LightElement {
             <dt>Power</dt><dd data-live="power">${fmtPower(portPower(port))}</dd>
             <dt>Energy meter</dt><dd data-live="energy">${fmtEnergy(portEnergy(port))}</dd>
             <dt>Session</dt><dd>${fmtEnergy(portSessionEnergy(port))}</dd>
-            <dt>Uptime this month</dt><dd data-uptime>${fmtPct(outage?.uptime_pct ?? port.uptime_pct)}</dd>
-            ${outage ? html`<dt>Outage</dt><dd>${Math.round(outage.outage_minutes)} min</dd>` : null}
+            <dt>Uptime this month</dt><dd data-uptime>${fmtPct(outage ? outage.uptime_pct : port.uptime_pct)}</dd>
+            ${outage
+              ? html`<dt>Outage</dt><dd data-outage>${Math.round(outage.outage_minutes)} min${outage.excluded_minutes > 0
+                  ? html` <span class="muted">(${Math.round(outage.excluded_minutes)} min excluded)</span>`
+                  : null}</dd>`
+              : null}
           </dl>
           ${this.renderPortActions(station, port)}
         </article>`;
@@ -327,19 +288,25 @@ export class StationPage extends LightElement {
     </div>`;
   }
 
-  private renderSessions(station: Station, history: History) {
-    const rows = station.ports.flatMap((p) => sessionsFrom(p, history)).sort((a, b) => b.start - a.start);
-    if (rows.length === 0) return html`<p class="muted">No charging sessions in the last 7 days.</p>`;
-    return html`<table class="data responsive">
-      <thead><tr><th>Port</th><th>Start</th><th>Duration</th><th>Id tag</th><th class="num">Energy</th></tr></thead>
+  private renderSessions(station: Station, sessions: ChargingSession[]) {
+    if (sessions.length === 0) return html`<p class="muted">No charging sessions in the last 7 days.</p>`;
+    const portName = (s: ChargingSession) => {
+      const port = station.ports.find((p) => p.device_id === s.port_id);
+      return port ? String(port.number) : s.port === null ? "—" : String(s.port);
+    };
+    return html`<table class="data responsive" data-table="sessions">
+      <thead><tr><th>Port</th><th>Start</th><th>Duration</th><th>Id tag</th><th class="num">Energy</th><th>End</th></tr></thead>
       <tbody>
-        ${rows.slice(0, 50).map(
-          (r) => html`<tr>
-            <td data-label="Port">${r.port.number}</td>
-            <td data-label="Start">${fmtTime(r.start / 1000)}</td>
-            <td data-label="Duration">${r.end === null ? html`<span class="badge busy">in progress</span>` : duration(r.end - r.start)}</td>
-            <td data-label="Id tag">${r.idTag ?? "—"}</td>
-            <td data-label="Energy" class="num">${fmtEnergy(r.energyWh)}</td>
+        ${sessions.slice(0, 50).map(
+          (s) => html`<tr data-transaction=${s.transaction_id}>
+            <td data-label="Port">${portName(s)}</td>
+            <td data-label="Start">${fmtTime(s.started_at)}</td>
+            <td data-label="Duration">${s.stopped_at === null ? html`<span class="badge busy">in progress</span>` : duration((s.duration_s ?? 0) * 1000)}</td>
+            <td data-label="Id tag">${s.id_tag ?? "—"}</td>
+            <td data-label="Energy" class="num">${fmtEnergy(s.energy_wh)}</td>
+            <td data-label="End">${s.error_code && s.error_code !== "NoError"
+              ? html`<span class="bad-text">${s.error_code}</span>`
+              : s.stop_reason ?? "—"}</td>
           </tr>`,
         )}
       </tbody>
@@ -376,7 +343,7 @@ export class StationPage extends LightElement {
       </section>
       <section class="card">
         <h2>Sessions, last 7 days</h2>
-        ${renderLoad(this.history, (h) => this.renderSessions(station, h), "History")}
+        ${renderLoad(this.sessions, (list) => this.renderSessions(station, list), "Sessions")}
       </section>
     `;
   }

@@ -28,9 +28,10 @@ ENTITIES = 1_000
 
 
 def write_config(directory: Path, automations: bool) -> None:
-    # The recorder is turned off on both sides: this measures what automations cost.
-    lines = ["http:", "  server_host: 127.0.0.1", "  server_port: 0", "recorder: false"]
-    lines.append("alerts:")
+    # The recorder and the uptime engine are off on both sides: this measures what
+    # automations cost.
+    lines = ["http:", "  server_host: 127.0.0.1", "  server_port: 0", "  zeroconf: false"]
+    lines += ["recorder: false", "uptime: false", "alerts:"]
     lines += ["  station_offline: false", "  connector_faulted: false", "  security_event: false"]
     if automations:
         lines.append("automations:")

@@ -9,7 +9,7 @@ they happen and purges old history every night in small batches::
       commit_interval: 1             # seconds between commits (at most 1)
       purge_keep_days: 30            # states and events
       keep_days: {sensor: 10}        # per domain, for states
-      long_keep_days: 400            # sessions, outages, exclusions, alerts, security, audit
+      long_keep_days: 731            # sessions, outages, exclusions, alerts, security, audit
       auto_purge: true
       max_backlog: 200000            # state changes and events waiting before some are dropped
       exclude: {domains: [], entity_ids: [], entity_globs: [], event_types: []}
@@ -115,7 +115,7 @@ CONFIG_SCHEMA: Final = vol.All(
             ),
             vol.Optional(CONF_PURGE_KEEP_DAYS, default=30.0): _DAYS,
             vol.Optional(CONF_KEEP_DAYS, default={}): vol.All(_none_to_empty, {_domain: _DAYS}),
-            vol.Optional(CONF_LONG_KEEP_DAYS, default=400.0): _DAYS,
+            vol.Optional(CONF_LONG_KEEP_DAYS, default=731.0): _DAYS,
             vol.Optional(CONF_AUTO_PURGE, default=True): bool,
             vol.Optional(CONF_MAX_BACKLOG, default=200_000): vol.All(int, vol.Range(min=100)),
             vol.Optional(CONF_INCLUDE, default={}): _FILTER,

@@ -106,7 +106,7 @@ class Recorder:
         commit_interval: float = 1.0,
         keep_days: float = 30.0,
         domain_keep_days: Mapping[str, float] | None = None,
-        long_keep_days: float = 400.0,
+        long_keep_days: float = 731.0,
         max_backlog: int = 200_000,
         record_filter: RecorderFilter | None = None,
         now: Callable[[], float] = time.time,

@@ -365,7 +365,7 @@ async def test_purge_by_age_with_domain_override(start_hub: StartHub) -> None:
     hub.states.set("switch.lock", "kept", timestamp=now - 20 * DAY)
     hub.bus.fire("ocpp_boot", {}, time_fired_ts=now - 31 * DAY)
     hub.bus.fire("ocpp_boot", {"n": 2}, time_fired_ts=now - 29 * DAY)
-    for transaction_id, stopped in (("old", now - 401 * DAY), ("recent", now - 399 * DAY)):
+    for transaction_id, stopped in (("old", now - 732 * DAY), ("recent", now - 730 * DAY)):
         fire_charger_event(
             hub,
             "session_ended",
@@ -380,7 +380,7 @@ async def test_purge_by_age_with_domain_override(start_hub: StartHub) -> None:
         hub,
         "session_started",
         station_id="st1",
-        data={"transaction_id": "running", "started_at": now - 500 * DAY},
+        data={"transaction_id": "running", "started_at": now - 800 * DAY},
     )
     await recorder.flush()
     removed = await hub.services.call("recorder", "purge", {})

@@ -20,7 +20,8 @@ export class OverviewPage extends LightElement {
     new EventsController(this, ["alert_raised", "alert_acknowledged", "alert_resolved"], () =>
       void this.alerts.reload(),
     );
-    new EventsController(this, ["uptime_updated"], () => void this.uptime.reload(), 1000);
+    // Figures move when an outage starts or ends, or a sensor's percentage changes.
+    new EventsController(this, ["uptime_updated", "uptime_outage"], () => void this.uptime.reload(), 1000);
     new EventsController(this, ["device_registry_updated"], () => void this.stations.reload(), 1000);
   }
 
@@ -86,7 +87,7 @@ export class OverviewPage extends LightElement {
   private renderWorst(report: UptimeReport) {
     const ports = report.ports
       .filter((p) => p.uptime_pct !== null)
-      .sort((a, b) => (a.uptime_pct ?? 100) - (b.uptime_pct ?? 100))
+      .sort((a, b) => (a.uptime_pct ?? 100) - (b.uptime_pct ?? 100) || b.outage_minutes - a.outage_minutes)
       .slice(0, 10);
     if (ports.length === 0) return html`<p class="muted">No uptime measured yet this month.</p>`;
     return html`<table class="data">

@@ -72,7 +72,7 @@ export class StationPage extends LightElement {
       300,
     );
     new EventsController(this, ["charger_event"], () => void this.sessions.reload(), 1500);
-    new EventsController(this, ["uptime_updated"], () => void this.uptime.reload(), 2000);
+    new EventsController(this, ["uptime_updated", "uptime_outage"], () => void this.uptime.reload(), 2000);
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {

@@ -1,0 +1,274 @@
+"""Reports, overview and station pages on the real monitoring API, in a real browser."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import re
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from playwright.async_api import expect
+
+from hub.const import EVENT_OUTAGE
+from hub.registry import device_registry
+from tests.browser.conftest import (
+    ADMIN,
+    ROOT,
+    VIEWER,
+    Dashboard,
+    DashboardFactory,
+    NewPage,
+    login,
+    screenshot_path,
+)
+from tests.integrations.ocpp.conftest import Connect, RawChargePoint, ws_url
+
+SITE_OCPP = """
+listeners:
+  - port: 0
+    host: 127.0.0.1
+    security_profile: 0
+unknown_chargers: accept
+id_tags: [TAG-1]
+chargers:
+  - id: CP-1
+    name: Bay 1
+    site: Depot North
+  - id: CP-2
+    name: Bay 2
+"""
+MIN = 60.0
+
+
+def utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+async def boot(dashboard: Dashboard, connect: Connect, cp_id: str, ports: int) -> RawChargePoint:
+    cp = await connect(ws_url(dashboard.hub, cp_id))
+    answer = await cp.call(
+        "BootNotification", {"chargePointVendor": "ACME", "chargePointModel": "X"}
+    )
+    assert answer["status"] == "Accepted"
+    for number in range(1, ports + 1):
+        await cp.call(
+            "StatusNotification",
+            {"connectorId": number, "errorCode": "NoError", "status": "Available"},
+        )
+    await dashboard.hub.block_till_done()
+    return cp
+
+
+def device(dashboard: Dashboard, ident: str) -> str:
+    found = device_registry(dashboard.hub).get_by_identifier(("ocpp", ident))
+    assert found is not None, ident
+    return found.id
+
+
+async def test_reports_show_per_port_uptime_usage_and_download_the_csv(
+    start_dashboard: DashboardFactory, new_page: NewPage, connect: Connect
+) -> None:
+    dashboard = await start_dashboard(SITE_OCPP)
+    hub = dashboard.hub
+    await dashboard.add_user(*VIEWER, "viewer")
+    cp = await boot(dashboard, connect, "CP-1", 2)
+    station, p1, p2 = (
+        device(dashboard, "CP-1"),
+        device(dashboard, "CP-1:1"),
+        device(dashboard, "CP-1:2"),
+    )
+
+    # Last January (31 days = 44,640 min): port 1 was down 4,464 min, 1,440 of them excluded
+    # (a utility power cut): (44,640 - (4,464 - 1,440)) / 44,640 = 93.2258 %. The outage is
+    # recorded as the uptime engine records one; the exclusion goes through its service.
+    year = datetime.now(UTC).year - 1
+    down = datetime(year, 1, 11, tzinfo=UTC).timestamp()
+    hub.bus.fire(
+        EVENT_OUTAGE,
+        {
+            "outage_id": "last-january",
+            "port_id": p1,
+            "station_id": station,
+            "start": down,
+            "end": down + 4464 * MIN,
+            "cause": "faulted",
+        },
+    )
+    await hub.services.call(
+        "uptime",
+        "add_exclusion",
+        {"device_id": p1, "start": down, "end": down + 1440 * MIN, "reason": "utility_power"},
+    )
+    # A 5 kWh session that ended a minute ago.
+    now = datetime.now(UTC).timestamp()
+    started = await cp.call(
+        "StartTransaction",
+        {"connectorId": 2, "idTag": "TAG-1", "meterStart": 0, "timestamp": utc(now - 3 * MIN)},
+    )
+    await cp.call(
+        "StopTransaction",
+        {
+            "transactionId": started["transactionId"],
+            "meterStop": 5000,
+            "timestamp": utc(now - MIN),
+            "reason": "Local",
+        },
+    )
+    await hub.block_till_done()
+
+    page = await new_page()
+    await login(page, dashboard.url, *VIEWER)
+    await page.goto(dashboard.url + "/#/reports")
+    month_input = page.get_by_label("Month")
+    session_month = datetime.fromtimestamp(now - 3 * MIN, UTC).strftime("%Y-%m")
+    await month_input.fill(session_month)
+    usage = page.locator("[data-usage-summary]")
+    await expect(usage.locator("[data-fact='energy']")).to_have_text("5.00 kWh")
+    await expect(usage.locator("[data-fact='sessions']")).to_have_text("1")
+
+    await month_input.fill(f"{year}-01")
+    table = page.locator("[data-table='month-uptime']")
+    await expect(table.locator(f"tr[data-port-id='{p1}'] [data-uptime]")).to_have_text("93.23 %")
+    await expect(table.locator(f"tr[data-port-id='{p1}'] [data-outage]")).to_have_text("4,464 min")
+    await expect(table.locator(f"tr[data-port-id='{p1}'] [data-excluded]")).to_have_text(
+        "1,440 min"
+    )
+    await expect(table.locator(f"tr[data-port-id='{p1}']")).to_have_class("below")
+    await expect(table.locator(f"tr[data-port-id='{p2}'] [data-uptime]")).to_have_text("100.00 %")
+    await expect(page.locator("[data-table='year-uptime']")).to_contain_text("93.2 %")
+    await expect(page.get_by_role("img", name="Uptime per port")).to_be_visible()
+    await page.screenshot(path=screenshot_path("reports-uptime"), full_page=True)
+
+    async with page.expect_download() as info:
+        await page.locator("[data-action='csv']").click()
+    download = await info.value
+    assert download.suggested_filename == f"uptime-{year}-01.csv"
+    text = await asyncio.to_thread(Path(await download.path()).read_text)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    whole = {r["port_id"]: r for r in rows if r["record"] == "port"}
+    assert whole[p1]["uptime_percent"] == "93.2258"
+    assert (whole[p1]["t_outage_min"], whole[p1]["t_excluded_min"]) == ("4464", "1440")
+    assert whole[p1]["window_min"] == "44640"
+    assert (whole[p1]["charge_point_id"], whole[p1]["station_name"]) == ("CP-1", "Bay 1")
+    assert whole[p2]["uptime_percent"] == "100.0000"
+    [outage] = [r for r in rows if r["record"] == "outage"]
+    assert (outage["outage_id"], outage["duration_min"], outage["excluded_min"]) == (
+        "last-january",
+        "4464",
+        "1440",
+    )
+
+
+async def test_overview_shows_fleet_uptime_worst_ports_and_sites(
+    start_dashboard: DashboardFactory, new_page: NewPage, connect: Connect
+) -> None:
+    dashboard = await start_dashboard(SITE_OCPP)
+    await dashboard.add_user(*ADMIN, "admin")
+    cp = await boot(dashboard, connect, "CP-1", 2)
+    await boot(dashboard, connect, "CP-2", 1)
+    faulted = device(dashboard, "CP-1:1")
+    await cp.call(
+        "StatusNotification",
+        {"connectorId": 1, "errorCode": "GroundFailure", "status": "Faulted"},
+    )
+    await dashboard.hub.block_till_done()
+
+    page = await new_page()
+    async with page.expect_response(lambda r: r.url.endswith("/api/uptime")) as answer:
+        await login(page, dashboard.url, *ADMIN)
+    report = await (await answer.value).json()
+    # The fleet is the mean of its three ports; the faulted one has been down since the fault.
+    ports = {p["port_id"]: p for p in report["ports"]}
+    assert len(ports) == 3
+    assert ports[faulted]["outages"] == 1
+    assert ports[faulted]["outage_minutes"] > 0
+    mean = sum(p["uptime_pct"] for p in ports.values()) / 3
+    assert abs(report["fleet_uptime_pct"] - mean) < 0.001
+    tile = page.locator("[data-count='uptime'] .tile-value")
+    await expect(tile).to_have_text(f"{report['fleet_uptime_pct']:.2f} %")
+    worst = page.locator("tr[data-port-id]").first
+    await expect(worst).to_have_attribute("data-port-id", faulted)
+    await expect(page.locator("[data-site='Depot North']")).to_contain_text("1 charger")
+    await expect(page.locator("[data-site='No site']")).to_contain_text("1 charger")
+
+
+async def test_station_page_lists_recorded_sessions(
+    start_dashboard: DashboardFactory, new_page: NewPage, connect: Connect
+) -> None:
+    dashboard = await start_dashboard(SITE_OCPP)
+    await dashboard.add_user(*VIEWER, "viewer")
+    cp = await boot(dashboard, connect, "CP-2", 1)
+    now = datetime.now(UTC).timestamp()
+    started = await cp.call(
+        "StartTransaction",
+        {"connectorId": 1, "idTag": "TAG-1", "meterStart": 1000, "timestamp": utc(now - 30 * MIN)},
+    )
+    page = await new_page()
+    await login(page, dashboard.url, *VIEWER)
+    await page.goto(f"{dashboard.url}/#/chargers/{device(dashboard, 'CP-2')}")
+    row = page.locator(f"[data-table='sessions'] tr[data-transaction='{started['transactionId']}']")
+    await expect(row).to_contain_text("in progress")
+    await expect(row).to_contain_text("TAG-1")
+    # Stopping it on the charger updates the page live (charger events reload the list).
+    await cp.call(
+        "StopTransaction",
+        {
+            "transactionId": started["transactionId"],
+            "meterStop": 13_500,
+            "timestamp": utc(now),
+            "reason": "EVDisconnected",
+        },
+    )
+    await expect(row).to_contain_text("30 min")
+    await expect(row).to_contain_text("12.50 kWh")
+    await expect(row).to_contain_text("EVDisconnected")
+
+
+SIMULATED = """
+simulator:
+  speed: 5
+  stations:
+    - {id: SIM-0001, version: "1.6", scenario: normal}
+    - {id: SIM-0002, version: "2.0.1", scenario: normal}
+    - {id: SIM-0003, version: "1.6", scenario: "normal,fault"}
+"""
+SIM_OCPP = """
+listeners:
+  - port: 0
+    host: 127.0.0.1
+    security_profile: 0
+unknown_chargers: accept
+authorize_unknown_id_tags: true
+chargers:
+  - {id: SIM-0001, name: Bay 1, site: Example depot}
+  - {id: SIM-0002, name: Bay 2, site: Example depot}
+  - {id: SIM-0003, name: Bay 3, site: Example depot}
+"""
+
+
+async def test_overview_with_simulated_chargers(
+    start_dashboard: DashboardFactory, new_page: NewPage
+) -> None:
+    """The overview with live simulated chargers; the README's screenshot comes from here."""
+    dashboard = await start_dashboard(SIM_OCPP, extra=SIMULATED)
+    await dashboard.add_user(*ADMIN, "admin")
+    page = await new_page()
+    await login(page, dashboard.url, *ADMIN)
+    online = page.locator("[data-count='online'] .tile-value")
+    await expect(online).not_to_have_text("0", timeout=20_000)
+    await expect(page.locator("[data-count='alerts'] .tile-value")).not_to_have_text(
+        "0", timeout=20_000
+    )
+    await expect(page.locator("[data-count='uptime'] .tile-value")).to_have_text(
+        re.compile(r"^\d+\.\d\d %$"), timeout=20_000
+    )
+    await expect(page.locator("[data-site='Example depot']")).to_contain_text("3 chargers")
+    await expect(page.locator("tr[data-port-id]")).to_have_count(6, timeout=20_000)
+    shot = screenshot_path("overview-simulated")
+    await page.screenshot(path=shot)
+    if os.environ.get("EVHUB_README_SCREENSHOT") == "1":
+        await asyncio.to_thread(shutil.copyfile, shot, ROOT / "docs" / "dashboard.png")

@@ -29,6 +29,7 @@ from hub.core import Context, Event, Hub, ServiceCall, Unsubscribe, new_id
 from hub.exceptions import HubError
 from hub.hookspecs import hookimpl
 from hub.plugins import Integration
+from hub.registry import device_registry
 from hub.security import EVENT_SECURITY
 from hub.storage import Store
 
@@ -396,11 +397,20 @@ class BuiltinRules:
             elif kind == "recovered":
                 self.manager.auto_resolve(f"fault:{device_id}", "recovered")
 
+    def _name(self, device_id: str, data: Mapping[str, Any], fallback: str) -> str:
+        """The device's name as the operator gave it, with the charge point id beside it."""
+        device = device_registry(self.hub).get(device_id)
+        charge_point_id = data.get("charge_point_id")
+        name = device.name if device is not None and device.name else None
+        if name and charge_point_id and charge_point_id not in name:
+            return f"{name} ({charge_point_id})"
+        return name or charge_point_id or fallback
+
     def _station_offline(self, station_id: str, data: Mapping[str, Any]) -> None:
         if station_id in self._offline_timers:
             return  # already counting from the first offline
         minutes: float = self.config[RULE_STATION_OFFLINE][CONF_MINUTES]
-        name = data.get("charge_point_id") or station_id
+        name = self._name(station_id, data, station_id)
         reason = data.get("reason")
 
         def fire() -> None:
@@ -432,9 +442,10 @@ class BuiltinRules:
     def _connector_faulted(
         self, station_id: str, device_id: str, data: Mapping[str, Any], context: Context
     ) -> None:
-        name = data.get("charge_point_id") or station_id
         port = data.get("port") or data.get("connector_id")
-        where = f"{name} connector {port}" if port is not None else f"{device_id}"
+        station = data.get("charge_point_id") or station_id
+        fallback = f"{station} connector {port}" if port is not None else device_id
+        where = self._name(device_id, data, fallback)
         error_code = data.get("error_code") or "unknown"
         self.manager.raise_alert(
             f"fault:{device_id}",

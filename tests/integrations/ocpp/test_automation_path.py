@@ -116,6 +116,8 @@ automations:
     alerts = alert_manager(hub).open()
     assert [alert.key.split(":")[0] for alert in alerts] == ["fault"]
     assert alerts[0].severity == "warning"
+    # Named as the operator named the charger, with its charge point id for the hardware.
+    assert alerts[0].title == "Connector faulted: Bay 1 connector 1 (CP-1)"
     assert len(inbox.envelopes) == 1
     mail = inbox.envelopes[0].content.decode()
     assert "Subject: CP-1 faulted: GroundFailure" in mail

@@ -36,10 +36,22 @@ vandalism at most 10 days per incident, planned maintenance at most 72 hours per
 calendar year (hub time zone). Uncapped reasons are applied first, then vandalism
 incidents, then maintenance, each in start order; the caps count only excluded outage time.
 
+In service. NEVI and CEC count uptime for ports in operation, so each port has an in-service
+start: the earliest moment the hub knows it existed, its first recorded status, outage or
+session (recorder ``first_seen``, hub clock), else its device registry entry's ``created_at``
+(never later than now). Every window of a port is clipped to start there: a window entirely
+before it has no figure (uptime None, "not in service"), not 100 %. The engine loads the
+in-service times once at its start (one recorder query) and moves them earlier from charger
+events (a status, a session) and outages. The CEC 15-minute intervals before it are left
+out; the one it falls in counts from it. Known limit: after the recorder's retention
+(``long_keep_days``) purged a port's oldest rows, its in-service start is its oldest kept row.
+
 NEVI (23 CFR 680.116(b)): uptime = (W - (T_outage - T_excluded)) / W x 100 per port, with
-W = 525,600 minutes for the trailing 12 months and the window's minutes otherwise. Times are
-kept in seconds and reported in minutes. Overlapping outages of one port count once.
-A station's figure is the mean of its ports' percentages (sums for the minute totals).
+W = the minutes of the window clipped to the port's in-service time: 525,600 for the
+trailing 12 months of a port in service all that time, the window's own minutes otherwise.
+Times are kept in seconds and reported in minutes. Overlapping outages of one port count
+once. A station's figure is the mean of the percentages of its ports in service in the
+window (None when none is); minute totals are sums.
 """
 
 from __future__ import annotations
@@ -491,11 +503,11 @@ class UptimeFigures:
         return self.window_s / MINUTE
 
     @property
-    def uptime_percent(self) -> float:
-        """((W - (T_outage - T_excluded)) / W) x 100; 100 for an empty window."""
+    def uptime_percent(self) -> float | None:
+        """((W - (T_outage - T_excluded)) / W) x 100; None for an empty window (not in service)."""
         window = self.window_s
         if window <= 0:
-            return 100.0
+            return None
         return (window - (self.outage_s - self.excluded_s)) / window * 100.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -506,8 +518,19 @@ class UptimeFigures:
             "window_min": round(self.window_min, 4),
             "t_outage_min": round(self.t_outage_min, 4),
             "t_excluded_min": round(self.t_excluded_min, 4),
-            "uptime_percent": round(self.uptime_percent, 4),
+            "uptime_percent": _rounded(self.uptime_percent, 4),
         }
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def mean_percent(figures: Iterable[UptimeFigures]) -> float | None:
+    """Return the mean uptime of the figures with a window (ports in service); None if none."""
+    found = [f.uptime_percent for f in figures]
+    counted = [value for value in found if value is not None]
+    return sum(counted) / len(counted) if counted else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -524,7 +547,8 @@ class IntervalRecord:
 class PortHistory:
     """A port's down and excluded time, from which any window's figures follow.
 
-    Open outages are taken to last until ``until``; figures after ``until`` are not counted.
+    Open outages are taken to last until ``until``; figures after ``until`` are not counted,
+    nor before ``in_service`` (-inf: always in service, inf: never).
     """
 
     port_id: str
@@ -533,6 +557,7 @@ class PortHistory:
     until: float
     down: list[Interval] = field(default_factory=list)
     excluded: list[Interval] = field(default_factory=list)
+    in_service: float = -INF
 
     @classmethod
     def build(
@@ -545,6 +570,7 @@ class PortHistory:
         until: float,
         zone: zoneinfo.ZoneInfo,
         hours: OperatingHours | None = None,
+        in_service: float = -INF,
     ) -> PortHistory:
         """Compute the down and excluded intervals of a port up to `until`."""
         mine = [o for o in outages if o.port_id == port_id and o.start < until]
@@ -555,24 +581,36 @@ class PortHistory:
                 closed.extend(hours.closed_intervals(start, end, zone))
         applicable = [x for x in exclusions if x.applies_to(port_id, station_id)]
         excluded = excluded_intervals(down, applicable, zone, closed)
-        return cls(port_id, station_id, mine, until, down, excluded)
+        return cls(port_id, station_id, mine, until, down, excluded, in_service)
 
     def figures(self, start: float, end: float) -> UptimeFigures:
-        """Return the figures over [start, end), cut at `until`."""
-        end = min(end, self.until)
+        """Return the figures over [start, end), cut at `until` and clipped to in service.
+
+        A window entirely before the in-service start is empty: it starts and ends at its
+        (cut) end.
+        """
+        stop = max(start, min(end, self.until))
+        begin = min(max(start, self.in_service), stop)
         return UptimeFigures(
-            start,
-            max(start, end),
-            total(clip(self.down, start, end)),
-            total(clip(self.excluded, start, end)),
+            begin,
+            stop,
+            total(clip(self.down, begin, stop)),
+            total(clip(self.excluded, begin, stop)),
         )
 
     def intervals(self, start: float, end: float) -> list[IntervalRecord]:
-        """Return the 15-minute intervals (aligned to the epoch) overlapping [start, end)."""
-        first = math.floor(start / INTERVAL_S) * INTERVAL_S
+        """Return the 15-minute intervals (aligned to the epoch) overlapping [start, end).
+
+        Intervals before the in-service start are left out; the one it falls in counts
+        from it.
+        """
+        if self.in_service >= end:
+            return []
+        begin = max(start, self.in_service)
+        first = math.floor(begin / INTERVAL_S) * INTERVAL_S
         found: list[IntervalRecord] = []
-        down = clip(self.down, first, end)
-        excluded = clip(self.excluded, first, end)
+        down = clip(self.down, begin, end)
+        excluded = clip(self.excluded, begin, end)
         cursor = first
         while cursor < end:
             stop = cursor + INTERVAL_S
@@ -703,6 +741,13 @@ def parse_time(value: Any, zone: zoneinfo.ZoneInfo) -> float:
     return moment.timestamp()
 
 
+def _time_of(value: Any, default: float) -> float:
+    """Return an event's POSIX time field, or default when it has none."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return default
+
+
 # The live engine -------------------------------------------------------------------------
 
 
@@ -742,8 +787,9 @@ class UptimeEngine:
         self._tick_timer: Timer | None = None
         self._updating: asyncio.Task[None] | None = None
         self._cache: dict[str, PortHistory] = {}
+        self._in_service: dict[str, float] = {}
         self._sensor_ids: dict[str, str] = {}
-        self._last_percent: dict[str, float] = {}
+        self._last_percent: dict[str, int] = {}
         self.started_at = 0.0
         self._pruned = 0.0
         self.resume_from = 0.0
@@ -778,6 +824,10 @@ class UptimeEngine:
                 self._carried.add(record.outage_id)
             else:
                 self._closed.setdefault(record.port_id, []).append(record)
+        # In-service starts: one query; recorded times follow the hub clock.
+        self._in_service = dict(await self.recorder.first_seen())
+        for record in self.outages():
+            self._note_in_service(record.port_id, record.start)
         for row in await self.recorder.exclusions(since, now + 3650 * DAY):
             try:
                 exclusion = ExclusionRecord.from_row(row)
@@ -953,6 +1003,21 @@ class UptimeEngine:
         station = device_registry(self.hub).station_of(port_id)
         return None if station is None else station.id
 
+    def in_service_of(self, port_id: str) -> float:
+        """Return when a port came into service: recorded, else its registry entry (inf: never)."""
+        found = self._in_service.get(port_id)
+        if found is not None:
+            return found
+        # Nothing recorded: the registry's real time, never after the hub clock's now.
+        device = device_registry(self.hub).get(port_id)
+        return INF if device is None else min(device.created_at, self.now())
+
+    def _note_in_service(self, port_id: str, when: float) -> None:
+        """Move a port's in-service start earlier to `when` if it is earlier."""
+        if math.isfinite(when) and when < self._in_service.get(port_id, INF):
+            self._in_service[port_id] = when
+            self._cache.pop(port_id, None)
+
     # Outages ------------------------------------------------------------------------------
 
     def _start(self, port_id: str, station_id: str | None, cause: str, start: float) -> None:
@@ -961,6 +1026,7 @@ class UptimeEngine:
             return
         record = OutageRecord(new_id(), port_id, station_id, start, None, cause)
         ports[cause] = record
+        self._note_in_service(port_id, start)
         self.hub.bus.fire(EVENT_OUTAGE, record.as_data())
         self._changed(port_id)
 
@@ -1011,6 +1077,8 @@ class UptimeEngine:
             port_id = data.get("device_id")
             status = data.get("status")
             if isinstance(port_id, str) and port_id != station_id and isinstance(status, str):
+                # Stamped as the recorder stamps the status row: its time, else the hub's.
+                self._note_in_service(port_id, _time_of(data.get("time"), now))
                 self._on_status(port_id, station_id, status, now)
         elif kind == "offline":
             for port_id in self.ports_of(station_id):
@@ -1030,6 +1098,7 @@ class UptimeEngine:
         elif kind in ("session_started", "session_ended"):
             port_id = data.get("device_id")
             if isinstance(port_id, str) and port_id != station_id:
+                self._note_in_service(port_id, min(now, _time_of(data.get("started_at"), now)))
                 if kind == "session_started":
                     self._sessions.add(port_id)
                 else:
@@ -1251,8 +1320,9 @@ class UptimeEngine:
     def history(self, port_id: str, station_id: str | None) -> PortHistory:
         """Return a port's history, cached until its outages or the exclusions change."""
         now = self.now()
+        in_service = self.in_service_of(port_id)
         cached = self._cache.get(port_id)
-        if cached is not None and cached.until >= now:
+        if cached is not None and cached.until >= now and cached.in_service == in_service:
             return cached
         station = device_registry(self.hub).get(station_id) if station_id else None
         built = PortHistory.build(
@@ -1263,6 +1333,7 @@ class UptimeEngine:
             until=now + DAY,
             zone=self.zone,
             hours=hours_for(self.config, station),
+            in_service=in_service,
         )
         self._cache[port_id] = built
         return built
@@ -1288,30 +1359,45 @@ class UptimeEngine:
                     chosen[sibling] = station
         start, end = trailing_window(now)
         month = month_start(now, self.zone)
-        by_station: dict[str, list[tuple[UptimeFigures, UptimeFigures]]] = {}
+        by_station: dict[str, list[tuple[UptimeFigures, UptimeFigures, float]]] = {}
         for port_id, station_id in chosen.items():
             history = self.history(port_id, station_id)
             year = history.figures(start, end)
             mtd = history.figures(month, now)
-            by_station.setdefault(station_id, []).append((year, mtd))
-            self._write_sensor(port_id, year, mtd, station_id=station_id, port_id=port_id)
+            by_station.setdefault(station_id, []).append((year, mtd, history.in_service))
+            self._write_sensor(
+                port_id,
+                year.uptime_percent,
+                mtd.uptime_percent,
+                (year, mtd),
+                station_id=station_id,
+                port_id=port_id,
+                in_service=history.in_service,
+            )
         for station_id, rows in by_station.items():
-            count = len(rows)
+            years = [row[0] for row in rows]
+            months = [row[1] for row in rows]
+            # The mean of its ports in service; minute totals are sums.
             year = UptimeFigures(
-                start,
+                min(f.start for f in years),
                 end,
-                sum(r[0].outage_s for r in rows) / count,
-                sum(r[0].excluded_s for r in rows) / count,
+                sum(f.outage_s for f in years),
+                sum(f.excluded_s for f in years),
             )
             mtd = UptimeFigures(
-                month,
+                min(f.start for f in months),
                 now,
-                sum(r[1].outage_s for r in rows) / count,
-                sum(r[1].excluded_s for r in rows) / count,
+                sum(f.outage_s for f in months),
+                sum(f.excluded_s for f in months),
             )
-            totals = (sum(r[0].outage_s for r in rows), sum(r[0].excluded_s for r in rows))
             self._write_sensor(
-                station_id, year, mtd, station_id=station_id, totals=totals, ports=count
+                station_id,
+                mean_percent(years),
+                mean_percent(months),
+                (year, mtd),
+                station_id=station_id,
+                ports=len(rows),
+                in_service=min(row[2] for row in rows),  # its first port's
             )
 
     def _sensor_entity(self, device_id: str) -> str:
@@ -1337,26 +1423,38 @@ class UptimeEngine:
     def _write_sensor(
         self,
         device_id: str,
-        year: UptimeFigures,
-        mtd: UptimeFigures,
+        percent: float | None,
+        month_percent: float | None,
+        figures: tuple[UptimeFigures, UptimeFigures],
         *,
         station_id: str,
         port_id: str | None = None,
-        totals: tuple[float, float] | None = None,
         ports: int | None = None,
+        in_service: float | None = None,
     ) -> None:
+        """Write an uptime sensor ("unknown" while not in service) and fire uptime_updated.
+
+        Attributes stay the same from minute to minute unless a figure moves (no window
+        length: it follows from ``in_service``). The event is fired when the figure moves to
+        another 0.01 % step (floor), so a target with two decimals is never crossed unseen,
+        and a young port, whose figure moves every minute, does not flood the alerts.
+        """
         entity_id = self._sensor_entity(device_id)
-        percent = round(year.uptime_percent, 3)
-        outage_s, excluded_s = totals if totals is not None else (year.outage_s, year.excluded_s)
+        year, mtd = figures
+        shown = _rounded(percent, 3)
         attributes: dict[str, Any] = {
             ATTR_FRIENDLY_NAME: f"{self._name(device_id)} uptime",
             ATTR_UNIT_OF_MEASUREMENT: "%",
-            "t_outage_min": round(outage_s / MINUTE, 3),
-            "t_excluded_min": round(excluded_s / MINUTE, 3),
-            "month_to_date": round(mtd.uptime_percent, 3),
+            "t_outage_min": round(year.t_outage_min, 3),
+            "t_excluded_min": round(year.t_excluded_min, 3),
+            "month_to_date": _rounded(month_percent, 3),
             "month_t_outage_min": round(mtd.t_outage_min, 3),
             "month_t_excluded_min": round(mtd.t_excluded_min, 3),
-            "window_min": NEVI_YEAR_MINUTES,
+            "in_service": (
+                utc_iso(in_service)
+                if in_service is not None and math.isfinite(in_service)
+                else None
+            ),
             "station_id": station_id,
         }
         if port_id is not None:
@@ -1364,13 +1462,14 @@ class UptimeEngine:
             attributes["down"] = port_id in self._open
         if ports is not None:
             attributes["ports"] = ports
-        self.hub.states.set(entity_id, str(percent), attributes)
-        if self._last_percent.get(device_id) != percent:
-            self._last_percent[device_id] = percent
+        self.hub.states.set(entity_id, "unknown" if shown is None else str(shown), attributes)
+        step = None if shown is None else math.floor(shown * 100 + 1e-6)
+        if step is not None and self._last_percent.get(device_id) != step:
+            self._last_percent[device_id] = step
             data: dict[str, Any] = {
                 "device_id": device_id,
                 "station_id": station_id,
-                "uptime_percent": percent,
+                "uptime_percent": shown,
                 "month_to_date": attributes["month_to_date"],
                 "t_outage_min": attributes["t_outage_min"],
                 "t_excluded_min": attributes["t_excluded_min"],

@@ -8,7 +8,9 @@ A report over [from, to) carries the NEVI quarterly data fields: station and por
 charging session (start, end, kWh, peak kW, the error code of a failed session), and per
 port its uptime, T_outage and T_excluded over the whole period and per calendar month (hub
 time zone), and each outage with its duration and excluded minutes. Time after the report's
-"now" is not counted.
+"now" is not counted, nor time before a port's in-service start (hub/uptime.py): a month
+entirely before it has uptime None (empty in the CSV), and a station's uptime is the mean of
+its ports in service in the period (None when none is).
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ from hub.exceptions import HubError
 from hub.registry import DeviceEntry, DeviceKind, DeviceRegistry, device_registry
 from hub.uptime import (
     CONFIG_SCHEMA,
+    INF,
     ExclusionRecord,
     OutageRecord,
     PortHistory,
     UptimeFigures,
     history_start,
     hours_for,
+    mean_percent,
     month_start,
     next_month,
     utc_iso,
@@ -147,7 +151,10 @@ class UptimeReport:
     sessions: list[dict[str, Any]]
 
     def stations(self) -> list[dict[str, Any]]:
-        """Return per-station figures: the mean of its ports' uptime, summed minutes."""
+        """Return per-station figures: the mean uptime of its ports in service, summed minutes.
+
+        window_min is the longest of its ports' (in-service) windows.
+        """
         grouped: dict[str | None, list[PortReport]] = {}
         for port in self.ports:
             grouped.setdefault(port.station_id, []).append(port)
@@ -160,12 +167,10 @@ class UptimeReport:
                     "charge_point_id": ports[0].names.get("charge_point_id"),
                     "station_name": ports[0].names.get("station_name"),
                     "ports": count,
-                    "uptime_percent": round(
-                        sum(p.figures.uptime_percent for p in ports) / count, 4
-                    ),
+                    "uptime_percent": _round4(mean_percent(p.figures for p in ports)),
                     "t_outage_min": round(sum(p.figures.t_outage_min for p in ports), 4),
                     "t_excluded_min": round(sum(p.figures.t_excluded_min for p in ports), 4),
-                    "window_min": round(ports[0].figures.window_min, 4),
+                    "window_min": round(max(p.figures.window_min for p in ports), 4),
                 }
             )
         return rows
@@ -221,7 +226,7 @@ class UptimeReport:
                         "period": label,
                         "period_start": utc_iso(fig.start),
                         "period_end": utc_iso(fig.end),
-                        "uptime_percent": f"{fig.uptime_percent:.4f}",
+                        "uptime_percent": _pct(fig.uptime_percent),
                         "t_outage_min": _num(fig.t_outage_min),
                         "t_excluded_min": _num(fig.t_excluded_min),
                         "window_min": _num(fig.window_min),
@@ -243,6 +248,27 @@ class UptimeReport:
         for session in self.sessions:
             writer.writerow({"record": "session", **session})
         return buffer.getvalue()
+
+
+def _round4(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _pct(value: float | None) -> str:
+    """A CSV percentage: empty when the port was not in service (no window)."""
+    return "" if value is None else f"{value:.4f}"
+
+
+def in_service_start(
+    first_seen: Mapping[str, float], devices: DeviceRegistry | None, port_id: str, now: float
+) -> float:
+    """Return a port's in-service start: recorded, else its registry entry (inf: never)."""
+    found = first_seen.get(port_id)
+    if found is not None:
+        return found
+    device = devices.get(port_id) if devices is not None else None
+    # Registry times are real time: never after the report's (hub clock's) now.
+    return INF if device is None else min(device.created_at, now)
 
 
 def _num(value: float) -> str:
@@ -325,6 +351,7 @@ async def build_report(
     exclusion_rows = await recorder.exclusions(since, max(until, since + 1))
     session_rows = await recorder.sessions(start, until, port_ids=chosen)
     status_rows = await recorder.port_status(start, until, chosen)
+    first_seen = await recorder.first_seen(chosen)
     outages = [OutageRecord.from_row(row) for row in outage_rows if row.get("port_id")]
     exclusions = [ExclusionRecord.from_row(row) for row in exclusion_rows]
     ports: dict[str, str | None] = {}
@@ -359,6 +386,7 @@ async def build_report(
             until=until,
             zone=source.zone,
             hours=hours_for(source.config, station, station_id),
+            in_service=in_service_start(first_seen, source.devices, port_id, now),
         )
         months = [
             (label, history.figures(lo, hi)) for label, lo, hi in _months(start, end, source.zone)
@@ -434,6 +462,7 @@ async def port_intervals(hub: Hub, port_id: str, start: float, end: float) -> li
         for row in await source.recorder.exclusions(since, max(until, since + 1))
     ]
     station = source.devices.station_of(port_id) if source.devices is not None else None
+    first_seen = await source.recorder.first_seen([port_id])
     history = PortHistory.build(
         port_id,
         None if station is None else station.id,
@@ -442,6 +471,7 @@ async def port_intervals(hub: Hub, port_id: str, start: float, end: float) -> li
         until=until,
         zone=source.zone,
         hours=hours_for(source.config, station),
+        in_service=in_service_start(first_seen, source.devices, port_id, source.now),
     )
     return [
         {

@@ -22,6 +22,7 @@ from hub.http.view import (
     remote,
 )
 from hub.registry import DeviceKind, device_registry
+from hub.uptime import mean_percent
 from hub.uptime_report import PortReport, ReportSource, UptimeReport, build_report
 
 NEVI_TARGET_PCT: Final = 97.0
@@ -57,8 +58,9 @@ def _station_filter(request: web.Request) -> str | None:
     return device.id
 
 
-def _percent(value: float, measured: bool) -> float | None:
-    return round(value, 3) if measured else None
+def _percent(value: float | None) -> float | None:
+    """A percentage to 3 places; None (null) for a port not in service in the window."""
+    return None if value is None else round(value, 3)
 
 
 def _port_json(port: PortReport) -> dict[str, Any]:
@@ -71,7 +73,7 @@ def _port_json(port: PortReport) -> dict[str, Any]:
         "port_id": port.port_id,
         "connector": names.get("connector"),
         "name": names.get("port_name") or f"{names.get('station_name')} {names.get('connector')}",
-        "uptime_pct": _percent(figures.uptime_percent, figures.window_s > 0),
+        "uptime_pct": _percent(figures.uptime_percent),
         "outage_minutes": round(figures.t_outage_min, 3),
         "excluded_minutes": round(figures.t_excluded_min, 3),
         "window_minutes": round(figures.window_min, 3),
@@ -80,25 +82,20 @@ def _port_json(port: PortReport) -> dict[str, Any]:
 
 
 def uptime_json(report: UptimeReport, station_id: str | None) -> dict[str, Any]:
-    """Ports, stations (the mean of their ports) and the fleet (the mean of all ports)."""
+    """Ports, stations and the fleet: the mean of their ports in service (null if none)."""
     ports = [p for p in report.ports if station_id is None or p.station_id == station_id]
-    measured = [p for p in ports if p.figures.window_s > 0]
     grouped: dict[str | None, list[PortReport]] = {}
     for port in ports:
         grouped.setdefault(port.station_id, []).append(port)
     stations = []
     for sid, members in grouped.items():
-        counted = [p for p in members if p.figures.window_s > 0]
         stations.append(
             {
                 "station_id": sid,
                 "name": members[0].names.get("station_name"),
                 "charge_point_id": members[0].names.get("charge_point_id"),
                 "ports": len(members),
-                "uptime_pct": _percent(
-                    sum(p.figures.uptime_percent for p in counted) / max(1, len(counted)),
-                    bool(counted),
-                ),
+                "uptime_pct": _percent(mean_percent(p.figures for p in members)),
                 "outage_minutes": round(sum(p.figures.t_outage_min for p in members), 3),
                 "excluded_minutes": round(sum(p.figures.t_excluded_min for p in members), 3),
             }
@@ -111,10 +108,7 @@ def uptime_json(report: UptimeReport, station_id: str | None) -> dict[str, Any]:
         "target_pct": NEVI_TARGET_PCT,
         "ports": [_port_json(port) for port in ports],
         "stations": stations,
-        "fleet_uptime_pct": _percent(
-            sum(p.figures.uptime_percent for p in measured) / max(1, len(measured)),
-            bool(measured),
-        ),
+        "fleet_uptime_pct": _percent(mean_percent(p.figures for p in ports)),
     }
 
 
@@ -159,7 +153,7 @@ async def get_uptime_monthly(request: web.Request) -> web.Response:
                     "month": label,
                     "start": iso(figures.start),
                     "end": iso(figures.end),
-                    "uptime_pct": _percent(figures.uptime_percent, figures.window_s > 0),
+                    "uptime_pct": _percent(figures.uptime_percent),
                     "outage_minutes": round(figures.t_outage_min, 3),
                     "excluded_minutes": round(figures.t_excluded_min, 3),
                     "window_minutes": round(figures.window_min, 3),

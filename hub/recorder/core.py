@@ -257,7 +257,8 @@ class Recorder:
             self._keep(
                 KIND_PORT_STATUS,
                 (
-                    _f(data.get("time")) or event.time_fired_ts,
+                    # The hub clock, as outages are stamped (a test's manual clock too).
+                    _f(data.get("time")) or self.now(),
                     _s(data.get("station_id")),
                     str(data.get("device_id") or data.get("station_id")),
                     _i(data.get("port")),
@@ -728,6 +729,32 @@ class Recorder:
         sql += " ORDER BY start_ts, outage_id"
         keys = ("outage_id", "port_id", "station_id", "start", "end", "cause")
         return [dict(zip(keys, row, strict=True)) for row in await self.backend.fetch(sql, params)]
+
+    async def first_seen(self, port_ids: Iterable[str] | None = None) -> dict[str, float]:
+        """Return each port's earliest recorded moment: first status, outage or session start."""
+        where = ""
+        params: list[Any] = []
+        if port_ids is not None:
+            chosen = list(port_ids)
+            if not chosen:
+                return {}
+            where = " AND " + _in("port_id", chosen)
+            params = chosen * 3
+        sql = (
+            "SELECT port_id, MIN(t) FROM ("
+            f"SELECT port_id, MIN(time) AS t FROM port_status WHERE port_id IS NOT NULL{where}"
+            " GROUP BY port_id"
+            " UNION ALL SELECT port_id, MIN(start_ts) FROM outages"
+            f" WHERE port_id IS NOT NULL{where} GROUP BY port_id"
+            " UNION ALL SELECT port_id, MIN(started_at) FROM sessions"
+            f" WHERE port_id IS NOT NULL AND started_at IS NOT NULL{where} GROUP BY port_id"
+            ") AS firsts GROUP BY port_id"
+        )
+        return {
+            str(port_id): float(first)
+            for port_id, first in await self.backend.fetch(sql, params)
+            if first is not None
+        }
 
     async def exclusions(self, start: Time, end: Time | None = None) -> list[dict[str, Any]]:
         """Return exclusions overlapping [start, end) (open-ended ones too), by start.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import zoneinfo
 from datetime import UTC, datetime
 
@@ -21,6 +22,7 @@ from hub.uptime import (
     clip,
     excluded_intervals,
     intersect,
+    mean_percent,
     merge,
     subtract,
     take_first,
@@ -103,9 +105,56 @@ def test_nevi_formula_trailing_year() -> None:
     assert figures.uptime_percent == pytest.approx((525_600 - 4000) / 525_600 * 100)
 
 
-def test_empty_window_is_full_uptime() -> None:
-    assert UptimeFigures(10.0, 10.0, 0.0, 0.0).uptime_percent == 100.0
+def test_empty_window_has_no_figure() -> None:
+    # No minute in the window (not in service, or not begun): no uptime, not 100 %.
+    assert UptimeFigures(10.0, 10.0, 0.0, 0.0).uptime_percent is None
+    assert UptimeFigures(10.0, 10.0, 0.0, 0.0).as_dict()["uptime_percent"] is None
     assert UptimeFigures(0.0, 600.0, 600.0, 0.0).uptime_percent == 0.0
+    assert mean_percent([UptimeFigures(0, 600, 60, 0), UptimeFigures(5, 5, 0, 0)]) == 90.0
+    assert mean_percent([UptimeFigures(5, 5, 0, 0)]) is None
+
+
+def test_windows_are_clipped_to_the_in_service_start() -> None:
+    # First seen 24 November 2026 10:00; a one-hour outage on the 25th.
+    seen = ts(2026, 11, 24, 10)
+    down = ts(2026, 11, 25, 8)
+    now = ts(2026, 11, 26, 10)
+    port = PortHistory.build(
+        "p1", "s1", [outage(down, down + H)], [], until=now, zone=UTC_ZONE, in_service=seen
+    )
+    november = port.figures(ts(2026, 11, 1), ts(2026, 12, 1))
+    assert (november.start, november.end) == (seen, now)
+    assert november.window_min == 2 * 24 * 60  # its 2,880 in-service minutes, not 36,000
+    assert november.uptime_percent == pytest.approx((2880 - 60) / 2880 * 100)
+    october = port.figures(ts(2026, 10, 1), ts(2026, 11, 1))
+    assert october.window_s == 0
+    assert october.uptime_percent is None  # not in service: no figure, not 100 %
+    # The trailing 12 months of a two-day-old port: W = 2,880 minutes, not 525,600.
+    year = port.figures(*trailing_window(now))
+    assert year.window_min == 2880
+    assert year.uptime_percent == pytest.approx((2880 - 60) / 2880 * 100)
+    never = PortHistory.build("p1", "s1", [], [], until=now, zone=UTC_ZONE, in_service=math.inf)
+    assert never.figures(ts(2026, 1, 1), now).uptime_percent is None
+    assert never.intervals(now - H, now) == []
+
+
+def test_intervals_before_the_in_service_start_are_left_out() -> None:
+    t0 = ts(2026, 8, 3, 10, 0)
+    port = PortHistory.build(
+        "p1",
+        "s1",
+        [outage(t0 + 20 * M, t0 + 25 * M)],
+        [],
+        until=t0 + DAY,
+        zone=UTC_ZONE,
+        in_service=t0 + 20 * M,
+    )
+    rows = port.intervals(t0, t0 + 45 * M)
+    # 10:00-10:15 is before the port existed: left out; 10:15-10:30 counts from 10:20.
+    assert [(row.start, row.status, row.outage_s) for row in rows] == [
+        (t0 + 15 * M, INTERVAL_DOWN, 5 * M),
+        (t0 + 30 * M, INTERVAL_UP, 0),
+    ]
 
 
 def test_overlapping_outages_of_one_port_count_once() -> None:

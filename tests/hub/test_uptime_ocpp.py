@@ -401,11 +401,13 @@ async def test_scripted_month_over_real_ocpp(
     assert exclusion_events[0]["start"] == at(2, 2, 8)
     assert exclusion_events[0]["exclusion_id"] == first_maintenance["exclusion_id"]
 
-    # Live sensors: trailing 12 months (525,600 minutes) and month to date (Feb 1-25).
+    # Live sensors: trailing 12 months clipped to the ports' in-service start (their first
+    # status at t0: W = 31 days = 44,640 minutes, not 525,600) and month to date (Feb 1-25).
     for key, (t_out, t_exc, _jo, _je, feb_out, feb_exc) in expected.items():
         state = hub.states.get(engine._sensor_entity(dev[key]))
         assert state is not None
-        assert float(state.state) == round((525_600 - (t_out - t_exc)) / 525_600 * 100, 3), key
+        assert float(state.state) == round((window - (t_out - t_exc)) / window * 100, 3), key
+        assert state.attributes["in_service"] == utc(t0)
         assert state.attributes["t_outage_min"] == t_out
         assert state.attributes["t_excluded_min"] == t_exc
         assert state.attributes["month_t_outage_min"] == feb_out
@@ -417,15 +419,17 @@ async def test_scripted_month_over_real_ocpp(
     station_a = hub.states.get(engine._sensor_entity(dev["A"]))
     assert station_a is not None
     a1, a2 = expected["A1"], expected["A2"]
-    mean = ((525_600 - (a1[0] - a1[1])) + (525_600 - (a2[0] - a2[1]))) / 2 / 525_600 * 100
+    mean = ((window - (a1[0] - a1[1])) + (window - (a2[0] - a2[1]))) / 2 / window * 100
     assert float(station_a.state) == round(mean, 3)
     assert station_a.attributes["t_outage_min"] == a1[0] + a2[0]
-    # uptime_updated events feed the alert rule (target 99.9 %): A1 and A2 are below it.
+    # uptime_updated events feed the alert rule (target 99.9 %): all three are below it
+    # over their 31 days in service (B1: 120 counted minutes, (44,640 - 120) / 44,640 =
+    # 99.731 %).
     assert any(e["device_id"] == dev["A2"] and "uptime_percent" in e for e in uptime_events)
     open_keys = {a.key for a in alert_manager(hub).open()}
     assert f"uptime:{dev['A1']}" in open_keys
     assert f"uptime:{dev['A2']}" in open_keys
-    assert f"uptime:{dev['B1']}" not in open_keys
+    assert f"uptime:{dev['B1']}" in open_keys
 
     # The report API over the window, per port and per month.
     report = await report_json(hub, t0, end)

@@ -120,7 +120,10 @@ async def test_exclusions_and_outages_survive_a_restart(start_hub: StartHub) -> 
     assert sensor is not None
     assert sensor.attributes["t_outage_min"] == 60
     assert sensor.attributes["t_excluded_min"] == 30
-    assert float(sensor.state) == round((525_600 - 30) / 525_600 * 100, 3)
+    # In service since its first status at t0 (loaded from the recorder after the restart):
+    # W = 180 minutes, not 525,600.
+    assert sensor.attributes["in_service"] == "2026-04-01T07:00:00Z"  # t0, Los Angeles
+    assert float(sensor.state) == round((180 - 30) / 180 * 100, 3)
 
 
 async def test_unlock_that_leaves_the_port_unavailable_counts_from_the_unlock(
@@ -244,10 +247,15 @@ async def test_report_csv_from_the_cli_with_the_hub_stopped(
     records = [dict(zip(header, row, strict=True)) for row in rows[1:]]
     months = {r["period"]: r for r in records if r["record"] == "port_month"}
     assert (months["2026-07"]["t_outage_min"], months["2026-08"]["t_outage_min"]) == ("60", "30")
-    assert months["2026-07"]["window_min"] == "1440"
+    # The port came into service with its first status at 23:00 on 31 July: July counts
+    # its last 60 minutes (all down), the whole report 25 h = 1,500 minutes.
+    assert months["2026-07"]["window_min"] == "60"
+    assert months["2026-07"]["uptime_percent"] == "0.0000"
+    assert months["2026-07"]["period_start"] == "2026-08-01T06:00:00Z"
     [whole] = [r for r in records if r["record"] == "port"]
     assert whole["t_outage_min"] == "90"
-    assert whole["uptime_percent"] == f"{(2880 - 90) / 2880 * 100:.4f}"
+    assert whole["window_min"] == "1500"
+    assert whole["uptime_percent"] == f"{(1500 - 90) / 1500 * 100:.4f}"
     [outage] = [r for r in records if r["record"] == "outage"]
     assert (outage["cause"], outage["duration_min"]) == ("faulted", "90")
     assert whole["port_name"] == "Lab 1"
@@ -290,7 +298,14 @@ async def test_a_large_fleet_is_updated_in_slices(start_hub: StartHub) -> None:
     whole = hub.states.get(engine._sensor_entity(station))
     assert whole is not None
     assert whole.attributes["t_outage_min"] == 10
-    assert float(whole.state) == round(100 - 10 / 525_600 * 100 / 2, 3)
+    # Port 2 came into service faulted (down its whole 10 minutes); port 1 has no record
+    # and its registry entry (real time) is after this manual clock: not in service, left
+    # out of the station's mean.
+    assert last.state == "0.0"
+    first = hub.states.get(engine._sensor_entity(ports[0]))
+    assert first is not None
+    assert first.state == "unknown"
+    assert float(whole.state) == 0.0
 
 
 async def test_an_on_purpose_lock_holds_over_a_restart(

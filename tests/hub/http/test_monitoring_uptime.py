@@ -226,8 +226,8 @@ async def test_uptime_sessions_csv_and_exclusions_over_http(
     narrow_ports = {p["port_id"]: p["uptime_pct"] for p in narrow["ports"]}
     assert narrow_ports == {a1: 25.0, a2: 100.0, b1: 75.0}
 
-    # Per month of 2026: March as above; February before the ports reported anything
-    # counts as up (no outage), April has not begun (no figure).
+    # Per month of 2026: March as above; February, before the ports' first status (their
+    # in-service start), has no figure (not in service, not 100 %); April has not begun.
     code, monthly = await scene.get("/api/uptime/monthly?year=2026")
     assert code == 200
     assert (monthly["year"], monthly["target_pct"]) == (2026, 97.0)
@@ -240,8 +240,8 @@ async def test_uptime_sessions_csv_and_exclusions_over_http(
         30.0,
     )
     assert rows[(b1, "2026-03")]["uptime_pct"] == 95.0
-    assert rows[(a1, "2026-02")]["uptime_pct"] == 100.0
-    assert rows[(a1, "2026-02")]["window_minutes"] == 28 * 24 * 60
+    assert rows[(a1, "2026-02")]["uptime_pct"] is None
+    assert rows[(a1, "2026-02")]["window_minutes"] == 0
     assert rows[(a1, "2026-04")]["uptime_pct"] is None
     assert rows[(a1, "2026-04")]["window_minutes"] == 0
 

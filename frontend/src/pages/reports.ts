@@ -154,7 +154,10 @@ export class ReportsPage extends LightElement {
                 <td>${list[0].name}</td>
                 ${MONTHS.map((_, i) => {
                   const pct = list.find((r) => monthOf(r.month) === i + 1)?.uptime_pct ?? null;
-                  return html`<td class="num ${pct !== null && pct < target ? "below" : ""}">${pct === null ? "" : fmtPct(pct, 1)}</td>`;
+                  // null: the port was not in service that month (or it has not begun).
+                  return pct === null
+                    ? html`<td class="num muted" title="not in service">—</td>`
+                    : html`<td class="num ${pct < target ? "below" : ""}">${fmtPct(pct, 1)}</td>`;
                 })}
               </tr>`)}
             </tbody>

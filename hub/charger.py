@@ -17,6 +17,7 @@ from typing import Any
 
 import voluptuous as vol
 
+from hub.clock import clock
 from hub.const import ATTR_DEVICE_ID, ATTR_ENTITY_ID
 from hub.core import Hub, ServiceCall, Unsubscribe
 from hub.exceptions import (
@@ -229,6 +230,8 @@ def fire_charger_event(
             **(data or {}),
         },
         context,
+        # On the hub clock, as outages are (the recorder stamps port status rows with it).
+        time_fired_ts=clock(hub).time(),
     )
 
 

@@ -257,8 +257,7 @@ class Recorder:
             self._keep(
                 KIND_PORT_STATUS,
                 (
-                    # The hub clock, as outages are stamped (a test's manual clock too).
-                    _f(data.get("time")) or self.now(),
+                    _f(data.get("time")) or event.time_fired_ts,
                     _s(data.get("station_id")),
                     str(data.get("device_id") or data.get("station_id")),
                     _i(data.get("port")),

@@ -36,6 +36,7 @@ from hub.recorder.backend import (
     Batch,
     RecorderBackend,
     RecorderError,
+    Removed,
     dumps,
 )
 from hub.recorder.filters import RecorderFilter
@@ -187,7 +188,15 @@ class Recorder:
     def _on_state_changed(self, event: Event) -> None:
         pending = self._pending
         if len(pending) < self._room:
-            pending.append(event)
+            # The new State alone: holding the Event would keep its data dict and the old
+            # State alive until the commit, which in a burst of connecting chargers is
+            # hundreds of thousands of objects (and RSS the allocator does not give back).
+            data = event.data
+            new_state = data["new_state"]
+            if new_state is None:
+                pending.append(Removed(data["entity_id"], event.time_fired_ts))
+            else:
+                pending.append(new_state)
         else:
             self._drop()
 

@@ -1,0 +1,30 @@
+"""What the recorder keeps in memory stays small."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+from hub.core import ReadOnlyDict
+from hub.recorder.backend import AttributeCache, attrs_hash, dumps, encode_attributes
+
+
+def test_the_attribute_cache_keeps_compact_copies() -> None:
+    cache = AttributeCache()
+    sets = [
+        ReadOnlyDict({"unit_of_measurement": "W", "friendly_name": f"CP {i} power"})
+        for i in range(2000)
+    ]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for number, attrs in enumerate(sets):
+            _known, encoded, digest = encode_attributes(attrs, cache)
+            cache.remember(attrs, encoded, digest, number)
+        used = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # About 60 bytes of JSON and a few small objects each; orjson's own 4 KiB buffers
+    # kept as they come would make this 8 MB.
+    assert used / len(sets) < 600, f"{used / len(sets):.0f} bytes per attribute set"
+    encoded = dumps(sets[5])
+    assert cache.find(encoded, attrs_hash(encoded)) == 5

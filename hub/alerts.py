@@ -7,7 +7,7 @@ each of which a site owner gets without writing YAML and can tune or turn off::
       station_offline: {enabled: true, minutes: 10}
       connector_faulted: {enabled: true}
       security_event: {enabled: true, min_severity: warning}
-      uptime_below_target: {enabled: true, target: 97.0}
+      uptime_below_target: {enabled: true, target: 97.0, min_hours_in_service: 24}
 
 Open alerts and the most recent resolved ones are kept in ``.storage/core.alerts``.
 """
@@ -47,7 +47,7 @@ EVENT_ALERT_RAISED: Final = "alert_raised"
 EVENT_ALERT_UPDATED: Final = "alert_updated"
 EVENT_ALERT_ACKNOWLEDGED: Final = "alert_acknowledged"
 EVENT_ALERT_RESOLVED: Final = "alert_resolved"
-# Fired by the uptime engine: {device_id (or port_id), uptime_percent}.
+# Fired by the uptime engine: {device_id (or port_id), uptime_percent, window_min}.
 EVENT_UPTIME_UPDATED: Final = "uptime_updated"
 
 SEVERITIES: Final = ("info", "warning", "critical")
@@ -61,6 +61,9 @@ CONF_ENABLED: Final = "enabled"
 CONF_MINUTES: Final = "minutes"
 CONF_MIN_SEVERITY: Final = "min_severity"
 CONF_TARGET: Final = "target"
+# A port a few minutes in service with a minute's fault is far below any target: judged
+# only once its window is this long.
+CONF_MIN_HOURS_IN_SERVICE: Final = "min_hours_in_service"
 RULE_STATION_OFFLINE: Final = "station_offline"
 RULE_CONNECTOR_FAULTED: Final = "connector_faulted"
 RULE_SECURITY_EVENT: Final = "security_event"
@@ -486,15 +489,20 @@ class BuiltinRules:
             return
         if not isinstance(percent, int | float):
             return
-        target: float = self.config[RULE_UPTIME_BELOW_TARGET][CONF_TARGET]
+        rule = self.config[RULE_UPTIME_BELOW_TARGET]
+        target: float = rule[CONF_TARGET]
         key = f"uptime:{device_id}"
         if percent >= target:
             self.manager.auto_resolve(key, f"uptime {percent:.2f}% at or above {target:g}%")
             return
+        window = data.get("window_min")
+        if isinstance(window, int | float) and window < rule[CONF_MIN_HOURS_IN_SERVICE] * 60:
+            return
+        name = self._name(device_id, {}, device_id)
         self.manager.raise_alert(
             key,
-            f"Uptime below target: {device_id}",
-            f"Uptime of {device_id} is {percent:.2f}%, below the {target:g}% target",
+            f"Uptime below target: {name}",
+            f"Uptime of {name} is {percent:.2f}%, below the {target:g}% target",
             "warning",
             RULE_UPTIME_BELOW_TARGET,
             device_id=device_id,
@@ -535,7 +543,10 @@ CONFIG_SCHEMA: Final = vol.Schema(
                 {
                     vol.Optional(CONF_TARGET, default=97.0): vol.All(
                         vol.Coerce(float), vol.Range(min=0, max=100)
-                    )
+                    ),
+                    vol.Optional(CONF_MIN_HOURS_IN_SERVICE, default=24.0): vol.All(
+                        vol.Coerce(float), vol.Range(min=0)
+                    ),
                 }
             ),
         },

@@ -1470,6 +1470,8 @@ class UptimeEngine:
                 "device_id": device_id,
                 "station_id": station_id,
                 "uptime_percent": shown,
+                # The window the figure covers: short for a port just in service.
+                "window_min": round(year.window_min, 3),
                 "month_to_date": attributes["month_to_date"],
                 "t_outage_min": attributes["t_outage_min"],
                 "t_excluded_min": attributes["t_excluded_min"],

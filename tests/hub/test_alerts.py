@@ -362,6 +362,19 @@ async def test_uptime_below_target_raises_and_resolves(start: Start) -> None:
     assert manager.history()[0].resolution == "auto"
 
 
+async def test_uptime_of_a_port_just_in_service_is_not_judged_yet(start: Start) -> None:
+    hub, _clock, manager = await start("{uptime_below_target: {min_hours_in_service: 2}}")
+    # Ten minutes in service with a one-minute fault: 90 %, but too soon to say.
+    young = {"device_id": "port1", "uptime_percent": 90.0, "window_min": 10.0}
+    hub.bus.fire("uptime_updated", young)
+    await hub.block_till_done()
+    assert manager.open() == []
+    hub.bus.fire("uptime_updated", {**young, "uptime_percent": 95.0, "window_min": 120.0})
+    await hub.block_till_done()
+    (alert,) = manager.open()
+    assert alert.key == "uptime:port1"
+
+
 async def test_rules_turned_off_raise_nothing(start: Start) -> None:
     hub, clock, manager = await start(
         """
@@ -396,7 +409,7 @@ def test_config_schema_defaults_and_errors() -> None:
         "station_offline": {"enabled": True, "minutes": 10.0},
         "connector_faulted": {"enabled": True},
         "security_event": {"enabled": True, "min_severity": "warning"},
-        "uptime_below_target": {"enabled": True, "target": 97.0},
+        "uptime_below_target": {"enabled": True, "target": 97.0, "min_hours_in_service": 24.0},
     }
     assert CONFIG_SCHEMA(None) == defaults
     bad: dict[str, Any]

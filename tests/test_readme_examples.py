@@ -30,7 +30,8 @@ def readme_automations() -> list[dict[str, Any]]:
 
 
 async def test_readme_examples_load_and_the_daily_uptime_email_arrives(
-    tmp_path: Path, smtp_server: tuple[Inbox, int, Path]
+    tmp_path: Path,
+    smtp_server: tuple[Inbox, int, Path],  # noqa: F811
 ) -> None:
     inbox, port, cert = smtp_server
     automations = readme_automations()

@@ -527,8 +527,11 @@ def _load_settings(config_dir: Path) -> tuple[str, str | None, Mapping[str, Any]
         raise ReportError(f"{CONFIG_FILE}: expected a mapping of sections")
     try:
         core = HUB_SCHEMA(dict(raw.get("hub") or {}))
+        if raw.get("recorder") is False:
+            raise ReportError(f"{CONFIG_FILE}: the recorder is turned off: nothing to report")
         recorder = RECORDER_SCHEMA(raw.get("recorder"))
-        uptime = CONFIG_SCHEMA(raw.get("uptime"))
+        # `uptime: false` turns the live engine off; what was recorded can still be reported.
+        uptime = CONFIG_SCHEMA(raw.get("uptime") or None)
     except vol.Invalid as err:
         raise ReportError(f"{CONFIG_FILE}: {err}") from err
     return str(core["time_zone"]), recorder.get(CONF_DB_URL), uptime

@@ -7,16 +7,38 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from hub.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED
+from hub.const import (
+    EVENT_AUDIT,
+    EVENT_EXCLUSION,
+    EVENT_OUTAGE,
+    EVENT_STATE_CHANGED,
+    EVENT_STATE_REPORTED,
+)
+from hub.security import EVENT_SECURITY
 
 CONF_DOMAINS: Final = "domains"
 CONF_ENTITY_IDS: Final = "entity_ids"
 CONF_ENTITY_GLOBS: Final = "entity_globs"
 CONF_EVENT_TYPES: Final = "event_types"
 
-# Never kept as events: state changes have a table of their own, and a report of an
-# unchanged state says nothing history needs.
-NOT_EVENTS: Final = frozenset({EVENT_STATE_CHANGED, EVENT_STATE_REPORTED})
+# Never kept as events: state changes, outages, exclusions, alerts, security events and
+# audit entries have tables of their own; a report of an unchanged state says nothing
+# history needs, and uptime_updated repeats the uptime sensors' states.
+NOT_EVENTS: Final = frozenset(
+    {
+        EVENT_STATE_CHANGED,
+        EVENT_STATE_REPORTED,
+        EVENT_OUTAGE,
+        EVENT_EXCLUSION,
+        EVENT_AUDIT,
+        EVENT_SECURITY,
+        "alert_raised",
+        "alert_updated",
+        "alert_acknowledged",
+        "alert_resolved",
+        "uptime_updated",
+    }
+)
 
 
 def _globs(patterns: Iterable[str]) -> re.Pattern[str] | None:

@@ -154,7 +154,20 @@ def cmd_user_add(config_dir: Path, name: str, role: str, password_stdin: bool) -
     if not config_dir.is_dir():
         print(f"evhub: config dir {config_dir} does not exist", file=sys.stderr)
         return 1
-    return asyncio.run(add())
+    from hub.util import ConfigDirBusyError, lock_config_dir
+
+    try:
+        held = lock_config_dir(config_dir)
+    except ConfigDirBusyError:
+        # The running hub would overwrite the store at its next save: the user would be lost.
+        print(
+            f"evhub: a hub is running on {config_dir}; add the user in the web page"
+            " (or with POST /api/users), or stop the hub first",
+            file=sys.stderr,
+        )
+        return 1
+    with held:
+        return asyncio.run(add())
 
 
 def cmd_check_config(config_dir: Path) -> int:
@@ -238,9 +251,17 @@ def cmd_run(config_dir: Path, log_level: str) -> int:
             file=sys.stderr,
         )
         return 1
+    from hub.util import ConfigDirBusyError, lock_config_dir
+
+    try:
+        held = lock_config_dir(config_dir)
+    except ConfigDirBusyError as err:
+        print(f"evhub: {err}; one hub per config dir", file=sys.stderr)
+        return 1
     setup_logging(log_level)
     _LOGGER.info("evhub %s starting with config dir %s", __version__, config_dir)
-    return asyncio.run(_run(config_dir))
+    with held:
+        return asyncio.run(_run(config_dir))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import re
 import unicodedata
+from pathlib import Path
+from typing import IO
 
 # Letters NFKD does not decompose into an ASCII base letter.
 _TRANSLITERATE = str.maketrans(
@@ -83,3 +86,25 @@ def _log_slow_collections(phase: str, info: dict[str, int]) -> None:
             took * 1000,
             info.get("collected", 0),
         )
+
+
+class ConfigDirBusyError(Exception):
+    """Another evhub process holds the config dir."""
+
+
+def lock_config_dir(config_dir: Path) -> IO[bytes]:
+    """Take the config dir for this process (`evhub run`, or a command that writes its storage).
+
+    An exclusive flock on ``.storage/.lock``: the kernel releases it when the process ends,
+    however it ends, so a crash never leaves it stale. Keep the returned file open for as long
+    as the dir is held. Raises ConfigDirBusyError when another process holds it.
+    """
+    storage = config_dir / ".storage"
+    storage.mkdir(parents=True, exist_ok=True)
+    handle = (storage / ".lock").open("a+b")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        handle.close()
+        raise ConfigDirBusyError(f"another evhub process is using {config_dir}") from err
+    return handle

@@ -175,3 +175,57 @@ def test_check_config_reports_a_bad_automation(tmp_path: Path) -> None:
     assert result.stderr.splitlines()[0].startswith(
         "error: configuration.yaml:8: automations[1].actions"
     ), result.stderr
+
+
+def test_one_process_per_config_dir(tmp_path: Path) -> None:
+    """A second hub, or `user add` (whose user the running hub would overwrite), is refused."""
+    copy_example(tmp_path)
+    port = free_port()
+    env = {**os.environ, "EVHUB_HTTP_PORT": str(port), "EVHUB_OCPP_PORT": str(free_port())}
+    process = subprocess.Popen(
+        [*EVHUB, "run", "--config", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        wait_for_health(port, process)
+        second = subprocess.run(
+            [*EVHUB, "run", "--config", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            env={**env, "EVHUB_HTTP_PORT": str(free_port())},
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode == 1
+        assert "another evhub process is using" in second.stderr
+        refused = subprocess.run(
+            [*EVHUB, "user", "add", "ada", "--role", "admin", "--password-stdin"],
+            input="correct horse battery\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=tmp_path,
+        )
+        assert refused.returncode == 1
+        assert "a hub is running" in refused.stderr
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    added = subprocess.run(
+        [*EVHUB, "user", "add", "ada", "--role", "admin", "--password-stdin"],
+        input="correct horse battery\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert added.returncode == 0, added.stderr
+    assert "added ada (admin)" in added.stdout

@@ -11,9 +11,10 @@ Deliberate choices:
 - `multipleOf` (OCPP 1.6 charging rates, `multipleOf: 0.1`) is checked with a relative
   tolerance of 1e-9 instead of exact decimal arithmetic, so a float such as 21.399999999999995
   (21.4 after arithmetic) is accepted while 4.11 is still rejected.
-- `format: date-time` uses fastjsonschema's RFC 3339 check: "2026-11-24T10:00:00Z",
-  fractional seconds and "+01:00" / "+0100" offsets pass; a timestamp without an offset does
-  not, as RFC 3339 (which both OCPP versions require) asks for one.
+- `format: date-time` is RFC 3339 ("2026-11-24T10:00:00Z", fractional seconds, "+01:00" /
+  "+0100" offsets), except that a timestamp without an offset is accepted too, and read as
+  UTC: OCPP times are UTC, many chargers leave the "Z" off, and refusing their status and
+  meter values would lose them. Impossible dates (2026-02-29, month 13) are refused.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -387,6 +389,26 @@ def _validator(
     return validator
 
 
+_DATE_TIME = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def is_date_time(value: Any) -> bool:
+    """RFC 3339 date-time, the offset optional (then UTC); impossible dates refused."""
+    if not isinstance(value, str):
+        return True  # the schema's type check speaks for other types
+    match = _DATE_TIME.match(value)
+    if match is None:
+        return False
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    try:
+        datetime(year, month, day, hour, minute, min(second, 59))  # a leap second is fine
+    except ValueError:
+        return False
+    return True
+
+
 def _compile(version: OcppVersion, action: str, direction: bool) -> _Validator:
     """Compile the schema for `action` in one direction."""
     suffix = "Response" if direction is _RESPONSE else _REQUEST_SUFFIX[version]
@@ -396,7 +418,7 @@ def _compile(version: OcppVersion, action: str, direction: bool) -> _Validator:
     # 2.0.1 schemas declare draft-06, where 1.0 is an integer; read them as draft-04 (as the
     # ocpp package does) so integer fields reach handlers as ints.
     schema["$schema"] = "http://json-schema.org/draft-04/schema#"
-    formats: dict[str, Callable[[Any], bool]] = {}
+    formats: dict[str, Callable[[Any], bool]] = {"date-time": is_date_time}
     _enums_to_formats(schema, formats)
     # use_default=False: schema defaults must never be written into a charger's payload.
     compiled = fastjsonschema.compile(schema, formats=formats, use_default=False)

@@ -91,7 +91,11 @@ def _timestamp(value: Any) -> float:
     if not value:
         return time.time()
     try:
-        return datetime.fromisoformat(str(value)).timestamp()
+        moment = datetime.fromisoformat(str(value))
+        # OCPP times are UTC; a charger that leaves the offset off means UTC, not our zone.
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
     except ValueError:
         return time.time()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -291,6 +292,26 @@ async def test_status_and_sessions_are_told_as_vendor_neutral_charger_events(
     assert ended["peak_power_w"] == 7200.0
     assert ended["error_code"] == "GroundFailure"
     assert ended["stop_reason"] == "Other"
+
+
+async def test_timestamps_without_an_offset_are_read_as_utc(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    hub = await ocpp_hub(OPEN)
+    cp = await connect(ws_url(hub, "CP-1"))
+    await boot16(cp)
+    start = {
+        "connectorId": 1,
+        "idTag": "TAG-OK",
+        "meterStart": 0,
+        "timestamp": "2026-11-24T10:00:00",
+    }
+    tx_id = (await cp.call("StartTransaction", start))["transactionId"]
+    stop = {"transactionId": tx_id, "meterStop": 500, "timestamp": "2026-11-24T10:30:00.5"}
+    await cp.call("StopTransaction", stop)
+    (stored,) = await hub.data["ocpp.system"].transactions.transactions(charge_point_id="CP-1")
+    assert stored.started_at == datetime(2026, 11, 24, 10, 0, tzinfo=UTC).timestamp()
+    assert stored.stopped_at == stored.started_at + 1800.5
 
 
 async def test_transaction_survives_a_hub_restart(

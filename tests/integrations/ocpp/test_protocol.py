@@ -414,6 +414,8 @@ def test_callerror_frame_parses() -> None:
         "2026-11-24T10:00:00+0100",
         "2026-11-24t10:00:00z",
         "2028-02-29T23:59:59Z",
+        "2026-11-24T10:00:00",  # no offset: read as UTC
+        "2026-11-24T10:00:00.250",
     ],
 )
 @pytest.mark.parametrize("version", [V16, V201])
@@ -425,7 +427,7 @@ def test_date_time_accepts_what_chargers_send(version: OcppVersion, timestamp: s
 @pytest.mark.parametrize(
     "timestamp",
     [
-        "2026-11-24T10:00:00",  # no offset: RFC 3339 requires one
+        "2026-11-24T10:00:00+1",
         "2026-11-24 10:00:00Z",
         "2026-13-01T10:00:00Z",
         "2026-02-29T10:00:00Z",

@@ -15,7 +15,7 @@ from hub.const import CONF_HTTP, CONF_HUB, CONF_NAME, CONF_TIME_ZONE, CONFIG_FIL
 from hub.core import Hub
 from hub.exceptions import HubError, IntegrationError
 from hub.http import DATA_HTTP, HTTP_SCHEMA, HttpServer, async_start_http
-from hub.plugins import PluginLoader, plugin_registry
+from hub.plugins import PluginLoader, SetupState, plugin_registry
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ async def setup_hub(hub: Hub) -> None:
     from hub.charger import setup_charger_services
     from hub.notify import setup_persistent_notifications
     from hub.registry import async_load_registries
-    from hub.restore_state import async_load_restore_state
+    from hub.restore_state import async_load_restore_state, mark_orphans_unavailable
     from hub.security import async_load_security_log
 
     try:
@@ -183,6 +183,10 @@ async def setup_hub(hub: Hub) -> None:
     plugins = plugin_registry(hub)
     hub.bus.listen_once("hub_started", lambda _: plugins.pm.hook.evhub_hub_started(hub=hub))
     await plugins.setup(config.integrations)
+    loaded = {
+        domain for domain, status in plugins.statuses().items() if status.state is SetupState.loaded
+    }
+    mark_orphans_unavailable(hub, loaded)
 
 
 async def shutdown_hub(hub: Hub) -> None:

@@ -223,3 +223,31 @@ def restore_newer(hub: Hub, states: Iterable[State]) -> int:
     if restored:
         _LOGGER.info("Restored %d states newer than the last save from the history", restored)
     return restored
+
+
+def mark_orphans_unavailable(hub: Hub, loaded: set[str]) -> int:
+    """Mark restored states whose integration did not load as unavailable (restored: true).
+
+    Called once the integrations' first set-up attempts are over: an entity registered by an
+    integration that is gone from the config, or failing to set up, would otherwise show its
+    last value as if it were current. States an integration has set since start-up, and
+    states of entities outside the registry, are left alone.
+    """
+    from hub.registry import entity_registry
+
+    data = restore_state_data(hub)
+    if data is None:
+        return 0
+    registry = entity_registry(hub)
+    marked = 0
+    for entity_id, saved in data.last_states.items():
+        if hub.states.get(entity_id) is not saved or saved.state == STATE_UNAVAILABLE:
+            continue
+        entry = registry.get(entity_id)
+        if entry is None or entry.platform in loaded:
+            continue
+        hub.states.set(entity_id, STATE_UNAVAILABLE, {**saved.attributes, "restored": True})
+        marked += 1
+    if marked:
+        _LOGGER.info("%d restored states belong to integrations not loaded: unavailable", marked)
+    return marked

@@ -198,3 +198,28 @@ async def test_no_state_changed_event_on_restore(tmp_path: Path) -> None:
     assert hub2.states.is_state("binary_sensor.door", "on")
     assert changed == []
     await hub2.stop()
+
+
+async def test_restored_states_of_an_integration_gone_are_unavailable(tmp_path: Path) -> None:
+    from hub.registry import entity_registry
+
+    hub = Hub(tmp_path)
+    await hub.start()
+    gone = entity_registry(hub).get_or_create(
+        "sensor", "gone_vendor", "u1", suggested_object_id="x"
+    )
+    hub.states.set(gone.entity_id, "42", {"unit_of_measurement": "W"})
+    hub.states.set("sensor.no_registry_entry", "7")
+    await hub.stop()
+
+    again = Hub(tmp_path)
+    await again.start()
+    try:
+        state = again.states.get(gone.entity_id)
+        assert state is not None
+        assert state.state == "unavailable"
+        assert dict(state.attributes) == {"unit_of_measurement": "W", "restored": True}
+        # Outside the registry: nobody's to judge, so it stays as it was.
+        assert again.states.get("sensor.no_registry_entry").state == "7"  # type: ignore[union-attr]
+    finally:
+        await again.stop()

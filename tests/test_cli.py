@@ -125,18 +125,26 @@ def wait_for_health(port: int, process: subprocess.Popen[str]) -> dict[str, obje
     raise AssertionError("health endpoint never answered")
 
 
-def test_run_serves_health_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
-    """The example config runs, /api/health answers, SIGTERM stops it and flushes storage."""
-    copy_example(tmp_path)
+def run_example(
+    directory: Path,
+) -> tuple[subprocess.Popen[str], int, dict[str, str]]:
+    """Start `evhub run` on a copy of the example config, on free ports."""
+    copy_example(directory)
     port = free_port()
     env = {**os.environ, "EVHUB_HTTP_PORT": str(port), "EVHUB_OCPP_PORT": str(free_port())}
     process = subprocess.Popen(
-        [*EVHUB, "run", "--config", str(tmp_path)],
+        [*EVHUB, "run", "--config", str(directory)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
+    return process, port, env
+
+
+def test_run_serves_health_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
+    """The example config runs, /api/health answers, SIGTERM stops it and flushes storage."""
+    process, port, _env = run_example(tmp_path)
     try:
         body = wait_for_health(port, process)
         assert body["state"] == "RUNNING"
@@ -179,16 +187,7 @@ def test_check_config_reports_a_bad_automation(tmp_path: Path) -> None:
 
 def test_one_process_per_config_dir(tmp_path: Path) -> None:
     """A second hub, or `user add` (whose user the running hub would overwrite), is refused."""
-    copy_example(tmp_path)
-    port = free_port()
-    env = {**os.environ, "EVHUB_HTTP_PORT": str(port), "EVHUB_OCPP_PORT": str(free_port())}
-    process = subprocess.Popen(
-        [*EVHUB, "run", "--config", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    process, port, env = run_example(tmp_path)
     try:
         wait_for_health(port, process)
         second = subprocess.run(

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
+import aiohttp
 import voluptuous as vol
 
 from hub.core import Hub, ServiceCall, Unsubscribe, new_id, valid_domain
@@ -177,6 +178,30 @@ def register_notifiers(
         unregister_all()
         raise
     return unregister_all
+
+
+async def setup_http_notifiers(
+    hub: Hub,
+    key: str,
+    entries: list[dict[str, Any]],
+    make_target: Callable[[aiohttp.ClientSession, dict[str, Any]], NotifyTarget],
+) -> None:
+    """Register HTTP notifiers sharing one client session, kept in hub.data[key]."""
+    session = aiohttp.ClientSession()
+    try:
+        unregister = register_notifiers(hub, entries, lambda entry: make_target(session, entry))
+    except Exception:
+        await session.close()
+        raise
+    hub.data[key] = (session, unregister)
+
+
+async def unload_http_notifiers(hub: Hub, key: str) -> None:
+    """Remove notifiers set up by setup_http_notifiers and close their session."""
+    found: tuple[aiohttp.ClientSession, Unsubscribe] | None = hub.data.pop(key, None)
+    if found is not None:
+        found[1]()
+        await found[0].close()
 
 
 def register_notifier(

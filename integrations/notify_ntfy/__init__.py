@@ -23,14 +23,15 @@ from typing import Any, Final
 import aiohttp
 import voluptuous as vol
 
-from hub.core import Hub, Unsubscribe
+from hub.core import Hub
 from hub.hookspecs import hookimpl
 from hub.notify import (
     Notification,
     NotifyTarget,
     check_http_status,
-    register_notifiers,
+    setup_http_notifiers,
     unique_names,
+    unload_http_notifiers,
     valid_notifier_name,
 )
 from hub.plugins import Integration
@@ -107,24 +108,18 @@ class NtfyTarget(NotifyTarget):
 
 async def async_setup(hub: Hub, config: list[dict[str, Any]]) -> bool:
     """Register notify.<name> for each configured topic."""
-    session = aiohttp.ClientSession()
-    try:
-        unregister = register_notifiers(
-            hub, config, lambda entry: NtfyTarget(entry["name"], session, entry)
-        )
-    except Exception:
-        await session.close()
-        raise
-    hub.data[DATA] = (session, unregister)
+    await setup_http_notifiers(
+        hub,
+        DATA,
+        config,
+        lambda session, entry: NtfyTarget(entry["name"], session, entry),
+    )
     return True
 
 
 async def async_unload(hub: Hub) -> None:
     """Remove the services and close the HTTP session."""
-    found: tuple[aiohttp.ClientSession, Unsubscribe] | None = hub.data.pop(DATA, None)
-    if found is not None:
-        found[1]()
-        await found[0].close()
+    await unload_http_notifiers(hub, DATA)
 
 
 @hookimpl

@@ -41,7 +41,7 @@ from hub.recorder.filters import (
     CONF_EVENT_TYPES,
     RecorderFilter,
 )
-from hub.restore_state import restore_newer
+from hub.restore_state import restore_newer, saved_states
 
 __all__ = ["DOMAIN", "Recorder", "RecorderError", "get_recorder"]
 
@@ -186,7 +186,8 @@ async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
     await recorder.start()
     # After a crash the periodic save of states is up to 15 minutes old; the history is at
     # most a commit interval behind.
-    restore_newer(hub, await recorder.latest_states())
+    saved_until = max((state.last_updated_ts for state in saved_states(hub)), default=None)
+    restore_newer(hub, await recorder.latest_states(newer_than=saved_until))
     setup = _Setup(recorder, [])
 
     async def purge_service(call: ServiceCall) -> dict[str, int]:

@@ -567,15 +567,28 @@ class Recorder:
             )
         return result
 
-    async def latest_states(self) -> list[State]:
-        """Return each entity's last recorded state (removed entities left out)."""
+    async def latest_states(self, newer_than: float | None = None) -> list[State]:
+        """Return each entity's last recorded state (removed entities left out).
+
+        With newer_than, only those updated after it; when nothing is (the last stop was
+        clean), one indexed look-up answers and the per-entity query is skipped.
+        """
+        params: list[Any] = []
+        newer = ""
+        if newer_than is not None:
+            (newest,) = await self.backend.fetch("SELECT MAX(last_updated_ts) FROM states")
+            if newest[0] is None or newest[0] <= newer_than:
+                return []
+            newer = " WHERE s.last_updated_ts > ?"
+            params.append(newer_than)
         rows = await self.backend.fetch(
             "SELECT m.entity_id, s.state, s.attributes_id, a.shared_attrs, s.last_changed_ts,"
             " s.last_updated_ts, s.context_id FROM states_meta m"
             " JOIN states s ON s.state_id = (SELECT s2.state_id FROM states s2"
             " WHERE s2.metadata_id = m.metadata_id"
             " ORDER BY s2.last_updated_ts DESC, s2.state_id DESC LIMIT 1)"
-            " LEFT JOIN state_attributes a ON a.attributes_id = s.attributes_id"
+            " LEFT JOIN state_attributes a ON a.attributes_id = s.attributes_id" + newer,
+            params,
         )
         found: list[State] = []
         for entity_id, state, attributes_id, shared, changed, updated, context_id in rows:

@@ -39,7 +39,7 @@ from hub.recorder.backend import (
     Removed,
     dumps,
 )
-from hub.recorder.filters import RecorderFilter
+from hub.recorder.filters import ALERT_EVENTS, RecorderFilter
 from hub.recorder.schema import LONG_TABLES, SCHEMA_VERSION
 from hub.security import EVENT_SECURITY
 
@@ -51,7 +51,6 @@ DAY: Final = 86400.0
 PURGE_BATCH: Final = 5000
 BACKLOG_WARN_INTERVAL: Final = 60.0
 DEFAULT_LIMIT: Final = 100
-ALERT_EVENTS: Final = ("alert_raised", "alert_updated", "alert_acknowledged", "alert_resolved")
 ALERT_ACTIVE: Final = "active"
 
 

@@ -21,6 +21,9 @@ CONF_ENTITY_IDS: Final = "entity_ids"
 CONF_ENTITY_GLOBS: Final = "entity_globs"
 CONF_EVENT_TYPES: Final = "event_types"
 
+# The alert manager's events (hub.alerts; named here so the recorder does not import it).
+ALERT_EVENTS: Final = ("alert_raised", "alert_updated", "alert_acknowledged", "alert_resolved")
+
 # Never kept as events: state changes, outages, exclusions, alerts, security events and
 # audit entries have tables of their own; a report of an unchanged state says nothing
 # history needs, and uptime_updated repeats the uptime sensors' states.
@@ -32,10 +35,7 @@ NOT_EVENTS: Final = frozenset(
         EVENT_EXCLUSION,
         EVENT_AUDIT,
         EVENT_SECURITY,
-        "alert_raised",
-        "alert_updated",
-        "alert_acknowledged",
-        "alert_resolved",
+        *ALERT_EVENTS,
         "uptime_updated",
     }
 )

@@ -27,6 +27,7 @@ import voluptuous as vol
 
 from hub.automation.actions import Runner, StopRun, Trace, _validate_sequence
 from hub.automation.conditions import check, validate_condition
+from hub.automation.template import render_complex
 from hub.automation.triggers import attach_trigger, validate_trigger
 from hub.clock import clock
 from hub.core import Context, Hub, ServiceCall, Unsubscribe, new_id
@@ -142,11 +143,17 @@ class Automation:
         trace = Trace(self.id, new_id(), trigger, now)
         self.traces.append(trace)
         self.last_triggered = now
-        variables = {**self.config["variables"], "trigger": trigger, "this": {"id": self.id}}
+        variables: dict[str, Any] = {"trigger": trigger, "this": {"id": self.id}}
         try:
+            # The automation's own variables may be templates over the trigger; conditions
+            # and actions all see the same run variables.
+            variables = {
+                **render_complex(self.config["variables"], variables, self.hub),
+                **variables,
+            }
             if not skip_conditions:
                 for index, condition in enumerate(self.config["conditions"]):
-                    passed = check(self.hub, condition)
+                    passed = check(self.hub, condition, variables)
                     trace.conditions.append({"path": f"condition/{index}", "result": passed})
                     if not passed:
                         trace.outcome = "condition_failed"

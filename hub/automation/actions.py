@@ -249,6 +249,10 @@ class Runner:
         self.context = context
         self.variables = variables
 
+    def _passes(self, conditions: list[dict[str, Any]]) -> bool:
+        """Whether every condition holds, templates seeing this run's variables."""
+        return all(check(self.hub, condition, self.variables) for condition in conditions)
+
     async def _wait_template(self, step: dict[str, Any]) -> dict[str, Any]:
         from hub.automation.template import Template, extract_entities
         from hub.track import track_state_change
@@ -259,6 +263,7 @@ class Runner:
             return bool(template.render(self.variables, parse_result=True))
 
         if done():
+            self.variables["wait"] = {"completed": True}
             return {"completed": True}
         future: asyncio.Future[Any] = self.hub.loop.create_future()
 
@@ -303,27 +308,43 @@ class Runner:
 
     async def _repeat(self, repeat: dict[str, Any], path: str) -> int:
         iterations = 0
+        outer = self.variables.get("repeat")
+
+        def enter(item: Any = None) -> None:
+            # Set before a while check too: it sees the index of the iteration it guards.
+            index = iterations + 1
+            self.variables["repeat"] = {"index": index, "first": index == 1, "item": item}
 
         async def once(item: Any = None) -> None:
             nonlocal iterations
+            enter(item)
             iterations += 1
-            self.variables["repeat"] = {"index": iterations, "first": iterations == 1, "item": item}
             await self.run(repeat["sequence"], f"{path}/repeat/{iterations}")
 
-        if "count" in repeat:
-            for _ in range(repeat["count"]):
-                await once()
-        elif "for_each" in repeat:
-            for item in _render(self.hub, repeat["for_each"], self.variables):
-                await once(item)
-        elif "while" in repeat:
-            while iterations < MAX_REPEAT and all(check(self.hub, c) for c in repeat["while"]):
-                await once()
-        else:
-            while iterations < MAX_REPEAT:
-                await once()
-                if all(check(self.hub, c) for c in repeat["until"]):
-                    break
+        try:
+            if "count" in repeat:
+                for _ in range(repeat["count"]):
+                    await once()
+            elif "for_each" in repeat:
+                for item in _render(self.hub, repeat["for_each"], self.variables):
+                    await once(item)
+            elif "while" in repeat:
+                while iterations < MAX_REPEAT:
+                    enter()
+                    if not self._passes(repeat["while"]):
+                        break
+                    await once()
+            else:
+                while iterations < MAX_REPEAT:
+                    await once()
+                    if self._passes(repeat["until"]):
+                        break
+        finally:
+            # A nested repeat gives the outer one its variables back.
+            if outer is None:
+                self.variables.pop("repeat", None)
+            else:
+                self.variables["repeat"] = outer
         return iterations
 
     async def run(self, sequence: list[dict[str, Any]], path: str = "action") -> None:
@@ -380,7 +401,7 @@ class Runner:
             )
             return message
         if kind == "condition":
-            passed = check(hub, step)
+            passed = check(hub, step, self.variables)
             if not passed:
                 raise StopRun("condition failed", False)
             return True
@@ -388,7 +409,7 @@ class Runner:
             self.variables.update(_render(hub, step["variables"], self.variables))
             return None
         if kind == "if":
-            passed = all(check(hub, c) for c in step["if"])
+            passed = self._passes(step["if"])
             await self.run(
                 step["then"] if passed else step["else"], f"{path}/{'then' if passed else 'else'}"
             )
@@ -401,7 +422,7 @@ class Runner:
             return await self._repeat(step["repeat"], path)
         if kind == "choose":
             for index, option in enumerate(step["choose"]):
-                if all(check(hub, c) for c in option["conditions"]):
+                if self._passes(option["conditions"]):
                     await self.run(option["sequence"], f"{path}/choose/{index}")
                     return index
             await self.run(step["default"], f"{path}/default")

@@ -82,15 +82,15 @@ def validate_condition(value: Any) -> dict[str, Any]:
     return checked
 
 
-def check(hub: Hub, config: dict[str, Any]) -> bool:
-    """Evaluate a validated condition now."""
+def check(hub: Hub, config: dict[str, Any], variables: Mapping[str, Any]) -> bool:
+    """Evaluate a validated condition now, templates seeing the run's variables."""
     kind = config["condition"]
     if kind == "and":
-        return all(check(hub, c) for c in config["conditions"])
+        return all(check(hub, c, variables) for c in config["conditions"])
     if kind == "or":
-        return any(check(hub, c) for c in config["conditions"])
+        return any(check(hub, c, variables) for c in config["conditions"])
     if kind == "not":
-        return not any(check(hub, c) for c in config["conditions"])
+        return not any(check(hub, c, variables) for c in config["conditions"])
     if kind == "state":
         return _state(hub, config)
     if kind == "numeric_state":
@@ -98,15 +98,15 @@ def check(hub: Hub, config: dict[str, Any]) -> bool:
     if kind == "time":
         return _time(hub, config)
     if kind == "template":
-        return _template(hub, config)
+        return _template(hub, config, variables)
     raise ValueError(f"unknown condition {kind}")
 
 
-def _template(hub: Hub, config: dict[str, Any]) -> bool:
+def _template(hub: Hub, config: dict[str, Any], variables: Mapping[str, Any]) -> bool:
     from hub.automation.template import Template
 
     # A template error propagates: the run's trace records it and the hub runs on.
-    return bool(Template(config["value_template"], hub).render(parse_result=True))
+    return bool(Template(config["value_template"], hub).render(variables, parse_result=True))
 
 
 def _state(hub: Hub, config: dict[str, Any]) -> bool:

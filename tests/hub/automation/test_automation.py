@@ -502,6 +502,93 @@ async def test_waits_and_repeats(start: Start) -> None:
     assert run["error"] == "wait_template timed out"
 
 
+async def test_template_conditions_see_the_run_variables(start: Start) -> None:
+    """Every place a condition is checked renders its templates with the run's variables:
+    trigger, this, the automation's and the actions' variables, wait and repeat."""
+    hub, _clock, recorder = await start(
+        """
+        - id: everywhere
+          variables:
+            station: "{{ trigger.event.data.station }}"
+          triggers: [{trigger: event, event_type: go}]
+          conditions:
+            - condition: template
+              value_template: >-
+                {{ trigger.event.data.station == 'CP-1' and this.id == 'everywhere' }}
+            - condition: or
+              conditions:
+                - condition: template
+                  value_template: "{{ station == 'CP-1' }}"
+          actions:
+            - variables: {limit: 2}
+            - condition: template
+              value_template: "{{ limit == 2 and station == 'CP-1' }}"
+            - if:
+                - condition: template
+                  value_template: "{{ trigger.event.data.station == station }}"
+              then:
+                - action: test.record
+                  data: {step: if}
+            - choose:
+                - conditions:
+                    - condition: template
+                      value_template: "{{ limit == 3 }}"
+                  sequence: [{action: test.record, data: {step: wrong}}]
+                - conditions:
+                    - condition: not
+                      conditions:
+                        - condition: template
+                          value_template: "{{ limit == 3 }}"
+                  sequence: [{action: test.record, data: {step: choose}}]
+            - repeat:
+                while:
+                  - condition: template
+                    value_template: "{{ repeat.index <= limit }}"
+                sequence: [{action: test.record, data: {step: "while {{ repeat.index }}"}}]
+            - repeat:
+                until:
+                  - condition: template
+                    value_template: "{{ repeat.index >= limit }}"
+                sequence: [{action: test.record, data: {step: "until {{ repeat.index }}"}}]
+            - wait_template: "{{ station == 'CP-1' }}"
+            - if:
+                - condition: template
+                  value_template: "{{ wait.completed }}"
+              then:
+                - action: test.record
+                  data: {step: waited}
+            - wait_for_trigger: [{trigger: event, event_type: plug}]
+              timeout: 30
+            - if:
+                - condition: template
+                  value_template: "{{ wait.completed and wait.trigger.event.data.n == 1 }}"
+              then:
+                - action: test.record
+                  data: {step: "plugged at {{ station }}"}
+        """
+    )
+    hub.bus.fire("go", {"station": "CP-2"})  # the top-level condition fails
+    await hub.block_till_done()
+    assert traces(hub, "everywhere")[-1]["outcome"] == "condition_failed"
+    hub.bus.fire("go", {"station": "CP-1"})
+    await hub.block_till_done()
+    hub.bus.fire("plug", {"n": 1})
+    await hub.block_till_done()
+    run = traces(hub, "everywhere")[-1]
+    assert run["error"] is None
+    assert run["outcome"] == "finished"
+    assert [data["step"] for data in recorder.data] == [
+        "if",
+        "choose",
+        "while 1",
+        "while 2",
+        "until 1",
+        "until 2",
+        "waited",
+        "plugged at CP-1",
+    ]
+
+
 async def test_traces_are_saved_and_read_by_the_cli(start: Start, tmp_path: Path) -> None:
     hub, _clock, _recorder = await start(
         """

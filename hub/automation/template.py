@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import zoneinfo
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -68,6 +69,11 @@ def _hub_now(hub: Hub) -> datetime:
     if isinstance(found, Clock) and type(found) is not Clock:
         return found.now()
     return _now()
+
+
+def _hub_zone(hub: Hub) -> zoneinfo.ZoneInfo:
+    """The hub's configured time zone (``hub.time_zone``), UTC without a configuration."""
+    return zoneinfo.ZoneInfo(hub.config.time_zone if hub.config is not None else "UTC")
 
 
 def _snippet(source: str) -> str:
@@ -175,16 +181,6 @@ def _as_datetime(value: Any, default: Any = None) -> Any:
     """A timezone-aware datetime from a datetime, timestamp or ISO string; else default."""
     moment = _parse_datetime(value)
     return moment if moment is not None else default
-
-
-def _timestamp_local(value: Any, default: Any = _UNSET) -> Any:
-    """A timestamp as an ISO string in the machine's local time zone."""
-    try:
-        return datetime.fromtimestamp(float(value), UTC).astimezone().isoformat()
-    except (ValueError, TypeError, OverflowError, OSError):
-        if default is _UNSET:
-            raise _invalid("timestamp_local", value) from None
-        return default
 
 
 def _timestamp_utc(value: Any, default: Any = _UNSET) -> Any:
@@ -318,7 +314,7 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
             has_value=self._has_value,
             last_changed=self._last_changed,
             now=self._now_global,
-            utcnow=self._now_global,
+            utcnow=self._utcnow_global,
             as_timestamp=_as_timestamp,
             as_datetime=_as_datetime,
             relative_time=self._relative_time,
@@ -332,7 +328,7 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
             int=_to_int,
             round=_round,
             multiply=_multiply,
-            timestamp_local=_timestamp_local,
+            timestamp_local=self._timestamp_local,
             timestamp_utc=_timestamp_utc,
             as_timestamp=_as_timestamp,
             as_datetime=_as_datetime,
@@ -430,7 +426,20 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
         return state.last_changed if state is not None else None
 
     def _now_global(self) -> datetime:
-        return _hub_now(self.hub)
+        # The hub's local time, as a time condition or a time trigger reads the day.
+        return _hub_now(self.hub).astimezone(_hub_zone(self.hub))
+
+    def _utcnow_global(self) -> datetime:
+        return _hub_now(self.hub).astimezone(UTC)
+
+    def _timestamp_local(self, value: Any, default: Any = _UNSET) -> Any:
+        """A timestamp as an ISO string in the hub's time zone."""
+        try:
+            return datetime.fromtimestamp(float(value), _hub_zone(self.hub)).isoformat()
+        except (ValueError, TypeError, OverflowError, OSError):
+            if default is _UNSET:
+                raise _invalid("timestamp_local", value) from None
+            return default
 
     def _relative_time(self, value: Any) -> Any:
         return _relative_time(value, _hub_now(self.hub))

@@ -99,6 +99,21 @@ async def test_now_and_utcnow_use_the_patched_clock(hub: Hub, fixed_now: datetim
     assert render(hub, "{{ now().tzinfo is not none }}") == "True"
 
 
+async def test_now_and_timestamp_local_are_in_the_hub_time_zone(
+    hub: Hub, fixed_now: datetime
+) -> None:
+    """now() and timestamp_local read the hub's zone (as time triggers and conditions do),
+    not the machine's; utcnow() stays UTC."""
+    from hub.bootstrap import HubConfig
+
+    hub.config = HubConfig(time_zone="Pacific/Auckland")  # UTC+13 in January
+    assert render(hub, "{{ now().isoformat() }}") == "2027-01-16T01:00:00+13:00"
+    assert render(hub, "{{ now().strftime('%Y-%m-%d') }}") == "2027-01-16"
+    assert render(hub, "{{ as_timestamp(now()) }}") == str(fixed_now.timestamp())
+    assert render(hub, "{{ utcnow().isoformat() }}") == "2027-01-15T12:00:00+00:00"
+    assert render(hub, "{{ 1800000000 | timestamp_local }}") == "2027-01-15T21:00:00+13:00"
+
+
 async def test_now_follows_a_manual_clock(hub: Hub) -> None:
     clock = use_manual_clock(hub, start=FIXED_NOW.timestamp())
     assert render(hub, "{{ as_timestamp(now()) }}") == str(FIXED_NOW.timestamp())

@@ -3,9 +3,18 @@
 Energy comes from the recorded sessions, spread evenly over each session's duration (the
 recorder keeps a session's total, not its meter curve). Utilization comes from the recorded
 port status changes: the share of port-time spent Charging, and occupied (a vehicle plugged
-in: Preparing, Charging, SuspendedEV, SuspendedEVSE, Finishing). Time before a port's first
-known status counts as neither. A station's figures add up its ports (utilization is over
-the sum of its ports' time). Times are POSIX seconds; periods follow the hub's time zone.
+in: Preparing, Charging, SuspendedEV, SuspendedEVSE, Finishing). A station's figures add up
+its ports (utilization is over the sum of its ports' time). Times are POSIX seconds; periods
+follow the hub's time zone.
+
+Nothing counts past now (the hub's clock): utilization is over the port-time elapsed in the
+window, so a period still to come has none. A status holds until the port's next status
+change, or until its station goes away (the start of an ``offline`` outage of the port, as
+the uptime engine records it), whichever comes first: what a port does while it is away, or
+before its first known status, is not known and counts as neither charging nor occupied. A
+session still open in the recorder runs until now, or until its port is known to be out of
+session (a status other than occupied, or offline), so a session its charger never closed
+does not grow forever.
 """
 
 from __future__ import annotations
@@ -15,12 +24,18 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
+from hub.clock import clock
 from hub.core import Hub
 from hub.recorder.core import Time, to_ts
 
 CHARGING: Final = "Charging"
 OCCUPIED: Final = frozenset({"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing"})
 NO_ERROR: Final = frozenset({"", "NoError"})
+# The uptime engine's outage cause while a port's station is away (hub.uptime.CAUSE_OFFLINE).
+OFFLINE: Final = "offline"
+
+# (since, until, status): what a port was known to be doing over [since, until).
+Span = tuple[float, float, str]
 
 
 def period_bounds(start: float, end: float, period: str, time_zone: str) -> list[float]:
@@ -92,16 +107,33 @@ async def statistics(
     bounds = period_bounds(start_ts, end_ts, period, time_zone)
     sessions = await recorder.sessions(start_ts, end_ts)
     status = await recorder.port_status(start_ts, end_ts)
-    # A running session counts up to now.
-    now = min(end_ts, recorder.now())
+    now = min(end_ts, clock(hub).time())
 
     station_ports: dict[str, set[str]] = {}
     for row in (*sessions, *status):
         if row["station_id"] is not None and row["port_id"] is not None:
             station_ports.setdefault(row["station_id"], set()).add(row["port_id"])
-    timelines: dict[str, list[tuple[float, str]]] = {}
+    changes: dict[str, list[tuple[float, str]]] = {}
     for row in status:
-        timelines.setdefault(row["port_id"], []).append((row["time"], row["status"]))
+        changes.setdefault(row["port_id"], []).append((row["time"], row["status"]))
+    # Offline outages from the oldest moment that needs them: a port's status at the window's
+    # start, or an open session's start.
+    since = min(
+        (
+            *(row["time"] for row in status),
+            *(s["started_at"] for s in sessions if s["stopped_at"] is None and s["started_at"]),
+        ),
+        default=start_ts,
+    )
+    away: dict[str, list[float]] = {}
+    if status or any(s["stopped_at"] is None for s in sessions):
+        for outage in await recorder.outages(min(since, start_ts), end_ts):
+            if outage["cause"] == OFFLINE and outage["port_id"] is not None:
+                away.setdefault(outage["port_id"], []).append(outage["start"])
+    timelines = {
+        port: _known_spans(found, sorted(away.get(port, [])), now)
+        for port, found in changes.items()
+    }
 
     result: dict[str, dict[str, Any]] = {}
     for device_id in dict.fromkeys(device_ids):
@@ -109,7 +141,7 @@ async def statistics(
         ports = sorted(station_ports[device_id]) if is_station else [device_id]
         acc = _Acc(bounds, len(ports))
         for port in ports:
-            _add_status(acc, bounds, timelines.get(port, []), end_ts)
+            _add_status(acc, bounds, timelines.get(port, []))
         mine = [
             s
             for s in sessions
@@ -119,7 +151,9 @@ async def statistics(
         codes: dict[str, int] = {}
         hours = [0] * 24
         for session in mine:
-            _add_session(acc, bounds, session, now)
+            port = session["port_id"]
+            stopped = _session_end(session, changes.get(port, []), away.get(port, []), now)
+            _add_session(acc, bounds, session, stopped)
             started = session["started_at"]
             if started is None or not start_ts <= started < end_ts:
                 continue
@@ -139,19 +173,46 @@ async def statistics(
                         )
                     }
                 )
-        result[device_id] = _summary(acc, bounds, is_station, ports, failed, codes, hours)
+        result[device_id] = _summary(acc, bounds, now, is_station, ports, failed, codes, hours)
     return result
 
 
-def _add_status(
-    acc: _Acc, bounds: list[float], timeline: list[tuple[float, str]], end: float
-) -> None:
-    for index, (since, status) in enumerate(timeline):
-        until = timeline[index + 1][0] if index + 1 < len(timeline) else end
-        charging = status == CHARGING
-        occupied = status in OCCUPIED
-        if not occupied:
+def _known_spans(changes: list[tuple[float, str]], away: list[float], now: float) -> list[Span]:
+    """A port's statuses over the time each is known: to the next change, offline or now."""
+    spans: list[Span] = []
+    for index, (since, status) in enumerate(changes):
+        until = changes[index + 1][0] if index + 1 < len(changes) else now
+        gone = next((start for start in away if since <= start < until), None)
+        until = min(until, now, gone if gone is not None else until)
+        if until > since:
+            spans.append((since, until, status))
+    return spans
+
+
+def _session_end(
+    session: dict[str, Any], changes: list[tuple[float, str]], away: list[float], now: float
+) -> float | None:
+    """When a session ended, or for an open one, when it is known to have ended, or now."""
+    started: float | None = session["started_at"]
+    stopped: float | None = session["stopped_at"]
+    if stopped is not None or started is None:
+        return stopped
+    end = now
+    # Only what the port reported after the session began tells: a charger may report
+    # Charging a moment after its StartTransaction.
+    free = next((t for t, status in changes if t >= started and status not in OCCUPIED), None)
+    gone = next((start for start in away if start >= started), None)
+    for known in (free, gone):
+        if known is not None:
+            end = min(end, known)
+    return max(started, end)
+
+
+def _add_status(acc: _Acc, bounds: list[float], timeline: list[Span]) -> None:
+    for since, until, status in timeline:
+        if status not in OCCUPIED:
             continue
+        charging = status == CHARGING
         for b in range(len(bounds) - 1):
             overlap = _overlap(since, until, bounds[b], bounds[b + 1])
             if overlap:
@@ -160,11 +221,12 @@ def _add_status(
                     acc.charging[b] += overlap
 
 
-def _add_session(acc: _Acc, bounds: list[float], session: dict[str, Any], now: float) -> None:
+def _add_session(
+    acc: _Acc, bounds: list[float], session: dict[str, Any], stopped: float | None
+) -> None:
     started = session["started_at"]
-    if started is None:
+    if started is None or stopped is None:
         return
-    stopped = session["stopped_at"] if session["stopped_at"] is not None else max(started, now)
     energy = session["energy_wh"] or 0.0
     peak = (session["peak_power_w"] or 0.0) / 1000.0
     duration = stopped - started
@@ -185,6 +247,7 @@ def _add_session(acc: _Acc, bounds: list[float], session: dict[str, Any], now: f
 def _summary(
     acc: _Acc,
     bounds: list[float],
+    now: float,
     is_station: bool,
     ports: list[str],
     failed: list[dict[str, Any]],
@@ -192,8 +255,10 @@ def _summary(
     hours: list[int],
 ) -> dict[str, Any]:
     periods = []
+    # Utilization is over the port-time elapsed: none of a period still to come.
+    elapsed = [max(0.0, min(bounds[b + 1], now) - bounds[b]) for b in range(len(bounds) - 1)]
     for b in range(len(bounds) - 1):
-        span = (bounds[b + 1] - bounds[b]) * acc.ports
+        span = elapsed[b] * acc.ports
         periods.append(
             {
                 "start": bounds[b],
@@ -205,7 +270,7 @@ def _summary(
                 "peak_power_kw": acc.peak[b],
             }
         )
-    total = (bounds[-1] - bounds[0]) * acc.ports
+    total = sum(elapsed) * acc.ports
     return {
         "kind": "station" if is_station else "port",
         "ports": ports,

@@ -2,14 +2,67 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import pytest
 
 from hub.charger import EVENT_CHARGER
+from hub.clock import use_manual_clock
+from hub.const import EVENT_OUTAGE
+from hub.core import Hub
 from hub.recorder.statistics import period_bounds, statistics
 
 from .conftest import StartHub
 
 T = 1_699_999_200.0  # 2023-11-14 22:00:00 UTC
+DEC = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+JAN = datetime(2027, 1, 1, tzinfo=UTC).timestamp()
+DAY = 86_400.0
+MIN = 60.0
+
+
+def port_status(hub: Hub, port: str, at: float, value: str, station: str = "st1") -> None:
+    hub.bus.fire(
+        EVENT_CHARGER,
+        {
+            "kind": "status",
+            "station_id": station,
+            "device_id": port,
+            "port": int(port[-1]),
+            "status": value,
+            "previous": None,
+            "error_code": None,
+        },
+        time_fired_ts=at,
+    )
+
+
+def session_started(hub: Hub, port: str, tx: str, at: float, wh: float | None = None) -> None:
+    data: dict[str, Any] = {
+        "kind": "session_started",
+        "station_id": "st1",
+        "device_id": port,
+        "transaction_id": tx,
+        "started_at": at,
+    }
+    if wh is not None:
+        data["energy_wh"] = wh
+    hub.bus.fire(EVENT_CHARGER, data, time_fired_ts=at)
+
+
+def offline(hub: Hub, port: str, at: float) -> None:
+    hub.bus.fire(
+        EVENT_OUTAGE,
+        {
+            "outage_id": f"off-{port}-{at}",
+            "port_id": port,
+            "station_id": "st1",
+            "start": at,
+            "end": None,
+            "cause": "offline",
+        },
+    )
 
 
 async def test_port_and_station_statistics(start_hub: StartHub) -> None:
@@ -121,3 +174,80 @@ def test_period_bounds_follow_the_time_zone() -> None:
     assert period_bounds(T + 60, T + 7200, "hour", "UTC") == [T + 60, T + 3600, T + 7200]
     with pytest.raises(ValueError, match="period"):
         period_bounds(T, T + 1, "week", "UTC")
+
+
+async def test_nothing_counts_past_now(start_hub: StartHub) -> None:
+    """A port charging now, an open session: December so far counts them up to now (the hub
+    clock), not to the end of the month; the days still to come have no figures."""
+    now = DEC + 5 * DAY + 10 * 3600  # Dec 6, 10:00
+    hub, recorder = await start_hub(before_start=lambda hub: use_manual_clock(hub, now))
+    port_status(hub, "p1", DEC - 10 * DAY, "Available")
+    port_status(hub, "p2", DEC - 10 * DAY, "Available")
+    port_status(hub, "p1", now - 20 * MIN, "Preparing")
+    port_status(hub, "p1", now - 15 * MIN, "Charging")
+    session_started(hub, "p1", "7", now - 15 * MIN, wh=3000.0)
+    await recorder.flush()
+
+    stats = await statistics(hub, ["p1", "st1"], DEC, JAN, period="day")
+    p1, st1 = stats["p1"], stats["st1"]
+    elapsed = now - DEC
+    assert p1["occupied_percent"] == pytest.approx(20 * MIN / elapsed * 100)
+    assert p1["charging_percent"] == pytest.approx(15 * MIN / elapsed * 100)
+    assert st1["occupied_percent"] == pytest.approx(20 * MIN / (2 * elapsed) * 100)
+    assert p1["energy_kwh"] == pytest.approx(3.0)
+    assert p1["sessions"] == 1
+    days = st1["periods"]
+    assert len(days) == 31
+    today = days[5]
+    assert today["occupied_percent"] == pytest.approx(20 * MIN / (2 * 10 * 3600) * 100)
+    assert today["energy_kwh"] == pytest.approx(3.0)
+    for day in days[6:]:
+        assert (day["occupied_percent"], day["charging_percent"]) == (0.0, 0.0), day
+        assert (day["energy_kwh"], day["sessions"]) == (0.0, 0), day
+    for day in days[:5]:
+        assert day["occupied_percent"] == 0.0
+
+    # A window wholly in the future has nothing.
+    future = await statistics(hub, ["st1"], now + DAY, now + 2 * DAY, period="hour")
+    assert future["st1"]["occupied_percent"] == 0.0
+    assert future["st1"]["energy_kwh"] == 0.0
+
+
+async def test_a_session_never_closed_stops_counting(start_hub: StartHub) -> None:
+    """Sessions the charger never closed: one whose port was seen free again ends there; one
+    whose station went away (offline) while charging ends when it went, and so does its
+    port's Charging status. Neither inflates later days or months."""
+    now = JAN + 10 * DAY
+    hub, recorder = await start_hub(before_start=lambda hub: use_manual_clock(hub, now))
+    # p1: charges an hour on Dec 3, goes Available; the StopTransaction never came.
+    port_status(hub, "p1", DEC, "Available")
+    port_status(hub, "p1", DEC + 2 * DAY, "Charging")
+    session_started(hub, "p1", "1", DEC + 2 * DAY, wh=7000.0)
+    port_status(hub, "p1", DEC + 2 * DAY + 3600, "Available")
+    # p2: charging on Dec 10 when its station drops off the network, and never comes back.
+    port_status(hub, "p2", DEC, "Available")
+    port_status(hub, "p2", DEC + 9 * DAY, "Charging")
+    session_started(hub, "p2", "2", DEC + 9 * DAY, wh=11000.0)
+    offline(hub, "p2", DEC + 9 * DAY + 7200)
+    await recorder.flush()
+    assert len([s for s in await recorder.sessions(DEC, now) if s["stopped_at"] is None]) == 2
+
+    stats = await statistics(hub, ["p1", "p2", "st1"], DEC, JAN, period="day")
+    p1, p2, st1 = stats["p1"], stats["p2"], stats["st1"]
+    month = JAN - DEC
+    assert p1["occupied_percent"] == pytest.approx(3600 / month * 100)
+    assert p2["occupied_percent"] == pytest.approx(7200 / month * 100)
+    assert p2["charging_percent"] == pytest.approx(7200 / month * 100)
+    assert st1["occupied_percent"] == pytest.approx(10800 / (2 * month) * 100)
+    # All of each session's energy falls on its one day.
+    assert p1["periods"][2]["energy_kwh"] == pytest.approx(7.0)
+    assert p2["periods"][9]["energy_kwh"] == pytest.approx(11.0)
+    assert st1["energy_kwh"] == pytest.approx(18.0)
+    for index, day in enumerate(st1["periods"]):
+        if index not in (2, 9):
+            assert (day["occupied_percent"], day["energy_kwh"]) == (0.0, 0.0), index
+
+    january = await statistics(hub, ["st1"], JAN, JAN + 31 * DAY, period="day")
+    assert january["st1"]["occupied_percent"] == 0.0
+    assert january["st1"]["energy_kwh"] == 0.0
+    assert january["st1"]["sessions"] == 0

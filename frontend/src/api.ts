@@ -173,6 +173,8 @@ export interface StatisticsSummary {
   start: string;
   end: string;
   period: "hour" | "day";
+  /** The hub's time zone (IANA): the periods are its hours and days. */
+  time_zone: string;
   kind: "station" | "port";
   ports: string[];
   energy_kwh: number;

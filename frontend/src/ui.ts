@@ -168,6 +168,18 @@ export function fmtTime(value: string | number | null | undefined): string {
   });
 }
 
+/** A day ("Dec 6") as it is in a time zone (the hub's), whatever the browser's zone. */
+export function fmtDay(value: string | number | null | undefined, timeZone?: string): string {
+  const date = toDate(value);
+  if (!date) return "";
+  const options: Intl.DateTimeFormatOptions = { month: "short", day: "numeric" };
+  try {
+    return date.toLocaleDateString(undefined, { ...options, timeZone });
+  } catch {
+    return date.toLocaleDateString(undefined, options); // a zone this browser does not know
+  }
+}
+
 export function fmtAgo(value: string | number | null | undefined): string {
   const date = toDate(value);
   if (!date) return "—";

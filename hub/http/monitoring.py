@@ -211,6 +211,8 @@ async def get_statistics(request: web.Request) -> web.Response:
         "start": iso(start),
         "end": iso(end),
         "period": period,
+        # Periods are the hub's hours and days: a client labels them in this zone, not its own.
+        "time_zone": str(hub_zone(hub)),
         **found,
         "failed_sessions": [
             {**row, "started_at": iso(row["started_at"])} for row in found["failed_sessions"]

@@ -7,6 +7,7 @@ import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,8 +120,9 @@ async def new_page(browser: Browser) -> AsyncIterator[NewPage]:
     """Open pages in fresh browser contexts (own cookies), desktop size unless told."""
     contexts: list[BrowserContext] = []
 
-    async def open_page(viewport: dict[str, int] | None = None) -> Page:
-        context = await browser.new_context(viewport=viewport or DESKTOP)
+    async def open_page(viewport: dict[str, int] | None = None, **options: Any) -> Page:
+        """options go to the browser context: timezone_id, locale, ..."""
+        context = await browser.new_context(viewport=viewport or DESKTOP, **options)
         contexts.append(context)
         page = await context.new_page()
         page.set_default_timeout(10_000)

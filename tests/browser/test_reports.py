@@ -168,6 +168,37 @@ async def test_reports_show_per_port_uptime_usage_and_download_the_csv(
     )
 
 
+async def test_usage_chart_days_are_the_hubs_days(
+    start_dashboard: DashboardFactory, new_page: NewPage, connect: Connect
+) -> None:
+    """The usage chart labels each bar with the hub's day, in a browser whose time zone is
+    another (Los Angeles is 21 hours behind Auckland in January: its day starts on the
+    30th/31st there)."""
+    dashboard = await start_dashboard(SITE_OCPP, extra="hub:\n  time_zone: Pacific/Auckland\n")
+    await dashboard.add_user(*VIEWER, "viewer")
+    await boot(dashboard, connect, "CP-1", 1)
+    page = await new_page(timezone_id="America/Los_Angeles", locale="en-US")
+    await login(page, dashboard.url, *VIEWER)
+    assert (
+        await page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
+        == "America/Los_Angeles"
+    )
+    await page.goto(dashboard.url + "/#/reports")
+    await page.locator("[data-usage-summary]").wait_for()
+    async with page.expect_response(
+        lambda r: "/api/statistics" in r.url and "month=2027-01" in r.url
+    ) as answer:
+        await page.get_by_label("Month").fill("2027-01")
+    statistics = await (await answer.value).json()
+    assert statistics["summary"]["time_zone"] == "Pacific/Auckland"
+    # The first day starts at midnight in Auckland: 11:00 UTC on the 31st, 03:00 in LA.
+    assert statistics["rows"][0]["start"] == "2026-12-31T11:00:00+00:00"
+    chart = "document.querySelector(\"ev-chart[label='Usage per day']\")"
+    await page.wait_for_function(f"{chart}?.config?.data.labels.includes('Jan 15')")
+    labels = await page.evaluate(f"{chart}.config.data.labels")
+    assert labels == [f"Jan {day}" for day in range(1, 32)]
+
+
 async def test_overview_shows_fleet_uptime_worst_ports_and_sites(
     start_dashboard: DashboardFactory, new_page: NewPage, connect: Connect
 ) -> None:

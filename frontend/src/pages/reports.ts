@@ -8,7 +8,7 @@ import { api, ApiError, query, type MonthlyRow, type MonthlyUptime, type Station
 import { LightElement } from "../base.js";
 import { PALETTE } from "../components/chart.js";
 import "../components/chart.js";
-import { errorMessage, EventsController, fmtPct, Loader, notify, renderLoad, toDate } from "../ui.js";
+import { errorMessage, EventsController, fmtDay, fmtPct, Loader, notify, renderLoad } from "../ui.js";
 
 export const NEVI_TARGET = 97;
 
@@ -167,10 +167,8 @@ export class ReportsPage extends LightElement {
   }
 
   private usageChart(answer: Statistics, metric: (typeof METRICS)[number]): ChartConfiguration {
-    const labels = answer.rows.map((row) => {
-      const at = toDate(row.start);
-      return at ? at.toLocaleDateString(undefined, { month: "short", day: "numeric" }) : "";
-    });
+    // The rows are the hub's days: label them in its zone, not the browser's.
+    const labels = answer.rows.map((row) => fmtDay(row.start, answer.summary.time_zone));
     return {
       type: "bar",
       data: {

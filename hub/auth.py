@@ -1,8 +1,14 @@
-"""Users, roles, browser sessions, long-lived access tokens and login bans.
+"""Users, roles, browser sessions, access tokens and login bans.
 
 Passwords are hashed with scrypt (memory-hard) in the executor; session ids and access
 tokens are random and only their SHA-256 is kept. Everything lives in the private store
-``.storage/core.auth``.
+``.storage/core.auth``, and every change the API acknowledges (users, roles, passwords,
+tokens, sessions, unbans) is on disk before the method returns.
+
+Bans stop password logins only: too many failed logins from an address ban it, but a valid
+token or session from that address (another user behind the same NAT) still works. A wrong
+bearer token is a security event, never a ban (a 320-bit token cannot be guessed; banning
+for it would let anyone lock out an office).
 """
 
 from __future__ import annotations
@@ -14,13 +20,15 @@ import hmac
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final
 
 from hub.clock import clock
-from hub.core import Hub, new_id
+from hub.const import EVENT_HUB_STARTED
+from hub.core import Event, Hub, Unsubscribe, new_id
 from hub.exceptions import HubError
-from hub.security import Severity, security_log
+from hub.security import ATTR_USERNAME, Severity, audit, security_log
 from hub.storage import Store
 
 _LOGGER = logging.getLogger(__name__)
@@ -43,6 +51,15 @@ _SCRYPT_MAXMEM: Final = 64 * 1024 * 1024
 
 SEC_LOGIN_BANNED: Final = "login_banned"
 SEC_LOGIN_FAILED: Final = "login_failed"
+SEC_INVALID_TOKEN: Final = "invalid_token"
+
+# A token lives at most this long when it is given a lifespan.
+MAX_TOKEN_LIFESPAN_DAYS: Final = 3650
+# Wrong bearer tokens from one address are logged at the 1st, 10th, 100th...: counted, not
+# flooding the log. The count restarts after this long without one.
+INVALID_TOKEN_WINDOW: Final = 3600.0
+# Failure bookkeeping is dropped for addresses quiet this long, beyond this many addresses.
+MAX_TRACKED_ADDRESSES: Final = 10_000
 
 DEFAULT_LOGIN_ATTEMPTS: Final = 5
 DEFAULT_BAN_SECONDS: Final = 3600.0
@@ -96,6 +113,12 @@ class NotFoundError(AuthError, LookupError):
     """No user or token with that id."""
 
 
+# Credentials a connection authenticated with: ("token", token id) or ("session", id hash).
+Credential = tuple[str, str]
+CREDENTIAL_TOKEN: Final = "token"
+CREDENTIAL_SESSION: Final = "session"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class User:
     """A person who may use the API."""
@@ -126,6 +149,7 @@ class AccessToken:
     token_hash: str
     created_at: float
     last_used_at: float | None = None
+    expires_at: float | None = None  # None: until revoked
 
     def as_public(self) -> dict[str, Any]:
         """The token as listed (never the token itself)."""
@@ -135,7 +159,12 @@ class AccessToken:
             "name": self.name,
             "created_at": self.created_at,
             "last_used_at": self.last_used_at,
+            "expires_at": self.expires_at,
         }
+
+    def expired(self, now: float) -> bool:
+        """Tell whether the token's lifespan is over."""
+        return self.expires_at is not None and self.expires_at <= now
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -214,6 +243,21 @@ def check_password(password: Any) -> str:
     return password
 
 
+def check_lifespan(days: Any) -> float | None:
+    """Return a token lifespan in seconds (None: no expiry) or raise AuthError."""
+    if days is None:
+        return None
+    if (
+        isinstance(days, bool)
+        or not isinstance(days, int | float)
+        or not 0 < days <= MAX_TOKEN_LIFESPAN_DAYS
+    ):
+        raise AuthError(
+            f"lifespan_days must be a number of days, above 0, at most {MAX_TOKEN_LIFESPAN_DAYS}"
+        )
+    return float(days) * 86400.0
+
+
 def check_role(role: Any) -> Role:
     """Return a Role or raise AuthError."""
     try:
@@ -243,6 +287,10 @@ class AuthManager:
         self.sessions: dict[str, Session] = {}
         self.bans: dict[str, float] = {}  # address -> banned until
         self._failures: dict[str, _Failures] = {}
+        self._token_failures: dict[str, _Failures] = {}
+        self._listeners: list[Callable[[str], None]] = []
+        # Audit entries of CLI commands run while the hub was stopped, fired once it runs.
+        self.pending_audit: list[dict[str, Any]] = []
         self._store: Store[dict[str, Any]] = Store(hub, STORAGE_VERSION, STORAGE_KEY, private=True)
         # A real hash to compare against when the user does not exist, so a wrong username
         # costs as much time as a wrong password.
@@ -260,14 +308,16 @@ class AuthManager:
                 _LOGGER.warning("Skipping a stored user that cannot be read")
                 continue
             self.users[user.id] = user
+        now = self._now()
         for raw in data.get("tokens", []):
             try:
                 token = AccessToken(**raw)
             except TypeError:
                 continue
+            if token.expired(now) or token.user_id not in self.users:
+                continue
             self.tokens[token.id] = token
             self._tokens_by_hash[token.token_hash] = token.id
-        now = self._now()
         for raw in data.get("sessions", []):
             try:
                 session = Session(**raw)
@@ -280,24 +330,105 @@ class AuthManager:
             for address, until in (data.get("bans") or {}).items()
             if float(until) > now
         }
+        self.pending_audit = [e for e in data.get("pending_audit", []) if isinstance(e, dict)]
 
     async def flush(self) -> None:
         """Write pending changes now."""
         await self._store.flush()
 
     def _save(self) -> None:
+        """Save soon: for bookkeeping nobody was promised (last use, expiries, bans)."""
         self._store.delay_save(self._data, SAVE_DELAY)
 
+    async def _commit(self) -> None:
+        """Save now and wait until it is on disk: for changes the API acknowledges."""
+        await self._store.save(self._data())
+
     def _data(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "users": [asdict(user) for user in self.users.values()],
             "tokens": [asdict(token) for token in self.tokens.values()],
             "sessions": [asdict(session) for session in self.sessions.values()],
             "bans": dict(self.bans),
         }
+        if self.pending_audit:
+            data["pending_audit"] = list(self.pending_audit)
+        return data
 
     def _now(self) -> float:
         return clock(self.hub).time()
+
+    # Changes -------------------------------------------------------------------------
+
+    def listen_changes(self, callback: Callable[[str], None]) -> Unsubscribe:
+        """Call back with a user id when that user's rights may have changed.
+
+        Role or password changed, user deleted, a token revoked, a session ended: an open
+        connection re-checks its credential (hub.http.websocket_api).
+        """
+        self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+        return unsubscribe
+
+    def _changed(self, user_id: str) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(user_id)
+            except Exception:
+                _LOGGER.exception("Error in an auth change listener")
+
+    def current_user(self, credential: Credential) -> User | None:
+        """The user a credential stands for now; None if revoked, expired or deleted."""
+        kind, key = credential
+        now = self._now()
+        user_id: str | None = None
+        if kind == CREDENTIAL_TOKEN:
+            token = self.tokens.get(key)
+            if token is not None and not token.expired(now):
+                user_id = token.user_id
+        elif kind == CREDENTIAL_SESSION:
+            session = self.sessions.get(key)
+            if session is not None and session.expires_at > now:
+                user_id = session.user_id
+        return self.users.get(user_id) if user_id is not None else None
+
+    def credential_expiry(self, credential: Credential) -> float | None:
+        """When a credential expires (None: never, or unknown)."""
+        kind, key = credential
+        if kind == CREDENTIAL_TOKEN:
+            token = self.tokens.get(key)
+            return token.expires_at if token is not None else None
+        session = self.sessions.get(key)
+        return session.expires_at if session is not None else None
+
+    # Audit of commands run while the hub was stopped ------------------------------------
+
+    async def audit_offline(self, action: str, target: str | None, result: str = "ok") -> None:
+        """Keep an audit entry of a CLI command, fired on the bus when the hub next runs."""
+        self.pending_audit.append(
+            {"time": self._now(), "action": action, "target": target, "result": result}
+        )
+        await self._commit()
+
+    def _fire_pending_audit(self, _event: Event | None = None) -> None:
+        if not self.pending_audit:
+            return
+        entries, self.pending_audit = self.pending_audit, []
+        for entry in entries:
+            audit(
+                self.hub,
+                str(entry.get("action")),
+                user=None,
+                source="cli",
+                target=entry.get("target"),
+                result=str(entry.get("result", "ok")),
+                at=entry.get("time"),
+            )
+        self._save()
 
     # Users ---------------------------------------------------------------------------
 
@@ -333,11 +464,11 @@ class AuthManager:
             password_hash=password_hash,
         )
         self.users[user.id] = user
-        self._save()
+        await self._commit()
         return user
 
     async def update_user(self, user_id: str, *, password: Any = None, role: Any = None) -> User:
-        """Change a user's password and/or role."""
+        """Change a user's password and/or role; a new password ends sessions and tokens."""
         user = self.users.get(user_id)
         if user is None:
             raise NotFoundError(f"no user {user_id!r}")
@@ -351,16 +482,21 @@ class AuthManager:
             changes["password_hash"] = await self.hub.run_in_executor(
                 hash_password, check_password(password)
             )
-            self._drop_sessions(user_id)
         current = self.users.get(user_id)
         if current is None:
             raise NotFoundError(f"no user {user_id!r}")
+        if password is not None:
+            # Whoever knew the old password may have made a token or a session with it.
+            self._drop_sessions(user_id)
+            for token in [t for t in self.tokens.values() if t.user_id == user_id]:
+                self._drop_token(token)
         user = replace(current, **changes)
         self.users[user_id] = user
-        self._save()
+        await self._commit()
+        self._changed(user_id)
         return user
 
-    def remove_user(self, user_id: str) -> User:
+    async def remove_user(self, user_id: str) -> User:
         """Delete a user with their sessions and tokens; the last admin stays."""
         user = self.users.get(user_id)
         if user is None:
@@ -371,7 +507,8 @@ class AuthManager:
         self._drop_sessions(user_id)
         for token in [t for t in self.tokens.values() if t.user_id == user_id]:
             self._drop_token(token)
-        self._save()
+        await self._commit()
+        self._changed(user_id)
         return user
 
     def _last_admin(self, user: User) -> bool:
@@ -396,7 +533,8 @@ class AuthManager:
             stored = user.password_hash
         ok = await self.hub.run_in_executor(verify_password, password[:MAX_PASSWORD_LENGTH], stored)
         if user is None or not ok:
-            self.record_failure(address, f"failed login as {username[:64]!r}")
+            # The name typed goes in the data, which only admins see: it is often a password.
+            self.record_failure(address, "failed login", username=username[:64])
             raise InvalidCredentialsError("invalid username or password")
         self._failures.pop(address, None)
         return user
@@ -404,7 +542,7 @@ class AuthManager:
     # Throttling and bans -------------------------------------------------------------
 
     def check_allowed(self, address: str) -> None:
-        """Raise LoginThrottledError if the address is banned or must wait."""
+        """Raise LoginThrottledError if the address may not try a password now."""
         if not self.ban_enabled:
             return
         now = self._now()
@@ -431,23 +569,31 @@ class AuthManager:
         until = self.bans.get(address)
         return self.ban_enabled and until is not None and until > self._now()
 
-    def record_failure(self, address: str, what: str) -> None:
-        """Count a failed authentication; ban the address at the threshold."""
+    def record_failure(self, address: str, what: str, *, username: str | None = None) -> None:
+        """Count a failed login; ban the address at the threshold.
+
+        Failures older than the ban duration are forgotten: the threshold counts failures
+        within that window, so a typo a week after three others is not a ban.
+        """
         if not self.ban_enabled:
             return
         now = self._now()
         failures = self._failures.get(address)
-        if failures is None:
+        if failures is None or now - failures.last > self.ban_seconds:
+            _prune(self._failures, now - self.ban_seconds)
             failures = self._failures[address] = _Failures(0, now)
         failures.count += 1
         failures.last = now
+        data: dict[str, Any] = {"failures": failures.count}
+        if username is not None:
+            data[ATTR_USERNAME] = username
         security_log(self.hub).record(
             SEC_LOGIN_FAILED,
             f"{what} from {address}",
             severity=Severity.INFO,
             source="http",
             remote=address,
-            data={"failures": failures.count},
+            data=data,
         )
         if failures.count >= self.login_attempts:
             self.bans[address] = now + self.ban_seconds
@@ -462,17 +608,44 @@ class AuthManager:
                 data={"failures": failures.count, "until": now + self.ban_seconds},
             )
 
-    def unban(self, address: str) -> bool:
-        """Lift a ban; tell whether there was one."""
+    def record_invalid_token(self, address: str, where: str) -> None:
+        """Log a wrong bearer token as a security event; never a ban (see the module doc)."""
+        now = self._now()
+        failures = self._token_failures.get(address)
+        if failures is None or now - failures.last > INVALID_TOKEN_WINDOW:
+            _prune(self._token_failures, now - INVALID_TOKEN_WINDOW)
+            failures = self._token_failures[address] = _Failures(0, now)
+        failures.count += 1
+        failures.last = now
+        count = failures.count
+        if count != 10 ** (len(str(count)) - 1):  # logged at the 1st, 10th, 100th...
+            return
+        security_log(self.hub).record(
+            SEC_INVALID_TOKEN,
+            f"{where} with an invalid, expired or revoked access token from {address}"
+            + (f" ({count} in a row)" if count > 1 else ""),
+            severity=Severity.WARNING if count >= 10 else Severity.INFO,
+            source="http",
+            remote=address,
+            data={"count": count},
+        )
+
+    def banned(self) -> dict[str, float]:
+        """The addresses banned now, with the time each ban ends."""
+        now = self._now()
+        return {address: until for address, until in self.bans.items() if until > now}
+
+    async def unban(self, address: str) -> bool:
+        """Lift a ban (and the address's failure count); tell whether there was one."""
         self._failures.pop(address, None)
         if self.bans.pop(address, None) is None:
             return False
-        self._save()
+        await self._commit()
         return True
 
     # Sessions ------------------------------------------------------------------------
 
-    def create_session(self, user: User) -> tuple[str, Session]:
+    async def create_session(self, user: User) -> tuple[str, Session]:
         """Start a browser session: returns the cookie value (shown once) and the session."""
         cookie = secrets.token_urlsafe(32)
         now = self._now()
@@ -484,7 +657,7 @@ class AuthManager:
             expires_at=now + SESSION_LIFETIME,
         )
         self.sessions[session.id_hash] = session
-        self._save()
+        await self._commit()
         return cookie, session
 
     def validate_session(self, cookie: str) -> tuple[User, Session] | None:
@@ -501,10 +674,16 @@ class AuthManager:
             return None
         return user, session
 
-    def end_session(self, cookie: str) -> None:
+    async def end_session(self, cookie: str) -> None:
         """Log out: forget the session of a cookie value."""
-        if self.sessions.pop(_sha256(cookie), None) is not None:
-            self._save()
+        session = self.sessions.pop(_sha256(cookie), None)
+        if session is not None:
+            await self._commit()
+            self._changed(session.user_id)
+
+    def session_credential(self, session: Session) -> Credential:
+        """The credential of a session, for current_user()."""
+        return (CREDENTIAL_SESSION, session.id_hash)
 
     def _drop_sessions(self, user_id: str) -> None:
         for key in [k for k, s in self.sessions.items() if s.user_id == user_id]:
@@ -512,21 +691,28 @@ class AuthManager:
 
     # Tokens --------------------------------------------------------------------------
 
-    def create_token(self, user: User, name: Any) -> tuple[str, AccessToken]:
-        """Make a named long-lived token for a user: returns the token (shown once)."""
+    async def create_token(
+        self, user: User, name: Any, lifespan_days: Any = None
+    ) -> tuple[str, AccessToken]:
+        """Make a named token for a user, optionally expiring: returns it (shown once)."""
         if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
             raise AuthError("token name must be 1-100 characters")
+        lifespan = check_lifespan(lifespan_days)
+        if user.id not in self.users:
+            raise NotFoundError(f"no user {user.id!r}")
         value = "evh_" + secrets.token_urlsafe(40)
+        now = self._now()
         token = AccessToken(
             id=new_id(),
             user_id=user.id,
             name=name.strip(),
             token_hash=_sha256(value),
-            created_at=self._now(),
+            created_at=now,
+            expires_at=now + lifespan if lifespan is not None else None,
         )
         self.tokens[token.id] = token
         self._tokens_by_hash[token.token_hash] = token.id
-        self._save()
+        await self._commit()
         return value, token
 
     def validate_token(self, value: str) -> tuple[User, AccessToken] | None:
@@ -534,6 +720,8 @@ class AuthManager:
         token_id = self._tokens_by_hash.get(_sha256(value))
         token = self.tokens.get(token_id) if token_id is not None else None
         if token is None:
+            return None
+        if token.expired(self._now()):
             return None
         user = self.users.get(token.user_id)
         if user is None:
@@ -549,13 +737,14 @@ class AuthManager:
             (t for t in self.tokens.values() if t.user_id == user_id), key=lambda t: t.created_at
         )
 
-    def revoke_token(self, token_id: str) -> AccessToken:
+    async def revoke_token(self, token_id: str) -> AccessToken:
         """Delete a token."""
         token = self.tokens.get(token_id)
         if token is None:
             raise NotFoundError(f"no token {token_id!r}")
         self._drop_token(token)
-        self._save()
+        await self._commit()
+        self._changed(token.user_id)
         return token
 
     def _drop_token(self, token: AccessToken) -> None:
@@ -576,7 +765,22 @@ async def async_load_auth(hub: Hub, config: dict[str, Any] | None = None) -> Aut
         )
         await manager.load()
         hub.data[DATA_AUTH] = manager
+        if manager.pending_audit:
+            # Fired once the recorder listens, so the entries reach its audit table.
+            hub.bus.listen_once(EVENT_HUB_STARTED, manager._fire_pending_audit)
     return manager
+
+
+def _prune(failures: dict[str, _Failures], before: float) -> None:
+    """Forget addresses quiet since before, once too many are tracked (oldest first)."""
+    if len(failures) < MAX_TRACKED_ADDRESSES:
+        return
+    for address in [a for a, f in failures.items() if f.last < before]:
+        del failures[address]
+    if len(failures) >= MAX_TRACKED_ADDRESSES:
+        by_age = sorted(failures, key=lambda a: failures[a].last)
+        for address in by_age[: len(by_age) - MAX_TRACKED_ADDRESSES // 2]:
+            del failures[address]
 
 
 def auth_manager(hub: Hub) -> AuthManager:

@@ -52,6 +52,7 @@ from hub.exceptions import (
     ServiceNotFoundError,
     ServiceValidationError,
 )
+from hub.redact import redact, secret_paths
 
 if TYPE_CHECKING:
     from hub.bootstrap import HubConfig
@@ -767,6 +768,7 @@ class Service(NamedTuple):
     schema: vol.Schema | None
     is_coroutine: bool
     description: str
+    secret_paths: frozenset[tuple[str, ...]] = frozenset()
 
 
 class ServiceRegistry:
@@ -791,7 +793,13 @@ class ServiceRegistry:
             raise ValueError(f"invalid service name {domain}.{service}")
         if schema is not None and not isinstance(schema, vol.Schema):
             schema = vol.Schema(schema)
-        entry = Service(handler, schema, _is_coroutine_function(handler), description)
+        entry = Service(
+            handler,
+            schema,
+            _is_coroutine_function(handler),
+            description,
+            secret_paths(schema) if schema is not None else frozenset(),
+        )
         self._services.setdefault(domain, {})[service] = entry
         self._hub.bus.fire(EVENT_SERVICE_REGISTERED, {ATTR_DOMAIN: domain, ATTR_SERVICE: service})
 
@@ -809,6 +817,11 @@ class ServiceRegistry:
         if not services:
             del self._services[domain]
         self._hub.bus.fire(EVENT_SERVICE_REMOVED, {ATTR_DOMAIN: domain, ATTR_SERVICE: service})
+
+    def secret_paths(self, domain: str, service: str) -> frozenset[tuple[str, ...]]:
+        """The data paths a service's schema marks Secret (hub.redact)."""
+        entry = self._services.get(domain, {}).get(service)
+        return entry.secret_paths if entry is not None else frozenset()
 
     def has_service(self, domain: str, service: str) -> bool:
         """Tell whether a service exists."""
@@ -845,12 +858,14 @@ class ServiceRegistry:
         if context is None:
             context = Context()
         target_dict = dict(target) if target else None
+        # Secrets never reach the bus: subscribers, the recorder and automations see the
+        # data redacted; only the handler gets it in clear.
         self._hub.bus.fire(
             EVENT_CALL_SERVICE,
             {
                 ATTR_DOMAIN: domain,
                 ATTR_SERVICE: service,
-                ATTR_SERVICE_DATA: raw,
+                ATTR_SERVICE_DATA: redact(raw, entry.secret_paths),
                 ATTR_TARGET: target_dict,
             },
             context,

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Protocol
 
 from hub.core import Context, Hub
+from hub.redact import redact_text
 from hub.storage import Store
 
 EVENT_SECURITY: Final = "security_event"
@@ -21,6 +22,10 @@ DATA_SECURITY_LOG: Final = "security.log"
 STORAGE_KEY: Final = "core.security_events"
 STORAGE_VERSION: Final = 1
 MAX_KEPT: Final = 10_000
+# Keys of a security event's data shown to admins only: what a person typed at a failed
+# login is often a password typed into the wrong field.
+ATTR_USERNAME: Final = "username"
+PRIVATE_DATA: Final = frozenset({ATTR_USERNAME})
 
 
 class Severity(enum.StrEnum):
@@ -46,8 +51,20 @@ class SecurityEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable form."""
+        """Return a JSON-serialisable form (everything: for admins and the store)."""
         return asdict(self)
+
+    def public_dict(self) -> dict[str, Any]:
+        """The form shown to viewers and operators: without the admin-only data."""
+        return public_event(self.as_dict())
+
+
+def public_event(event: dict[str, Any]) -> dict[str, Any]:
+    """A security event's dict without its admin-only data (PRIVATE_DATA keys)."""
+    data = event.get("data")
+    if not isinstance(data, dict) or PRIVATE_DATA.isdisjoint(data):
+        return event
+    return {**event, "data": {k: v for k, v in data.items() if k not in PRIVATE_DATA}}
 
 
 class SecurityLog:
@@ -158,8 +175,11 @@ def audit(
     target: str | None = None,
     result: str = "ok",
     context: Context | None = None,
+    at: float | None = None,
 ) -> dict[str, Any]:
     """Record who did what to what from where, with what result: fires ``audit_entry``.
+
+    at: when it happened, if not now (a CLI command run while the hub was stopped).
 
     The entry follows the contract in hub.const (EVENT_AUDIT); the most recent entries are
     also kept in memory for a hub without a recorder.
@@ -167,13 +187,14 @@ def audit(
     from hub.const import EVENT_AUDIT
 
     entry: dict[str, Any] = {
-        "time": time.time(),
+        "time": at if at is not None else time.time(),
         "user_id": user.id if user is not None else None,
         "username": user.username if user is not None else None,
         "source": source,
         "action": action,
-        "target": target,
-        "result": result,
+        # Whatever wrote them, credentials in URLs never reach the audit log.
+        "target": redact_text(target) if target is not None else None,
+        "result": redact_text(result),
         "context_id": context.id if context is not None else None,
     }
     ring: deque[dict[str, Any]] | None = hub.data.get(DATA_AUDIT_RING)

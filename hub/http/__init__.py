@@ -6,6 +6,7 @@ route with the least role it needs (hub.http.view.Route).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import ssl
 import time
@@ -14,6 +15,7 @@ from typing import Any, Final
 
 import voluptuous as vol
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from hub import __version__
 from hub.auth import Role, async_load_auth
@@ -26,11 +28,15 @@ from hub.http.view import (
     KEY_HUB,
     KEY_ROUTES,
     KEY_SECURE,
+    KEY_TRUSTED_PROXIES,
+    IPNetwork,
     Route,
     auth_middleware,
     error_middleware,
     guard,
     json_response,
+    request_middleware,
+    security_headers,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -44,6 +50,15 @@ CONF_LOGIN_ATTEMPTS: Final = "login_attempts_threshold"
 CONF_BAN_DURATION: Final = "ban_duration"
 CONF_ZEROCONF: Final = "zeroconf"
 CONF_FRONTEND_DIR: Final = "frontend_dir"
+CONF_TRUSTED_PROXIES: Final = "trusted_proxies"
+
+# aiohttp's limits, named: a request line or header line longer than this, or more headers
+# than this, is answered 400 before any handler runs.
+MAX_LINE_SIZE: Final = 8190
+MAX_FIELD_SIZE: Final = 8190
+MAX_HEADERS: Final = 128
+# How much of a refused request is quoted in the log line.
+_LOGGED_REASON: Final = 160
 
 __all__ = ["DATA_HTTP", "HTTP_SCHEMA", "KEY_HUB", "HttpServer", "async_start_http"]
 
@@ -52,6 +67,41 @@ def _both_or_neither(config: dict[str, Any]) -> dict[str, Any]:
     if (CONF_SSL_CERTIFICATE in config) != (CONF_SSL_KEY in config):
         raise vol.Invalid("ssl_certificate and ssl_key go together", path=[CONF_SSL_KEY])
     return config
+
+
+def _network(value: Any) -> IPNetwork:
+    """A CIDR network or a single address."""
+    try:
+        return ipaddress.ip_network(str(value), strict=False)
+    except ValueError:
+        raise vol.Invalid(f"not an IP address or CIDR network: {value!r}") from None
+
+
+class _ServerLog(logging.Filter):
+    """One line, no traceback, for a request aiohttp could not parse: the client's fault.
+
+    A bad request line, an over-long line or too many headers arrive from scanners all the
+    time; a traceback each would flood the log. Other errors keep their traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            reason = " ".join(str(exc.message).split())
+            if len(reason) > _LOGGED_REASON:
+                reason = reason[:_LOGGED_REASON] + "..."
+            record.msg = "Refused a bad HTTP request from %s (%s): %s"
+            peer = record.args[0] if isinstance(record.args, tuple) and record.args else None
+            record.args = (peer, exc.code, reason)
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            return SERVER_LOGGER.isEnabledFor(logging.INFO)
+        return True
+
+
+SERVER_LOGGER: Final = logging.getLogger("hub.http.server")
+SERVER_LOGGER.addFilter(_ServerLog())
 
 
 HTTP_SCHEMA = vol.All(
@@ -71,6 +121,9 @@ HTTP_SCHEMA = vol.All(
             ),
             vol.Optional(CONF_ZEROCONF, default=True): bool,
             vol.Optional(CONF_FRONTEND_DIR): str,
+            vol.Optional(CONF_TRUSTED_PROXIES, default=list): vol.All(
+                vol.Any(list, vol.All(str, lambda v: [v])), [_network]
+            ),
         }
     ),
     _both_or_neither,
@@ -135,9 +188,13 @@ class HttpServer:
         self.host: str = config[CONF_SERVER_HOST]
         self.port: int = config[CONF_SERVER_PORT]
         self.secure = CONF_SSL_CERTIFICATE in config
-        self.app = web.Application(middlewares=[error_middleware, auth_middleware])
+        self.app = web.Application(
+            middlewares=[request_middleware, error_middleware, auth_middleware]
+        )
         self.app[KEY_HUB] = hub
         self.app[KEY_SECURE] = self.secure
+        self.app[KEY_TRUSTED_PROXIES] = tuple(config.get(CONF_TRUSTED_PROXIES, ()))
+        self.app.on_response_prepare.append(security_headers)
         self.app[websocket_api.KEY_SOCKETS] = set()
         self.app[static.KEY_DIST] = (
             hub.path(config[CONF_FRONTEND_DIR]) if CONF_FRONTEND_DIR in config else static.DIST
@@ -167,7 +224,14 @@ class HttpServer:
             )
         await async_load_auth(self.hub, self.config)
         self._runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, shutdown_timeout=5
+            self.app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=5,
+            logger=SERVER_LOGGER,
+            max_line_size=MAX_LINE_SIZE,
+            max_field_size=MAX_FIELD_SIZE,
+            max_headers=MAX_HEADERS,
         )
         await self._runner.setup()
         site = web.TCPSite(

@@ -50,9 +50,9 @@ def _audit(
     )
 
 
-def _logged_in(request: web.Request, user: User, status: int = 200) -> web.Response:
+async def _logged_in(request: web.Request, user: User, status: int = 200) -> web.Response:
     """Start a session for user and answer with its cookie and CSRF token."""
-    cookie, session = auth_manager(request.app[KEY_HUB]).create_session(user)
+    cookie, session = await auth_manager(request.app[KEY_HUB]).create_session(user)
     response = json_response({"user": user.as_public(), "csrf_token": session.csrf_token}, status)
     response.set_cookie(
         COOKIE_SESSION,
@@ -83,7 +83,7 @@ async def onboarding(request: web.Request) -> web.Response:
     except UserExistsError:
         raise ApiError(409, "conflict", "onboarding is done: users exist") from None
     _audit(request, "onboarding", user, target=user.username)
-    return _logged_in(request, user)
+    return await _logged_in(request, user)
 
 
 async def login(request: web.Request) -> web.Response:
@@ -103,7 +103,7 @@ async def login(request: web.Request) -> web.Response:
         )
         raise
     _audit(request, "login", user, target=user.username)
-    return _logged_in(request, user)
+    return await _logged_in(request, user)
 
 
 async def logout(request: web.Request) -> web.Response:
@@ -111,7 +111,7 @@ async def logout(request: web.Request) -> web.Response:
     user = current_user(request)
     cookie = request.cookies.get(COOKIE_SESSION)
     if cookie:
-        auth_manager(request.app[KEY_HUB]).end_session(cookie)
+        await auth_manager(request.app[KEY_HUB]).end_session(cookie)
     _audit(request, "logout", user, target=user.username)
     response = web.Response(status=204)
     response.del_cookie(COOKIE_SESSION, path="/")
@@ -175,7 +175,7 @@ async def delete_user(request: web.Request) -> web.Response:
     actor = current_user(request)
     user_id = request.match_info["user_id"]
     try:
-        user = auth_manager(request.app[KEY_HUB]).remove_user(user_id)
+        user = await auth_manager(request.app[KEY_HUB]).remove_user(user_id)
     except AuthError as err:
         _audit(request, "user.delete", actor, user_id, f"error: {err}")
         raise
@@ -194,11 +194,16 @@ async def list_tokens(request: web.Request) -> web.Response:
 
 
 async def create_token(request: web.Request) -> web.Response:
-    """Make a named long-lived token for the caller; the value is shown only here."""
+    """Make a named token for the caller, optionally expiring; the value is shown only here."""
     user = current_user(request)
     body = await read_json(request)
+    unknown = set(body) - {"name", "lifespan_days"}
+    if unknown:
+        raise ApiError(400, "invalid", f"unknown fields: {', '.join(sorted(unknown))}")
     try:
-        value, token = auth_manager(request.app[KEY_HUB]).create_token(user, body.get("name"))
+        value, token = await auth_manager(request.app[KEY_HUB]).create_token(
+            user, body.get("name"), body.get("lifespan_days")
+        )
     except AuthError as err:
         _audit(request, "token.create", user, str(body.get("name")), f"error: {err}")
         raise
@@ -208,6 +213,7 @@ async def create_token(request: web.Request) -> web.Response:
         "name": token.name,
         "token": value,
         "created_at": token.created_at,
+        "expires_at": token.expires_at,
     }
     return json_response(body_out, 201)
 
@@ -221,8 +227,30 @@ async def delete_token(request: web.Request) -> web.Response:
     if token is None or (token.user_id != user.id and user.role is not Role.ADMIN):
         _audit(request, "token.revoke", user, token_id, "error: not found")
         raise ApiError(404, "not_found", f"no token {token_id!r}")
-    auth.revoke_token(token_id)
+    await auth.revoke_token(token_id)
     _audit(request, "token.revoke", user, token.name)
+    return web.Response(status=204)
+
+
+# Bans -----------------------------------------------------------------------------------
+
+
+async def list_bans(request: web.Request) -> web.Response:
+    """The addresses banned from password logins now, with when each ban ends."""
+    bans = auth_manager(request.app[KEY_HUB]).banned()
+    return json_response(
+        [{"address": address, "until": until} for address, until in sorted(bans.items())]
+    )
+
+
+async def delete_ban(request: web.Request) -> web.Response:
+    """Lift the ban of an address (and forget its failed logins)."""
+    actor = current_user(request)
+    address = request.match_info["address"]
+    if not await auth_manager(request.app[KEY_HUB]).unban(address):
+        _audit(request, "ban.remove", actor, address, "error: not banned")
+        raise ApiError(404, "not_found", f"{address} is not banned")
+    _audit(request, "ban.remove", actor, address)
     return web.Response(status=204)
 
 
@@ -278,10 +306,12 @@ ROUTES: tuple[Route, ...] = (
         create_token,
         Role.VIEWER,
         "Create an access token",
-        body={"name": "string"},
+        body={"name": "string", "lifespan_days": "number (optional; no expiry if absent)"},
         tag="users",
     ),
     Route(
         "DELETE", "/api/tokens/{token_id}", delete_token, Role.VIEWER, "Revoke a token", tag="users"
     ),
+    Route("GET", "/api/bans", list_bans, Role.ADMIN, "Addresses banned from logins", tag="users"),
+    Route("DELETE", "/api/bans/{address}", delete_ban, Role.ADMIN, "Lift a login ban", tag="users"),
 )

@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from hub.auth import Role, User
 from hub.core import Context, Hub
+from hub.redact import redact_text, secret_values
 from hub.security import audit
 
 # Domains an operator may call: control chargers, handle alerts, run automations. Every
@@ -80,13 +81,15 @@ async def call_service(
     try:
         result = await hub.services.call(domain, service, data, target, context)
     except Exception as err:
+        # A validator or a charger may echo what it refused: the secrets sent stay out.
+        secrets = secret_values(data, hub.services.secret_paths(domain, service))
         audit(
             hub,
             action,
             user=user,
             source=source,
             target=described,
-            result=f"error: {err}",
+            result=redact_text(f"error: {err}", secrets),
             context=context,
         )
         raise

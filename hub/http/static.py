@@ -33,8 +33,12 @@ def _resolve(dist: Path, tail: str) -> tuple[bool, Path | None]:
         return False, None
     if not tail:
         return True, None
-    candidate = (dist / tail).resolve()
-    if not candidate.is_relative_to(dist) or not candidate.is_file():
+    try:
+        candidate = (dist / tail).resolve()
+        if not candidate.is_relative_to(dist) or not candidate.is_file():
+            return True, None
+    except (OSError, ValueError):
+        # A name too long for the file system, or one it cannot encode: no such file.
         return True, None
     return True, candidate
 

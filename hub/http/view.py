@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -41,13 +43,37 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 KEY_HUB: Final[web.AppKey[Hub]] = web.AppKey("hub", Hub)
 KEY_ROUTES: Final[web.AppKey[list[Route]]] = web.AppKey("routes", list)
 KEY_SECURE: Final[web.AppKey[bool]] = web.AppKey("secure", bool)
+KEY_TRUSTED_PROXIES: Final[web.AppKey[tuple[IPNetwork, ...]]] = web.AppKey("trusted_proxies", tuple)
 
 COOKIE_SESSION: Final = "evhub_session"
 HEADER_CSRF: Final = "X-CSRF-Token"
 REQ_USER: Final[web.RequestKey[User | None]] = web.RequestKey("evhub_user")
 REQ_SESSION: Final[web.RequestKey[Session | None]] = web.RequestKey("evhub_session")
 REQ_AUTH: Final[web.RequestKey[str]] = web.RequestKey("evhub_auth", str)
+REQ_REMOTE: Final[web.RequestKey[str]] = web.RequestKey("evhub_remote", str)
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# What the built dashboard needs and nothing more: its own scripts, styles and sockets,
+# no inline script or style element, no framing (clickjacking), no plugins, no <base>.
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS: Final = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+HSTS: Final = "max-age=31536000"
+# C0 control characters and DEL: no route, file or query of the hub holds one (a NUL
+# would even reach the file system as a truncated name).
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +182,51 @@ def current_user(request: web.Request) -> User:
 
 
 def remote(request: web.Request) -> str:
-    """The peer address of a request."""
-    return request.remote or "unknown"
+    """The client address of a request: the peer, or what a trusted proxy forwarded."""
+    address: str | None = request.get(REQ_REMOTE)
+    if address is None:
+        address = client_address(
+            request.remote,
+            request.headers.getall("X-Forwarded-For", []),
+            request.app.get(KEY_TRUSTED_PROXIES, ()),
+        )
+        request[REQ_REMOTE] = address
+    return address
+
+
+def _ip(value: str) -> IPAddress:
+    address = ipaddress.ip_address(value.strip())
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def client_address(
+    peer: str | None, forwarded: Iterable[str], trusted: tuple[IPNetwork, ...]
+) -> str:
+    """Who is asking: X-Forwarded-For counts only when the peer is a trusted proxy.
+
+    The hops are read right to left, skipping trusted proxies: the first untrusted one is
+    the client (the left part of the header is whatever the client wrote). Raises ApiError
+    400 for a header from a trusted proxy that is not a list of addresses.
+    """
+    if peer is None:
+        return "unknown"
+    try:
+        peer_ip = _ip(peer)
+    except ValueError:
+        return peer  # a Unix socket path
+    hops = [hop for header in forwarded for hop in header.split(",")]
+    if not hops or not any(peer_ip in network for network in trusted):
+        return str(peer_ip)
+    try:
+        addresses = [_ip(hop) for hop in hops]
+    except ValueError:
+        raise ApiError(400, "bad_request", "X-Forwarded-For must list IP addresses") from None
+    for address in reversed(addresses):
+        if not any(address in network for network in trusted):
+            return str(address)
+    return str(addresses[0])
 
 
 def guard(route: Route) -> Handler:
@@ -208,6 +277,23 @@ def _error_for(err: Exception) -> ApiError | None:
         # The device or integration refused (a charger answered Rejected, timed out...).
         return ApiError(502, "failed", message)
     return None
+
+
+@web.middleware
+async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse paths and queries with control characters; find the client's address."""
+    if _CONTROL.search(request.path) or _CONTROL.search(request.query_string):
+        raise ApiError(400, "bad_request", "the path or query holds a control character")
+    remote(request)
+    return await handler(request)
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Add the security headers to every answer (an on_response_prepare signal)."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.app.get(KEY_SECURE):
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
 
 
 @web.middleware
@@ -268,12 +354,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise ApiError(401, "unauthorized", "Authorization must be 'Bearer <token>'")
-        if auth.is_banned(address):
-            raise LoginThrottledError(f"{address} is banned after too many failed logins", 60, True)
+        # A valid token is honoured from a banned address too: bans stop password logins.
         found = auth.validate_token(value.strip())
         if found is None:
-            auth.record_failure(address, "an unknown bearer token")
-            raise ApiError(401, "unauthorized", "invalid or revoked access token")
+            auth.record_invalid_token(address, f"{request.method} {request.path[:100]}")
+            raise ApiError(401, "unauthorized", "invalid, expired or revoked access token")
         user = found[0]
         request[REQ_AUTH] = "bearer"
     else:

@@ -1,6 +1,9 @@
 """The WebSocket API: auth, then commands with ids; state subscriptions send compact diffs.
 
-Bad input is answered with an error message; the socket stays open.
+Bad input is answered with an error message; the socket stays open. Rights are not kept
+from the handshake: every command re-checks the credential (token or session) and the
+user's role, and a change to them (demotion, password change, deletion, revocation,
+logout, expiry) closes the socket at once, with its subscriptions.
 """
 
 from __future__ import annotations
@@ -13,14 +16,33 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from hub import __version__
-from hub.auth import LoginThrottledError, Role, User, auth_manager
-from hub.const import EVENT_AUDIT, EVENT_STATE_CHANGED, MATCH_ALL
+from hub.auth import (
+    CREDENTIAL_TOKEN,
+    AuthManager,
+    Credential,
+    Role,
+    User,
+    auth_manager,
+)
+from hub.clock import Timer, clock
+from hub.const import (
+    EVENT_DEVICE_REGISTRY_UPDATED,
+    EVENT_ENTITY_REGISTRY_UPDATED,
+    EVENT_EXCLUSION,
+    EVENT_OUTAGE,
+    EVENT_SERVICE_REGISTERED,
+    EVENT_SERVICE_REMOVED,
+    EVENT_STATE_CHANGED,
+    EVENT_STATE_REPORTED,
+    MATCH_ALL,
+)
 from hub.core import Event, State, Unsubscribe
 from hub.http.service_call import call_service
-from hub.http.view import KEY_HUB, REQ_USER, Route, _error_for, dumps, remote
+from hub.http.view import KEY_HUB, REQ_SESSION, REQ_USER, Route, _error_for, dumps, remote
+from hub.security import EVENT_SECURITY, public_event
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -28,6 +50,38 @@ KEY_SOCKETS: Final[web.AppKey[set[web.WebSocketResponse]]] = web.AppKey("websock
 AUTH_TIMEOUT: Final = 10.0
 MAX_QUEUED: Final = 4096
 MAX_MESSAGE: Final = 1024 * 1024
+CLOSE_REVOKED: Final = b"credentials revoked or rights changed; authenticate again"
+
+# Who may subscribe to which event type. Anything not listed (call_service, audit_entry,
+# integration events, MATCH_ALL...) needs an admin: service data, vendor payloads and
+# error texts are not for every account. Security events reach viewers and operators
+# without their admin-only data (hub.security.PRIVATE_DATA).
+EVENT_ROLES: Final[Mapping[str, Role]] = {
+    EVENT_STATE_CHANGED: Role.VIEWER,
+    EVENT_STATE_REPORTED: Role.VIEWER,
+    EVENT_SECURITY: Role.VIEWER,
+    EVENT_OUTAGE: Role.VIEWER,
+    EVENT_EXCLUSION: Role.VIEWER,
+    EVENT_DEVICE_REGISTRY_UPDATED: Role.VIEWER,
+    EVENT_ENTITY_REGISTRY_UPDATED: Role.VIEWER,
+    EVENT_SERVICE_REGISTERED: Role.VIEWER,
+    EVENT_SERVICE_REMOVED: Role.VIEWER,
+    # Named here so the core need not import them (hub.charger, hub.alerts, hub.notify,
+    # hub.automation).
+    "charger_event": Role.VIEWER,
+    "alert_raised": Role.VIEWER,
+    "alert_updated": Role.VIEWER,
+    "alert_acknowledged": Role.VIEWER,
+    "alert_resolved": Role.VIEWER,
+    "uptime_updated": Role.VIEWER,
+    "automation_triggered": Role.VIEWER,
+    "persistent_notifications_updated": Role.VIEWER,
+}
+
+
+def event_role(event_type: str) -> Role:
+    """The least role that may subscribe to an event type."""
+    return EVENT_ROLES.get(event_type, Role.ADMIN)
 
 
 class CommandError(Exception):
@@ -74,23 +128,65 @@ def state_diff(old: State, new: State) -> dict[str, Any]:
 
 
 class Connection:
-    """One authenticated client: its subscriptions and outgoing queue."""
+    """One authenticated client: its credential, subscriptions and outgoing queue."""
 
-    def __init__(self, request: web.Request, ws: web.WebSocketResponse, user: User) -> None:
+    def __init__(
+        self, request: web.Request, ws: web.WebSocketResponse, user: User, credential: Credential
+    ) -> None:
         self.hub = request.app[KEY_HUB]
+        self.auth: AuthManager = auth_manager(self.hub)
         self.ws = ws
         self.user = user
+        self.credential = credential
         self.source = remote(request)
         self.last_id = 0
         self.subscriptions: dict[int, Unsubscribe] = {}
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[bytes | tuple[int, bytes]] = asyncio.Queue()
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.revoked = False
+        self._unsub_auth = self.auth.listen_changes(self._on_auth_change)
+        self._expiry: Timer | None = None
+        expires = self.auth.credential_expiry(credential)
+        if expires is not None:
+            delay = max(expires - clock(self.hub).time(), 0.0)
+            self._expiry = clock(self.hub).call_later(delay, self.check_rights)
+
+    def _on_auth_change(self, user_id: str) -> None:
+        if user_id == self.user.id:
+            self.check_rights()
+
+    def check_rights(self, msg_id: int | None = None) -> bool:
+        """Re-check the credential and role; close the socket if either changed.
+
+        msg_id: the command being refused, answered with an error before the close.
+        """
+        if self.revoked:
+            return False
+        user = self.auth.current_user(self.credential)
+        if user is not None and user.role is self.user.role:
+            self.user = user
+            return True
+        if msg_id is not None:
+            self.error(msg_id, "unauthorized", CLOSE_REVOKED.decode())
+        self.revoked = True
+        _LOGGER.info(
+            "Closing the WebSocket of %s from %s: credentials revoked or role changed",
+            self.user.username,
+            self.source,
+        )
+        self._drop_subscriptions()
+        self.queue.put_nowait((WSCloseCode.POLICY_VIOLATION, CLOSE_REVOKED))
+        return False
 
     def send(self, message: Mapping[str, Any]) -> None:
         """Queue a message; a client that cannot keep up is disconnected."""
+        if self.revoked:
+            return
         if self.queue.qsize() >= MAX_QUEUED:
             _LOGGER.warning("WebSocket client %s too slow, closing", self.source)
-            self.queue.put_nowait(None)
+            self._drop_subscriptions()
+            self.revoked = True
+            self.queue.put_nowait((WSCloseCode.POLICY_VIOLATION, b"too slow"))
             return
         self.queue.put_nowait(dumps(message))
 
@@ -113,19 +209,27 @@ class Connection:
         """Send queued messages in order."""
         while True:
             payload = await self.queue.get()
-            if payload is None:
-                await self.ws.close(message=b"too slow")
+            if isinstance(payload, tuple):
+                code, reason = payload
+                await self.ws.close(code=code, message=reason)
                 return
             try:
                 await self.ws.send_str(payload.decode())
             except ConnectionError:
                 return
 
-    def close(self) -> None:
-        """Drop subscriptions and running commands."""
+    def _drop_subscriptions(self) -> None:
         for unsub in self.subscriptions.values():
             unsub()
         self.subscriptions.clear()
+
+    def close(self) -> None:
+        """Drop subscriptions, the auth listener and running commands."""
+        self._drop_subscriptions()
+        self._unsub_auth()
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         for task in self.tasks:
             task.cancel()
 
@@ -149,6 +253,8 @@ class Connection:
             self.error(msg_id, "id_reuse", f"ids must increase; last was {self.last_id}")
             return
         self.last_id = msg_id
+        if not self.check_rights(msg_id):
+            return
         handler = COMMANDS.get(msg.get("type"))  # type: ignore[arg-type]
         if handler is None:
             self.error(msg_id, "unknown_command", f"unknown command type {msg.get('type')!r}")
@@ -237,11 +343,17 @@ def _subscribe_events(conn: Connection, msg_id: int, msg: dict[str, Any]) -> Non
     event_type = msg.get("event_type", MATCH_ALL)
     if not isinstance(event_type, str) or not event_type:
         raise CommandError("invalid_format", "event_type must be a string")
-    if event_type in (MATCH_ALL, EVENT_AUDIT) and not conn.user.role.allows(Role.ADMIN):
-        raise CommandError("forbidden", f"subscribing to {event_type} needs the admin role")
+    needed = event_role(event_type)
+    if not conn.user.role.allows(needed):
+        raise CommandError("forbidden", f"subscribing to {event_type} needs the {needed} role")
+    # The role cannot drop while subscribed: a change closes the socket (check_rights).
+    private = conn.user.role.allows(Role.ADMIN)
 
     def forward(event: Event) -> None:
-        conn.send({"id": msg_id, "type": "event", "event": event.as_dict()})
+        body = event.as_dict()
+        if not private and event.event_type == EVENT_SECURITY:
+            body = {**body, "data": public_event(body["data"])}
+        conn.send({"id": msg_id, "type": "event", "event": body})
 
     conn.subscriptions[msg_id] = conn.hub.bus.listen(event_type, forward)
     conn.result(msg_id)
@@ -292,7 +404,9 @@ def _same_origin(request: web.Request) -> bool:
     return urlsplit(origin).netloc == request.host
 
 
-async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> User | None:
+async def _authenticate(
+    request: web.Request, ws: web.WebSocketResponse
+) -> tuple[User, Credential] | None:
     """Read the auth message; answer auth_ok, or auth_invalid (the caller closes)."""
     auth = auth_manager(request.app[KEY_HUB])
     address = remote(request)
@@ -312,27 +426,28 @@ async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> User
         return None
     token = data.get("access_token")
     user: User | None = None
-    try:
-        auth.check_allowed(address)
-    except LoginThrottledError as err:
-        await ws.send_json({"type": "auth_invalid", "message": str(err)})
-        return None
+    # A token is not a password login: a banned address may still use a valid one.
     if token is not None:
         found = auth.validate_token(token) if isinstance(token, str) else None
         if found is None:
-            auth.record_failure(address, "a WebSocket auth with an unknown token")
-            await ws.send_json({"type": "auth_invalid", "message": "invalid access token"})
+            auth.record_invalid_token(address, "a WebSocket auth")
+            await ws.send_json(
+                {"type": "auth_invalid", "message": "invalid, expired or revoked access token"}
+            )
             return None
         user = found[0]
+        credential: Credential = (CREDENTIAL_TOKEN, found[1].id)
     else:
         user = request.get(REQ_USER)
-        if user is None or not _same_origin(request):
+        session = request.get(REQ_SESSION)
+        if user is None or session is None or not _same_origin(request):
             await ws.send_json(
                 {"type": "auth_invalid", "message": "no access_token and no valid session"}
             )
             return None
+        credential = auth.session_credential(session)
     await ws.send_json({"type": "auth_ok", "user": user.as_public()})
-    return user
+    return user, credential
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
@@ -343,11 +458,11 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     sockets.add(ws)
     try:
         await ws.send_json({"type": "auth_required", "version": __version__})
-        user = await _authenticate(request, ws)
-        if user is None:
+        authenticated = await _authenticate(request, ws)
+        if authenticated is None:
             await ws.close(message=b"auth failed")
             return ws
-        conn = Connection(request, ws, user)
+        conn = Connection(request, ws, *authenticated)
         writer = asyncio.get_running_loop().create_task(conn.writer())
         try:
             async for msg in ws:

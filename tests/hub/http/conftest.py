@@ -55,7 +55,7 @@ async def make_users(hub: Hub) -> tuple[dict[str, str], dict[str, str]]:
     ids: dict[str, str] = {}
     for role in Role:
         user = await auth.add_user(f"{role}_user", PASSWORD, role)
-        tokens[str(role)], _ = auth.create_token(user, f"{role} test token")
+        tokens[str(role)], _ = await auth.create_token(user, f"{role} test token")
         ids[str(role)] = user.id
     return tokens, ids
 

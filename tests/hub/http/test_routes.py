@@ -26,6 +26,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/tokens"): "viewer",
     ("POST", "/api/tokens"): "viewer",
     ("DELETE", "/api/tokens/{token_id}"): "viewer",
+    ("GET", "/api/bans"): "admin",
+    ("DELETE", "/api/bans/{address}"): "admin",
     ("GET", "/api/states"): "viewer",
     ("GET", "/api/states/{entity_id}"): "viewer",
     ("POST", "/api/services/{domain}/{service}"): "viewer",  # and the service's own role
@@ -93,6 +95,7 @@ def _sample(path: str) -> str:
         .replace("{entity_id}", "sensor.unknown")
         .replace("{user_id}", "no-such-user")
         .replace("{token_id}", "no-such-token")
+        .replace("{address}", "192.0.2.77")
         .replace("{device_id}", "no-such-device")
         .replace("{cp_id}", "NO-SUCH-CP")
         .replace("{alert_id}", "no-such-alert")

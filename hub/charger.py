@@ -53,6 +53,11 @@ CHARGER_EVENT_KINDS = (
     "session_ended",
 )
 DATA_CHARGERS = "charger.chargers"
+# Sessions re-announced from a driver's own durable store, for history only: the recorder
+# upserts them; automations, alerts and the uptime engine never see them (they are not news).
+# Data: the session_started/session_ended fields, plus station_id and device_id.
+EVENT_SESSION_RECORD = "charger_session_record"
+DATA_HISTORY_FLUSHERS = "charger.history_flushers"
 
 ATTR_CONNECTOR_ID = "connector_id"
 ATTR_TYPE = "type"
@@ -233,6 +238,48 @@ def fire_charger_event(
         # On the hub clock, as outages are (the recorder stamps port status rows with it).
         time_fired_ts=clock(hub).time(),
     )
+
+
+def record_session(hub: Hub, *, station_id: str, device_id: str, data: dict[str, Any]) -> None:
+    """Re-announce a stored session to whatever keeps history (after a crash or a restart).
+
+    A driver that keeps sessions durably itself (OCPP does, before a charger hears Accepted)
+    calls this for sessions history may lack; recording one twice changes nothing.
+    """
+    hub.bus.fire(
+        EVENT_SESSION_RECORD,
+        {"station_id": station_id, "device_id": device_id, **data},
+        time_fired_ts=clock(hub).time(),
+    )
+
+
+def register_history_flush(hub: Hub, flush: Callable[[], Awaitable[None]]) -> Unsubscribe:
+    """Register how a history keeper (the recorder) waits until what it was given is on disk."""
+    flushers: list[Callable[[], Awaitable[None]]] = hub.data.setdefault(DATA_HISTORY_FLUSHERS, [])
+    flushers.append(flush)
+
+    def unregister() -> None:
+        if flush in flushers:
+            flushers.remove(flush)
+
+    return unregister
+
+
+async def history_flush(hub: Hub) -> bool:
+    """Wait until every charger event and session record fired so far is on disk.
+
+    False when nothing keeps history (no recorder), or when a keeper failed to write.
+    """
+    flushers: list[Callable[[], Awaitable[None]]] = list(hub.data.get(DATA_HISTORY_FLUSHERS, ()))
+    if not flushers:
+        return False
+    for flush in flushers:
+        try:
+            await flush()
+        except Exception as err:
+            _LOGGER.warning("History is not durable yet: %s", err)
+            return False
+    return True
 
 
 def register_charger(hub: Hub, charger: Charger) -> Unsubscribe:

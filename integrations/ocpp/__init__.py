@@ -33,6 +33,9 @@ from integrations.ocpp.const import (
     CONF_CALL_TIMEOUT,
     CONF_CERTFILE,
     CONF_CHARGERS,
+    CONF_DUPLICATE_CONNECTION,
+    CONF_FUTURE_MINUTES,
+    CONF_HANDSHAKE_TIMEOUT,
     CONF_HEARTBEAT_INTERVAL,
     CONF_HOST,
     CONF_ID,
@@ -40,36 +43,61 @@ from integrations.ocpp.const import (
     CONF_KEYFILE,
     CONF_LISTENERS,
     CONF_MAX_FRAME_SIZE,
+    CONF_MAX_PENDING,
+    CONF_MAX_PORTS,
     CONF_NAME,
     CONF_OFFLINE_AFTER,
     CONF_PASSWORD,
     CONF_PASSWORD_HASH,
+    CONF_PAST_DAYS,
     CONF_PATH,
+    CONF_PENDING_EXPIRY,
     CONF_PORT,
     CONF_RATE,
     CONF_RATE_LIMIT,
     CONF_SECURITY_PROFILE,
     CONF_SITE,
+    CONF_TIMESTAMP_WINDOW,
     CONF_UNKNOWN_CHARGERS,
     DEFAULT_BURST,
     DEFAULT_CALL_TIMEOUT,
+    DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_MAX_FRAME_SIZE,
+    DEFAULT_MAX_PENDING,
     DEFAULT_OFFLINE_AFTER,
     DEFAULT_PATH,
+    DEFAULT_PENDING_EXPIRY_HOURS,
     DEFAULT_PORT,
     DEFAULT_RATE,
     DOMAIN,
+    DUPLICATE_REFUSE_BOTH,
+    DUPLICATE_REFUSE_NEW,
+    DUPLICATE_REPLACE,
     UNKNOWN_ACCEPT,
     UNKNOWN_PENDING,
     UNKNOWN_REJECT,
 )
+from integrations.ocpp.limits import DEFAULT_FUTURE_MINUTES, DEFAULT_MAX_PORTS, DEFAULT_PAST_DAYS
 
 _LOGGER = logging.getLogger(__name__)
 
 DATA_SYSTEM = "ocpp.system"
 
-_CP_ID = vol.All(str, vol.Length(min=1, max=48), vol.Match(r"^[^/\s]+$"))
+
+def _cp_id(value: Any) -> str:
+    from integrations.ocpp.system import identity_problem
+
+    text = str(value) if isinstance(value, str) else None
+    if text is None:
+        raise vol.Invalid("a charge point id is a string")
+    problem = identity_problem(text)
+    if problem is not None:
+        raise vol.Invalid(f"charge point id {text!r} {problem}")
+    return text
+
+
+_CP_ID = _cp_id
 
 
 def _listener(value: Any) -> Any:
@@ -107,6 +135,8 @@ _CHARGER_SCHEMA = vol.Schema(
         # OCPP's security profiles ask for an AuthorizationKey of 16 to 40 characters.
         vol.Exclusive(CONF_PASSWORD, "password"): vol.All(str, vol.Length(min=16, max=40)),
         vol.Exclusive(CONF_PASSWORD_HASH, "password"): vol.All(str, vol.Match(r"^sha256\$")),
+        # The lowest profile it may connect with; default: the highest any listener offers.
+        vol.Optional(CONF_SECURITY_PROFILE): vol.All(vol.Coerce(int), vol.In([0, 1, 2, 3])),
     }
 )
 
@@ -151,6 +181,31 @@ CONFIG_SCHEMA = vol.Schema(
         vol.Optional(CONF_ID_TAGS, default=[]): [vol.All(str, vol.Length(min=1, max=36))],
         vol.Optional(CONF_AUTHORIZE_UNKNOWN, default=False): bool,
         vol.Optional(CONF_CHARGERS, default=[]): vol.All([_CHARGER_SCHEMA], _unique_ids),
+        vol.Optional(CONF_MAX_PORTS, default=DEFAULT_MAX_PORTS): vol.All(
+            vol.Coerce(int), vol.Range(min=1, max=1000)
+        ),
+        vol.Optional(CONF_TIMESTAMP_WINDOW, default={}): vol.Schema(
+            {
+                vol.Optional(CONF_PAST_DAYS, default=DEFAULT_PAST_DAYS): vol.All(
+                    vol.Coerce(float), vol.Range(min=1, max=3660)
+                ),
+                vol.Optional(CONF_FUTURE_MINUTES, default=DEFAULT_FUTURE_MINUTES): vol.All(
+                    vol.Coerce(float), vol.Range(min=1, max=525600)
+                ),
+            }
+        ),
+        vol.Optional(CONF_HANDSHAKE_TIMEOUT, default=DEFAULT_HANDSHAKE_TIMEOUT): vol.All(
+            vol.Coerce(float), vol.Range(min=0.5, max=300)
+        ),
+        vol.Optional(CONF_DUPLICATE_CONNECTION, default=DUPLICATE_REFUSE_NEW): vol.In(
+            [DUPLICATE_REFUSE_NEW, DUPLICATE_REPLACE, DUPLICATE_REFUSE_BOTH]
+        ),
+        vol.Optional(CONF_MAX_PENDING, default=DEFAULT_MAX_PENDING): vol.All(
+            vol.Coerce(int), vol.Range(min=0, max=10000)
+        ),
+        vol.Optional(CONF_PENDING_EXPIRY, default=DEFAULT_PENDING_EXPIRY_HOURS): vol.All(
+            vol.Coerce(float), vol.Range(min=0.01, max=8760)
+        ),
     }
 )
 

@@ -14,14 +14,17 @@ from aiohttp import WSMsgType, web
 
 from hub.core import Context
 from hub.exceptions import HubError
-from integrations.ocpp.const import SEC_FRAME_TOO_LARGE, SEC_RATE_LIMIT
+from integrations.ocpp.const import SEC_FRAME_TOO_LARGE, SEC_OUT_OF_RANGE, SEC_RATE_LIMIT
+from integrations.ocpp.limits import LimitError
 from integrations.ocpp.protocol import (
     Call,
     CallError,
     CallResult,
+    ErrorCode,
     FrameError,
     OcppVersion,
     call_frame,
+    error_code,
     error_frame,
     parse_frame,
     result_frame,
@@ -38,6 +41,8 @@ _LOGGER = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], Context], Awaitable[dict[str, Any]]]
 
 _IDS = itertools.count(1)
+# A connection's repeated offences of one kind become one security event per interval.
+REPORT_INTERVAL = 10.0
 
 
 class OcppCallError(HubError):
@@ -101,8 +106,12 @@ class Connection:
         self.bad_frames = 0
         self._bucket = _TokenBucket(system.rate, system.burst)
         self._rate_reported_at = 0.0
+        self._range_reported_at = -REPORT_INTERVAL
+        self.out_of_range = 0
         self._call_lock = asyncio.Lock()
         self._pending: tuple[str, str, asyncio.Future[Any]] | None = None
+        # Set by any frame while a probe waits for a sign of life.
+        self._activity: asyncio.Event | None = None
         self.closed = False
 
     @property
@@ -115,6 +124,8 @@ class Connection:
         ws = self.ws
         async for msg in ws:
             self.last_seen = time.monotonic()
+            if self._activity is not None:
+                self._activity.set()
             if msg.type is WSMsgType.TEXT:
                 await self._on_text(msg.data)
             elif msg.type is WSMsgType.PING:
@@ -130,6 +141,8 @@ class Connection:
                 _LOGGER.info("%s websocket error: %s", self.cp_id, ws.exception())
                 break
         self.closed = True
+        if self._activity is not None:
+            self._activity.set()
         self._fail_pending(OcppCallError(f"charger {self.cp_id} disconnected"))
 
     async def ping(self) -> None:
@@ -139,6 +152,23 @@ class Connection:
         self.ping_sent_at = time.monotonic()
         with contextlib.suppress(ConnectionError):
             await self.ws.ping()
+
+    async def probe(self, timeout: float) -> bool:
+        """Tell whether the charger still answers on this socket (a pong or any frame)."""
+        if self.closed or self.ws.closed:
+            return False
+        activity = self._activity = asyncio.Event()
+        try:
+            with contextlib.suppress(ConnectionError):
+                await self.ws.ping()
+            try:
+                await asyncio.wait_for(activity.wait(), timeout)
+            except TimeoutError:
+                return False
+        finally:
+            if self._activity is activity:
+                self._activity = None
+        return not self.closed
 
     async def close(self, code: int = 1000, message: bytes = b"") -> None:
         """Close the socket."""
@@ -189,12 +219,14 @@ class Connection:
                     error_frame(message_id, "GenericError", "rate limit exceeded, retry later", {})
                 )
             return
+        action = None
         try:
             frame = parse_frame(raw, self.version)
             if type(frame) is Call:
+                action = frame.action
                 validate_call(self.version, frame)
         except FrameError as err:
-            self._on_frame_error(err, raw)
+            self._on_frame_error(err, raw, action)
             if err.message_id is not None and err.should_reply:
                 await self._send(
                     error_frame(err.message_id, err.code, err.description, err.details)
@@ -207,7 +239,9 @@ class Connection:
         elif type(frame) is CallError:
             self._on_result(frame.message_id, None, frame)
 
-    def _on_frame_error(self, err: FrameError, raw: str) -> None:
+    def _on_frame_error(self, err: FrameError, raw: str, action: str | None) -> None:
+        if err.out_of_range:
+            self._report_out_of_range(action or "?", err.description, err.details.get("field"))
         if err.message_id is None:
             self.unreadable_frames += 1
             self.system.unreadable_frames += 1
@@ -238,6 +272,12 @@ class Connection:
             stats.error(call.action)
             await self._send(error_frame(call.message_id, err.code, err.description, {}))
             return
+        except LimitError as err:
+            stats.error(call.action)
+            self._report_out_of_range(call.action, str(err), err.field)
+            code = error_code(self.version, ErrorCode.PROPERTY_CONSTRAINT_VIOLATION)
+            await self._send(error_frame(call.message_id, code, str(err), {"field": err.field}))
+            return
         except Exception as err:
             stats.error(call.action)
             _LOGGER.exception("%s: error handling %s", self.cp_id, call.action)
@@ -246,6 +286,21 @@ class Connection:
             )
             return
         await self._send(result_frame(call.message_id, response))
+
+    def _report_out_of_range(self, action: str, description: str, field: str | None) -> None:
+        """Count a value no real charger sends; a security event at most every interval."""
+        self.out_of_range += 1
+        self.bad_frames += 1
+        now = time.monotonic()
+        if now - self._range_reported_at < REPORT_INTERVAL:
+            return
+        self._range_reported_at = now
+        self.system.security_event(
+            SEC_OUT_OF_RANGE,
+            f"{self.cp_id} sent {action} with {description}",
+            self,
+            {"action": action, "field": field, "count": self.out_of_range},
+        )
 
     def _on_result(
         self, message_id: str, result: CallResult | None, error: CallError | None

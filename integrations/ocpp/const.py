@@ -30,6 +30,19 @@ CONF_RATE: Final = "rate"
 CONF_BURST: Final = "burst"
 CONF_ID_TAGS: Final = "id_tags"
 CONF_AUTHORIZE_UNKNOWN: Final = "authorize_unknown_id_tags"
+CONF_MAX_PORTS: Final = "max_ports"
+CONF_TIMESTAMP_WINDOW: Final = "timestamp_window"
+CONF_PAST_DAYS: Final = "past_days"
+CONF_FUTURE_MINUTES: Final = "future_minutes"
+CONF_HANDSHAKE_TIMEOUT: Final = "handshake_timeout"
+CONF_DUPLICATE_CONNECTION: Final = "duplicate_connection"
+CONF_MAX_PENDING: Final = "max_pending"
+CONF_PENDING_EXPIRY: Final = "pending_expiry_hours"
+
+# What a second connection with the id of an online charger gets (the OCPP hijack pattern).
+DUPLICATE_REFUSE_NEW: Final = "refuse_new"  # unless the old socket fails a liveness probe
+DUPLICATE_REPLACE: Final = "replace"
+DUPLICATE_REFUSE_BOTH: Final = "refuse_both"
 
 UNKNOWN_REJECT: Final = "reject"
 UNKNOWN_PENDING: Final = "pending"
@@ -43,6 +56,11 @@ DEFAULT_CALL_TIMEOUT: Final = 30.0
 DEFAULT_MAX_FRAME_SIZE: Final = 64 * 1024
 DEFAULT_RATE: Final = 20.0
 DEFAULT_BURST: Final = 60
+DEFAULT_HANDSHAKE_TIMEOUT: Final = 10.0
+DEFAULT_MAX_PENDING: Final = 50
+DEFAULT_PENDING_EXPIRY_HOURS: Final = 168.0
+# How long a connected charger has to answer a ping when a second socket claims its id.
+PROBE_TIMEOUT: Final = 5.0
 
 # Connectivity states of a station.
 ONLINE: Final = "online"
@@ -57,5 +75,12 @@ SEC_BAD_CERTIFICATE: Final = "ocpp_bad_certificate"
 SEC_NO_SUBPROTOCOL: Final = "ocpp_no_subprotocol"
 SEC_FRAME_TOO_LARGE: Final = "ocpp_frame_too_large"
 SEC_RATE_LIMIT: Final = "ocpp_rate_limit"
+SEC_OUT_OF_RANGE: Final = "ocpp_value_out_of_range"
+SEC_BAD_IDENTITY: Final = "ocpp_bad_identity"
+SEC_DOWNGRADE: Final = "ocpp_security_profile_downgrade"
+SEC_DUPLICATE_CONNECTION: Final = "ocpp_duplicate_connection"
+SEC_TOO_MANY_PORTS: Final = "ocpp_too_many_ports"
+SEC_PENDING_FULL: Final = "ocpp_pending_list_full"
+SEC_HANDSHAKE_TIMEOUT: Final = "ocpp_handshake_timeout"
 SEC_CHARGER_REPORTED: Final = "ocpp_charger_security_event"
 SEC_REJECTED_PENDING: Final = "ocpp_charger_rejected"

@@ -34,6 +34,8 @@ from typing import Any, Final
 import fastjsonschema
 import orjson
 
+from integrations.ocpp.limits import tighten
+
 
 class OcppVersion(StrEnum):
     """OCPP versions, named by their websocket subprotocol."""
@@ -130,6 +132,7 @@ class FrameError(Exception):
         description: str,
         details: dict[str, Any] | None = None,
         message_type_id: int | None = None,
+        out_of_range: bool = False,
     ) -> None:
         super().__init__(f"{code}: {description}")
         self.message_id = message_id
@@ -137,6 +140,8 @@ class FrameError(Exception):
         self.description = description
         self.details: dict[str, Any] = {} if details is None else details
         self.message_type_id = message_type_id
+        # A number beyond the range a charger can send (a schema or evhub bound).
+        self.out_of_range = out_of_range
 
     @property
     def should_reply(self) -> bool:
@@ -415,6 +420,9 @@ def _compile(version: OcppVersion, action: str, direction: bool) -> _Validator:
     path = _schema_dir(version) / f"{action}{suffix}.json"
     schema = orjson.loads(path.read_text(encoding="utf-8-sig"))
     steps = _pop_multiple_of(schema, ())
+    # The ranges a real charger can send (32-bit integers, non-negative ids, a sane unit
+    # multiplier), checked by the compiled code like the schema's own bounds.
+    tighten(schema)
     # 2.0.1 schemas declare draft-06, where 1.0 is an integer; read them as draft-04 (as the
     # ocpp package does) so integer fields reach handlers as ints.
     schema["$schema"] = "http://json-schema.org/draft-04/schema#"
@@ -529,6 +537,7 @@ _RULE_CODES: Final[dict[str, ErrorCode]] = {
     "maxItems": ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
     "minItems": ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
 }
+_RANGE_RULES: Final = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
 _MAX_LISTED_CHOICES: Final = 160
 
 
@@ -563,6 +572,7 @@ def _schema_error(
         description[:MAX_DESCRIPTION_LENGTH],
         {"field": field} if field else None,
         type_id,
+        out_of_range=rule in _RANGE_RULES,
     )
 
 

@@ -21,6 +21,7 @@ from hub.charger import (
     register_charger,
     status_from_ocpp201,
 )
+from hub.clock import clock
 from hub.const import ATTR_DEVICE_CLASS, ATTR_FRIENDLY_NAME, ATTR_UNIT_OF_MEASUREMENT
 from hub.core import Context, Hub, ReadOnlyDict
 from hub.registry import DeviceKind, device_registry, entity_registry
@@ -35,6 +36,7 @@ from integrations.ocpp.const import (
     SEC_CHARGER_REPORTED,
     SEC_REJECTED_PENDING,
 )
+from integrations.ocpp.limits import LimitError
 from integrations.ocpp.protocol import OcppVersion
 
 if TYPE_CHECKING:
@@ -81,23 +83,17 @@ PORT_ENTITIES: dict[str, tuple[str, str | None, str | None]] = {
 
 _ENERGY_SCALE = {"Wh": 1.0, "kWh": 1000.0}
 _POWER_SCALE = {"W": 1.0, "kW": 1000.0}
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+POWER_ACTIVE = "Power.Active.Import"
+# Unit multipliers are bounded to -9..9 by the schemas (limits.INTEGER_BOUNDS).
+_POW10 = {exponent: 10.0**exponent for exponent in range(-9, 10)}
+
+# A sampled value read and checked: (measurand, phase, value in Wh / W / A / V / %).
+Sample = tuple[str, str, float]
 
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _timestamp(value: Any) -> float:
-    if not value:
-        return time.time()
-    try:
-        moment = datetime.fromisoformat(str(value))
-        # OCPP times are UTC; a charger that leaves the offset off means UTC, not our zone.
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp()
-    except ValueError:
-        return time.time()
 
 
 class _Entities:
@@ -158,6 +154,7 @@ class Port:
         "phases",
         "power_phases",
         "session_error",
+        "session_start_wh",
         "status",
         "transaction",
     )
@@ -174,6 +171,8 @@ class Port:
         self.peak_power = 0.0
         # Last error code reported during the open session (a failed session's code).
         self.session_error: str | None = None
+        # The energy register at the open session's start (Wh), once known.
+        self.session_start_wh: float | None = None
 
     def note_error(self, code: str | None) -> None:
         """Remember a fault code reported while a session is open."""
@@ -214,7 +213,6 @@ class Station(Charger):
         self.boot_status: str | None = None
         self.heartbeat_interval = system.heartbeat_interval
         self.connects = 0
-        self.created = time.monotonic()
         self.ports: dict[int, Port] = {}
         self._last_seen_written = 0.0
         self._profile_ids = 0
@@ -351,15 +349,29 @@ class Station(Charger):
             data={"charge_point_id": self.cp_id, "reason": reason},
         )
 
+    def not_connected(self) -> None:
+        """At start: the charger has no socket to this hub (yet), whatever was restored.
+
+        Only the state changes: whether the time the hub was down counts as an outage is
+        the uptime engine's restart rule, not a charger event.
+        """
+        if self.connection is not None:
+            return
+        state = self.hub.states.get(self._entity_id("connectivity"))
+        wanted = PENDING if self.pending else OFFLINE
+        if state is None or state.state != wanted:
+            self._write_station("connectivity", wanted)
+
+    def resume_transaction(self, number: int, transaction: Transaction) -> None:
+        """Give a port back the session that was open when the hub stopped."""
+        port = self.port(number)
+        port.transaction = transaction
+        port.session_start_wh = transaction.meter_start_wh
+
     def check_liveness(self, now: float) -> None:
         """Called every second: ping idle chargers, mark silent ones offline."""
         connection = self.connection
         if connection is None:
-            # A restored "online" that never came back after the hub started.
-            if now - self.created > self.heartbeat_interval * self.system.offline_after:
-                state = self.hub.states.get(self._entity_id("connectivity"))
-                if state is not None and state.state == ONLINE:
-                    self._write_station("connectivity", OFFLINE)
             return
         silence = now - connection.last_seen
         if silence > self.heartbeat_interval * self.system.offline_after:
@@ -405,9 +417,23 @@ class Station(Charger):
             cp_id=self.cp_id,
             severity=Severity.INFO,
         )
+        await self.forget(b"rejected")
+
+    async def forget(self, reason: bytes = b"forgotten") -> None:
+        """Drop a charger that was never admitted: its socket, states and devices."""
         self._unregister()
-        if self.connection is not None:
-            await self.connection.close(code=1008, message=b"rejected")
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            await connection.close(code=1008, message=reason)
+        registry = entity_registry(self.hub)
+        devices = device_registry(self.hub)
+        for device in [*devices.descendants(self.device_id), devices.get(self.device_id)]:
+            if device is None:
+                continue
+            for entry in registry.entities_for_device(device.id):
+                self.hub.states.remove(entry.entity_id)
+        if self.device_id in devices:
+            devices.remove(self.device_id)
 
     # Inbound messages -------------------------------------------------------------------
 
@@ -445,6 +471,8 @@ class Station(Charger):
         reason: str,
     ) -> None:
         self._touch(True, ctx)
+        if self.pending:
+            self.system.note_boot(self.cp_id, vendor, model, serial)
         self._write_station("vendor", vendor, ctx)
         self._write_station("model", model, ctx)
         self._write_station("serial", serial, ctx)
@@ -557,6 +585,8 @@ class Station(Charger):
             )
 
     async def on_status_16(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        number = self._port_number("connectorId", payload["connectorId"])
+        self._charger_time("timestamp", payload.get("timestamp"))
         self._touch(context=ctx)
         info = {
             key: payload[source]
@@ -567,14 +597,13 @@ class Station(Charger):
             )
             if payload.get(source)
         }
-        self._set_status(
-            payload["connectorId"], payload["status"], payload.get("errorCode"), info, ctx
-        )
+        self._set_status(number, payload["status"], payload.get("errorCode"), info, ctx)
         return {}
 
     async def on_status_201(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        number = self._port_number("evseId", payload["evseId"])
+        self._charger_time("timestamp", payload["timestamp"])
         self._touch(context=ctx)
-        number = payload["evseId"]
         port = self.ports.get(number)
         charging_state = None
         if port is not None and port.transaction is not None:
@@ -584,78 +613,107 @@ class Station(Charger):
         self._set_status(number, str(status), error, {"connector_id": payload["connectorId"]}, ctx)
         return {}
 
-    def _apply_meter_values(
-        self, number: int, meter_values: list[dict[str, Any]], ctx: Context
-    ) -> None:
-        if number == 0:
+    # Values checked before anything is applied: a message is taken whole or refused whole.
+
+    def _now(self) -> float:
+        return clock(self.hub).time()
+
+    def _port_number(self, field: str, number: int) -> int:
+        """Check a connector/EVSE id against the station's port limit."""
+        return self.system.limits.port_number(field, number)
+
+    def _charger_time(self, field: str, value: Any) -> float:
+        """A charger's timestamp as POSIX seconds, within the window around the hub clock."""
+        return self.system.limits.timestamp(field, value, self._now())
+
+    def _samples(self, field: str, meter_values: list[dict[str, Any]]) -> list[Sample]:
+        """Read and check every sampled value of a meterValue list, in base units."""
+        limits = self.system.limits
+        now = self._now()
+        found: list[Sample] = []
+        for index, meter_value in enumerate(meter_values):
+            name = f"{field}[{index}]"
+            limits.timestamp(f"{name}.timestamp", meter_value.get("timestamp"), now)
+            for position, sample in enumerate(meter_value.get("sampledValue", ())):
+                measurand = sample.get("measurand", ENERGY_REGISTER)
+                unit = sample.get("unit")
+                multiplier = 0
+                uom = sample.get("unitOfMeasure")
+                if uom is not None:
+                    unit = uom.get("unit", unit)
+                    multiplier = uom.get("multiplier", 0)
+                raw = sample["value"]
+                try:
+                    value = float(raw) * _POW10[multiplier]
+                except (TypeError, ValueError):
+                    if sample.get("format") == "SignedData":
+                        continue  # a signed meter record, not a number
+                    raise LimitError(
+                        f"{name}.sampledValue[{position}].value",
+                        f"{name}.sampledValue[{position}].value {str(raw)[:40]!r} is not a number",
+                    ) from None
+                if measurand.startswith("Energy."):
+                    value *= _ENERGY_SCALE.get(unit or "Wh", 1.0)
+                elif measurand.startswith("Power."):
+                    value *= _POWER_SCALE.get(unit or "W", 1.0)
+                limits.sample(f"{name}.sampledValue[{position}].value", measurand, value)
+                found.append((measurand, sample.get("phase") or "", value))
+        return found
+
+    def _apply_meter_values(self, number: int, samples: list[Sample], ctx: Context) -> None:
+        if number == 0 or not samples:
             return
         port = self.port(number)
-        for meter_value in meter_values:
-            for sample in meter_value.get("sampledValue", ()):
-                self._apply_sample(port, sample, ctx)
-        if port.power_phases and not any(
-            s.get("measurand") == "Power.Active.Import" and not s.get("phase")
-            for mv in meter_values
-            for s in mv.get("sampledValue", ())
-        ):
+        total_power = False
+        for measurand, phase, value in samples:
+            if measurand == ENERGY_REGISTER:
+                if not phase:
+                    self._apply_energy(port, value, ctx)
+            elif measurand == POWER_ACTIVE:
+                if phase:
+                    port.power_phases[phase] = value
+                else:
+                    total_power = True
+                    self._write(port.entities, "power", round(value, 3), ctx)
+                    port.peak_power = max(port.peak_power, value)
+            elif measurand in ("Current.Import", "Voltage"):
+                key = "current" if measurand == "Current.Import" else "voltage"
+                line = phase[:2] if phase.startswith("L") else "L1"
+                if line in ("L1", "L2", "L3"):
+                    self._write(port.entities, f"{key}_{line.lower()}", round(value, 3), ctx)
+            elif measurand == "SoC":
+                self._write(port.entities, "soc", round(value, 1), ctx)
+        if port.power_phases and not total_power:
             total = sum(port.power_phases.values())
             self._write(port.entities, "power", round(total, 3), ctx)
             port.peak_power = max(port.peak_power, total)
         port.power_phases.clear()
         transaction = port.transaction
         if transaction is not None:
-            self._write(
-                port.entities, "session_duration", round(time.time() - transaction.started_at), ctx
-            )
+            duration = round(max(0.0, self._now() - transaction.started_at))
+            self._write(port.entities, "session_duration", duration, ctx)
 
-    def _apply_sample(self, port: Port, sample: dict[str, Any], ctx: Context) -> None:
-        measurand = sample.get("measurand", "Energy.Active.Import.Register")
-        raw_unit = sample.get("unit")
-        multiplier = 0
-        if "unitOfMeasure" in sample:
-            raw_unit = sample["unitOfMeasure"].get("unit", raw_unit)
-            multiplier = sample["unitOfMeasure"].get("multiplier", 0)
-        try:
-            value = float(sample["value"]) * (10**multiplier)
-        except (TypeError, ValueError):
+    def _apply_energy(self, port: Port, wh: float, ctx: Context) -> None:
+        self._write(port.entities, "energy", round(wh, 3), ctx)
+        if port.transaction is None:
             return
-        phase = sample.get("phase") or ""
-        if measurand == "Energy.Active.Import.Register":
-            if phase:
-                return
-            wh = value * _ENERGY_SCALE.get(raw_unit or "Wh", 1.0)
-            self._write(port.entities, "energy", round(wh, 3), ctx)
-            transaction = port.transaction
-            if transaction is not None:
-                self._write(
-                    port.entities,
-                    "session_energy",
-                    round(wh - transaction.meter_start_wh, 3),
-                    ctx,
-                )
-        elif measurand == "Power.Active.Import":
-            watts = value * _POWER_SCALE.get(raw_unit or "W", 1.0)
-            if phase:
-                port.power_phases[phase] = watts
-            else:
-                self._write(port.entities, "power", round(watts, 3), ctx)
-                port.peak_power = max(port.peak_power, watts)
-        elif measurand in ("Current.Import", "Voltage"):
-            key = "current" if measurand == "Current.Import" else "voltage"
-            line = phase[:2] if phase.startswith("L") else "L1"
-            if line in ("L1", "L2", "L3"):
-                self._write(port.entities, f"{key}_{line.lower()}", round(value, 3), ctx)
-        elif measurand == "SoC":
-            self._write(port.entities, "soc", round(value, 1), ctx)
+        if port.session_start_wh is None:
+            # A session started without a reading (2.0.1 allows it) counts from its first.
+            port.session_start_wh = wh
+        self._write(port.entities, "session_energy", round(wh - port.session_start_wh, 3), ctx)
 
     async def on_meter_values_16(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        number = self._port_number("connectorId", payload["connectorId"])
+        samples = self._samples("meterValue", payload["meterValue"])
         self._touch(context=ctx)
-        self._apply_meter_values(payload["connectorId"], payload["meterValue"], ctx)
+        self._apply_meter_values(number, samples, ctx)
         return {}
 
     async def on_meter_values_201(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        number = self._port_number("evseId", payload["evseId"])
+        samples = self._samples("meterValue", payload["meterValue"])
         self._touch(context=ctx)
-        self._apply_meter_values(payload["evseId"], payload["meterValue"], ctx)
+        self._apply_meter_values(number, samples, ctx)
         return {}
 
     def _id_tag_status(self, id_tag: str | None) -> str:
@@ -678,6 +736,7 @@ class Station(Charger):
         port.transaction = transaction
         port.peak_power = 0.0
         port.session_error = None
+        port.session_start_wh = transaction.meter_start_wh
         self._write(port.entities, "transaction_id", transaction.ocpp_id, ctx)
         self._write(port.entities, "id_tag", id_tag, ctx)
         self._write(port.entities, "session_energy", 0, ctx)
@@ -708,16 +767,25 @@ class Station(Charger):
         }
 
     def _session_ended(self, port: Port, transaction: Transaction, ctx: Context) -> None:
+        current = port.transaction is not None and port.transaction.ocpp_id == transaction.ocpp_id
+        data = self._session_data(port, transaction, transaction.id_tag)
+        if not current:
+            # Ended after a restart (the stop was the charger's first message) or for a
+            # session this port no longer shows: what was seen live is not known here.
+            data["peak_power_w"] = None
+            data["error_code"] = None
         fire_charger_event(
             self.hub,
             "session_ended",
             station_id=self.device_id,
             device_id=port.device_id,
             context=ctx,
-            data=self._session_data(port, transaction, transaction.id_tag),
+            data=data,
         )
-        if port.transaction is not None and port.transaction.ocpp_id == transaction.ocpp_id:
-            port.transaction = None
+        if not current:
+            return
+        port.transaction = None
+        port.session_start_wh = None
         self._write(port.entities, "transaction_id", None, ctx)
         if transaction.energy_wh is not None:
             self._write(port.entities, "session_energy", round(transaction.energy_wh, 3), ctx)
@@ -732,8 +800,11 @@ class Station(Charger):
     async def on_start_transaction_16(
         self, payload: dict[str, Any], ctx: Context
     ) -> dict[str, Any]:
+        connector = self._port_number("connectorId", payload["connectorId"])
+        if connector == 0:
+            raise LimitError("connectorId", "connectorId 0 is the station, not a connector")
+        started_at = self._charger_time("timestamp", payload["timestamp"])
         self._touch(context=ctx)
-        connector = payload["connectorId"]
         id_tag = payload["idTag"]
         key = f"{self.cp_id}|{connector}|{id_tag}|{payload['timestamp']}|{payload['meterStart']}"
         # On disk before the charger hears Accepted.
@@ -742,18 +813,21 @@ class Station(Charger):
             connector_id=connector,
             id_tag=id_tag,
             meter_start_wh=float(payload["meterStart"]),
-            started_at=_timestamp(payload["timestamp"]),
+            started_at=started_at,
             ocpp_version="1.6",
             replay_key=key,
         )
-        if not transaction.replayed or self.port(connector).transaction is None:
-            self._session_started(self.port(connector), transaction, id_tag, ctx)
+        port = self.port(connector)
+        if not transaction.replayed or port.transaction is None:
+            self._session_started(port, transaction, id_tag, ctx)
         return {
             "transactionId": int(transaction.ocpp_id),
             "idTagInfo": {"status": self._id_tag_status(id_tag)},
         }
 
     async def on_stop_transaction_16(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        stopped_at = self._charger_time("timestamp", payload["timestamp"])
+        samples = self._samples("transactionData", payload.get("transactionData", ()))
         self._touch(context=ctx)
         ocpp_id = payload["transactionId"]
         key = f"{self.cp_id}|stop|{ocpp_id}|{payload['timestamp']}|{payload['meterStop']}"
@@ -761,18 +835,19 @@ class Station(Charger):
             charge_point_id=self.cp_id,
             transaction_id=ocpp_id,
             meter_stop_wh=float(payload["meterStop"]),
-            stopped_at=_timestamp(payload["timestamp"]),
+            stopped_at=stopped_at,
             reason=payload.get("reason", "Local"),
             id_tag=payload.get("idTag"),
             replay_key=key,
         )
         number = transaction.connector_id if transaction is not None else None
-        if transaction is not None and number is not None:
-            port = self.ports.get(number)
-            if port is not None:
+        if transaction is not None and number:
+            # The port may not be known yet in this run: a stop queued while the hub was
+            # down is often the charger's first message after a restart.
+            port = self.port(number)
+            if not transaction.replayed or port.transaction is not None:
                 self._session_ended(port, transaction, ctx)
-            if "transactionData" in payload:
-                self._apply_meter_values(number, payload["transactionData"], ctx)
+            self._apply_meter_values(number, samples, ctx)
         response: dict[str, Any] = {}
         if payload.get("idTag"):
             response["idTagInfo"] = {"status": self._id_tag_status(payload["idTag"])}
@@ -781,25 +856,28 @@ class Station(Charger):
     async def on_transaction_event_201(
         self, payload: dict[str, Any], ctx: Context
     ) -> dict[str, Any]:
+        timestamp = self._charger_time("timestamp", payload["timestamp"])
+        evse = payload.get("evse", {}).get("id")
+        if evse is not None:
+            self._port_number("evse.id", evse)
+        samples = self._samples("meterValue", payload.get("meterValue", ()))
         self._touch(context=ctx)
         info = payload["transactionInfo"]
-        evse = payload.get("evse", {}).get("id")
-        meter_wh = _energy_of(payload.get("meterValue", ()))
         transaction, replayed = await self.system.transactions.upsert_event(
             charge_point_id=self.cp_id,
             transaction_id=info["transactionId"],
             seq_no=payload["seqNo"],
             event_type=payload["eventType"],
-            timestamp=_timestamp(payload["timestamp"]),
+            timestamp=timestamp,
             offline=bool(payload.get("offline", False)),
-            meter_wh=meter_wh,
+            meter_wh=_energy_of(samples),
             data=payload,
             evse_id=evse,
             connector_id=payload.get("evse", {}).get("connectorId"),
             id_tag=payload.get("idToken", {}).get("idToken"),
             stop_reason=info.get("stoppedReason"),
         )
-        number = evse if evse is not None else transaction.connector_id
+        number = evse if evse is not None else transaction.evse_id
         if number and not replayed:
             port = self.port(number)
             id_tag = payload.get("idToken", {}).get("idToken")
@@ -807,13 +885,15 @@ class Station(Charger):
                 self._session_ended(port, transaction, ctx)
             elif port.transaction is None or port.transaction.ocpp_id != transaction.ocpp_id:
                 self._session_started(port, transaction, id_tag or transaction.id_tag, ctx)
+            else:
+                # The stored record moves on (a start reading that came late, the id tag).
+                port.transaction = transaction
             state = info.get("chargingState")
             if state is not None and payload["eventType"] != "Ended":
                 status = status_from_ocpp201("Occupied", state)
                 if port.status != str(status):
                     self._set_status(number, str(status), "NoError", {}, ctx)
-            if payload.get("meterValue"):
-                self._apply_meter_values(number, payload["meterValue"], ctx)
+            self._apply_meter_values(number, samples, ctx)
         response: dict[str, Any] = {}
         token = payload.get("idToken")
         if token is not None:
@@ -849,6 +929,7 @@ class Station(Charger):
         return {}
 
     async def on_security_event(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        self._charger_time("timestamp", payload["timestamp"])
         kind = payload["type"]
         severity = Severity.CRITICAL if "Tamper" in kind or "Attack" in kind else Severity.WARNING
         self.system.security_event(
@@ -869,6 +950,12 @@ class Station(Charger):
         return {}
 
     async def on_notify_event_201(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        self._charger_time("generatedAt", payload["generatedAt"])
+        for index, event in enumerate(payload.get("eventData", ())):
+            self._charger_time(f"eventData[{index}].timestamp", event["timestamp"])
+            evse = event.get("component", {}).get("evse", {}).get("id")
+            if evse is not None:
+                self._port_number(f"eventData[{index}].component.evse.id", evse)
         for event in payload.get("eventData", ()):
             self.hub.bus.fire("ocpp_notify_event", {"charge_point_id": self.cp_id, **event}, ctx)
             component = event.get("component", {})
@@ -1050,18 +1137,11 @@ class Station(Charger):
         )
 
 
-def _energy_of(meter_values: Any) -> float | None:
-    for meter_value in meter_values or ():
-        for sample in meter_value.get("sampledValue", ()):
-            if sample.get("measurand", "Energy.Active.Import.Register") == (
-                "Energy.Active.Import.Register"
-            ) and not sample.get("phase"):
-                unit = sample.get("unitOfMeasure", {})
-                try:
-                    value = float(sample["value"]) * 10 ** int(unit.get("multiplier", 0))
-                except (TypeError, ValueError):
-                    continue
-                return float(value * _ENERGY_SCALE.get(str(unit.get("unit", "Wh")), 1.0))
+def _energy_of(samples: list[Sample]) -> float | None:
+    """The station-wide energy register reading among checked samples, in Wh."""
+    for measurand, phase, value in samples:
+        if measurand == ENERGY_REGISTER and not phase:
+            return value
     return None
 
 

@@ -9,15 +9,18 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import ssl
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from hub.core import Hub
+from hub.const import EVENT_HUB_STARTED
+from hub.core import CoreState, Hub
 from hub.http.metrics import ProtocolStats, register_protocol_stats
 from hub.security import Severity, security_log
 from hub.storage import Store
@@ -30,6 +33,9 @@ from integrations.ocpp.const import (
     CONF_CALL_TIMEOUT,
     CONF_CERTFILE,
     CONF_CHARGERS,
+    CONF_DUPLICATE_CONNECTION,
+    CONF_FUTURE_MINUTES,
+    CONF_HANDSHAKE_TIMEOUT,
     CONF_HEARTBEAT_INTERVAL,
     CONF_HOST,
     CONF_ID,
@@ -37,25 +43,39 @@ from integrations.ocpp.const import (
     CONF_KEYFILE,
     CONF_LISTENERS,
     CONF_MAX_FRAME_SIZE,
+    CONF_MAX_PENDING,
+    CONF_MAX_PORTS,
     CONF_NAME,
     CONF_OFFLINE_AFTER,
     CONF_PASSWORD,
     CONF_PASSWORD_HASH,
+    CONF_PAST_DAYS,
     CONF_PATH,
+    CONF_PENDING_EXPIRY,
     CONF_PORT,
     CONF_RATE,
     CONF_RATE_LIMIT,
     CONF_SECURITY_PROFILE,
     CONF_SITE,
+    CONF_TIMESTAMP_WINDOW,
     CONF_UNKNOWN_CHARGERS,
+    DUPLICATE_REFUSE_BOTH,
+    DUPLICATE_REFUSE_NEW,
+    PROBE_TIMEOUT,
     SEC_BAD_CERTIFICATE,
+    SEC_BAD_IDENTITY,
     SEC_BAD_PASSWORD,
+    SEC_DOWNGRADE,
+    SEC_DUPLICATE_CONNECTION,
     SEC_NO_CREDENTIALS,
     SEC_NO_SUBPROTOCOL,
+    SEC_PENDING_FULL,
     SEC_UNKNOWN_CHARGER,
     UNKNOWN_ACCEPT,
     UNKNOWN_PENDING,
 )
+from integrations.ocpp.ledger import SessionLedger
+from integrations.ocpp.limits import Limits
 from integrations.ocpp.protocol import OcppVersion
 from integrations.ocpp.station import Station
 from integrations.ocpp.transactions import TransactionStore
@@ -97,15 +117,21 @@ def verify_password(password: str, stored: str) -> bool:
 class ChargerConfig:
     """What the hub knows of one admitted charger."""
 
-    __slots__ = ("cp_id", "name", "password_hash", "site")
+    __slots__ = ("cp_id", "name", "password_hash", "security_profile", "site")
 
     def __init__(
-        self, cp_id: str, name: str | None, site: str | None, password_hash: str | None
+        self,
+        cp_id: str,
+        name: str | None,
+        site: str | None,
+        password_hash: str | None,
+        security_profile: int | None = None,
     ) -> None:
         self.cp_id = cp_id
         self.name = name
         self.site = site
         self.password_hash = password_hash
+        self.security_profile = security_profile
 
 
 class Listener:
@@ -122,6 +148,7 @@ class Listener:
         self.app.router.add_get(self.path + "/{tail:.*}", self.handle)
         self.app.router.add_get(self.path, self.handle)
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.base_events.Server | None = None
 
     @staticmethod
     def _ssl_context(config: dict[str, Any]) -> ssl.SSLContext:
@@ -135,15 +162,24 @@ class Listener:
 
     async def start(self) -> None:
         """Listen; port 0 picks a free port, readable from .port afterwards."""
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, self.host, self.port, ssl_context=self.ssl_context, backlog=4096
+        timeout = self.system.handshake_timeout
+        # keepalive_timeout also bounds how long a new connection may take to send its
+        # upgrade request: slow (slowloris) handshakes are closed after it, not after an hour.
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, keepalive_timeout=timeout
         )
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        await self._runner.setup()
+        assert self._runner.server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            self._runner.server,
+            self.host,
+            self.port,
+            ssl=self.ssl_context,
+            backlog=4096,
+            ssl_handshake_timeout=timeout if self.ssl_context is not None else None,
+        )
+        if self._server.sockets:
+            self.port = self._server.sockets[0].getsockname()[1]
         scheme = "wss" if self.ssl_context else "ws"
         _LOGGER.info(
             "OCPP listening on %s://%s:%d%s/<charge point id> (security profile %d)",
@@ -156,6 +192,9 @@ class Listener:
 
     async def stop(self) -> None:
         """Stop listening and close connections."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -164,7 +203,7 @@ class Listener:
         """Admit or refuse a charger, then run its connection."""
         system = self.system
         remote = request.remote
-        cp_id = request.match_info.get("tail", "").rstrip("/").rsplit("/", 1)[-1]
+        cp_id = self._identity(request, remote)
         offered = [
             p.strip()
             for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
@@ -178,7 +217,7 @@ class Listener:
                 SEC_NO_SUBPROTOCOL,
                 f"{cp_id} offered no supported OCPP subprotocol ({', '.join(offered) or 'none'})",
                 None,
-                {"offered": offered},
+                {"offered": offered[:10]},
                 remote=remote,
                 cp_id=cp_id,
                 severity=Severity.INFO,
@@ -188,9 +227,8 @@ class Listener:
                 1002,
                 f"no supported OCPP subprotocol offered; use one of {', '.join(system.versions)}",
             )
-        refusal = self._authenticate(request, cp_id, remote)
-        if refusal is not None:
-            return refusal
+        self._check_profile(cp_id, remote)
+        offered_key = self._authenticate(request, cp_id, remote)
         known = system.chargers.get(cp_id)
         if known is None and system.unknown_policy not in (UNKNOWN_ACCEPT, UNKNOWN_PENDING):
             system.security_event(
@@ -212,6 +250,12 @@ class Listener:
                 cp_id=cp_id,
             )
             raise web.HTTPForbidden(text=f"charge point {cp_id} was rejected")
+        pending = known is None and system.unknown_policy == UNKNOWN_PENDING
+        if pending:
+            system.admit_pending(cp_id, remote, offered_key)
+        elif known is None:
+            system.note_accepted(cp_id)
+        await self._check_duplicate(cp_id, remote)
         ws = web.WebSocketResponse(
             protocols=(version.value,),
             autoping=False,
@@ -219,11 +263,10 @@ class Listener:
             compress=False,
         )
         await ws.prepare(request)
-        station = system.station(
-            cp_id, pending=known is None and system.unknown_policy == UNKNOWN_PENDING
-        )
+        station = system.station(cp_id, pending=pending)
         connection = Connection(system, station, ws, version, remote)
         system.note_connect()
+        system.note_profile(cp_id, self.profile)
         await station.attach(connection, self.profile)
         try:
             await connection.run()
@@ -231,10 +274,98 @@ class Listener:
             await station.detach(connection)
         return ws
 
-    def _authenticate(
-        self, request: web.Request, cp_id: str, remote: str | None
-    ) -> web.StreamResponse | None:
-        """Check Basic auth (profiles 1, 2) or the client certificate (profile 3)."""
+    def _identity(self, request: web.Request, remote: str | None) -> str:
+        """The charge point id from the URL's last segment, decoded once and validated.
+
+        The raw path is read, not the decoded one: an encoded slash is data (RFC 3986 2.2),
+        so ``CP-1%2F..%2FCP-2`` names the id ``CP-1/../CP-2``, which is refused, never CP-2.
+        """
+        raw = request.raw_path.partition("?")[0]
+        tail = raw[len(self.path) :].lstrip("/") if raw.startswith(self.path) else raw
+        if tail.endswith("/"):
+            tail = tail[:-1]
+        if not tail:
+            return ""
+        problem: str | None = None
+        try:
+            cp_id = urllib.parse.unquote(tail, errors="strict")
+        except UnicodeDecodeError:
+            cp_id, problem = tail, "is not UTF-8 once percent-decoded"
+        if problem is None and "/" in tail:
+            problem = "has more than one path segment"
+        problem = problem or identity_problem(cp_id)
+        if problem is None:
+            return cp_id
+        shown = ascii(cp_id[:60])
+        self.system.security_event(
+            SEC_BAD_IDENTITY,
+            f"connection with an invalid charge point id {shown} refused: it {problem}",
+            None,
+            {"id": shown, "problem": problem},
+            remote=remote,
+            severity=Severity.WARNING,
+        )
+        raise web.HTTPBadRequest(text=f"invalid charge point id: it {problem}")
+
+    def _check_profile(self, cp_id: str, remote: str | None) -> None:
+        """Refuse a charger on a listener below its minimum security profile."""
+        required = self.system.minimum_profile(cp_id)
+        if self.profile >= required:
+            return
+        self.system.security_event(
+            SEC_DOWNGRADE,
+            f"{cp_id} tried security profile {self.profile}; it needs at least {required}",
+            None,
+            {"profile": self.profile, "required": required},
+            remote=remote,
+            cp_id=cp_id,
+            severity=Severity.CRITICAL,
+        )
+        raise web.HTTPForbidden(
+            text=f"charge point {cp_id} must connect with security profile {required} or higher"
+        )
+
+    async def _check_duplicate(self, cp_id: str, remote: str | None) -> None:
+        """A second socket for an id that is online: the known OCPP hijack pattern."""
+        system = self.system
+        station = system.stations.get(cp_id)
+        current = station.connection if station is not None else None
+        if current is None or current.closed:
+            return
+        policy = system.duplicate_policy
+        alive = True
+        if policy == DUPLICATE_REFUSE_NEW:
+            # The station may have lost its old socket without a close (a network change):
+            # refuse the newcomer only if the old socket still answers.
+            alive = await current.probe(system.probe_timeout)
+        system.security_event(
+            SEC_DUPLICATE_CONNECTION,
+            f"second connection for {cp_id} from {remote} while it is online from "
+            f"{current.remote}: "
+            + (
+                "both closed"
+                if policy == DUPLICATE_REFUSE_BOTH
+                else "new one refused"
+                if alive and policy == DUPLICATE_REFUSE_NEW
+                else "old one replaced"
+            ),
+            None,
+            {"policy": policy, "current_remote": current.remote, "old_alive": alive},
+            remote=remote,
+            cp_id=cp_id,
+            severity=Severity.CRITICAL,
+        )
+        if policy == DUPLICATE_REFUSE_BOTH:
+            await current.close(code=1008, message=b"duplicate connection")
+            raise web.HTTPConflict(text=f"charge point {cp_id} is already connected")
+        if policy == DUPLICATE_REFUSE_NEW and alive:
+            raise web.HTTPConflict(text=f"charge point {cp_id} is already connected")
+
+    def _authenticate(self, request: web.Request, cp_id: str, remote: str | None) -> str | None:
+        """Check Basic auth (profiles 1, 2) or the client certificate (profile 3).
+
+        Returns the password an unknown charger offered (its key if it is approved later).
+        """
         system = self.system
         if self.profile == 3:
             peercert = request.transport.get_extra_info("peercert") if request.transport else None
@@ -270,11 +401,8 @@ class Listener:
             )
         known = system.chargers.get(cp_id)
         if known is None:
-            # Unknown charger: judged by the admission policy; a pending one's key becomes
-            # its password when it is approved.
-            if system.unknown_policy == UNKNOWN_PENDING and cp_id not in system.rejected:
-                system.offered_keys[cp_id] = hash_password(password)
-            return None
+            # Unknown charger: judged by the admission policy.
+            return password
         if (
             user != cp_id
             or known.password_hash is None
@@ -284,7 +412,7 @@ class Listener:
                 SEC_BAD_PASSWORD,
                 f"wrong credentials for {cp_id}",
                 None,
-                {"user": user},
+                {"user": ascii(user[:60])},
                 remote=remote,
                 cp_id=cp_id,
                 severity=Severity.CRITICAL,
@@ -294,6 +422,23 @@ class Listener:
                 text="wrong charge point id or password",
             )
         return None
+
+
+# OCPP 2.0.1 identifierString (Part 2, primitive datatypes), without ':' which Basic
+# authentication reserves (Part 4, 3.1.1): what a charging station identity may hold.
+_IDENTITY = re.compile(r"[A-Za-z0-9*\-_=+|@.]{1,48}")
+MAX_IDENTITY_LENGTH = 48
+
+
+def identity_problem(cp_id: str) -> str | None:
+    """Why cp_id is not a valid charge point identity, or None if it is."""
+    if len(cp_id) > MAX_IDENTITY_LENGTH:
+        return f"is longer than {MAX_IDENTITY_LENGTH} characters"
+    if _IDENTITY.fullmatch(cp_id) is None:
+        return "holds characters outside a-z A-Z 0-9 * - _ = + | @ ."
+    if cp_id in (".", ".."):
+        return "is a path segment, not a name"
+    return None
 
 
 async def _refuse_ws(request: web.Request, code: int, reason: str) -> web.WebSocketResponse:
@@ -343,6 +488,17 @@ class CentralSystem:
         self.burst: float = config[CONF_RATE_LIMIT][CONF_BURST]
         self.id_tags: set[str] = set(config[CONF_ID_TAGS])
         self.authorize_unknown: bool = config[CONF_AUTHORIZE_UNKNOWN]
+        self.handshake_timeout: float = config[CONF_HANDSHAKE_TIMEOUT]
+        self.duplicate_policy: str = config[CONF_DUPLICATE_CONNECTION]
+        self.probe_timeout = min(self.call_timeout, PROBE_TIMEOUT)
+        self.max_pending: int = config[CONF_MAX_PENDING]
+        self.pending_expiry: float = config[CONF_PENDING_EXPIRY] * 3600.0
+        window = config[CONF_TIMESTAMP_WINDOW]
+        self.limits = Limits(
+            max_ports=config[CONF_MAX_PORTS],
+            past_s=window[CONF_PAST_DAYS] * 86400.0,
+            future_s=window[CONF_FUTURE_MINUTES] * 60.0,
+        )
         self.chargers: dict[str, ChargerConfig] = {}
         for entry in config[CONF_CHARGERS]:
             password = entry.get(CONF_PASSWORD)
@@ -350,13 +506,24 @@ class CentralSystem:
                 hash_password(password) if password is not None else None
             )
             self.chargers[entry[CONF_ID]] = ChargerConfig(
-                entry[CONF_ID], entry.get(CONF_NAME), entry.get(CONF_SITE), stored
+                entry[CONF_ID],
+                entry.get(CONF_NAME),
+                entry.get(CONF_SITE),
+                stored,
+                entry.get(CONF_SECURITY_PROFILE),
             )
         self.configured_ids = frozenset(self.chargers)
-        self.offered_keys: dict[str, str] = {}
+        # Unknown chargers waiting for approval: first and last contact, address, offered key.
+        self.pending_info: dict[str, dict[str, Any]] = {}
+        # Unknown chargers admitted under `unknown_chargers: accept`, kept so that one that
+        # never comes back after a restart is still seen (and counted) offline.
+        self.accepted: dict[str, float] = {}
+        # The highest security profile each charger has connected with: never less again.
+        self.profiles_seen: dict[str, int] = {}
         self.rejected: set[str] = set()
         self.stations: dict[str, Station] = {}
         self.listeners = [Listener(self, listener) for listener in config[CONF_LISTENERS]]
+        self.highest_profile = max(listener.profile for listener in self.listeners)
         self.transactions = TransactionStore(Path(hub.path("ocpp_transactions.db")))
         self.unreadable_frames = 0
         self.stats = ProtocolStats()
@@ -365,6 +532,8 @@ class CentralSystem:
         self._sweep_handle: asyncio.TimerHandle | None = None
         self._connects_since_freeze = 0
         self._last_connect = 0.0
+        self._unsub_started: Callable[[], None] | None = None
+        self._ledger: SessionLedger | None = None
 
     async def start(self) -> None:
         """Open the transaction store, load approved chargers, create stations, listen."""
@@ -376,15 +545,54 @@ class CentralSystem:
                     cp_id, entry.get("name"), entry.get("site"), entry.get("password_hash")
                 )
         self.rejected = set(stored.get("rejected", []))
-        for cp_id in self.chargers:
+        self.profiles_seen = {
+            str(cp_id): int(profile)
+            for cp_id, profile in stored.get("profiles", {}).items()
+            if isinstance(profile, int)
+        }
+        if self.unknown_policy == UNKNOWN_PENDING:
+            self.pending_info = {
+                cp_id: dict(entry)
+                for cp_id, entry in stored.get("pending", {}).items()
+                if cp_id not in self.chargers and cp_id not in self.rejected
+            }
+        if self.unknown_policy == UNKNOWN_ACCEPT:
+            self.accepted = {
+                cp_id: float(first)
+                for cp_id, first in stored.get("accepted", {}).items()
+                if cp_id not in self.chargers
+            }
+        for cp_id in (*self.chargers, *self.accepted):
             self.station(cp_id, pending=False)
+        for cp_id in self.pending_info:
+            self.station(cp_id, pending=True)
+        # Not connected to this hub (yet): offline, whatever the last run left.
+        for station in self.stations.values():
+            station.not_connected()
+        await self._restore_open_transactions()
+        self._ledger = SessionLedger(self)
         for listener in self.listeners:
             await listener.start()
         self._schedule_sweep()
         self._unregister_stats = register_protocol_stats(self.hub, "ocpp", self.stats)
+        # Rebuild history once every integration (the recorder included) listens.
+        if self.hub.state is CoreState.running:
+            self._ledger.start()
+        else:
+            self._unsub_started = self.hub.bus.listen_once(
+                EVENT_HUB_STARTED, lambda _event: self._start_ledger()
+            )
+
+    def _start_ledger(self) -> None:
+        self._unsub_started = None
+        if self._ledger is not None:
+            self._ledger.start()
 
     async def stop(self) -> None:
         """Close listeners and connections, then the transaction store."""
+        if self._unsub_started is not None:
+            self._unsub_started()
+            self._unsub_started = None
         if self._sweep_handle is not None:
             self._sweep_handle.cancel()
             self._sweep_handle = None
@@ -395,8 +603,22 @@ class CentralSystem:
             await station.shutdown()
         for listener in self.listeners:
             await listener.stop()
+        if self._ledger is not None:
+            await self._ledger.stop()
+            self._ledger = None
         await self.transactions.close()
         await self._store.flush()
+
+    async def _restore_open_transactions(self) -> None:
+        """Give ports back the sessions that were open when the hub stopped."""
+        for transaction in await self.transactions.open_transactions_all():
+            station = self.stations.get(transaction.charge_point_id)
+            number = (
+                transaction.evse_id if transaction.evse_id is not None else transaction.connector_id
+            )
+            if station is None or not number or number > self.limits.max_ports:
+                continue
+            station.resume_transaction(number, transaction)
 
     def station(self, cp_id: str, pending: bool) -> Station:
         """Return the station of a charge point id, making it on first contact."""
@@ -419,6 +641,77 @@ class CentralSystem:
         """Whether BootNotification should be accepted."""
         return cp_id in self.chargers or self.unknown_policy == UNKNOWN_ACCEPT
 
+    # Security profiles ------------------------------------------------------------------
+
+    def minimum_profile(self, cp_id: str) -> int:
+        """The lowest security profile a charger may connect with.
+
+        Its configured ``security_profile`` if given; otherwise the highest profile any
+        listener offers, and never below the highest it ever connected with (no downgrade).
+        """
+        known = self.chargers.get(cp_id)
+        if known is not None and known.security_profile is not None:
+            return known.security_profile
+        return max(self.highest_profile, self.profiles_seen.get(cp_id, 0))
+
+    def note_profile(self, cp_id: str, profile: int) -> None:
+        """Remember the highest profile a charger connected with."""
+        if profile > self.profiles_seen.get(cp_id, -1) and (
+            cp_id in self.chargers or cp_id in self.accepted or cp_id in self.pending_info
+        ):
+            self.profiles_seen[cp_id] = profile
+            self._save()
+
+    # Admission --------------------------------------------------------------------------
+
+    def admit_pending(self, cp_id: str, remote: str | None, offered_key: str | None) -> None:
+        """Let an unknown charger wait for approval, if the pending list has room."""
+        now = time.time()
+        entry = self.pending_info.get(cp_id)
+        if entry is None:
+            if len(self.pending_info) >= self.max_pending:
+                self.security_event(
+                    SEC_PENDING_FULL,
+                    f"unknown charge point {cp_id!r} refused: {self.max_pending} chargers"
+                    " already wait for approval",
+                    None,
+                    {"max_pending": self.max_pending},
+                    remote=remote,
+                    cp_id=cp_id,
+                )
+                raise web.HTTPServiceUnavailable(
+                    text="too many charge points wait for approval; try again later",
+                    headers={"Retry-After": "3600"},
+                )
+            entry = self.pending_info[cp_id] = {"first_seen": now}
+            self.security_event(
+                SEC_UNKNOWN_CHARGER,
+                f"unknown charge point {cp_id!r} waits for approval",
+                None,
+                {},
+                remote=remote,
+                cp_id=cp_id,
+                severity=Severity.INFO,
+            )
+        entry["last_seen"] = now
+        entry["remote"] = remote
+        if offered_key is not None:
+            entry["password_hash"] = hash_password(offered_key)
+        self._save()
+
+    def note_boot(self, cp_id: str, vendor: Any, model: Any, serial: Any) -> None:
+        """Keep what a pending charger says of itself, for whoever approves it."""
+        entry = self.pending_info.get(cp_id)
+        if entry is not None:
+            entry.update(vendor=vendor, model=model, serial=serial)
+            self._save()
+
+    def note_accepted(self, cp_id: str) -> None:
+        """An unknown charger admitted by `unknown_chargers: accept`: keep it from now on."""
+        if cp_id not in self.accepted:
+            self.accepted[cp_id] = time.time()
+            self._save()
+
     def pending(self) -> list[str]:
         """Charge point ids waiting for approval."""
         return sorted(cp_id for cp_id, station in self.stations.items() if station.pending)
@@ -428,20 +721,37 @@ class CentralSystem:
         station = self.stations.get(cp_id)
         if station is None or not station.pending:
             raise ValueError(f"charge point {cp_id} is not pending approval")
-        self.chargers[cp_id] = ChargerConfig(cp_id, None, None, self.offered_keys.get(cp_id))
+        entry = self.pending_info.pop(cp_id, {})
+        self.chargers[cp_id] = ChargerConfig(cp_id, None, None, entry.get("password_hash"))
         self.rejected.discard(cp_id)
         self._save()
         await station.approved()
 
     async def reject(self, cp_id: str) -> None:
-        """Refuse a pending charger now and whenever it comes back."""
+        """Refuse a pending charger now and whenever it comes back; forget its devices."""
         station = self.stations.get(cp_id)
         if station is None or not station.pending:
             raise ValueError(f"charge point {cp_id} is not pending approval")
         self.rejected.add(cp_id)
+        self.pending_info.pop(cp_id, None)
         self._save()
-        await station.rejected()
         del self.stations[cp_id]
+        await station.rejected()
+
+    async def _expire_pending(self, now: float) -> None:
+        for cp_id, entry in list(self.pending_info.items()):
+            station = self.stations.get(cp_id)
+            if station is not None and station.online:
+                entry["last_seen"] = now
+                continue
+            if now - float(entry.get("last_seen", now)) < self.pending_expiry:
+                continue
+            _LOGGER.info("%s waited for approval too long without contact: forgotten", cp_id)
+            del self.pending_info[cp_id]
+            self._save()
+            if station is not None and station.pending:
+                del self.stations[cp_id]
+                await station.forget()
 
     def _save(self) -> None:
         def data() -> dict[str, Any]:
@@ -452,6 +762,9 @@ class CentralSystem:
                     if cp_id not in self.configured_ids
                 },
                 "rejected": sorted(self.rejected),
+                "pending": {cp_id: dict(entry) for cp_id, entry in self.pending_info.items()},
+                "accepted": dict(self.accepted),
+                "profiles": dict(self.profiles_seen),
             }
 
         self._store.delay_save(data, 0.5)
@@ -493,6 +806,8 @@ class CentralSystem:
         now = time.monotonic()
         for station in self.stations.values():
             station.check_liveness(now)
+        if self.pending_info:
+            self.hub.create_task(self._expire_pending(time.time()), "expire pending chargers")
         if (
             self._connects_since_freeze >= BURST_CONNECTS
             and now - self._last_connect >= BURST_SETTLED

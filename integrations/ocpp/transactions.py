@@ -53,13 +53,20 @@ MAX_TRANSACTION_ID: Final = 2**31 - 1
 DEFAULT_MAX_BATCH: Final = 1024
 DEFAULT_LIMIT: Final = 1000
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 Migration = Callable[[sqlite3.Connection], None]
 
+
+def _add_ledger(conn: sqlite3.Connection) -> None:
+    """Version 2: marks of what other stores have durably taken (the session ledger)."""
+    conn.execute("CREATE TABLE ledger (name TEXT PRIMARY KEY, value REAL NOT NULL)")
+    conn.execute("CREATE INDEX transactions_updated ON transactions (updated_at, id)")
+
+
 # Schema upgrades by the version they start from: MIGRATIONS[n] turns version n into n + 1.
 # Each runs inside the opening transaction, on the writer thread.
-MIGRATIONS: dict[int, Migration] = {}
+MIGRATIONS: dict[int, Migration] = {1: _add_ledger}
 
 _SCHEMA_V1: Final = (
     """
@@ -426,6 +433,42 @@ class TransactionStore:
             what=f"open transactions of {charge_point_id}",
         )
         return result
+
+    async def open_transactions_all(self) -> list[Transaction]:
+        """Return every transaction that has not ended, oldest first."""
+        result: list[Transaction] = await self._call(
+            _open_transactions_all, write=False, what="open transactions"
+        )
+        return result
+
+    async def changed_since(
+        self, since: float | None, after_id: int = 0, limit: int = DEFAULT_LIMIT
+    ) -> list[tuple[float, Transaction]]:
+        """Return (updated_at, transaction) changed at or after since, in change order.
+
+        Pages go on from the last row of the previous page: (its updated_at, its id).
+        """
+        result: list[tuple[float, Transaction]] = await self._call(
+            functools.partial(_changed_since, since=since, after_id=after_id, limit=limit),
+            write=False,
+            what="changed transactions",
+        )
+        return result
+
+    async def ledger_mark(self, name: str) -> float | None:
+        """Return the mark kept under name, or None."""
+        result: float | None = await self._call(
+            functools.partial(_ledger_mark, name=name), write=False, what=f"ledger {name}"
+        )
+        return result
+
+    async def set_ledger_mark(self, name: str, value: float) -> None:
+        """Keep a mark under name (on disk once this returns)."""
+        await self._call(
+            functools.partial(_set_ledger_mark, name=name, value=value),
+            write=True,
+            what=f"set ledger {name}",
+        )
 
     async def transactions(
         self,
@@ -1003,6 +1046,39 @@ def _open_transactions(conn: sqlite3.Connection, *, charge_point_id: str) -> lis
         (charge_point_id,),
     ).fetchall()
     return [_row_to_transaction(row) for row in rows]
+
+
+def _open_transactions_all(conn: sqlite3.Connection) -> list[Transaction]:
+    rows = conn.execute(
+        f"SELECT {_TX_COLUMNS} FROM transactions WHERE stopped_at IS NULL ORDER BY started_at, id"
+    ).fetchall()
+    return [_row_to_transaction(row) for row in rows]
+
+
+def _changed_since(
+    conn: sqlite3.Connection, *, since: float | None, after_id: int, limit: int
+) -> list[tuple[float, Transaction]]:
+    start = -1.0 if since is None else since
+    rows = conn.execute(
+        f"SELECT updated_at, {_TX_COLUMNS} FROM transactions"
+        " WHERE (updated_at > ? OR (updated_at = ? AND id > ?))"
+        " ORDER BY updated_at, id LIMIT ?",
+        (start, start, after_id, limit),
+    ).fetchall()
+    return [(float(row[0]), _row_to_transaction(row[1:])) for row in rows]
+
+
+def _ledger_mark(conn: sqlite3.Connection, *, name: str) -> float | None:
+    row = conn.execute("SELECT value FROM ledger WHERE name = ?", (name,)).fetchone()
+    return None if row is None else float(row[0])
+
+
+def _set_ledger_mark(conn: sqlite3.Connection, *, name: str, value: float) -> None:
+    conn.execute(
+        "INSERT INTO ledger (name, value) VALUES (?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        (name, value),
+    )
 
 
 def _transactions(

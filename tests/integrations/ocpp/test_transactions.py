@@ -581,7 +581,7 @@ async def test_unopenable_database_fails_open_clearly(tmp_path: Path) -> None:
 
 
 async def test_schema_is_versioned_and_migrated_through_the_hook(db_path: Path) -> None:
-    store = TransactionStore(db_path)
+    store = TransactionStore(db_path, schema_version=1)
     await store.open()
     kept = await start(store)
     await store.close()
@@ -603,14 +603,33 @@ async def test_schema_is_versioned_and_migrated_through_the_hook(db_path: Path) 
     assert query(db_path, "SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
     assert query(db_path, "SELECT tariff FROM transactions") == [(None,)]
 
-    older = TransactionStore(db_path)
+    older = TransactionStore(db_path, schema_version=1)
     with pytest.raises(TransactionStoreError, match="newer"):
         await older.open()
     await older.close()
 
 
-async def test_missing_migration_is_refused(db_path: Path) -> None:
+async def test_version_1_database_gains_the_ledger(db_path: Path) -> None:
+    old = TransactionStore(db_path, schema_version=1)
+    await old.open()
+    kept = await start(old)
+    await old.close()
+
     store = TransactionStore(db_path)
+    await store.open()
+    assert await store.get(kept.id) == kept
+    assert await store.ledger_mark("history") is None
+    await store.set_ledger_mark("history", 12.5)
+    assert await store.ledger_mark("history") == 12.5
+    changed = await store.changed_since(None)
+    assert [transaction.id for _, transaction in changed] == [kept.id]
+    assert await store.changed_since(changed[0][0], kept.id) == []
+    await store.close()
+    assert query(db_path, "SELECT MAX(version) FROM schema_version") == [(2,)]
+
+
+async def test_missing_migration_is_refused(db_path: Path) -> None:
+    store = TransactionStore(db_path, schema_version=1)
     await store.open()
     await store.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from playwright.async_api import Locator, Page, expect
 
@@ -257,7 +258,7 @@ async def test_station_page_shows_live_power_and_energy(
             "connectorId": 1,
             "meterValue": [
                 {
-                    "timestamp": "2026-01-01T00:00:00Z",
+                    "timestamp": datetime.now(UTC).isoformat(),
                     "sampledValue": [
                         {"value": "7200", "measurand": "Power.Active.Import", "unit": "W"},
                         {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -38,7 +38,9 @@ chargers:
     name: Bay 2
 """
 
-NOW = "2026-11-24T10:00:00Z"
+# Yesterday: charger times must lie within the window around the hub clock.
+DAY = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+NOW = f"{DAY}T10:00:00Z"
 
 
 async def boot16(cp: object) -> dict[str, object]:
@@ -224,7 +226,7 @@ async def test_transactions_are_durable_and_replays_idempotent(
     stop = {
         "transactionId": tx_id,
         "meterStop": 8500,
-        "timestamp": "2026-11-24T11:00:00Z",
+        "timestamp": f"{DAY}T11:00:00Z",
         "reason": "EVDisconnected",
     }
     await cp.call("StopTransaction", stop)
@@ -235,7 +237,7 @@ async def test_transactions_are_durable_and_replays_idempotent(
     assert len(stored) == 1
     assert stored[0].energy_wh == 7500.0
     unknown = await cp.call(
-        "StartTransaction", {**start, "idTag": "TAG-BAD", "timestamp": "2026-11-24T12:00:00Z"}
+        "StartTransaction", {**start, "idTag": "TAG-BAD", "timestamp": f"{DAY}T12:00:00Z"}
     )
     assert unknown["idTagInfo"]["status"] == "Invalid"
     assert (await cp.call("Authorize", {"idTag": "TAG-OK"}))["idTagInfo"]["status"] == ("Accepted")
@@ -276,7 +278,7 @@ async def test_status_and_sessions_are_told_as_vendor_neutral_charger_events(
     stop = {
         "transactionId": tx_id,
         "meterStop": 8500,
-        "timestamp": "2026-11-24T11:00:00Z",
+        "timestamp": f"{DAY}T11:00:00Z",
         "reason": "Other",
     }
     await cp.call("StopTransaction", stop)
@@ -304,13 +306,13 @@ async def test_timestamps_without_an_offset_are_read_as_utc(
         "connectorId": 1,
         "idTag": "TAG-OK",
         "meterStart": 0,
-        "timestamp": "2026-11-24T10:00:00",
+        "timestamp": f"{DAY}T10:00:00",
     }
     tx_id = (await cp.call("StartTransaction", start))["transactionId"]
-    stop = {"transactionId": tx_id, "meterStop": 500, "timestamp": "2026-11-24T10:30:00.5"}
+    stop = {"transactionId": tx_id, "meterStop": 500, "timestamp": f"{DAY}T10:30:00.5"}
     await cp.call("StopTransaction", stop)
     (stored,) = await hub.data["ocpp.system"].transactions.transactions(charge_point_id="CP-1")
-    assert stored.started_at == datetime(2026, 11, 24, 10, 0, tzinfo=UTC).timestamp()
+    assert stored.started_at == datetime.fromisoformat(f"{DAY}T10:00:00+00:00").timestamp()
     assert stored.stopped_at == stored.started_at + 1800.5
 
 
@@ -442,11 +444,11 @@ async def test_ocpp_201_boot_status_and_transaction_events(
         "eventType": "Ended",
         "seqNo": 1,
         "triggerReason": "EVDeparted",
-        "timestamp": "2026-11-24T10:30:00Z",
+        "timestamp": f"{DAY}T10:30:00Z",
         "transactionInfo": {"transactionId": "TX-201", "stoppedReason": "EVDisconnected"},
         "meterValue": [
             {
-                "timestamp": "2026-11-24T10:30:00Z",
+                "timestamp": f"{DAY}T10:30:00Z",
                 "sampledValue": [
                     {
                         "value": 4.5,

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -329,5 +330,232 @@ async def test_large_store_round_trips_through_chunked_encoding(tmp_path: Path) 
     data = {"rows": [{"n": n, "name": f"row {n}"} for n in range(4321)], "meta": {"a": [1]}}
     store.delay_save(lambda: data, 0.01)
     await store.flush()
-    assert await Store(hub, 1, "big").load() == data
+    fresh: Store[dict[str, Any]] = Store(hub, 1, "big")
+    assert await fresh.load() == data
     await hub.stop()
+
+
+# Journals
+
+
+def journal_files(hub: Hub, key: str) -> list[str]:
+    return [name for name in storage_listing(hub) if name.startswith(f"{key}.journal.")]
+
+
+async def journaled(hub: Hub, key: str, **kwargs: Any) -> Store[dict[str, int]]:
+    store: Store[dict[str, int]] = Store(hub, 1, key, journal=True, **kwargs)
+    await store.load_with_journal()
+    return store
+
+
+async def test_journal_records_reach_the_file_without_a_snapshot_and_are_replayed(
+    hub: Hub, writes: list[str]
+) -> None:
+    store = await journaled(hub, "test.journal")
+    store.append(["set", "a", 1])
+    store.append(["set", "b", 2])
+    store.append(["del", "a"])
+    await hub.block_till_done()  # no sync(): written to the OS, not fsync'd
+    assert writes == []
+    assert journal_files(hub, "test.journal") == ["test.journal.journal.0"]
+    lines = hub.path(".storage", "test.journal.journal.0").read_bytes().splitlines()
+    assert lines == [b'["set","a",1]', b'["set","b",2]', b'["del","a"]']
+
+    # Another process starting now (its store reads what this one wrote).
+    fresh: Store[dict[str, int]] = Store(hub, 1, "test.journal", journal=True)
+    assert await fresh.load_with_journal() == (
+        None,
+        [["set", "a", 1], ["set", "b", 2], ["del", "a"]],
+    )
+
+
+async def test_snapshot_folds_the_journal_in_and_later_records_follow_it(hub: Hub) -> None:
+    store = await journaled(hub, "test.fold")
+    store.append(["set", "a", 1])
+    await store.save({"a": 1})
+    assert journal_files(hub, "test.fold") == []
+    assert read_file(store.path)["journal"] == 1
+    store.append(["set", "b", 2])
+    await store.sync()
+    assert journal_files(hub, "test.fold") == ["test.fold.journal.1"]
+    fresh: Store[dict[str, int]] = Store(hub, 1, "test.fold", journal=True)
+    assert await fresh.load_with_journal() == ({"a": 1}, [["set", "b", 2]])
+
+
+async def test_torn_last_line_is_skipped_with_a_log_line(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_file(hub, "test.torn", {"version": 1, "key": "test.torn", "journal": 3, "data": {}})
+    hub.path(".storage", "test.torn.journal.3").write_bytes(
+        b'["set","a",1]\n{not json}\n["set","b",2]\n["set","c",'
+    )
+    store: Store[dict[str, int]] = Store(hub, 1, "test.torn", journal=True)
+    assert await store.load_with_journal() == ({}, [["set", "a", 1], ["set", "b", 2]])
+    assert "Skipping a bad record in" in caplog.text
+    assert "line 2:" in caplog.text
+    assert "Skipping the torn last line of" in caplog.text
+    assert "(11 bytes)" in caplog.text
+
+    # New records never follow the torn line: they start a generation of their own.
+    store.append(["set", "d", 4])
+    await store.sync()
+    assert journal_files(hub, "test.torn") == ["test.torn.journal.3", "test.torn.journal.4"]
+    fresh: Store[dict[str, int]] = Store(hub, 1, "test.torn", journal=True)
+    _data, records = await fresh.load_with_journal()
+    assert records == [["set", "a", 1], ["set", "b", 2], ["set", "d", 4]]
+
+
+async def test_records_made_while_a_snapshot_is_written_outlive_it(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await journaled(hub, "test.rotate")
+    store.append(["set", "a", 1])
+    await store.sync()
+    real_write = storage_module._write_atomic
+    writing = asyncio.Event()
+    release = threading.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow_write(path: Path, payload: bytes, private: bool) -> None:
+        loop.call_soon_threadsafe(writing.set)
+        release.wait(10)
+        real_write(path, payload, private)
+
+    monkeypatch.setattr(storage_module, "_write_atomic", slow_write)
+    snapshot = asyncio.ensure_future(store.save({"a": 1}))
+    await writing.wait()
+    # Made after the snapshot's data was taken: only the journal has it.
+    store.append(["set", "b", 2])
+    await store.sync()
+    # A crash now (the snapshot not on disk yet) keeps both.
+    crashed: Store[dict[str, int]] = Store(hub, 1, "test.rotate", journal=True)
+    assert await crashed.load_with_journal() == (None, [["set", "a", 1], ["set", "b", 2]])
+
+    release.set()
+    await snapshot
+    assert journal_files(hub, "test.rotate") == ["test.rotate.journal.1"]
+    fresh: Store[dict[str, int]] = Store(hub, 1, "test.rotate", journal=True)
+    assert await fresh.load_with_journal() == ({"a": 1}, [["set", "b", 2]])
+
+
+async def test_generations_a_snapshot_holds_are_never_replayed_over_it(hub: Hub) -> None:
+    """A crash between the snapshot's rename and the deletion of the older generations."""
+    write_file(hub, "test.stale", {"version": 1, "key": "test.stale", "journal": 5, "data": 2})
+    hub.path(".storage", "test.stale.journal.4").write_bytes(b'["set","x",1]\n')
+    hub.path(".storage", "test.stale.journal.5").write_bytes(b'["set","y",3]\n')
+    store: Store[int] = Store(hub, 1, "test.stale", journal=True)
+    assert await store.load_with_journal() == (2, [["set", "y", 3]])
+    assert journal_files(hub, "test.stale") == ["test.stale.journal.5"]
+
+
+async def test_concurrent_syncs_share_one_write_and_fsync(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await journaled(hub, "test.group")
+    calls: list[tuple[int, bool]] = []
+    real_write = storage_module._JournalFiles.write
+    release = threading.Event()
+    started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def counting_write(self: Any, segments: list[tuple[int, list[bytes]]], sync: bool) -> None:
+        calls.append((sum(len(lines) for _generation, lines in segments), sync))
+        loop.call_soon_threadsafe(started.set)
+        release.wait(10)
+        real_write(self, segments, sync)
+
+    monkeypatch.setattr(storage_module._JournalFiles, "write", counting_write)
+    release.set()
+    for n in range(5):
+        store.append(["set", str(n), n])
+    await asyncio.gather(*(store.sync() for _ in range(10)))
+    assert sum(records for records, _sync in calls) == 5
+    assert [sync for _records, sync in calls].count(True) == 1
+
+    # Callers arriving while a write is in flight share the next one.
+    calls.clear()
+    release.clear()
+    started.clear()
+    store.append(["set", "x", 1])
+    first = asyncio.ensure_future(store.sync())
+    await started.wait()
+    store.append(["set", "y", 2])
+    later = [asyncio.ensure_future(store.sync()) for _ in range(10)]
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.gather(first, *later)
+    assert sum(records for records, _sync in calls) == 2
+    assert [sync for _records, sync in calls].count(True) == 1
+    written = len(calls)
+    await store.sync()  # nothing new: no write at all
+    assert len(calls) == written
+    lines = hub.path(".storage", "test.group.journal.0").read_bytes().splitlines()
+    assert lines[-2:] == [b'["set","x",1]', b'["set","y",2]']
+
+
+async def test_sync_reports_a_journal_that_cannot_be_written(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await journaled(hub, "test.full")
+
+    def full(self: Any, segments: Any, sync: bool) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(storage_module._JournalFiles, "write", full)
+    store.append(["set", "a", 1])
+    with pytest.raises(StorageError, match="No space left on device"):
+        await store.sync()
+    monkeypatch.undo()
+    # Kept and written at the next attempt.
+    await store.sync()
+    lines = hub.path(".storage", "test.full.journal.0").read_bytes().splitlines()
+    assert lines == [b'["set","a",1]']
+
+
+async def test_journal_of_a_private_store_is_private_and_removed_with_it(hub: Hub) -> None:
+    store = await journaled(hub, "test.private_journal", private=True)
+    store.append(["set", "token", 1])
+    await store.sync()
+    journal = hub.path(".storage", "test.private_journal.journal.0")
+    assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+    await store.remove()
+    assert journal_files(hub, "test.private_journal") == []
+
+
+async def test_journaled_store_refuses_the_calls_that_would_lose_records(hub: Hub) -> None:
+    store: Store[int] = Store(hub, 1, "test.order_of_calls", journal=True)
+    with pytest.raises(StorageError, match="load_with_journal"):
+        await store.load()
+    with pytest.raises(StorageError, match="load_with_journal"):
+        store.append(["set", "a", 1])
+    plain: Store[int] = Store(hub, 1, "test.plain")
+    with pytest.raises(StorageError, match="no journal"):
+        plain.append(["set", "a", 1])
+
+
+# Temporary files of interrupted writes
+
+
+@pytest.mark.parametrize("first", ["load", "save"])
+async def test_stale_temp_files_of_the_store_are_removed_at_start(hub: Hub, first: str) -> None:
+    storage = hub.path(".storage")
+    storage.mkdir()
+    own = [".test.things.k2j4_x9q.tmp", ".test.things.abcdefgh.tmp"]
+    others = [
+        ".test.things.x.abcdefgh.tmp",  # store test.things.x's
+        ".test.thingsabcdefgh.tmp",
+        ".test.things.abc.tmp",
+        "test.things.abcdefgh.tmp",
+        ".other.abcdefgh.tmp",
+        "notes.tmp",
+    ]
+    for name in own + others:
+        storage.joinpath(name).write_bytes(b"{}")
+    store: Store[int] = Store(hub, 1, "test.things")
+    if first == "load":
+        assert await store.load() is None
+    else:
+        await store.save(1)
+    assert sorted(storage_listing(hub)) == sorted(
+        others + ([] if first == "load" else ["test.things"])
+    )

@@ -1,7 +1,9 @@
 """Device registry (site → station → EVSE → connector) and entity registry.
 
-Both are kept in memory with indexes for O(1) lookups, fire an event on every change and
-persist themselves through a delayed Store save.
+Both are kept in memory with indexes for O(1) lookups and fire an event on every change.
+Each change is journaled at once (one JSON line, on its way to the disk within a loop
+iteration, so a crash a moment later keeps it) and the whole registry is snapshotted by a
+delayed Store save; async_sync() waits until the changes made so far are fsync'd.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import enum
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
 from hub.const import EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from hub.core import Event, EventData, Hub, split_entity_id, valid_domain, valid_entity_id
 from hub.exceptions import DeviceNotFoundError, HubError, RegistryError
+from hub.restore_state import last_state
 from hub.storage import Store
 from hub.util import slugify
 
@@ -31,8 +34,15 @@ _DATA_LOAD_LOCK: Final = "registry.load_lock"
 DEVICE_STORAGE_KEY: Final = "core.device_registry"
 ENTITY_STORAGE_KEY: Final = "core.entity_registry"
 STORAGE_VERSION: Final = 1
-# Registries change in bursts (a fleet connecting); each save rewrites the whole file.
+# Registries change in bursts (a fleet connecting); each snapshot rewrites the whole file.
+# The journal keeps every change meanwhile, so this only bounds how much is replayed.
 SAVE_DELAY: Final = 10.0
+
+# Journal records: [_SET, entry] and [_DEL, id], replayed in order over the snapshot.
+_SET: Final = "set"
+_DEL: Final = "del"
+# Device ids are derived from an identifier in this namespace (see _new_device_id).
+_DEVICE_ID_NAMESPACE: Final = uuid.UUID("35fe1c66-34bc-47a6-84a1-c1f0c0b680ef")
 
 ACTION_CREATE: Final = "create"
 ACTION_UPDATE: Final = "update"
@@ -60,6 +70,26 @@ def _identifiers(raw: Iterable[Iterable[str]]) -> frozenset[Identifier]:
             raise RegistryError(f"a device identifier is a (domain, id) pair of strings: {item!r}")
         result.add((pair[0], pair[1]))
     return frozenset(result)
+
+
+def _replay(
+    path: object,
+    records: Iterable[Any],
+    upsert: Callable[[Mapping[str, Any]], None],
+    delete: Callable[[str], None],
+) -> None:
+    """Apply journal records in order; a bad one is logged and skipped."""
+    for record in records:
+        try:
+            operation, value = record
+            if operation == _SET:
+                upsert(value)
+            elif operation == _DEL:
+                delete(str(value))
+            else:
+                raise ValueError(f"unknown operation {operation!r}")
+        except (KeyError, TypeError, ValueError) as err:
+            _LOGGER.error("Skipping a bad record in the journal of %s: %r (%s)", path, record, err)
 
 
 # Devices
@@ -164,27 +194,38 @@ class DeviceRegistry:
     def __init__(self, hub: Hub, *, save_delay: float = SAVE_DELAY) -> None:
         self.hub = hub
         self.save_delay = save_delay
-        self._store: Store[dict[str, Any]] = Store(hub, STORAGE_VERSION, DEVICE_STORAGE_KEY)
+        self._store: Store[dict[str, Any]] = Store(
+            hub, STORAGE_VERSION, DEVICE_STORAGE_KEY, journal=True
+        )
         self._devices: dict[str, DeviceEntry] = {}
         self._by_identifier: dict[Identifier, str] = {}
         self._children: dict[str, set[str]] = {}
 
     async def async_load(self) -> None:
-        """Load the devices saved last time."""
-        data = await self._store.load()
-        if not data:
-            return
-        for raw in data.get("devices", ()):
+        """Load the devices saved last time, and the changes journaled since."""
+        data, records = await self._store.load_with_journal()
+        for raw in (data or {}).get("devices", ()):
             try:
                 entry = DeviceEntry.from_dict(raw)
             except (KeyError, TypeError, ValueError) as err:
                 _LOGGER.error("Skipping a bad device in %s: %r (%s)", self._store.path, raw, err)
                 continue
             self._index(entry)
+        # Not saved now: a reader (evhub report) must not write while a hub runs. The next
+        # change's snapshot takes the records in.
+        _replay(self._store.path, records, self._replay_set, self._replay_del)
 
     async def async_flush(self) -> None:
-        """Write pending changes now."""
+        """Write a snapshot of pending changes now."""
         await self._store.flush()
+
+    async def async_sync(self) -> None:
+        """Return once every change made so far is on disk (written and fsync'd).
+
+        A driver awaits it before telling a new charger it is accepted; concurrent callers
+        share one write and one fsync. Raises StorageError if the journal cannot be written.
+        """
+        await self._store.sync()
 
     # Queries
 
@@ -275,6 +316,7 @@ class DeviceRegistry:
         if not matches:
             now = _now()
             entry = DeviceEntry(
+                id=self._new_device_id(idents),
                 created_at=now,
                 modified_at=now,
                 identifiers=idents,
@@ -327,6 +369,29 @@ class DeviceRegistry:
         self._changed(ACTION_REMOVE, entry.id)
 
     # Internals
+
+    def _new_device_id(self, identifiers: frozenset[Identifier]) -> str:
+        """Return an id derived from the device's first identifier.
+
+        A charger then keeps its id even if its entry is lost (a deleted registry, one
+        restored from an old backup), and with it its history, uptime and automations.
+        """
+        domain, value = min(identifiers)
+        device_id = uuid.uuid5(_DEVICE_ID_NAMESPACE, f"{domain}\x1f{value}").hex
+        # Taken by a device whose identifiers changed since it was made from this one.
+        return uuid.uuid4().hex if device_id in self._devices else device_id
+
+    def _replay_set(self, raw: Mapping[str, Any]) -> None:
+        entry = DeviceEntry.from_dict(raw)
+        old = self._devices.get(entry.id)
+        if old is not None:
+            self._unindex(old)
+        self._index(entry)
+
+    def _replay_del(self, device_id: str) -> None:
+        old = self._devices.get(device_id)
+        if old is not None:
+            self._unindex(old)
 
     def _resolve_parent(
         self, via_device_id: str | None, via_device: tuple[str, str] | None
@@ -399,6 +464,8 @@ class DeviceRegistry:
         data: dict[str, Any] = {"action": action, "device_id": device_id}
         if changes is not None:
             data["changes"] = dict(changes)
+        entry = self._devices.get(device_id)
+        self._store.append([_DEL, device_id] if entry is None else [_SET, entry])
         self._store.delay_save(self._data_to_save, self.save_delay)
         self.hub.bus.fire(EVENT_DEVICE_REGISTRY_UPDATED, data)
 
@@ -470,7 +537,9 @@ class EntityRegistry:
     def __init__(self, hub: Hub, *, save_delay: float = SAVE_DELAY) -> None:
         self.hub = hub
         self.save_delay = save_delay
-        self._store: Store[dict[str, Any]] = Store(hub, STORAGE_VERSION, ENTITY_STORAGE_KEY)
+        self._store: Store[dict[str, Any]] = Store(
+            hub, STORAGE_VERSION, ENTITY_STORAGE_KEY, journal=True
+        )
         self._entities: dict[str, EntityEntry] = {}
         self._by_key: dict[_EntityKey, str] = {}
         # Lists, not sets: a device has a dozen entities, and a fleet has many devices.
@@ -478,11 +547,9 @@ class EntityRegistry:
         hub.bus.listen(EVENT_DEVICE_REGISTRY_UPDATED, self._on_device_removed, _is_device_removal)
 
     async def async_load(self) -> None:
-        """Load the entities saved last time."""
-        data = await self._store.load()
-        if not data:
-            return
-        for raw in data.get("entities", ()):
+        """Load the entities saved last time, and the changes journaled since."""
+        data, records = await self._store.load_with_journal()
+        for raw in (data or {}).get("entities", ()):
             try:
                 entry = EntityEntry.from_dict(raw)
             except (KeyError, TypeError, ValueError) as err:
@@ -493,10 +560,21 @@ class EntityRegistry:
                 _LOGGER.error("Skipping a duplicate entity in %s: %r", self._store.path, raw)
                 continue
             self._index(entry)
+        # Not saved now: a reader (evhub report) must not write while a hub runs. The next
+        # change's snapshot takes the records in.
+        _replay(self._store.path, records, self._replay_set, self._replay_del)
 
     async def async_flush(self) -> None:
-        """Write pending changes now."""
+        """Write a snapshot of pending changes now."""
         await self._store.flush()
+
+    async def async_sync(self) -> None:
+        """Return once every change made so far is on disk (written and fsync'd).
+
+        A driver awaits it before telling a new charger it is accepted; concurrent callers
+        share one write and one fsync. Raises StorageError if the journal cannot be written.
+        """
+        await self._store.sync()
 
     # Queries
 
@@ -519,8 +597,16 @@ class EntityRegistry:
         return [entry for entry in self._entities.values() if entry.platform == platform]
 
     def is_taken(self, entity_id: str) -> bool:
-        """Tell whether entity_id is registered or has a state."""
-        return entity_id in self._entities or entity_id in self.hub.states
+        """Tell whether entity_id is registered or has a state set since start-up.
+
+        A state restored at start that no registry entry owns is not in use: it is what is
+        left of an entity whose entry was lost, and that entity, coming back under its own
+        id, must not become ``_2``.
+        """
+        if entity_id in self._entities:
+            return True
+        state = self.hub.states.get(entity_id)
+        return state is not None and state is not last_state(self.hub, entity_id)
 
     def __len__(self) -> int:
         return len(self._entities)
@@ -613,6 +699,22 @@ class EntityRegistry:
 
     # Internals
 
+    def _replay_set(self, raw: Mapping[str, Any]) -> None:
+        entry = EntityEntry.from_dict(raw)
+        old = self._entities.get(entry.entity_id)
+        if old is not None:
+            self._unindex(old)
+        # The same entity under its id before a rename.
+        other = self._by_key.get((entry.domain, entry.platform, entry.unique_id))
+        if other is not None:
+            self._unindex(self._entities[other])
+        self._index(entry)
+
+    def _replay_del(self, entity_id: str) -> None:
+        old = self._entities.get(entity_id)
+        if old is not None:
+            self._unindex(old)
+
     def _free_entity_id(self, domain: str, suggested_object_id: str) -> str:
         object_id = slugify(suggested_object_id) or "unnamed"
         base = f"{domain}.{object_id}"
@@ -661,6 +763,11 @@ class EntityRegistry:
             self.remove(entry.entity_id)
 
     def _changed(self, data: Mapping[str, Any]) -> None:
+        old_entity_id = data.get("old_entity_id")
+        if old_entity_id is not None:
+            self._store.append([_DEL, old_entity_id])
+        entry = self._entities.get(data["entity_id"])
+        self._store.append([_DEL, data["entity_id"]] if entry is None else [_SET, entry])
         self._store.delay_save(self._data_to_save, self.save_delay)
         self.hub.bus.fire(EVENT_ENTITY_REGISTRY_UPDATED, data)
 
@@ -688,6 +795,11 @@ async def async_load_registries(hub: Hub) -> None:
         await entities.async_load()
         hub.data[DATA_DEVICE_REGISTRY] = devices
         hub.data[DATA_ENTITY_REGISTRY] = entities
+
+
+async def async_sync_registries(hub: Hub) -> None:
+    """Return once every device and entity change made so far is on disk (fsync'd)."""
+    await asyncio.gather(device_registry(hub).async_sync(), entity_registry(hub).async_sync())
 
 
 def device_registry(hub: Hub) -> DeviceRegistry:

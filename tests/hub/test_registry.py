@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,11 @@ from hub.registry import (
     DeviceKind,
     DeviceRegistry,
     async_load_registries,
+    async_sync_registries,
     device_registry,
     entity_registry,
 )
+from hub.restore_state import async_load_restore_state
 from hub.util import slugify
 
 
@@ -481,3 +484,132 @@ async def test_bad_entries_in_registry_files_are_skipped(
 async def test_device_kind_values() -> None:
     assert DeviceKind("connector") is DeviceKind.CONNECTOR
     assert [str(kind) for kind in DeviceKind] == ["site", "station", "evse", "connector", "other"]
+
+
+async def test_changes_are_on_disk_before_any_snapshot(tmp_path: Path) -> None:
+    """A crash seconds after a change keeps it: the journal has it, snapshot or not."""
+    hub = Hub(tmp_path)
+    await hub.start()
+    await async_load_registries(hub)
+    devices, entities = device_registry(hub), entity_registry(hub)
+    d = build_site(devices)
+    status = entities.get_or_create(
+        "sensor", "ocpp", "CP1-C1-status", suggested_object_id="Status", device_id=d["c1"].id
+    )
+    c2_power = entities.get_or_create(
+        "sensor", "ocpp", "CP1-C2-power", suggested_object_id="Power", device_id=d["c2"].id
+    )
+    renamed = entities.update(status.entity_id, new_entity_id="sensor.c1_status", name="C1")
+    station = devices.update(d["station"].id, sw_version="2.1.0")
+    devices.remove(d["c2"].id)
+    await async_sync_registries(hub)
+    storage = tmp_path.joinpath(".storage")
+    assert not storage.joinpath("core.device_registry").exists()
+    assert not storage.joinpath("core.entity_registry").exists()
+
+    # The process dies here; the next one starts on the same config dir.
+    hub2 = Hub(tmp_path)
+    await hub2.start()
+    await async_load_registries(hub2)
+    devices2, entities2 = device_registry(hub2), entity_registry(hub2)
+    assert {entry.id: entry for entry in devices2.devices()} == {
+        entry.id: entry for key, entry in d.items() if key not in ("station", "c2")
+    } | {station.id: station}
+    assert devices2.children(d["evse"].id) == [d["c1"]]
+    assert entities2.entities() == [renamed]
+    assert entities2.get(c2_power.entity_id) is None
+    assert (
+        entities2.get_or_create("sensor", "ocpp", "CP1-C1-status", suggested_object_id="Status")
+        == renamed
+    )
+    await hub2.stop()
+    await hub.stop()
+    # A clean stop snapshots the journal in: nothing is left to replay.
+    assert [name for name in os.listdir(storage) if ".journal." in name] == []
+    hub3 = Hub(tmp_path)
+    await hub3.start()
+    await async_load_registries(hub3)
+    assert entity_registry(hub3).entities() == [renamed]
+    assert len(device_registry(hub3)) == 4
+    await hub3.stop()
+
+
+async def test_sync_waits_for_an_fsync_of_every_change(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await async_load_registries(hub)
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    build_site(device_registry(hub))
+    entity_registry(hub).get_or_create("sensor", "ocpp", "u1", suggested_object_id="Status")
+    await async_sync_registries(hub)
+    names = {Path(name).name for name in synced}
+    assert {"core.device_registry.journal.0", "core.entity_registry.journal.0"} <= names
+    synced.clear()
+    await async_sync_registries(hub)  # nothing new
+    assert synced == []
+
+
+async def test_device_ids_derive_from_the_identifier(tmp_path: Path) -> None:
+    """Even a lost registry gives a charger back its id (and its history, uptime, automations)."""
+    ids = []
+    for run in range(2):
+        hub = Hub(tmp_path / str(run))
+        await hub.start()
+        await async_load_registries(hub)
+        ids.append([entry.id for entry in build_site(device_registry(hub)).values()])
+        await hub.stop()
+    assert ids[0] == ids[1]
+    assert len(set(ids[0])) == 5
+
+    hub = Hub(tmp_path / "moved")
+    await hub.start()
+    await async_load_registries(hub)
+    devices = device_registry(hub)
+    first = devices.get_or_create(
+        integration="x", identifiers={("x", "A")}, kind=DeviceKind.STATION
+    )
+    devices.update(first.id, identifiers={("x", "B")})
+    # A new device with the identifier the first was made from cannot take its id.
+    second = devices.get_or_create(
+        integration="x", identifiers={("x", "A")}, kind=DeviceKind.STATION
+    )
+    assert second.id != first.id
+    assert devices.get(first.id) is not None
+    await hub.stop()
+
+
+async def test_restored_state_of_an_unregistered_entity_does_not_take_its_id(
+    tmp_path: Path,
+) -> None:
+    """An entity whose registry entry was lost comes back under its id, not ``_2``."""
+    hub = Hub(tmp_path)
+    await hub.start()
+    await async_load_restore_state(hub)
+    hub.states.set("sensor.bay_1_power", "7.4")
+    hub.states.set("sensor.other_thing", "1")
+    await hub.stop()
+
+    hub2 = Hub(tmp_path)
+    await hub2.start()
+    await async_load_restore_state(hub2)
+    await async_load_registries(hub2)
+    entities = entity_registry(hub2)
+    assert hub2.states.get("sensor.bay_1_power") is not None
+    power = entities.get_or_create("sensor", "ocpp", "CP1-power", suggested_object_id="Bay 1 power")
+    assert power.entity_id == "sensor.bay_1_power"
+    # A state set since start-up is in use, restored or not.
+    hub2.states.set("sensor.other_thing", "2")
+    hub2.states.set("sensor.live", "on")
+    other = entities.get_or_create("sensor", "x", "u1", suggested_object_id="Other thing")
+    live = entities.get_or_create("sensor", "x", "u2", suggested_object_id="Live")
+    assert (other.entity_id, live.entity_id) == ("sensor.other_thing_2", "sensor.live_2")
+    with pytest.raises(RegistryError, match="taken"):
+        entities.update(power.entity_id, new_entity_id="sensor.live")
+    await hub2.stop()

@@ -199,6 +199,26 @@ async def test_usage_chart_days_are_the_hubs_days(
     assert labels == [f"Jan {day}" for day in range(1, 32)]
 
 
+async def test_reports_open_on_the_hubs_month(
+    start_dashboard: DashboardFactory, new_page: NewPage, connect: Connect
+) -> None:
+    """At 05:00 UTC on 1 January it is still December in Los Angeles (the browser) but
+    already January in Auckland (the hub): the reports open on the hub's month."""
+    dashboard = await start_dashboard(SITE_OCPP, extra="hub:\n  time_zone: Pacific/Auckland\n")
+    await dashboard.add_user(*VIEWER, "viewer")
+    await boot(dashboard, connect, "CP-1", 1)
+    page = await new_page(timezone_id="America/Los_Angeles", locale="en-US")
+    await page.clock.set_fixed_time(datetime(2027, 1, 1, 5, 0, tzinfo=UTC))
+    await login(page, dashboard.url, *VIEWER)
+    assert await page.evaluate("new Date().getMonth()") == 11  # December, in the browser
+    async with page.expect_response(
+        lambda r: "/api/statistics" in r.url and "month=2027-01" in r.url
+    ):
+        await page.goto(dashboard.url + "/#/reports")
+    await expect(page.get_by_label("Month")).to_have_value("2027-01")
+    await expect(page.get_by_role("heading", name="Usage, Jan 2027")).to_be_visible()
+
+
 async def test_overview_shows_fleet_uptime_worst_ports_and_sites(
     start_dashboard: DashboardFactory, new_page: NewPage, connect: Connect
 ) -> None:

@@ -28,6 +28,17 @@ const METRICS: { key: keyof StatisticsRow; label: string; unit: string }[] = [
   { key: "peak_power_kw", label: "Peak power", unit: "kW" },
 ];
 
+/** This month ("YYYY-MM") in a time zone, or null if the browser does not know the zone. */
+export function monthIn(timeZone: string, at: Date = new Date()): string | null {
+  try {
+    const parts = new Intl.DateTimeFormat("en-US", { timeZone, year: "numeric", month: "2-digit" }).formatToParts(at);
+    const part = (type: string) => parts.find((p) => p.type === type)?.value;
+    return `${part("year")}-${part("month")}`;
+  } catch {
+    return null;
+  }
+}
+
 function minutes(value: number): string {
   return `${Math.round(value).toLocaleString()} min`;
 }
@@ -41,11 +52,17 @@ export class ReportsPage extends LightElement {
 
   private monthly = new Loader(this, () => api.get<MonthlyUptime>(`/api/uptime/monthly?year=${this.year}`));
   private stations = new Loader(this, () => api.get<Station[]>("/api/chargers"));
+  // Until the user picks a month, the page follows the hub's current month (its zone).
+  private monthPicked = false;
+
   private statistics = new Loader<Statistics | null>(this, async () => {
     const stations = this.stations.value ?? (await api.get<Station[]>("/api/chargers"));
     const station = this.stationId || stations[0]?.device_id || "";
     if (!station) return null;
-    return api.get<Statistics>("/api/statistics" + query({ device_id: station, period: "day", month: this.monthValue }));
+    const load = () =>
+      api.get<Statistics>("/api/statistics" + query({ device_id: station, period: "day", month: this.monthValue }));
+    const answer = await load();
+    return !this.monthPicked && this.followHubMonth(answer.summary.time_zone) ? load() : answer;
   });
 
   constructor() {
@@ -57,9 +74,22 @@ export class ReportsPage extends LightElement {
     return `${this.year}-${String(this.month).padStart(2, "0")}`;
   }
 
+  /** Show the hub's current month, not the browser's; true if that moved the page. */
+  private followHubMonth(timeZone: string): boolean {
+    const current = monthIn(timeZone);
+    if (current === null || current === this.monthValue) return false;
+    const [year, month] = current.split("-").map(Number);
+    const yearChanged = year !== this.year;
+    this.year = year;
+    this.month = month;
+    if (yearChanged) void this.monthly.reload();
+    return true;
+  }
+
   private setMonth(value: string): void {
     const [year, month] = value.split("-").map(Number);
     if (!year || !month) return;
+    this.monthPicked = true;
     const yearChanged = year !== this.year;
     this.year = year;
     this.month = month;

@@ -290,9 +290,18 @@ class Runner:
             if not future.done():
                 future.set_result(trigger)
 
-        # Templates in the trigger (the station that faulted) take this run's variables.
+        variables = dict(self.variables)
+
+        def bound(trigger: dict[str, Any]) -> dict[str, Any]:
+            # A template trigger's template is evaluated as the wait goes on (with the run's
+            # variables); templates in other triggers (the station that faulted) now.
+            if trigger["trigger"] == "template":
+                return trigger
+            rendered: dict[str, Any] = _render(self.hub, trigger, variables, False)
+            return rendered
+
         unsubs = [
-            attach_trigger(self.hub, _render(self.hub, trigger, self.variables, False), fired)
+            attach_trigger(self.hub, bound(trigger), fired, variables)
             for trigger in step["wait_for_trigger"]
         ]
         try:

@@ -254,8 +254,16 @@ def _attach_state_like(
     return detach
 
 
-def attach_trigger(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Unsubscribe:
-    """Attach a validated trigger; action(trigger_data, context) runs when it fires."""
+def attach_trigger(
+    hub: Hub,
+    config: dict[str, Any],
+    action: TriggerAction,
+    variables: Mapping[str, Any] | None = None,
+) -> Unsubscribe:
+    """Attach a validated trigger; action(trigger_data, context) runs when it fires.
+
+    variables: what a template trigger's template sees (a run's, for wait_for_trigger).
+    """
     kind = config["trigger"]
     if kind == "state":
         return _attach_state(hub, config, action)
@@ -266,7 +274,7 @@ def attach_trigger(hub: Hub, config: dict[str, Any], action: TriggerAction) -> U
     if kind == "hub":
         return _attach_hub(hub, config, action)
     if kind == "template":
-        return _attach_template(hub, config, action)
+        return _attach_template(hub, config, action, variables or {})
     if kind in ("time", "time_pattern"):
         return _attach_time(hub, config, action)
     if kind == "charger":
@@ -348,7 +356,9 @@ def _attach_hub(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Unsu
     return hub.bus.listen_once(event_type, on_event)
 
 
-def _attach_template(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Unsubscribe:
+def _attach_template(
+    hub: Hub, config: dict[str, Any], action: TriggerAction, variables: Mapping[str, Any]
+) -> Unsubscribe:
     """Fire when the template turns true, re-evaluated when an entity it reads changes."""
     from hub.automation.template import Template, extract_entities
     from hub.exceptions import TemplateError
@@ -361,7 +371,7 @@ def _attach_template(hub: Hub, config: dict[str, Any], action: TriggerAction) ->
 
     def truthy() -> bool:
         try:
-            return bool(template.render(parse_result=True))
+            return bool(template.render(variables, parse_result=True))
         except TemplateError as err:
             import logging
 

@@ -589,6 +589,34 @@ async def test_template_conditions_see_the_run_variables(start: Start) -> None:
     ]
 
 
+async def test_wait_for_a_template_trigger_with_the_run_variables(start: Start) -> None:
+    """A template trigger in wait_for_trigger is watched as the wait goes on, seeing the run's
+    variables (it was rendered once when the wait began, so it never fired)."""
+    hub, _clock, recorder = await start(
+        """
+        - id: wait_plug
+          triggers: [{trigger: event, event_type: go}]
+          actions:
+            - wait_for_trigger:
+                - trigger: template
+                  value_template: "{{ is_state('sensor.plug', trigger.event.data.want) }}"
+              timeout: 60
+            - action: test.record
+              data: {completed: "{{ wait.completed }}"}
+        """,
+        {"sensor.plug": "off"},
+    )
+    hub.bus.fire("go", {"want": "on"})
+    await hub.block_till_done()
+    hub.states.set("sensor.plug", "idle")
+    await hub.block_till_done()
+    assert recorder.data == []
+    hub.states.set("sensor.plug", "on")
+    await hub.block_till_done()
+    assert recorder.data == [{"completed": True}]
+    assert traces(hub, "wait_plug")[-1]["outcome"] == "finished"
+
+
 async def test_traces_are_saved_and_read_by_the_cli(start: Start, tmp_path: Path) -> None:
     hub, _clock, _recorder = await start(
         """

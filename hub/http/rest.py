@@ -399,11 +399,14 @@ async def get_traces(request: web.Request) -> web.Response:
 
 
 async def get_security_events(request: web.Request) -> web.Response:
-    """Security events, newest first."""
+    """Security events, newest first; admin-only data (typed usernames) for admins only."""
     limit = query_int(request, "limit", 100, 1, 10_000)
     kind = request.query.get("kind") or None
     events = security_log(request.app[KEY_HUB]).query(kind=kind)
-    return json_response([event.as_dict() for event in reversed(events[-limit:])])
+    admin = current_user(request).role is Role.ADMIN
+    return json_response(
+        [e.as_dict() if admin else e.public_dict() for e in reversed(events[-limit:])]
+    )
 
 
 def _recorder(hub: Hub) -> Any:

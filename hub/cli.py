@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hub import __version__
 from hub.const import CONFIG_FILE
@@ -15,6 +17,9 @@ from hub.const import CONFIG_FILE
 _LOGGER = logging.getLogger("hub")
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# Everything the hub writes (stores, databases, their journals, the lock) holds personal
+# data or credentials: readable by the hub's user only.
+PRIVATE_UMASK = 0o077
 
 
 def setup_logging(level: str) -> None:
@@ -55,6 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
     user_add.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
     user_add.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+
+    ban = commands.add_parser("ban", help="addresses banned from password logins")
+    ban_commands = ban.add_subparsers(dest="ban_command", metavar="ACTION")
+    ban_list = ban_commands.add_parser("list", help="list the banned addresses")
+    ban_list.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
+    ban_remove = ban_commands.add_parser(
+        "remove", help="lift the ban of an address (run it while the hub is stopped)"
+    )
+    ban_remove.add_argument("address")
+    ban_remove.add_argument(
+        "--config", "-c", type=_config_dir, default=Path("."), help="config dir"
     )
 
     report = commands.add_parser("report", help="reports from the recorder's database")
@@ -147,27 +164,85 @@ def cmd_user_add(config_dir: Path, name: str, role: str, password_stdin: bool) -
         except AuthError as err:
             print(f"evhub: {err}", file=sys.stderr)
             return 1
+        await auth.audit_offline("user.add", f"{user.username} ({user.role})")
         await auth.flush()
         print(f"added {user.username} ({user.role})")
         return 0
 
+    return _with_auth_store(
+        config_dir, add, "add the user in the web page (or with POST /api/users)"
+    )
+
+
+def _with_auth_store(config_dir: Path, command: Any, instead: str) -> int:
+    """Run a command that changes the auth store, holding the config dir (no hub running)."""
     if not config_dir.is_dir():
         print(f"evhub: config dir {config_dir} does not exist", file=sys.stderr)
         return 1
     from hub.util import ConfigDirBusyError, lock_config_dir
 
+    os.umask(PRIVATE_UMASK)
     try:
         held = lock_config_dir(config_dir)
     except ConfigDirBusyError:
-        # The running hub would overwrite the store at its next save: the user would be lost.
+        # The running hub would overwrite the store at its next save: the change would be lost.
         print(
-            f"evhub: a hub is running on {config_dir}; add the user in the web page"
-            " (or with POST /api/users), or stop the hub first",
+            f"evhub: a hub is running on {config_dir}; {instead}, or stop the hub first",
             file=sys.stderr,
         )
         return 1
     with held:
-        return asyncio.run(add())
+        result: int = asyncio.run(command())
+        return result
+
+
+def cmd_ban_list(config_dir: Path) -> int:
+    """Print the addresses banned from password logins, with when each ban ends."""
+    from datetime import UTC, datetime
+
+    async def show() -> int:
+        from hub.auth import AuthManager
+        from hub.core import Hub
+
+        auth = AuthManager(Hub(config_dir))
+        await auth.load()
+        bans = auth.banned()
+        if not bans:
+            print("no address is banned")
+        for address, until in sorted(bans.items()):
+            ends = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
+            print(f"{address}\tbanned until {ends}")
+        return 0
+
+    if not (config_dir / ".storage").is_dir():
+        print("no address is banned")
+        return 0
+    # Read-only: safe while a hub runs, though it saves bans a few seconds after they start.
+    return asyncio.run(show())
+
+
+def cmd_ban_remove(config_dir: Path, address: str) -> int:
+    """Lift the ban of an address; audited when the hub next starts."""
+
+    async def remove() -> int:
+        from hub.auth import AuthManager
+        from hub.core import Hub
+
+        auth = AuthManager(Hub(config_dir))
+        await auth.load()
+        if not await auth.unban(address):
+            print(f"evhub: {address} is not banned", file=sys.stderr)
+            return 1
+        await auth.audit_offline("ban.remove", address)
+        print(f"unbanned {address}")
+        return 0
+
+    return _with_auth_store(
+        config_dir,
+        remove,
+        f"lift it with DELETE /api/bans/{address} as an admin (a token or session works from"
+        " a banned address too)",
+    )
 
 
 def cmd_check_config(config_dir: Path) -> int:
@@ -240,6 +315,29 @@ async def _run(config_dir: Path) -> int:
         hub.remove_signal_handlers()
 
 
+# SQLite files the hub may have made in the config dir before files were private.
+_DB_SUFFIXES = (".db", ".db-wal", ".db-shm", ".db-journal")
+
+
+def make_private(config_dir: Path) -> None:
+    """Make what an older evhub wrote readable by the hub's user only (.storage, databases)."""
+    storage = config_dir / ".storage"
+    paths = [config_dir / name for name in os.listdir(config_dir) if name.endswith(_DB_SUFFIXES)]
+    if storage.is_dir():
+        paths.append(storage)
+        for root, dirs, files in os.walk(storage):
+            paths += [Path(root, name) for name in (*dirs, *files)]
+    for path in paths:
+        try:
+            if path.is_symlink():
+                continue
+            mode = 0o700 if path.is_dir() else 0o600
+            if path.stat().st_mode & 0o777 != mode:
+                os.chmod(path, mode)
+        except OSError as err:
+            _LOGGER.warning("Cannot make %s private: %s", path, err)
+
+
 def cmd_run(config_dir: Path, log_level: str) -> int:
     """Run the hub until SIGINT or SIGTERM."""
     if not config_dir.is_dir():
@@ -253,6 +351,8 @@ def cmd_run(config_dir: Path, log_level: str) -> int:
         return 1
     from hub.util import ConfigDirBusyError, lock_config_dir
 
+    os.umask(PRIVATE_UMASK)
+
     try:
         held = lock_config_dir(config_dir)
     except ConfigDirBusyError as err:
@@ -260,6 +360,7 @@ def cmd_run(config_dir: Path, log_level: str) -> int:
         return 1
     setup_logging(log_level)
     _LOGGER.info("evhub %s starting with config dir %s", __version__, config_dir)
+    make_private(config_dir)
     with held:
         return asyncio.run(_run(config_dir))
 
@@ -282,6 +383,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_simulate(args)
     if args.command == "user" and args.user_command == "add":
         return cmd_user_add(args.config, args.name, args.role, args.password_stdin)
+    if args.command == "ban" and args.ban_command == "list":
+        return cmd_ban_list(args.config)
+    if args.command == "ban" and args.ban_command == "remove":
+        return cmd_ban_remove(args.config, args.address)
     parser.print_help()
     return 2
 

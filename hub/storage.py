@@ -32,7 +32,7 @@ _T = TypeVar("_T")
 MigrateFunc = Callable[[int, int, Any], Any]
 
 _MODE_PRIVATE = 0o600
-_MODE_PUBLIC = 0o644
+_MODE_PUBLIC = 0o600  # stores hold personal data (names, id tags): none is for other users
 _MODE_DIR = 0o700
 
 

@@ -31,7 +31,9 @@ export class SecurityPage extends LightElement {
             <td data-label="Kind"><a href="#/security" @click=${(ev: Event) => { ev.preventDefault(); this.filterKind(e.kind); }}>${e.kind}</a></td>
             <td data-label="Charger">${e.charge_point_id ?? "—"}</td>
             <td data-label="Remote">${e.remote ?? "—"}</td>
-            <td data-label="Message">${e.message}</td>
+            <td data-label="Message">${e.message}${typeof e.data?.username === "string"
+              ? html` <span class="muted">(as “${e.data.username}”)</span>`
+              : null}</td>
           </tr>`,
         )}
       </tbody>

@@ -277,8 +277,10 @@ export class StationPage extends LightElement {
           <div class="timeline-bar" aria-label="Status of port ${port.number} over the last 24 hours">
             ${segments.length === 0 ? html`<span class="muted small">no history</span>` : null}
             ${segments.map(
+              // .style: set through the CSSOM, as the Content-Security-Policy refuses style
+              // attributes (a styleMap writes the attribute on its first render).
               (s) => html`<span class="seg ${statusClass(s.state)}"
-                style="left:${((s.from - start) / TIMELINE_WINDOW_MS) * 100}%;width:${((s.to - s.from) / TIMELINE_WINDOW_MS) * 100}%"
+                .style=${`left:${((s.from - start) / TIMELINE_WINDOW_MS) * 100}%;width:${((s.to - s.from) / TIMELINE_WINDOW_MS) * 100}%`}
                 title="${s.state}: ${fmtTime(s.from / 1000)} – ${fmtTime(s.to / 1000)}"></span>`,
             )}
           </div>

@@ -5,17 +5,26 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from hub.auth import Role
 from hub.charger import ChargerCapability, get_charger
-from hub.core import Hub, State
+from hub.core import Hub
 from hub.http.service_call import call_service
+from hub.http.state_json import (
+    STATES_QUERY,
+    StatesQuery,
+    not_modified,
+    respond,
+    state_encoder,
+)
+from hub.http.state_json import state_json as state_json  # noqa: PLC0414 (re-exported)
 from hub.http.view import (
     KEY_HUB,
     ApiError,
     Route,
     current_user,
+    dumps,
     json_response,
     query_int,
     read_json,
@@ -27,29 +36,46 @@ from hub.security import recent_audit, security_log
 UPTIME_SUFFIX = "_uptime"
 
 
-def state_json(state: State) -> dict[str, Any]:
-    """StateJSON of the API contract."""
-    return {
-        "entity_id": state.entity_id,
-        "state": state.state,
-        "attributes": dict(state.attributes),
-        "last_changed": state.last_changed.isoformat(),
-        "last_updated": state.last_updated.isoformat(),
-    }
-
-
-async def get_states(request: web.Request) -> web.Response:
-    """Every state."""
-    return json_response([state_json(s) for s in request.app[KEY_HUB].states.all()])
+async def get_states(request: web.Request) -> web.StreamResponse:
+    """Every state, or those the query selects; a page of them; or those changed since."""
+    hub = request.app[KEY_HUB]
+    encoder = state_encoder(hub)
+    query = StatesQuery.parse(request, encoder)
+    selected = await query.select(hub)
+    if query.since is not None:
+        parts, removed, revision = await encoder.changes(selected, query.since, query.key)
+        head = b'{"revision":%s,"reset":%s,"removed":%s,"states":[' % (
+            dumps(f"{encoder.instance}.{revision}"),
+            b"true" if query.reset else b"false",
+            dumps([] if query.reset else query.keep_removed(removed)),
+        )
+        return await respond(request, head, parts, b"]}", {hdrs.CACHE_CONTROL: "no-store"})
+    page, next_cursor = await query.page(selected)
+    collected = await encoder.collect(page, query.key)
+    tag = await collected.etag(encoder.instance, next_cursor or "")
+    headers: dict[str, str] = {hdrs.ETAG: tag, hdrs.CACHE_CONTROL: "no-cache"}
+    if next_cursor is not None:
+        url = request.rel_url.update_query(cursor=next_cursor)
+        headers[hdrs.LINK] = f'<{url}>; rel="next"'
+    if not_modified(request, tag):
+        return web.Response(status=304, headers=headers)
+    return await respond(request, b"[", collected.parts, b"]", headers)
 
 
 async def get_state(request: web.Request) -> web.Response:
     """One entity's state."""
     entity_id = request.match_info["entity_id"]
-    state = request.app[KEY_HUB].states.get(entity_id)
+    hub = request.app[KEY_HUB]
+    state = hub.states.get(entity_id)
     if state is None:
         raise ApiError(404, "not_found", f"no entity {entity_id!r}")
-    return json_response(state_json(state))
+    encoder = state_encoder(hub)
+    body, revision = encoder.entry(state)
+    tag = f'W/"{encoder.instance}-{revision}"'
+    headers: dict[str, str] = {hdrs.ETAG: tag, hdrs.CACHE_CONTROL: "no-cache"}
+    if not_modified(request, tag):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type="application/json", headers=headers)
 
 
 async def post_service(request: web.Request) -> web.Response:
@@ -432,7 +458,15 @@ async def get_audit(request: web.Request) -> web.Response:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/api/states", get_states, Role.VIEWER, "Every state"),
+    Route(
+        "GET",
+        "/api/states",
+        get_states,
+        Role.VIEWER,
+        "Every state, or those of a domain, entity or device; a page (limit, cursor); or "
+        "those changed since an earlier answer's revision",
+        query=STATES_QUERY,
+    ),
     Route("GET", "/api/states/{entity_id}", get_state, Role.VIEWER, "One state"),
     Route(
         "POST",

@@ -624,11 +624,12 @@ class _Journal:
                 try:
                     async with self._io:
                         await self.hub.run_in_executor(self._files.write, segments, sync)
-                except OSError as err:
-                    # Kept for the next attempt: the next record, sync() or snapshot.
+                except Exception as err:
+                    # Kept for the next attempt: the next record, sync() or snapshot. Nobody
+                    # may wait forever, whatever went wrong.
                     self._segments[:0] = segments
                     message = f"{self.path}: cannot write the journal: {err}"
-                    _LOGGER.error("%s", message)
+                    _LOGGER.error("%s", message, exc_info=not isinstance(err, OSError))
                     self._fail(StorageError(message))
                     return
                 self._written = upto

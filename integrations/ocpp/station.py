@@ -819,11 +819,38 @@ class Station(Charger):
         )
         port = self.port(connector)
         if not transaction.replayed or port.transaction is None:
+            await self._end_superseded(port, transaction, ctx)
             self._session_started(port, transaction, id_tag, ctx)
         return {
             "transactionId": int(transaction.ocpp_id),
             "idTagInfo": {"status": self._id_tag_status(id_tag)},
         }
+
+    async def _end_superseded(self, port: Port, new: Transaction, ctx: Context) -> None:
+        """End the port's open 1.6 transaction when another starts on it (one at a time).
+
+        A charger that lost power mid-session often never sends that session's
+        StopTransaction; the new start is the proof it is over. It ends, at the latest, when
+        the new one began, at the meter reading the new one starts from (the connector's
+        register), so it does not stay open forever in the store, the recorder and the API.
+        """
+        old = port.transaction
+        if old is None or old.ocpp_id == new.ocpp_id or old.ocpp_version != "1.6":
+            return
+        meter = new.meter_start_wh
+        if meter is None or old.meter_start_wh is None or meter < old.meter_start_wh:
+            meter = old.meter_start_wh or 0.0
+        stopped = await self.system.transactions.stop_transaction(
+            charge_point_id=self.cp_id,
+            transaction_id=int(old.ocpp_id),
+            meter_stop_wh=meter,
+            stopped_at=max(old.started_at, new.started_at),
+            reason="Other",
+            id_tag=None,
+            replay_key=f"{self.cp_id}|superseded|{old.ocpp_id}|by|{new.ocpp_id}",
+        )
+        if stopped is not None:
+            self._session_ended(port, stopped, ctx)
 
     async def on_stop_transaction_16(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
         stopped_at = self._charger_time("timestamp", payload["timestamp"])

@@ -284,6 +284,46 @@ async def test_station_page_lists_recorded_sessions(
     await expect(row).to_contain_text("EVDisconnected")
 
 
+async def test_station_page_shows_one_session_in_progress_per_port(
+    start_dashboard: DashboardFactory, new_page: NewPage, connect: Connect
+) -> None:
+    """A charger that lost a session (a power cut: no StopTransaction ever comes) and starts
+    another on the same connector: the first one is over, and the page says so; only the
+    new one is in progress."""
+    dashboard = await start_dashboard(SITE_OCPP)
+    await dashboard.add_user(*VIEWER, "viewer")
+    cp = await boot(dashboard, connect, "CP-2", 1)
+    now = datetime.now(UTC).timestamp()
+    lost = await cp.call(
+        "StartTransaction",
+        {"connectorId": 1, "idTag": "TAG-1", "meterStart": 1000, "timestamp": utc(now - 60 * MIN)},
+    )
+    await cp.close()
+    cp = await boot(dashboard, connect, "CP-2", 1)  # back after the power cut
+    current = await cp.call(
+        "StartTransaction",
+        {"connectorId": 1, "idTag": "TAG-1", "meterStart": 9000, "timestamp": utc(now - 10 * MIN)},
+    )
+    assert current["transactionId"] != lost["transactionId"]
+    await dashboard.hub.block_till_done()
+
+    page = await new_page()
+    await login(page, dashboard.url, *VIEWER)
+    async with page.expect_response(lambda r: "/api/sessions" in r.url) as answer:
+        await page.goto(f"{dashboard.url}/#/chargers/{device(dashboard, 'CP-2')}")
+    sessions = {s["transaction_id"]: s for s in await (await answer.value).json()}
+    assert set(sessions) == {str(lost["transactionId"]), str(current["transactionId"])}
+    old, new = sessions[str(lost["transactionId"])], sessions[str(current["transactionId"])]
+    assert new["stopped_at"] is None
+    # Over when the next one began, at the latest.
+    assert old["stopped_at"] is not None
+    assert datetime.fromisoformat(old["stopped_at"]).timestamp() <= now - 10 * MIN
+    table = page.locator("[data-table='sessions']")
+    running = table.locator(f"tr[data-transaction='{current['transactionId']}']")
+    await expect(running).to_contain_text("in progress")
+    await expect(table.locator("tr", has_text="in progress")).to_have_count(1)
+
+
 SIMULATED = """
 simulator:
   speed: 5

@@ -61,7 +61,8 @@ async def test_save_writes_versioned_document_and_load_reads_it(hub: Hub) -> Non
         "key": "test.things",
         "data": {"answer": 42, "name": "Borne Nord ⚡"},
     }
-    assert stat.S_IMODE(store.path.stat().st_mode) == 0o644
+    # Every store may hold personal data: none is readable by other users.
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
     fresh: Store[dict[str, Any]] = Store(hub, 2, "test.things", minor_version=3)
     assert await fresh.load() == {"answer": 42, "name": "Borne Nord ⚡"}
 
@@ -512,8 +513,9 @@ async def test_sync_reports_a_journal_that_cannot_be_written(
     assert lines == [b'["set","a",1]']
 
 
-async def test_journal_of_a_private_store_is_private_and_removed_with_it(hub: Hub) -> None:
-    store = await journaled(hub, "test.private_journal", private=True)
+@pytest.mark.parametrize("private", [True, False])
+async def test_journal_is_private_and_removed_with_its_store(hub: Hub, private: bool) -> None:
+    store = await journaled(hub, "test.private_journal", private=private)
     store.append(["set", "token", 1])
     await store.sync()
     journal = hub.path(".storage", "test.private_journal.journal.0")

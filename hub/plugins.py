@@ -1,6 +1,8 @@
 """Integrations as pluggy plugins: discovery by entry point, set-up in dependency order.
 
 An integration that fails to set up is reported and retried with backoff; the others run on.
+Once running, each part of an integration (a writer, a connection) reports through a
+HealthReporter when it stops working and when it works again; /api/health shows it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, Final
 
 import pluggy
 
@@ -67,9 +69,33 @@ class SetupState(enum.StrEnum):
     unloaded = "unloaded"
 
 
+class Health(enum.StrEnum):
+    """How a running part of an integration fares."""
+
+    ok = "ok"
+    degraded = "degraded"
+    failed = "failed"
+
+
+_SEVERITY: Final = {Health.ok: 0, Health.degraded: 1, Health.failed: 2}
+
+
+@dataclass(slots=True)
+class ComponentHealth:
+    """The health of one part of an integration, since when, and why."""
+
+    health: Health
+    reason: str | None
+    since: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable form."""
+        return {"health": str(self.health), "reason": self.reason, "since": self.since}
+
+
 @dataclass(slots=True)
 class IntegrationStatus:
-    """The set-up state of one integration, shown by /api/health."""
+    """The set-up state of one integration and the health of its parts, shown by /api/health."""
 
     domain: str
     state: SetupState = SetupState.pending
@@ -77,16 +103,109 @@ class IntegrationStatus:
     attempts: int = 0
     next_retry_at: float | None = None
     loaded_at: float | None = None
+    components: dict[str, ComponentHealth] = field(default_factory=dict)
+
+    @property
+    def health(self) -> Health:
+        """The worst health of the integration's parts (ok when none reported)."""
+        worst = Health.ok
+        for component in self.components.values():
+            if _SEVERITY[component.health] > _SEVERITY[worst]:
+                worst = component.health
+        return worst
+
+    @property
+    def working(self) -> bool:
+        """Tell whether the integration does its job: set up (or on its way) and healthy."""
+        if self.state in (SetupState.failed, SetupState.retrying):
+            return False
+        return self.state is not SetupState.loaded or self.health is Health.ok
 
     def as_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable form."""
+        """Return a JSON-serialisable form.
+
+        A loaded integration with a failed or degraded part shows that as its state, with
+        the part's reason as its error.
+        """
+        state = str(self.state)
+        error = self.error
+        health = self.health
+        if self.state is SetupState.loaded and health is not Health.ok:
+            state = str(health)
+            error = "; ".join(
+                f"{name}: {component.reason}"
+                for name, component in sorted(self.components.items())
+                if component.health is health
+            )
         return {
-            "state": str(self.state),
-            "error": self.error,
+            "state": state,
+            "error": error,
             "attempts": self.attempts,
             "next_retry_at": self.next_retry_at,
             "loaded_at": self.loaded_at,
+            "components": {
+                name: component.as_dict() for name, component in sorted(self.components.items())
+            },
         }
+
+
+class HealthReporter:
+    """What one part of an integration uses to say it works, limps or stopped working.
+
+    Reports are cheap when nothing changes; a change is logged and shown by /api/health
+    until the part reports again. Reporting fires no event: the recorder, which records
+    events, reports through one too.
+    """
+
+    __slots__ = ("_status", "component", "domain")
+
+    def __init__(self, status: IntegrationStatus, component: str) -> None:
+        self._status = status
+        self.domain = status.domain
+        self.component = component
+
+    def __repr__(self) -> str:
+        return f"<HealthReporter {self.domain}.{self.component}: {self.health}>"
+
+    @property
+    def health(self) -> Health:
+        """What this part reported last (ok when it never reported)."""
+        found = self._status.components.get(self.component)
+        return Health.ok if found is None else found.health
+
+    def ok(self) -> None:
+        """The part works (again)."""
+        self._report(Health.ok, None)
+
+    def degraded(self, reason: str) -> None:
+        """The part works, but not fully (slow, behind, dropping some of its work)."""
+        self._report(Health.degraded, reason)
+
+    def failed(self, reason: str) -> None:
+        """The part does not do its job until it reports ok again."""
+        self._report(Health.failed, reason)
+
+    def _report(self, health: Health, reason: str | None) -> None:
+        components = self._status.components
+        found = components.get(self.component)
+        if found is None and health is Health.ok:
+            return
+        if found is not None and found.health is health and found.reason == reason:
+            return
+        previous = Health.ok if found is None else found.health
+        if health is Health.ok:
+            del components[self.component]
+            _LOGGER.warning("%s %s works again", self.domain, self.component)
+            return
+        since = found.since if found is not None and found.health is health else time.time()
+        components[self.component] = ComponentHealth(health, reason, since)
+        if health is not previous:
+            _LOGGER.error("%s %s %s: %s", self.domain, self.component, health, reason)
+
+
+def health_reporter(hub: Hub, domain: str, component: str) -> HealthReporter:
+    """Return the reporter through which a part of an integration tells /api/health its health."""
+    return plugin_registry(hub).health_reporter(domain, component)
 
 
 @dataclass(slots=True)
@@ -173,10 +292,25 @@ class PluginRegistry(PluginLoader):
         self.retry_max = 300.0
         self._running: dict[str, _Running] = {}
         self._order: list[str] = []
+        # Statuses of domains that reported health without being set up here (embedded use).
+        self._reported: dict[str, IntegrationStatus] = {}
 
     def statuses(self) -> dict[str, IntegrationStatus]:
-        """Return the set-up status of every integration that was asked to set up."""
-        return {domain: running.status for domain, running in self._running.items()}
+        """Return the status of every integration that was asked to set up or reported health."""
+        found = dict(self._reported)
+        found.update((domain, running.status) for domain, running in self._running.items())
+        return found
+
+    def health_reporter(self, domain: str, component: str) -> HealthReporter:
+        """Return the reporter of one part of an integration."""
+        running = self._running.get(domain)
+        if running is not None:
+            status = running.status
+        else:
+            status = self._reported.setdefault(
+                domain, IntegrationStatus(domain, SetupState.loaded, loaded_at=time.time())
+            )
+        return HealthReporter(status, component)
 
     def is_loaded(self, domain: str) -> bool:
         """Tell whether an integration is set up and running."""
@@ -251,6 +385,9 @@ class PluginRegistry(PluginLoader):
                 self.hub.loop.create_future(),
             )
             self._running[domain] = running
+            reported = self._reported.pop(domain, None)
+            if reported is not None:
+                running.status.components = reported.components
             self._order.append(domain)
         first_attempts = []
         for domain in order:
@@ -284,6 +421,8 @@ class PluginRegistry(PluginLoader):
                     return
             while True:
                 status.state = SetupState.setting_up
+                # Parts of a failed attempt are gone; a new attempt reports its own.
+                status.components.clear()
                 status.attempts += 1
                 status.next_retry_at = None
                 error = await self._attempt(running)

@@ -131,19 +131,27 @@ HTTP_SCHEMA = vol.All(
 
 
 async def health(request: web.Request) -> web.Response:
-    """Answer whether the hub runs, and how each integration fares."""
+    """Answer whether the hub runs, how each integration fares, and which ones do not work."""
     hub = request.app[KEY_HUB]
     from hub.plugins import plugin_registry
 
-    integrations = {
-        domain: status.as_dict() for domain, status in plugin_registry(hub).statuses().items()
-    }
+    statuses = plugin_registry(hub).statuses()
+    integrations = {domain: status.as_dict() for domain, status in statuses.items()}
+    problems = sorted(domain for domain, status in statuses.items() if not status.working)
     running = hub.state is CoreState.running
+    if not running:
+        status = str(hub.state).lower()
+    else:
+        status = "degraded" if problems else "ok"
+    # 503 only while the hub itself does not run: a hub whose history database is full still
+    # serves its chargers, and a liveness probe restarting it would drop every charger
+    # connection and fix nothing. Monitors read status and problems.
     body: dict[str, Any] = {
-        "status": "ok" if running else str(hub.state).lower(),
+        "status": status,
         "version": __version__,
         "state": str(hub.state),
         "uptime_s": round(time.time() - hub.started_at, 3) if hub.started_at else 0,
+        "problems": problems,
         "integrations": integrations,
     }
     return json_response(body, status=200 if running else 503)

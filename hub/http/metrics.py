@@ -193,11 +193,8 @@ class HubCollector(Collector):
         yield errors
         yield latency
 
-        backlog = _recorder_backlog(hub)
-        if backlog is not None:
-            yield GaugeMetricFamily(
-                "evhub_recorder_backlog", "Events waiting to be written", value=backlog
-            )
+        yield from _recorder_metrics(hub)
+        yield from _integration_metrics(hub)
         yield GaugeMetricFamily(
             "evhub_event_loop_lag_seconds",
             "Lateness of the last 1 s loop timer",
@@ -216,19 +213,54 @@ class HubCollector(Collector):
         )
 
 
-def _recorder_backlog(hub: Hub) -> float | None:
+def _recorder_metrics(hub: Hub) -> Iterator[Metric]:
+    """The recorder's queue and what it could not write."""
     try:
-        from hub.recorder import get_recorder  # type: ignore[attr-defined,unused-ignore]
+        from hub.recorder import get_recorder
     except ImportError:
-        return None
+        return
     try:
         recorder = get_recorder(hub)
     except Exception:
-        return None
-    backlog = getattr(recorder, "backlog", None)
-    if callable(backlog):
-        backlog = backlog()
-    return float(backlog) if isinstance(backlog, int | float) else None
+        return
+    yield GaugeMetricFamily(
+        "evhub_recorder_backlog", "Rows waiting to be written", value=recorder.backlog
+    )
+    yield CounterMetricFamily(
+        "evhub_recorder_rows_committed", "Rows written to the database", value=recorder.committed
+    )
+    yield CounterMetricFamily(
+        "evhub_recorder_rows_dropped",
+        "State changes and events dropped because the database could not keep up",
+        value=recorder.dropped,
+    )
+    yield CounterMetricFamily(
+        "evhub_recorder_commit_failures",
+        "Commits that failed and were retried",
+        value=recorder.failed_commits,
+    )
+    skipped = CounterMetricFamily(
+        "evhub_recorder_rows_skipped",
+        "Rows left out of their commit because the database cannot hold them",
+        labels=["table", "reason"],
+    )
+    for (table, reason), count in sorted(recorder.skipped.items()):
+        skipped.add_metric([table, reason], count)
+    yield skipped
+
+
+def _integration_metrics(hub: Hub) -> Iterator[Metric]:
+    """Whether each integration does its job (set up, every part working), as /api/health."""
+    from hub.plugins import plugin_registry
+
+    working = GaugeMetricFamily(
+        "evhub_integration_working",
+        "1 while an integration is set up and all its parts work, else 0",
+        labels=["domain"],
+    )
+    for domain, status in sorted(plugin_registry(hub).statuses().items()):
+        working.add_metric([domain], 1.0 if status.working else 0.0)
+    yield working
 
 
 KEY_METRICS: Final[web.AppKey[CollectorRegistry]] = web.AppKey("metrics", CollectorRegistry)

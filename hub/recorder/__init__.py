@@ -6,7 +6,7 @@ they happen and purges old history every night in small batches::
 
     recorder:
       db_url: sqlite:///evhub.db     # default; or postgresql://user:pass@host/db
-      commit_interval: 1             # seconds between commits (at most 1)
+      commit_interval: 1             # seconds: a change is on disk within this (at most 1)
       purge_keep_days: 30            # states and events
       keep_days: {sensor: 10}        # per domain, for states
       long_keep_days: 731            # sessions, outages, exclusions, alerts, security, audit
@@ -31,7 +31,7 @@ from hub.clock import Timer, clock
 from hub.const import EVENT_HUB_FINAL_WRITE
 from hub.core import Hub, ServiceCall, Unsubscribe, valid_domain, valid_entity_id
 from hub.hookspecs import hookimpl
-from hub.plugins import Integration
+from hub.plugins import Integration, health_reporter
 from hub.recorder.backend import RecorderBackend, RecorderError
 from hub.recorder.core import Recorder
 from hub.recorder.filters import (
@@ -50,6 +50,8 @@ _LOGGER = logging.getLogger(__name__)
 DOMAIN: Final = "recorder"
 DATA_RECORDER: Final = "recorder.instance"
 DEFAULT_DB_FILE: Final = "evhub.db"
+# The part of the recorder /api/health reports on: what commits to the database.
+HEALTH_WRITER: Final = "writer"
 
 CONF_DB_URL: Final = "db_url"
 CONF_COMMIT_INTERVAL: Final = "commit_interval"
@@ -182,6 +184,7 @@ async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
         max_backlog=config[CONF_MAX_BACKLOG],
         record_filter=RecorderFilter(config[CONF_INCLUDE], config[CONF_EXCLUDE]),
         now=hub_clock.time,
+        health=health_reporter(hub, DOMAIN, HEALTH_WRITER),
     )
     await recorder.start()
     # After a crash the periodic save of states is up to 15 minutes old; the history is at

@@ -7,6 +7,7 @@ without blocking it. Writes and deletes take turns on one connection, reads use 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 import time
@@ -15,13 +16,21 @@ from typing import TYPE_CHECKING, Any, Final
 
 from hub.recorder import schema
 from hub.recorder.backend import (
+    POSTGRESQL_LIMITS,
+    UNIT_EVENT,
+    UNIT_STATE,
     AttributeCache,
     Batch,
     PreparedStates,
     RecorderBackend,
     RecorderError,
+    Skipped,
+    Unit,
     encode_attributes,
-    split_items,
+    halves,
+    prepare,
+    refused,
+    units_of,
 )
 from hub.recorder.sqlite import PRIORITY_SQL
 
@@ -52,6 +61,24 @@ _STATE_COLUMNS: Final = (
     "context_user_id",
 )
 _INSERT_EVENT: Final = to_dollar(schema.INSERT_EVENT)
+
+
+def is_row_error(err: BaseException) -> bool:
+    """Tell whether the server (or asyncpg encoding for it) refused a row for its data."""
+    import asyncpg
+
+    # Class 22 (data exception, asyncpg's own encoding errors included), 23 (integrity
+    # constraint violation) and 54 (a value beyond a limit, such as an index entry over
+    # 2,704 bytes); values asyncpg cannot encode for COPY raise plain Python errors.
+    return isinstance(
+        err,
+        asyncpg.DataError
+        | asyncpg.IntegrityConstraintViolationError
+        | asyncpg.ProgramLimitExceededError
+        | OverflowError
+        | ValueError
+        | TypeError,
+    )
 
 
 class PostgresBackend(RecorderBackend):
@@ -95,9 +122,9 @@ class PostgresBackend(RecorderBackend):
             async with self._lock:
                 await pool.close()
 
-    async def write(self, batch: Batch) -> None:
+    async def write(self, batch: Batch) -> list[Skipped]:
         loop = asyncio.get_running_loop()
-        prepared = await loop.run_in_executor(None, split_items, batch.items)
+        prepared = await loop.run_in_executor(None, prepare, batch, POSTGRESQL_LIMITS)
         async with self._lock, self._p().acquire() as conn:
             try:
                 async with conn.transaction():
@@ -109,12 +136,45 @@ class PostgresBackend(RecorderBackend):
                         )
                     if prepared.events:
                         await conn.executemany(_INSERT_EVENT, prepared.events)
-                    for kind, params in batch.priority:
+                    for kind, params in prepared.priority:
                         await conn.execute(_PRIORITY_SQL[kind], *params)
+            except Exception as err:
+                self._meta.clear()
+                self._attrs.clear()
+                if not is_row_error(err):
+                    raise
+                _LOGGER.warning("Recorder batch refused (%s): finding the rows at fault", err)
+                await self._write_isolating(conn, prepared)
             except BaseException:
                 self._meta.clear()
                 self._attrs.clear()
                 raise
+        return prepared.skipped
+
+    async def _write_isolating(self, conn: asyncpg.Connection, prepared: PreparedStates) -> None:
+        """Write a batch in parts under savepoints, halving refused parts down to single rows,
+        which are skipped."""
+        try:
+            async with conn.transaction():
+                rows = await self._state_rows(conn, prepared) if prepared.rows else []
+                parts = [units_of(rows, prepared)]
+                while parts:
+                    part = parts.pop()
+                    try:
+                        async with conn.transaction():
+                            await _insert_units(conn, part)
+                    except Exception as err:
+                        if not is_row_error(err):
+                            raise
+                        if len(part) == 1:
+                            prepared.skipped.append(refused(part[0], err))
+                        else:
+                            first, second = halves(part)
+                            parts.extend((second, first))
+        except BaseException:
+            self._meta.clear()
+            self._attrs.clear()
+            raise
 
     async def _state_rows(
         self, conn: asyncpg.Connection, prepared: PreparedStates
@@ -220,6 +280,18 @@ def _encode_all(
             cache.remember(attrs, data, digest, attributes_id)
         result.append((attributes_id, data, digest))
     return result
+
+
+async def _insert_units(conn: asyncpg.Connection, units: list[Unit]) -> None:
+    """Write rows of several kinds, each run of one kind in one statement."""
+    for kind, run in itertools.groupby(units, key=lambda unit: unit[0]):
+        params = [unit[1] for unit in run]
+        if kind == UNIT_STATE:
+            await conn.copy_records_to_table("states", records=params, columns=_STATE_COLUMNS)
+        elif kind == UNIT_EVENT:
+            await conn.executemany(_INSERT_EVENT, params)
+        else:
+            await conn.executemany(_PRIORITY_SQL[kind], params)
 
 
 def _count(status: str) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import itertools
 import logging
 import os
 import sqlite3
@@ -22,12 +24,21 @@ from hub.recorder.backend import (
     KIND_PORT_STATUS,
     KIND_SECURITY,
     KIND_SESSION,
+    SQLITE_LIMITS,
+    UNIT_EVENT,
+    UNIT_STATE,
     AttributeCache,
     Batch,
+    PreparedStates,
     RecorderBackend,
     RecorderError,
+    Skipped,
+    Unit,
     encode_attributes,
-    split_items,
+    halves,
+    prepare,
+    refused,
+    units_of,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -45,6 +56,17 @@ PRIORITY_SQL: Final = {
     KIND_SECURITY: schema.INSERT_SECURITY,
     KIND_AUDIT: schema.INSERT_AUDIT,
 }
+
+
+def is_row_error(err: BaseException) -> bool:
+    """Tell whether the database refused a row for its data (not for its own state)."""
+    if isinstance(err, sqlite3.IntegrityError | sqlite3.DataError):
+        return True
+    if isinstance(err, sqlite3.ProgrammingError):
+        return str(err).startswith("Error binding parameter")
+    # Raised while binding a value (OverflowError, UnicodeEncodeError, ...), never by SQLite
+    # failing to write.
+    return isinstance(err, OverflowError | ValueError | TypeError)
 
 
 class SQLiteBackend(RecorderBackend):
@@ -125,43 +147,90 @@ class SQLiteBackend(RecorderBackend):
 
     # Writes
 
-    async def write(self, batch: Batch) -> None:
-        await self._on(self._writer, self._write, batch)
+    async def write(self, batch: Batch) -> list[Skipped]:
+        return await self._on(self._writer, self._write, batch)
 
-    def _write(self, batch: Batch) -> None:
+    def _write(self, batch: Batch) -> list[Skipped]:
         conn = self._w()
-        prepared = split_items(batch.items)
+        prepared = prepare(batch, SQLITE_LIMITS)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            if prepared.rows:
-                meta = self._metadata_ids(conn, prepared.entity_ids)
-                cache = self._attrs
-                rows = []
-                for entity_id, state, attrs, changed, updated, ctx, user in prepared.rows:
-                    attributes_id = None
-                    if attrs is not None:
-                        attributes_id, encoded, digest = encode_attributes(attrs, cache)
-                        if attributes_id is None:
-                            attributes_id = self._store_attributes(conn, encoded, digest)
-                            cache.remember(attrs, encoded, digest, attributes_id)
-                        elif encoded:
-                            cache.remember(attrs, encoded, digest, attributes_id)
-                    rows.append(
-                        (meta[entity_id], state, attributes_id, changed, updated, ctx, user)
-                    )
-                conn.executemany(schema.INSERT_STATE, rows)
+            state_rows = self._state_rows(conn, prepared)
+            if state_rows:
+                conn.executemany(schema.INSERT_STATE, state_rows)
             if prepared.events:
                 conn.executemany(schema.INSERT_EVENT, prepared.events)
-            for kind, params in batch.priority:
+            for kind, params in prepared.priority:
                 conn.execute(PRIORITY_SQL[kind], params)
             conn.execute("COMMIT")
+        except Exception as err:
+            self._abandon(conn)
+            if not is_row_error(err):
+                raise
+            _LOGGER.warning("Recorder batch refused (%s): finding the rows at fault", err)
+            self._write_isolating(conn, prepared)
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            # Ids cached during the lost transaction may not exist.
-            self._meta.clear()
-            self._attrs.clear()
+            self._abandon(conn)
             raise
+        return prepared.skipped
+
+    def _write_isolating(self, conn: sqlite3.Connection, prepared: PreparedStates) -> None:
+        """Write a batch in parts under savepoints, halving refused parts down to single rows,
+        which are skipped."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            parts = [units_of(self._state_rows(conn, prepared), prepared)]
+            while parts:
+                part = parts.pop()
+                conn.execute("SAVEPOINT isolate")
+                try:
+                    _insert_units(conn, part)
+                except Exception as err:
+                    conn.execute("ROLLBACK TO isolate")
+                    conn.execute("RELEASE isolate")
+                    if not is_row_error(err):
+                        raise
+                    if len(part) == 1:
+                        prepared.skipped.append(refused(part[0], err))
+                    else:
+                        first, second = halves(part)
+                        parts.extend((second, first))
+                else:
+                    conn.execute("RELEASE isolate")
+            conn.execute("COMMIT")
+        except BaseException:
+            self._abandon(conn)
+            raise
+
+    def _abandon(self, conn: sqlite3.Connection) -> None:
+        """Roll back a failed write and forget the ids cached during it."""
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        # Ids cached during the lost transaction may not exist.
+        self._meta.clear()
+        self._attrs.clear()
+
+    def _state_rows(
+        self, conn: sqlite3.Connection, prepared: PreparedStates
+    ) -> list[tuple[Any, ...]]:
+        """The rows of the states table, with metadata and attribute ids (made as needed)."""
+        if not prepared.rows:
+            return []
+        meta = self._metadata_ids(conn, prepared.entity_ids)
+        cache = self._attrs
+        rows = []
+        for entity_id, state, attrs, changed, updated, ctx, user in prepared.rows:
+            attributes_id = None
+            if attrs is not None:
+                attributes_id, encoded, digest = encode_attributes(attrs, cache)
+                if attributes_id is None:
+                    attributes_id = self._store_attributes(conn, encoded, digest)
+                    cache.remember(attrs, encoded, digest, attributes_id)
+                elif encoded:
+                    cache.remember(attrs, encoded, digest, attributes_id)
+            rows.append((meta[entity_id], state, attributes_id, changed, updated, ctx, user))
+        return rows
 
     def _metadata_ids(self, conn: sqlite3.Connection, entity_ids: list[str]) -> dict[str, int]:
         meta = self._meta
@@ -247,6 +316,18 @@ class SQLiteBackend(RecorderBackend):
     async def schema_version(self) -> int:
         rows = await self.fetch("SELECT MAX(version) FROM schema_version")
         return int(rows[0][0] or 0)
+
+
+def _insert_units(conn: sqlite3.Connection, units: list[Unit]) -> None:
+    """Write rows of several kinds, each run of one kind in one statement."""
+    for kind, run in itertools.groupby(units, key=lambda unit: unit[0]):
+        params = [unit[1] for unit in run]
+        if kind == UNIT_STATE:
+            conn.executemany(schema.INSERT_STATE, params)
+        elif kind == UNIT_EVENT:
+            conn.executemany(schema.INSERT_EVENT, params)
+        else:
+            conn.executemany(PRIORITY_SQL[kind], params)
 
 
 def _migrate(conn: sqlite3.Connection, target: int) -> int:

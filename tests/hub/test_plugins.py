@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import pytest
 import voluptuous as vol
 
@@ -16,9 +17,11 @@ from hub.bootstrap import ConfigInvalidError, check_config
 from hub.core import CoreState, Hub
 from hub.hookspecs import hookimpl
 from hub.plugins import (
+    HealthReporter,
     Integration,
     IntegrationNotReadyError,
     SetupState,
+    health_reporter,
     plugin_registry,
 )
 
@@ -291,3 +294,82 @@ async def test_turning_off_what_another_integration_needs_is_reported(
     assert "needs_alerts" not in statuses
     assert "configuration.yaml:4: alerts: alerts is turned off (alerts: false)" in caplog.text
     await hub.stop()
+
+
+async def health(hub: Hub) -> tuple[int, dict[str, Any]]:
+    """GET /api/health over a real socket."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{hub.data['http'].url}/api/health") as response,
+    ):
+        return response.status, await response.json()
+
+
+async def test_a_part_that_stops_working_shows_in_health_until_it_recovers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    reporters: list[HealthReporter] = []
+
+    async def setup(hub: Hub, config: Any) -> bool:
+        reporters.append(health_reporter(hub, "pump", "poller"))
+        reporters.append(health_reporter(hub, "pump", "uplink"))
+        return True
+
+    write_config(tmp_path, "pump:\n")
+    hub = Hub(tmp_path)
+    plugin_registry(hub).register(make_plugin("pump", setup=setup))
+    await hub.start()
+    try:
+        poller, uplink = reporters
+        status, body = await health(hub)
+        assert (status, body["status"], body["problems"]) == (200, "ok", [])
+        assert body["integrations"]["pump"]["state"] == "loaded"
+
+        uplink.degraded("broker slow: 3 s round trips")
+        status, body = await health(hub)
+        assert (status, body["status"], body["problems"]) == (200, "degraded", ["pump"])
+        pump = body["integrations"]["pump"]
+        assert (pump["state"], pump["error"]) == (
+            "degraded",
+            "uplink: broker slow: 3 s round trips",
+        )
+
+        poller.failed("device unreachable")
+        poller.failed("device unreachable")  # repeated reports change nothing
+        status, body = await health(hub)
+        pump = body["integrations"]["pump"]
+        # The worst part decides; every part is listed with its own health.
+        assert (pump["state"], pump["error"]) == ("failed", "poller: device unreachable")
+        assert pump["components"]["poller"]["health"] == "failed"
+        assert pump["components"]["uplink"]["health"] == "degraded"
+        assert body["integrations"]["recorder"]["state"] == "loaded"  # the others are fine
+        assert "pump poller failed: device unreachable" in caplog.text
+        assert caplog.text.count("device unreachable") == 1
+
+        poller.ok()
+        uplink.ok()
+        status, body = await health(hub)
+        assert (status, body["status"], body["problems"]) == (200, "ok", [])
+        pump = body["integrations"]["pump"]
+        assert (pump["state"], pump["error"], pump["components"]) == ("loaded", None, {})
+        assert "pump poller works again" in caplog.text
+    finally:
+        await hub.stop()
+
+
+async def test_an_integration_that_cannot_set_up_makes_health_degraded(tmp_path: Path) -> None:
+    async def never(hub: Hub, config: Any) -> bool:
+        raise IntegrationNotReadyError("cloud not reachable")
+
+    write_config(tmp_path, "cloudy:\n")
+    hub = Hub(tmp_path)
+    registry = plugin_registry(hub)
+    registry.retry_base = 60
+    registry.register(make_plugin("cloudy", setup=never))
+    await hub.start()
+    try:
+        status, body = await health(hub)
+        assert (status, body["status"], body["problems"]) == (200, "degraded", ["cloudy"])
+        assert body["integrations"]["cloudy"]["state"] == "retrying"
+    finally:
+        await hub.stop()

@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 import pytest
@@ -69,33 +69,89 @@ def _as_postgres(args: list[str]) -> list[str]:
     return args
 
 
+class PgServer:
+    """A throw-away PostgreSQL cluster made with initdb, started and stopped with pg_ctl."""
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.base = Path(tempfile.mkdtemp(prefix="evhub-pg-"))
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam("postgres")
+            os.chown(self.base, entry.pw_uid, entry.pw_gid)
+        self.data = self.base / "data"
+        self.port = _free_port()
+        subprocess.run(
+            _as_postgres(
+                [str(bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust"]
+            ),
+            check=True,
+            capture_output=True,
+        )
+
+    @classmethod
+    def binaries(cls) -> Path | None:
+        """Where initdb and pg_ctl are (None: not installed)."""
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        return Path(found[-1]).parent if found else None
+
+    @property
+    def dsn(self) -> str:
+        """The admin DSN of the cluster."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _ctl(self, *args: str) -> list[str]:
+        ctl = [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.base / "log")]
+        return _as_postgres([*ctl, "-w", *args])
+
+    def start(self) -> None:
+        """Start the server (again) on its port."""
+        options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(self._ctl("-o", options, "start"), check=True, capture_output=True)
+
+    def stop(self) -> None:
+        """Stop the server, ending its sessions."""
+        subprocess.run(self._ctl("-m", "fast", "stop"), check=False, capture_output=True)
+
+    def remove(self) -> None:
+        """Stop the server and delete the cluster."""
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def _own_server() -> Iterator[str | None]:
     """Start a throw-away PostgreSQL with initdb/pg_ctl; yield its admin DSN (None: no binaries)."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
+    bindir = PgServer.binaries()
+    if bindir is None:
         yield None
         return
-    bindir = Path(found[-1]).parent
-    base = Path(tempfile.mkdtemp(prefix="evhub-pg-"))
-    if os.geteuid() == 0:
-        entry = pwd.getpwnam("postgres")
-        os.chown(base, entry.pw_uid, entry.pw_gid)
-    data = base / "data"
-    port = _free_port()
-    subprocess.run(
-        _as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]),
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-    ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-w"]
-    subprocess.run(_as_postgres([*ctl, "-o", options, "start"]), check=True, capture_output=True)
+    server = PgServer(bindir)
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        server.start()
+        yield server.dsn
     finally:
-        subprocess.run(_as_postgres([*ctl, "-m", "fast", "stop"]), check=False, capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+        server.remove()
+
+
+def no_postgres(message: str) -> NoReturn:
+    """Skip a test for want of PostgreSQL, or fail it in CI."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def own_pg() -> Iterator[PgServer]:
+    """A PostgreSQL of the test's own, which it may stop and start."""
+    bindir = PgServer.binaries()
+    if bindir is None:
+        no_postgres("no initdb to start a PostgreSQL")
+    server = PgServer(bindir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
 
 
 @pytest.fixture(scope="session")
@@ -106,10 +162,7 @@ def pg_database() -> Iterator[str]:
         if not run_async(lambda: _reachable(LOCAL_PG)):
             admin = stack.enter_context(_own_server())
         if admin is None:
-            message = "no PostgreSQL on 127.0.0.1:5432 and no initdb to start one"
-            if os.environ.get("CI") == "true":
-                pytest.fail(message)
-            pytest.skip(message)
+            no_postgres("no PostgreSQL on 127.0.0.1:5432 and no initdb to start one")
         name = f"evhub_test_{uuid.uuid4().hex[:12]}"
 
         async def create() -> None:

@@ -63,6 +63,9 @@ def freeze_long_lived(reason: str) -> bool:
     import logging
 
     before = gc.get_freeze_count()
+    # Young garbage (the burst's closed sockets, finished tasks) is collected first, so no
+    # cycle of it is frozen; only the young generations are traversed, old ones are frozen.
+    gc.collect(1)
     gc.freeze()
     logging.getLogger("hub.gc").info(
         "froze %d long-lived objects after %s", gc.get_freeze_count() - before, reason

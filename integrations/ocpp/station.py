@@ -6,6 +6,7 @@ its devices, entity ids and sessions while the charger comes and goes.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,7 +25,7 @@ from hub.charger import (
 from hub.clock import clock
 from hub.const import ATTR_DEVICE_CLASS, ATTR_FRIENDLY_NAME, ATTR_UNIT_OF_MEASUREMENT
 from hub.core import Context, Hub, ReadOnlyDict
-from hub.registry import DeviceKind, device_registry, entity_registry
+from hub.registry import DeviceKind, async_sync_registries, device_registry, entity_registry
 from hub.restore_state import last_state
 from hub.security import Severity
 from integrations.ocpp.connection import Connection, HandlerError, OcppCallError
@@ -508,6 +509,8 @@ class Station(Charger):
             payload.get("firmwareVersion"),
             "PowerUp",
         )
+        # The charger's device and entities are on disk before it hears Accepted.
+        await async_sync_registries(self.hub)
         return self._boot_response()
 
     async def on_boot_201(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
@@ -520,6 +523,7 @@ class Station(Charger):
             station.get("firmwareVersion"),
             payload.get("reason", "Unknown"),
         )
+        await async_sync_registries(self.hub)
         return self._boot_response()
 
     async def on_heartbeat(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
@@ -852,6 +856,19 @@ class Station(Charger):
         if stopped is not None:
             self._session_ended(port, stopped, ctx)
 
+    def _supersede_201(self, port: Port, old: Transaction, new: Transaction, ctx: Context) -> None:
+        """A new 2.0.1 transaction on an EVSE that still had one open: the old one is over.
+
+        An EVSE runs one transaction at a time. The old one ended, at the latest, when the
+        new one began; history and the port say so now. The transaction store keeps it open
+        until the charger's own Ended arrives (2.0.1 chargers queue it over a power loss),
+        which then records the real end and energy.
+        """
+        ended = dataclasses.replace(
+            old, stopped_at=max(old.started_at, new.started_at), stop_reason="Other"
+        )
+        self._session_ended(port, ended, ctx)
+
     async def on_stop_transaction_16(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
         stopped_at = self._charger_time("timestamp", payload["timestamp"])
         samples = self._samples("transactionData", payload.get("transactionData", ()))
@@ -908,13 +925,18 @@ class Station(Charger):
         if number and not replayed:
             port = self.port(number)
             id_tag = payload.get("idToken", {}).get("idToken")
+            current = port.transaction
             if payload["eventType"] == "Ended":
                 self._session_ended(port, transaction, ctx)
-            elif port.transaction is None or port.transaction.ocpp_id != transaction.ocpp_id:
-                self._session_started(port, transaction, id_tag or transaction.id_tag, ctx)
-            else:
+            elif current is not None and current.ocpp_id == transaction.ocpp_id:
                 # The stored record moves on (a start reading that came late, the id tag).
                 port.transaction = transaction
+            elif current is None or transaction.started_at >= current.started_at:
+                if current is not None:
+                    self._supersede_201(port, current, transaction, ctx)
+                self._session_started(port, transaction, id_tag or transaction.id_tag, ctx)
+            # Else a late (offline-queued) event of an older transaction: stored, and the
+            # port keeps the newer one.
             state = info.get("chargingState")
             if state is not None and payload["eventType"] != "Ended":
                 status = status_from_ocpp201("Occupied", state)

@@ -83,7 +83,8 @@ from integrations.ocpp.transactions import TransactionStore
 _LOGGER = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 1.0
-# A burst of at least this many connections, quiet for this long, freezes long-lived objects.
+# At least this many more open connections than at the last freeze, quiet for this long,
+# freezes long-lived objects (connections that come and go are not long-lived).
 BURST_CONNECTS = 200
 BURST_SETTLED = 2.0
 CHARGERS_STORE_KEY = "ocpp.chargers"
@@ -530,7 +531,7 @@ class CentralSystem:
         self._unregister_stats: Callable[[], None] | None = None
         self._store: Store[dict[str, Any]] = Store(hub, 1, CHARGERS_STORE_KEY, private=True)
         self._sweep_handle: asyncio.TimerHandle | None = None
-        self._connects_since_freeze = 0
+        self._open_at_freeze = 0
         self._last_connect = 0.0
         self._unsub_started: Callable[[], None] | None = None
         self._ledger: SessionLedger | None = None
@@ -797,21 +798,27 @@ class CentralSystem:
         self._sweep_handle = self.hub.loop.call_later(SWEEP_INTERVAL, self._sweep)
 
     def note_connect(self) -> None:
-        """Count a new connection, for freezing long-lived objects after a burst."""
-        self._connects_since_freeze += 1
+        """Note when the last connection came, for freezing long-lived objects after a burst."""
         self._last_connect = time.monotonic()
 
     def _sweep(self) -> None:
         """Mark silent chargers offline and ping idle ones: one timer for all connections."""
         now = time.monotonic()
+        connected = 0
         for station in self.stations.values():
             station.check_liveness(now)
+            connected += station.connection is not None
         if self.pending_info:
             self.hub.create_task(self._expire_pending(time.time()), "expire pending chargers")
-        if (
-            self._connects_since_freeze >= BURST_CONNECTS
+        if connected < self._open_at_freeze:
+            self._open_at_freeze = connected
+        elif (
+            connected - self._open_at_freeze >= BURST_CONNECTS
             and now - self._last_connect >= BURST_SETTLED
         ):
-            self._connects_since_freeze = 0
-            freeze_long_lived(f"a burst of charger connections ({len(self.stations)} stations)")
+            # Counting open connections, not connection attempts: a peer that connects and
+            # drops again and again (a fuzzer, a flapping charger) leaves nothing long-lived,
+            # and freezing then would keep its garbage cycles for good.
+            self._open_at_freeze = connected
+            freeze_long_lived(f"a burst of charger connections ({connected} connected)")
         self._schedule_sweep()

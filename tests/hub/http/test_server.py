@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ssl
+import uuid
 from pathlib import Path
 
 import aiohttp
@@ -142,8 +143,10 @@ async def test_zeroconf_advertises_the_hub_on_loopback(tmp_path: Path) -> None:
     from zeroconf import IPVersion, ServiceStateChange
     from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
+    # A name of its own: other hubs (a developer's, a parallel test run) may advertise too.
+    site = f"Depot North {uuid.uuid4().hex[:8]}"
     (tmp_path / "configuration.yaml").write_text(
-        "hub:\n  name: Depot North\n"
+        f"hub:\n  name: {site}\n"
         "http:\n  server_host: 127.0.0.1\n  server_port: 0\n  zeroconf: true\n"
         "ocpp:\n  listeners:\n    - host: 127.0.0.1\n      port: 0\n      security_profile: 0\n"
     )
@@ -157,13 +160,13 @@ async def test_zeroconf_advertises_the_hub_on_loopback(tmp_path: Path) -> None:
     def on_change(
         zeroconf: object, service_type: str, name: str, state_change: ServiceStateChange
     ) -> None:
-        if state_change is ServiceStateChange.Added:
+        if state_change is ServiceStateChange.Added and name.startswith(site):
             found.put_nowait(name)
 
     browser = AsyncServiceBrowser(browser_zc.zeroconf, "_evhub._tcp.local.", handlers=[on_change])
     try:
         name = await asyncio.wait_for(found.get(), 20)
-        assert name == "Depot North._evhub._tcp.local."
+        assert name == f"{site}._evhub._tcp.local."
         info = AsyncServiceInfo("_evhub._tcp.local.", name)
         assert await info.async_request(browser_zc.zeroconf, 5000)
         server = hub.data[DATA_HTTP]

@@ -3,7 +3,9 @@
 The hub runs as its own process with one OCPP listener and the default integrations (the
 recorder on), as in benchmarks/ocpp.py; --chargers (5,000) simulated OCPP 1.6 chargers
 (benchmarks/ocpp_load.py) connect and then send --rate (500) calls/s in total, paced by the
-clock, for --duration (20 s) after a warm-up. The load runs twice on the same hub:
+clock, for --duration (60 s) after a warm-up: a minute, so each window holds one of the hub's
+once-a-minute jobs (the uptime engine's update) rather than one window by chance. The load
+runs twice on the same hub:
 
 1. idle: no API client;
 2. polled: one client GETs /api/states every --interval (1 s) with a bearer token, as a
@@ -277,7 +279,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chargers", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=500.0, help="paced charger calls/s")
-    parser.add_argument("--duration", type=float, default=20.0, help="measured seconds")
+    parser.add_argument("--duration", type=float, default=60.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
     parser.add_argument("--since", action="store_true", help="poll ?since= instead")

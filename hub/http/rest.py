@@ -13,6 +13,7 @@ from hub.core import Hub
 from hub.http.service_call import call_service
 from hub.http.state_json import (
     STATES_QUERY,
+    Slicer,
     StatesQuery,
     not_modified,
     respond,
@@ -41,17 +42,19 @@ async def get_states(request: web.Request) -> web.StreamResponse:
     hub = request.app[KEY_HUB]
     encoder = state_encoder(hub)
     query = StatesQuery.parse(request, encoder)
-    selected = await query.select(hub)
+    slicer = Slicer()  # the loop is yielded to every millisecond, from here to the end
+    selected = await query.select(hub, slicer)
     if query.since is not None:
-        parts, removed, revision = await encoder.changes(selected, query.since, query.key)
+        parts, removed, revision = await encoder.changes(selected, query.since, query.key, slicer)
         head = b'{"revision":%s,"reset":%s,"removed":%s,"states":[' % (
             dumps(f"{encoder.instance}.{revision}"),
             b"true" if query.reset else b"false",
             dumps([] if query.reset else query.keep_removed(removed)),
         )
-        return await respond(request, head, parts, b"]}", {hdrs.CACHE_CONTROL: "no-store"})
+        no_store: dict[str, str] = {hdrs.CACHE_CONTROL: "no-store"}
+        return await respond(request, head, parts, b"]}", no_store, slicer)
     page, next_cursor = await query.page(selected)
-    collected = await encoder.collect(page, query.key)
+    collected = await encoder.collect(page, query.key, slicer)
     tag = await collected.etag(encoder.instance, next_cursor or "")
     headers: dict[str, str] = {hdrs.ETAG: tag, hdrs.CACHE_CONTROL: "no-cache"}
     if next_cursor is not None:
@@ -59,7 +62,7 @@ async def get_states(request: web.Request) -> web.StreamResponse:
         headers[hdrs.LINK] = f'<{url}>; rel="next"'
     if not_modified(request, tag):
         return web.Response(status=304, headers=headers)
-    return await respond(request, b"[", collected.parts, b"]", headers)
+    return await respond(request, b"[", collected.parts, b"]", headers, slicer)
 
 
 async def get_state(request: web.Request) -> web.Response:

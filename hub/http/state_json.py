@@ -37,7 +37,7 @@ from hub.registry import device_registry, entity_registry
 DATA_STATE_ENCODER: Final = "http.state_encoder"
 SLICE_SECONDS: Final = 0.001  # the longest the loop is held between yields
 CHECK_EVERY: Final = 64  # states handled between two looks at the clock
-DIFF_CHUNK: Final = 8192  # states compared (in C) between two looks at the clock
+DIFF_CHUNK: Final = 2048  # items compared or copied (in C) between two looks at the clock
 SNAPSHOT_MIN: Final = 2048  # smaller selections are looked at state by state
 MAX_SNAPSHOTS: Final = 8  # queries whose last selection is kept to compare with
 ALL_STATES: Final = ("all",)  # the key of the unfiltered selection
@@ -142,13 +142,14 @@ class Collected:
     parts: list[bytes]
     revisions: list[int]
     made: int  # revisions given out while collecting (new encodings)
+    slicer: Slicer  # the request's: its slice goes on where collecting left it
 
     async def newer_than(self, since: int) -> list[bytes]:
         """The encodings whose revision is newer than since."""
         if since <= 0:
             return self.parts
         found: list[bytes] = []
-        slicer = Slicer()
+        slicer = self.slicer
         for low in range(0, len(self.parts), DIFF_CHUNK):
             high = low + DIFF_CHUNK
             newer = map(gt, self.revisions[low:high], repeat(since))
@@ -159,7 +160,7 @@ class Collected:
     async def etag(self, instance: str, extra: str = "") -> str:
         """A weak ETag: the revisions name exactly which state of which entity is where."""
         digest = hashlib.blake2b(extra.encode(), digest_size=12)
-        slicer = Slicer()
+        slicer = self.slicer
         for low in range(0, len(self.revisions), DIFF_CHUNK):
             digest.update(array("q", self.revisions[low : low + DIFF_CHUNK]).tobytes())
             await slicer.pause()
@@ -244,13 +245,16 @@ class StateEncoder:
         """The StateJSON of state (cached)."""
         return self.entry(state)[0]
 
-    async def collect(self, states: list[State], key: Hashable | None = None) -> Collected:
+    async def collect(
+        self, states: list[State], key: Hashable | None = None, slicer: Slicer | None = None
+    ) -> Collected:
         """The encodings of states, in slices: other requests may encode states meanwhile.
 
         A large selection is compared with the last one of the same query (key) object by
-        object, in C: only the states that differ are looked at one by one.
+        object, in C: only the states that differ are looked at one by one. With a key, the
+        list is kept for that (and emptied later): the caller must not use it afterwards.
         """
-        slicer = Slicer()
+        slicer = slicer or Slicer()
         count = len(states)
         keep = key is not None and count >= SNAPSHOT_MIN
         previous = self._snapshots.pop(key, None) if keep else None
@@ -258,19 +262,27 @@ class StateEncoder:
         if previous is None:
             parts, revisions, todo = [b""] * count, [0] * count, range(count)
         else:
-            parts, revisions = previous.parts[:count], previous.revisions[:count]
-            common = min(count, len(previous.states))
-            if count > common:
-                parts.extend([b""] * (count - common))
-                revisions.extend([0] * (count - common))
+            # Copies: an answer still being sent may hold the previous lists.
+            parts, revisions = [], []
             changed: list[int] = []
+            common = min(count, len(previous.states))
             for low in range(0, common, DIFF_CHUNK):
                 high = min(low + DIFF_CHUNK, common)
+                parts.extend(previous.parts[low:high])
+                revisions.extend(previous.revisions[low:high])
                 different = map(is_not, states[low:high], previous.states[low:high])
                 changed.extend(compress(range(low, high), different))
                 await slicer.pause()
+            parts.extend([b""] * (count - common))
+            revisions.extend([0] * (count - common))
             changed.extend(range(common, count))
             todo = changed
+            # The last references to the states replaced since: freed a slice at a time.
+            gone = previous.states
+            del previous
+            while gone:
+                del gone[-DIFF_CHUNK:]
+                await slicer.pause()
         made = 0
         entries = self._entries
         for done, index in enumerate(todo):
@@ -278,20 +290,25 @@ class StateEncoder:
             found = entries.get(state.entity_id)
             if found is not None and found[0] is state:
                 parts[index], revisions[index] = found[1], found[2]
+                if done % CHECK_EVERY == 0:
+                    await slicer.pause()
             else:
                 before = self._revision
                 parts[index], revisions[index] = self.entry(state)
                 made += self._revision - before
-            if done % CHECK_EVERY == 0:
-                await slicer.pause()
+                await slicer.pause()  # an encoding costs as much as a hundred lookups
         if keep:
             self._snapshots[key] = _Snapshot(states, parts, revisions)
             while len(self._snapshots) > MAX_SNAPSHOTS:
                 del self._snapshots[next(iter(self._snapshots))]
-        return Collected(parts, revisions, made)
+        return Collected(parts, revisions, made, slicer)
 
     async def changes(
-        self, states: list[State], since: int, key: Hashable | None = None
+        self,
+        states: list[State],
+        since: int,
+        key: Hashable | None = None,
+        slicer: Slicer | None = None,
     ) -> tuple[list[bytes], list[str], int]:
         """The encodings of states changed after since, the entities removed, and the
         revision to ask from next time.
@@ -302,7 +319,7 @@ class StateEncoder:
         states come twice, none is missed.
         """
         start = self._revision
-        collected = await self.collect(states, key)
+        collected = await self.collect(states, key, slicer)
         parts = await collected.newer_than(since)
         removed = self.removed_since(since)
         end = self._revision
@@ -382,9 +399,10 @@ async def respond(
     parts: list[bytes],
     tail: bytes,
     headers: dict[str, str],
+    slicer: Slicer | None = None,
 ) -> web.StreamResponse:
     """Answer head + the parts joined by commas + tail, in chunks; gzip if asked and worth it."""
-    slicer = Slicer()
+    slicer = slicer or Slicer()
     size = len(head) + len(tail) + max(len(parts) - 1, 0)
     for low in range(0, len(parts), DIFF_CHUNK):
         size += sum(map(len, parts[low : low + DIFF_CHUNK]))
@@ -545,7 +563,7 @@ class StatesQuery:
             return ALL_STATES
         return (self.domains, self.entity_ids, self.device_ids, self.limit, self.cursor)
 
-    async def select(self, hub: Hub) -> list[State]:
+    async def select(self, hub: Hub, slicer: Slicer) -> list[State]:
         """The states the filters select: in the state machine's order, or as named."""
         states = hub.states
         if self.entity_ids is not None:
@@ -561,7 +579,6 @@ class StatesQuery:
         if self.domains is not None:
             prefixes = tuple(f"{domain}." for domain in self.domains)
             kept: list[State] = []
-            slicer = Slicer()
             for index, state in enumerate(selected):
                 if state.entity_id.startswith(prefixes):
                     kept.append(state)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -578,3 +579,40 @@ async def test_a_restored_online_station_is_offline_until_it_connects(
     cp = await connect(ws_url(hub, "CP-1"))
     await wait_state(hub, "sensor.bay_1_connectivity", "online")
     await cp.close()
+
+
+# Memory: what a peer makes the hub hold must not stay after it leaves
+
+MANY = OPEN + "".join(f"  - id: CP-M{index}\n" for index in range(30))
+
+
+async def test_connections_that_come_and_go_freeze_nothing(
+    ocpp_hub: HubFactory, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub import util
+    from integrations.ocpp import system as system_module
+
+    # As `evhub run` tunes the collector; a burst of 20 settled for 0.2 s freezes.
+    monkeypatch.setitem(util._GC_STATE, "tuned", True)
+    monkeypatch.setattr(system_module, "BURST_CONNECTS", 20)
+    monkeypatch.setattr(system_module, "BURST_SETTLED", 0.2)
+    hub = await ocpp_hub(MANY)
+    before = gc.get_freeze_count()
+    try:
+        # A peer connecting and dropping again and again leaves nothing long-lived: a freeze
+        # now would keep its garbage cycles forever.
+        for index in range(60):
+            cp = await connect(ws_url(hub, f"CP-M{index % 30}"))
+            await cp.close()
+        await asyncio.sleep(1.5)
+        assert gc.get_freeze_count() == before
+        # Chargers that stay are a burst of long-lived objects: frozen, once.
+        stay = [await connect(ws_url(hub, f"CP-M{index}")) for index in range(30)]
+        for _ in range(50):
+            if gc.get_freeze_count() > before:
+                break
+            await asyncio.sleep(0.1)
+        assert gc.get_freeze_count() > before
+        assert len(stay) == 30
+    finally:
+        gc.unfreeze()

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from hub.charger import EVENT_CHARGER
+from hub.charger import EVENT_CHARGER, EVENT_SESSION_RECORD, register_history_flush
 from hub.const import EVENT_AUDIT, EVENT_EXCLUSION, EVENT_OUTAGE, EVENT_STATE_CHANGED, MATCH_ALL
 from hub.core import Context, Event, Hub, ReadOnlyDict, State, Unsubscribe
 from hub.recorder.backend import (
@@ -208,6 +208,9 @@ class Recorder:
             ),
             bus.listen(MATCH_ALL, self._on_event),
             bus.listen(EVENT_CHARGER, self._on_charger_event),
+            bus.listen(EVENT_SESSION_RECORD, self._on_session_record),
+            # Drivers with durable stores of their own (OCPP) learn what is on disk here.
+            register_history_flush(self.hub, self.flush),
             bus.listen(EVENT_OUTAGE, self._on_outage),
             bus.listen(EVENT_EXCLUSION, self._on_exclusion),
             bus.listen(EVENT_SECURITY, self._on_security),
@@ -301,29 +304,7 @@ class Recorder:
         data = event.data
         kind = data.get("kind")
         if kind in ("session_started", "session_ended"):
-            transaction_id = data.get("transaction_id")
-            station_id = data.get("station_id")
-            if transaction_id is None or station_id is None:
-                _LOGGER.warning("Recorder: %s without station_id/transaction_id", kind)
-                return
-            self._keep(
-                KIND_SESSION,
-                (
-                    str(station_id),
-                    str(transaction_id),
-                    _s(data.get("device_id")),
-                    _i(data.get("port")),
-                    _s(data.get("charge_point_id")),
-                    _s(data.get("id_tag")),
-                    _f(data.get("started_at")),
-                    _f(data.get("stopped_at")),
-                    _f(data.get("energy_wh")),
-                    _f(data.get("peak_power_w")),
-                    _s(data.get("stop_reason")),
-                    _s(data.get("error_code")),
-                    event.time_fired_ts,
-                ),
-            )
+            self._keep_session(event, kind)
         elif kind == "status" and data.get("status") is not None:
             self._keep(
                 KIND_PORT_STATUS,
@@ -337,6 +318,35 @@ class Recorder:
                     _s(data.get("error_code")),
                 ),
             )
+
+    def _on_session_record(self, event: Event) -> None:
+        self._keep_session(event, "session record")
+
+    def _keep_session(self, event: Event, kind: str) -> None:
+        data = event.data
+        transaction_id = data.get("transaction_id")
+        station_id = data.get("station_id")
+        if transaction_id is None or station_id is None:
+            _LOGGER.warning("Recorder: %s without station_id/transaction_id", kind)
+            return
+        self._keep(
+            KIND_SESSION,
+            (
+                str(station_id),
+                str(transaction_id),
+                _s(data.get("device_id")),
+                _i(data.get("port")),
+                _s(data.get("charge_point_id")),
+                _s(data.get("id_tag")),
+                _f(data.get("started_at")),
+                _f(data.get("stopped_at")),
+                _f(data.get("energy_wh")),
+                _f(data.get("peak_power_w")),
+                _s(data.get("stop_reason")),
+                _s(data.get("error_code")),
+                event.time_fired_ts,
+            ),
+        )
 
     def _on_outage(self, event: Event) -> None:
         data = event.data

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from hub.charger import EVENT_SESSION_RECORD
 from hub.const import (
     EVENT_AUDIT,
     EVENT_EXCLUSION,
@@ -24,9 +25,9 @@ CONF_EVENT_TYPES: Final = "event_types"
 # The alert manager's events (hub.alerts; named here so the recorder does not import it).
 ALERT_EVENTS: Final = ("alert_raised", "alert_updated", "alert_acknowledged", "alert_resolved")
 
-# Never kept as events: state changes, outages, exclusions, alerts, security events and
-# audit entries have tables of their own; a report of an unchanged state says nothing
-# history needs, and uptime_updated repeats the uptime sensors' states.
+# Never kept as events: state changes, outages, exclusions, alerts, security events, audit
+# entries and re-announced sessions have tables of their own; a report of an unchanged
+# state says nothing history needs, and uptime_updated repeats the uptime sensors' states.
 NOT_EVENTS: Final = frozenset(
     {
         EVENT_STATE_CHANGED,
@@ -35,6 +36,7 @@ NOT_EVENTS: Final = frozenset(
         EVENT_EXCLUSION,
         EVENT_AUDIT,
         EVENT_SECURITY,
+        EVENT_SESSION_RECORD,
         *ALERT_EVENTS,
         "uptime_updated",
     }

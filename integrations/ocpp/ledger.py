@@ -39,6 +39,8 @@ class SessionLedger:
         self.system = system
         self.store = system.transactions
         self.replayed = 0
+        # Set once the start's catch-up is done (history holds what the store held then).
+        self.caught_up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -57,6 +59,7 @@ class SessionLedger:
     async def _run(self) -> None:
         try:
             await self.catch_up()
+            self.caught_up.set()
             while True:
                 await asyncio.sleep(INTERVAL)
                 await self.advance()

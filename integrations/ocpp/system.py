@@ -534,7 +534,7 @@ class CentralSystem:
         self._open_at_freeze = 0
         self._last_connect = 0.0
         self._unsub_started: Callable[[], None] | None = None
-        self._ledger: SessionLedger | None = None
+        self.ledger: SessionLedger | None = None
 
     async def start(self) -> None:
         """Open the transaction store, load approved chargers, create stations, listen."""
@@ -571,14 +571,14 @@ class CentralSystem:
         for station in self.stations.values():
             station.not_connected()
         await self._restore_open_transactions()
-        self._ledger = SessionLedger(self)
+        self.ledger = SessionLedger(self)
         for listener in self.listeners:
             await listener.start()
         self._schedule_sweep()
         self._unregister_stats = register_protocol_stats(self.hub, "ocpp", self.stats)
         # Rebuild history once every integration (the recorder included) listens.
         if self.hub.state is CoreState.running:
-            self._ledger.start()
+            self.ledger.start()
         else:
             self._unsub_started = self.hub.bus.listen_once(
                 EVENT_HUB_STARTED, lambda _event: self._start_ledger()
@@ -586,8 +586,8 @@ class CentralSystem:
 
     def _start_ledger(self) -> None:
         self._unsub_started = None
-        if self._ledger is not None:
-            self._ledger.start()
+        if self.ledger is not None:
+            self.ledger.start()
 
     async def stop(self) -> None:
         """Close listeners and connections, then the transaction store."""
@@ -604,9 +604,9 @@ class CentralSystem:
             await station.shutdown()
         for listener in self.listeners:
             await listener.stop()
-        if self._ledger is not None:
-            await self._ledger.stop()
-            self._ledger = None
+        if self.ledger is not None:
+            await self.ledger.stop()
+            self.ledger = None
         await self.transactions.close()
         await self._store.flush()
 

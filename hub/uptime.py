@@ -18,7 +18,7 @@ What counts as an outage of a port (a connector or EVSE device), each fired as
 
 Restart rule. The hub being down is not charger downtime:
 - at stop, open outages stay open in the recorder and the stop time is kept as the hub's
-  last moment alive (saved every minute too, for a crash);
+  last moment alive (for a crash: a mark rewritten every second, ``.storage/uptime.alive``);
 - after the start, an outage that was open is decided by the first news about its port:
   the same condition again (the same down status, the station still offline after its
   grace) continues it as one outage; anything else closes it at the last moment alive,
@@ -60,12 +60,14 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import re
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
+from pathlib import Path
 from typing import Any, Final
 
 import voluptuous as vol
@@ -88,6 +90,7 @@ from hub.const import (
     EVENT_HUB_STOP,
     EVENT_OUTAGE,
     EVENT_STATE_CHANGED,
+    STORAGE_DIR,
 )
 from hub.core import Event, Hub, ServiceCall, Unsubscribe, new_id
 from hub.exceptions import HubError, ServiceValidationError
@@ -101,6 +104,11 @@ _LOGGER = logging.getLogger(__name__)
 DOMAIN: Final = "uptime"
 DATA_UPTIME: Final = "uptime.engine"
 STORAGE_KEY: Final = "uptime.state"
+# The hub's last moment alive, rewritten every second (no fsync: it survives SIGKILL of the
+# process, and a power cut costs a few seconds of it): a crash must not truncate an outage
+# that began since the last save of the store.
+ALIVE_FILE: Final = "uptime.alive"
+ALIVE_INTERVAL: Final = 1.0
 STORAGE_VERSION: Final = 1
 
 CAUSE_FAULTED: Final = "faulted"
@@ -785,6 +793,7 @@ class UptimeEngine:
         self._unsubs: list[Unsubscribe] = []
         self._timers: list[Timer] = []
         self._tick_timer: Timer | None = None
+        self._alive_timer: asyncio.TimerHandle | None = None
         self._updating: asyncio.Task[None] | None = None
         self._cache: dict[str, PortHistory] = {}
         self._in_service: dict[str, float] = {}
@@ -809,6 +818,9 @@ class UptimeEngine:
         stored = await self._store.load() or {}
         last_alive = stored.get("last_alive")
         self.last_alive = float(last_alive) if isinstance(last_alive, int | float) else None
+        marked = await self.hub.run_in_executor(_read_alive, self._alive_path)
+        if marked is not None and (self.last_alive is None or marked > self.last_alive):
+            self.last_alive = marked
         # Outages carried over the restart close at the previous run's last moment alive.
         self.resume_from = now if self.last_alive is None else min(self.last_alive, now)
         self._intended = {str(port) for port in stored.get("intended", ())}
@@ -872,6 +884,7 @@ class UptimeEngine:
         self._timers.append(clock(self.hub).call_later(self.offline_grace, self._grace_over))
         self._save()
         self._tick()
+        self._mark_alive()
 
     async def stop(self) -> None:
         """Stop listening and keep the last moment alive for the next start."""
@@ -886,6 +899,9 @@ class UptimeEngine:
                 low.timer.cancel()
         if self._tick_timer is not None:
             self._tick_timer.cancel()
+        if self._alive_timer is not None:
+            self._alive_timer.cancel()
+            self._alive_timer = None
         if self._updating is not None and not self._updating.done():
             self._updating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -894,6 +910,22 @@ class UptimeEngine:
         self._release_timers.clear()
         self.last_alive = self.now()
         await self._store.save(self._data_to_save())
+
+    @property
+    def _alive_path(self) -> Path:
+        return Path(self.hub.path(STORAGE_DIR, ALIVE_FILE))
+
+    def _mark_alive(self) -> None:
+        """Write the hub clock's time to the alive file, then again a second later."""
+        self._alive_timer = None
+        if self._stopping:
+            return
+        now = self.now()
+        self.hub.create_task(
+            self.hub.run_in_executor(_write_alive, self._alive_path, now), "uptime alive mark"
+        )
+        # Real seconds, not the hub clock's: a crash happens in real time.
+        self._alive_timer = self.hub.loop.call_later(ALIVE_INTERVAL, self._mark_alive)
 
     def _on_hub_stop(self, _event: Event) -> None:
         self._stopping = True
@@ -1540,6 +1572,25 @@ def _exclusion_target(hub: Hub, call: ServiceCall) -> tuple[str | None, str | No
     raise ServiceValidationError(
         f"an exclusion targets a station or a port, not a {device.kind} device"
     )
+
+
+def _read_alive(path: Path) -> float | None:
+    """The time in the alive file, or None if there is none (or it is torn)."""
+    try:
+        value = float(path.read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _write_alive(path: Path, when: float) -> None:
+    """Overwrite the alive file in place (a fixed-width number, so no torn mixes)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.pwrite(fd, f"{when:020.3f}\n".encode("ascii"), 0)
+    finally:
+        os.close(fd)
 
 
 def engine_of(hub: Hub) -> UptimeEngine:

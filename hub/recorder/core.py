@@ -485,7 +485,11 @@ class Recorder:
             self._room = max(0, self.max_backlog - len(items))
             watchdog = asyncio.get_running_loop().call_later(STALLED_AFTER, self._stall)
             try:
-                skipped = await self.backend.write(Batch(items, priority))
+                try:
+                    skipped = await self.backend.write(Batch(items, priority))
+                finally:
+                    watchdog.cancel()
+                    self._stalled = False
             except Exception as err:
                 error = err
                 # Nothing is lost here: the rows go back to the front of the queue (state
@@ -511,10 +515,8 @@ class Recorder:
                 self.last_commit_error = None
                 if self._dropping and len(self._pending) < self.max_backlog // 2:
                     self._dropping = False
-                self._stalled = False
                 self._report_health()
             finally:
-                watchdog.cancel()
                 self._in_flight = 0
                 self._room = self.max_backlog
         for waiter in waiters:

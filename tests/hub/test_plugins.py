@@ -315,7 +315,9 @@ async def test_a_part_that_stops_working_shows_in_health_until_it_recovers(
         reporters.append(health_reporter(hub, "pump", "uplink"))
         return True
 
-    write_config(tmp_path, "pump:\n")
+    write_config(
+        tmp_path, "pump:\nhttp:\n  server_host: 127.0.0.1\n  server_port: 0\n  metrics_open: true\n"
+    )
     hub = Hub(tmp_path)
     plugin_registry(hub).register(make_plugin("pump", setup=setup))
     await hub.start()
@@ -345,6 +347,13 @@ async def test_a_part_that_stops_working_shows_in_health_until_it_recovers(
         assert body["integrations"]["recorder"]["state"] == "loaded"  # the others are fine
         assert "pump poller failed: device unreachable" in caplog.text
         assert caplog.text.count("device unreachable") == 1
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{hub.data['http'].url}/metrics") as response,
+        ):
+            text = await response.text()
+        assert 'evhub_integration_working{domain="pump"} 0.0' in text
+        assert 'evhub_integration_working{domain="recorder"} 1.0' in text
 
         poller.ok()
         uplink.ok()

@@ -15,6 +15,7 @@ import math
 import resource
 import secrets
 import signal
+import sqlite3
 import sys
 import textwrap
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 import yaml
 
@@ -387,3 +389,49 @@ async def charge_point_reports(cp: RawChargePoint) -> None:
         await cp.call("StatusNotification", {"connectorId": 2**31, **status})
     await asyncio.sleep(0.5)  # a commit in between
     await cp.call("StatusNotification", {"connectorId": 1, **status})
+
+
+async def test_a_commit_stuck_behind_a_lock_shows_the_writer_failed(
+    start_hub: StartHub, db_url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hub.recorder.core.STALLED_AFTER", 0.5)
+    hub, recorder = await start_hub(http=HTTP_OPEN)
+    await recorder.flush()
+    # Another process holds the database: a write lock on SQLite, the states table on
+    # PostgreSQL. The next commit waits behind it.
+    release: Any
+    if db_url is None:
+        holder = sqlite3.connect(hub.path("evhub.db"), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+
+        async def release() -> None:
+            holder.execute("ROLLBACK")
+            holder.close()
+
+    else:
+        conn = await asyncpg.connect(db_url)
+        lock = conn.transaction()
+        await lock.start()
+        await conn.execute("LOCK TABLE states IN ACCESS EXCLUSIVE MODE")
+
+        async def release() -> None:
+            await lock.rollback()
+            await conn.close()
+
+    try:
+        hub.states.set("sensor.waiting", "1")
+        deadline = time.monotonic() + 20
+        while True:
+            _status, body = await get_json(hub, "/api/health")
+            if body["integrations"]["recorder"]["state"] == "failed":
+                break
+            assert time.monotonic() < deadline, body
+            await asyncio.sleep(0.1)
+        assert "a commit has been running for over" in body["integrations"]["recorder"]["error"]
+        assert body["status"] == "degraded"
+    finally:
+        await release()
+    await recorder.flush()
+    _status, body = await get_json(hub, "/api/health")
+    assert (body["status"], body["integrations"]["recorder"]["state"]) == ("ok", "loaded")
+    assert "sensor.waiting" in await recorder.history(["sensor.waiting"], 0)

@@ -437,9 +437,7 @@ def split_items(items: Sequence[Any], limits: Limits = SQLITE_LIMITS) -> Prepare
                 or "\x00" not in "".join(text for text in (state, ctx, user) if text is not None)
             )
         ):
-            bad = bad_value(
-                (_entity_id, state, changed, updated, ctx, user), STATE_COLUMNS, limits
-            )
+            bad = bad_value((_entity_id, state, changed, updated, ctx, user), STATE_COLUMNS, limits)
             if bad is not None:
                 skipped.append(Skipped("states", bad[0], f"{_entity_id!r}: {bad[1]}"))
                 continue
@@ -465,22 +463,20 @@ def prepare(batch: Batch, limits: Limits) -> PreparedStates:
     return prepared
 
 
+# Kinds of the rows an isolating write handles besides the KIND_* ones.
+UNIT_STATE: Final = "state"
+UNIT_EVENT: Final = "event"
+# One row of an isolating write: (KIND_* or UNIT_*, its parameters, what names it in a log).
+Unit = tuple[str, tuple[Any, ...], Any]
+
+
 def unit_table(kind: str) -> str:
-    """The table a unit of an isolating write goes to (see RecorderBackend.write)."""
+    """The table a row of an isolating write goes to."""
     if kind == UNIT_STATE:
         return "states"
     if kind == UNIT_EVENT:
         return "events"
     return PRIORITY_TABLES[kind][0]
-
-
-# Kinds of the rows an isolating write handles besides the KIND_* ones.
-UNIT_STATE: Final = "state"
-UNIT_EVENT: Final = "event"
-
-
-# One row of an isolating write: (KIND_* or UNIT_*, its parameters, what names it in a log).
-Unit = tuple[str, tuple[Any, ...], Any]
 
 
 def units_of(state_rows: Sequence[tuple[Any, ...]], prepared: PreparedStates) -> list[Unit]:
@@ -497,8 +493,11 @@ def units_of(state_rows: Sequence[tuple[Any, ...]], prepared: PreparedStates) ->
 
 def refused(unit: Unit, err: BaseException) -> Skipped:
     """The record of a row the database refused."""
+    message = str(err)
+    if len(message) > 200:
+        message = message[:197] + "..."
     return Skipped(
-        unit_table(unit[0]), REASON_REFUSED, f"{_shown(unit[2])}: {type(err).__name__}: {err}"
+        unit_table(unit[0]), REASON_REFUSED, f"{_shown(unit[2])}: {type(err).__name__}: {message}"
     )
 
 

@@ -143,7 +143,9 @@ class PostgresBackend(RecorderBackend):
                 self._attrs.clear()
                 if not is_row_error(err):
                     raise
-                _LOGGER.warning("Recorder batch refused (%s): finding the rows at fault", err)
+                _LOGGER.warning(
+                    "Recorder batch refused (%s): finding the rows at fault", type(err).__name__
+                )
                 await self._write_isolating(conn, prepared)
             except BaseException:
                 self._meta.clear()

@@ -167,7 +167,9 @@ class SQLiteBackend(RecorderBackend):
             self._abandon(conn)
             if not is_row_error(err):
                 raise
-            _LOGGER.warning("Recorder batch refused (%s): finding the rows at fault", err)
+            _LOGGER.warning(
+                "Recorder batch refused (%s): finding the rows at fault", type(err).__name__
+            )
             self._write_isolating(conn, prepared)
         except BaseException:
             self._abandon(conn)

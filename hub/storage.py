@@ -12,6 +12,7 @@ import contextlib
 import inspect
 import json
 import logging
+import math
 import os
 import re
 import tempfile
@@ -224,7 +225,7 @@ class Store(Generic[_T]):
         if self._journal is None:
             raise StorageError(f"{self.path} has no journal")
         try:
-            line = orjson.dumps(record, default=_json_default, option=_COMPACT) + b"\n"
+            line = _dumps(record, _COMPACT) + b"\n"
         except (TypeError, ValueError) as err:
             raise StorageError(f"cannot serialise a record for {self.path}: {err}") from err
         self._journal.append(line)
@@ -292,9 +293,7 @@ class Store(Generic[_T]):
 
     def _serialize(self, data: _T, generation: int | None = None) -> bytes:
         try:
-            return orjson.dumps(
-                self._document(data, generation), default=_json_default, option=_INDENTED
-            )
+            return _dumps(self._document(data, generation), _INDENTED)
         except (TypeError, ValueError) as err:
             raise StorageError(f"cannot serialise data for {self.path}: {err}") from err
 
@@ -356,11 +355,33 @@ def _is_large(value: Any) -> bool:
     return hasattr(value, "json_slice") or (isinstance(value, list) and len(value) > _CHUNK)
 
 
+def _dumps(value: Any, option: int) -> bytes:
+    """Encode as JSON; what orjson refuses (integers beyond 64 bits, lone surrogates in a
+    string) is encoded by the standard library instead, never failing a whole store."""
+    try:
+        return orjson.dumps(value, default=_json_default, option=option)
+    except TypeError:
+        return json.dumps(_plain(value), ensure_ascii=True, separators=(",", ":")).encode()
+
+
+def _plain(value: Any) -> Any:
+    """Value as plain JSON types for the standard library: NaN and infinities as null."""
+    if isinstance(value, str | int | bool) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return _plain(_json_default(value))
+
+
 async def _encode_cooperatively(document: dict[str, Any]) -> bytes:
     """Encode a store document; long lists (or json_slice objects) a slice at a time."""
     data = document["data"]
     if not isinstance(data, dict) or not any(_is_large(value) for value in data.values()):
-        return orjson.dumps(document, default=_json_default, option=_INDENTED)
+        return _dumps(document, _INDENTED)
     head = {key: value for key, value in document.items() if key != "data"}
     parts = [orjson.dumps(head)[:-1], b',"data":{']
     for index, (key, value) in enumerate(data.items()):
@@ -368,7 +389,7 @@ async def _encode_cooperatively(document: dict[str, Any]) -> bytes:
             parts.append(b",")
         parts.append(orjson.dumps(str(key)) + b":")
         if not _is_large(value):
-            parts.append(orjson.dumps(value, default=_json_default, option=_COMPACT))
+            parts.append(_dumps(value, _COMPACT))
             continue
         parts.append(b"[")
         for start in range(0, len(value), _CHUNK):
@@ -379,7 +400,7 @@ async def _encode_cooperatively(document: dict[str, Any]) -> bytes:
             )
             if start:
                 parts.append(b",")
-            parts.append(orjson.dumps(rows, default=_json_default, option=_COMPACT)[1:-1])
+            parts.append(_dumps(rows, _COMPACT)[1:-1])
             await asyncio.sleep(0)
         parts.append(b"]")
     parts.append(b"}}")

@@ -117,6 +117,33 @@ async def test_unserialisable_data_is_refused(hub: Hub) -> None:
     assert not store.path.exists()
 
 
+async def test_values_orjson_refuses_never_fail_a_whole_store(hub: Hub) -> None:
+    """A single attribute beyond 64 bits (or a lone surrogate) must not stop saving."""
+    store: Store[dict[str, Any]] = Store(hub, 1, "test.odd")
+    odd = {"big": 2**70, "small": -(2**70), "nan": float("nan"), "text": "bad \udc80 half"}
+    rows = [{"i": index} for index in range(2500)] + [odd]
+    await store.save({"odd": odd, "rows": rows})
+    await store.save({"odd": odd, "rows": rows}, immutable=True)
+    loaded = json.loads(store.path.read_text(encoding="ascii"))["data"]
+    expected = {"big": 2**70, "small": -(2**70), "nan": None, "text": "bad \udc80 half"}
+    assert loaded["odd"] == expected
+    assert loaded["rows"][-1] == expected
+    assert loaded["rows"][0] == {"i": 0}
+
+
+async def test_restore_state_saves_despite_an_odd_attribute(hub: Hub) -> None:
+    from hub.restore_state import async_load_restore_state, restore_state_data
+
+    await async_load_restore_state(hub)
+    hub.states.set("sensor.odd", "1", {"big": 2**70})
+    hub.states.set("sensor.plain", "2", {"x": 1})
+    data = restore_state_data(hub)
+    assert data is not None
+    await data.async_dump()
+    saved = read_file(hub.path(".storage", "core.restore_state"))["data"]["states"]
+    assert {row[0] for row in saved} >= {"sensor.odd", "sensor.plain"}
+
+
 async def test_older_version_is_migrated_and_saved(hub: Hub) -> None:
     write_file(
         hub, "test.migrate", {"version": 1, "minor_version": 1, "key": "x", "data": ["a", "b"]}

@@ -22,6 +22,7 @@ from aiohttp import web
 from hub.const import EVENT_HUB_STARTED
 from hub.core import CoreState, Hub
 from hub.http.metrics import ProtocolStats, register_protocol_stats
+from hub.plugins import health_reporter
 from hub.security import Severity, security_log
 from hub.storage import Store
 from hub.util import freeze_long_lived
@@ -59,6 +60,7 @@ from integrations.ocpp.const import (
     CONF_SITE,
     CONF_TIMESTAMP_WINDOW,
     CONF_UNKNOWN_CHARGERS,
+    DOMAIN,
     DUPLICATE_REFUSE_BOTH,
     DUPLICATE_REFUSE_NEW,
     PROBE_TIMEOUT,
@@ -536,8 +538,17 @@ class CentralSystem:
         self._unsub_started: Callable[[], None] | None = None
         self.ledger: SessionLedger | None = None
 
+    def _transactions_health(self, problem: str | None) -> None:
+        reporter = health_reporter(self.hub, DOMAIN, "transactions")
+        if problem is None:
+            reporter.ok()
+        else:
+            # Chargers are told InternalError instead of Accepted: charging is not recorded.
+            reporter.failed(f"transaction store: {problem}")
+
     async def start(self) -> None:
         """Open the transaction store, load approved chargers, create stations, listen."""
+        self.transactions.on_health = self._transactions_health
         await self.transactions.open()
         stored = await self._store.load() or {}
         for cp_id, entry in stored.get("approved", {}).items():

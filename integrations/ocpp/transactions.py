@@ -230,6 +230,9 @@ class TransactionStore:
         self._closed: asyncio.Future[None] | None = None
         self._accepting = False
         self._closing = False
+        # Told in the loop when writing starts failing (the reason) and works again (None).
+        self.on_health: Callable[[str | None], None] | None = None
+        self._failing = False  # writer thread only
 
     def __repr__(self) -> str:
         return f"<TransactionStore {self.path} commits={self.commits}>"
@@ -536,6 +539,14 @@ class TransactionStore:
 
     # Writer thread
 
+    def _health(self, problem: str | None) -> None:
+        """Tell the loop (on_health) when writing starts failing or works again."""
+        if problem is None and not self._failing:
+            return
+        self._failing = problem is not None
+        if self.on_health is not None:
+            self._post(self.on_health, problem)
+
     def _post(self, callback: Callable[..., None], *args: Any) -> None:
         """Run callback in the loop (from the writer thread)."""
         assert self._loop is not None
@@ -643,6 +654,7 @@ class TransactionStore:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         except sqlite3.Error as err:
             _LOGGER.error("transaction store cannot begin a transaction: %s", err)
+            self._health(f"cannot begin a transaction: {err}")
             return [(r.future, None, _wrap(r, err)) for r in todo], []
         outcomes: list[_Outcome] = []
         failures: list[_Outcome] = []
@@ -679,10 +691,13 @@ class TransactionStore:
             conn.execute("COMMIT")
         except sqlite3.Error as err:
             _LOGGER.error("transaction store commit failed: %s", err)
+            self._health(f"commit failed: {err}")
             _rollback(conn)
             return failures + [(f, None, _wrap_commit(err)) for f, _, _ in outcomes], []
         if wrote:
             self.commits += 1
+            if self._failing:
+                self._health(None)
         return failures + outcomes, []
 
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 import time
 from pathlib import Path
 
 from hub.core import Hub
 from hub.recorder import get_recorder
 from hub.uptime import engine_of
-from tests.test_durability import ROOT, free_port, open_charger, wait_port
+from tests.hub_process import free_port, kill, open_charger, start_hub, wait_port
 
 
 def write_config(directory: Path, port: int, extra: str = "") -> None:
@@ -27,27 +24,10 @@ def write_config(directory: Path, port: int, extra: str = "") -> None:
     )
 
 
-async def start_child(config_dir: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "import sys; from hub.cli import main; sys.exit(main())",
-        "run",
-        "--config",
-        str(config_dir),
-        "--log-level",
-        "warning",
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-
-
 async def test_an_outage_begun_just_before_a_crash_keeps_its_length(tmp_path: Path) -> None:
     port = free_port()
     write_config(tmp_path, port)
-    child = await start_child(tmp_path)
+    child = await start_hub(tmp_path)
     try:
         await wait_port(port)
         cp = await open_charger(port, "CP-1")
@@ -64,13 +44,10 @@ async def test_an_outage_begun_just_before_a_crash_keeps_its_length(tmp_path: Pa
         )
         await asyncio.sleep(4)
         killed_at = time.time()
-        os.kill(child.pid, signal.SIGKILL)
-        await child.wait()
+        await kill(child)
         await cp.close()
     finally:
-        if child.returncode is None:
-            child.kill()
-            await child.wait()
+        await kill(child)
 
     hub = Hub(tmp_path)
     await hub.start()
@@ -101,7 +78,7 @@ async def test_an_outage_begun_just_before_a_crash_keeps_its_length(tmp_path: Pa
 async def test_an_accepted_charger_that_never_returns_counts_offline(tmp_path: Path) -> None:
     port = free_port()
     write_config(tmp_path, port)
-    child = await start_child(tmp_path)
+    child = await start_hub(tmp_path)
     try:
         await wait_port(port)
         cp = await open_charger(port, "STRANGER")
@@ -110,13 +87,10 @@ async def test_an_accepted_charger_that_never_returns_counts_offline(tmp_path: P
             "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
         )
         await asyncio.sleep(1.5)
-        os.kill(child.pid, signal.SIGKILL)
-        await child.wait()
+        await kill(child)
         await cp.close()
     finally:
-        if child.returncode is None:
-            child.kill()
-            await child.wait()
+        await kill(child)
 
     hub = Hub(tmp_path)
     await hub.start()

@@ -7,31 +7,21 @@ history lost, states restored, and no outage invented by the restart itself.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
-import socket
-import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from hub.core import Hub
 from hub.recorder import get_recorder
+from tests.hub_process import free_port, open_charger, start_hub, wait_port
 from tests.integrations.ocpp.conftest import RawChargePoint
 
-ROOT = Path(__file__).resolve().parents[1]
 CHARGERS = 8
-NOW = "2026-11-24T10:00:00Z"
-
-
-def free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+# Charger times lie within the window around the hub clock.
+NOW = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def write_config(directory: Path, ocpp_port: int) -> None:
@@ -45,33 +35,6 @@ def write_config(directory: Path, ocpp_port: int) -> None:
         "  id_tags: [TAG-OK]\n"
         "  chargers:\n" + chargers
     )
-
-
-async def open_charger(port: int, cp_id: str) -> RawChargePoint:
-    session = aiohttp.ClientSession()
-    try:
-        ws = await session.ws_connect(
-            f"ws://127.0.0.1:{port}/ocpp/{cp_id}", protocols=("ocpp1.6",), autoping=True
-        )
-    except BaseException:
-        await session.close()
-        raise
-    return RawChargePoint(session, ws)
-
-
-async def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
 
 
 class Ledger:
@@ -113,20 +76,7 @@ async def charge_forever(cp: RawChargePoint, cp_id: str, ledger: Ledger) -> None
 async def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
     port = free_port()
     write_config(tmp_path, port)
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "import sys; from hub.cli import main; sys.exit(main())",
-        "run",
-        "--config",
-        str(tmp_path),
-        "--log-level",
-        "warning",
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    child = await start_hub(tmp_path, stderr=asyncio.subprocess.PIPE)
     ledger = Ledger()
     chargers: list[RawChargePoint] = []
     tasks: list[asyncio.Task[None]] = []

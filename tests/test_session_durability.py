@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sqlite3
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from hub.core import Hub
+from tests.hub_process import free_port, kill, open_charger, start_hub, wait_port
 from tests.integrations.ocpp.conftest import RawChargePoint
-from tests.test_durability import ROOT, free_port, open_charger, wait_port
 
 CHARGERS = 20
 KILLS = 3
@@ -78,20 +76,7 @@ async def charge(cp: RawChargePoint, cp_id: str, acked: Acked) -> None:
 
 async def run_and_kill(config_dir: Path, port: int, acked: Acked) -> None:
     """Start the hub, charge through it for a while, SIGKILL it mid-load."""
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "import sys; from hub.cli import main; sys.exit(main())",
-        "run",
-        "--config",
-        str(config_dir),
-        "--log-level",
-        "warning",
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    child = await start_hub(config_dir)
     chargers: list[RawChargePoint] = []
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -101,12 +86,9 @@ async def run_and_kill(config_dir: Path, port: int, acked: Acked) -> None:
             chargers.append(cp)
             tasks.append(asyncio.create_task(charge(cp, f"CP-{i}", acked)))
         await asyncio.sleep(LOAD_S)
-        os.kill(child.pid, signal.SIGKILL)
-        await child.wait()
+        await kill(child)
     finally:
-        if child.returncode is None:
-            child.kill()
-            await child.wait()
+        await kill(child)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

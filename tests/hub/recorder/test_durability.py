@@ -20,8 +20,9 @@ import yaml
 
 from hub.core import Hub
 from hub.recorder import get_recorder
+from tests import hub_process
+from tests.hub_process import free_port, open_charger, wait_port
 from tests.integrations.ocpp.conftest import RawChargePoint
-from tests.test_durability import free_port, open_charger, wait_port
 
 from .conftest import StartHub
 
@@ -198,18 +199,7 @@ async def test_sigkill_under_ocpp_load_loses_less_than_a_second(
     if db_url is not None:
         config["recorder"] = {"db_url": db_url}
     tmp_path.joinpath("configuration.yaml").write_text(yaml.safe_dump(config))
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "import sys; from hub.cli import main; sys.exit(main())",
-        "run",
-        "--config",
-        str(tmp_path),
-        "--log-level",
-        "warning",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    child = await hub_process.start_hub(tmp_path)
     newest = NewestRow(tmp_path, db_url)
     exposures: list[float] = []
     clients: list[RawChargePoint] = []

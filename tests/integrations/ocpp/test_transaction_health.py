@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import resource
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,8 +11,8 @@ from typing import Any
 
 import aiohttp
 
+from tests.hub_process import free_port, kill, open_charger, start_hub, wait_port
 from tests.integrations.ocpp.conftest import ChargerCallError, RawChargePoint
-from tests.test_durability import ROOT, free_port, open_charger, wait_port
 
 
 async def ocpp_health(port: int) -> dict[str, Any]:
@@ -66,18 +64,7 @@ async def test_an_unwritable_transaction_store_fails_health_and_accepts_nothing(
         "  authorize_unknown_id_tags: true\n"
         "  chargers:\n    - id: CP-1\n"
     )
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "import sys; from hub.cli import main; sys.exit(main())",
-        "run",
-        "--config",
-        str(tmp_path),
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    child = await start_hub(tmp_path)
     try:
         await wait_port(ocpp_port)
         await wait_port(http_port)
@@ -102,5 +89,4 @@ async def test_an_unwritable_transaction_store_fails_health_and_accepts_nothing(
         finally:
             await cp.close()
     finally:
-        child.kill()
-        await child.wait()
+        await kill(child)

@@ -57,6 +57,9 @@ CONF_TRUSTED_PROXIES: Final = "trusted_proxies"
 MAX_LINE_SIZE: Final = 8190
 MAX_FIELD_SIZE: Final = 8190
 MAX_HEADERS: Final = 128
+# A connection must send a whole request within this long (slow-header attacks), and an idle
+# keep-alive connection is closed after it.
+KEEPALIVE_TIMEOUT: Final = 30.0
 # How much of a refused request is quoted in the log line.
 _LOGGED_REASON: Final = 160
 
@@ -139,10 +142,7 @@ async def health(request: web.Request) -> web.Response:
     integrations = {domain: status.as_dict() for domain, status in statuses.items()}
     problems = sorted(domain for domain, status in statuses.items() if not status.working)
     running = hub.state is CoreState.running
-    if not running:
-        status = str(hub.state).lower()
-    else:
-        status = "degraded" if problems else "ok"
+    status = ("degraded" if problems else "ok") if running else str(hub.state).lower()
     # 503 only while the hub itself does not run: a hub whose history database is full still
     # serves its chargers, and a liveness probe restarting it would drop every charger
     # connection and fix nothing. Monitors read status and problems.
@@ -240,6 +240,7 @@ class HttpServer:
             max_line_size=MAX_LINE_SIZE,
             max_field_size=MAX_FIELD_SIZE,
             max_headers=MAX_HEADERS,
+            keepalive_timeout=KEEPALIVE_TIMEOUT,
         )
         await self._runner.setup()
         site = web.TCPSite(

@@ -15,7 +15,7 @@ import voluptuous as vol
 
 from hub.auth import auth_manager
 from hub.clock import use_manual_clock
-from hub.core import ServiceCall
+from hub.core import Hub, ServiceCall
 from hub.exceptions import HubError
 from hub.http import DATA_HTTP
 from hub.recorder import get_recorder
@@ -590,6 +590,31 @@ async def test_oversized_requests_are_refused_with_one_log_line(
     assert "127.0.0.1" in record.getMessage()
     assert len(record.getMessage()) < 300
     assert "\n" not in record.getMessage()
+
+
+async def test_slow_requests_are_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hub.http as http_module
+
+    monkeypatch.setattr(http_module, "KEEPALIVE_TIMEOUT", 1.0)
+    (tmp_path / "configuration.yaml").write_text(
+        "http:\n  server_host: 127.0.0.1\n  server_port: 0\n  zeroconf: false\n"
+    )
+    hub = Hub(tmp_path)
+    await hub.start()
+    try:
+        port = hub.data[DATA_HTTP].port
+        sockets = []
+        for _ in range(20):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            await writer.drain()
+            sockets.append((reader, writer))
+        for reader, writer in sockets:
+            # Closed by the server, the request never completed.
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+            writer.close()
+    finally:
+        await hub.stop()
 
 
 async def test_security_headers_on_the_dashboard_and_the_api(dashboard_api: Api) -> None:

@@ -18,12 +18,13 @@ a few hundred milliseconds of slices at 5,000 chargers): shorter windows catch i
 and their alternation with its period can make it fall in the same kind of window each time.
 Per poll: bytes on the wire and decoded, time to the first and last byte, answers that were
 304, and the hub's CPU (its CPU in the polled windows less the idle ones). With --since the
-client polls ?since= (changed since its last answer) instead.
+client polls ?since= (changed since its last answer) instead; with --no-uptime the uptime
+engine is off, which leaves the API's own cost to be seen.
 
 Only loopback; every process started here is stopped on the way out, error or not.
 
     scripts/bench api [--chargers N] [--rate R] [--duration S] [--rounds N] [--interval S]
-        [--since] [--no-gzip]
+        [--since] [--no-gzip] [--no-uptime]
 """
 
 from __future__ import annotations
@@ -304,6 +305,11 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
     parser.add_argument("--since", action="store_true", help="poll ?since= instead")
     parser.add_argument("--no-gzip", action="store_true", help="do not accept gzip")
+    parser.add_argument(
+        "--no-uptime",
+        action="store_true",
+        help="turn the uptime engine off: its minute job out of the windows, the API's own cost",
+    )
     parser.add_argument("--wave", type=int, default=500, help="chargers connecting at a time")
     parser.add_argument("--load-procs", type=int, default=1, help="load generator processes")
     parser.add_argument("--connect-timeout", type=float, default=600.0)
@@ -313,6 +319,8 @@ def main() -> int:
         f"evhub {bench.git_revision()}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs "
         f"(load average {os.getloadavg()[0]:.2f} before start); warm-up {args.warmup:g} s"
     )
+    if args.no_uptime:
+        bench.CONFIG += "uptime: false\n"
     procs = bench.Processes()
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:

@@ -5,7 +5,8 @@ encoder keeps one encoding per entity with the State it was made from and a revi
 counter that moves each time an encoding is made or a removal is seen), so an answer is the
 cached bytes joined, its ETag a digest of their revisions, and ``since`` polling the entities
 whose revision is newer than the client's last answer. Whether an encoding is still right is
-told by comparing States, never by events: a write that fires none (a restore) is seen too.
+told by comparing States, not by events, so a write that fires none (a restore) is seen too;
+only removals are heard as they happen, for since polling.
 
 Work over every state runs in slices of at most SLICE_SECONDS between yields to the loop, and
 gzip runs in the executor: chargers are answered between the slices.

@@ -159,7 +159,18 @@ async def test_filters_by_domain_entity_and_device(
 
     status, body, _ = await get(session, api, "/api/states?device_id=nope")
     assert (status, body["error"]) == (404, "not_found")
-    for bad in ("colour=red", "limit=0", "limit=x", "cursor=garbage", "since=yesterday"):
+    hostile = (
+        "colour=red",
+        "limit=0",
+        "limit=x",
+        "limit=100001",
+        "cursor=garbage",
+        "since=yesterday",
+        "since=1.2",
+        "domain=,",
+        "entity_id=" + "x" * 300,
+    )
+    for bad in hostile:
         status, body, _ = await get(session, api, "/api/states?" + bad)
         assert (status, body["error"]) == (400, "invalid"), bad
     status, body, _ = await get(session, api, "/api/states?since=0&limit=2")

@@ -318,21 +318,24 @@ def _json_safe(value: Any, depth: int) -> Any:
 
 
 class AttributeCache:
-    """Attribute sets already stored: by the identity of a State's attributes and by hash.
+    """Attribute sets already stored: each entity's current one, and recent ones by hash.
 
-    States that keep their attributes share one ReadOnlyDict, so most lookups never encode.
-    The cache holds the dicts it saw, so an id() never points to a different object.
+    An entity keeps its attributes object from state to state (they live in a shared
+    ReadOnlyDict), so the entity's last (object, id) answers almost every row without
+    encoding; only a new attributes object is encoded and looked up by hash (then in the
+    database). One entry per entity: a fleet's 200,000 entities never thrash it, and the
+    objects it holds are the entities' current attributes, alive anyway.
     """
 
-    __slots__ = ("by_hash", "by_object")
+    __slots__ = ("by_entity", "by_hash")
 
     def __init__(self) -> None:
-        self.by_object: dict[int, tuple[Any, int]] = {}
+        self.by_entity: dict[str, tuple[Any, int]] = {}
         self.by_hash: dict[int, list[tuple[bytes, int]]] = {}
 
     def clear(self) -> None:
         """Forget everything (after orphaned attribute sets were purged)."""
-        self.by_object.clear()
+        self.by_entity.clear()
         self.by_hash.clear()
 
     def find(self, encoded: bytes, digest: int) -> int | None:
@@ -342,13 +345,13 @@ class AttributeCache:
                 return attributes_id
         return None
 
-    def remember(self, obj: Any, encoded: bytes, digest: int, attributes_id: int) -> None:
-        """Keep an attribute set's id for its object and its hash."""
-        if len(self.by_object) >= ATTRS_CACHE_SIZE:
-            self.by_object.clear()
+    def remember(
+        self, entity_id: str, obj: Any, encoded: bytes, digest: int, attributes_id: int
+    ) -> None:
+        """Keep an entity's attribute set id, by its object and by its hash."""
+        self.by_entity[entity_id] = (obj, attributes_id)
         if len(self.by_hash) >= ATTRS_CACHE_SIZE:
             self.by_hash.clear()
-        self.by_object[id(obj)] = (obj, attributes_id)
         entries = self.by_hash.setdefault(digest, [])
         if all(known != encoded for known, _ in entries):
             # A copy of its own size: orjson's bytes keep their 4 KiB buffer (60 MB for a
@@ -507,9 +510,11 @@ def halves(part: list[Any]) -> tuple[list[Any], list[Any]]:
     return part[:middle], part[middle:]
 
 
-def encode_attributes(attrs: Any, cache: AttributeCache) -> tuple[int | None, bytes, int]:
+def encode_attributes(
+    entity_id: str, attrs: Any, cache: AttributeCache
+) -> tuple[int | None, bytes, int]:
     """Return (known id or None, encoded, hash) for a State's attributes."""
-    hit = cache.by_object.get(id(attrs))
+    hit = cache.by_entity.get(entity_id)
     if hit is not None and hit[0] is attrs:
         return hit[1], b"", 0
     encoded = dumps(attrs)

@@ -227,7 +227,7 @@ class PostgresBackend(RecorderBackend):
             attributes_id = known
             if attrs is not None and known is None:
                 attributes_id = resolved[data]
-                cache.remember(attrs, data, digest, attributes_id)
+                cache.remember(entity_id, attrs, data, digest, attributes_id)
             rows.append((meta[entity_id], state, attributes_id, changed, updated, ctx, user))
         return rows
 
@@ -273,13 +273,13 @@ def _encode_all(
     """Encode the attribute sets of a batch's rows (on a worker thread)."""
     result: list[tuple[int | None, bytes, int]] = []
     for row in prepared.rows:
-        attrs = row[2]
+        entity_id, attrs = row[0], row[2]
         if attrs is None:
             result.append((None, b"", 0))
             continue
-        attributes_id, data, digest = encode_attributes(attrs, cache)
+        attributes_id, data, digest = encode_attributes(entity_id, attrs, cache)
         if attributes_id is not None and data:
-            cache.remember(attrs, data, digest, attributes_id)
+            cache.remember(entity_id, attrs, data, digest, attributes_id)
         result.append((attributes_id, data, digest))
     return result
 

@@ -225,12 +225,12 @@ class SQLiteBackend(RecorderBackend):
         for entity_id, state, attrs, changed, updated, ctx, user in prepared.rows:
             attributes_id = None
             if attrs is not None:
-                attributes_id, encoded, digest = encode_attributes(attrs, cache)
+                attributes_id, encoded, digest = encode_attributes(entity_id, attrs, cache)
                 if attributes_id is None:
                     attributes_id = self._store_attributes(conn, encoded, digest)
-                    cache.remember(attrs, encoded, digest, attributes_id)
+                    cache.remember(entity_id, attrs, encoded, digest, attributes_id)
                 elif encoded:
-                    cache.remember(attrs, encoded, digest, attributes_id)
+                    cache.remember(entity_id, attrs, encoded, digest, attributes_id)
             rows.append((meta[entity_id], state, attributes_id, changed, updated, ctx, user))
         return rows
 

@@ -62,6 +62,7 @@ import logging
 import math
 import os
 import re
+import time
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -85,6 +86,7 @@ from hub.const import (
     ATTR_TARGET,
     ATTR_UNIT_OF_MEASUREMENT,
     EVENT_CALL_SERVICE,
+    EVENT_DEVICE_REGISTRY_UPDATED,
     EVENT_ENTITY_REGISTRY_UPDATED,
     EVENT_EXCLUSION,
     EVENT_HUB_STOP,
@@ -144,7 +146,8 @@ INTERVAL_UP: Final = "up"
 INTERVAL_DOWN: Final = "down"
 INTERVAL_EXCLUDED: Final = "excluded"
 UPDATE_INTERVAL: Final = 60.0
-UPDATE_SLICE: Final = 500  # ports per slice of the minute's update; the loop runs between
+UPDATE_SLICE: Final = 500  # more ports than this: the minute's update yields to the loop
+UPDATE_SLICE_S: Final = 0.005  # loop time of one slice of the minute's update
 RELEASE_GRACE: Final = 60.0
 DEFAULT_OFFLINE_GRACE: Final = 150.0  # OCPP defaults: 60 s heartbeats x 2.5
 
@@ -796,6 +799,10 @@ class UptimeEngine:
         self._alive_timer: asyncio.TimerHandle | None = None
         self._updating: asyncio.Task[None] | None = None
         self._cache: dict[str, PortHistory] = {}
+        # Port -> station and station -> ports, kept from device registry changes (a fleet's
+        # registry walked once, not for every event and every minute).
+        self._port_station: dict[str, str] | None = None
+        self._station_ports: dict[str, list[str]] = {}
         self._in_service: dict[str, float] = {}
         self._sensor_ids: dict[str, str] = {}
         self._last_percent: dict[str, int] = {}
@@ -868,6 +875,7 @@ class UptimeEngine:
                 ),
             ),
             bus.listen(EVENT_HUB_STOP, self._on_hub_stop),
+            bus.listen(EVENT_DEVICE_REGISTRY_UPDATED, self._on_device_registry_updated),
         ]
         if self.min_power_w is not None:
             self._refresh_power_entities()
@@ -953,21 +961,17 @@ class UptimeEngine:
         self._tick_timer = clock(self.hub).call_later(UPDATE_INTERVAL, self._tick)
 
     async def _update_in_slices(self) -> None:
-        """Update a large fleet's sensors a slice of whole stations at a time, yielding."""
-        by_station: dict[str, list[str]] = {}
-        for port_id, station_id in self.all_ports().items():
-            by_station.setdefault(station_id, []).append(port_id)
-        batch: list[str] = []
-        for ports in by_station.values():
-            batch.extend(ports)
-            if len(batch) >= UPDATE_SLICE:
-                self.update_sensors(batch)
-                batch = []
+        """Update a large fleet's sensors whole stations at a time, yielding to the loop
+        every UPDATE_SLICE_S seconds (chargers' messages wait at most that long)."""
+        stations = [(station, list(ports)) for station, ports in self._stations().items()]
+        started = time.perf_counter()
+        for station_id, ports in stations:
+            self._update_ports(dict.fromkeys(ports, station_id))
+            if time.perf_counter() - started >= UPDATE_SLICE_S:
                 await asyncio.sleep(0)
                 if self._stopping:
                     return
-        if batch:
-            self.update_sensors(batch)
+                started = time.perf_counter()
 
     def _prune(self, now: float) -> None:
         """Forget closed outages older than any trailing window still needs."""
@@ -1014,24 +1018,62 @@ class UptimeEngine:
 
     # Devices ------------------------------------------------------------------------------
 
+    def _ports(self) -> dict[str, str]:
+        """Port -> station, built from the registry once, then kept from its changes."""
+        found = self._port_station
+        if found is None:
+            devices = device_registry(self.hub)
+            found = self._port_station = {}
+            self._station_ports = {}
+            for station in devices.devices(kind=DeviceKind.STATION):
+                ports = [
+                    device.id
+                    for device in devices.descendants(station.id)
+                    if device.kind is DeviceKind.CONNECTOR
+                ]
+                for port_id in ports:
+                    found[port_id] = station.id
+                if ports:
+                    self._station_ports[station.id] = ports
+        return found
+
+    def _stations(self) -> dict[str, list[str]]:
+        """Station -> its ports (stations without ports left out)."""
+        self._ports()
+        return self._station_ports
+
+    def _on_device_registry_updated(self, event: Event) -> None:
+        found = self._port_station
+        if found is None:
+            return
+        device_id = event.data.get(ATTR_DEVICE_ID)
+        device = device_registry(self.hub).get(device_id) if device_id else None
+        action = event.data.get("action")
+        if action == "create" and device is not None and device.kind is DeviceKind.CONNECTOR:
+            station = device_registry(self.hub).station_of(device.id)
+            if station is not None and device.id not in found:
+                found[device.id] = station.id
+                self._station_ports.setdefault(station.id, []).append(device.id)
+            return
+        if action == "update" and not {"via_device_id", "kind"} & set(
+            event.data.get("changes", {})
+        ):
+            return  # a name, a model, a firmware: where ports belong is unchanged
+        # A removal or a move: rare; build again when next asked.
+        self._port_station = None
+
     def ports_of(self, station_id: str) -> list[str]:
         """Return the port device ids of a station."""
-        return [
-            device.id
-            for device in device_registry(self.hub).descendants(station_id)
-            if device.kind is DeviceKind.CONNECTOR
-        ]
+        return list(self._stations().get(station_id, ()))
 
     def all_ports(self) -> dict[str, str]:
         """Return every port device id with its station's device id."""
-        devices = device_registry(self.hub)
-        found: dict[str, str] = {}
-        for station in devices.devices(kind=DeviceKind.STATION):
-            for port_id in self.ports_of(station.id):
-                found[port_id] = station.id
-        return found
+        return dict(self._ports())
 
     def _station_of(self, port_id: str) -> str | None:
+        found = self._ports().get(port_id)
+        if found is not None:
+            return found
         station = device_registry(self.hub).station_of(port_id)
         return None if station is None else station.id
 
@@ -1377,7 +1419,6 @@ class UptimeEngine:
 
     def update_sensors(self, port_ids: Iterable[str] | None = None) -> None:
         """Recompute the uptime sensors (of some ports and their stations, or all)."""
-        now = self.now()
         if port_ids is None:
             chosen = self.all_ports()
         else:
@@ -1387,8 +1428,13 @@ class UptimeEngine:
                 station = self._station_of(port)
                 if station is None or port in chosen:
                     continue
-                for sibling in self.ports_of(station):
+                for sibling in self.ports_of(station) or [port]:
                     chosen[sibling] = station
+        self._update_ports(chosen)
+
+    def _update_ports(self, chosen: Mapping[str, str]) -> None:
+        """Recompute the sensors of these ports (port -> station) and of their stations."""
+        now = self.now()
         start, end = trailing_window(now)
         month = month_start(now, self.zone)
         by_station: dict[str, list[tuple[UptimeFigures, UptimeFigures, float]]] = {}

@@ -1049,11 +1049,13 @@ class UptimeEngine:
         device_id = event.data.get(ATTR_DEVICE_ID)
         device = device_registry(self.hub).get(device_id) if device_id else None
         action = event.data.get("action")
-        if action == "create" and device is not None and device.kind is DeviceKind.CONNECTOR:
-            station = device_registry(self.hub).station_of(device.id)
-            if station is not None and device.id not in found:
-                found[device.id] = station.id
-                self._station_ports.setdefault(station.id, []).append(device.id)
+        if action == "create":
+            # A new station has no ports yet; a new port joins its station.
+            if device is not None and device.kind is DeviceKind.CONNECTOR:
+                station = device_registry(self.hub).station_of(device.id)
+                if station is not None and device.id not in found:
+                    found[device.id] = station.id
+                    self._station_ports.setdefault(station.id, []).append(device.id)
             return
         if action == "update" and not {"via_device_id", "kind"} & set(
             event.data.get("changes", {})

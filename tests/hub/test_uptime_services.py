@@ -333,3 +333,22 @@ async def test_an_on_purpose_lock_holds_over_a_restart(
     await goto(clock, t0 + 3 * H)
     assert [(o.port_id, o.start) for o in engine.open_outages()] == [(dev["A2"], t0 + 2 * H)]
     assert engine.port_figures(dev["A1"], t0, t0 + 3 * H).outage_s == 0
+
+
+async def test_ports_follow_the_device_registry(start_hub: StartHub) -> None:
+    hub, _clock = await start_hub(at(1, 1))
+    engine = engine_of(hub)
+    first, first_ports = make_station(hub, "A", 2)
+    assert engine.all_ports() == dict.fromkeys(first_ports, first)
+    # Stations and ports that come later join; a station without ports has none.
+    second, second_ports = make_station(hub, "B", 1)
+    empty, _ = make_station(hub, "C", 0)
+    assert engine.ports_of(second) == second_ports
+    assert engine.ports_of(empty) == []
+    # A port moved to another station, and a port removed.
+    devices = device_registry(hub)
+    devices.update(first_ports[1], via_device_id=second)
+    assert engine.ports_of(first) == first_ports[:1]
+    assert sorted(engine.ports_of(second)) == sorted([*second_ports, first_ports[1]])
+    devices.remove(second_ports[0])
+    assert engine.all_ports() == {first_ports[0]: first, first_ports[1]: second}

@@ -291,7 +291,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 async def _run(config_dir: Path) -> int:
     from hub.bootstrap import ConfigInvalidError
     from hub.core import Hub
-    from hub.util import tune_gc_after_start
+    from hub.util import limit_malloc_arenas, tune_gc_after_start
+
+    # Before the executor and the stores' writer threads exist: a thread's first allocation
+    # picks its arena for good.
+    limit_malloc_arenas()
 
     hub = Hub(config_dir)
     hub.install_signal_handlers()

@@ -531,6 +531,35 @@ class EntityEntry:
 _EntityKey: TypeAlias = tuple[str, str, str]
 
 
+class _KeyIndex:
+    """(domain, platform, unique_id) -> entity id, as one dict per (domain, platform).
+
+    A fleet has hundreds of thousands of entities and a handful of (domain, platform)
+    pairs: keying by the unique id alone saves a key tuple per entity.
+    """
+
+    __slots__ = ("_by_pair",)
+
+    def __init__(self) -> None:
+        self._by_pair: dict[tuple[str, str], dict[str, str]] = {}
+
+    def get(self, key: _EntityKey) -> str | None:
+        found = self._by_pair.get((key[0], key[1]))
+        return None if found is None else found.get(key[2])
+
+    def __contains__(self, key: _EntityKey) -> bool:
+        return self.get(key) is not None
+
+    def set(self, key: _EntityKey, entity_id: str) -> None:
+        self._by_pair.setdefault((key[0], key[1]), {})[key[2]] = entity_id
+
+    def delete(self, key: _EntityKey) -> None:
+        found = self._by_pair[(key[0], key[1])]
+        del found[key[2]]
+        if not found:
+            del self._by_pair[(key[0], key[1])]
+
+
 class EntityRegistry:
     """Entities by entity id, with indexes by (domain, platform, unique_id) and by device."""
 
@@ -541,7 +570,7 @@ class EntityRegistry:
             hub, STORAGE_VERSION, ENTITY_STORAGE_KEY, journal=True
         )
         self._entities: dict[str, EntityEntry] = {}
-        self._by_key: dict[_EntityKey, str] = {}
+        self._by_key = _KeyIndex()
         # Lists, not sets: a device has a dozen entities, and a fleet has many devices.
         self._by_device: dict[str, list[str]] = {}
         hub.bus.listen(EVENT_DEVICE_REGISTRY_UPDATED, self._on_device_removed, _is_device_removal)
@@ -742,7 +771,7 @@ class EntityRegistry:
 
     def _index(self, entry: EntityEntry) -> None:
         self._entities[entry.entity_id] = entry
-        self._by_key[(entry.domain, entry.platform, entry.unique_id)] = entry.entity_id
+        self._by_key.set((entry.domain, entry.platform, entry.unique_id), entry.entity_id)
         if entry.device_id is not None:
             ids = self._by_device.setdefault(entry.device_id, [])
             if entry.entity_id not in ids:
@@ -750,7 +779,7 @@ class EntityRegistry:
 
     def _unindex(self, entry: EntityEntry) -> None:
         del self._entities[entry.entity_id]
-        del self._by_key[(entry.domain, entry.platform, entry.unique_id)]
+        self._by_key.delete((entry.domain, entry.platform, entry.unique_id))
         if entry.device_id is not None:
             found = self._by_device.get(entry.device_id)
             if found is not None and entry.entity_id in found:

@@ -16,6 +16,7 @@ import math
 import os
 import re
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, Generic, TypeVar
@@ -25,6 +26,7 @@ import orjson
 from hub.const import EVENT_HUB_CLOSE, EVENT_HUB_FINAL_WRITE, STORAGE_DIR
 from hub.core import CoreState, Event, Hub, Unsubscribe
 from hub.exceptions import StorageError
+from hub.util import release_free_memory
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -275,6 +277,10 @@ class Store(Generic[_T]):
                 await self.hub.run_in_executor(_write_atomic, self.path, payload, self._private)
             except OSError as err:
                 raise StorageError(f"{self.path}: cannot write: {err}") from err
+            if len(payload) >= _LARGE_PAYLOAD:
+                # Encoding a fleet's registry leaves megabytes of freed slices in the heap.
+                del payload
+                release_free_memory()
             if generation is not None and self._journal is not None:
                 # The snapshot is durable: the generations it holds can go.
                 self._snapshot_generation = generation
@@ -348,7 +354,11 @@ _COMPACT = orjson.OPT_NON_STR_KEYS
 _INDENTED = orjson.OPT_NON_STR_KEYS | orjson.OPT_INDENT_2
 
 # Long lists are encoded this many items at a time, the loop running other work between.
-_CHUNK = 1000
+_CHUNK = 100
+# A store this large (bytes) gives the allocator's freed memory back once written.
+_LARGE_PAYLOAD = 4 * 1024 * 1024
+# Loop time one slice of a large encoding may take before it yields.
+_SLICE_S = 0.004
 
 
 def _is_large(value: Any) -> bool:
@@ -392,6 +402,7 @@ async def _encode_cooperatively(document: dict[str, Any]) -> bytes:
             parts.append(_dumps(value, _COMPACT))
             continue
         parts.append(b"[")
+        began = time.perf_counter()
         for start in range(0, len(value), _CHUNK):
             rows = (
                 value.json_slice(start, start + _CHUNK)
@@ -401,7 +412,9 @@ async def _encode_cooperatively(document: dict[str, Any]) -> bytes:
             if start:
                 parts.append(b",")
             parts.append(_dumps(rows, _COMPACT)[1:-1])
-            await asyncio.sleep(0)
+            if time.perf_counter() - began >= _SLICE_S:
+                await asyncio.sleep(0)
+                began = time.perf_counter()
         parts.append(b"]")
     parts.append(b"}}")
     return b"".join(parts)

@@ -6,7 +6,7 @@ import fcntl
 import re
 import unicodedata
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 # Letters NFKD does not decompose into an ASCII base letter.
 _TRANSLITERATE = str.maketrans(
@@ -70,7 +70,50 @@ def freeze_long_lived(reason: str) -> bool:
     logging.getLogger("hub.gc").info(
         "froze %d long-lived objects after %s", gc.get_freeze_count() - before, reason
     )
+    release_free_memory()
     return True
+
+
+def _libc() -> Any:
+    """glibc, or None where the C library is another (musl, macOS)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+        libc.malloc_trim  # noqa: B018 - glibc only
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+# glibc's mallopt parameter for the number of malloc arenas.
+_M_ARENA_MAX = -8
+
+
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Keep the C allocator to a few arenas (glibc makes up to 8 per core, one per thread
+    that allocates, each holding its own free memory). Call before threads start."""
+    libc = _libc()
+    return bool(libc is not None and libc.mallopt(_M_ARENA_MAX, arenas))
+
+
+def release_free_memory() -> None:
+    """Give the C allocator's free pages back to the system, in a thread (glibc only).
+
+    A burst of connections leaves freed memory between long-lived objects; without this
+    the process keeps it as resident memory it no longer uses.
+    """
+    libc = _libc()
+    if libc is None:
+        return
+    import threading
+
+    # ctypes releases the GIL for the call: the loop runs on meanwhile.
+    threading.Thread(target=libc.malloc_trim, args=(0,), name="malloc-trim", daemon=True).start()
 
 
 def _log_slow_collections(phase: str, info: dict[str, int]) -> None:

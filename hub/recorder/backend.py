@@ -29,7 +29,7 @@ from hub.exceptions import StorageError
 
 _LOGGER = logging.getLogger(__name__)
 
-ATTRS_CACHE_SIZE: Final = 16384
+ATTRS_CACHE_SIZE: Final = 4096
 # Kinds of rows that are never dropped, and the statement each one runs.
 KIND_SESSION: Final = "session"
 KIND_PORT_STATUS: Final = "port_status"

@@ -52,6 +52,7 @@ from hub.recorder.backend import (
 from hub.recorder.filters import ALERT_EVENTS, RecorderFilter
 from hub.recorder.schema import LONG_TABLES, SCHEMA_VERSION
 from hub.security import EVENT_SECURITY
+from hub.util import release_free_memory
 
 if TYPE_CHECKING:
     from hub.plugins import HealthReporter
@@ -64,6 +65,7 @@ DAY: Final = 86400.0
 PURGE_BATCH: Final = 5000
 BACKLOG_WARN_INTERVAL: Final = 60.0
 DEFAULT_LIMIT: Final = 100
+LARGE_BATCH: Final = 50_000
 ALERT_ACTIVE: Final = "active"
 # A commit starts when the oldest waiting row is this part of commit_interval old: the rest
 # is for the write and the previous commit still running (measured: 40-330 ms at 3,000
@@ -504,6 +506,11 @@ class Recorder:
             else:
                 self.committed += len(items) + len(priority) - len(skipped)
                 self.commits += 1
+                if len(items) >= LARGE_BATCH:
+                    # A backlog written (a fleet connecting): its rows are freed now, and
+                    # the allocator should give the memory back rather than keep it.
+                    del items
+                    release_free_memory()
                 if skipped:
                     self._skip(skipped)
                 if self.failures:

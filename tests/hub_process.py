@@ -10,6 +10,7 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import aiohttp
 
@@ -27,7 +28,7 @@ def free_port() -> int:
 
 
 async def start_hub(
-    config_dir: Path, *, log_level: str = "warning", stderr: int | None = None
+    config_dir: Path, *, log_level: str = "warning", stderr: int | IO[bytes] | None = None
 ) -> asyncio.subprocess.Process:
     """Start `evhub run --config config_dir` as a child process."""
     return await asyncio.create_subprocess_exec(
@@ -54,10 +55,14 @@ async def kill(child: asyncio.subprocess.Process) -> None:
         await child.wait()
 
 
-async def wait_port(port: int, timeout: float = 60) -> None:
-    """Wait until something accepts connections on port."""
+async def wait_port(
+    port: int, timeout: float = 60, child: asyncio.subprocess.Process | None = None
+) -> None:
+    """Wait until something accepts connections on port (failing early if child exits)."""
     deadline = time.monotonic() + timeout
     while True:
+        if child is not None and child.returncode is not None:
+            raise AssertionError(f"evhub exited early with {child.returncode}")
         try:
             _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         except OSError:

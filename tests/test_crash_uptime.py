@@ -10,6 +10,7 @@ from hub.core import Hub
 from hub.recorder import get_recorder
 from hub.uptime import engine_of
 from tests.hub_process import free_port, kill, open_charger, start_hub, wait_port
+from tests.integrations.ocpp.conftest import RawChargePoint
 
 
 def write_config(directory: Path, port: int, extra: str = "") -> None:
@@ -24,6 +25,13 @@ def write_config(directory: Path, port: int, extra: str = "") -> None:
     )
 
 
+async def boot(cp: RawChargePoint) -> None:
+    await cp.call("BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
+    await cp.call(
+        "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
+    )
+
+
 async def test_an_outage_begun_just_before_a_crash_keeps_its_length(tmp_path: Path) -> None:
     port = free_port()
     write_config(tmp_path, port)
@@ -31,10 +39,7 @@ async def test_an_outage_begun_just_before_a_crash_keeps_its_length(tmp_path: Pa
     try:
         await wait_port(port)
         cp = await open_charger(port, "CP-1")
-        await cp.call("BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
-        await cp.call(
-            "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
-        )
+        await boot(cp)
         # Well past the hub's start (its minute tick saved "alive" then), the port faults.
         await asyncio.sleep(2)
         faulted_at = time.time()
@@ -54,12 +59,8 @@ async def test_an_outage_begun_just_before_a_crash_keeps_its_length(tmp_path: Pa
     try:
         cp = await open_charger(port, "CP-1")
         try:
-            await cp.call("BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
             # Repaired while the hub was down: the outage ends at the last moment alive.
-            await cp.call(
-                "StatusNotification",
-                {"connectorId": 1, "errorCode": "NoError", "status": "Available"},
-            )
+            await boot(cp)
             await hub.block_till_done()
         finally:
             await cp.close()
@@ -82,10 +83,7 @@ async def test_an_accepted_charger_that_never_returns_counts_offline(tmp_path: P
     try:
         await wait_port(port)
         cp = await open_charger(port, "STRANGER")
-        await cp.call("BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
-        await cp.call(
-            "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
-        )
+        await boot(cp)
         await asyncio.sleep(1.5)
         await kill(child)
         await cp.close()

@@ -13,29 +13,22 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from tests.hub_process import ROOT, free_port, start_hub, wait_port
 from tests.integrations.ocpp.conftest import RawChargePoint
 
-ROOT = Path(__file__).resolve().parents[1]
 EVHUB = [sys.executable, "-m", "hub.cli"]
 PASSWORD = "correct horse battery"
 CP_ID = "CP-NEW"
-NOW = "2026-11-24T10:00:00Z"
-
-
-def free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+NOW = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def write_config(directory: Path, http_port: int, ocpp_port: int) -> None:
@@ -49,44 +42,16 @@ def write_config(directory: Path, http_port: int, ocpp_port: int) -> None:
     )
 
 
-async def wait_port(port: int, child: asyncio.subprocess.Process, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if child.returncode is not None:
-            raise AssertionError(f"evhub exited early with {child.returncode}")
-        try:
-            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
-
-
 @contextlib.asynccontextmanager
 async def running_hub(
     config_dir: Path, http_port: int, ocpp_port: int
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """`evhub run` on config_dir; killed on the way out if the test did not stop it."""
     log = config_dir.joinpath("evhub.log").open("ab")
-    child = await asyncio.create_subprocess_exec(
-        *EVHUB,
-        "run",
-        "--config",
-        str(config_dir),
-        "--log-level",
-        "info",
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=log,
-    )
+    child = await start_hub(config_dir, log_level="info", stderr=log)
     try:
-        await wait_port(http_port, child)
-        await wait_port(ocpp_port, child)
+        await wait_port(http_port, child=child)
+        await wait_port(ocpp_port, child=child)
         yield child
     finally:
         if child.returncode is None:
@@ -193,8 +158,8 @@ async def test_new_charger_keeps_its_identity_across_a_sigkill(tmp_path: Path) -
         cp = await first_contact(ocpp_port)
         try:
             before = await station(api)
-            # The journal's write reaches the OS within a loop iteration; the
-            # driver will await the registries' fsync before Accepted.
+            # The station's identity was fsync'd before its boot was Accepted; the port's
+            # entities, made by later messages, reach the OS within a loop iteration.
             await asyncio.sleep(0.3)
             os.kill(child.pid, signal.SIGKILL)
             killed_after = time.monotonic() - contact

@@ -171,7 +171,8 @@ async def test_new_charger_keeps_its_identity_across_a_sigkill(tmp_path: Path) -
     assert killed_after < 5, killed_after
     assert before["device_id"] not in snapshot_devices(tmp_path)
     assert len(before["ports"]) == 1
-    assert {"connectivity", "vendor"} <= set(before["entities"])
+    assert {"connectivity", "boot_reason"} <= set(before["entities"])
+    assert before["vendor"] == "ACME"
     assert "energy" in before["ports"][0]["entities"]
 
     # Writes a crash cut short left temporary files; only the stores' own go at start.

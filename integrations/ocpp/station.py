@@ -53,10 +53,6 @@ STATION_ENTITIES: dict[str, tuple[str, str | None, str | None]] = {
     "connectivity": ("connectivity", None, "connectivity"),
     "last_seen": ("last seen", None, "timestamp"),
     "heartbeat_interval": ("heartbeat interval", "s", "duration"),
-    "vendor": ("vendor", None, None),
-    "model": ("model", None, None),
-    "serial": ("serial number", None, None),
-    "firmware": ("firmware", None, None),
     "boot_reason": ("boot reason", None, None),
     "reconnects": ("reconnects", None, None),
     "latency": ("latency", "ms", "duration"),
@@ -64,6 +60,10 @@ STATION_ENTITIES: dict[str, tuple[str, str | None, str | None]] = {
     "firmware_status": ("firmware status", None, None),
     "diagnostics_status": ("diagnostics status", None, None),
 }
+# What a station says of itself at boot (vendor, model, serial number, firmware) lives in the
+# device registry (manufacturer, model, serial_number, sw_version); the firmware's history is in
+# the boot events. Earlier versions kept each as an entity too: at start they are removed.
+RETIRED_STATION_ENTITIES = ("vendor", "model", "serial", "firmware")
 PORT_ENTITIES: dict[str, tuple[str, str | None, str | None]] = {
     "status": ("status", None, "enum"),
     "error_code": ("error code", None, None),
@@ -236,6 +236,12 @@ class Station(Charger):
         )
         super().__init__(device.id)
         self.entities = _Entities(STATION_ENTITIES, device.id, cp_id, self.name)
+        registry = entity_registry(self.hub)
+        for key in RETIRED_STATION_ENTITIES:
+            retired = registry.get_entity_id("sensor", DOMAIN, f"{cp_id}-{key}")
+            if retired is not None:
+                registry.remove(retired)
+                self.hub.states.remove(retired)
         restored = last_state(self.hub, self._entity_id("reconnects"))
         try:
             self.reconnects = int(restored.state) if restored else 0
@@ -474,10 +480,6 @@ class Station(Charger):
         self._touch(True, ctx)
         if self.pending:
             self.system.note_boot(self.cp_id, vendor, model, serial)
-        self._write_station("vendor", vendor, ctx)
-        self._write_station("model", model, ctx)
-        self._write_station("serial", serial, ctx)
-        self._write_station("firmware", firmware, ctx)
         self._write_station("boot_reason", reason, ctx)
         self._write_station("heartbeat_interval", self.heartbeat_interval, ctx)
         device_registry(self.hub).update(

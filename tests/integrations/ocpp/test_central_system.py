@@ -11,6 +11,7 @@ import pytest
 
 from hub.charger import EVENT_CHARGER, ResetType
 from hub.core import Hub
+from hub.registry import device_registry, entity_registry
 from hub.security import security_log
 from integrations.ocpp.connection import OcppCallError
 from tests.integrations.ocpp.conftest import (
@@ -55,6 +56,25 @@ async def boot16(cp: object) -> dict[str, object]:
     )
 
 
+async def test_identity_entities_of_earlier_versions_are_removed_at_start(
+    ocpp_hub: HubFactory, tmp_path: Path
+) -> None:
+    """Vendor, model, serial and firmware were entities once: a restart drops them."""
+    hub = await ocpp_hub(OPEN)
+    device = device_registry(hub).get_by_identifier(("ocpp", "CP-2"))
+    assert device is not None
+    old = entity_registry(hub).get_or_create(
+        "sensor", "ocpp", "CP-2-vendor", suggested_object_id="Bay 2 vendor", device_id=device.id
+    )
+    hub.states.set(old.entity_id, "ACME")
+    await hub.stop()
+
+    again = await ocpp_hub(OPEN, tmp_path)
+    assert entity_registry(again).get(old.entity_id) is None
+    assert again.states.get(old.entity_id) is None
+    assert entity_registry(again).get("sensor.bay_2_connectivity") is not None
+
+
 async def test_boot_status_and_meter_values_become_states(
     ocpp_hub: HubFactory, connect: Connect
 ) -> None:
@@ -64,8 +84,17 @@ async def test_boot_status_and_meter_values_become_states(
     answer = await boot16(cp)
     assert answer["status"] == "Accepted"
     assert answer["interval"] == 30
-    assert hub.states.get("sensor.bay_1_vendor").state == "ACME"
-    assert hub.states.get("sensor.bay_1_firmware").state == "1.2.3"
+    # What the station says of itself is the device's, not an entity per field.
+    device = device_registry(hub).get_by_identifier(("ocpp", "CP-1"))
+    assert device is not None
+    assert (device.manufacturer, device.model, device.serial_number, device.sw_version) == (
+        "ACME",
+        "DC50",
+        "SN-9",
+        "1.2.3",
+    )
+    assert hub.states.get("sensor.bay_1_vendor") is None
+    assert hub.states.get("sensor.bay_1_boot_reason") is not None
     await cp.call(
         "StatusNotification", {"connectorId": 0, "errorCode": "NoError", "status": "Available"}
     )

@@ -484,11 +484,20 @@ class BuiltinRules:
     def _on_uptime(self, event: Event) -> None:
         data = event.data
         device_id = data.get("device_id") or data.get("port_id")
-        percent = data.get("uptime_percent")
-        if not isinstance(device_id, str) or isinstance(percent, bool):
+        # The lower of the NEVI and the CEC figures: a port below target under either
+        # regulation needs attention.
+        figures = {
+            label: value
+            for label, value in (
+                ("NEVI", data.get("uptime_percent")),
+                ("CEC", data.get("cec_uptime_percent")),
+            )
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        }
+        if not isinstance(device_id, str) or not figures:
             return
-        if not isinstance(percent, int | float):
-            return
+        regulation = min(figures, key=lambda label: figures[label])
+        percent = figures[regulation]
         rule = self.config[RULE_UPTIME_BELOW_TARGET]
         target: float = rule[CONF_TARGET]
         key = f"uptime:{device_id}"
@@ -502,7 +511,7 @@ class BuiltinRules:
         self.manager.raise_alert(
             key,
             f"Uptime below target: {name}",
-            f"Uptime of {name} is {percent:.2f}%, below the {target:g}% target",
+            f"Uptime of {name} is {percent:.2f}% ({regulation}), below the {target:g}% target",
             "warning",
             RULE_UPTIME_BELOW_TARGET,
             device_id=device_id,

@@ -124,15 +124,19 @@ REASON_MAINTENANCE: Final = "maintenance"
 REASON_UTILITY_POWER: Final = "utility_power"
 REASON_VANDALISM: Final = "vandalism"
 REASON_NATURAL_DISASTER: Final = "natural_disaster"
+REASON_VEHICLE: Final = "vehicle"
 REASON_OUTSIDE_HOURS: Final = "outside_hours"
+# Exclusions recorded by earlier versions with a reason no rule knows ("other"): kept and
+# shown, excluded by neither rule.
 REASON_OTHER: Final = "other"
+# The reasons an exclusion may give: exactly the causes the rules exclude (RULES below).
 REASONS: Final = (
     REASON_MAINTENANCE,
     REASON_UTILITY_POWER,
     REASON_VANDALISM,
     REASON_NATURAL_DISASTER,
+    REASON_VEHICLE,
     REASON_OUTSIDE_HOURS,
-    REASON_OTHER,
 )
 
 MINUTE: Final = 60.0
@@ -141,6 +145,8 @@ NEVI_YEAR_MINUTES: Final = 525_600
 NEVI_YEAR_SECONDS: Final = NEVI_YEAR_MINUTES * 60.0
 VANDALISM_CAP_S: Final = 10 * DAY
 MAINTENANCE_CAP_S: Final = 72 * 3600.0
+RULE_NEVI: Final = "nevi"
+RULE_CEC: Final = "cec"
 INTERVAL_S: Final = 900.0  # CEC reliability data: 15-minute intervals
 INTERVAL_UP: Final = "up"
 INTERVAL_DOWN: Final = "down"
@@ -170,6 +176,50 @@ INF: Final = math.inf
 
 class UptimeError(HubError):
     """The uptime engine refused a request."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What one regulation excludes from a port's outage time, and its caps.
+
+    NEVI (23 CFR 680.116(b)(2)): electric utility service interruptions, failure to charge due
+    to the vehicle, scheduled maintenance, vandalism, natural disasters and time outside the
+    station's stated operating hours; no caps. California CEC (reliability regulation for
+    publicly funded DC fast chargers): grid power loss, vandalism (at most 10 days per
+    incident), natural disasters and planned maintenance (at most 72 hours per calendar year).
+    """
+
+    name: str
+    reasons: frozenset[str]
+    outside_hours: bool
+    vandalism_cap_s: float | None = None
+    maintenance_cap_s: float | None = None  # per port and calendar year (hub time zone)
+
+
+NEVI_RULES: Final = Rules(
+    RULE_NEVI,
+    frozenset(
+        {
+            REASON_UTILITY_POWER,
+            REASON_VEHICLE,
+            REASON_MAINTENANCE,
+            REASON_VANDALISM,
+            REASON_NATURAL_DISASTER,
+            REASON_OUTSIDE_HOURS,
+        }
+    ),
+    outside_hours=True,
+)
+CEC_RULES: Final = Rules(
+    RULE_CEC,
+    frozenset(
+        {REASON_UTILITY_POWER, REASON_VANDALISM, REASON_NATURAL_DISASTER, REASON_MAINTENANCE}
+    ),
+    outside_hours=False,
+    vandalism_cap_s=VANDALISM_CAP_S,
+    maintenance_cap_s=MAINTENANCE_CAP_S,
+)
+RULES: Final = {RULE_NEVI: NEVI_RULES, RULE_CEC: CEC_RULES}
 
 
 # Interval arithmetic (sorted, disjoint, half-open [start, end) lists) -----------------------
@@ -400,6 +450,155 @@ class OperatingHours:
         )
 
 
+_WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HOLIDAY: Final = "holiday"
+_CLOSED: Final = "closed"
+_OPEN: Final = ("open", "24h")
+_ALL_DAY: Final = OperatingHours(0, 86_400)
+
+
+@dataclass(frozen=True, slots=True)
+class WeeklyHours:
+    """Stated hours per weekday (Monday first) and on holidays; None: closed all day.
+
+    A day's hours belong to the day they open on (an overnight 22:00-06:00 runs into the next).
+    """
+
+    days: tuple[OperatingHours | None, ...]
+    holidays: frozenset[date] = frozenset()
+    holiday: OperatingHours | None = None
+    holiday_given: bool = False
+
+    @classmethod
+    def parse(cls, value: Any, holidays: Iterable[date] = ()) -> WeeklyHours:
+        """Parse "HH:MM-HH:MM" (every day) or a mapping of days to hours; ValueError if bad.
+
+        Keys: mon..sun, ranges such as mon-fri, daily, holiday. Values: "HH:MM-HH:MM",
+        "closed", "open" (24 hours). Days left out of a mapping are closed; holidays follow
+        their weekday unless ``holiday`` is given.
+        """
+        if isinstance(value, str):
+            hours = _day_hours(value)
+            return cls((hours,) * 7, frozenset(holidays))
+        if not isinstance(value, Mapping) or not value:
+            raise ValueError("expected HH:MM-HH:MM or a mapping of days (mon-fri, sat...) to hours")
+        days: list[OperatingHours | None] = [None] * 7
+        holiday: OperatingHours | None = None
+        given = False
+        for key, text in value.items():
+            name = str(key).strip().lower()
+            hours = _day_hours(text)
+            if name == HOLIDAY:
+                holiday, given = hours, True
+                continue
+            for index in _day_range(name):
+                days[index] = hours
+        return cls(tuple(days), frozenset(holidays), holiday, given)
+
+    def hours_on(self, day: date) -> OperatingHours | None:
+        """The hours of a local calendar day (None: closed)."""
+        if self.holiday_given and day in self.holidays:
+            return self.holiday
+        return self.days[day.weekday()]
+
+    def open_intervals(self, start: float, end: float, zone: zoneinfo.ZoneInfo) -> list[Interval]:
+        """Return the open periods overlapping [start, end)."""
+        if end <= start:
+            return []
+        day = datetime.fromtimestamp(start, zone).date() - timedelta(days=1)
+        last = datetime.fromtimestamp(end, zone).date()
+        found: list[Interval] = []
+        while day <= last:
+            hours = self.hours_on(day)
+            if hours is not None:
+                closing_day = day if hours.closes > hours.opens else day + timedelta(days=1)
+                found.append(
+                    (_local_ts(day, hours.opens, zone), _local_ts(closing_day, hours.closes, zone))
+                )
+            day += timedelta(days=1)
+        return clip(merge(found), start, end)
+
+    def closed_intervals(self, start: float, end: float, zone: zoneinfo.ZoneInfo) -> list[Interval]:
+        """Return the closed periods (outside the stated hours) within [start, end)."""
+        return (
+            subtract([(start, end)], self.open_intervals(start, end, zone)) if end > start else []
+        )
+
+    def describe(self) -> Any:
+        """A JSON form: one string for the same hours every day, else a mapping."""
+
+        def text(hours: OperatingHours | None) -> str:
+            return _CLOSED if hours is None else str(hours)
+
+        described: Any
+        if len(set(self.days)) == 1:
+            described = text(self.days[0])
+            if not self.holiday_given:
+                return described
+            described = {"daily": described}
+        else:
+            described = {
+                name: text(hours) for name, hours in zip(_WEEKDAYS, self.days, strict=True)
+            }
+        if self.holiday_given:
+            described[HOLIDAY] = text(self.holiday)
+        return described
+
+
+def _day_hours(value: Any) -> OperatingHours | None:
+    text = str(value).strip().lower()
+    if text == _CLOSED:
+        return None
+    if text in _OPEN:
+        return _ALL_DAY
+    return OperatingHours.parse(text)
+
+
+def _day_range(name: str) -> list[int]:
+    if name in ("daily", "mon-sun"):
+        return list(range(7))
+    first, _, last = name.partition("-")
+    if first not in _WEEKDAYS or (last and last not in _WEEKDAYS):
+        raise ValueError(
+            f"unknown day {name!r}: use mon..sun, a range such as mon-fri, daily or holiday"
+        )
+    low = _WEEKDAYS.index(first)
+    high = _WEEKDAYS.index(last) if last else low
+    if high < low:
+        raise ValueError(f"day range {name!r} runs backwards")
+    return list(range(low, high + 1))
+
+
+@dataclass(frozen=True, slots=True)
+class HoursHistory:
+    """Stated hours as they changed: each entry applies from its start until the next.
+
+    Before the first entry the first applies (a station's hours are known from its first
+    statement). Kept so that a later change does not rewrite past reports.
+    """
+
+    entries: tuple[tuple[float, WeeklyHours], ...]
+
+    def closed_intervals(self, start: float, end: float, zone: zoneinfo.ZoneInfo) -> list[Interval]:
+        """Return the closed periods within [start, end) under the hours of each period."""
+        found: list[Interval] = []
+        for index, (since, hours) in enumerate(self.entries):
+            lo = -INF if index == 0 else since
+            hi = self.entries[index + 1][0] if index + 1 < len(self.entries) else INF
+            a, b = max(start, lo), min(end, hi)
+            if a < b:
+                found.extend(hours.closed_intervals(a, b, zone))
+        return merge(found)
+
+    def at(self, when: float) -> WeeklyHours | None:
+        """The hours in effect at a moment."""
+        current = self.entries[0][1] if self.entries else None
+        for since, hours in self.entries:
+            if since <= when:
+                current = hours
+        return current
+
+
 def _local_ts(day: date, seconds: int, zone: zoneinfo.ZoneInfo) -> float:
     base = datetime.combine(day, dt_time(0), zone)
     if seconds >= 86_400:
@@ -448,39 +647,55 @@ def excluded_intervals(
     exclusions: Iterable[ExclusionRecord],
     zone: zoneinfo.ZoneInfo,
     closed: Sequence[Interval] = (),
+    rules: Rules = NEVI_RULES,
 ) -> list[Interval]:
-    """Return the excluded parts of a port's down time (merged), with the CEC caps.
+    """Return the excluded parts of a port's down time (merged) under one regulation's rules.
 
-    closed: the port's time outside operating hours (uncapped). Exclusions outside the down
-    time count zero; uncapped reasons first, then vandalism (10 days per incident), then
-    maintenance (72 hours per calendar year), each in start order.
+    closed: the port's time outside operating hours (excluded where the rules say so).
+    Exclusions whose reason the rules do not name, and exclusions outside the down time,
+    count zero. Uncapped reasons first, then vandalism (capped per incident), then
+    maintenance (capped per calendar year), each in start order; the caps count only excluded
+    outage time.
     """
-    ordered = sorted(exclusions, key=lambda item: (item.start, item.exclusion_id))
+    ordered = sorted(
+        (x for x in exclusions if x.reason in rules.reasons),
+        key=lambda item: (item.start, item.exclusion_id),
+    )
+    capped = {
+        reason
+        for reason, cap in (
+            (REASON_VANDALISM, rules.vandalism_cap_s),
+            (REASON_MAINTENANCE, rules.maintenance_cap_s),
+        )
+        if cap is not None
+    }
     uncapped = merge(
-        [*closed]
-        + [x.interval() for x in ordered if x.reason not in (REASON_VANDALISM, REASON_MAINTENANCE)]
+        [*(closed if rules.outside_hours else ())]
+        + [x.interval() for x in ordered if x.reason not in capped]
     )
     excluded = intersect(down, uncapped)
-    for item in ordered:
-        if item.reason != REASON_VANDALISM:
-            continue
-        candidate = subtract(intersect(down, [item.interval()]), excluded)
-        excluded = merge([*excluded, *take_first(candidate, VANDALISM_CAP_S)])
-    used: dict[int, float] = {}
-    for item in ordered:
-        if item.reason != REASON_MAINTENANCE:
-            continue
-        candidate = subtract(intersect(down, [item.interval()]), excluded)
-        taken: list[Interval] = []
-        for start, end in _split_years(candidate, zone):
-            year = datetime.fromtimestamp(start, zone).year
-            room = MAINTENANCE_CAP_S - used.get(year, 0.0)
-            if room <= 0:
+    if rules.vandalism_cap_s is not None:
+        for item in ordered:
+            if item.reason != REASON_VANDALISM:
                 continue
-            stop = min(end, start + room)
-            used[year] = used.get(year, 0.0) + (stop - start)
-            taken.append((start, stop))
-        excluded = merge([*excluded, *taken])
+            candidate = subtract(intersect(down, [item.interval()]), excluded)
+            excluded = merge([*excluded, *take_first(candidate, rules.vandalism_cap_s)])
+    if rules.maintenance_cap_s is not None:
+        used: dict[int, float] = {}
+        for item in ordered:
+            if item.reason != REASON_MAINTENANCE:
+                continue
+            candidate = subtract(intersect(down, [item.interval()]), excluded)
+            taken: list[Interval] = []
+            for start, end in _split_years(candidate, zone):
+                year = datetime.fromtimestamp(start, zone).year
+                room = rules.maintenance_cap_s - used.get(year, 0.0)
+                if room <= 0:
+                    continue
+                stop = min(end, start + room)
+                used[year] = used.get(year, 0.0) + (stop - start)
+                taken.append((start, stop))
+            excluded = merge([*excluded, *taken])
     return excluded
 
 
@@ -544,6 +759,20 @@ def mean_percent(figures: Iterable[UptimeFigures]) -> float | None:
     return sum(counted) / len(counted) if counted else None
 
 
+# A window's figures under NEVI and under CEC.
+_Pair = tuple[UptimeFigures, UptimeFigures]
+
+
+def _summed(figures: Sequence[UptimeFigures], end: float) -> UptimeFigures:
+    """A station's minute totals: the sums of its ports' (from its earliest port's start)."""
+    return UptimeFigures(
+        min(f.start for f in figures),
+        end,
+        sum(f.outage_s for f in figures),
+        sum(f.excluded_s for f in figures),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class IntervalRecord:
     """One 15-minute interval of one port: up, down or excluded, with its seconds."""
@@ -558,6 +787,7 @@ class IntervalRecord:
 class PortHistory:
     """A port's down and excluded time, from which any window's figures follow.
 
+    The excluded time is kept per regulation (``excluded_by``: rule name -> intervals).
     Open outages are taken to last until ``until``; figures after ``until`` are not counted,
     nor before ``in_service`` (-inf: always in service, inf: never).
     """
@@ -567,8 +797,13 @@ class PortHistory:
     outages: list[OutageRecord]
     until: float
     down: list[Interval] = field(default_factory=list)
-    excluded: list[Interval] = field(default_factory=list)
+    excluded_by: dict[str, list[Interval]] = field(default_factory=dict)
     in_service: float = -INF
+
+    @property
+    def excluded(self) -> list[Interval]:
+        """The excluded time under NEVI."""
+        return self.excluded_by.get(RULE_NEVI, [])
 
     @classmethod
     def build(
@@ -580,8 +815,9 @@ class PortHistory:
         *,
         until: float,
         zone: zoneinfo.ZoneInfo,
-        hours: OperatingHours | None = None,
+        hours: OperatingHours | HoursHistory | None = None,
         in_service: float = -INF,
+        rules: Iterable[Rules] = (NEVI_RULES, CEC_RULES),
     ) -> PortHistory:
         """Compute the down and excluded intervals of a port up to `until`."""
         mine = [o for o in outages if o.port_id == port_id and o.start < until]
@@ -591,37 +827,44 @@ class PortHistory:
             for start, end in down:
                 closed.extend(hours.closed_intervals(start, end, zone))
         applicable = [x for x in exclusions if x.applies_to(port_id, station_id)]
-        excluded = excluded_intervals(down, applicable, zone, closed)
-        return cls(port_id, station_id, mine, until, down, excluded, in_service)
+        excluded_by = {
+            rule.name: excluded_intervals(down, applicable, zone, closed, rule) for rule in rules
+        }
+        return cls(port_id, station_id, mine, until, down, excluded_by, in_service)
 
-    def figures(self, start: float, end: float) -> UptimeFigures:
-        """Return the figures over [start, end), cut at `until` and clipped to in service.
+    def figures(self, start: float, end: float, rules: Rules | str = NEVI_RULES) -> UptimeFigures:
+        """Return the figures over [start, end) under the rules, cut at `until` and clipped to
+        in service.
 
         A window entirely before the in-service start is empty: it starts and ends at its
         (cut) end.
         """
+        name = rules if isinstance(rules, str) else rules.name
         stop = max(start, min(end, self.until))
         begin = min(max(start, self.in_service), stop)
         return UptimeFigures(
             begin,
             stop,
             total(clip(self.down, begin, stop)),
-            total(clip(self.excluded, begin, stop)),
+            total(clip(self.excluded_by[name], begin, stop)),
         )
 
-    def intervals(self, start: float, end: float) -> list[IntervalRecord]:
+    def intervals(
+        self, start: float, end: float, rules: Rules | str = CEC_RULES
+    ) -> list[IntervalRecord]:
         """Return the 15-minute intervals (aligned to the epoch) overlapping [start, end).
 
         Intervals before the in-service start are left out; the one it falls in counts
-        from it.
+        from it. CEC's reliability data by default.
         """
         if self.in_service >= end:
             return []
+        name = rules if isinstance(rules, str) else rules.name
         begin = max(start, self.in_service)
         first = math.floor(begin / INTERVAL_S) * INTERVAL_S
         found: list[IntervalRecord] = []
         down = clip(self.down, begin, end)
-        excluded = clip(self.excluded, begin, end)
+        excluded = clip(self.excluded_by[name], begin, end)
         cursor = first
         while cursor < end:
             stop = cursor + INTERVAL_S
@@ -638,25 +881,28 @@ class PortHistory:
         return found
 
     def outage_rows(self, start: float, end: float) -> list[dict[str, Any]]:
-        """Return each outage overlapping [start, end) with its duration and excluded time."""
+        """Return each outage overlapping [start, end) with its duration and the excluded
+        minutes under each regulation (``excluded_min`` is NEVI's, ``cec_excluded_min``
+        CEC's)."""
         end = min(end, self.until)
         rows: list[dict[str, Any]] = []
         for outage in sorted(self.outages, key=lambda o: (o.start, o.outage_id)):
             span = clip([outage.interval(self.until)], start, end)
             if not span:
                 continue
-            rows.append(
-                {
-                    "outage_id": outage.outage_id,
-                    "port_id": outage.port_id,
-                    "station_id": outage.station_id,
-                    "start": outage.start,
-                    "end": outage.end,
-                    "cause": outage.cause,
-                    "duration_min": round(total(span) / MINUTE, 4),
-                    "excluded_min": round(total(intersect(span, self.excluded)) / MINUTE, 4),
-                }
-            )
+            row = {
+                "outage_id": outage.outage_id,
+                "port_id": outage.port_id,
+                "station_id": outage.station_id,
+                "start": outage.start,
+                "end": outage.end,
+                "cause": outage.cause,
+                "duration_min": round(total(span) / MINUTE, 4),
+            }
+            for name, excluded in self.excluded_by.items():
+                key = "excluded_min" if name == RULE_NEVI else f"{name}_excluded_min"
+                row[key] = round(total(intersect(span, excluded)) / MINUTE, 4)
+            rows.append(row)
         return rows
 
 
@@ -673,22 +919,72 @@ def history_start(start: float, zone: zoneinfo.ZoneInfo) -> float:
 # Configuration ---------------------------------------------------------------------------
 
 
-def _hours(value: Any) -> OperatingHours:
+# A station's stated hours as configured: one statement, or a history of statements each
+# with the local date it took effect ("since"; the first may leave it out).
+HoursStatement = tuple[date | None, WeeklyHours]
+
+
+def _statement(value: Any) -> WeeklyHours:
     try:
-        return OperatingHours.parse(str(value))
+        return WeeklyHours.parse(value)
     except ValueError as err:
         raise vol.Invalid(str(err)) from err
+
+
+def _hours(value: Any) -> tuple[HoursStatement, ...]:
+    """Validate operating hours: a statement, or a list of {since: date, hours: statement}."""
+    if not isinstance(value, list):
+        return ((None, _statement(value)),)
+    if not value:
+        raise vol.Invalid("operating hours: an empty list")
+    found: list[HoursStatement] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, Mapping) or "hours" not in item:
+            raise vol.Invalid(f"operating hours [{index}]: expected {{since: date, hours: ...}}")
+        unknown = set(item) - {"since", "hours"}
+        if unknown:
+            raise vol.Invalid(f"operating hours [{index}]: unknown key {sorted(unknown)[0]!r}")
+        since = item.get("since")
+        if since is None and index:
+            raise vol.Invalid(f"operating hours [{index}]: only the first may leave out since")
+        day: date | None = None
+        if since is not None:
+            try:
+                day = since if isinstance(since, date) else date.fromisoformat(str(since))
+            except ValueError as err:
+                raise vol.Invalid(
+                    f"operating hours [{index}]: since {since!r} is not a date"
+                ) from err
+            if found and found[-1][0] is not None and day <= found[-1][0]:
+                raise vol.Invalid(f"operating hours [{index}]: since dates must increase")
+        found.append((day, _statement(item["hours"])))
+    return tuple(found)
+
+
+def _holidays(value: Any) -> frozenset[date]:
+    if not isinstance(value, list):
+        raise vol.Invalid("holidays: expected a list of dates (YYYY-MM-DD)")
+    days: set[date] = set()
+    for item in value:
+        try:
+            days.add(item if isinstance(item, date) else date.fromisoformat(str(item)))
+        except ValueError as err:
+            raise vol.Invalid(f"holidays: {item!r} is not a date (YYYY-MM-DD)") from err
+    return frozenset(days)
 
 
 def _none_to_empty(value: Any) -> Any:
     return {} if value is None else value
 
 
+CONF_HOLIDAYS: Final = "holidays"
+
 CONFIG_SCHEMA: Final = vol.All(
     _none_to_empty,
     vol.Schema(
         {
             vol.Optional(CONF_OPERATING_HOURS): _hours,
+            vol.Optional(CONF_HOLIDAYS, default=[]): _holidays,
             vol.Optional(CONF_STATIONS, default={}): vol.All(
                 _none_to_empty, {str: vol.Schema({vol.Optional(CONF_OPERATING_HOURS): _hours})}
             ),
@@ -709,14 +1005,14 @@ CONFIG_SCHEMA: Final = vol.All(
     ),
 )
 
+GLOBAL_HOURS_KEY: Final = "*"
 
-def hours_for(
+
+def hours_key(
     config: Mapping[str, Any], station: DeviceEntry | None, station_key: str | None = None
-) -> OperatingHours | None:
-    """Return the operating hours of a station: its own, else the site's, else None.
-
-    Stations are named in config by their name, device id or an identifier's id.
-    """
+) -> str | None:
+    """The config key whose operating hours apply to a station: its own entry (by name,
+    device id or an identifier's id), else the global one ("*"), else None."""
     stations: Mapping[str, Any] = config.get(CONF_STATIONS) or {}
     keys: list[str] = []
     if station_key is not None:
@@ -728,10 +1024,60 @@ def hours_for(
     for key in keys:
         entry = stations.get(key)
         if entry and entry.get(CONF_OPERATING_HOURS) is not None:
-            hours: OperatingHours = entry[CONF_OPERATING_HOURS]
-            return hours
-    found: OperatingHours | None = config.get(CONF_OPERATING_HOURS)
-    return found
+            return key
+    return GLOBAL_HOURS_KEY if config.get(CONF_OPERATING_HOURS) is not None else None
+
+
+def _configured(config: Mapping[str, Any], key: str) -> tuple[HoursStatement, ...]:
+    if key == GLOBAL_HOURS_KEY:
+        found: tuple[HoursStatement, ...] = config.get(CONF_OPERATING_HOURS) or ()
+        return found
+    entry = (config.get(CONF_STATIONS) or {}).get(key) or {}
+    return tuple(entry.get(CONF_OPERATING_HOURS) or ())
+
+
+def hours_for(
+    config: Mapping[str, Any],
+    station: DeviceEntry | None,
+    station_key: str | None = None,
+    *,
+    zone: zoneinfo.ZoneInfo | None = None,
+    logged: Mapping[str, Sequence[tuple[float, Any]]] | None = None,
+) -> HoursHistory | None:
+    """Return the stated hours of a station as they changed over time, or None (always open).
+
+    A history written in config (``since`` dates, hub time zone) is taken as written. A single
+    statement has the history the engine logged each time it changed (``logged``: config key
+    -> [(since, described hours)]), so editing it does not rewrite the past.
+    """
+    key = hours_key(config, station, station_key)
+    if key is None:
+        return None
+    zone = zone or zoneinfo.ZoneInfo("UTC")
+    holidays: frozenset[date] = config.get(CONF_HOLIDAYS) or frozenset()
+    statements = _configured(config, key)
+    if len(statements) == 1 and statements[0][0] is None:
+        current = replace(statements[0][1], holidays=holidays)
+        entries: list[tuple[float, WeeklyHours]] = []
+        for since, described in (logged or {}).get(key, ()):
+            try:
+                entries.append((float(since), WeeklyHours.parse(described, holidays)))
+            except (TypeError, ValueError):
+                continue
+        if not entries:
+            entries.append((-INF, current))
+        # A statement edited since the engine last logged it applies from when the engine
+        # logs it (at its next start), never to the past.
+        return HoursHistory(tuple(entries))
+    return HoursHistory(
+        tuple(
+            (
+                -INF if since is None else datetime.combine(since, dt_time(0), zone).timestamp(),
+                replace(hours, holidays=holidays),
+            )
+            for since, hours in statements
+        )
+    )
 
 
 def parse_time(value: Any, zone: zoneinfo.ZoneInfo) -> float:
@@ -789,6 +1135,9 @@ class UptimeEngine:
         self._status: dict[str, str] = {}
         self._sessions: set[str] = set()
         self._intended: set[str] = set()
+        # Ports locked with an excluded reason: port -> the exclusion that covers the lock.
+        self._locks: dict[str, str] = {}
+        self.hours_log: dict[str, list[tuple[float, Any]]] = {}
         self._release_timers: dict[str, Timer] = {}
         self._low: dict[str, _LowPower] = {}
         self._power_entities: dict[str, str] = {}
@@ -805,7 +1154,7 @@ class UptimeEngine:
         self._station_ports: dict[str, list[str]] = {}
         self._in_service: dict[str, float] = {}
         self._sensor_ids: dict[str, str] = {}
-        self._last_percent: dict[str, int] = {}
+        self._last_percent: dict[str, tuple[int, int | None]] = {}
         self.started_at = 0.0
         self._pruned = 0.0
         self.resume_from = 0.0
@@ -831,6 +1180,11 @@ class UptimeEngine:
         # Outages carried over the restart close at the previous run's last moment alive.
         self.resume_from = now if self.last_alive is None else min(self.last_alive, now)
         self._intended = {str(port) for port in stored.get("intended", ())}
+        locks = stored.get("locks")
+        self._locks = (
+            {str(k): str(v) for k, v in locks.items()} if isinstance(locks, Mapping) else {}
+        )
+        self._log_hours(now, stored.get("hours_log"))
         since = history_start(now - NEVI_YEAR_SECONDS, self.zone)
         for row in await self.recorder.outages(since, now + DAY):
             try:
@@ -941,7 +1295,35 @@ class UptimeEngine:
         self._save()
 
     def _data_to_save(self) -> dict[str, Any]:
-        return {"last_alive": self.last_alive, "intended": sorted(self._intended)}
+        return {
+            "last_alive": self.last_alive,
+            "intended": sorted(self._intended),
+            "locks": self._locks,
+            "hours_log": {
+                key: [list(item) for item in items] for key, items in self.hours_log.items()
+            },
+        }
+
+    def _log_hours(self, now: float, stored: Any) -> None:
+        """Keep the history of each stated hours written as one statement in config: a
+        change is logged with the time the engine first saw it."""
+        log: dict[str, list[tuple[float, Any]]] = {}
+        if isinstance(stored, Mapping):
+            for key, items in stored.items():
+                try:
+                    log[str(key)] = [(float(since), described) for since, described in items]
+                except (TypeError, ValueError):
+                    _LOGGER.warning("Uptime: skipping a bad operating hours log for %s", key)
+        keys = [GLOBAL_HOURS_KEY, *(self.config.get(CONF_STATIONS) or {})]
+        for key in keys:
+            statements = _configured(self.config, key)
+            if len(statements) != 1 or statements[0][0] is not None:
+                continue
+            described = statements[0][1].describe()
+            items = log.setdefault(key, [])
+            if not items or items[-1][1] != described:
+                items.append((now, described))
+        self.hours_log = log
 
     def _save(self) -> None:
         self._store.delay_save(self._data_to_save)
@@ -1408,16 +1790,18 @@ class UptimeEngine:
             self.exclusions.values(),
             until=now + DAY,
             zone=self.zone,
-            hours=hours_for(self.config, station),
+            hours=hours_for(self.config, station, zone=self.zone, logged=self.hours_log),
             in_service=in_service,
         )
         self._cache[port_id] = built
         return built
 
-    def port_figures(self, port_id: str, start: float, end: float) -> UptimeFigures:
-        """Return a port's figures over [start, end), cut at now."""
+    def port_figures(
+        self, port_id: str, start: float, end: float, rules: Rules | str = NEVI_RULES
+    ) -> UptimeFigures:
+        """Return a port's figures over [start, end) under the rules (NEVI, CEC), cut at now."""
         history = self.history(port_id, self._station_of(port_id))
-        return history.figures(start, min(end, self.now()))
+        return history.figures(start, min(end, self.now()), rules)
 
     def update_sensors(self, port_ids: Iterable[str] | None = None) -> None:
         """Recompute the uptime sensors (of some ports and their stations, or all)."""
@@ -1439,42 +1823,30 @@ class UptimeEngine:
         now = self.now()
         start, end = trailing_window(now)
         month = month_start(now, self.zone)
-        by_station: dict[str, list[tuple[UptimeFigures, UptimeFigures, float]]] = {}
+        by_station: dict[str, list[tuple[_Pair, _Pair, float]]] = {}
         for port_id, station_id in chosen.items():
             history = self.history(port_id, station_id)
-            year = history.figures(start, end)
-            mtd = history.figures(month, now)
+            year = (history.figures(start, end, NEVI_RULES), history.figures(start, end, CEC_RULES))
+            mtd = (history.figures(month, now, NEVI_RULES), history.figures(month, now, CEC_RULES))
             by_station.setdefault(station_id, []).append((year, mtd, history.in_service))
             self._write_sensor(
                 port_id,
-                year.uptime_percent,
-                mtd.uptime_percent,
+                (year[0].uptime_percent, year[1].uptime_percent),
+                (mtd[0].uptime_percent, mtd[1].uptime_percent),
                 (year, mtd),
                 station_id=station_id,
                 port_id=port_id,
                 in_service=history.in_service,
             )
         for station_id, rows in by_station.items():
-            years = [row[0] for row in rows]
-            months = [row[1] for row in rows]
             # The mean of its ports in service; minute totals are sums.
-            year = UptimeFigures(
-                min(f.start for f in years),
-                end,
-                sum(f.outage_s for f in years),
-                sum(f.excluded_s for f in years),
-            )
-            mtd = UptimeFigures(
-                min(f.start for f in months),
-                now,
-                sum(f.outage_s for f in months),
-                sum(f.excluded_s for f in months),
-            )
+            years = tuple(_summed([row[0][i] for row in rows], end) for i in (0, 1))
+            months = tuple(_summed([row[1][i] for row in rows], now) for i in (0, 1))
             self._write_sensor(
                 station_id,
-                mean_percent(years),
-                mean_percent(months),
-                (year, mtd),
+                tuple(mean_percent(row[0][i] for row in rows) for i in (0, 1)),  # type: ignore[arg-type]
+                tuple(mean_percent(row[1][i] for row in rows) for i in (0, 1)),  # type: ignore[arg-type]
+                (years, months),  # type: ignore[arg-type]
                 station_id=station_id,
                 ports=len(rows),
                 in_service=min(row[2] for row in rows),  # its first port's
@@ -1503,9 +1875,9 @@ class UptimeEngine:
     def _write_sensor(
         self,
         device_id: str,
-        percent: float | None,
-        month_percent: float | None,
-        figures: tuple[UptimeFigures, UptimeFigures],
+        percent: tuple[float | None, float | None],
+        month_percent: tuple[float | None, float | None],
+        figures: tuple[_Pair, _Pair],
         *,
         station_id: str,
         port_id: str | None = None,
@@ -1514,27 +1886,40 @@ class UptimeEngine:
     ) -> None:
         """Write an uptime sensor ("unknown" while not in service) and fire uptime_updated.
 
-        Attributes stay the same from minute to minute unless a figure moves (no window
-        length: it follows from ``in_service``). The event is fired when the figure moves to
-        another 0.01 % step (floor), so a target with two decimals is never crossed unseen,
-        and a young port, whose figure moves every minute, does not flood the alerts.
+        The state is the NEVI figure over the trailing 12 months; the CEC figure, computed
+        under its own rules, is in the ``cec_*`` attributes. Attributes stay the same from
+        minute to minute unless a figure moves (no window length: it follows from
+        ``in_service``). The event is fired when the NEVI figure moves to another 0.01 % step
+        (floor), so a target with two decimals is never crossed unseen, and a young port,
+        whose figure moves every minute, does not flood the alerts.
         """
         entity_id = self._sensor_entity(device_id)
-        year, mtd = figures
-        shown = _rounded(percent, 3)
+        (year, cec_year), (mtd, cec_mtd) = figures
+        shown = _rounded(percent[0], 3)
+        first_year = (
+            in_service is not None
+            and math.isfinite(in_service)
+            and in_service > self.now() - NEVI_YEAR_SECONDS
+        )
         attributes: dict[str, Any] = {
             ATTR_FRIENDLY_NAME: f"{self._name(device_id)} uptime",
             ATTR_UNIT_OF_MEASUREMENT: "%",
             "t_outage_min": round(year.t_outage_min, 3),
             "t_excluded_min": round(year.t_excluded_min, 3),
-            "month_to_date": _rounded(month_percent, 3),
+            "month_to_date": _rounded(month_percent[0], 3),
             "month_t_outage_min": round(mtd.t_outage_min, 3),
             "month_t_excluded_min": round(mtd.t_excluded_min, 3),
+            "cec_uptime": _rounded(percent[1], 3),
+            "cec_t_excluded_min": round(cec_year.t_excluded_min, 3),
+            "cec_month_to_date": _rounded(month_percent[1], 3),
+            "cec_month_t_excluded_min": round(cec_mtd.t_excluded_min, 3),
             "in_service": (
                 utc_iso(in_service)
                 if in_service is not None and math.isfinite(in_service)
                 else None
             ),
+            # In service for less than 12 months: the figures cover the days in service.
+            "first_year": first_year,
             "station_id": station_id,
         }
         if port_id is not None:
@@ -1543,15 +1928,25 @@ class UptimeEngine:
         if ports is not None:
             attributes["ports"] = ports
         self.hub.states.set(entity_id, "unknown" if shown is None else str(shown), attributes)
-        step = None if shown is None else math.floor(shown * 100 + 1e-6)
+        cec_shown = attributes["cec_uptime"]
+        step = (
+            None
+            if shown is None
+            else (
+                math.floor(shown * 100 + 1e-6),
+                None if cec_shown is None else math.floor(cec_shown * 100 + 1e-6),
+            )
+        )
         if step is not None and self._last_percent.get(device_id) != step:
             self._last_percent[device_id] = step
             data: dict[str, Any] = {
                 "device_id": device_id,
                 "station_id": station_id,
                 "uptime_percent": shown,
+                "cec_uptime_percent": attributes["cec_uptime"],
                 # The window the figure covers: short for a port just in service.
                 "window_min": round(year.window_min, 3),
+                "first_year": first_year,
                 "month_to_date": attributes["month_to_date"],
                 "t_outage_min": attributes["t_outage_min"],
                 "t_excluded_min": attributes["t_excluded_min"],

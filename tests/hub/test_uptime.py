@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 import pytest
 
 from hub.uptime import (
+    CEC_RULES,
     DAY,
     INTERVAL_DOWN,
     INTERVAL_EXCLUDED,
     INTERVAL_UP,
+    NEVI_RULES,
     NEVI_YEAR_SECONDS,
     ExclusionRecord,
     OperatingHours,
@@ -185,7 +187,7 @@ def test_exclusions_outside_outages_count_zero() -> None:
         [outage(t0, t0 + H)],
         [
             exclusion(t0 - 5 * H, t0 - H, "maintenance"),
-            exclusion(t0 + 2 * H, t0 + 9 * H, "other"),
+            exclusion(t0 + 2 * H, t0 + 9 * H, "utility_power"),
             exclusion(t0 + 30 * M, t0 + 90 * M, "natural_disaster"),
         ],
         until=t0 + DAY,
@@ -211,10 +213,14 @@ def test_exclusion_scope_port_station_site() -> None:
     t0 = ts(2026, 4, 1)
     outages = [outage(t0, t0 + H, port="p1"), outage(t0, t0 + H, port="p2")]
     exclusions = [
-        exclusion(t0, t0 + 10 * M, "other", port="p2", station="s1", ident="port-p2"),
-        exclusion(t0 + 10 * M, t0 + 20 * M, "other", port=None, station="s1", ident="station"),
-        exclusion(t0 + 20 * M, t0 + 25 * M, "other", port=None, station="s9", ident="other"),
-        exclusion(t0 + 30 * M, t0 + 35 * M, "other", port=None, station=None, ident="site"),
+        exclusion(t0, t0 + 10 * M, "utility_power", port="p2", station="s1", ident="port-p2"),
+        exclusion(
+            t0 + 10 * M, t0 + 20 * M, "utility_power", port=None, station="s1", ident="station"
+        ),
+        exclusion(
+            t0 + 20 * M, t0 + 25 * M, "utility_power", port=None, station="s9", ident="other"
+        ),
+        exclusion(t0 + 30 * M, t0 + 35 * M, "utility_power", port=None, station=None, ident="site"),
     ]
     p1 = history(outages, exclusions, until=t0 + DAY, port="p1").figures(t0, t0 + DAY)
     p2 = history(outages, exclusions, until=t0 + DAY, port="p2").figures(t0, t0 + DAY)
@@ -235,11 +241,13 @@ def test_vandalism_capped_at_ten_days_per_incident() -> None:
         ],
         until=t0 + 40 * DAY,
     )
-    figures = port.figures(t0, t0 + 30 * DAY)
+    figures = port.figures(t0, t0 + 30 * DAY, CEC_RULES)
     assert figures.outage_s == 15 * DAY
     assert figures.excluded_s == 13 * DAY  # 10 (capped) + 3
     # The first 10 days of the incident are excluded, the last two count as downtime.
-    assert port.excluded[0] == (t0, t0 + 10 * DAY)
+    assert port.excluded_by["cec"][0] == (t0, t0 + 10 * DAY)
+    # NEVI has no caps: all 15 days are excluded.
+    assert port.figures(t0, t0 + 30 * DAY, NEVI_RULES).excluded_s == 15 * DAY
 
 
 def test_maintenance_capped_at_72_hours_per_calendar_year() -> None:
@@ -250,10 +258,11 @@ def test_maintenance_capped_at_72_hours_per_calendar_year() -> None:
         for i in range(3)
     ]
     port = history(outages, exclusions, until=t0 + 60 * DAY)
-    figures = port.figures(t0, t0 + 30 * DAY)
+    figures = port.figures(t0, t0 + 30 * DAY, CEC_RULES)
     assert figures.outage_s == 90 * H
     assert figures.excluded_s == 72 * H  # 30 + 30 + 12 of the third
-    assert port.excluded[-1] == (t0 + 14 * DAY, t0 + 14 * DAY + 12 * H)
+    assert port.excluded_by["cec"][-1] == (t0 + 14 * DAY, t0 + 14 * DAY + 12 * H)
+    assert port.figures(t0, t0 + 30 * DAY, NEVI_RULES).excluded_s == 90 * H
 
 
 def test_maintenance_cap_restarts_with_the_calendar_year() -> None:
@@ -267,9 +276,9 @@ def test_maintenance_cap_restarts_with_the_calendar_year() -> None:
         exclusion(new_year - 10 * H, new_year + 100 * H, "maintenance", ident="nye"),
     ]
     port = history(outages, exclusions, until=new_year + 30 * DAY, zone=BERLIN)
-    assert port.figures(dec, new_year).excluded_s == 72 * H
-    assert port.figures(new_year, new_year + 30 * DAY).excluded_s == 72 * H
-    assert (new_year - 10 * H, new_year - 8 * H) in port.excluded
+    assert port.figures(dec, new_year, CEC_RULES).excluded_s == 72 * H
+    assert port.figures(new_year, new_year + 30 * DAY, CEC_RULES).excluded_s == 72 * H
+    assert (new_year - 10 * H, new_year - 8 * H) in port.excluded_by["cec"]
 
 
 def test_uncapped_reasons_do_not_use_the_maintenance_budget() -> None:
@@ -283,13 +292,28 @@ def test_uncapped_reasons_do_not_use_the_maintenance_budget() -> None:
         until=t0 + 10 * DAY,
     )
     # 50 h utility power, then maintenance takes its 50 remaining hours (under 72).
-    assert port.figures(t0, t0 + 10 * DAY).excluded_s == 100 * H
+    assert port.figures(t0, t0 + 10 * DAY, CEC_RULES).excluded_s == 100 * H
+
+
+def test_reasons_per_regulation() -> None:
+    """A vehicle's failure is excluded under NEVI, not CEC; time outside operating hours
+    likewise; a reason neither rule names (recorded as "other" by earlier versions) counts
+    nothing."""
+    t0 = ts(2026, 7, 1)
+    outages = [outage(t0, t0 + 2 * H), outage(t0 + 4 * H, t0 + 6 * H)]
+    exclusions = [
+        exclusion(t0, t0 + 1 * H, "vehicle", ident="v"),
+        exclusion(t0 + 4 * H, t0 + 6 * H, "other", ident="o"),
+    ]
+    port = history(outages, exclusions, until=t0 + DAY, hours=OperatingHours.parse("01:30-24:00"))
+    assert port.figures(t0, t0 + DAY, NEVI_RULES).excluded_s == 1.5 * H  # vehicle, then closed
+    assert port.figures(t0, t0 + DAY, CEC_RULES).excluded_s == 0
 
 
 def test_excluded_intervals_never_exceed_down_time() -> None:
     down = [(0.0, 100.0)]
     found = excluded_intervals(
-        down, [ExclusionRecord("x", "p1", None, -50, 500, "other")], UTC_ZONE
+        down, [ExclusionRecord("x", "p1", None, -50, 500, "utility_power")], UTC_ZONE
     )
     assert found == [(0.0, 100.0)]
 
@@ -360,7 +384,7 @@ def test_outage_rows_carry_duration_and_excluded_minutes() -> None:
     t0 = ts(2026, 8, 3)
     port = history(
         [outage(t0, t0 + 2 * H), outage(t0 + 5 * H, None, cause="offline")],
-        [exclusion(t0 + H, t0 + 3 * H, "other")],
+        [exclusion(t0 + H, t0 + 3 * H, "utility_power")],
         until=t0 + 6 * H,
     )
     rows = port.outage_rows(t0 + 30 * M, t0 + DAY)

@@ -359,7 +359,7 @@ async def test_scripted_month_over_real_ocpp(
     wrong = await hub.services.call(
         "uptime",
         "add_exclusion",
-        {"device_id": dev["A"], "start": at(2, 17), "end": at(2, 27), "reason": "other"},
+        {"device_id": dev["A"], "start": at(2, 17), "end": at(2, 27), "reason": "utility_power"},
     )
     await hub.services.call("uptime", "remove_exclusion", {"exclusion_id": wrong["exclusion_id"]})
     await goto(clock, at(2, 24))
@@ -371,12 +371,17 @@ async def test_scripted_month_over_real_ocpp(
     # ---- Hand-computed figures, in minutes -------------------------------------------------
     window = 31 * 24 * 60  # Jan 25 - Feb 25
     jan, feb = 7 * 24 * 60, 24 * 24 * 60
+    # NEVI: no caps; time outside operating hours is excluded.
     expected = {
         # port: (T_outage, T_excluded, Jan outage, Jan excluded, Feb outage, Feb excluded)
         "A1": (204 + 60 + 300 + 20, 0, 204 + 60 + 120, 0, 180 + 20, 0),
-        "A2": (300 + 17280, 360 + 14400, 120, 0, 180 + 17280, 360 + 14400),
-        "B1": (4320 + 2040 + 120, 4320 + 1920 + 120, 0, 0, 6480, 6360),
+        "A2": (300 + 17280, 17280, 120, 0, 180 + 17280, 17280),
+        "B1": (4320 + 2040 + 120, 4320 + 2040 + 120, 0, 0, 6480, 6480),
     }
+    # CEC: vandalism at most 10 days (A2: 6 h utility power first, then 10 days), planned
+    # maintenance at most 72 h a year (B1: the first 72 h use it all, the Feb 10 outage gets
+    # none), time outside operating hours not excluded (B1's 2 h at night count).
+    cec_excluded = {"A1": 0, "A2": 360 + 14400, "B1": 4320}
 
     # Outage events: each started (end None) and ended, with the right causes.
     closed = [o for o in outage_events if o["end"] is not None]
@@ -416,15 +421,21 @@ async def test_scripted_month_over_real_ocpp(
             (feb - (feb_out - feb_exc)) / feb * 100, 3
         )
         assert state.attributes["unit_of_measurement"] == "%"
+        cec_exc = cec_excluded[key]
+        assert state.attributes["cec_t_excluded_min"] == cec_exc, key
+        assert state.attributes["cec_uptime"] == round(
+            (window - (t_out - cec_exc)) / window * 100, 3
+        ), key
+        assert state.attributes["first_year"] is True
     station_a = hub.states.get(engine._sensor_entity(dev["A"]))
     assert station_a is not None
     a1, a2 = expected["A1"], expected["A2"]
     mean = ((window - (a1[0] - a1[1])) + (window - (a2[0] - a2[1]))) / 2 / window * 100
     assert float(station_a.state) == round(mean, 3)
     assert station_a.attributes["t_outage_min"] == a1[0] + a2[0]
-    # uptime_updated events feed the alert rule (target 99.9 %): all three are below it
-    # over their 31 days in service (B1: 120 counted minutes, (44,640 - 120) / 44,640 =
-    # 99.731 %).
+    # uptime_updated events feed the alert rule (target 99.9 %) with the lower of the two
+    # figures: all three are below it over their 31 days in service (B1 is at 100 % under
+    # NEVI, at (44,640 - 2,160) / 44,640 = 95.161 % under CEC).
     assert any(e["device_id"] == dev["A2"] and "uptime_percent" in e for e in uptime_events)
     open_keys = {a.key for a in alert_manager(hub).open()}
     assert f"uptime:{dev['A1']}" in open_keys
@@ -455,12 +466,16 @@ async def test_scripted_month_over_real_ocpp(
         assert months["2026-02"]["uptime_percent"] == round(
             (feb - (feb_out - feb_exc)) / feb * 100, 4
         )
-    b1_outages = [(o["duration_min"], o["excluded_min"]) for o in ports[dev["B1"]]["outages"]]
-    assert b1_outages == [(4320, 4320), (2040, 1920), (120, 120)]
-    a2_outages = [
-        (o["cause"], o["duration_min"], o["excluded_min"]) for o in ports[dev["A2"]]["outages"]
+    b1_outages = [
+        (o["duration_min"], o["excluded_min"], o["cec_excluded_min"])
+        for o in ports[dev["B1"]]["outages"]
     ]
-    assert a2_outages == [("offline", 300, 0), ("faulted", 17280, 14760)]
+    assert b1_outages == [(4320, 4320, 4320), (2040, 2040, 0), (120, 120, 0)]
+    a2_outages = [
+        (o["cause"], o["duration_min"], o["excluded_min"], o["cec_excluded_min"])
+        for o in ports[dev["A2"]]["outages"]
+    ]
+    assert a2_outages == [("offline", 300, 0, 0), ("faulted", 17280, 17280, 14760)]
     assert ports[dev["A1"]]["charge_point_id"] == "CP-A"
     assert ports[dev["A1"]]["connector"] == 1
 
@@ -481,11 +496,12 @@ async def test_scripted_month_over_real_ocpp(
     assert [r["status"] for r in rows] == ["up"] + ["down"] * 15 + ["up"]
     assert rows[1]["outage_s"] == 8 * MIN
     assert rows[-2]["outage_s"] == 1 * MIN
+    # CEC does not exclude time outside operating hours: B1's night fault is down.
     rows = await port_intervals(hub, dev["B1"], at(2, 15, 22, 45), at(2, 16, 1, 15))
-    assert [r["status"] for r in rows] == ["up"] + ["excluded"] * 8 + ["up"]
+    assert [r["status"] for r in rows] == ["up"] + ["down"] * 8 + ["up"]
     rows = await port_intervals(hub, dev["B1"], at(2, 11, 17, 45), at(2, 11, 20, 15))
-    # Maintenance cap used up at 18:00: from then on the fault counts as down.
-    assert [r["status"] for r in rows] == ["excluded"] + ["down"] * 8 + ["up"]
+    # The maintenance cap was used up by the first 72 hours: the Feb 10-11 fault is down.
+    assert [r["status"] for r in rows] == ["down"] * 9 + ["up"]
 
     csv_text = await report_csv(hub, t0, end)
     lines = csv_text.splitlines()

@@ -63,15 +63,15 @@ async def test_bad_exclusions_are_refused_and_nothing_is_kept(start_hub: StartHu
         await hub.services.call("uptime", "add_exclusion", {**add, "reason": "aliens"})
     with pytest.raises(ServiceValidationError, match="end after it starts"):
         await hub.services.call(
-            "uptime", "add_exclusion", {**add, "end": "2026-04-01T07:00", "reason": "other"}
+            "uptime", "add_exclusion", {**add, "end": "2026-04-01T07:00", "reason": "utility_power"}
         )
     with pytest.raises(ServiceValidationError, match="ISO 8601"):
         await hub.services.call(
-            "uptime", "add_exclusion", {**add, "start": "yesterday", "reason": "other"}
+            "uptime", "add_exclusion", {**add, "start": "yesterday", "reason": "utility_power"}
         )
     with pytest.raises(ServiceValidationError, match="not found"):
         await hub.services.call(
-            "uptime", "add_exclusion", {**add, "device_id": "nope", "reason": "other"}
+            "uptime", "add_exclusion", {**add, "device_id": "nope", "reason": "utility_power"}
         )
     with pytest.raises(ServiceValidationError, match="no exclusion"):
         await hub.services.call("uptime", "remove_exclusion", {"exclusion_id": "missing"})

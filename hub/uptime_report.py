@@ -93,6 +93,8 @@ class ReportSource:
     config: Mapping[str, Any]
     devices: DeviceRegistry | None = None
     now: float = field(default_factory=time.time)
+    # The uptime engine's log of stated operating hours (hub/uptime.py hours_for).
+    hours_log: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_hub(cls, hub: Hub) -> ReportSource:
@@ -110,6 +112,7 @@ class ReportSource:
             config,
             device_registry(hub),
             clock(hub).time(),
+            {} if engine is None else engine.hours_log,
         )
 
 
@@ -385,7 +388,9 @@ async def build_report(
             exclusions,
             until=until,
             zone=source.zone,
-            hours=hours_for(source.config, station, station_id),
+            hours=hours_for(
+                source.config, station, station_id, zone=source.zone, logged=source.hours_log
+            ),
             in_service=in_service_start(first_seen, source.devices, port_id, now),
         )
         months = [
@@ -470,7 +475,7 @@ async def port_intervals(hub: Hub, port_id: str, start: float, end: float) -> li
         exclusions,
         until=until,
         zone=source.zone,
-        hours=hours_for(source.config, station),
+        hours=hours_for(source.config, station, zone=source.zone, logged=source.hours_log),
         in_service=in_service_start(first_seen, source.devices, port_id, source.now),
     )
     return [
@@ -537,6 +542,21 @@ def _load_settings(config_dir: Path) -> tuple[str, str | None, Mapping[str, Any]
     return str(core["time_zone"]), recorder.get(CONF_DB_URL), uptime
 
 
+def load_hours_log(config_dir: Path) -> Mapping[str, Any]:
+    """The uptime engine's log of stated operating hours, from its store (hub not running)."""
+    from hub.const import STORAGE_DIR
+    from hub.uptime import STORAGE_KEY
+
+    path = config_dir / STORAGE_DIR / STORAGE_KEY
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    data = stored.get("data") if isinstance(stored, dict) else None
+    log = data.get("hours_log") if isinstance(data, dict) else None
+    return log if isinstance(log, dict) else {}
+
+
 async def report_from_config_dir(
     config_dir: Path, start_text: str, end_text: str, now: float | None = None
 ) -> UptimeReport:
@@ -563,7 +583,12 @@ async def report_from_config_dir(
     await backend.open(SCHEMA_VERSION)
     try:
         source = ReportSource(
-            recorder, zone, config, device_registry(hub), time.time() if now is None else now
+            recorder,
+            zone,
+            config,
+            device_registry(hub),
+            time.time() if now is None else now,
+            await asyncio.get_running_loop().run_in_executor(None, load_hours_log, config_dir),
         )
         return await build_report(source, start, end)
     finally:

@@ -21,7 +21,16 @@ from hub import __version__
 from hub.auth import Role, async_load_auth
 from hub.const import CONF_SERVER_HOST, CONF_SERVER_PORT, DEFAULT_HTTP_PORT
 from hub.core import CoreState, Hub
-from hub.http import auth_views, monitoring, openapi, rest, static, uptime_views, websocket_api
+from hub.http import (
+    auth_views,
+    charge_success_views,
+    monitoring,
+    openapi,
+    rest,
+    static,
+    uptime_views,
+    websocket_api,
+)
 from hub.http.discovery import Advertiser
 from hub.http.metrics import KEY_METRICS, LoopLag, make_registry, metrics
 from hub.http.view import (
@@ -165,6 +174,7 @@ def all_routes(metrics_open: bool) -> list[Route]:
         *rest.ROUTES,
         *monitoring.ROUTES,
         *uptime_views.ROUTES,
+        *charge_success_views.ROUTES,
         *websocket_api.ROUTES,
         *openapi.ROUTES,
         Route(

@@ -194,6 +194,7 @@ class HubCollector(Collector):
         yield latency
 
         yield from _recorder_metrics(hub)
+        yield from _charge_success_metrics(hub)
         yield from _integration_metrics(hub)
         yield GaugeMetricFamily(
             "evhub_event_loop_lag_seconds",
@@ -247,6 +248,13 @@ def _recorder_metrics(hub: Hub) -> Iterator[Metric]:
     for (table, reason), count in sorted(recorder.skipped.items()):
         skipped.add_metric([table, reason], count)
     yield skipped
+
+
+def _charge_success_metrics(hub: Hub) -> Iterator[Metric]:
+    """Charge attempts and success rates per station (figures cached, never computed here)."""
+    from hub.charge_success import metric_families
+
+    yield from metric_families(hub)
 
 
 def _integration_metrics(hub: Hub) -> Iterator[Metric]:

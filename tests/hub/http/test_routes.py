@@ -55,6 +55,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/uptime/exclusions"): "viewer",
     ("POST", "/api/uptime/exclusions"): "operator",
     ("DELETE", "/api/uptime/exclusions/{exclusion_id}"): "operator",
+    ("GET", "/api/charge_success"): "viewer",
+    ("GET", "/api/charge_success/error_codes"): "viewer",
     ("GET", "/api/websocket"): None,
     ("GET", "/api/openapi.json"): None,
     ("GET", "/metrics"): "admin",

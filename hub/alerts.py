@@ -8,12 +8,15 @@ each of which a site owner gets without writing YAML and can tune or turn off::
       connector_faulted: {enabled: true}
       security_event: {enabled: true, min_severity: warning}
       uptime_below_target: {enabled: true, target: 97.0, min_hours_in_service: 24}
+      charge_success_below_target: {enabled: true, target: 80.0, days: 7, min_attempts: 5,
+                                    interval_minutes: 15}
 
 Open alerts and the most recent resolved ones are kept in ``.storage/core.alerts``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from collections.abc import Mapping
@@ -68,6 +71,12 @@ RULE_STATION_OFFLINE: Final = "station_offline"
 RULE_CONNECTOR_FAULTED: Final = "connector_faulted"
 RULE_SECURITY_EVENT: Final = "security_event"
 RULE_UPTIME_BELOW_TARGET: Final = "uptime_below_target"
+# Per station: the share of charge attempts that succeeded over the trailing days, checked
+# every interval_minutes once min_attempts were judged (hub.charge_success defines success).
+RULE_CHARGE_SUCCESS_BELOW_TARGET: Final = "charge_success_below_target"
+CONF_DAYS: Final = "days"
+CONF_MIN_ATTEMPTS: Final = "min_attempts"
+CONF_INTERVAL_MINUTES: Final = "interval_minutes"
 
 ATTR_ALERT: Final = "alert"
 ATTR_KEY: Final = "key"
@@ -358,6 +367,9 @@ class BuiltinRules:
         self.config = config
         self._unsubs: list[Unsubscribe] = []
         self._offline_timers: dict[str, Timer] = {}
+        self._success_timer: Timer | None = None
+        self._success_task: asyncio.Task[None] | None = None
+        self._success_checked: float | None = None
 
     def attach(self) -> None:
         """Listen to the events of the enabled rules."""
@@ -372,6 +384,14 @@ class BuiltinRules:
             self._unsubs.append(self.hub.bus.listen(EVENT_SECURITY, self._on_security_event))
         if config[RULE_UPTIME_BELOW_TARGET][CONF_ENABLED]:
             self._unsubs.append(self.hub.bus.listen(EVENT_UPTIME_UPDATED, self._on_uptime))
+        if config[RULE_CHARGE_SUCCESS_BELOW_TARGET][CONF_ENABLED]:
+            self._unsubs.append(
+                self.hub.bus.listen(
+                    EVENT_CHARGER,
+                    self._on_attempt_event,
+                    lambda data: data.get("kind") in ("session_ended", "status"),
+                )
+            )
 
     def detach(self) -> None:
         """Stop listening and cancel pending offline timers."""
@@ -381,6 +401,12 @@ class BuiltinRules:
         for timer in self._offline_timers.values():
             timer.cancel()
         self._offline_timers.clear()
+        if self._success_timer is not None:
+            self._success_timer.cancel()
+            self._success_timer = None
+        if self._success_task is not None and not self._success_task.done():
+            self._success_task.cancel()
+        self._success_task = None
 
     def _on_charger_event(self, event: Event) -> None:
         data = event.data
@@ -518,6 +544,67 @@ class BuiltinRules:
             context=event.context,
         )
 
+    def _on_attempt_event(self, event: Event) -> None:
+        """An attempt may have ended: check the rates, at most once per interval."""
+        if self._success_timer is not None:
+            return
+        minutes: float = self.config[RULE_CHARGE_SUCCESS_BELOW_TARGET][CONF_INTERVAL_MINUTES]
+        now = clock(self.hub).time()
+        wait = 0.0 if self._success_checked is None else self._success_checked + minutes * 60 - now
+        if wait <= 0:
+            self._success_due()
+        else:
+            self._success_timer = clock(self.hub).call_later(wait, self._success_due)
+
+    def _success_due(self) -> None:
+        self._success_timer = None
+        self._success_checked = clock(self.hub).time()
+        if self._success_task is None or self._success_task.done():
+            self._success_task = self.hub.create_task(
+                self.check_charge_success(), "charge success alert rule"
+            )
+
+    async def check_charge_success(self) -> None:
+        """Raise or resolve each station's alert from its success rate over the trailing days."""
+        from hub.charge_success import ChargeSuccessError, station_rates
+
+        rule = self.config[RULE_CHARGE_SUCCESS_BELOW_TARGET]
+        target: float = rule[CONF_TARGET]
+        days: float = rule[CONF_DAYS]
+        now = clock(self.hub).time()
+        try:
+            stations = await station_rates(self.hub, now - days * 86400.0, now)
+        except ChargeSuccessError:
+            return  # the integration or the recorder is off: nothing to judge
+        except Exception:
+            _LOGGER.exception("Charge success alert rule: the figures could not be read")
+            return
+        for row in stations:
+            station_id = row["id"]
+            if not isinstance(station_id, str):
+                continue
+            judged = row["successful"] + row["failed"]
+            if judged < rule[CONF_MIN_ATTEMPTS] or row["success_rate"] is None:
+                continue
+            percent = 100.0 * row["success_rate"]
+            key = f"charge_success:{station_id}"
+            if percent >= target:
+                self.manager.auto_resolve(
+                    key, f"charge success {percent:.1f}% at or above {target:g}%"
+                )
+                continue
+            name = self._name(station_id, {}, row["name"] or station_id)
+            self.manager.raise_alert(
+                key,
+                f"Charge success below target: {name}",
+                f"{row['successful']} of {judged} charge attempts at {name} succeeded over the"
+                f" last {days:g} days ({percent:.1f}%), below the {target:g}% target",
+                "warning",
+                RULE_CHARGE_SUCCESS_BELOW_TARGET,
+                station_id=station_id,
+                device_id=station_id,
+            )
+
 
 # Configuration ----------------------------------------------------------------------------
 
@@ -555,6 +642,22 @@ CONFIG_SCHEMA: Final = vol.Schema(
                     ),
                     vol.Optional(CONF_MIN_HOURS_IN_SERVICE, default=24.0): vol.All(
                         vol.Coerce(float), vol.Range(min=0)
+                    ),
+                }
+            ),
+            vol.Optional(RULE_CHARGE_SUCCESS_BELOW_TARGET, default={}): _rule(
+                {
+                    vol.Optional(CONF_TARGET, default=80.0): vol.All(
+                        vol.Coerce(float), vol.Range(min=0, max=100)
+                    ),
+                    vol.Optional(CONF_DAYS, default=7.0): vol.All(
+                        vol.Coerce(float), vol.Range(min=1 / 24, max=366)
+                    ),
+                    vol.Optional(CONF_MIN_ATTEMPTS, default=5): vol.All(
+                        vol.Coerce(int), vol.Range(min=1, max=1_000_000)
+                    ),
+                    vol.Optional(CONF_INTERVAL_MINUTES, default=15.0): vol.All(
+                        vol.Coerce(float), vol.Range(min=1, max=24 * 60)
                     ),
                 }
             ),

@@ -410,6 +410,13 @@ def test_config_schema_defaults_and_errors() -> None:
         "connector_faulted": {"enabled": True},
         "security_event": {"enabled": True, "min_severity": "warning"},
         "uptime_below_target": {"enabled": True, "target": 97.0, "min_hours_in_service": 24.0},
+        "charge_success_below_target": {
+            "enabled": True,
+            "target": 80.0,
+            "days": 7.0,
+            "min_attempts": 5,
+            "interval_minutes": 15.0,
+        },
     }
     assert CONFIG_SCHEMA(None) == defaults
     bad: dict[str, Any]
@@ -417,6 +424,8 @@ def test_config_schema_defaults_and_errors() -> None:
         {"station_offline": {"minutes": -1}},
         {"security_event": {"min_severity": "loud"}},
         {"uptime_below_target": {"target": 120}},
+        {"charge_success_below_target": {"min_attempts": 0}},
+        {"charge_success_below_target": {"interval_minutes": 0}},
         {"connector_faulted": {"enabled": "maybe"}},
         {"nonsense": {}},
     ):

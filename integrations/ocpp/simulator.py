@@ -77,6 +77,9 @@ STEP_TIME: Final = 1.0
 SCENARIO_TICK: Final = 1.0
 NORMAL_IDLE: Final = (5.0, 15.0)
 NORMAL_SESSION: Final = (30.0, 120.0)
+# A failed start (normal scenario, failed_start_rate): a driver plugs in, no transaction
+# starts, and the connector is free again after this long.
+FAILED_START_TIME: Final = 5.0
 FAULT_FIRST: Final = 5.0
 FAULT_EVERY: Final = 30.0
 FAULT_FOR: Final = 10.0
@@ -330,6 +333,7 @@ class SimulatedChargePoint:
         start_delay: float = 0.0,
         session: aiohttp.ClientSession | None = None,
         seed: int | str | None = None,
+        failed_start_rate: float = 0.0,
     ) -> None:
         if version not in SUBPROTOCOLS:
             raise ValueError(f"unknown OCPP version {version!r}; use one of {list(SUBPROTOCOLS)}")
@@ -341,6 +345,9 @@ class SimulatedChargePoint:
             raise ValueError("a charge point needs at least one connector")
         if speed <= 0:
             raise ValueError("speed must be positive")
+        if not 0.0 <= failed_start_rate <= 1.0:
+            raise ValueError("failed_start_rate must be between 0 and 1")
+        self.failed_start_rate = failed_start_rate
         self.id = cp_id
         self.version = version
         self.scenarios = scenarios
@@ -1088,12 +1095,23 @@ class SimulatedChargePoint:
                     connector.next_start = now + self._rng.uniform(*NORMAL_IDLE) / self.speed
                 elif now >= connector.next_start and connector.status == STATUS_AVAILABLE:
                     connector.next_start = None
+                    if self.failed_start_rate and self._rng.random() < self.failed_start_rate:
+                        await self._failed_start(connector)
+                        continue
                     self._reserve(connector, f"TAG-{self._rng.randint(1, 9999):04d}")
                     await self._start_session(connector)
                     if connector.session is not None:
                         duration = self._rng.uniform(*NORMAL_SESSION) / self.speed
                         connector.session.ends_at = loop.time() + duration
             await self._sleep(SCENARIO_TICK)
+
+    async def _failed_start(self, connector: _Connector) -> None:
+        """A driver plugs in, no transaction starts (say the card is not read), and leaves."""
+        _LOGGER.info("%s: connector %s plugged in, no session starts", self.id, connector.id)
+        await self._set_status(connector, STATUS_PREPARING)
+        await self._sleep(FAILED_START_TIME)
+        if connector.session is None and connector.status == STATUS_PREPARING:
+            await self._set_status(connector, self._idle_status(connector))
 
     async def _wait_due(self, name: str, first: float, every: float) -> None:
         """Sleep until the scenario step is due, then schedule the next one.

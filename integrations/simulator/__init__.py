@@ -9,6 +9,7 @@ shows live chargers at once. Configuration::
           version: "1.6"
           scenario: normal
           password: !secret sim_0001
+          failed_start_rate: 0.1     # share of attempts that never start a transaction
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ STATION_SCHEMA = vol.Schema(
         vol.Optional("scenario", default="normal"): _scenario,
         vol.Optional("connectors", default=2): vol.All(int, vol.Range(min=1, max=8)),
         vol.Optional("password"): str,
+        # The share of the normal scenario's charge attempts that never start a transaction.
+        vol.Optional("failed_start_rate", default=0.0): vol.All(
+            vol.Coerce(float), vol.Range(min=0.0, max=1.0)
+        ),
     }
 )
 
@@ -92,6 +97,7 @@ async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
             speed=config["speed"],
             start_delay=0.2 * number,
             session=session,
+            failed_start_rate=station["failed_start_rate"],
         )
         charge_point.start()
         stations.append(charge_point)

@@ -15,6 +15,7 @@ import "./pages/security.js";
 import "./pages/audit.js";
 import "./pages/automations.js";
 import "./pages/reports.js";
+import "./pages/success.js";
 import "./pages/pending.js";
 
 const NAV: [string, string, string, boolean?][] = [
@@ -22,6 +23,7 @@ const NAV: [string, string, string, boolean?][] = [
   ["chargers", "/chargers", "Chargers"],
   ["alerts", "/alerts", "Alerts"],
   ["reports", "/reports", "Reports"],
+  ["success", "/success", "Charge success"],
   ["automations", "/automations", "Automations"],
   ["pending", "/pending", "Pending chargers"],
   ["security", "/security", "Security events"],
@@ -88,6 +90,8 @@ export class EvhubApp extends LightElement {
         return html`<ev-automations .selected=${params.id}></ev-automations>`;
       case "reports":
         return html`<ev-reports></ev-reports>`;
+      case "success":
+        return html`<ev-success></ev-success>`;
       case "pending":
         return html`<ev-pending></ev-pending>`;
       default:

@@ -15,6 +15,7 @@ const patterns: [string, RegExp][] = [
   ["automations", /^\/automations\/?$/],
   ["automation", /^\/automations\/(?<id>[^/]+)\/?$/],
   ["reports", /^\/reports\/?$/],
+  ["success", /^\/success\/?$/],
   ["pending", /^\/pending\/?$/],
 ];
 

@@ -1,0 +1,182 @@
+// Charge success: did the charge work? Attempts, success and visit rates per station, port or
+// site, by day or month (the hub's /api/charge_success), with the CSV download.
+
+import { html } from "lit";
+import { customElement, state } from "lit/decorators.js";
+import { api, ApiError, query } from "../api.js";
+import { LightElement } from "../base.js";
+import { EventsController, errorMessage, fmtPct, Loader, notify, renderLoad } from "../ui.js";
+
+interface SuccessFigures {
+  attempts: number;
+  successful: number;
+  failed: number;
+  failed_no_session: number;
+  failed_low_energy: number;
+  failed_stop_reason: number;
+  failed_faulted: number;
+  in_progress: number;
+  success_rate: number | null;
+  visits: number;
+  successful_visits: number;
+  visit_success_rate: number | null;
+  attempts_per_visit: number | null;
+  error_codes: Record<string, number>;
+}
+
+interface SuccessRow extends SuccessFigures {
+  group: string;
+  id: string | null;
+  name: string;
+  period?: string;
+}
+
+interface SuccessReport {
+  start: string;
+  end: string;
+  time_zone: string;
+  group: string;
+  by: string;
+  rows: SuccessRow[];
+  totals: SuccessRow[];
+  overall: SuccessFigures;
+}
+
+const GROUPS = ["station", "port", "site"] as const;
+const PERIODS = ["day", "month"] as const;
+
+function ratio(value: number | null): string {
+  return value === null ? "—" : fmtPct(value * 100, 1);
+}
+
+function codes(found: Record<string, number>): string {
+  const list = Object.entries(found).map(([code, count]) => `${code} ×${count}`);
+  return list.length ? list.join(", ") : "—";
+}
+
+@customElement("ev-success")
+export class SuccessPage extends LightElement {
+  @state() private group: (typeof GROUPS)[number] = "station";
+  @state() private by: (typeof PERIODS)[number] = "day";
+  @state() private days = 30;
+
+  private report = new Loader(this, () => api.get<SuccessReport>("/api/charge_success" + this.params()));
+
+  constructor() {
+    super();
+    // A session ending or a port changing status may change the figures.
+    new EventsController(this, ["charger_event"], () => void this.report.reload(), 30_000);
+  }
+
+  private params(): string {
+    const end = new Date();
+    const start = new Date(end.getTime() - this.days * 86_400_000);
+    return query({ group: this.group, by: this.by, start: start.toISOString(), end: end.toISOString() });
+  }
+
+  private change(update: () => void): void {
+    update();
+    void this.report.reload();
+  }
+
+  private async download(): Promise<void> {
+    try {
+      const text = await api.get<string>("/api/charge_success" + this.params() + "&format=csv");
+      const blob = new Blob([text], { type: "text/csv" });
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(blob);
+      link.download = `charge-success-${this.group}-${this.by}.csv`;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      window.setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+    } catch (err) {
+      if (err instanceof ApiError && err.notAvailable) notify("Charge success is not available on this hub yet.", "error");
+      else notify(`Download failed: ${errorMessage(err)}`, "error");
+    }
+  }
+
+  private renderTiles(all: SuccessFigures) {
+    return html`<div class="tiles">
+      <div class="tile" data-count="attempts">
+        <span class="tile-value">${all.attempts}</span><span class="tile-label">charge attempts</span>
+      </div>
+      <div class="tile" data-count="success-rate">
+        <span class="tile-value">${ratio(all.success_rate)}</span><span class="tile-label">attempt success rate</span>
+      </div>
+      <div class="tile" data-count="visit-rate">
+        <span class="tile-value">${ratio(all.visit_success_rate)}</span><span class="tile-label">visit success rate</span>
+      </div>
+      <div class="tile" data-count="attempts-per-visit">
+        <span class="tile-value">${all.attempts_per_visit?.toFixed(2) ?? "—"}</span>
+        <span class="tile-label">attempts per visit</span>
+      </div>
+    </div>`;
+  }
+
+  private renderRows(rows: SuccessRow[], withPeriod: boolean) {
+    if (rows.length === 0) return html`<p class="muted">No charge attempts in this window.</p>`;
+    return html`<table class="data">
+      <thead>
+        <tr>
+          <th>${this.group}</th>${withPeriod ? html`<th>${this.by}</th>` : ""}
+          <th class="num">Attempts</th><th class="num">Success</th><th class="num">Visits</th>
+          <th class="num">Visit success</th><th class="num">No session</th><th class="num">Low energy</th>
+          <th class="num">Stop reason</th><th class="num">Faulted</th><th>MREC codes</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${rows.map(
+          (r) => html`<tr data-id=${r.id ?? ""}>
+            <td>${r.name || "—"}</td>${withPeriod ? html`<td>${r.period}</td>` : ""}
+            <td class="num">${r.attempts}</td>
+            <td class="num" data-rate>${ratio(r.success_rate)}</td>
+            <td class="num">${r.visits}</td>
+            <td class="num">${ratio(r.visit_success_rate)}</td>
+            <td class="num">${r.failed_no_session}</td>
+            <td class="num">${r.failed_low_energy}</td>
+            <td class="num">${r.failed_stop_reason}</td>
+            <td class="num">${r.failed_faulted}</td>
+            <td>${codes(r.error_codes)}</td>
+          </tr>`,
+        )}
+      </tbody>
+    </table>`;
+  }
+
+  override render() {
+    return html`
+      <h1>Charge success</h1>
+      <p class="muted">
+        A charge attempt succeeds when a session delivers energy, ends the way a driver ends it, and its
+        port does not fault right after (the ChargeX definition, with this hub's thresholds). A visit is a
+        driver's attempts in a row at one site.
+      </p>
+      <div class="toolbar">
+        <label>Group
+          <select @change=${(e: Event) => this.change(() => (this.group = (e.target as HTMLSelectElement).value as typeof this.group))}>
+            ${GROUPS.map((g) => html`<option value=${g} ?selected=${g === this.group}>${g}</option>`)}
+          </select>
+        </label>
+        <label>By
+          <select @change=${(e: Event) => this.change(() => (this.by = (e.target as HTMLSelectElement).value as typeof this.by))}>
+            ${PERIODS.map((p) => html`<option value=${p} ?selected=${p === this.by}>${p}</option>`)}
+          </select>
+        </label>
+        <label>Last
+          <select @change=${(e: Event) => this.change(() => (this.days = Number((e.target as HTMLSelectElement).value)))}>
+            ${[7, 30, 90, 365].map((d) => html`<option value=${d} ?selected=${d === this.days}>${d} days</option>`)}
+          </select>
+        </label>
+        <button data-action="csv" @click=${() => this.download()}>Download CSV</button>
+      </div>
+      ${renderLoad(
+        this.report,
+        (r) => html`${this.renderTiles(r.overall)}
+          <section class="card"><h2>Totals</h2>${this.renderRows(r.totals, false)}</section>
+          <section class="card"><h2>By ${r.by}</h2>${this.renderRows(r.rows, true)}</section>`,
+        "Charge success",
+      )}
+    `;
+  }
+}

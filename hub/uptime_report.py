@@ -7,7 +7,10 @@ opens the database named by the config dir without running the hub.
 A report over [from, to) carries the NEVI quarterly data fields: station and port ids, each
 charging session (start, end, kWh, peak kW, the error code of a failed session), and per
 port its uptime, T_outage and T_excluded over the whole period and per calendar month (hub
-time zone), and each outage with its duration and excluded minutes. Time after the report's
+time zone), and each outage with its duration and excluded minutes. Every figure comes under
+both regulations, computed separately (hub/uptime.py): the unprefixed ones are NEVI's
+(23 CFR 680.116(b)), the ``cec_`` ones the California CEC's (its caps, no operating hours).
+T_outage and the window are the same under both. Time after the report's
 "now" is not counted, nor time before a port's in-service start (hub/uptime.py): a month
 entirely before it has uptime None (empty in the CSV), and a station's uptime is the mean of
 its ports in service in the period (None when none is).
@@ -16,13 +19,15 @@ its ports in service in the period (None when none is).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
+import math
 import sys
 import time
 import zoneinfo
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -32,9 +37,13 @@ from hub.core import Hub
 from hub.exceptions import HubError
 from hub.registry import DeviceEntry, DeviceKind, DeviceRegistry, device_registry
 from hub.uptime import (
+    CEC_RULES,
     CONFIG_SCHEMA,
     INF,
+    NEVI_RULES,
+    NEVI_YEAR_SECONDS,
     ExclusionRecord,
+    HoursHistory,
     OutageRecord,
     PortHistory,
     UptimeFigures,
@@ -62,13 +71,17 @@ CSV_COLUMNS: Final = (
     "uptime_percent",
     "t_outage_min",
     "t_excluded_min",
+    "cec_uptime_percent",
+    "cec_t_excluded_min",
     "window_min",
+    "first_year",
     "outage_id",
     "cause",
     "outage_start",
     "outage_end",
     "duration_min",
     "excluded_min",
+    "cec_excluded_min",
     "transaction_id",
     "session_start",
     "session_end",
@@ -78,6 +91,14 @@ CSV_COLUMNS: Final = (
     "stop_reason",
 )
 _FAILED_OK_CODES: Final = frozenset({"", "NoError", "none", "None"})
+# What the figures of a report are: unprefixed NEVI's, cec_ ones CEC's.
+RULES_NOTE: Final = {
+    "uptime_percent": "NEVI, 23 CFR 680.116(b): no caps; outside stated hours excluded",
+    "cec_uptime_percent": (
+        "California CEC reliability regulation: vandalism capped at 10 days per incident,"
+        " maintenance at 72 h a year; neither vehicle faults nor outside hours excluded"
+    ),
+}
 
 
 class ReportError(HubError):
@@ -116,9 +137,22 @@ class ReportSource:
         )
 
 
+def cec_dict(figures: UptimeFigures) -> dict[str, Any]:
+    """The CEC figures beside NEVI's: its uptime and T_excluded (T_outage is the same)."""
+    percent = figures.uptime_percent
+    return {
+        "cec_uptime_percent": None if percent is None else round(percent, 4),
+        "cec_t_excluded_min": round(figures.t_excluded_min, 4),
+    }
+
+
 @dataclass(slots=True)
 class PortReport:
-    """One port's figures over the report's period, per month, and its outages."""
+    """One port's figures (NEVI and CEC) over the report's period, per month, and its outages.
+
+    first_year: the port was in service for less than 12 months at the period's end (its
+    figures cover its days in service).
+    """
 
     port_id: str
     station_id: str | None
@@ -126,15 +160,31 @@ class PortReport:
     months: list[tuple[str, UptimeFigures]]
     outages: list[dict[str, Any]]
     names: dict[str, Any]
+    cec: UptimeFigures | None = None
+    cec_months: list[tuple[str, UptimeFigures]] = field(default_factory=list)
+    first_year: bool = False
+    in_service: float | None = None
+
+    @property
+    def cec_figures(self) -> UptimeFigures:
+        """The CEC figures over the period (NEVI's when not computed)."""
+        return self.figures if self.cec is None else self.cec
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable form."""
+        cec_months = dict(self.cec_months)
         return {
             **self.names,
             "port_id": self.port_id,
             "station_id": self.station_id,
             **self.figures.as_dict(),
-            "months": [{"month": label, **fig.as_dict()} for label, fig in self.months],
+            **cec_dict(self.cec_figures),
+            "first_year": self.first_year,
+            "in_service": utc_iso(self.in_service),
+            "months": [
+                {"month": label, **fig.as_dict(), **cec_dict(cec_months.get(label, fig))}
+                for label, fig in self.months
+            ],
             "outages": [
                 {**row, "start": utc_iso(row["start"]), "end": utc_iso(row["end"])}
                 for row in self.outages
@@ -173,24 +223,32 @@ class UptimeReport:
                     "uptime_percent": _round4(mean_percent(p.figures for p in ports)),
                     "t_outage_min": round(sum(p.figures.t_outage_min for p in ports), 4),
                     "t_excluded_min": round(sum(p.figures.t_excluded_min for p in ports), 4),
+                    "cec_uptime_percent": _round4(mean_percent(p.cec_figures for p in ports)),
+                    "cec_t_excluded_min": round(
+                        sum(p.cec_figures.t_excluded_min for p in ports), 4
+                    ),
                     "window_min": round(max(p.figures.window_min for p in ports), 4),
                 }
             )
         return rows
 
     def monthly_rows(self) -> list[dict[str, Any]]:
-        """Return one row per port and calendar month."""
-        return [
-            {
-                **port.names,
-                "port_id": port.port_id,
-                "station_id": port.station_id,
-                "month": label,
-                **fig.as_dict(),
-            }
-            for port in self.ports
-            for label, fig in port.months
-        ]
+        """Return one row per port and calendar month (NEVI and cec_ figures)."""
+        rows: list[dict[str, Any]] = []
+        for port in self.ports:
+            cec_months = dict(port.cec_months)
+            rows.extend(
+                {
+                    **port.names,
+                    "port_id": port.port_id,
+                    "station_id": port.station_id,
+                    "month": label,
+                    **fig.as_dict(),
+                    **cec_dict(cec_months.get(label, fig)),
+                }
+                for label, fig in port.months
+            )
+        return rows
 
     def as_dict(self) -> dict[str, Any]:
         """Return the whole report in a JSON-serialisable form."""
@@ -199,6 +257,7 @@ class UptimeReport:
             "to": utc_iso(self.end),
             "generated_at": utc_iso(self.now),
             "time_zone": self.time_zone,
+            "rules": RULES_NOTE,
             "stations": self.stations(),
             "ports": [port.as_dict() for port in self.ports],
             "sessions": self.sessions,
@@ -218,10 +277,11 @@ class UptimeReport:
         writer.writeheader()
         for port in self.ports:
             base = {**port.names, "port_id": port.port_id, "station_id": port.station_id}
-            periods = [("port", "all", port.figures)] + [
-                ("port_month", label, fig) for label, fig in port.months
+            cec_months = dict(port.cec_months)
+            periods = [("port", "all", port.figures, port.cec_figures)] + [
+                ("port_month", label, fig, cec_months.get(label, fig)) for label, fig in port.months
             ]
-            for record, label, fig in periods:
+            for record, label, fig, cec in periods:
                 writer.writerow(
                     {
                         **base,
@@ -232,7 +292,12 @@ class UptimeReport:
                         "uptime_percent": _pct(fig.uptime_percent),
                         "t_outage_min": _num(fig.t_outage_min),
                         "t_excluded_min": _num(fig.t_excluded_min),
+                        "cec_uptime_percent": _pct(cec.uptime_percent),
+                        "cec_t_excluded_min": _num(cec.t_excluded_min),
                         "window_min": _num(fig.window_min),
+                        "first_year": (
+                            ("true" if port.first_year else "false") if record == "port" else ""
+                        ),
                     }
                 )
             for row in port.outages:
@@ -246,6 +311,7 @@ class UptimeReport:
                         "outage_end": utc_iso(row["end"]),
                         "duration_min": _num(row["duration_min"]),
                         "excluded_min": _num(row["excluded_min"]),
+                        "cec_excluded_min": _num(row.get("cec_excluded_min", 0.0)),
                     }
                 )
         for session in self.sessions:
@@ -339,16 +405,52 @@ def _session_row(row: Mapping[str, Any], names: Mapping[str, Any]) -> dict[str, 
     }
 
 
-async def build_report(
-    source: ReportSource, start: float, end: float, port_ids: Iterable[str] | None = None
-) -> UptimeReport:
-    """Read the recorder and compute the report over [start, end)."""
+@dataclass(slots=True)
+class PortData:
+    """One port as the recorder knows it: its history under both rules and its names."""
+
+    port_id: str
+    station_id: str | None
+    history: PortHistory
+    names: dict[str, Any]
+    station: DeviceEntry | None
+    # What the history was built from: the exclusions that apply to the port, its stated
+    # hours (None: always open).
+    exclusions: list[ExclusionRecord] = field(default_factory=list)
+    hours: HoursHistory | None = None
+
+    def first_year(self, at: float) -> bool:
+        """Tell whether the port was in service for less than 12 months at `at`."""
+        in_service = self.history.in_service
+        return math.isfinite(in_service) and in_service > at - NEVI_YEAR_SECONDS
+
+    @property
+    def in_service(self) -> float | None:
+        """The in-service start (None: never, or always)."""
+        value = self.history.in_service
+        return value if math.isfinite(value) else None
+
+
+async def load_ports(
+    source: ReportSource,
+    start: float,
+    end: float,
+    port_ids: Iterable[str] | None = None,
+    *,
+    since: float | None = None,
+) -> tuple[list[PortData], list[dict[str, Any]]]:
+    """Read the recorder: every port with its history up to min(end, now), and the sessions
+    overlapping [start, end).
+
+    since: how far back outages and exclusions are read (default: the calendar year of
+    start, for the maintenance cap); a window reaching further back than start needs more.
+    """
     if end <= start:
         raise ReportError("the report's end must come after its start")
     recorder = source.recorder
     now = source.now
     until = min(end, now)
-    since = history_start(start, source.zone)
+    since = history_start(start if since is None else min(since, start), source.zone)
     chosen = None if port_ids is None else list(port_ids)
     outage_rows = await recorder.outages(since, max(until, since + 1), chosen)
     exclusion_rows = await recorder.exclusions(since, max(until, since + 1))
@@ -373,13 +475,16 @@ async def build_report(
             for device in source.devices.descendants(known_station.id):
                 if device.kind is DeviceKind.CONNECTOR and device.id not in ports:
                     ports[device.id] = known_station.id
-    reports: list[PortReport] = []
+    found: list[PortData] = []
     for port_id in sorted(ports, key=lambda p: (str(ports[p]), p)):
         station_id = ports[port_id]
         station = (
             source.devices.get(station_id)
             if source.devices is not None and station_id is not None
             else None
+        )
+        hours = hours_for(
+            source.config, station, station_id, zone=source.zone, logged=source.hours_log
         )
         history = PortHistory.build(
             port_id,
@@ -388,29 +493,43 @@ async def build_report(
             exclusions,
             until=until,
             zone=source.zone,
-            hours=hours_for(
-                source.config, station, station_id, zone=source.zone, logged=source.hours_log
-            ),
+            hours=hours,
             in_service=in_service_start(first_seen, source.devices, port_id, now),
         )
-        months = [
-            (label, history.figures(lo, hi)) for label, lo, hi in _months(start, end, source.zone)
-        ]
+        names = _names(source.devices, port_id, extra.get(port_id, {}))
+        applicable = [x for x in exclusions if x.applies_to(port_id, station_id)]
+        found.append(PortData(port_id, station_id, history, names, station, applicable, hours))
+    return found, session_rows
+
+
+async def build_report(
+    source: ReportSource, start: float, end: float, port_ids: Iterable[str] | None = None
+) -> UptimeReport:
+    """Read the recorder and compute the report over [start, end), under NEVI and CEC."""
+    ports, session_rows = await load_ports(source, start, end, port_ids)
+    months = _months(start, end, source.zone)
+    reports: list[PortReport] = []
+    for port in ports:
+        history = port.history
         reports.append(
             PortReport(
-                port_id,
-                station_id,
-                history.figures(start, end),
-                months,
+                port.port_id,
+                port.station_id,
+                history.figures(start, end, NEVI_RULES),
+                [(label, history.figures(lo, hi, NEVI_RULES)) for label, lo, hi in months],
                 history.outage_rows(start, end),
-                _names(source.devices, port_id, extra.get(port_id, {})),
+                port.names,
+                history.figures(start, end, CEC_RULES),
+                [(label, history.figures(lo, hi, CEC_RULES)) for label, lo, hi in months],
+                port.first_year(min(end, source.now)),
+                port.in_service,
             )
         )
     sessions = [
         _session_row(row, _names(source.devices, str(row.get("port_id")), row))
         for row in session_rows
     ]
-    return UptimeReport(start, end, now, str(source.zone), reports, sessions)
+    return UptimeReport(start, end, source.now, str(source.zone), reports, sessions)
 
 
 # The Python API the HTTP API calls -----------------------------------------------------
@@ -557,20 +676,20 @@ def load_hours_log(config_dir: Path) -> Mapping[str, Any]:
     return log if isinstance(log, dict) else {}
 
 
-async def report_from_config_dir(
-    config_dir: Path, start_text: str, end_text: str, now: float | None = None
-) -> UptimeReport:
-    """Open the recorder database of a config dir (hub not running) and make the report."""
+@contextlib.asynccontextmanager
+async def open_source(config_dir: Path, now: float | None = None) -> AsyncIterator[ReportSource]:
+    """Open the recorder database of a config dir (hub not running) as a report source.
+
+    The validated sections of configuration.yaml are in ``source.sections`` (raw mapping).
+    """
     from hub.recorder import make_backend
     from hub.recorder.core import Recorder
+    from hub.recorder.schema import SCHEMA_VERSION
     from hub.registry import async_load_registries
 
-    time_zone, db_url, config = await asyncio.get_running_loop().run_in_executor(
-        None, _load_settings, config_dir
-    )
+    loop = asyncio.get_running_loop()
+    time_zone, db_url, config = await loop.run_in_executor(None, _load_settings, config_dir)
     zone = zoneinfo.ZoneInfo(time_zone)
-    start = parse_report_time(start_text, zone, inclusive_date=False)
-    end = parse_report_time(end_text, zone, inclusive_date=True)
     hub = Hub(config_dir)
     backend = make_backend(hub, db_url)
     path = getattr(backend, "path", None)
@@ -578,21 +697,28 @@ async def report_from_config_dir(
         raise ReportError(f"no recorder database at {path}")
     await async_load_registries(hub)
     recorder = Recorder(hub, backend)
-    from hub.recorder.schema import SCHEMA_VERSION
-
     await backend.open(SCHEMA_VERSION)
     try:
-        source = ReportSource(
+        yield ReportSource(
             recorder,
             zone,
             config,
             device_registry(hub),
             time.time() if now is None else now,
-            await asyncio.get_running_loop().run_in_executor(None, load_hours_log, config_dir),
+            await loop.run_in_executor(None, load_hours_log, config_dir),
         )
-        return await build_report(source, start, end)
     finally:
         await backend.close()
+
+
+async def report_from_config_dir(
+    config_dir: Path, start_text: str, end_text: str, now: float | None = None
+) -> UptimeReport:
+    """Open the recorder database of a config dir (hub not running) and make the report."""
+    async with open_source(config_dir, now) as source:
+        start = parse_report_time(start_text, source.zone, inclusive_date=False)
+        end = parse_report_time(end_text, source.zone, inclusive_date=True)
+        return await build_report(source, start, end)
 
 
 def cmd_report_uptime(config_dir: Path, start: str, end: str, output_format: str) -> int:

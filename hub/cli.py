@@ -33,6 +33,18 @@ def _config_dir(value: str) -> Path:
     return Path(value).expanduser().resolve()
 
 
+def _quarter(value: str) -> str:
+    from hub.reports import quarter_arg
+
+    return quarter_arg(value)
+
+
+def _half(value: str) -> str:
+    from hub.reports import half_arg
+
+    return half_arg(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the evhub command."""
     parser = argparse.ArgumentParser(
@@ -81,6 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     uptime.add_argument("--to", dest="end", required=True, help="YYYY-MM-DD (inclusive) or time")
     uptime.add_argument("--format", choices=["csv", "json"], default="csv")
     uptime.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
+    evchart = report_commands.add_parser(
+        "evchart", help="EV-ChART modules 2, 3, 4 of a quarter (NEVI, 23 CFR 680.112)"
+    )
+    evchart.add_argument("--quarter", required=True, type=_quarter, help="e.g. 2026Q3")
+    evchart.add_argument(
+        "--module", choices=["2", "3", "4"], help="only this module (printed without --output)"
+    )
+    evchart.add_argument("--output", "-o", type=Path, help="write the CSVs into this dir")
+    evchart.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
+    cec = report_commands.add_parser(
+        "cec", help="CEC semiannual reliability report of a half-year (and 15-minute data)"
+    )
+    cec.add_argument("--half", required=True, type=_half, help="e.g. 2026H1")
+    cec.add_argument("--intervals", action="store_true", help="the 15-minute interval data too")
+    cec.add_argument("--output", "-o", type=Path, help="write the CSVs into this dir")
+    cec.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
 
     check = commands.add_parser("check-config", help="check the configuration and exit")
     check.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
@@ -383,6 +411,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hub.uptime_report import cmd_report_uptime
 
         return cmd_report_uptime(args.config, args.start, args.end, args.format)
+    if args.command == "report" and args.report_command == "evchart":
+        from hub.reports import cmd_report_evchart
+
+        return cmd_report_evchart(args.config, args.quarter, args.module, args.output)
+    if args.command == "report" and args.report_command == "cec":
+        from hub.reports import cmd_report_cec
+
+        return cmd_report_cec(args.config, args.half, args.intervals, args.output)
     if args.command == "simulate":
         return cmd_simulate(args)
     if args.command == "user" and args.user_command == "add":

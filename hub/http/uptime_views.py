@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime
 from typing import Any, Final
@@ -22,6 +23,22 @@ from hub.http.view import (
     remote,
 )
 from hub.registry import DeviceKind, device_registry
+from hub.reports import (
+    CEC_INTERVALS,
+    CEC_SEMIANNUAL,
+    CEC_STANDARD_PCT,
+    Period,
+    PeriodError,
+    cec_interval_rows,
+    cec_ports,
+    cec_semiannual_rows,
+    csv_text,
+    evchart_file,
+    evchart_tables,
+    parse_half,
+    parse_quarter,
+    reports_config,
+)
 from hub.uptime import mean_percent
 from hub.uptime_report import PortReport, ReportSource, UptimeReport, build_report
 
@@ -76,7 +93,10 @@ def _port_json(port: PortReport) -> dict[str, Any]:
         "uptime_pct": _percent(figures.uptime_percent),
         "outage_minutes": round(figures.t_outage_min, 3),
         "excluded_minutes": round(figures.t_excluded_min, 3),
+        "cec_uptime_pct": _percent(port.cec_figures.uptime_percent),
+        "cec_excluded_minutes": round(port.cec_figures.t_excluded_min, 3),
         "window_minutes": round(figures.window_min, 3),
+        "first_year": port.first_year,
         "outages": len(port.outages),
     }
 
@@ -98,6 +118,10 @@ def uptime_json(report: UptimeReport, station_id: str | None) -> dict[str, Any]:
                 "uptime_pct": _percent(mean_percent(p.figures for p in members)),
                 "outage_minutes": round(sum(p.figures.t_outage_min for p in members), 3),
                 "excluded_minutes": round(sum(p.figures.t_excluded_min for p in members), 3),
+                "cec_uptime_pct": _percent(mean_percent(p.cec_figures for p in members)),
+                "cec_excluded_minutes": round(
+                    sum(p.cec_figures.t_excluded_min for p in members), 3
+                ),
             }
         )
     return {
@@ -106,9 +130,11 @@ def uptime_json(report: UptimeReport, station_id: str | None) -> dict[str, Any]:
         "until": iso(min(report.end, report.now)),
         "time_zone": report.time_zone,
         "target_pct": NEVI_TARGET_PCT,
+        "cec_target_pct": CEC_STANDARD_PCT,
         "ports": [_port_json(port) for port in ports],
         "stations": stations,
         "fleet_uptime_pct": _percent(mean_percent(p.figures for p in ports)),
+        "fleet_cec_uptime_pct": _percent(mean_percent(p.cec_figures for p in ports)),
     }
 
 
@@ -142,7 +168,9 @@ async def get_uptime_monthly(request: web.Request) -> web.Response:
         if station_id is not None and port.station_id != station_id:
             continue
         base = _port_json(port)
+        cec_months = dict(port.cec_months)
         for label, figures in port.months:
+            cec = cec_months.get(label, figures)
             rows.append(
                 {
                     "station_id": port.station_id,
@@ -156,11 +184,19 @@ async def get_uptime_monthly(request: web.Request) -> web.Response:
                     "uptime_pct": _percent(figures.uptime_percent),
                     "outage_minutes": round(figures.t_outage_min, 3),
                     "excluded_minutes": round(figures.t_excluded_min, 3),
+                    "cec_uptime_pct": _percent(cec.uptime_percent),
+                    "cec_excluded_minutes": round(cec.t_excluded_min, 3),
                     "window_minutes": round(figures.window_min, 3),
                 }
             )
     return json_response(
-        {"year": year, "time_zone": str(zone), "target_pct": NEVI_TARGET_PCT, "rows": rows}
+        {
+            "year": year,
+            "time_zone": str(zone),
+            "target_pct": NEVI_TARGET_PCT,
+            "cec_target_pct": CEC_STANDARD_PCT,
+            "rows": rows,
+        }
     )
 
 
@@ -250,6 +286,106 @@ async def delete_exclusion(request: web.Request) -> web.Response:
     return json_response(exclusion_json(request, record))
 
 
+# Regulators' exports ---------------------------------------------------------------------
+
+EVCHART_MODULES: Final = ("2", "3", "4", "outages", "uptime")
+
+
+def _only_query(request: web.Request, allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(request.query) - set(allowed))
+    if unknown:
+        raise ApiError(400, "invalid", f"unknown query parameters: {', '.join(unknown)[:200]}")
+
+
+def _one(request: web.Request, name: str) -> str:
+    values = request.query.getall(name, [])
+    if len(values) != 1:
+        raise ApiError(400, "invalid", f"{name}: give it once")
+    return str(values[0])
+
+
+def _period(request: web.Request, name: str) -> Period:
+    zone = hub_zone(request.app[KEY_HUB])
+    try:
+        if name == "quarter":
+            return parse_quarter(_one(request, name), zone)
+        return parse_half(_one(request, name), zone)
+    except PeriodError as err:
+        raise ApiError(400, "invalid", f"{name}: {err}") from None
+
+
+def _csv_download(text: str, name: str) -> web.Response:
+    return web.Response(
+        text=text,
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{_SAFE_NAME.sub("_", name)}"'},
+    )
+
+
+async def _source(request: web.Request) -> ReportSource:
+    await recorder(request).flush()
+    return ReportSource.from_hub(request.app[KEY_HUB])
+
+
+async def get_evchart_csv(request: web.Request) -> web.Response:
+    """One EV-ChART module of a quarter (2, 3, 4) or evhub's outage/uptime CSV beside them."""
+    _only_query(request, ("quarter", "module"))
+    period = _period(request, "quarter")
+    module = _one(request, "module")
+    if module not in EVCHART_MODULES:
+        raise ApiError(400, "invalid", f"module must be one of {', '.join(EVCHART_MODULES)}")
+    _engine(request)
+    hub = request.app[KEY_HUB]
+    wanted = {"outages": "4", "uptime": "3"}.get(module, module)
+    tables = await evchart_tables(await _source(request), reports_config(hub), period, (wanted,))
+    name = evchart_file(period.label, module)
+    headers, rows = tables[name]
+    return _csv_download(csv_text(headers, rows), name)
+
+
+async def get_cec_csv(request: web.Request) -> web.Response:
+    """The CEC semiannual reliability report of a half-year, per port."""
+    _only_query(request, ("half",))
+    period = _period(request, "half")
+    _engine(request)
+    source = await _source(request)
+    ports = await cec_ports(source, period)
+    rows = cec_semiannual_rows(ports, reports_config(request.app[KEY_HUB]), period, source.zone)
+    return _csv_download(csv_text(CEC_SEMIANNUAL, rows), f"cec-{period.label}-semiannual.csv")
+
+
+async def get_cec_intervals_csv(request: web.Request) -> web.StreamResponse:
+    """The CEC 15-minute interval data of a half-year, port by port (streamed)."""
+    _only_query(request, ("half", "station_id"))
+    period = _period(request, "half")
+    station_id = _station_filter(request)
+    _engine(request)
+    source = await _source(request)
+    config = reports_config(request.app[KEY_HUB])
+    ports = [
+        port
+        for port in await cec_ports(source, period)
+        if station_id is None or port.station_id == station_id
+    ]
+    name = _SAFE_NAME.sub("_", f"cec-{period.label}-intervals.csv")
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{name}"',
+        }
+    )
+    await response.prepare(request)
+    await response.write(csv_text(CEC_INTERVALS, []).encode())
+    for port in ports:
+        text = csv_text(CEC_INTERVALS, cec_interval_rows(port, config, period))
+        # Without its header line: one table for the whole fleet.
+        await response.write(text.split("\n", 1)[1].encode())
+        await asyncio.sleep(0)  # a port at a time: the loop serves chargers in between
+    await response.write_eof()
+    return response
+
+
 ROUTES: tuple[Route, ...] = (
     Route(
         "GET",
@@ -276,6 +412,34 @@ ROUTES: tuple[Route, ...] = (
         Role.VIEWER,
         "The NEVI uptime report as CSV (text/csv download)",
         query=("start", "end", "month"),
+        tag="uptime",
+    ),
+    Route(
+        "GET",
+        "/api/reports/evchart.csv",
+        get_evchart_csv,
+        Role.VIEWER,
+        "An EV-ChART module of a quarter (2 sessions, 3 uptime, 4 outages) or evhub's outage"
+        " or uptime CSV beside them, as CSV",
+        query=("quarter", "module"),
+        tag="uptime",
+    ),
+    Route(
+        "GET",
+        "/api/reports/cec.csv",
+        get_cec_csv,
+        Role.VIEWER,
+        "The CEC semiannual reliability report of a half-year per port, as CSV",
+        query=("half",),
+        tag="uptime",
+    ),
+    Route(
+        "GET",
+        "/api/reports/cec_intervals.csv",
+        get_cec_intervals_csv,
+        Role.VIEWER,
+        "The CEC 15-minute reliability interval data of a half-year per port, as CSV",
+        query=("half", "station_id"),
         tag="uptime",
     ),
     Route(

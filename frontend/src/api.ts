@@ -105,10 +105,14 @@ export interface UptimePort {
   port_id: string;
   connector: number | null;
   name: string;
+  /** NEVI (23 CFR 680.116(b)); the cec_ fields are the CEC figures, under their own rules. */
   uptime_pct: number | null;
   outage_minutes: number;
   excluded_minutes: number;
+  cec_uptime_pct?: number | null;
+  cec_excluded_minutes?: number;
   window_minutes: number;
+  first_year?: boolean;
   outages: number;
 }
 
@@ -120,6 +124,8 @@ export interface UptimeStation {
   uptime_pct: number | null;
   outage_minutes: number;
   excluded_minutes: number;
+  cec_uptime_pct?: number | null;
+  cec_excluded_minutes?: number;
 }
 
 /** GET /api/uptime: per port, per station and the fleet over a window (default: this month). */
@@ -129,9 +135,11 @@ export interface UptimeReport {
   until: string;
   time_zone: string;
   target_pct: number;
+  cec_target_pct?: number;
   ports: UptimePort[];
   stations: UptimeStation[];
   fleet_uptime_pct: number | null;
+  fleet_cec_uptime_pct?: number | null;
 }
 
 export interface MonthlyRow {
@@ -146,6 +154,8 @@ export interface MonthlyRow {
   uptime_pct: number | null;
   outage_minutes: number;
   excluded_minutes: number;
+  cec_uptime_pct?: number | null;
+  cec_excluded_minutes?: number;
   window_minutes: number;
 }
 
@@ -154,6 +164,7 @@ export interface MonthlyUptime {
   year: number;
   time_zone: string;
   target_pct: number;
+  cec_target_pct?: number;
   rows: MonthlyRow[];
 }
 

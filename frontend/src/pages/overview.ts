@@ -70,8 +70,10 @@ export class OverviewPage extends LightElement {
     const value = state.kind === "ready" ? fmtPct(pct) : state.kind === "loading" ? "…" : "n/a";
     const cls = pct === null ? "" : pct < (state.kind === "ready" ? state.value.target_pct : 97) ? "bad" : "ok";
     const title = state.kind === "not_available" ? "Uptime is not available on this hub yet" : "";
+    const cec = state.kind === "ready" ? state.value.fleet_cec_uptime_pct ?? null : null;
     return html`<a class="tile ${cls}" href="#/reports" data-count="uptime" title=${title}>
-      <span class="tile-value">${value}</span><span class="tile-label">fleet uptime this month</span>
+      <span class="tile-value">${value}</span><span class="tile-label">fleet uptime this month (NEVI)</span>
+      ${state.kind === "ready" ? html`<span class="tile-label" data-count="cec-uptime">CEC ${fmtPct(cec)}</span>` : null}
     </a>`;
   }
 
@@ -91,13 +93,14 @@ export class OverviewPage extends LightElement {
       .slice(0, 10);
     if (ports.length === 0) return html`<p class="muted">No uptime measured yet this month.</p>`;
     return html`<table class="data">
-      <thead><tr><th>Port</th><th>Station</th><th class="num">Uptime</th><th class="num">Outage</th></tr></thead>
+      <thead><tr><th>Port</th><th>Station</th><th class="num">Uptime (NEVI)</th><th class="num">CEC</th><th class="num">Outage</th></tr></thead>
       <tbody>
         ${ports.map(
           (p) => html`<tr data-port-id=${p.port_id} class=${(p.uptime_pct ?? 100) < report.target_pct ? "below" : ""}>
             <td><a href="#/chargers/${encodeURIComponent(p.station_id)}">${p.name}</a></td>
             <td>${p.station_name ?? "—"}</td>
             <td class="num" data-uptime>${fmtPct(p.uptime_pct)}</td>
+            <td class="num" data-cec-uptime>${fmtPct(p.cec_uptime_pct ?? null)}</td>
             <td class="num">${Math.round(p.outage_minutes)} min</td>
           </tr>`,
         )}

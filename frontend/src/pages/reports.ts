@@ -1,5 +1,6 @@
-// Reports: monthly uptime per port against the NEVI 97 % line, the month table, the CSV
-// download, and usage charts from the recorder's statistics.
+// Reports: monthly uptime per port against the NEVI 97 % line (CEC's figure beside it), the
+// month table, the CSV downloads (evhub's, EV-ChART's modules per quarter, CEC's per half-year),
+// and usage charts from the recorder's statistics.
 
 import { html } from "lit";
 import { customElement, state } from "lit/decorators.js";
@@ -11,6 +12,26 @@ import "../components/chart.js";
 import { errorMessage, EventsController, fmtDay, fmtPct, Loader, notify, renderLoad } from "../ui.js";
 
 export const NEVI_TARGET = 97;
+export const CEC_TARGET = 97;
+
+/** The quarter ("2026Q3") and half-year ("2026H1") of a "YYYY-MM" month. */
+export function quarterOf(month: string): string {
+  const [year, m] = month.split("-").map(Number);
+  return `${year}Q${Math.floor((m - 1) / 3) + 1}`;
+}
+
+export function halfOf(month: string): string {
+  const [year, m] = month.split("-").map(Number);
+  return `${year}H${m <= 6 ? 1 : 2}`;
+}
+
+const EVCHART_EXPORTS: { module: string; label: string; file: string }[] = [
+  { module: "2", label: "EV-ChART Module 2: sessions", file: "module2-sessions" },
+  { module: "3", label: "EV-ChART Module 3: uptime", file: "module3-uptime" },
+  { module: "4", label: "EV-ChART Module 4: outages", file: "module4-outages" },
+  { module: "outages", label: "evhub outages (causes, exclusions)", file: "outages" },
+  { module: "uptime", label: "evhub month-end uptime (NEVI and CEC)", file: "uptime" },
+];
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
@@ -49,6 +70,8 @@ export class ReportsPage extends LightElement {
   @state() private month = new Date().getMonth() + 1;
   @state() private stationId = "";
   @state() private metric: keyof StatisticsRow = "energy_kwh";
+  @state() private quarter = quarterOf(`${new Date().getFullYear()}-${String(new Date().getMonth() + 1).padStart(2, "0")}`);
+  @state() private half = halfOf(`${new Date().getFullYear()}-${String(new Date().getMonth() + 1).padStart(2, "0")}`);
 
   private monthly = new Loader(this, () => api.get<MonthlyUptime>(`/api/uptime/monthly?year=${this.year}`));
   private stations = new Loader(this, () => api.get<Station[]>("/api/chargers"));
@@ -90,6 +113,8 @@ export class ReportsPage extends LightElement {
     const [year, month] = value.split("-").map(Number);
     if (!year || !month) return;
     this.monthPicked = true;
+    this.quarter = quarterOf(value);
+    this.half = halfOf(value);
     const yearChanged = year !== this.year;
     this.year = year;
     this.month = month;
@@ -110,7 +135,7 @@ export class ReportsPage extends LightElement {
       link.remove();
       window.setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
     } catch (err) {
-      if (err instanceof ApiError && err.notAvailable) notify("The uptime CSV is not available on this hub yet.", "error");
+      if (err instanceof ApiError && err.notAvailable) notify("This report is not available on this hub yet.", "error");
       else notify(`Download failed: ${errorMessage(err)}`, "error");
     }
   }
@@ -160,17 +185,21 @@ export class ReportsPage extends LightElement {
         ? html`<p class="muted">No uptime measured for ${MONTHS[this.month - 1]} ${this.year}.</p>`
         : html`<ev-chart label="Uptime per port" .config=${this.uptimeChart(inMonth, target)}></ev-chart>
             <p class="muted small">Ports below the dashed line miss the NEVI ${target} % uptime requirement
-              (months in ${answer.time_zone}).</p>
+              (months in ${answer.time_zone}). NEVI (23 CFR 680.116) and CEC figures are computed
+              separately: CEC caps vandalism and maintenance and does not exclude vehicle faults or
+              time outside operating hours.</p>
             <div class="scroll-x"><table class="data" data-table="month-uptime">
-              <thead><tr><th>Port</th><th>Station</th><th class="num">Uptime</th><th class="num">Outage</th><th class="num">Excluded</th></tr></thead>
+              <thead><tr><th>Port</th><th>Station</th><th class="num">Uptime (NEVI)</th><th class="num">Uptime (CEC)</th><th class="num">Outage</th><th class="num">Excluded (NEVI)</th><th class="num">Excluded (CEC)</th></tr></thead>
               <tbody>
                 ${[...inMonth].sort((a, b) => (a.uptime_pct ?? 100) - (b.uptime_pct ?? 100)).map(
                   (r) => html`<tr data-port-id=${r.port_id} class=${(r.uptime_pct ?? 100) < target ? "below" : ""}>
                     <td>${r.name}</td>
                     <td>${r.station_name ?? "—"}</td>
                     <td class="num" data-uptime>${fmtPct(r.uptime_pct, 2)}</td>
+                    <td class="num ${(r.cec_uptime_pct ?? 100) < (answer.cec_target_pct ?? CEC_TARGET) ? "below" : ""}" data-cec-uptime>${fmtPct(r.cec_uptime_pct ?? null, 2)}</td>
                     <td class="num" data-outage>${minutes(r.outage_minutes)}</td>
                     <td class="num" data-excluded>${minutes(r.excluded_minutes)}</td>
+                    <td class="num" data-cec-excluded>${minutes(r.cec_excluded_minutes ?? 0)}</td>
                   </tr>`,
                 )}
               </tbody>
@@ -237,6 +266,30 @@ export class ReportsPage extends LightElement {
     `;
   }
 
+  private renderExports() {
+    return html`
+      <div class="toolbar">
+        <label>Quarter <input data-input="quarter" .value=${this.quarter} pattern="\\d{4}Q[1-4]" size="8"
+          @change=${(e: Event) => (this.quarter = (e.target as HTMLInputElement).value.trim().toUpperCase())} /></label>
+        ${EVCHART_EXPORTS.map(
+          (x) => html`<button data-action="evchart-${x.module}"
+            @click=${() => this.download("/api/reports/evchart.csv" + query({ quarter: this.quarter, module: x.module }),
+              `${x.module.length === 1 ? "evchart" : "evhub"}-${this.quarter}-${x.file}.csv`)}>${x.label}</button>`,
+        )}
+      </div>
+      <p class="muted small">EV-ChART (23 CFR 680.112) quarterly modules with the template's columns; the
+        station, port and network provider ids come from the <code>reports:</code> configuration.</p>
+      <div class="toolbar">
+        <label>Half-year <input data-input="half" .value=${this.half} pattern="\\d{4}H[12]" size="8"
+          @change=${(e: Event) => (this.half = (e.target as HTMLInputElement).value.trim().toUpperCase())} /></label>
+        <button data-action="cec" @click=${() => this.download("/api/reports/cec.csv" + query({ half: this.half }), `cec-${this.half}-semiannual.csv`)}>CEC semiannual report</button>
+        <button data-action="cec-intervals" @click=${() => this.download("/api/reports/cec_intervals.csv" + query({ half: this.half }), `cec-${this.half}-intervals.csv`)}>CEC 15-minute data</button>
+      </div>
+      <p class="muted small">California CEC reliability: per port uptime against the ${CEC_TARGET} % standard and
+        the 15-minute interval data (up, down, excluded).</p>
+    `;
+  }
+
   override render() {
     const csv = "/api/reports/uptime.csv" + query({ month: this.monthValue });
     return html`
@@ -248,6 +301,10 @@ export class ReportsPage extends LightElement {
       <section class="card">
         <h2>Uptime per port, ${MONTHS[this.month - 1]} ${this.year}</h2>
         ${renderLoad(this.monthly, (answer) => this.renderUptime(answer), "Monthly uptime")}
+      </section>
+      <section class="card" data-section="exports">
+        <h2>Regulators' reports</h2>
+        ${this.renderExports()}
       </section>
       <section class="card">
         <h2>Usage, ${MONTHS[this.month - 1]} ${this.year}</h2>

@@ -196,10 +196,11 @@ export class StationPage extends LightElement {
             <dt>Power</dt><dd data-live="power">${fmtPower(portPower(port))}</dd>
             <dt>Energy meter</dt><dd data-live="energy">${fmtEnergy(portEnergy(port))}</dd>
             <dt>Session</dt><dd>${fmtEnergy(portSessionEnergy(port))}</dd>
-            <dt>Uptime this month</dt><dd data-uptime>${fmtPct(outage ? outage.uptime_pct : port.uptime_pct)}</dd>
+            <dt>Uptime this month (NEVI)</dt><dd data-uptime>${fmtPct(outage ? outage.uptime_pct : port.uptime_pct)}</dd>
             ${outage
-              ? html`<dt>Outage</dt><dd data-outage>${Math.round(outage.outage_minutes)} min${outage.excluded_minutes > 0
-                  ? html` <span class="muted">(${Math.round(outage.excluded_minutes)} min excluded)</span>`
+              ? html`<dt>Uptime this month (CEC)</dt><dd data-cec-uptime>${fmtPct(outage.cec_uptime_pct ?? null)}</dd>
+                <dt>Outage</dt><dd data-outage>${Math.round(outage.outage_minutes)} min${outage.excluded_minutes > 0 || (outage.cec_excluded_minutes ?? 0) > 0
+                  ? html` <span class="muted">(${Math.round(outage.excluded_minutes)} min excluded under NEVI, ${Math.round(outage.cec_excluded_minutes ?? 0)} under CEC)</span>`
                   : null}</dd>`
               : null}
           </dl>

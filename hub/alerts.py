@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 import voluptuous as vol
@@ -134,10 +134,6 @@ class Alert:
         """Tell whether the alert is not resolved yet (open or acknowledged)."""
         return self.state != STATE_RESOLVED
 
-    def as_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable form."""
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Alert:
         """Rebuild an alert from as_dict() output."""
@@ -152,7 +148,25 @@ class Alert:
         return alert
 
     def _log(self, now: float, action: str, by: str | None, note: str | None = None) -> None:
+        """Note what happened; repeated updates keep the latest HISTORY_UPDATES only (an
+        alert re-raised every minute for months must not grow without end: ``count`` says
+        how often it was seen)."""
         self.history.append({"time": now, "action": action, "by": by, "note": note})
+        if action == "updated":
+            updates = [i for i, item in enumerate(self.history) if item["action"] == "updated"]
+            if len(updates) > HISTORY_UPDATES:
+                del self.history[updates[0]]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable form."""
+        data = {name: getattr(self, name) for name in _ALERT_FIELDS}
+        data["history"] = [dict(item) for item in self.history]
+        return data
+
+
+_ALERT_FIELDS: Final = tuple(f.name for f in fields(Alert) if f.name != "history")
+# The most recent "updated" entries an alert's history keeps.
+HISTORY_UPDATES: Final = 20
 
 
 class AlertManager:

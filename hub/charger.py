@@ -18,7 +18,7 @@ from typing import Any
 import voluptuous as vol
 
 from hub.clock import clock
-from hub.const import ATTR_DEVICE_ID, ATTR_ENTITY_ID
+from hub.const import ATTR_DEVICE_ID, ATTR_ENTITY_ID, EXCLUSION_REASONS
 from hub.core import Hub, ServiceCall, Unsubscribe
 from hub.exceptions import (
     CapabilityNotSupportedError,
@@ -66,6 +66,8 @@ ATTR_LIMIT = "limit"
 ATTR_ID_TAG = "id_tag"
 ATTR_LOCATION = "location"
 ATTR_RETRIEVE_AT = "retrieve_at"
+ATTR_REASON = "reason"
+ATTR_NOTE = "note"
 
 
 class ChargerCapability(enum.Flag):
@@ -442,8 +444,17 @@ SERVICES: dict[str, tuple[ChargerCapability, Command, vol.Schema, str]] = {
     "set_availability": (
         ChargerCapability.SET_AVAILABILITY,
         _set_availability,
-        _schema({vol.Required(ATTR_AVAILABLE): bool}),
-        "Lock (available: false) or unlock a station or connector.",
+        _schema(
+            {
+                vol.Required(ATTR_AVAILABLE): bool,
+                # Why a lock takes the port out of use: a reason the uptime rules exclude
+                # (scheduled maintenance...); without one the locked time is an outage.
+                vol.Optional(ATTR_REASON): vol.In(EXCLUSION_REASONS),
+                vol.Optional(ATTR_NOTE): vol.All(str, vol.Length(max=500)),
+            }
+        ),
+        "Lock (available: false) or unlock a station or connector; a lock may give the"
+        " reason that excludes its time from uptime (reason, note).",
     ),
     "unlock_connector": (
         ChargerCapability.UNLOCK_CONNECTOR,

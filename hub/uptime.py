@@ -4,13 +4,13 @@ What counts as an outage of a port (a connector or EVSE device), each fired as
 ``uptime_outage`` at its start (``end`` None) and again at its end:
 
 - ``faulted``: the port reports Faulted;
-- ``unavailable``: the port reports Unavailable, unless an operator made it so on purpose.
-  On purpose means a ``charger.set_availability`` call with ``available: false`` targeting
-  the port or its station, seen on the bus as ``call_service`` (the engine does not wrap the
-  service). The port stays "unavailable on purpose" until it leaves Unavailable or a call
-  with ``available: true`` targets it; if it still reports Unavailable a minute after that
-  call, an outage starts at the call's time. Known gap: a refused lock call leaves the mark
-  set until the port next goes Unavailable and comes back.
+- ``unavailable``: the port reports Unavailable, whoever made it so. A port an operator
+  locked (``charger.set_availability`` with ``available: false``) is not available for use:
+  the lock is an outage. Its time is excluded only when the lock gives an excluded reason
+  (``reason: maintenance``...): the engine then adds an exclusion for the port from the
+  lock call until the port leaves Unavailable or is unlocked, under each regulation's rules
+  (CEC's 72 h maintenance cap applies). A lock that does not take (the port still Available
+  a minute later) excludes nothing: its exclusion is withdrawn.
 - ``offline``: the station went offline; every port of the station is down;
 - ``no_power`` (only with ``uptime: no_power:``): the port is Charging in an open session
   and its ``power`` sensor stays below ``min_power_w`` for longer than ``after_minutes``;
@@ -92,6 +92,7 @@ from hub.const import (
     EVENT_HUB_STOP,
     EVENT_OUTAGE,
     EVENT_STATE_CHANGED,
+    EXCLUSION_REASONS,
     STORAGE_DIR,
 )
 from hub.core import Event, Hub, ServiceCall, Unsubscribe, new_id
@@ -130,14 +131,7 @@ REASON_OUTSIDE_HOURS: Final = "outside_hours"
 # shown, excluded by neither rule.
 REASON_OTHER: Final = "other"
 # The reasons an exclusion may give: exactly the causes the rules exclude (RULES below).
-REASONS: Final = (
-    REASON_MAINTENANCE,
-    REASON_UTILITY_POWER,
-    REASON_VANDALISM,
-    REASON_NATURAL_DISASTER,
-    REASON_VEHICLE,
-    REASON_OUTSIDE_HOURS,
-)
+REASONS: Final = EXCLUSION_REASONS
 
 MINUTE: Final = 60.0
 DAY: Final = 86_400.0
@@ -1134,9 +1128,9 @@ class UptimeEngine:
         self.exclusions: dict[str, ExclusionRecord] = {}
         self._status: dict[str, str] = {}
         self._sessions: set[str] = set()
-        self._intended: set[str] = set()
-        # Ports locked with an excluded reason: port -> the exclusion that covers the lock.
-        self._locks: dict[str, str] = {}
+        # Ports locked with an excluded reason: port -> (the exclusion that covers the lock,
+        # whether the port went Unavailable since).
+        self._locks: dict[str, tuple[str, bool]] = {}
         self.hours_log: dict[str, list[tuple[float, Any]]] = {}
         self._release_timers: dict[str, Timer] = {}
         self._low: dict[str, _LowPower] = {}
@@ -1179,11 +1173,11 @@ class UptimeEngine:
             self.last_alive = marked
         # Outages carried over the restart close at the previous run's last moment alive.
         self.resume_from = now if self.last_alive is None else min(self.last_alive, now)
-        self._intended = {str(port) for port in stored.get("intended", ())}
         locks = stored.get("locks")
-        self._locks = (
-            {str(k): str(v) for k, v in locks.items()} if isinstance(locks, Mapping) else {}
-        )
+        if isinstance(locks, Mapping):
+            for port, lock in locks.items():
+                with contextlib.suppress(TypeError, ValueError):
+                    self._locks[str(port)] = (str(lock[0]), bool(lock[1]))
         self._log_hours(now, stored.get("hours_log"))
         since = history_start(now - NEVI_YEAR_SECONDS, self.zone)
         for row in await self.recorder.outages(since, now + DAY):
@@ -1297,8 +1291,7 @@ class UptimeEngine:
     def _data_to_save(self) -> dict[str, Any]:
         return {
             "last_alive": self.last_alive,
-            "intended": sorted(self._intended),
-            "locks": self._locks,
+            "locks": {port: list(lock) for port, lock in self._locks.items()},
             "hours_log": {
                 key: [list(item) for item in items] for key, items in self.hours_log.items()
             },
@@ -1578,15 +1571,22 @@ class UptimeEngine:
         self.hub.create_background_task(ask(), f"uptime status of {station_id}")
 
     def _on_status(self, port_id: str, station_id: str, status: str, now: float) -> None:
-        previous = self._status.get(port_id)
         self._status[port_id] = status
-        if status != "Unavailable" and previous == "Unavailable" and port_id in self._intended:
-            self._intended.discard(port_id)
-            self._save()
+        lock = self._locks.get(port_id)
+        if lock is not None:
+            if status == "Unavailable":
+                if not lock[1]:
+                    self._locks[port_id] = (lock[0], True)
+                    self._save()
+            elif lock[1]:
+                # The locked port is back in use (or faulted): the lock's reason ends here.
+                self._end_lock(port_id, now)
         cause: str | None = None
         if status == "Faulted":
             cause = CAUSE_FAULTED
-        elif status == "Unavailable" and port_id not in self._intended:
+        elif status == "Unavailable":
+            # Unavailable is down, whoever made it so: a lock is an outage; its time is
+            # excluded only where the lock gave an excluded reason (an exclusion, see locks).
             cause = CAUSE_UNAVAILABLE
         for other in STATUS_CAUSES:
             if other == cause:
@@ -1643,28 +1643,62 @@ class UptimeEngine:
         available = service_data.get("available")
         if not isinstance(available, bool):
             return
+        reason = service_data.get(ATTR_REASON)
+        note = service_data.get(ATTR_NOTE)
         now = self.now()
         for port_id in self._target_ports(data.get(ATTR_TARGET) or {}, service_data):
+            self._end_lock(port_id, now)
+            if available or reason not in REASONS:
+                continue
+            station_id = self._station_of(port_id)
+            exclusion = self.add_exclusion(
+                ExclusionRecord(
+                    new_id(),
+                    port_id,
+                    station_id,
+                    now,
+                    None,
+                    str(reason),
+                    str(note) if isinstance(note, str) else "lock",
+                )
+            )
+            self._locks[port_id] = (
+                exclusion.exclusion_id,
+                self._status.get(port_id) == "Unavailable",
+            )
             timer = self._release_timers.pop(port_id, None)
             if timer is not None:
                 timer.cancel()
-            if not available:
-                self._intended.add(port_id)
-                self._end(port_id, CAUSE_UNAVAILABLE, now)
-                continue
-            self._intended.discard(port_id)
 
-            def release(port_id: str = port_id, since: float = now) -> None:
+            def check(port_id: str = port_id, exclusion_id: str = exclusion.exclusion_id) -> None:
+                """A lock that did not take (refused, the port still in use or available)
+                excludes nothing: its exclusion is withdrawn."""
                 self._release_timers.pop(port_id, None)
-                if (
-                    self._active()
-                    and self._status.get(port_id) == "Unavailable"
-                    and port_id not in self._intended
-                ):
-                    self._start(port_id, self._station_of(port_id), CAUSE_UNAVAILABLE, since)
+                lock = self._locks.get(port_id)
+                if not self._active() or lock is None or lock[0] != exclusion_id or lock[1]:
+                    return
+                if self._status.get(port_id) in ("Available", "Faulted", None):
+                    self._end_lock(port_id, None)
 
-            self._release_timers[port_id] = clock(self.hub).call_later(RELEASE_GRACE, release)
+            self._release_timers[port_id] = clock(self.hub).call_later(RELEASE_GRACE, check)
         self._save()
+
+    def _end_lock(self, port_id: str, when: float | None) -> None:
+        """End the exclusion of a port's lock at `when` (None: withdraw it)."""
+        lock = self._locks.pop(port_id, None)
+        timer = self._release_timers.pop(port_id, None)
+        if timer is not None:
+            timer.cancel()
+        if lock is None:
+            return
+        self._save()
+        exclusion = self.exclusions.get(lock[0])
+        if exclusion is None or exclusion.end is not None:
+            return
+        if when is None or when <= exclusion.start:
+            self.remove_exclusion(exclusion.exclusion_id)
+        else:
+            self.add_exclusion(replace(exclusion, end=when))
 
     # No power ---------------------------------------------------------------------------
 
@@ -1750,9 +1784,15 @@ class UptimeEngine:
         """Add or replace an exclusion and fire it."""
         if exclusion.end is not None and exclusion.end <= exclusion.start:
             raise ServiceValidationError("an exclusion must end after it starts")
+        previous = self.exclusions.get(exclusion.exclusion_id)
         self.exclusions[exclusion.exclusion_id] = exclusion
         self.hub.bus.fire(EVENT_EXCLUSION, exclusion.as_data())
-        self._exclusions_changed()
+        if previous is not None and (previous.port_id, previous.station_id) != (
+            exclusion.port_id,
+            exclusion.station_id,
+        ):
+            self._exclusions_changed(previous)
+        self._exclusions_changed(exclusion)
         return exclusion
 
     def remove_exclusion(self, exclusion_id: str) -> ExclusionRecord:
@@ -1761,12 +1801,23 @@ class UptimeEngine:
         if exclusion is None:
             raise ServiceValidationError(f"no exclusion {exclusion_id!r}")
         self.hub.bus.fire(EVENT_EXCLUSION, exclusion.as_data(deleted=True))
-        self._exclusions_changed()
+        self._exclusions_changed(exclusion)
         return exclusion
 
-    def _exclusions_changed(self) -> None:
-        self._cache.clear()
-        self.update_sensors()
+    def _exclusions_changed(self, exclusion: ExclusionRecord) -> None:
+        """Recompute the ports an exclusion covers (a port, a station's, or every port)."""
+        if exclusion.port_id is not None:
+            ports = [exclusion.port_id]
+        elif exclusion.station_id is not None:
+            ports = self.ports_of(exclusion.station_id)
+        else:
+            self._cache.clear()
+            self.update_sensors()
+            return
+        for port_id in ports:
+            self._cache.pop(port_id, None)
+        if ports and not self._stopping:
+            self.update_sensors(ports)
 
     # Figures and sensors ------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from hub.alerts import (
     EVENT_ALERT_RAISED,
     EVENT_ALERT_RESOLVED,
     EVENT_ALERT_UPDATED,
+    HISTORY_UPDATES,
     AlertError,
     AlertManager,
     alert_manager,
@@ -110,6 +111,21 @@ async def test_raise_dedupes_while_open_and_fires_events(start: Start) -> None:
     await hub.block_till_done()
     assert [event_type for event_type, _ in events] == [EVENT_ALERT_RAISED, EVENT_ALERT_UPDATED]
     assert events[1][1]["count"] == 2
+
+
+async def test_an_alert_raised_again_for_months_keeps_a_bounded_history(start: Start) -> None:
+    """A figure below target re-raises its alert every minute: the count grows, the history
+    keeps the raise and the latest updates only (it was copied whole on every change)."""
+    _hub, clock, manager = await start()
+    for minute in range(2_000):
+        manager.raise_alert("uptime:p1", "Uptime below target", f"minute {minute}")
+        await clock.advance(60)
+    [alert] = manager.open()
+    assert alert.count == 2_000
+    assert alert.history[0]["action"] == "raised"
+    assert len(alert.history) == 1 + HISTORY_UPDATES
+    assert alert.history[-1]["note"] == "minute 1999"
+    assert alert.as_dict()["history"] == alert.history
 
 
 async def test_acknowledge_resolve_and_history(start: Start) -> None:

@@ -206,10 +206,14 @@ async def test_scripted_month_over_real_ocpp(
     await goto(clock, at(1, 27, 9))
     await status(cp_a, 1, "Available")
 
-    # Jan 28 12:00-18:00: the operator locks A2 on purpose: no outage.
+    # Jan 28 12:00-18:00: the operator locks A2 for maintenance: an outage (360 min),
+    # excluded under both rules (CEC: within the 72 h a year).
     await goto(clock, at(1, 28, 12))
     await hub.services.call(
-        "charger", "set_availability", {"available": False}, target={"device_id": dev["A2"]}
+        "charger",
+        "set_availability",
+        {"available": False, "reason": "maintenance"},
+        target={"device_id": dev["A2"]},
     )
     assert await cp_a.wait_for_call("ChangeAvailability") == {
         "connectorId": 2,
@@ -375,17 +379,17 @@ async def test_scripted_month_over_real_ocpp(
     expected = {
         # port: (T_outage, T_excluded, Jan outage, Jan excluded, Feb outage, Feb excluded)
         "A1": (204 + 60 + 300 + 20, 0, 204 + 60 + 120, 0, 180 + 20, 0),
-        "A2": (300 + 17280, 17280, 120, 0, 180 + 17280, 17280),
+        "A2": (360 + 300 + 17280, 360 + 17280, 360 + 120, 360, 180 + 17280, 17280),
         "B1": (4320 + 2040 + 120, 4320 + 2040 + 120, 0, 0, 6480, 6480),
     }
     # CEC: vandalism at most 10 days (A2: 6 h utility power first, then 10 days), planned
     # maintenance at most 72 h a year (B1: the first 72 h use it all, the Feb 10 outage gets
     # none), time outside operating hours not excluded (B1's 2 h at night count).
-    cec_excluded = {"A1": 0, "A2": 360 + 14400, "B1": 4320}
+    cec_excluded = {"A1": 0, "A2": 360 + 360 + 14400, "B1": 4320}
 
     # Outage events: each started (end None) and ended, with the right causes.
     closed = [o for o in outage_events if o["end"] is not None]
-    assert len([o for o in outage_events if o["end"] is None]) == len(closed) == 9
+    assert len([o for o in outage_events if o["end"] is None]) == len(closed) == 10
     by_port: dict[str, list[tuple[str, float, float]]] = {}
     for item in closed:
         by_port.setdefault(item["port_id"], []).append((item["cause"], item["start"], item["end"]))
@@ -396,15 +400,22 @@ async def test_scripted_month_over_real_ocpp(
         ("no_power", at(2, 7, 10, 30), at(2, 7, 10, 50)),
     ]
     assert sorted(by_port[dev["A2"]], key=lambda x: x[1]) == [
+        ("unavailable", at(1, 28, 12), at(1, 28, 18)),
         ("offline", at(1, 31, 22), at(2, 1, 3)),
         ("faulted", at(2, 12), at(2, 24)),
     ]
     assert [x[0] for x in sorted(by_port[dev["B1"]], key=lambda x: x[1])] == ["faulted"] * 3
-    assert len(exclusion_events) == 6  # four kept, one added and removed
+    # The lock's (opened, then closed at the unlock), four kept, one added and removed.
+    assert len(exclusion_events) == 8
     assert exclusion_events[-1]["deleted"] is True
-    assert exclusion_events[0]["reason"] == "maintenance"
-    assert exclusion_events[0]["start"] == at(2, 2, 8)
-    assert exclusion_events[0]["exclusion_id"] == first_maintenance["exclusion_id"]
+    lock = [e for e in exclusion_events if e["port_id"] == dev["A2"]][:2]
+    assert [(e["reason"], e["start"], e["end"]) for e in lock] == [
+        ("maintenance", at(1, 28, 12), None),
+        ("maintenance", at(1, 28, 12), at(1, 28, 18)),
+    ]
+    assert exclusion_events[2]["reason"] == "maintenance"
+    assert exclusion_events[2]["start"] == at(2, 2, 8)
+    assert exclusion_events[2]["exclusion_id"] == first_maintenance["exclusion_id"]
 
     # Live sensors: trailing 12 months clipped to the ports' in-service start (their first
     # status at t0: W = 31 days = 44,640 minutes, not 525,600) and month to date (Feb 1-25).
@@ -475,7 +486,11 @@ async def test_scripted_month_over_real_ocpp(
         (o["cause"], o["duration_min"], o["excluded_min"], o["cec_excluded_min"])
         for o in ports[dev["A2"]]["outages"]
     ]
-    assert a2_outages == [("offline", 300, 0, 0), ("faulted", 17280, 17280, 14760)]
+    assert a2_outages == [
+        ("unavailable", 360, 360, 360),
+        ("offline", 300, 0, 0),
+        ("faulted", 17280, 17280, 14760),
+    ]
     assert ports[dev["A1"]]["charge_point_id"] == "CP-A"
     assert ports[dev["A1"]]["connector"] == 1
 
@@ -508,7 +523,7 @@ async def test_scripted_month_over_real_ocpp(
     assert lines[0].startswith("record,station_id,charge_point_id")
     assert sum(1 for line in lines if line.startswith("session,")) == 2
     assert sum(1 for line in lines if line.startswith("port_month,")) == 3 * 2
-    assert sum(1 for line in lines if line.startswith("outage,")) == 9
+    assert sum(1 for line in lines if line.startswith("outage,")) == 10
 
     # The same report from the command line, reading the database with the hub stopped.
     await get_recorder(hub).flush()

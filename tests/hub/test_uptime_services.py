@@ -126,41 +126,88 @@ async def test_exclusions_and_outages_survive_a_restart(start_hub: StartHub) -> 
     assert float(sensor.state) == round((180 - 30) / 180 * 100, 3)
 
 
-async def test_unlock_that_leaves_the_port_unavailable_counts_from_the_unlock(
+async def test_a_lock_is_an_outage_excluded_only_with_a_reason(
     start_hub: StartHub,
     connect: Connect,
 ) -> None:
+    """A port an operator made unavailable is not available for use: an outage. A lock that
+    gives an excluded reason excludes its time, until the unlock; one without a reason not."""
     t0 = at(5, 4)
     hub, clock = await start_hub(t0)
     engine = engine_of(hub)
     cp = await connect(ws_url(hub, "CP-A"))
     await boot(cp, 2)
     dev = ids(hub)
-    # The station is locked on purpose, connector 2 only, through the station's device.
+    # Connector 2 locked for maintenance, through the station's device; connector 1 locked
+    # without a reason.
     await hub.services.call(
         "charger",
         "set_availability",
-        {"available": False, "connector_id": 2},
+        {"available": False, "connector_id": 2, "reason": "maintenance", "note": "new cable"},
         target={"device_id": dev["A"]},
     )
+    await hub.services.call(
+        "charger", "set_availability", {"available": False}, target={"device_id": dev["A1"]}
+    )
     await status(cp, 2, "Unavailable")
-    await status(cp, 1, "Unavailable")  # not asked for: counts
+    await status(cp, 1, "Unavailable")
     await hub.block_till_done()
-    assert [(o.port_id, o.cause) for o in engine.open_outages()] == [(dev["A1"], "unavailable")]
-    await goto(clock, t0 + H)
+    assert sorted((o.port_id, o.cause) for o in engine.open_outages()) == sorted(
+        [(dev["A1"], "unavailable"), (dev["A2"], "unavailable")]
+    )
+    [lock] = engine.exclusions.values()
+    assert (lock.port_id, lock.start, lock.end, lock.reason, lock.note) == (
+        dev["A2"],
+        t0,
+        None,
+        "maintenance",
+        "new cable",
+    )
+    await goto(clock, t0 + 6 * H)
     await hub.services.call(
         "charger", "set_availability", {"available": True}, target={"device_id": dev["A"]}
     )
-    await goto(clock, t0 + H + 59)
-    assert {o.port_id for o in engine.open_outages()} == {dev["A1"]}
-    await goto(clock, t0 + H + 61)  # connector 2 never came back
-    opened = {o.port_id: o for o in engine.open_outages()}
-    assert opened[dev["A2"]].start == t0 + H
+    await goto(clock, t0 + 6 * H + 30)
     await status(cp, 2, "Available")
     await status(cp, 1, "Available")
-    await goto(clock, t0 + 2 * H)
-    assert engine.port_figures(dev["A1"], t0, t0 + 2 * H).outage_s == H + 61
-    assert engine.port_figures(dev["A2"], t0, t0 + 2 * H).outage_s == 61
+    await goto(clock, t0 + 7 * H)
+    for rules in ("nevi", "cec"):
+        a1 = engine.port_figures(dev["A1"], t0, t0 + 7 * H, rules)
+        a2 = engine.port_figures(dev["A2"], t0, t0 + 7 * H, rules)
+        assert (a1.outage_s, a1.excluded_s) == (6 * H + 30, 0), rules
+        # Excluded from the lock to the unlock; the 30 s until the port said Available count.
+        assert (a2.outage_s, a2.excluded_s) == (6 * H + 30, 6 * H), rules
+    assert engine.exclusions[lock.exclusion_id].end == t0 + 6 * H
+
+
+async def test_a_lock_that_does_not_take_excludes_nothing(
+    start_hub: StartHub,
+    connect: Connect,
+) -> None:
+    t0 = at(5, 6)
+    hub, clock = await start_hub(t0)
+    engine = engine_of(hub)
+    cp = await connect(ws_url(hub, "CP-A"))
+    await boot(cp, 2)
+    dev = ids(hub)
+    await status(cp, 1, "Available")
+    await hub.services.call(
+        "charger",
+        "set_availability",
+        {"available": False, "reason": "maintenance"},
+        target={"device_id": dev["A1"]},
+    )
+    assert len(engine.exclusions) == 1
+    # The port stays Available: a minute later the lock's exclusion is withdrawn, so a fault
+    # next day is not excluded.
+    await goto(clock, t0 + 61)
+    assert engine.exclusions == {}
+    await goto(clock, t0 + 24 * H)
+    await status(cp, 1, "Faulted", "GroundFailure")
+    await goto(clock, t0 + 25 * H)
+    await status(cp, 1, "Available")
+    figures = engine.port_figures(dev["A1"], t0, t0 + 26 * H, "nevi")
+    assert (figures.outage_s, figures.excluded_s) == (H, 0)
 
 
 async def test_station_that_never_comes_back_after_a_start_counts_after_grace(
@@ -308,7 +355,7 @@ async def test_a_large_fleet_is_updated_in_slices(start_hub: StartHub) -> None:
     assert float(whole.state) == 0.0
 
 
-async def test_an_on_purpose_lock_holds_over_a_restart(
+async def test_a_lock_for_maintenance_holds_over_a_restart(
     start_hub: StartHub,
     connect: Connect,
 ) -> None:
@@ -318,7 +365,10 @@ async def test_an_on_purpose_lock_holds_over_a_restart(
     await boot(cp, 2)
     dev = ids(hub)
     await hub.services.call(
-        "charger", "set_availability", {"available": False}, target={"device_id": dev["A1"]}
+        "charger",
+        "set_availability",
+        {"available": False, "reason": "maintenance"},
+        target={"device_id": dev["A1"]},
     )
     await status(cp, 1, "Unavailable")
     await goto(clock, t0 + H)
@@ -328,11 +378,20 @@ async def test_an_on_purpose_lock_holds_over_a_restart(
     engine = engine_of(hub)
     cp = await connect(ws_url(hub, "CP-A"))
     await boot(cp, 0)
-    await status(cp, 1, "Unavailable")  # still locked by the operator: no outage
-    await status(cp, 2, "Unavailable")  # nobody asked for this one: an outage
+    await status(cp, 1, "Unavailable")  # still locked: the same outage goes on, excluded
+    await status(cp, 2, "Unavailable")  # nobody asked for this one: an outage, counted
     await goto(clock, t0 + 3 * H)
-    assert [(o.port_id, o.start) for o in engine.open_outages()] == [(dev["A2"], t0 + 2 * H)]
-    assert engine.port_figures(dev["A1"], t0, t0 + 3 * H).outage_s == 0
+    assert sorted((o.port_id, o.start) for o in engine.open_outages()) == sorted(
+        [(dev["A1"], t0), (dev["A2"], t0 + 2 * H)]
+    )
+    a1 = engine.port_figures(dev["A1"], t0, t0 + 3 * H, "cec")
+    assert (a1.outage_s, a1.excluded_s) == (3 * H, 3 * H)
+    await status(cp, 1, "Available")  # back in use: the lock's reason ends here
+    await goto(clock, t0 + 4 * H)
+    a1 = engine.port_figures(dev["A1"], t0, t0 + 4 * H, "cec")
+    assert (a1.outage_s, a1.excluded_s) == (3 * H, 3 * H)
+    a2 = engine.port_figures(dev["A2"], t0, t0 + 4 * H, "cec")
+    assert (a2.outage_s, a2.excluded_s) == (2 * H, 0)
 
 
 async def test_ports_follow_the_device_registry(start_hub: StartHub) -> None:

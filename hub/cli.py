@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     uptime.add_argument("--to", dest="end", required=True, help="YYYY-MM-DD (inclusive) or time")
     uptime.add_argument("--format", choices=["csv", "json"], default="csv")
     uptime.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
+    from hub.charge_success.cli import add_report_parser
+
+    add_report_parser(report_commands)
     evchart = report_commands.add_parser(
         "evchart", help="EV-ChART modules 2, 3, 4 of a quarter (NEVI, 23 CFR 680.112)"
     )
@@ -407,6 +410,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_check_config(args.config)
     if args.command == "automation" and args.automation_command == "trace":
         return cmd_automation_trace(args.config, args.automation_id, args.json)
+    if args.command == "report" and args.report_command == "charge-success":
+        from hub.charge_success.cli import cmd_report_charge_success
+
+        return cmd_report_charge_success(args)
     if args.command == "report" and args.report_command == "uptime":
         from hub.uptime_report import cmd_report_uptime
 

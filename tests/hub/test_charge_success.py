@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
+import sys
 import textwrap
 import zoneinfo
 from collections.abc import AsyncIterator
@@ -359,6 +361,31 @@ async def test_charge_success_over_real_ocpp(site: Site, tmp_path: Path) -> None
     assert [(r["name"], r["period"], figures(r)) for r in found["rows"]] == [
         (name, period, row) for (name, period), row in sorted(rows.items())
     ]
+    # And the command itself, in its own process.
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hub.cli",
+        "report",
+        "charge-success",
+        "--from",
+        "2026-03-10",
+        "--to",
+        "2026-03-11",
+        "--group",
+        "station",
+        "--by",
+        "day",
+        "--format",
+        "json",
+        "--config",
+        str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert [(r["name"], r["period"]) for r in json.loads(out)["rows"]] == sorted(rows)
 
     # The alert rule: Station 2 succeeded in 0 of 2 judged attempts (target 50 %); Station 1
     # in 3 of 6, at the target.

@@ -149,6 +149,8 @@ UPDATE_INTERVAL: Final = 60.0
 UPDATE_SLICE: Final = 500  # more ports than this: the minute's update yields to the loop
 UPDATE_SLICE_S: Final = 0.005  # loop time of one slice of the minute's update
 RELEASE_GRACE: Final = 60.0
+# A charger's time may run this far ahead of the hub clock and still be taken.
+CLOCK_AHEAD_S: Final = 300.0
 DEFAULT_OFFLINE_GRACE: Final = 150.0  # OCPP defaults: 60 s heartbeats x 2.5
 
 CONF_OPERATING_HOURS: Final = "operating_hours"
@@ -1127,6 +1129,10 @@ class UptimeEngine:
         self._carried: set[str] = set()
         self.exclusions: dict[str, ExclusionRecord] = {}
         self._status: dict[str, str] = {}
+        # The time of the last news applied per port, and charger times not taken.
+        self._news: dict[str, float] = {}
+        self.clock_notes: dict[str, int] = {}
+        self._clock_logged: dict[str, float] = {}
         self._sessions: set[str] = set()
         # Ports locked with an excluded reason: port -> (the exclusion that covers the lock,
         # whether the port went Unavailable since).
@@ -1378,8 +1384,14 @@ class UptimeEngine:
                     self._start(port_id, station.id, CAUSE_OFFLINE, now)
         self._carried.clear()
 
-    def _resolve_carried(self, port_id: str, cause: str, *, still_down: bool) -> bool:
-        """Decide an outage carried over a restart; True if one continues."""
+    def _resolve_carried(
+        self, port_id: str, cause: str, *, still_down: bool, when: float | None = None
+    ) -> bool:
+        """Decide an outage carried over a restart; True if one continues.
+
+        One that is over ends when the charger says the port came back (``when``, e.g. while
+        the hub was down), else at the hub's last moment alive.
+        """
         record = self._open.get(port_id, {}).get(cause)
         if record is None:
             return False
@@ -1388,7 +1400,7 @@ class UptimeEngine:
         self._carried.discard(record.outage_id)
         if still_down:
             return True
-        self._end(port_id, cause, self.resume_from)
+        self._end(port_id, cause, self.resume_from if when is None else when)
         return False
 
     # Devices ------------------------------------------------------------------------------
@@ -1528,9 +1540,9 @@ class UptimeEngine:
             port_id = data.get("device_id")
             status = data.get("status")
             if isinstance(port_id, str) and port_id != station_id and isinstance(status, str):
-                # Stamped as the recorder stamps the status row: its time, else the hub's.
-                self._note_in_service(port_id, _time_of(data.get("time"), now))
-                self._on_status(port_id, station_id, status, now)
+                when, stated = self._news_time(port_id, station_id, data.get("time"), now)
+                self._note_in_service(port_id, when)
+                self._on_status(port_id, station_id, status, when, stated=stated)
         elif kind == "offline":
             for port_id in self.ports_of(station_id):
                 if not self._resolve_carried(port_id, CAUSE_OFFLINE, still_down=True):
@@ -1570,7 +1582,47 @@ class UptimeEngine:
 
         self.hub.create_background_task(ask(), f"uptime status of {station_id}")
 
-    def _on_status(self, port_id: str, station_id: str, status: str, now: float) -> None:
+    def _news_time(
+        self, port_id: str, station_id: str, stated: Any, now: float
+    ) -> tuple[float, bool]:
+        """When a port's news happened, and whether the charger said so.
+
+        The charger's time counts, not when the hub heard it (a status queued while the
+        station or the hub was down), within a sane window: at most CLOCK_AHEAD_S ahead of the
+        hub clock (else the receipt time, noted) and never before news already applied to
+        the port (news arriving out of order takes the time of the last, noted).
+        """
+        last = self._news.get(port_id, -INF)
+        if not isinstance(stated, int | float) or isinstance(stated, bool):
+            when, by_charger = now, False
+        elif not math.isfinite(stated) or stated > now + CLOCK_AHEAD_S:
+            self._note_clock(station_id, f"a time {stated - now:.0f} s ahead of the hub clock")
+            when, by_charger = now, False
+        else:
+            when, by_charger = min(float(stated), now), True
+        if when < last:
+            self._note_clock(station_id, f"news {last - when:.0f} s older than the last")
+            when = last
+        self._news[port_id] = when
+        return when, by_charger
+
+    def _note_clock(self, station_id: str, what: str) -> None:
+        """Count and log (at most hourly per station) a charger time the engine did not take."""
+        self.clock_notes[station_id] = self.clock_notes.get(station_id, 0) + 1
+        now = self.now()
+        if now - self._clock_logged.get(station_id, -INF) >= 3600:
+            self._clock_logged[station_id] = now
+            _LOGGER.warning(
+                "Uptime: station %s sent %s; the receipt time was used (%d times so far)",
+                station_id,
+                what,
+                self.clock_notes[station_id],
+            )
+
+    def _on_status(
+        self, port_id: str, station_id: str, status: str, now: float, *, stated: bool = False
+    ) -> None:
+        """Apply a port's status at `now` (the charger's time when `stated`)."""
         self._status[port_id] = status
         lock = self._locks.get(port_id)
         if lock is not None:
@@ -1591,7 +1643,9 @@ class UptimeEngine:
         for other in STATUS_CAUSES:
             if other == cause:
                 self._resolve_carried(port_id, other, still_down=True)
-            elif not self._resolve_carried(port_id, other, still_down=False):
+            elif not self._resolve_carried(
+                port_id, other, still_down=False, when=now if stated else None
+            ):
                 self._end(port_id, other, now)
         if cause is not None:
             self._start(port_id, station_id, cause, now)

@@ -539,7 +539,10 @@ class Station(Charger):
         error_code: str | None,
         info: dict[str, Any],
         ctx: Context,
+        at: float | None = None,
     ) -> None:
+        """Apply a port's status; ``at`` is when the charger says it changed (its timestamp,
+        already checked against the window around the hub clock)."""
         if number == 0:
             self._write_station("status", status, ctx, info or None)
             return
@@ -576,6 +579,9 @@ class Station(Charger):
                     "status": status,
                     "previous": previous,
                     "error_code": error_code,
+                    "vendor_error_code": info.get("vendor_error_code"),
+                    # When the charger says it happened (None: when the hub heard it).
+                    "time": at,
                 },
             )
             self.hub.bus.fire(
@@ -592,7 +598,11 @@ class Station(Charger):
 
     async def on_status_16(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
         number = self._port_number("connectorId", payload["connectorId"])
-        self._charger_time("timestamp", payload.get("timestamp"))
+        at = (
+            self._charger_time("timestamp", payload["timestamp"])
+            if payload.get("timestamp")
+            else None
+        )
         self._touch(context=ctx)
         info = {
             key: payload[source]
@@ -603,12 +613,12 @@ class Station(Charger):
             )
             if payload.get(source)
         }
-        self._set_status(number, payload["status"], payload.get("errorCode"), info, ctx)
+        self._set_status(number, payload["status"], payload.get("errorCode"), info, ctx, at)
         return {}
 
     async def on_status_201(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
         number = self._port_number("evseId", payload["evseId"])
-        self._charger_time("timestamp", payload["timestamp"])
+        at = self._charger_time("timestamp", payload["timestamp"])
         self._touch(context=ctx)
         port = self.ports.get(number)
         charging_state = None
@@ -616,7 +626,9 @@ class Station(Charger):
             charging_state = "Charging"
         status = status_from_ocpp201(payload["connectorStatus"], charging_state)
         error = "NoError" if status is not ConnectorStatus.FAULTED else "Faulted"
-        self._set_status(number, str(status), error, {"connector_id": payload["connectorId"]}, ctx)
+        self._set_status(
+            number, str(status), error, {"connector_id": payload["connectorId"]}, ctx, at
+        )
         return {}
 
     # Values checked before anything is applied: a message is taken whole or refused whole.

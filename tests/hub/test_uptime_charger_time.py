@@ -1,0 +1,107 @@
+"""The time a charger says something happened counts, not when the hub heard it.
+
+Real OCPP 1.6 chargers over websockets, a hub on a manual clock: StatusNotification
+timestamps set when outages start and end, within a sane window of the hub clock.
+"""
+
+# The fixtures come from the month test's module: their names are redefined as arguments.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+from hub.uptime import CLOCK_AHEAD_S, engine_of
+from tests.hub.test_uptime_ocpp import (  # noqa: F401 - fixtures
+    StartHub,
+    at,
+    boot,
+    connect,
+    goto,
+    ids,
+    start_hub,
+    utc,
+)
+from tests.integrations.ocpp.conftest import Connect, RawChargePoint, ws_url
+
+H = 3600.0
+M = 60.0
+
+
+async def stamped(
+    cp: RawChargePoint, connector: int, value: str, when: float, error: str = "NoError"
+) -> None:
+    """A StatusNotification carrying the charger's time."""
+    await cp.call(
+        "StatusNotification",
+        {"connectorId": connector, "errorCode": error, "status": value, "timestamp": utc(when)},
+    )
+
+
+async def test_a_port_that_recovered_while_the_hub_was_down_ends_at_the_chargers_time(
+    start_hub: StartHub, connect: Connect
+) -> None:
+    t0 = at(3, 2, 8)
+    hub, clock = await start_hub(t0)
+    cp = await connect(ws_url(hub, "CP-A"))
+    await boot(cp, 2)
+    dev = ids(hub)
+    await stamped(cp, 1, "Faulted", t0, "GroundFailure")
+    await goto(clock, t0 + H)
+    await hub.stop()
+    await cp.close()
+    # The hub is down for two hours; the port recovered 30 minutes after it stopped, and the
+    # charger tells so (its queued StatusNotification) when the hub is back.
+    hub, clock = await start_hub(t0 + 3 * H)
+    engine = engine_of(hub)
+    cp = await connect(ws_url(hub, "CP-A"))
+    await boot(cp, 0)
+    await stamped(cp, 1, "Available", t0 + H + 30 * M)
+    await goto(clock, t0 + 4 * H)
+    figures = engine.port_figures(dev["A1"], t0, t0 + 4 * H)
+    assert figures.outage_s == H + 30 * M
+    [outage] = engine.outages(dev["A1"])
+    assert (outage.start, outage.end) == (t0, t0 + H + 30 * M)
+
+
+async def test_a_status_queued_while_offline_starts_the_outage_when_it_happened(
+    start_hub: StartHub, connect: Connect
+) -> None:
+    t0 = at(3, 3, 8)
+    hub, clock = await start_hub(t0)
+    engine = engine_of(hub)
+    cp = await connect(ws_url(hub, "CP-A"))
+    await boot(cp, 2)
+    dev = ids(hub)
+    await goto(clock, t0 + H)
+    # The fault happened 20 minutes before the charger could report it; the recovery is
+    # reported on time.
+    await stamped(cp, 2, "Faulted", t0 + 40 * M, "OtherError")
+    await goto(clock, t0 + 2 * H)
+    await stamped(cp, 2, "Available", t0 + 2 * H)
+    figures = engine.port_figures(dev["A2"], t0, t0 + 3 * H)
+    assert figures.outage_s == H + 20 * M
+
+
+async def test_a_charger_clock_ahead_or_news_out_of_order_takes_the_receipt_time(
+    start_hub: StartHub, connect: Connect
+) -> None:
+    t0 = at(3, 4, 8)
+    hub, clock = await start_hub(t0)
+    engine = engine_of(hub)
+    cp = await connect(ws_url(hub, "CP-A"))
+    await boot(cp, 2)
+    dev = ids(hub)
+    station = dev["A"]
+    # Ten minutes ahead (the OCPP window allows a day): the hub's time is used, and noted.
+    await stamped(cp, 1, "Faulted", t0 + CLOCK_AHEAD_S + 300, "OtherError")
+    [outage] = engine.open_outages()
+    assert outage.start == t0
+    assert engine.clock_notes[station] == 1
+    # A status older than the news already applied to the port takes the time of the last.
+    await goto(clock, t0 + H)
+    await stamped(cp, 1, "Available", t0 - H)
+    assert engine.outages(dev["A1"])[0].end == t0
+    assert engine.clock_notes[station] == 2
+    # Within the window, a little ahead: taken, but never past the hub's now.
+    await stamped(cp, 1, "Unavailable", t0 + H + 60)
+    assert engine.open_outages()[0].start == t0 + H
+    assert engine.clock_notes[station] == 2

@@ -34,7 +34,8 @@ DOMAIN = "charger"
 # Fired by drivers, whatever their protocol: automations' charger triggers, the recorder and
 # the uptime engine listen to it. Kinds and their data beyond station_id/device_id:
 #   online, offline (reason)            the station's connection came up / went down
-#   status (port, status, previous, error_code)   a port's ConnectorStatus changed
+#   status (port, status, previous, error_code, vendor_error_code, time)   a port's
+#       ConnectorStatus changed; time: when the charger says it did (None: when heard)
 #   fault, recovered (port, status, error_code)   a port entered / left Faulted
 #   session_started, session_ended (port, transaction_id, id_tag, started_at, stopped_at,
 #       energy_wh, peak_power_w, stop_reason, error_code)   times are POSIX seconds

@@ -7,15 +7,18 @@ import zoneinfo
 from datetime import UTC, datetime
 
 import pytest
+import voluptuous as vol
 
 from hub.uptime import (
     CEC_RULES,
+    CONFIG_SCHEMA,
     DAY,
     INTERVAL_DOWN,
     INTERVAL_EXCLUDED,
     INTERVAL_UP,
     NEVI_RULES,
     NEVI_YEAR_SECONDS,
+    REASONS,
     ExclusionRecord,
     OperatingHours,
     OutageRecord,
@@ -23,6 +26,7 @@ from hub.uptime import (
     UptimeFigures,
     clip,
     excluded_intervals,
+    hours_for,
     intersect,
     mean_percent,
     merge,
@@ -394,3 +398,119 @@ def test_outage_rows_carry_duration_and_excluded_minutes() -> None:
     ]
     assert rows[1]["end"] is None
     assert datetime.fromtimestamp(rows[0]["start"], UTC) == datetime(2026, 8, 3, tzinfo=UTC)
+
+
+# Operating hours by weekday, on holidays, and as they changed ----------------------------------
+
+
+def test_weekly_hours_and_holidays() -> None:
+    hours = CONFIG_SCHEMA(
+        {
+            "holidays": ["2026-12-25"],
+            "operating_hours": {
+                "mon-fri": "06:00-22:00",
+                "sat": "08:00-12:00",
+                "sun": "closed",
+                "holiday": "closed",
+            },
+        }
+    )
+    history = hours_for(hours, None, zone=BERLIN)
+    assert history is not None
+    week = ts(2026, 12, 21, zone=BERLIN)  # a Monday; Friday 25 December is a holiday
+    closed = history.closed_intervals(week, week + 7 * DAY, BERLIN)
+    open_time = 7 * DAY - total(closed)
+    # Mon-Thu 16 h each, Friday closed (holiday), Saturday 4 h, Sunday closed.
+    assert open_time == 4 * 16 * H + 4 * H
+    assert (ts(2026, 12, 24, 22, zone=BERLIN), ts(2026, 12, 26, 8, zone=BERLIN)) in closed
+    described = history.at(week)
+    assert described is not None
+    assert described.describe() == {
+        "mon": "06:00-22:00",
+        "tue": "06:00-22:00",
+        "wed": "06:00-22:00",
+        "thu": "06:00-22:00",
+        "fri": "06:00-22:00",
+        "sat": "08:00-12:00",
+        "sun": "closed",
+        "holiday": "closed",
+    }
+
+
+def test_hours_history_written_in_config_applies_each_from_its_date() -> None:
+    config = CONFIG_SCHEMA(
+        {
+            "operating_hours": [
+                {"hours": "06:00-22:00"},
+                {"since": "2026-06-01", "hours": "open"},
+            ]
+        }
+    )
+    history = hours_for(config, None, zone=UTC_ZONE)
+    assert history is not None
+    may, june = ts(2026, 5, 31), ts(2026, 6, 1)
+    assert total(history.closed_intervals(may, may + DAY, UTC_ZONE)) == 8 * H
+    assert history.closed_intervals(june, june + DAY, UTC_ZONE) == []
+    # Across the change: the night before it is closed, the one after not.
+    port = PortHistory.build(
+        "p1",
+        "s1",
+        [outage(may, june + DAY)],
+        [],
+        until=june + 2 * DAY,
+        zone=UTC_ZONE,
+        hours=history,
+    ).figures(may, june + DAY, NEVI_RULES)
+    assert port.excluded_s == 8 * H
+
+
+def test_a_changed_statement_does_not_rewrite_the_past() -> None:
+    """One statement edited in config: the engine's log keeps what applied before."""
+    config = CONFIG_SCHEMA({"operating_hours": "00:00-24:00"})
+    changed_at = ts(2026, 6, 1)
+    logged = {"*": [(ts(2026, 1, 1), "06:00-22:00"), (changed_at, "open")]}
+    history = hours_for(config, None, zone=UTC_ZONE, logged=logged)
+    assert history is not None
+    before = ts(2026, 5, 10)
+    assert total(history.closed_intervals(before, before + DAY, UTC_ZONE)) == 8 * H
+    assert history.closed_intervals(changed_at, changed_at + DAY, UTC_ZONE) == []
+    # Without a log (never seen by an engine) the statement applies throughout.
+    always = hours_for(config, None, zone=UTC_ZONE)
+    assert always is not None
+    assert always.closed_intervals(before, before + DAY, UTC_ZONE) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"operating_hours": {"mon-fri": "06:00-22:00", "sundays": "closed"}}, "unknown day"),
+        ({"operating_hours": {"fri-mon": "06:00-22:00"}}, "runs backwards"),
+        ({"operating_hours": []}, "empty list"),
+        (
+            {"operating_hours": [{"hours": "open"}, {"hours": "closed"}]},
+            "only the first may leave out since",
+        ),
+        (
+            {
+                "operating_hours": [
+                    {"since": "2026-06-01", "hours": "open"},
+                    {"since": "2026-05-01", "hours": "closed"},
+                ]
+            },
+            "must increase",
+        ),
+        ({"operating_hours": [{"since": "soon", "hours": "open"}]}, "is not a date"),
+        ({"holidays": ["Christmas"]}, "is not a date"),
+    ],
+)
+def test_bad_hours_config(value: dict[str, object], message: str) -> None:
+    with pytest.raises(vol.Invalid, match=message):
+        CONFIG_SCHEMA(value)
+
+
+def test_reasons_are_exactly_the_rules_causes() -> None:
+    assert set(REASONS) == set(NEVI_RULES.reasons) | set(CEC_RULES.reasons)
+    assert "other" not in REASONS
+    assert CEC_RULES.reasons < NEVI_RULES.reasons
+    assert NEVI_RULES.vandalism_cap_s is None
+    assert NEVI_RULES.maintenance_cap_s is None

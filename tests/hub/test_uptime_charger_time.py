@@ -9,7 +9,10 @@ timestamps set when outages start and end, within a sane window of the hub clock
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hub.uptime import CLOCK_AHEAD_S, engine_of
+from hub.uptime_report import report_from_config_dir
 from tests.hub.test_uptime_ocpp import (  # noqa: F401 - fixtures
     StartHub,
     at,
@@ -24,6 +27,7 @@ from tests.integrations.ocpp.conftest import Connect, RawChargePoint, ws_url
 
 H = 3600.0
 M = 60.0
+DAY = 86_400.0
 
 
 async def stamped(
@@ -105,3 +109,47 @@ async def test_a_charger_clock_ahead_or_news_out_of_order_takes_the_receipt_time
     await stamped(cp, 1, "Unavailable", t0 + H + 60)
     assert engine.open_outages()[0].start == t0 + H
     assert engine.clock_notes[station] == 2
+
+
+async def test_operating_hours_changed_between_runs_do_not_rewrite_the_past(
+    start_hub: StartHub, connect: Connect, tmp_path: Path
+) -> None:
+    """CP-B is open 06:00-22:00; the operator then makes it open round the clock. A night
+    fault before the change stays excluded (NEVI), one after it counts."""
+    t0 = at(3, 10, 20)
+    hub, clock = await start_hub(t0)
+    cp = await connect(ws_url(hub, "CP-B"))
+    await boot(cp, 1)
+    dev = ids(hub)
+    await goto(clock, t0 + H)
+    await stamped(cp, 1, "Faulted", t0 + H, "OtherError")  # 21:00
+    await goto(clock, t0 + 3 * H)
+    await stamped(cp, 1, "Available", t0 + 3 * H)  # 23:00: 1 h of it after closing
+    await hub.stop()
+    await cp.close()
+    config = tmp_path / "configuration.yaml"
+    config.write_text(
+        config.read_text().replace(
+            'CP-B: {operating_hours: "06:00-22:00"}', 'CP-B: {operating_hours: "open"}'
+        )
+    )
+    t1 = at(3, 12, 20)
+    hub, clock = await start_hub(t1)
+    engine = engine_of(hub)
+    cp = await connect(ws_url(hub, "CP-B"))
+    await boot(cp, 1)
+    await goto(clock, t1 + H)
+    await stamped(cp, 1, "Faulted", t1 + H, "OtherError")
+    await goto(clock, t1 + 3 * H)
+    await stamped(cp, 1, "Available", t1 + 3 * H)
+    before = engine.port_figures(dev["B1"], t0, t0 + DAY)
+    after = engine.port_figures(dev["B1"], t1, t1 + DAY)
+    assert (before.outage_s, before.excluded_s) == (2 * H, H)
+    assert (after.outage_s, after.excluded_s) == (2 * H, 0)
+    assert [since for since, _ in engine.hours_log["CP-B"]] == [t0, t1]
+    # The report read from the database with the hub stopped agrees.
+    await hub.stop()
+    report = await report_from_config_dir(tmp_path, "2026-03-10", "2026-03-13", now=t1 + DAY)
+    [port] = [p for p in report.ports if p.port_id == dev["B1"]]
+    assert port.figures.outage_s == 4 * H
+    assert port.figures.excluded_s == H

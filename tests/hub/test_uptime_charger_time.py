@@ -9,10 +9,12 @@ timestamps set when outages start and end, within a sane window of the hub clock
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 from hub.uptime import CLOCK_AHEAD_S, engine_of
-from hub.uptime_report import report_from_config_dir
+from hub.uptime_report import report_from_config_dir, report_json
 from tests.hub.test_uptime_ocpp import (  # noqa: F401 - fixtures
     StartHub,
     at,
@@ -153,3 +155,52 @@ async def test_operating_hours_changed_between_runs_do_not_rewrite_the_past(
     [port] = [p for p in report.ports if p.port_id == dev["B1"]]
     assert port.figures.outage_s == 4 * H
     assert port.figures.excluded_s == H
+
+
+async def test_month_boundary_dst_and_a_reboot_to_the_minute(
+    start_hub: StartHub, connect: Connect
+) -> None:
+    """Los Angeles: a fault across the end of February splits between the months; a fault
+    over the spring change (8 March, 02:00 -> 03:00) lasts its real minutes; a reboot (the
+    socket closes, the station boots again) is an offline outage of each port."""
+    t0 = at(2, 20)
+    hub, clock = await start_hub(t0)
+    engine = engine_of(hub)
+    cp = await connect(ws_url(hub, "CP-A"))
+    await boot(cp, 2)
+    dev = ids(hub)
+    await goto(clock, at(2, 28, 23))
+    await stamped(cp, 1, "Faulted", at(2, 28, 23), "OtherError")
+    await goto(clock, at(3, 1, 1, 30))
+    await stamped(cp, 1, "Available", at(3, 1, 1, 30))
+    await goto(clock, at(3, 8, 1))
+    await stamped(cp, 2, "Faulted", at(3, 8, 1), "OtherError")
+    await goto(clock, at(3, 8, 4))
+    await stamped(cp, 2, "Available", at(3, 8, 4))  # 01:00 -> 04:00 local is 2 real hours
+    # A reboot: the charger closes its socket and is back 3 minutes later.
+    await goto(clock, at(3, 9, 12))
+    await cp.close()
+    await until_offline(engine)
+    await goto(clock, at(3, 9, 12, 3))
+    cp = await connect(ws_url(hub, "CP-A"))
+    await boot(cp, 2)
+    await goto(clock, at(3, 10))
+    report = await report_json(hub, at(2, 20), at(3, 10))
+    ports = {p["port_id"]: p for p in report["ports"]}
+    a1 = {m["month"]: m["t_outage_min"] for m in ports[dev["A1"]]["months"]}
+    a2 = {m["month"]: m["t_outage_min"] for m in ports[dev["A2"]]["months"]}
+    assert a1 == {"2026-02": 60, "2026-03": 90 + 3}
+    assert a2 == {"2026-02": 0, "2026-03": 120 + 3}
+    causes = sorted((o.cause, o.start, o.end) for o in engine.outages(dev["A2"]))
+    assert causes == [
+        ("faulted", at(3, 8, 1), at(3, 8, 4)),
+        ("offline", at(3, 9, 12), at(3, 9, 12, 3)),
+    ]
+
+
+async def until_offline(engine: Any) -> None:
+    for _ in range(500):
+        if any(o.cause == "offline" for o in engine.open_outages()):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the station never went offline")

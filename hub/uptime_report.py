@@ -715,9 +715,13 @@ async def report_from_config_dir(
     config_dir: Path, start_text: str, end_text: str, now: float | None = None
 ) -> UptimeReport:
     """Open the recorder database of a config dir (hub not running) and make the report."""
+    loop = asyncio.get_running_loop()
+    time_zone, _db_url, _config = await loop.run_in_executor(None, _load_settings, config_dir)
+    # Bad dates are told before a missing database.
+    zone = zoneinfo.ZoneInfo(time_zone)
+    start = parse_report_time(start_text, zone, inclusive_date=False)
+    end = parse_report_time(end_text, zone, inclusive_date=True)
     async with open_source(config_dir, now) as source:
-        start = parse_report_time(start_text, source.zone, inclusive_date=False)
-        end = parse_report_time(end_text, source.zone, inclusive_date=True)
         return await build_report(source, start, end)
 
 

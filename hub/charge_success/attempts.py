@@ -149,21 +149,31 @@ class Visit:
 
 def _errors_between(
     rows: list[dict[str, Any]], since: float, until: float
-) -> list[tuple[float, str, str | None]]:
-    """(time, status, error code) of a port's status rows in (since, until]."""
+) -> list[tuple[float, str, str | None, str | None]]:
+    """(time, status, error code, vendor error code) of a port's status rows in (since,
+    until]."""
     return [
-        (row["time"], row["status"], row["error_code"])
+        (row["time"], row["status"], row["error_code"], row.get("vendor_error_code"))
         for row in rows
         if since < row["time"] <= until
     ]
 
 
 def _codes(
-    found: Iterable[str | None], rules: SuccessRules
+    found: Iterable[tuple[str | None, str | None]], rules: SuccessRules
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    codes = tuple(dict.fromkeys(code for code in found if code and code not in NO_ERROR))
+    """The error codes seen (OCPP, or the vendor's where the OCPP code says nothing) and
+    their MRECs (a vendor code wins over the OCPP code it came with)."""
+    pairs = [
+        (code, vendor)
+        for code, vendor in found
+        if (code and code not in NO_ERROR) or (vendor and vendor not in NO_ERROR)
+    ]
+    codes = tuple(dict.fromkeys(str(code or vendor) for code, vendor in pairs))
     mrecs = tuple(
-        dict.fromkeys(m for m in (rules.errors.mrec(code) for code in codes) if m is not None)
+        dict.fromkeys(
+            m for m in (rules.errors.mrec(code, vendor) for code, vendor in pairs) if m is not None
+        )
     )
     return codes, mrecs
 
@@ -179,12 +189,14 @@ def session_attempt(
     reason = session["stop_reason"]
     until = (stopped if stopped is not None else now) + rules.fault_window
     seen = _errors_between(rows, started, until)
-    codes, mrecs = _codes((session["error_code"], *(code for _, _, code in seen)), rules)
+    codes, mrecs = _codes(
+        ((session["error_code"], None), *((code, vendor) for _, _, code, vendor in seen)), rules
+    )
     failure: str | None = None
     if stopped is None:
         outcome = OUTCOME_IN_PROGRESS
     else:
-        if any(status == FAULTED for _, status, _ in seen):
+        if any(status == FAULTED for _, status, _, _ in seen):
             failure = FAILURE_FAULTED
         elif energy is None or energy <= rules.min_energy_kwh:
             failure = FAILURE_LOW_ENERGY
@@ -246,7 +258,11 @@ def failed_attempts(
         ):
             continue
         codes, mrecs = _codes(
-            (later["error_code"] for later in rows[index:] if began <= later["time"] <= ended),
+            (
+                (later["error_code"], later.get("vendor_error_code"))
+                for later in rows[index:]
+                if began <= later["time"] <= ended
+            ),
             rules,
         )
         found.append(

@@ -103,6 +103,7 @@ PRIORITY_TABLES: Final[dict[str, tuple[str, Columns]]] = {
             ("status", TEXT),
             ("previous", TEXT),
             ("error_code", TEXT),
+            ("vendor_error_code", TEXT),
         ),
     ),
     KIND_OUTAGE: (

@@ -318,6 +318,7 @@ class Recorder:
                     str(data["status"]),
                     _s(data.get("previous")),
                     _s(data.get("error_code")),
+                    _s(data.get("vendor_error_code")),
                 ),
             )
 
@@ -876,10 +877,11 @@ class Recorder:
     ) -> list[dict[str, Any]]:
         """Return port status changes in [start, end), each port's status at start first.
 
-        Rows: time, station_id, port_id, port, status, previous, error_code; oldest first.
+        Rows: time, station_id, port_id, port, status, previous, error_code,
+        vendor_error_code; oldest first.
         """
         start_ts, end_ts = to_ts(start), to_ts(end, self.now())
-        cols = "time, station_id, port_id, port, status, previous, error_code"
+        cols = "time, station_id, port_id, port, status, previous, error_code, vendor_error_code"
         where = ""
         params: list[Any] = []
         if port_ids is not None:
@@ -907,7 +909,16 @@ class Recorder:
                 [start_ts, end_ts, *params],
             )
         )
-        keys = ("time", "station_id", "port_id", "port", "status", "previous", "error_code")
+        keys = (
+            "time",
+            "station_id",
+            "port_id",
+            "port",
+            "status",
+            "previous",
+            "error_code",
+            "vendor_error_code",
+        )
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     async def outages(

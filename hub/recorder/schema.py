@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 SQLITE: Final = "sqlite"
 POSTGRESQL: Final = "postgresql"
 
@@ -67,12 +67,14 @@ _V1: Final = (
 
 # MIGRATIONS[n] turns version n into n + 1.
 # v2: who caused an event or a state change (the context's user), and events by context.
+# v3: the vendor's own error code of a port status (ChargeX error codes are mapped from it).
 MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     1: (
         "ALTER TABLE events ADD COLUMN context_user_id TEXT",
         "ALTER TABLE states ADD COLUMN context_user_id TEXT",
         "CREATE INDEX ix_events_context ON events (context_id)",
     ),
+    2: ("ALTER TABLE port_status ADD COLUMN vendor_error_code TEXT",),
 }
 
 # Tables with long retention and the time column their rows age by (None: never purged).
@@ -128,8 +130,8 @@ UPSERT_SESSION: Final = (
     " updated_at = excluded.updated_at"
 )
 INSERT_PORT_STATUS: Final = (
-    "INSERT INTO port_status (time, station_id, port_id, port, status, previous, error_code)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO port_status (time, station_id, port_id, port, status, previous, error_code,"
+    " vendor_error_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 UPSERT_OUTAGE: Final = (
     "INSERT INTO outages (outage_id, port_id, station_id, start_ts, end_ts, cause, updated_at)"

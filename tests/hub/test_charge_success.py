@@ -26,6 +26,7 @@ import voluptuous as vol
 
 from hub.alerts import alert_manager
 from hub.charge_success import CONFIG_SCHEMA, rules_from_config
+from hub.charge_success.attempts import SuccessRules, session_attempt
 from hub.charge_success.cli import report_from_config_dir
 from hub.charge_success.error_codes import ErrorMapping, mrec_names
 from hub.clock import ManualClock, use_manual_clock
@@ -529,3 +530,32 @@ async def test_the_simulator_makes_failed_attempts(tmp_path: Path, version: str)
         assert found["successful"] == 0
     finally:
         await hub.stop()
+
+
+def test_a_vendor_code_recorded_with_a_status_reaches_the_mrec() -> None:
+    """The recorder keeps each status's vendorErrorCode; a session that ends in a fault the
+    vendor code names is mapped by the user's entry, over the OCPP code's."""
+    rules = SuccessRules(errors=ErrorMapping({"ACME-E42": "CX017"}))
+    session = {
+        "port_id": "p1",
+        "station_id": "s1",
+        "transaction_id": "7",
+        "id_tag": "TAG",
+        "started_at": 100.0,
+        "stopped_at": 200.0,
+        "energy_wh": 5000.0,
+        "stop_reason": "Local",
+        "error_code": None,
+    }
+    rows = [
+        {
+            "time": 210.0,
+            "status": "Faulted",
+            "error_code": "OtherError",
+            "vendor_error_code": "ACME-E42",
+        },
+    ]
+    attempt = session_attempt(session, rows, rules, now=1000.0)
+    assert attempt.outcome == "failed"
+    assert attempt.error_codes == ("OtherError",)
+    assert attempt.mrec_codes == ("CX017",)

@@ -200,13 +200,13 @@ async def test_rows_the_database_refuses_are_found_and_skipped(
         Batch(
             [now, ("fine", "{}", "local", t0, None, None)],
             [
-                (KIND_PORT_STATUS, (t0, "st", "st-1", 1, "Available", None, None)),
-                (KIND_PORT_STATUS, (t0, "st", None, 2, "Available", None, None)),
+                (KIND_PORT_STATUS, (t0, "st", "st-1", 1, "Available", None, None, None)),
+                (KIND_PORT_STATUS, (t0, "st", None, 2, "Available", None, None, None)),
                 (
                     KIND_SESSION,
                     ("st", "7", "st-1", 1, None, None, t0, None, None, None, None, None, t0),
                 ),
-                (KIND_PORT_STATUS, (t0 + 1, "st", "st-1", 1, "Charging", "Available", None)),
+                (KIND_PORT_STATUS, (t0 + 1, "st", "st-1", 1, "Charging", "Available", None, None)),
             ],
         )
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import asyncpg
 
+from hub.charger import fire_charger_event
 from hub.recorder import schema
 
 from .conftest import StartHub
@@ -28,6 +29,11 @@ V1_ROWS = (
     (
         "INSERT INTO events (event_type, data, origin, time_fired_ts, context_id)"
         " VALUES ('ocpp_boot', '{\"charge_point_id\":\"CP1\"}', 'LOCAL', ?, 'c2')",
+        (T,),
+    ),
+    (
+        "INSERT INTO port_status (time, station_id, port_id, port, status, previous, error_code)"
+        " VALUES (?, 'st1', 'p1', 1, 'Faulted', 'Available', 'OtherError')",
         (T,),
     ),
     (
@@ -72,7 +78,7 @@ async def test_v1_database_migrates_with_its_data(
             await pg.close()
 
     hub, recorder = await start_hub()
-    assert await recorder.backend.schema_version() == schema.SCHEMA_VERSION == 2
+    assert await recorder.backend.schema_version() == schema.SCHEMA_VERSION == 3
     history = await recorder.history(["sensor.power"], T - 10, T + 10)
     assert history["sensor.power"] == [
         {"state": "3.5", "attributes": {"unit": "kW"}, "last_changed": T, "last_updated": T}
@@ -82,8 +88,24 @@ async def test_v1_database_migrates_with_its_data(
     assert events[0]["context_user_id"] is None  # the column v2 added
     sessions = await recorder.sessions(T - 10, T + 100)
     assert sessions[0]["energy_wh"] == 1000.0
+    [status] = await recorder.port_status(T - 10, T + 10)
+    assert (status["error_code"], status["vendor_error_code"]) == ("OtherError", None)  # v3
+    fire_charger_event(
+        hub,
+        "status",
+        station_id="st1",
+        device_id="p1",
+        data={
+            "status": "Faulted",
+            "error_code": "OtherError",
+            "vendor_error_code": "E42",
+            "time": T + 6,
+        },
+    )
     # New rows go in beside the old ones, in the new columns too.
     hub.states.set("sensor.power", "4.0", {"unit": "kW"}, timestamp=T + 5)
     await recorder.flush()
     history = await recorder.history(["sensor.power"], T - 10, T + 10)
     assert [row["state"] for row in history["sensor.power"]] == ["3.5", "4.0"]
+    rows = await recorder.port_status(T - 10, T + 10)
+    assert [row["vendor_error_code"] for row in rows] == [None, "E42"]

@@ -39,7 +39,7 @@ from hub.reports import (
     parse_quarter,
     reports_config,
 )
-from hub.uptime import mean_percent
+from hub.uptime import REASONS, mean_percent
 from hub.uptime_report import PortReport, ReportSource, UptimeReport, build_report
 
 NEVI_TARGET_PCT: Final = 97.0
@@ -461,7 +461,7 @@ ROUTES: tuple[Route, ...] = (
             "device_id": "string",
             "start": "ISO 8601 time (naive: hub time zone)",
             "end": "ISO 8601 time or null (open-ended)",
-            "reason": "maintenance|utility_power|vandalism|natural_disaster|outside_hours|other",
+            "reason": "|".join(REASONS),
             "note": "string",
         },
         tag="uptime",

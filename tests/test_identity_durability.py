@@ -82,6 +82,7 @@ async def station(session: aiohttp.ClientSession) -> dict[str, Any]:
     item: dict[str, Any] = found[0]
     return {
         "device_id": item["device_id"],
+        "vendor": item["vendor"],
         "entities": item["entities"],
         "ports": [
             {"device_id": port["device_id"], "entities": port["entities"]} for port in item["ports"]

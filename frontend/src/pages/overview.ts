@@ -92,7 +92,7 @@ export class OverviewPage extends LightElement {
       .sort((a, b) => (a.uptime_pct ?? 100) - (b.uptime_pct ?? 100) || b.outage_minutes - a.outage_minutes)
       .slice(0, 10);
     if (ports.length === 0) return html`<p class="muted">No uptime measured yet this month.</p>`;
-    return html`<table class="data">
+    return html`<div class="scroll-x"><table class="data">
       <thead><tr><th>Port</th><th>Station</th><th class="num">Uptime (NEVI)</th><th class="num">CEC</th><th class="num">Outage</th></tr></thead>
       <tbody>
         ${ports.map(
@@ -105,7 +105,7 @@ export class OverviewPage extends LightElement {
           </tr>`,
         )}
       </tbody>
-    </table>`;
+    </table></div>`;
   }
 
   private renderAlerts(alerts: Alert[]) {

@@ -149,8 +149,11 @@ UPDATE_INTERVAL: Final = 60.0
 UPDATE_SLICE: Final = 500  # more ports than this: the minute's update yields to the loop
 UPDATE_SLICE_S: Final = 0.005  # loop time of one slice of the minute's update
 RELEASE_GRACE: Final = 60.0
-# A charger's time may run this far ahead of the hub clock and still be taken.
-CLOCK_AHEAD_S: Final = 300.0
+# A charger's time within this of the hub clock, either way, is taken for live news.
+CLOCK_SKEW_S: Final = 300.0
+# News stated in a station's silence (offline, or the hub down) is taken when it comes this
+# soon after the station reconnected (what it queued).
+QUEUE_WINDOW_S: Final = 600.0
 DEFAULT_OFFLINE_GRACE: Final = 150.0  # OCPP defaults: 60 s heartbeats x 2.5
 
 CONF_OPERATING_HOURS: Final = "operating_hours"
@@ -1131,6 +1134,10 @@ class UptimeEngine:
         self._status: dict[str, str] = {}
         # The time of the last news applied per port, and charger times not taken.
         self._news: dict[str, float] = {}
+        # Station -> (when its last silence began, when it came back online); station ->
+        # when it went offline (while it is).
+        self._gap: dict[str, tuple[float, float]] = {}
+        self._offline_at: dict[str, float] = {}
         self.clock_notes: dict[str, int] = {}
         self._clock_logged: dict[str, float] = {}
         self._sessions: set[str] = set()
@@ -1544,10 +1551,18 @@ class UptimeEngine:
                 self._note_in_service(port_id, when)
                 self._on_status(port_id, station_id, status, when, stated=stated)
         elif kind == "offline":
+            self._offline_at.setdefault(station_id, now)
             for port_id in self.ports_of(station_id):
                 if not self._resolve_carried(port_id, CAUSE_OFFLINE, still_down=True):
                     self._start(port_id, station_id, CAUSE_OFFLINE, now)
         elif kind == "online":
+            # Its silence began when it went offline, or (its first time online since the
+            # start) at the hub's last moment alive.
+            silent_since = self._offline_at.pop(station_id, None)
+            if silent_since is None and station_id not in self._gap:
+                silent_since = self.resume_from
+            if silent_since is not None:
+                self._gap[station_id] = (silent_since, now)
             ports = self.ports_of(station_id)
             for port_id in ports:
                 if not self._resolve_carried(port_id, CAUSE_OFFLINE, still_down=False):
@@ -1585,24 +1600,33 @@ class UptimeEngine:
     def _news_time(
         self, port_id: str, station_id: str, stated: Any, now: float
     ) -> tuple[float, bool]:
-        """When a port's news happened, and whether the charger said so.
+        """When a port's news happened, and whether the charger's time was taken.
 
-        The charger's time counts, not when the hub heard it (a status queued while the
-        station or the hub was down), within a sane window: at most CLOCK_AHEAD_S ahead of the
-        hub clock (else the receipt time, noted) and never before news already applied to
-        the port (news arriving out of order takes the time of the last, noted).
+        The charger's time counts, not when the hub heard it, within a sane window: within
+        CLOCK_SKEW_S of the hub clock either way (a live message), or earlier down to the
+        start of the station's last silence when the news comes within QUEUE_WINDOW_S of
+        its reconnection (a status it queued while it, or the hub, was down). Otherwise,
+        and for news older than what was already applied to the port, the receipt time is
+        used, noted.
         """
+        when, by_charger = now, False
+        if isinstance(stated, int | float) and not isinstance(stated, bool):
+            if not math.isfinite(stated) or stated > now + CLOCK_SKEW_S:
+                self._note_clock(station_id, f"a time {stated - now:.0f} s ahead of the hub clock")
+            elif stated >= now - CLOCK_SKEW_S:
+                when, by_charger = min(float(stated), now), True
+            else:
+                gap = self._gap.get(station_id)
+                if gap is not None and now - gap[1] <= QUEUE_WINDOW_S and stated >= gap[0]:
+                    when, by_charger = float(stated), True
+                else:
+                    self._note_clock(
+                        station_id, f"a time {now - stated:.0f} s behind the hub clock"
+                    )
         last = self._news.get(port_id, -INF)
-        if not isinstance(stated, int | float) or isinstance(stated, bool):
-            when, by_charger = now, False
-        elif not math.isfinite(stated) or stated > now + CLOCK_AHEAD_S:
-            self._note_clock(station_id, f"a time {stated - now:.0f} s ahead of the hub clock")
-            when, by_charger = now, False
-        else:
-            when, by_charger = min(float(stated), now), True
         if when < last:
             self._note_clock(station_id, f"news {last - when:.0f} s older than the last")
-            when = last
+            when, by_charger = now, False
         self._news[port_id] = when
         return when, by_charger
 

@@ -13,7 +13,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from hub.uptime import CLOCK_AHEAD_S, engine_of
+from hub.uptime import CLOCK_SKEW_S, engine_of
 from hub.uptime_report import report_from_config_dir, report_json
 from tests.hub.test_uptime_ocpp import (  # noqa: F401 - fixtures
     StartHub,
@@ -77,17 +77,30 @@ async def test_a_status_queued_while_offline_starts_the_outage_when_it_happened(
     cp = await connect(ws_url(hub, "CP-A"))
     await boot(cp, 2)
     dev = ids(hub)
+    # The station loses its connection at 08:30; connector 2 faults at 08:40; the charger
+    # reports it, queued, when it is back at 09:00; the recovery comes on time at 10:00.
+    await goto(clock, t0 + 30 * M)
+    await cp.close()
+    await until_offline(engine)
     await goto(clock, t0 + H)
-    # The fault happened 20 minutes before the charger could report it; the recovery is
-    # reported on time.
+    cp = await connect(ws_url(hub, "CP-A"))
+    await boot(cp, 0)
     await stamped(cp, 2, "Faulted", t0 + 40 * M, "OtherError")
     await goto(clock, t0 + 2 * H)
     await stamped(cp, 2, "Available", t0 + 2 * H)
-    figures = engine.port_figures(dev["A2"], t0, t0 + 3 * H)
-    assert figures.outage_s == H + 20 * M
+    faults = [o for o in engine.outages(dev["A2"]) if o.cause == "faulted"]
+    assert [(o.start, o.end) for o in faults] == [(t0 + 40 * M, t0 + 2 * H)]
+    # Offline 08:30-09:00 and faulted 08:40-10:00 overlap: counted once.
+    assert engine.port_figures(dev["A2"], t0, t0 + 3 * H).outage_s == H + 30 * M
+    # A time from before the silence is not the charger's to claim: the receipt time.
+    await goto(clock, t0 + 2 * H + 5 * M)
+    await stamped(cp, 1, "Faulted", t0 + 10 * M, "OtherError")
+    [late] = [o for o in engine.open_outages() if o.port_id == dev["A1"]]
+    assert late.start == t0 + 2 * H + 5 * M
+    assert engine.clock_notes[dev["A"]] == 1
 
 
-async def test_a_charger_clock_ahead_or_news_out_of_order_takes_the_receipt_time(
+async def test_a_charger_clock_off_or_news_out_of_order_takes_the_receipt_time(
     start_hub: StartHub, connect: Connect
 ) -> None:
     t0 = at(3, 4, 8)
@@ -98,19 +111,23 @@ async def test_a_charger_clock_ahead_or_news_out_of_order_takes_the_receipt_time
     dev = ids(hub)
     station = dev["A"]
     # Ten minutes ahead (the OCPP window allows a day): the hub's time is used, and noted.
-    await stamped(cp, 1, "Faulted", t0 + CLOCK_AHEAD_S + 300, "OtherError")
+    await stamped(cp, 1, "Faulted", t0 + CLOCK_SKEW_S + 300, "OtherError")
     [outage] = engine.open_outages()
     assert outage.start == t0
     assert engine.clock_notes[station] == 1
-    # A status older than the news already applied to the port takes the time of the last.
+    # An hour behind, long after the station came online: a clock off, not a queue.
     await goto(clock, t0 + H)
-    await stamped(cp, 1, "Available", t0 - H)
-    assert engine.outages(dev["A1"])[0].end == t0
+    await stamped(cp, 1, "Available", t0)
+    assert engine.outages(dev["A1"])[0].end == t0 + H
     assert engine.clock_notes[station] == 2
-    # Within the window, a little ahead: taken, but never past the hub's now.
+    # Within the skew, a little ahead: taken, but never past the hub's now.
     await stamped(cp, 1, "Unavailable", t0 + H + 60)
     assert engine.open_outages()[0].start == t0 + H
-    assert engine.clock_notes[station] == 2
+    # A little behind, but before news already applied to the port: the receipt time.
+    await goto(clock, t0 + H + 120)
+    await stamped(cp, 1, "Available", t0 + H - 60)
+    assert engine.outages(dev["A1"])[-1].end == t0 + H + 120
+    assert engine.clock_notes[station] == 3
 
 
 async def test_operating_hours_changed_between_runs_do_not_rewrite_the_past(

@@ -2056,7 +2056,13 @@ class UptimeEngine:
             attributes["down"] = port_id in self._open
         if ports is not None:
             attributes["ports"] = ports
-        self.hub.states.set(entity_id, "unknown" if shown is None else str(shown), attributes)
+        value = "unknown" if shown is None else str(shown)
+        current = self.hub.states.get(entity_id)
+        # Unchanged (the minute's update of a fleet, mostly): no write at all. A reported
+        # write would make a new state object and an event per sensor per minute, which only
+        # feeds the garbage collector's older generations.
+        if current is None or current.state != value or current.attributes != attributes:
+            self.hub.states.set(entity_id, value, attributes)
         cec_shown = attributes["cec_uptime"]
         step = (
             None

@@ -168,6 +168,44 @@ export interface MonthlyUptime {
   rows: MonthlyRow[];
 }
 
+/** Figures of GET /api/charge_success (rates are ratios 0-1, null with nothing judged). */
+export interface ChargeSuccessFigures {
+  attempts: number;
+  successful: number;
+  failed: number;
+  failed_no_session: number;
+  failed_low_energy: number;
+  failed_stop_reason: number;
+  failed_faulted: number;
+  in_progress: number;
+  success_rate: number | null;
+  visits: number;
+  successful_visits: number;
+  visit_success_rate: number | null;
+  attempts_per_visit: number | null;
+  error_codes: Record<string, number>;
+}
+
+export interface ChargeSuccessTotal extends ChargeSuccessFigures {
+  group: "port" | "station" | "site";
+  id: string | null;
+  name: string;
+  station_id: string | null;
+  site_id: string | null;
+}
+
+/** GET /api/charge_success?start=&end=&group=&by=[&station_id=] */
+export interface ChargeSuccessReport {
+  start: string;
+  end: string;
+  time_zone: string;
+  group: string;
+  by: string;
+  rows: (ChargeSuccessTotal & { period: string; start: string; end: string })[];
+  totals: ChargeSuccessTotal[];
+  overall: ChargeSuccessFigures;
+}
+
 export interface StatisticsRow {
   start: string;
   end: string;

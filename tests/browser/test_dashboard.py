@@ -37,6 +37,7 @@ PAGES = [
     ("chargers", "#/chargers"),
     ("alerts", "#/alerts"),
     ("reports", "#/reports"),
+    ("success", "#/success"),
     ("automations", "#/automations"),
     ("pending", "#/pending"),
     ("security", "#/security"),

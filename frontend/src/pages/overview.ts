@@ -1,8 +1,9 @@
-// Overview: sites, charger counts by health, fleet uptime this month, open alerts, worst ports.
+// Overview: sites, charger counts by health, fleet uptime this month, charge success over the
+// last 30 days, open alerts, worst ports.
 
 import { html } from "lit";
 import { customElement } from "lit/decorators.js";
-import { api, type Alert, type Station, type UptimeReport } from "../api.js";
+import { api, query, type Alert, type ChargeSuccessReport, type Station, type UptimeReport } from "../api.js";
 import { LightElement } from "../base.js";
 import { stationHealth } from "../model.js";
 import { EventsController, fmtPct, LiveController, Loader, renderLoad } from "../ui.js";
@@ -13,6 +14,14 @@ export class OverviewPage extends LightElement {
   // This month so far, in the hub's time zone (the endpoint's default window).
   private uptime = new Loader(this, () => api.get<UptimeReport>("/api/uptime"));
   private alerts = new Loader(this, () => api.get<Alert[]>("/api/alerts?status=open"));
+  // The fleet's charge attempts over the trailing 30 days (the report's overall figures).
+  private success = new Loader(this, () => {
+    const end = new Date();
+    const start = new Date(end.getTime() - SUCCESS_DAYS * 86_400_000);
+    return api.get<ChargeSuccessReport>(
+      "/api/charge_success" + query({ start: start.toISOString(), end: end.toISOString(), group: "site", by: "month" }),
+    );
+  });
 
   constructor() {
     super();
@@ -23,6 +32,8 @@ export class OverviewPage extends LightElement {
     // Figures move when an outage starts or ends, or a sensor's percentage changes.
     new EventsController(this, ["uptime_updated", "uptime_outage"], () => void this.uptime.reload(), 1000);
     new EventsController(this, ["device_registry_updated"], () => void this.stations.reload(), 1000);
+    // A session ending or a port changing status may change the figures (as the success page).
+    new EventsController(this, ["charger_event"], () => void this.success.reload(), 30_000);
   }
 
   private renderCounts(stations: Station[]) {
@@ -45,7 +56,7 @@ export class OverviewPage extends LightElement {
         <a class="tile bad" href="#/chargers?filter=faulted" data-count="faulted">
           <span class="tile-value">${counts.faulted}</span><span class="tile-label">faulted</span>
         </a>
-        ${this.renderUptimeTile()} ${this.renderAlertTile()}
+        ${this.renderUptimeTile()} ${this.renderSuccessTile()} ${this.renderAlertTile()}
       </div>
       <section class="card">
         <h2>Sites</h2>
@@ -74,6 +85,23 @@ export class OverviewPage extends LightElement {
     return html`<a class="tile ${cls}" href="#/reports" data-count="uptime" title=${title}>
       <span class="tile-value">${value}</span><span class="tile-label">fleet uptime this month (NEVI)</span>
       ${state.kind === "ready" ? html`<span class="tile-label" data-count="cec-uptime">CEC ${fmtPct(cec)}</span>` : null}
+    </a>`;
+  }
+
+  private renderSuccessTile() {
+    const state = this.success.state;
+    const all = state.kind === "ready" ? state.value.overall : null;
+    const rate = successRate(all);
+    const value = state.kind === "ready" ? fmtPct(rate, 1) : state.kind === "loading" ? "…" : "n/a";
+    const title = state.kind === "not_available" ? "Charge success is not available on this hub yet" : "";
+    const judged = all ? all.successful + all.failed : 0;
+    return html`<a class="tile" href="#/success" data-count="charge-success" title=${title}>
+      <span class="tile-value">${value}</span><span class="tile-label">charge success, last ${SUCCESS_DAYS} days</span>
+      ${all
+        ? html`<span class="tile-label" data-count="charge-attempts">${judged === 0
+            ? "no judged attempts"
+            : `${all.successful} of ${judged} attempt${judged === 1 ? "" : "s"}`}</span>`
+        : null}
     </a>`;
   }
 
@@ -134,4 +162,13 @@ export class OverviewPage extends LightElement {
       </div>
     `;
   }
+}
+
+const SUCCESS_DAYS = 30;
+
+/** The attempt success rate in percent; null (shown "—") with no judged attempt. */
+function successRate(figures: { success_rate: number | null; successful: number; failed: number } | null): number | null {
+  if (!figures || figures.successful + figures.failed === 0) return null;
+  const rate = figures.success_rate;
+  return rate === null || !Number.isFinite(rate) ? null : rate * 100;
 }

@@ -1,10 +1,19 @@
 // One station: connectors with live power and energy, status timeline, sessions, uptime,
-// firmware, and the actions an operator may take.
+// charge success, firmware, and the actions an operator may take.
 
 import { html, type PropertyValues } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import type { ChartConfiguration } from "chart.js";
-import { api, query, type ChargingSession, type HistoryPoint, type Port, type Station, type UptimeReport } from "../api.js";
+import {
+  api,
+  query,
+  type ChargeSuccessReport,
+  type ChargingSession,
+  type HistoryPoint,
+  type Port,
+  type Station,
+  type UptimeReport,
+} from "../api.js";
 import { LightElement } from "../base.js";
 import { PALETTE, timeTick } from "../components/chart.js";
 import "../components/chart.js";
@@ -45,6 +54,7 @@ type History = Record<string, HistoryPoint[]>;
 const POWER_WINDOW_MS = 60 * 60 * 1000;
 const TIMELINE_WINDOW_MS = 24 * 60 * 60 * 1000;
 const HISTORY_WINDOW_MS = 24 * 60 * 60 * 1000;
+const SUCCESS_DAYS = 30;
 
 @customElement("ev-station")
 export class StationPage extends LightElement {
@@ -58,6 +68,15 @@ export class StationPage extends LightElement {
   private uptime = new Loader(this, () => api.get<UptimeReport>("/api/uptime" + query({ station_id: this.deviceId })));
   // Recorded sessions of the last 7 days, newest first.
   private sessions = new Loader(this, () => api.get<ChargingSession[]>("/api/sessions" + query({ station_id: this.deviceId })));
+  // This station's charge attempts over the trailing 30 days.
+  private success = new Loader(this, () => {
+    const end = new Date();
+    const start = new Date(end.getTime() - SUCCESS_DAYS * 86_400_000);
+    return api.get<ChargeSuccessReport>(
+      "/api/charge_success" +
+        query({ start: start.toISOString(), end: end.toISOString(), group: "station", by: "month", station_id: this.deviceId }),
+    );
+  });
   /** Live power points per port device id, appended as the power entity changes. */
   private livePower = new Map<string, { x: number; y: number }[]>();
 
@@ -72,6 +91,7 @@ export class StationPage extends LightElement {
       300,
     );
     new EventsController(this, ["charger_event"], () => void this.sessions.reload(), 1500);
+    new EventsController(this, ["charger_event"], () => void this.success.reload(), 30_000);
     new EventsController(this, ["uptime_updated", "uptime_outage"], () => void this.uptime.reload(), 2000);
   }
 
@@ -81,6 +101,7 @@ export class StationPage extends LightElement {
       void this.station.reload().then(() => this.history.reload());
       void this.uptime.reload();
       void this.sessions.reload();
+      void this.success.reload();
     }
   }
 
@@ -316,6 +337,24 @@ export class StationPage extends LightElement {
     </table>`;
   }
 
+  private renderSuccess() {
+    const state = this.success.state;
+    if (state.kind !== "ready") {
+      const text = state.kind === "loading" ? "…" : "n/a";
+      return html`<dt>Charge success (${SUCCESS_DAYS} days)</dt><dd data-success-rate>${text}</dd>`;
+    }
+    const total = state.value.totals[0];
+    const attempts = total?.attempts ?? 0;
+    const judged = total ? total.successful + total.failed : 0;
+    const rate = total && judged > 0 && total.success_rate !== null && Number.isFinite(total.success_rate) ? total.success_rate * 100 : null;
+    return html`<dt>Charge success (${SUCCESS_DAYS} days)</dt>
+      <dd data-success-rate><a href="#/success">${fmtPct(rate, 1)}</a>${judged > 0
+        ? html` <span class="muted">(${total?.successful ?? 0} of ${judged})</span>`
+        : null}</dd>
+      <dt>Charge attempts (${SUCCESS_DAYS} days)</dt>
+      <dd data-success-attempts>${attempts}${total && total.in_progress > 0 ? html` <span class="muted">(${total.in_progress} in progress)</span>` : null}</dd>`;
+  }
+
   private renderStation(station: Station) {
     const connectivity = stationConnectivity(station);
     const firmwareStatus = session.entities.get(station.entities?.firmware_status)?.s;
@@ -331,6 +370,7 @@ export class StationPage extends LightElement {
           <dt>Serial</dt><dd>${station.serial ?? "—"}</dd>
           <dt>Firmware</dt><dd data-firmware>${stationFirmware(station) ?? "—"}${firmwareStatus ? html` <span class="muted">(${firmwareStatus})</span>` : null}</dd>
           <dt>Last seen</dt><dd title=${fmtTime(station.last_seen)}>${fmtAgo(station.last_seen)}</dd>
+          ${this.renderSuccess()}
         </dl>
       </section>
       ${this.renderActions(station)}

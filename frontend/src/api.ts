@@ -206,6 +206,16 @@ export interface ChargeSuccessReport {
   overall: ChargeSuccessFigures;
 }
 
+/** The reasons a lock (charger.set_availability) may give; each excludes its time from uptime. */
+export const LOCK_REASONS: readonly { value: string; label: string }[] = [
+  { value: "maintenance", label: "Scheduled maintenance" },
+  { value: "utility_power", label: "Utility power interruption" },
+  { value: "vandalism", label: "Vandalism" },
+  { value: "natural_disaster", label: "Natural disaster" },
+  { value: "vehicle", label: "Vehicle fault" },
+  { value: "outside_hours", label: "Outside operating hours" },
+];
+
 export interface StatisticsRow {
   start: string;
   end: string;

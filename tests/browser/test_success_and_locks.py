@@ -1,12 +1,16 @@
-"""Charge success beside the uptime figures, in a real browser."""
+"""Charge success beside the uptime figures, and locks that say why, in a real browser."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from playwright.async_api import expect
 
+from hub.const import ATTR_SERVICE_DATA, EVENT_CALL_SERVICE
+from hub.core import Event
 from tests.browser.conftest import (
+    OPERATOR,
     PHONE,
     VIEWER,
     DashboardFactory,
@@ -94,3 +98,71 @@ async def test_charge_success_on_the_overview_and_the_station_page(
         await phone.screenshot(path=screenshot_path(f"success-{name}-phone"), full_page=True)
         overflow = await phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name} is {overflow}px wider than a 375px phone"
+
+
+async def test_lock_asks_for_the_reason_and_sends_it(
+    start_dashboard: DashboardFactory, new_page: NewPage, connect: Connect
+) -> None:
+    dashboard = await start_dashboard(SITE_OCPP)
+    await dashboard.add_user(*OPERATOR, "operator")
+    cp = await boot(dashboard, connect, "CP-1", 1)
+    station = device(dashboard, "CP-1")
+    calls: list[dict[str, Any]] = []
+    exclusions: list[dict[str, Any]] = []
+
+    def on_call(event: Event) -> None:
+        if event.data.get("service") == "set_availability":
+            calls.append(dict(event.data.get(ATTR_SERVICE_DATA) or {}))
+
+    dashboard.hub.bus.listen(EVENT_CALL_SERVICE, on_call)
+    dashboard.hub.bus.listen("uptime_exclusion", lambda event: exclusions.append(event.data))
+
+    page = await new_page(PHONE)
+    await login(page, dashboard.url, *OPERATOR)
+    await page.goto(f"{dashboard.url}/#/chargers/{station}")
+
+    # The station lock: a reason and a note.
+    await page.locator("[data-action='lock']").click()
+    dialog = page.locator("dialog.confirm-dialog")
+    await expect(dialog).to_be_visible()
+    reason = dialog.get_by_label("Reason")
+    await expect(reason).to_have_value("")  # none by default: counts as downtime
+    await expect(reason.locator("option").first).to_have_text("none — counts as downtime")
+    await page.screenshot(path=screenshot_path("lock-dialog-phone"))
+    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the lock dialog is {overflow}px wider than a 375px phone"
+    await reason.select_option(label="Scheduled maintenance")
+    await dialog.get_by_label("Note (optional)").fill("replacing the cable")
+    await dialog.locator("[data-confirm]").click()
+    assert await cp.wait_for_call("ChangeAvailability") == {
+        "connectorId": 0,
+        "type": "Inoperative",
+    }
+    await expect(page.locator(".notice").first).to_contain_text("Lock")
+    await dashboard.hub.block_till_done()
+    assert calls == [{"available": False, "reason": "maintenance", "note": "replacing the cable"}]
+    assert [e.get("reason") for e in exclusions] == ["maintenance"]
+    assert exclusions[0].get("note") == "replacing the cable"
+
+    # A port lock left at none sends neither reason nor note: its time is an outage.
+    cp.received.clear()
+    await page.locator("[data-action='lock-port']").click()
+    await expect(dialog).to_be_visible()
+    await dialog.locator("[data-confirm]").click()
+    assert await cp.wait_for_call("ChangeAvailability") == {
+        "connectorId": 1,
+        "type": "Inoperative",
+    }
+    await dashboard.hub.block_till_done()
+    assert calls[1] == {"available": False}
+
+    # Cancelling sends nothing; unlocking still asks a plain confirmation.
+    await page.locator("[data-action='lock-port']").click()
+    await dialog.get_by_role("button", name="Cancel").click()
+    await expect(dialog).to_have_count(0)
+    await page.locator("[data-action='unlock']").click()
+    await expect(dialog.get_by_label("Reason")).to_have_count(0)
+    await dialog.locator("[data-confirm]").click()
+    await expect(page.locator(".notice").first).to_be_visible()
+    await dashboard.hub.block_till_done()
+    assert [c["available"] for c in calls] == [False, False, True]

@@ -6,6 +6,7 @@ import { customElement, property, state } from "lit/decorators.js";
 import type { ChartConfiguration } from "chart.js";
 import {
   api,
+  LOCK_REASONS,
   query,
   type ChargeSuccessReport,
   type ChargingSession,
@@ -123,11 +124,23 @@ export class StationPage extends LightElement {
     );
   }
 
-  private async act(label: string, message: string, service: string, data: Record<string, unknown>, target: Record<string, unknown>) {
-    if (!(await confirmAction(label, message, label))) return;
+  /** Confirm, then call the service. ask replaces the plain confirmation with a dialog that
+   * returns more service data (null: cancelled). */
+  private async act(
+    label: string,
+    message: string,
+    service: string,
+    data: Record<string, unknown>,
+    target: Record<string, unknown>,
+    ask?: (label: string, message: string) => Promise<Record<string, unknown> | null>,
+  ) {
+    let extra: Record<string, unknown> | null = {};
+    if (ask) extra = await ask(label, message);
+    else if (!(await confirmAction(label, message, label))) extra = null;
+    if (extra === null) return;
     this.busy = label;
     try {
-      const result = await session.callService("charger", service, data, target);
+      const result = await session.callService("charger", service, { ...data, ...extra }, target);
       notify(`${label}: ${describeResult(result)}`);
     } catch (err) {
       notify(`${label} failed: ${errorMessage(err)}`, "error");
@@ -154,7 +167,7 @@ export class StationPage extends LightElement {
           : null}
         ${can("set_availability")
           ? html`<button data-action="lock" ?disabled=${this.busy !== null}
-                @click=${() => this.act("Lock", `Make ${name} unavailable for charging?`, "set_availability", { available: false }, target)}>Lock</button>
+                @click=${() => this.act("Lock", `Make ${name} unavailable for charging?`, "set_availability", { available: false }, target, askLock)}>Lock</button>
               <button data-action="unlock" ?disabled=${this.busy !== null}
                 @click=${() => this.act("Unlock", `Make ${name} available for charging?`, "set_availability", { available: true }, target)}>Unlock</button>`
           : null}
@@ -195,7 +208,7 @@ export class StationPage extends LightElement {
         : null}
       ${hasCapability(station, "set_availability")
         ? html`<button class="small" data-action="lock-port" ?disabled=${this.busy !== null}
-              @click=${() => this.act("Lock port", `Make ${label} unavailable?`, "set_availability", { available: false }, target)}>Lock port</button>
+              @click=${() => this.act("Lock port", `Make ${label} unavailable?`, "set_availability", { available: false }, target, askLock)}>Lock port</button>
             <button class="small" data-action="unlock-port" ?disabled=${this.busy !== null}
               @click=${() => this.act("Unlock port", `Make ${label} available?`, "set_availability", { available: true }, target)}>Unlock port</button>`
         : null}
@@ -394,6 +407,71 @@ export class StationPage extends LightElement {
   override render() {
     return renderLoad(this.station, (s) => this.renderStation(s), "The charger");
   }
+}
+
+/** The lock confirmation: why the port goes out of use (a reason the uptime rules exclude, or
+ * none: the locked time counts as downtime) and an optional note. null when cancelled. */
+function askLock(title: string, message: string): Promise<Record<string, unknown> | null> {
+  return new Promise((resolve) => {
+    const dialog = document.createElement("dialog");
+    dialog.className = "confirm-dialog lock-dialog";
+    dialog.setAttribute("aria-labelledby", "confirm-title");
+    const heading = document.createElement("h2");
+    heading.id = "confirm-title";
+    heading.textContent = title;
+    const text = document.createElement("p");
+    text.textContent = message;
+    const reasonLabel = document.createElement("label");
+    reasonLabel.textContent = "Reason";
+    const reason = document.createElement("select");
+    reason.dataset.lockReason = "";
+    const none = new Option("none — counts as downtime", "", true, true);
+    reason.append(none, ...LOCK_REASONS.map((r) => new Option(r.label, r.value)));
+    reasonLabel.append(reason);
+    const noteLabel = document.createElement("label");
+    noteLabel.textContent = "Note (optional)";
+    const note = document.createElement("input");
+    note.type = "text";
+    note.maxLength = 500;
+    note.dataset.lockNote = "";
+    noteLabel.append(note);
+    const hint = document.createElement("p");
+    hint.className = "muted small";
+    hint.textContent = "A lock with a reason has its time excluded from uptime; without one it counts as an outage.";
+    const buttons = document.createElement("div");
+    buttons.className = "dialog-buttons";
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.textContent = "Cancel";
+    cancel.className = "secondary";
+    const ok = document.createElement("button");
+    ok.type = "button";
+    ok.textContent = title;
+    ok.className = "primary";
+    ok.dataset.confirm = "";
+    buttons.append(cancel, ok);
+    dialog.append(heading, text, reasonLabel, noteLabel, hint, buttons);
+    document.body.append(dialog);
+    let answered = false;
+    const finish = (value: Record<string, unknown> | null) => {
+      if (answered) return;
+      answered = true;
+      dialog.close();
+      dialog.remove();
+      resolve(value);
+    };
+    cancel.addEventListener("click", () => finish(null));
+    ok.addEventListener("click", () => {
+      const data: Record<string, unknown> = {};
+      if (reason.value) data.reason = reason.value;
+      const written = note.value.trim();
+      if (written) data.note = written.slice(0, 500);
+      finish(data);
+    });
+    dialog.addEventListener("close", () => finish(null));
+    dialog.showModal();
+    reason.focus();
+  });
 }
 
 function duration(ms: number): string {

@@ -116,7 +116,7 @@ export class SuccessPage extends LightElement {
 
   private renderRows(rows: SuccessRow[], withPeriod: boolean) {
     if (rows.length === 0) return html`<p class="muted">No charge attempts in this window.</p>`;
-    return html`<table class="data">
+    return html`<div class="scroll-x"><table class="data">
       <thead>
         <tr>
           <th>${this.group}</th>${withPeriod ? html`<th>${this.by}</th>` : ""}
@@ -141,7 +141,7 @@ export class SuccessPage extends LightElement {
           </tr>`,
         )}
       </tbody>
-    </table>`;
+    </table></div>`;
   }
 
   override render() {

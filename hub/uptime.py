@@ -762,6 +762,12 @@ def mean_percent(figures: Iterable[UptimeFigures]) -> float | None:
 _Pair = tuple[UptimeFigures, UptimeFigures]
 
 
+def _never_down(start: float, end: float, in_service: float) -> UptimeFigures:
+    """The figures over [start, end) of a port without outages, clipped to in service."""
+    begin = min(max(start, in_service), end)
+    return UptimeFigures(begin, end, 0.0, 0.0)
+
+
 def _summed(figures: Sequence[UptimeFigures], end: float) -> UptimeFigures:
     """A station's minute totals: the sums of its ports' (from its earliest port's start)."""
     return UptimeFigures(
@@ -1954,10 +1960,24 @@ class UptimeEngine:
         month = month_start(now, self.zone)
         by_station: dict[str, list[tuple[_Pair, _Pair, float]]] = {}
         for port_id, station_id in chosen.items():
-            history = self.history(port_id, station_id)
-            year = (history.figures(start, end, NEVI_RULES), history.figures(start, end, CEC_RULES))
-            mtd = (history.figures(month, now, NEVI_RULES), history.figures(month, now, CEC_RULES))
-            by_station.setdefault(station_id, []).append((year, mtd, history.in_service))
+            if port_id in self._closed or port_id in self._open:
+                history = self.history(port_id, station_id)
+                in_service = history.in_service
+                year = (
+                    history.figures(start, end, NEVI_RULES),
+                    history.figures(start, end, CEC_RULES),
+                )
+                mtd = (
+                    history.figures(month, now, NEVI_RULES),
+                    history.figures(month, now, CEC_RULES),
+                )
+            else:
+                # Never down (most of a fleet): nothing to build or keep, the same figures
+                # PortHistory gives for no outages.
+                in_service = self.in_service_of(port_id)
+                year = (_never_down(start, end, in_service),) * 2
+                mtd = (_never_down(month, now, in_service),) * 2
+            by_station.setdefault(station_id, []).append((year, mtd, in_service))
             self._write_sensor(
                 port_id,
                 (year[0].uptime_percent, year[1].uptime_percent),
@@ -1965,7 +1985,7 @@ class UptimeEngine:
                 (year, mtd),
                 station_id=station_id,
                 port_id=port_id,
-                in_service=history.in_service,
+                in_service=in_service,
             )
         for station_id, rows in by_station.items():
             # The mean of its ports in service; minute totals are sums.

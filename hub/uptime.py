@@ -101,6 +101,7 @@ from hub.hookspecs import hookimpl
 from hub.plugins import Integration
 from hub.registry import DeviceEntry, DeviceKind, device_registry, entity_registry
 from hub.storage import Store
+from hub.util import freeze_new_long_lived
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -148,6 +149,7 @@ INTERVAL_EXCLUDED: Final = "excluded"
 UPDATE_INTERVAL: Final = 60.0
 UPDATE_SLICE: Final = 500  # more ports than this: the minute's update yields to the loop
 UPDATE_SLICE_S: Final = 0.005  # loop time of one slice of the minute's update
+FREEZE_AFTER_SENSORS: Final = 50  # new sensors in one slice: a burst, frozen (hub/util.py)
 RELEASE_GRACE: Final = 60.0
 # A charger's time within this of the hub clock, either way, is taken for live news.
 CLOCK_SKEW_S: Final = 300.0
@@ -1167,6 +1169,7 @@ class UptimeEngine:
         self._station_ports: dict[str, list[str]] = {}
         self._in_service: dict[str, float] = {}
         self._sensor_ids: dict[str, str] = {}
+        self._sensors_made = 0
         self._last_percent: dict[str, tuple[int, int | None]] = {}
         self.started_at = 0.0
         self._pruned = 0.0
@@ -1357,11 +1360,21 @@ class UptimeEngine:
     async def _update_in_slices(self) -> None:
         """Update a large fleet's sensors whole stations at a time, yielding to the loop
         every UPDATE_SLICE_S seconds (chargers' messages wait at most that long)."""
-        stations = [(station, list(ports)) for station, ports in self._stations().items()]
+        # The station ids only: one list, not a container per station for the collector to
+        # traverse while the update runs.
+        stations = list(self._stations())
         started = time.perf_counter()
-        for station_id, ports in stations:
-            self._update_ports(dict.fromkeys(ports, station_id))
+        made = self._sensors_made
+        for station_id in stations:
+            ports = self._station_ports.get(station_id)
+            if ports:
+                self._update_ports(dict.fromkeys(ports, station_id))
             if time.perf_counter() - started >= UPDATE_SLICE_S:
+                if self._sensors_made - made >= FREEZE_AFTER_SENSORS:
+                    # A fleet's first sensors (after a start or a burst of new chargers): long
+                    # lived, kept out of the collector's young generation.
+                    freeze_new_long_lived()
+                made = self._sensors_made
                 await asyncio.sleep(0)
                 if self._stopping:
                     return
@@ -2019,6 +2032,7 @@ class UptimeEngine:
                 .entity_id
             )
             self._sensor_ids[device_id] = entity_id
+            self._sensors_made += 1
         return entity_id
 
     def _write_sensor(

@@ -75,6 +75,23 @@ def freeze_long_lived(reason: str) -> bool:
     return True
 
 
+def freeze_new_long_lived() -> bool:
+    """Move what exists now out of the collector's sight, without collecting first.
+
+    For a loop that creates many long-lived objects in slices (a fleet's first sensors): each
+    young collection would find them all alive and traverse them, tens of milliseconds per
+    slice; frozen, they cost nothing. Garbage cycles made since the last collection are frozen
+    with them (never collected): call it during such a burst only, not periodically. Only a
+    hub run by the CLI (tune_gc_after_start) does it.
+    """
+    if not _GC_STATE["tuned"]:
+        return False
+    import gc
+
+    gc.freeze()
+    return True
+
+
 def _libc() -> Any:
     """glibc, or None where the C library is another (musl, macOS)."""
     import ctypes

@@ -51,6 +51,10 @@ class Integration:
     # automation among many): check-config and start-up report them with file and line.
     config_errors: Callable[[Any], list[Any]] | None = None
     documentation: str = ""
+    # Listens to what the others fire (history, uptime, alerts, automations): its first
+    # set-up attempt, and those of what it depends on, end before any other integration's
+    # begins, so a driver's first events (a fault reported right after a restart) reach it.
+    infrastructure: bool = False
 
     def __post_init__(self) -> None:
         if not valid_domain(self.domain):
@@ -389,17 +393,36 @@ class PluginRegistry(PluginLoader):
             if reported is not None:
                 running.status.components = reported.components
             self._order.append(domain)
-        first_attempts = []
+        for phase in self._phases(order):
+            first_attempts = []
+            for domain in phase:
+                running = self._running[domain]
+                if running.task is None and not running.done.done():
+                    running.first_attempt = self.hub.loop.create_future()
+                    running.task = self.hub.create_background_task(
+                        self._run_setup(running, running.first_attempt), f"setup {domain}"
+                    )
+                    first_attempts.append(running.first_attempt)
+            if first_attempts:
+                await asyncio.gather(*first_attempts)
+
+    def _phases(self, order: list[str]) -> list[list[str]]:
+        """Infrastructure and what it depends on first, then the rest (each in order)."""
+        first: set[str] = set()
+
+        def need(domain: str) -> None:
+            if domain not in first:
+                first.add(domain)
+                for dependency in self._integrations[domain].dependencies:
+                    need(dependency)
+
         for domain in order:
-            running = self._running[domain]
-            if running.task is None and not running.done.done():
-                running.first_attempt = self.hub.loop.create_future()
-                running.task = self.hub.create_background_task(
-                    self._run_setup(running, running.first_attempt), f"setup {domain}"
-                )
-                first_attempts.append(running.first_attempt)
-        if first_attempts:
-            await asyncio.gather(*first_attempts)
+            if self._integrations[domain].infrastructure:
+                need(domain)
+        return [
+            [domain for domain in order if domain in first],
+            [domain for domain in order if domain not in first],
+        ]
 
     async def _run_setup(self, running: _Running, first_attempt: asyncio.Future[None]) -> None:
         integration = running.integration

@@ -2285,6 +2285,7 @@ def evhub_integration() -> Integration:
         unload=async_unload,
         dependencies=("recorder",),
         config_schema=CONFIG_SCHEMA,
+        infrastructure=True,
     )
 
 

@@ -359,6 +359,7 @@ def evhub_integration() -> Integration:
         # Each automation is validated on its own at set-up, so one bad one skips only itself.
         config_schema=vol.All(_config_mapping, list),
         config_errors=lambda raw: validate_each(raw, log=False)[1],
+        infrastructure=True,
     )
 
 

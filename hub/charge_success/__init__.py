@@ -403,4 +403,5 @@ def evhub_integration() -> Integration:
         setup=async_setup,
         unload=async_unload,
         config_schema=CONFIG_SCHEMA,
+        infrastructure=True,
     )

@@ -382,3 +382,53 @@ async def test_an_integration_that_cannot_set_up_makes_health_degraded(tmp_path:
         assert body["integrations"]["cloudy"]["state"] == "retrying"
     finally:
         await hub.stop()
+
+
+async def test_what_a_driver_fires_during_its_set_up_reaches_history_and_uptime(
+    tmp_path: Path,
+) -> None:
+    """Infrastructure (recorder, uptime, alerts, automations) is up before any driver starts:
+    a fault a charger reports right as its driver sets up is recorded and counted."""
+    from hub.charger import fire_charger_event
+    from hub.recorder import get_recorder
+    from hub.registry import DeviceKind, device_registry
+    from hub.uptime import engine_of
+
+    async def setup(hub: Hub, config: Any) -> bool:
+        devices = device_registry(hub)
+        station = devices.get_or_create(
+            integration="acme", identifiers=frozenset({("acme", "st")}), kind=DeviceKind.STATION
+        )
+        port = devices.get_or_create(
+            integration="acme",
+            identifiers=frozenset({("acme", "st-1")}),
+            kind=DeviceKind.CONNECTOR,
+            via_device=("acme", "st"),
+            connector_id=1,
+        )
+        fire_charger_event(
+            hub,
+            "status",
+            station_id=station.id,
+            device_id=port.id,
+            data={"port": 1, "status": "Faulted", "previous": None, "error_code": "GroundFailure"},
+        )
+        return True
+
+    write_config(tmp_path, "acme:\n")
+    hub = Hub(tmp_path)
+    registry = plugin_registry(hub)
+    registry.register(make_plugin("acme", setup=setup))
+    await hub.start()
+    try:
+        assert registry.is_loaded("acme")
+        recorder = get_recorder(hub)
+        await recorder.flush()
+        rows = await recorder.port_status(0)
+        assert [(row["status"], row["error_code"]) for row in rows] == [
+            ("Faulted", "GroundFailure")
+        ]
+        [outage] = engine_of(hub).open_outages()
+        assert outage.cause == "faulted"
+    finally:
+        await hub.stop()

@@ -49,6 +49,7 @@ from hub.exceptions import (
     HubStateError,
     InvalidEntityIdError,
     InvalidStateError,
+    ServiceExistsError,
     ServiceNotFoundError,
     ServiceValidationError,
 )
@@ -788,9 +789,16 @@ class ServiceRegistry:
         schema: vol.Schema | Mapping[Any, Any] | None = None,
         description: str = "",
     ) -> Unsubscribe:
-        """Register a service; a plain dict schema is wrapped in vol.Schema."""
+        """Register a service; a plain dict schema is wrapped in vol.Schema.
+
+        A service that exists is refused (ServiceExistsError): a plugin cannot replace
+        ``charger.reset`` or another integration's service. Its owner removes it (the
+        returned unregister, or unload) before registering it again.
+        """
         if not valid_domain(domain) or not valid_domain(service):
             raise ValueError(f"invalid service name {domain}.{service}")
+        if service in self._services.get(domain, {}):
+            raise ServiceExistsError(domain, service)
         if schema is not None and not isinstance(schema, vol.Schema):
             schema = vol.Schema(schema)
         entry = Service(

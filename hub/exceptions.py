@@ -15,6 +15,17 @@ class InvalidStateError(HubError, ValueError):
     """A state value is not a string of at most 255 characters."""
 
 
+class ServiceExistsError(HubError):
+    """A service is already registered under that domain and name by someone else."""
+
+    def __init__(self, domain: str, service: str) -> None:
+        super().__init__(
+            f"service {domain}.{service} is already registered; its owner must remove it first"
+        )
+        self.domain = domain
+        self.service = service
+
+
 class ServiceNotFoundError(HubError):
     """No service is registered under that domain and name."""
 

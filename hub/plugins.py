@@ -481,16 +481,25 @@ class PluginRegistry(PluginLoader):
     async def _attempt(self, running: _Running) -> str | None:
         """Run one set-up attempt; return None on success, else the reason it failed."""
         integration = running.integration
+        services = self.hub.services
+        before = set(services.services().get(integration.domain, {}))
+        error: str | None = None
         try:
             result = await integration.setup(self.hub, running.config)
         except IntegrationNotReadyError as err:
-            return str(err) or "not ready"
+            error = str(err) or "not ready"
         except Exception as err:
             _LOGGER.exception("Error setting up integration %s", integration.domain)
-            return f"{type(err).__name__}: {err}"
-        if result is False:
-            return "set-up returned False"
-        return None
+            error = f"{type(err).__name__}: {err}"
+        else:
+            if result is False:
+                error = "set-up returned False"
+        if error is not None:
+            # A failed attempt leaves none of its services behind: the next attempt registers
+            # them again, and a service is never replaced (ServiceRegistry.register).
+            for name in set(services.services().get(integration.domain, {})) - before:
+                services.remove(integration.domain, name)
+        return error
 
     async def unload_all(self) -> None:
         """Unload every loaded integration, dependents first."""

@@ -46,6 +46,7 @@ from hub.exceptions import (
     HubStateError,
     InvalidEntityIdError,
     InvalidStateError,
+    ServiceExistsError,
     ServiceNotFoundError,
     ServiceValidationError,
 )
@@ -1322,8 +1323,16 @@ async def test_service_registered_and_removed_events(hub: Hub) -> None:
         await hub.services.call("test_charger", "reset")
 
 
-async def test_stale_unregister_leaves_a_newer_registration(hub: Hub) -> None:
+async def test_a_registered_service_cannot_be_replaced_and_a_stale_unregister_is_harmless(
+    hub: Hub,
+) -> None:
     old_unregister = hub.services.register("test_charger", "reset", lambda _: "old")
+    # Another registration (a plugin taking over charger.reset) is refused.
+    with pytest.raises(ServiceExistsError, match="already registered"):
+        hub.services.register("test_charger", "reset", lambda _: "new")
+    assert await hub.services.call("test_charger", "reset") == "old"
+    # The owner removes it, then registers it again; its old handle then changes nothing.
+    old_unregister()
     hub.services.register("test_charger", "reset", lambda _: "new")
     old_unregister()
     assert hub.services.has_service("test_charger", "reset")

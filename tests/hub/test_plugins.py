@@ -108,6 +108,9 @@ async def test_failing_setup_is_retried_while_the_rest_runs(
     async def flaky(hub: Hub, config: Any) -> bool:
         nonlocal attempts
         attempts += 1
+        # Registered before the failure: a failed attempt must not leave it behind (the next
+        # attempt could not register it again).
+        hub.services.register("flaky", "poke", lambda _: attempts)
         if attempts < 3:
             raise IntegrationNotReadyError("cloud not reachable")
         loaded.set()
@@ -145,6 +148,7 @@ async def test_failing_setup_is_retried_while_the_rest_runs(
     assert attempts == 3
     assert registry.is_loaded("flaky")
     assert registry.is_loaded("needs_flaky")
+    assert await hub.services.call("flaky", "poke") == 3
     await hub.stop()
 
 

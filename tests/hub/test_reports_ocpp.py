@@ -40,6 +40,7 @@ from hub.reports import (
 )
 from hub.uptime import engine_of
 from tests.hub.http.conftest import make_users
+from tests.hub.test_uptime_ocpp import boot, goto, status, until
 from tests.integrations.ocpp.conftest import (  # noqa: F401 - the fixture
     Connect,
     RawChargePoint,
@@ -121,34 +122,6 @@ async def start_hub(tmp_path: Path) -> AsyncIterator[StartHub]:
     for hub in hubs:
         if hub.is_running:
             await hub.stop()
-
-
-async def goto(clock: ManualClock, when: float) -> None:
-    assert when >= clock.time()
-    await clock.advance(when - clock.time())
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-async def status(cp: RawChargePoint, connector: int, value: str, error: str = "NoError") -> None:
-    await cp.call(
-        "StatusNotification", {"connectorId": connector, "errorCode": error, "status": value}
-    )
-
-
-async def boot(cp: RawChargePoint, ports: int) -> None:
-    answer = await cp.call(
-        "BootNotification", {"chargePointVendor": "ACME", "chargePointModel": "X"}
-    )
-    assert answer["status"] == "Accepted"
-    for number in range(1, ports + 1):
-        await status(cp, number, "Available")
 
 
 async def meter(cp: RawChargePoint, tx: int, when: float, watts: float, wh: float) -> None:

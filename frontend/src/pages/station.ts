@@ -169,7 +169,7 @@ export class StationPage extends LightElement {
           ? html`<button data-action="lock" ?disabled=${this.busy !== null}
                 @click=${() => this.act("Lock", `Make ${name} unavailable for charging?`, "set_availability", { available: false }, target, askLock)}>Lock</button>
               <button data-action="unlock" ?disabled=${this.busy !== null}
-                @click=${() => this.act("Unlock", `Make ${name} available for charging?`, "set_availability", { available: true }, target)}>Unlock</button>`
+                @click=${() => this.act("Unlock", `Make ${name} available for charging? A lock's excluded reason, if it gave one, ends now.`, "set_availability", { available: true }, target)}>Unlock</button>`
           : null}
         ${can("trigger_status")
           ? html`<button data-action="trigger-status" ?disabled=${this.busy !== null}
@@ -210,7 +210,7 @@ export class StationPage extends LightElement {
         ? html`<button class="small" data-action="lock-port" ?disabled=${this.busy !== null}
               @click=${() => this.act("Lock port", `Make ${label} unavailable?`, "set_availability", { available: false }, target, askLock)}>Lock port</button>
             <button class="small" data-action="unlock-port" ?disabled=${this.busy !== null}
-              @click=${() => this.act("Unlock port", `Make ${label} available?`, "set_availability", { available: true }, target)}>Unlock port</button>`
+              @click=${() => this.act("Unlock port", `Make ${label} available? A lock's excluded reason, if it gave one, ends now.`, "set_availability", { available: true }, target)}>Unlock port</button>`
         : null}
     </div>`;
   }

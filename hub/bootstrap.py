@@ -181,7 +181,9 @@ async def setup_hub(hub: Hub) -> None:
     if config.http is not None:
         await async_start_http(hub, config.http)
     plugins = plugin_registry(hub)
-    hub.bus.listen_once("hub_started", lambda _: plugins.pm.hook.evhub_hub_started(hub=hub))
+    hub.bus.listen_once(
+        "hub_started", lambda _: _notify(plugins.pm.hook.evhub_hub_started, hub, "started")
+    )
     await plugins.setup(config.integrations)
     loaded = {
         domain for domain, status in plugins.statuses().items() if status.state is SetupState.loaded
@@ -189,13 +191,18 @@ async def setup_hub(hub: Hub) -> None:
     mark_orphans_unavailable(hub, loaded)
 
 
+def _notify(hook: Any, hub: Hub, what: str) -> None:
+    """Call a historic notification hook through pluggy; a plugin's error is logged."""
+    try:
+        hook.call_historic(kwargs={"hub": hub})
+    except Exception:
+        _LOGGER.exception("Error in evhub_hub_%s hooks", what)
+
+
 async def shutdown_hub(hub: Hub) -> None:
     """Stop HTTP and unload integrations, dependents first."""
     plugins = plugin_registry(hub)
-    try:
-        plugins.pm.hook.evhub_hub_stopping(hub=hub)
-    except Exception:
-        _LOGGER.exception("Error in evhub_hub_stopping hooks")
+    _notify(plugins.pm.hook.evhub_hub_stopping, hub, "stopping")
     server: HttpServer | None = hub.data.pop(DATA_HTTP, None)
     if server is not None:
         await server.stop()

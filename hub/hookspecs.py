@@ -42,11 +42,15 @@ def evhub_integration() -> Integration:  # type: ignore[empty-body]
     """
 
 
-@hookspec
+@hookspec(historic=True)
 def evhub_hub_started(hub: Hub) -> None:
-    """Tell plugins the hub is running, every configured integration having been set up."""
+    """Tell plugins the hub is running, every configured integration having been set up.
+
+    Historic: a plugin registered later (an integration loaded after the start) is told
+    when it registers.
+    """
 
 
-@hookspec
+@hookspec(historic=True)
 def evhub_hub_stopping(hub: Hub) -> None:
-    """Tell plugins the hub is stopping, before integrations unload."""
+    """Tell plugins the hub is stopping, before integrations unload (historic, as started)."""

@@ -262,13 +262,15 @@ class PluginLoader:
         return self._describe(plugin, domain)
 
     def _describe(self, plugin: object, domain: str | None) -> Integration:
-        impls = [
-            impl for impl in self.pm.hook.evhub_integration.get_hookimpls() if impl.plugin is plugin
-        ]
-        if not impls:
+        if not any(
+            impl.plugin is plugin for impl in self.pm.hook.evhub_integration.get_hookimpls()
+        ):
             self.pm.unregister(plugin)
             raise IntegrationError(f"plugin {plugin!r} implements no evhub_integration hook")
-        integration = impls[0].function()
+        # This plugin's hook alone, called through pluggy.
+        others = [other for other in self.pm.get_plugins() if other is not plugin]
+        results = self.pm.subset_hook_caller("evhub_integration", remove_plugins=others)()
+        integration = results[0] if results else None
         if not isinstance(integration, Integration):
             self.pm.unregister(plugin)
             raise IntegrationError(f"evhub_integration of {plugin!r} did not return Integration")

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import textwrap
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -34,7 +33,11 @@ def write_config(directory: Path, text: str) -> None:
     directory.joinpath("configuration.yaml").write_text(text)
 
 
-def make_plugin(domain: str, **kwargs: Any) -> SimpleNamespace:
+class _Plugin:
+    """A plugin object (hashable, as modules and classes are): its hooks are attributes."""
+
+
+def make_plugin(domain: str, **kwargs: Any) -> _Plugin:
     """A plugin object whose evhub_integration hook returns an Integration."""
     integration = Integration(domain=domain, name=domain.title(), version="0.1", **kwargs)
 
@@ -42,7 +45,9 @@ def make_plugin(domain: str, **kwargs: Any) -> SimpleNamespace:
     def evhub_integration() -> Integration:
         return integration
 
-    return SimpleNamespace(evhub_integration=evhub_integration)
+    plugin = _Plugin()
+    plugin.evhub_integration = evhub_integration  # type: ignore[attr-defined]
+    return plugin
 
 
 async def test_third_party_package_loads_through_its_entry_point(
@@ -436,3 +441,40 @@ async def test_what_a_driver_fires_during_its_set_up_reaches_history_and_uptime(
         assert outage.cause == "faulted"
     finally:
         await hub.stop()
+
+
+async def test_started_and_stopping_are_told_through_pluggy_to_late_plugins_too(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The notification hooks are historic: a plugin registered after the start is told it
+    started when it registers; an error in one is logged, not raised."""
+    told: list[tuple[str, str]] = []
+
+    class Early:
+        @hookimpl
+        def evhub_hub_started(self, hub: Hub) -> None:
+            told.append(("early", "started"))
+
+        @hookimpl
+        def evhub_hub_stopping(self, hub: Hub) -> None:
+            told.append(("early", "stopping"))
+            raise RuntimeError("a plugin's own trouble")
+
+    class Late:
+        @hookimpl
+        def evhub_hub_started(self, hub: Hub) -> None:
+            told.append(("late", "started"))
+
+    write_config(tmp_path, "")
+    hub = Hub(tmp_path)
+    registry = plugin_registry(hub)
+    registry.pm.register(Early())
+    await hub.start()
+    await hub.block_till_done()
+    assert told == [("early", "started")]
+    registry.pm.register(Late())
+    assert told == [("early", "started"), ("late", "started")]
+    with caplog.at_level(logging.ERROR):
+        await hub.stop()
+    assert ("early", "stopping") in told
+    assert "Error in evhub_hub_stopping hooks" in caplog.text

@@ -250,10 +250,20 @@ export function errorMessage(err: unknown): string {
 // ---- confirmation dialog and notices ----
 
 /** Ask before an action; resolves true when confirmed. */
-export function confirmAction(title: string, message: string, confirmLabel = "Confirm"): Promise<boolean> {
+export async function confirmAction(title: string, message: string, confirmLabel = "Confirm"): Promise<boolean> {
+  return (await confirmDialog(title, message, { confirmLabel, collect: () => true })) === true;
+}
+
+/** A confirmation dialog with extra fields: resolves what collect() reads from them when
+ * confirmed, null when cancelled. */
+export function confirmDialog<T>(
+  title: string,
+  message: string,
+  options: { confirmLabel?: string; className?: string; fields?: HTMLElement[]; focus?: HTMLElement; collect: () => T },
+): Promise<T | null> {
   return new Promise((resolve) => {
     const dialog = document.createElement("dialog");
-    dialog.className = "confirm-dialog";
+    dialog.className = ["confirm-dialog", options.className].filter(Boolean).join(" ");
     dialog.setAttribute("aria-labelledby", "confirm-title");
     const heading = document.createElement("h2");
     heading.id = "confirm-title";
@@ -268,25 +278,25 @@ export function confirmAction(title: string, message: string, confirmLabel = "Co
     cancel.className = "secondary";
     const ok = document.createElement("button");
     ok.type = "button";
-    ok.textContent = confirmLabel;
+    ok.textContent = options.confirmLabel ?? "Confirm";
     ok.className = "primary";
     ok.dataset.confirm = "";
     buttons.append(cancel, ok);
-    dialog.append(heading, text, buttons);
+    dialog.append(heading, text, ...(options.fields ?? []), buttons);
     document.body.append(dialog);
     let answered = false;
-    const finish = (value: boolean) => {
+    const finish = (value: T | null) => {
       if (answered) return;
       answered = true;
       dialog.close();
       dialog.remove();
       resolve(value);
     };
-    cancel.addEventListener("click", () => finish(false));
-    ok.addEventListener("click", () => finish(true));
-    dialog.addEventListener("close", () => finish(false));
+    cancel.addEventListener("click", () => finish(null));
+    ok.addEventListener("click", () => finish(options.collect()));
+    dialog.addEventListener("close", () => finish(null));
     dialog.showModal();
-    ok.focus();
+    (options.focus ?? ok).focus();
   });
 }
 

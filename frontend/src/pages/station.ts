@@ -34,6 +34,7 @@ import { session } from "../session.js";
 import {
   badge,
   confirmAction,
+  confirmDialog,
   EventsController,
   errorMessage,
   fmtAgo,
@@ -412,65 +413,35 @@ export class StationPage extends LightElement {
 /** The lock confirmation: why the port goes out of use (a reason the uptime rules exclude, or
  * none: the locked time counts as downtime) and an optional note. null when cancelled. */
 function askLock(title: string, message: string): Promise<Record<string, unknown> | null> {
-  return new Promise((resolve) => {
-    const dialog = document.createElement("dialog");
-    dialog.className = "confirm-dialog lock-dialog";
-    dialog.setAttribute("aria-labelledby", "confirm-title");
-    const heading = document.createElement("h2");
-    heading.id = "confirm-title";
-    heading.textContent = title;
-    const text = document.createElement("p");
-    text.textContent = message;
-    const reasonLabel = document.createElement("label");
-    reasonLabel.textContent = "Reason";
-    const reason = document.createElement("select");
-    reason.dataset.lockReason = "";
-    const none = new Option("none — counts as downtime", "", true, true);
-    reason.append(none, ...LOCK_REASONS.map((r) => new Option(r.label, r.value)));
-    reasonLabel.append(reason);
-    const noteLabel = document.createElement("label");
-    noteLabel.textContent = "Note (optional)";
-    const note = document.createElement("input");
-    note.type = "text";
-    note.maxLength = 500;
-    note.dataset.lockNote = "";
-    noteLabel.append(note);
-    const hint = document.createElement("p");
-    hint.className = "muted small";
-    hint.textContent = "A lock with a reason has its time excluded from uptime; without one it counts as an outage.";
-    const buttons = document.createElement("div");
-    buttons.className = "dialog-buttons";
-    const cancel = document.createElement("button");
-    cancel.type = "button";
-    cancel.textContent = "Cancel";
-    cancel.className = "secondary";
-    const ok = document.createElement("button");
-    ok.type = "button";
-    ok.textContent = title;
-    ok.className = "primary";
-    ok.dataset.confirm = "";
-    buttons.append(cancel, ok);
-    dialog.append(heading, text, reasonLabel, noteLabel, hint, buttons);
-    document.body.append(dialog);
-    let answered = false;
-    const finish = (value: Record<string, unknown> | null) => {
-      if (answered) return;
-      answered = true;
-      dialog.close();
-      dialog.remove();
-      resolve(value);
-    };
-    cancel.addEventListener("click", () => finish(null));
-    ok.addEventListener("click", () => {
+  const reasonLabel = document.createElement("label");
+  reasonLabel.textContent = "Reason";
+  const reason = document.createElement("select");
+  reason.dataset.lockReason = "";
+  const none = new Option("none — counts as downtime", "", true, true);
+  reason.append(none, ...LOCK_REASONS.map((r) => new Option(r.label, r.value)));
+  reasonLabel.append(reason);
+  const noteLabel = document.createElement("label");
+  noteLabel.textContent = "Note (optional)";
+  const note = document.createElement("input");
+  note.type = "text";
+  note.maxLength = 500;
+  note.dataset.lockNote = "";
+  noteLabel.append(note);
+  const hint = document.createElement("p");
+  hint.className = "muted small";
+  hint.textContent = "A lock with a reason has its time excluded from uptime; without one it counts as an outage.";
+  return confirmDialog(title, message, {
+    confirmLabel: title,
+    className: "lock-dialog",
+    fields: [reasonLabel, noteLabel, hint],
+    focus: reason,
+    collect: () => {
       const data: Record<string, unknown> = {};
       if (reason.value) data.reason = reason.value;
       const written = note.value.trim();
       if (written) data.note = written.slice(0, 500);
-      finish(data);
-    });
-    dialog.addEventListener("close", () => finish(null));
-    dialog.showModal();
-    reason.focus();
+      return data;
+    },
   });
 }
 

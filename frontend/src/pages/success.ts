@@ -3,44 +3,12 @@
 
 import { html } from "lit";
 import { customElement, state } from "lit/decorators.js";
-import { api, ApiError, query } from "../api.js";
+import { api, ApiError, query, type ChargeSuccessFigures, type ChargeSuccessReport, type ChargeSuccessTotal } from "../api.js";
 import { LightElement } from "../base.js";
 import { EventsController, errorMessage, fmtPct, Loader, notify, renderLoad } from "../ui.js";
 
-interface SuccessFigures {
-  attempts: number;
-  successful: number;
-  failed: number;
-  failed_no_session: number;
-  failed_low_energy: number;
-  failed_stop_reason: number;
-  failed_faulted: number;
-  in_progress: number;
-  success_rate: number | null;
-  visits: number;
-  successful_visits: number;
-  visit_success_rate: number | null;
-  attempts_per_visit: number | null;
-  error_codes: Record<string, number>;
-}
-
-interface SuccessRow extends SuccessFigures {
-  group: string;
-  id: string | null;
-  name: string;
-  period?: string;
-}
-
-interface SuccessReport {
-  start: string;
-  end: string;
-  time_zone: string;
-  group: string;
-  by: string;
-  rows: SuccessRow[];
-  totals: SuccessRow[];
-  overall: SuccessFigures;
-}
+type SuccessFigures = ChargeSuccessFigures;
+type SuccessRow = ChargeSuccessTotal & { period?: string };
 
 const GROUPS = ["station", "port", "site"] as const;
 const PERIODS = ["day", "month"] as const;
@@ -60,7 +28,7 @@ export class SuccessPage extends LightElement {
   @state() private by: (typeof PERIODS)[number] = "day";
   @state() private days = 30;
 
-  private report = new Loader(this, () => api.get<SuccessReport>("/api/charge_success" + this.params()));
+  private report = new Loader(this, () => api.get<ChargeSuccessReport>("/api/charge_success" + this.params()));
 
   constructor() {
     super();

@@ -14,14 +14,13 @@ import subprocess
 import sys
 import textwrap
 import zoneinfo
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from hub.clock import ManualClock, use_manual_clock
 from hub.core import Hub
 from hub.http import DATA_HTTP
 from hub.recorder import get_recorder
@@ -40,7 +39,7 @@ from hub.reports import (
 )
 from hub.uptime import engine_of
 from tests.hub.http.conftest import make_users
-from tests.hub.test_uptime_ocpp import boot, goto, status, until
+from tests.hub.test_uptime_ocpp import StartHub, boot, goto, manual_hubs, status, until
 from tests.integrations.ocpp.conftest import (  # noqa: F401 - the fixture
     Connect,
     RawChargePoint,
@@ -103,25 +102,11 @@ reports:
       port_ids: {1: NEVI-A-1, 2: NEVI-A-2}
 """
 
-StartHub = Callable[[float], Awaitable[tuple[Hub, ManualClock]]]
-
 
 @pytest.fixture
 async def start_hub(tmp_path: Path) -> AsyncIterator[StartHub]:
-    tmp_path.joinpath("configuration.yaml").write_text(textwrap.dedent(CONFIG))
-    hubs: list[Hub] = []
-
-    async def start(clock_start: float) -> tuple[Hub, ManualClock]:
-        hub = Hub(tmp_path)
-        manual = use_manual_clock(hub, clock_start)
-        await hub.start()
-        hubs.append(hub)
-        return hub, manual
-
-    yield start
-    for hub in hubs:
-        if hub.is_running:
-            await hub.stop()
+    async for start in manual_hubs(tmp_path, CONFIG):
+        yield start
 
 
 async def meter(cp: RawChargePoint, tx: int, when: float, watts: float, wh: float) -> None:

@@ -86,7 +86,14 @@ StartHub = Callable[[float], Awaitable[tuple[Hub, ManualClock]]]
 @pytest.fixture
 async def start_hub(tmp_path: Path) -> AsyncIterator[StartHub]:
     """Start hubs on the same config dir, each on a manual clock starting where told."""
-    tmp_path.joinpath("configuration.yaml").write_text(textwrap.dedent(CONFIG))
+    async for start in manual_hubs(tmp_path, CONFIG):
+        yield start
+
+
+async def manual_hubs(tmp_path: Path, config: str) -> AsyncIterator[StartHub]:
+    """Start hubs on one config dir with this configuration, each on a manual clock; stop
+    them when done (a fixture's body)."""
+    tmp_path.joinpath("configuration.yaml").write_text(textwrap.dedent(config))
     hubs: list[Hub] = []
 
     async def start(clock_start: float) -> tuple[Hub, ManualClock]:

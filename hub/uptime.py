@@ -153,6 +153,8 @@ FREEZE_AFTER_SENSORS: Final = 50  # new sensors in one slice: a burst, frozen (h
 RELEASE_GRACE: Final = 60.0
 # A charger's time within this of the hub clock, either way, is taken for live news.
 CLOCK_SKEW_S: Final = 300.0
+# The exclusion ids of locks with an excluded reason.
+LOCK_PREFIX: Final = "lock-"
 # News stated in a station's silence (offline, or the hub down) is taken when it comes this
 # soon after the station reconnected (what it queued).
 QUEUE_WINDOW_S: Final = 600.0
@@ -1224,6 +1226,12 @@ class UptimeEngine:
                 _LOGGER.warning("Uptime: skipping a bad exclusion row %s", row)
                 continue
             self.exclusions[exclusion.exclusion_id] = exclusion
+        # A lock's exclusion the recorder kept while the engine's store missed it (a crash
+        # within its save delay): adopted, so it ends when the port is back in use.
+        for exclusion in self.exclusions.values():
+            port = exclusion.port_id
+            if exclusion.exclusion_id.startswith(LOCK_PREFIX) and exclusion.end is None and port:
+                self._locks.setdefault(port, (exclusion.exclusion_id, True))
         if self.last_alive is None:
             self.last_alive = now
         for port_id, records in list(self._open.items()):
@@ -1750,7 +1758,7 @@ class UptimeEngine:
             station_id = self._station_of(port_id)
             exclusion = self.add_exclusion(
                 ExclusionRecord(
-                    new_id(),
+                    f"{LOCK_PREFIX}{new_id()}",
                     port_id,
                     station_id,
                     now,

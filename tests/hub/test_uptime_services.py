@@ -411,3 +411,40 @@ async def test_ports_follow_the_device_registry(start_hub: StartHub) -> None:
     assert sorted(engine.ports_of(second)) == sorted([*second_ports, first_ports[1]])
     devices.remove(second_ports[0])
     assert engine.all_ports() == {first_ports[0]: first, first_ports[1]: second}
+
+
+async def test_a_locks_exclusion_the_store_missed_still_ends(
+    start_hub: StartHub, connect: Connect, tmp_path: Path
+) -> None:
+    """A crash within the engine's save delay loses its map of locks, not the exclusion the
+    recorder kept: at start a lock's open exclusion is adopted and ends with the lock."""
+    import json
+
+    t0 = at(10, 7)
+    hub, clock = await start_hub(t0)
+    cp = await connect(ws_url(hub, "CP-A"))
+    await boot(cp, 1)
+    dev = ids(hub)
+    await hub.services.call(
+        "charger",
+        "set_availability",
+        {"available": False, "reason": "maintenance"},
+        target={"device_id": dev["A1"]},
+    )
+    await status(cp, 1, "Unavailable")
+    await goto(clock, t0 + H)
+    await hub.stop()
+    await cp.close()
+    store = tmp_path / ".storage" / "uptime.state"
+    document = json.loads(store.read_text())
+    document["data"]["locks"] = {}
+    store.write_text(json.dumps(document))
+    hub, clock = await start_hub(t0 + 2 * H)
+    engine = engine_of(hub)
+    cp = await connect(ws_url(hub, "CP-A"))
+    await boot(cp, 0)
+    await goto(clock, t0 + 3 * H)
+    await status(cp, 1, "Available")
+    [lock] = engine.exclusions.values()
+    assert lock.exclusion_id.startswith("lock-")
+    assert lock.end == t0 + 3 * H

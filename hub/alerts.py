@@ -96,9 +96,15 @@ class AlertError(HubError):
 class AlertNotFoundError(AlertError, LookupError):
     """No alert has that id, and no open alert has that key."""
 
+    http_status = 404
+    code = "not_found"
+
 
 class AlertResolvedError(AlertError):
     """The alert is resolved already: it cannot be acknowledged or resolved again."""
+
+    http_status = 409
+    code = "conflict"
 
 
 def _severity_rank(severity: str) -> int:

@@ -91,13 +91,22 @@ _RANK: Final = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
 class AuthError(HubError):
     """An authentication or user management request was refused."""
 
+    http_status = 400
+    code = "invalid"
+
 
 class InvalidCredentialsError(AuthError):
     """Unknown user, wrong password, or an unknown token."""
 
+    http_status = 401
+    code = "invalid_credentials"
+
 
 class LoginThrottledError(AuthError):
     """The address must wait (throttled) or is banned."""
+
+    http_status = 429
+    code = "throttled"
 
     def __init__(self, message: str, retry_after: float, banned: bool) -> None:
         super().__init__(message)
@@ -108,9 +117,15 @@ class LoginThrottledError(AuthError):
 class UserExistsError(AuthError):
     """A user with that name exists already, or onboarding is over."""
 
+    http_status = 409
+    code = "conflict"
+
 
 class NotFoundError(AuthError, LookupError):
     """No user or token with that id."""
+
+    http_status = 404
+    code = "not_found"
 
 
 # Credentials a connection authenticated with: ("token", token id) or ("session", id hash).

@@ -8,6 +8,8 @@ import unicodedata
 from pathlib import Path
 from typing import IO, Any
 
+from hub.exceptions import HubError
+
 # Letters NFKD does not decompose into an ASCII base letter.
 _TRANSLITERATE = str.maketrans(
     {"ß": "ss", "æ": "ae", "Æ": "ae", "ø": "o", "Ø": "o", "œ": "oe", "Œ": "oe", "đ": "d",
@@ -152,8 +154,11 @@ def _log_slow_collections(phase: str, info: dict[str, int]) -> None:
         )
 
 
-class ConfigDirBusyError(Exception):
+class ConfigDirBusyError(HubError):
     """Another evhub process holds the config dir."""
+
+    http_status = 409
+    code = "busy"
 
 
 def lock_config_dir(config_dir: Path) -> IO[bytes]:

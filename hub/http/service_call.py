@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from hub.auth import Role, User
 from hub.core import Context, Hub
+from hub.exceptions import ForbiddenError
 from hub.redact import redact_text, secret_values
 from hub.security import audit
 
@@ -27,7 +28,7 @@ OPERATOR_SERVICES: Final = frozenset(
 ADMIN_SERVICES: Final = frozenset({("automation", "reload")})
 
 
-class ServiceForbiddenError(Exception):
+class ServiceForbiddenError(ForbiddenError):
     """The user's role is too low for this service."""
 
 

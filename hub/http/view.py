@@ -14,27 +14,9 @@ import orjson
 import voluptuous as vol
 from aiohttp import web
 
-from hub.alerts import AlertResolvedError
-from hub.auth import (
-    AuthError,
-    InvalidCredentialsError,
-    LoginThrottledError,
-    NotFoundError,
-    Role,
-    Session,
-    User,
-    UserExistsError,
-    auth_manager,
-)
+from hub.auth import LoginThrottledError, Role, Session, User, auth_manager
 from hub.core import Hub
-from hub.exceptions import (
-    CapabilityNotSupportedError,
-    DeviceNotFoundError,
-    HubError,
-    ServiceNotFoundError,
-    ServiceValidationError,
-)
-from hub.http.service_call import ServiceForbiddenError
+from hub.exceptions import HubError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -248,7 +230,7 @@ def guard(route: Route) -> Handler:
 
 
 def _error_for(err: Exception) -> ApiError | None:
-    """Map a hub error raised by a view to its 4xx answer."""
+    """Map a hub error raised by a view to its answer: the status its class carries."""
     message = str(err)
     if isinstance(err, LoginThrottledError):
         return ApiError(
@@ -257,25 +239,12 @@ def _error_for(err: Exception) -> ApiError | None:
             message,
             {"Retry-After": str(max(1, round(err.retry_after)))},
         )
-    if isinstance(err, InvalidCredentialsError):
-        return ApiError(401, "invalid_credentials", message)
-    if isinstance(err, UserExistsError):
-        return ApiError(409, "conflict", message)
-    if isinstance(err, NotFoundError | ServiceNotFoundError | DeviceNotFoundError):
-        return ApiError(404, "not_found", message)
-    if isinstance(err, LookupError):
-        return ApiError(404, "not_found", message)
-    if isinstance(err, AuthError | ServiceValidationError | CapabilityNotSupportedError):
-        return ApiError(400, "invalid", message)
+    if isinstance(err, HubError):
+        return ApiError(err.http_status, err.code, message)
     if isinstance(err, vol.Invalid):
         return ApiError(400, "invalid", humanize(err))
-    if isinstance(err, AlertResolvedError):
-        return ApiError(409, "conflict", message)
-    if isinstance(err, ServiceForbiddenError):
-        return ApiError(403, "forbidden", message)
-    if isinstance(err, HubError):
-        # The device or integration refused (a charger answered Rejected, timed out...).
-        return ApiError(502, "failed", message)
+    if isinstance(err, LookupError):
+        return ApiError(404, "not_found", message)
     return None
 
 

@@ -40,6 +40,7 @@ from hub.const import (
     MATCH_ALL,
 )
 from hub.core import Event, State, Unsubscribe
+from hub.exceptions import HubError
 from hub.http.service_call import call_service
 from hub.http.view import KEY_HUB, REQ_SESSION, REQ_USER, Route, _error_for, dumps, remote
 from hub.security import EVENT_SECURITY, public_event
@@ -84,7 +85,7 @@ def event_role(event_type: str) -> Role:
     return EVENT_ROLES.get(event_type, Role.ADMIN)
 
 
-class CommandError(Exception):
+class CommandError(HubError):
     """A command failed: answered with its code and message."""
 
     def __init__(self, code: str, message: str) -> None:

@@ -415,7 +415,8 @@ def split_items(items: Sequence[Any], limits: Limits = SQLITE_LIMITS) -> Prepare
             )
         else:
             context = item.context
-            # Read, never made here: a context id is made lazily in the loop.
+            # Read, never made here: the recorder made the id on the loop when it queued the
+            # state (Recorder._on_state_changed).
             row = (
                 item.entity_id,
                 item.state,

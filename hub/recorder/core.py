@@ -256,6 +256,10 @@ class Recorder:
             if new_state is None:
                 pending.append(Removed(data["entity_id"], event.time_fired_ts))
             else:
+                # The context id is made here, on the loop: made lazily, it may not exist
+                # yet when the writer thread builds the row (context_id NULL), and making it
+                # there would race the loop making another.
+                _made = new_state.context.id
                 pending.append(new_state)
         else:
             self._drop()

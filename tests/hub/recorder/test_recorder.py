@@ -468,3 +468,34 @@ async def test_sqlite_purge_gives_pages_back(start_hub: StartHub) -> None:
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
     assert pages() < before / 4
+
+
+async def test_state_rows_keep_the_context_made_lazily(start_hub: StartHub) -> None:
+    """A context id nobody read before the commit is made on the loop, not lost (issue 12).
+
+    call_service events are not recorded here, so nothing but the recorder asks for the ids
+    of the callers' contexts before the writer thread builds the rows.
+    """
+    hub, recorder = await start_hub({"exclude": {"event_types": ["call_service"]}})
+
+    async def set_bay(call: Any) -> None:
+        hub.states.set(f"sensor.bay_{call.data['n']}", "Charging", context=call.context)
+
+    hub.services.register("test", "set_bay", set_bay, None)
+    contexts = [Context(user_id="operator") for _ in range(200)]
+    for n, ctx in enumerate(contexts):
+        await hub.services.call("test", "set_bay", {"n": n}, context=ctx)
+    hub.states.set("sensor.plain", "1")  # a context of the state machine's own making
+    await recorder.flush()
+
+    rows = dict(
+        await recorder.backend.fetch(
+            "SELECT m.entity_id, s.context_id FROM states s"
+            " JOIN states_meta m ON m.metadata_id = s.metadata_id"
+        )
+    )
+    # Asked only now, after the commit: the ids must be those in the database.
+    assert [rows[f"sensor.bay_{n}"] for n in range(200)] == [ctx.id for ctx in contexts]
+    plain = hub.states.get("sensor.plain")
+    assert plain is not None
+    assert rows["sensor.plain"] == plain.context.id

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hub.core import Hub
+from tests.postgres import own_pg, pg_database, pg_schema  # noqa: F401  (fixtures for every test)
 
 
 @pytest.fixture(autouse=True)

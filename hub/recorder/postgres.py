@@ -10,10 +10,10 @@ import asyncio
 import itertools
 import logging
 import re
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from hub.migration import MigrationError, Migrations, asyncpg_statements, migrate_asyncpg
 from hub.recorder import schema
 from hub.recorder.backend import (
     POSTGRESQL_LIMITS,
@@ -108,10 +108,14 @@ class PostgresBackend(RecorderBackend):
             self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=3)
         except (OSError, asyncpg.PostgresError) as err:
             raise RecorderError(f"cannot connect to the recorder database: {err}") from err
+        steps = {n: asyncpg_statements(sql) for n, sql in schema.steps(schema.POSTGRESQL).items()}
+        migrations = Migrations("recorder database", target_version, steps)
         try:
-            async with self._p().acquire() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK_KEY)
-                return await _migrate(conn, target_version)
+            async with self._p().acquire() as conn:
+                return await migrate_asyncpg(conn, migrations, lock_key=_MIGRATION_LOCK_KEY)
+        except MigrationError as err:
+            await self.close()
+            raise RecorderError(str(err)) from err
         except BaseException:
             await self.close()
             raise
@@ -302,28 +306,3 @@ def _count(status: str) -> int:
         return int(status.rsplit(" ", 1)[-1])
     except ValueError:
         return 0
-
-
-async def _migrate(conn: asyncpg.Connection, target: int) -> int:
-    """Create or upgrade the schema (inside the caller's transaction); return the version found."""
-    exists = await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
-    current = 0
-    if exists:
-        current = int(await conn.fetchval("SELECT MAX(version) FROM schema_version") or 0)
-    if current > target:
-        raise RecorderError(f"recorder database has schema version {current}, newer than {target}")
-    now = time.time()
-    version = current
-    if version == 0:
-        for statement in schema.statements(schema.POSTGRESQL):
-            await conn.execute(statement)
-        version = 1
-        await conn.execute("INSERT INTO schema_version VALUES (1, $1)", now)
-    while version < target:
-        for statement in schema.migration(schema.POSTGRESQL, version):
-            await conn.execute(statement)
-        version += 1
-        await conn.execute("INSERT INTO schema_version VALUES ($1, $2)", version, now)
-    if current and current < target:
-        _LOGGER.info("recorder database migrated from version %s to %s", current, target)
-    return current

@@ -17,9 +17,9 @@ _TYPES: Final = {
     },
 }
 
-# Version 1, as first released. Times are POSIX seconds.
+# Version 1, as first released, but for its schema_version table, which hub.migration makes.
+# Times are POSIX seconds.
 _V1: Final = (
-    "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at {real} NOT NULL)",
     "CREATE TABLE states_meta (metadata_id {pk}, entity_id TEXT NOT NULL UNIQUE)",
     "CREATE TABLE state_attributes (attributes_id {pk}, hash {bigint} NOT NULL,"
     " shared_attrs TEXT NOT NULL)",
@@ -101,6 +101,13 @@ def migration(dialect: str, version: int) -> list[str]:
     """Return the statements that turn version into version + 1."""
     types = _TYPES[dialect]
     return [statement.format(**types) for statement in MIGRATIONS[version]]
+
+
+def steps(dialect: str) -> dict[int, list[str]]:
+    """Return the statements of each step for hub.migration: step 0 makes version 1."""
+    found = {0: statements(dialect)}
+    found.update({version: migration(dialect, version) for version in MIGRATIONS})
+    return found
 
 
 # Writes shared by both dialects (? placeholders; PostgreSQL gets $n).

@@ -9,11 +9,11 @@ import itertools
 import logging
 import os
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from hub.migration import MigrationError, Migrations, migrate_sqlite, sqlite_statements
 from hub.recorder import schema
 from hub.recorder.backend import (
     KIND_ALERT,
@@ -333,38 +333,9 @@ def _insert_units(conn: sqlite3.Connection, units: list[Unit]) -> None:
 
 
 def _migrate(conn: sqlite3.Connection, target: int) -> int:
-    """Create or upgrade the schema in one transaction; return the version found (0: new)."""
-    conn.execute("BEGIN IMMEDIATE")
+    """Create or upgrade the schema; return the version found (0: new)."""
+    steps = {n: sqlite_statements(sql) for n, sql in schema.steps(schema.SQLITE).items()}
     try:
-        found = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-        ).fetchone()
-        current = 0
-        if found is not None:
-            current = int(
-                conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
-            )
-        if current > target:
-            raise RecorderError(
-                f"recorder database has schema version {current}, newer than {target}"
-            )
-        now = time.time()
-        version = current
-        if version == 0:
-            for statement in schema.statements(schema.SQLITE):
-                conn.execute(statement)
-            version = 1
-            conn.execute("INSERT INTO schema_version VALUES (1, ?)", (now,))
-        while version < target:
-            for statement in schema.migration(schema.SQLITE, version):
-                conn.execute(statement)
-            version += 1
-            conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, now))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    if current and current < target:
-        _LOGGER.info("recorder database migrated from version %s to %s", current, target)
-    return current
+        return migrate_sqlite(conn, Migrations("recorder database", target, steps))
+    except MigrationError as err:
+        raise RecorderError(str(err)) from err

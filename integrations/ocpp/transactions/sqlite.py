@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import orjson
 
+from hub.migration import MigrationError, Migrations, migrate_sqlite
 from integrations.ocpp.transactions.model import (
     EVENT_ENDED,
     MAX_TRANSACTION_ID,
@@ -36,16 +37,10 @@ def _add_ledger(conn: sqlite3.Connection) -> None:
 
 
 # Schema upgrades by the version they start from: MIGRATIONS[n] turns version n into n + 1.
-# Each runs inside the opening transaction, on the writer thread.
+# Each runs in a transaction of its own (hub.migration), on the writer thread.
 MIGRATIONS: dict[int, Migration] = {1: _add_ledger}
 
 _SCHEMA_V1: Final = (
-    """
-    CREATE TABLE schema_version (
-        version INTEGER PRIMARY KEY,
-        applied_at REAL NOT NULL
-    )
-    """,
     # id is the internal id and, for OCPP 1.6, the transactionId the charger was given.
     # AUTOINCREMENT: an id is never handed out twice, even after rows are deleted.
     # charger_tx_id is the charger's own transactionId (2.0.1), NULL when we assigned it.
@@ -119,51 +114,26 @@ def rollback(conn: sqlite3.Connection) -> None:
 # Schema
 
 
+def _create(conn: sqlite3.Connection) -> None:
+    """Version 1: transactions and their 2.0.1 events."""
+    for statement in _SCHEMA_V1:
+        conn.execute(statement)
+
+
 def migrate_schema(
     conn: sqlite3.Connection,
     target: int = SCHEMA_VERSION,
     migrations: Mapping[int, Migration] | None = None,
 ) -> int:
-    """Create the schema or upgrade it to target in one transaction; return the old version.
+    """Create the schema or upgrade it to target; return the version found (0: new).
 
-    0 means the database was new. A database newer than target is refused.
+    A database newer than target, or one the migrations cannot take to target, is refused.
     """
-    steps = MIGRATIONS if migrations is None else migrations
-    conn.execute("BEGIN IMMEDIATE")
+    steps = {0: _create, **(MIGRATIONS if migrations is None else migrations)}
     try:
-        found = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-        ).fetchone()
-        current = 0
-        if found is not None:
-            current = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
-        now = time.time()
-        if current == 0:
-            for statement in _SCHEMA_V1:
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_version VALUES (1, ?)", (now,))
-            version = 1
-        elif current > target:
-            raise TransactionStoreError(
-                f"transaction database has schema version {current}, newer than the {target}"
-                " this evhub knows; refusing to touch it"
-            )
-        else:
-            version = current
-        while version < target:
-            step = steps.get(version)
-            if step is None:
-                raise TransactionStoreError(f"no migration from schema version {version}")
-            step(conn)
-            version += 1
-            conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, now))
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
-    if current and current != version:
-        _LOGGER.info("transaction database migrated from version %s to %s", current, version)
-    return current
+        return migrate_sqlite(conn, Migrations("transaction database", target, steps))
+    except MigrationError as err:
+        raise TransactionStoreError(str(err)) from err
 
 
 # Operations: each runs on the writer thread, inside the batch's SQLite transaction.

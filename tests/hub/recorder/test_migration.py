@@ -13,6 +13,13 @@ from hub.recorder import schema
 from .conftest import StartHub
 
 T = 1_700_000_000.0
+# The version table as version 1 made it (hub.migration makes it since).
+VERSION_TABLE = {
+    schema.SQLITE: "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL"
+    " NOT NULL)",
+    schema.POSTGRESQL: "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at"
+    " DOUBLE PRECISION NOT NULL)",
+}
 V1_ROWS = (
     ("INSERT INTO schema_version VALUES (1, ?)", (T,)),
     ("INSERT INTO states_meta (metadata_id, entity_id) VALUES (1, 'sensor.power')", ()),
@@ -50,6 +57,7 @@ async def test_v1_database_migrates_with_its_data(
     if db_url is None:
         conn = sqlite3.connect(tmp_path / "evhub.db")
         conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        conn.execute(VERSION_TABLE[schema.SQLITE])
         for statement in schema.statements(schema.SQLITE, 1):
             conn.execute(statement)
         for sql, params in V1_ROWS:
@@ -59,6 +67,7 @@ async def test_v1_database_migrates_with_its_data(
     else:
         pg = await asyncpg.connect(db_url)
         try:
+            await pg.execute(VERSION_TABLE[schema.POSTGRESQL])
             for statement in schema.statements(schema.POSTGRESQL, 1):
                 await pg.execute(statement)
             for sql, params in V1_ROWS:
@@ -109,3 +118,42 @@ async def test_v1_database_migrates_with_its_data(
     assert [row["state"] for row in history["sensor.power"]] == ["3.5", "4.0"]
     rows = await recorder.port_status(T - 10, T + 10)
     assert [row["vendor_error_code"] for row in rows] == [None, "E42"]
+
+
+async def test_a_database_of_the_current_version_opens_unchanged(
+    start_hub: StartHub, db_url: str | None, tmp_path: Path
+) -> None:
+    """A database made whole by the code before hub.migration (one transaction, every
+    version's row) opens without a step run again and keeps its rows."""
+    statements = [VERSION_TABLE[schema.SQLITE if db_url is None else schema.POSTGRESQL]]
+    dialect = schema.SQLITE if db_url is None else schema.POSTGRESQL
+    statements += schema.statements(dialect, 1)
+    for version in sorted(schema.MIGRATIONS):
+        statements += schema.migration(dialect, version)
+    versions = [(version, T) for version in range(1, schema.SCHEMA_VERSION + 1)]
+    if db_url is None:
+        conn = sqlite3.connect(tmp_path / "evhub.db")
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        for statement in statements:
+            conn.execute(statement)
+        conn.executemany("INSERT INTO schema_version VALUES (?, ?)", versions)
+        conn.execute(V1_ROWS[1][0])
+        conn.commit()
+        conn.close()
+    else:
+        pg = await asyncpg.connect(db_url)
+        try:
+            async with pg.transaction():
+                for statement in statements:
+                    await pg.execute(statement)
+                await pg.executemany("INSERT INTO schema_version VALUES ($1, $2)", versions)
+                await pg.execute(V1_ROWS[1][0])
+        finally:
+            await pg.close()
+
+    _hub, recorder = await start_hub()
+
+    assert await recorder.backend.schema_version() == schema.SCHEMA_VERSION
+    rows = await recorder.backend.fetch("SELECT version, applied_at FROM schema_version")
+    assert sorted(rows) == versions
+    assert await recorder.backend.fetch("SELECT entity_id FROM states_meta") == [("sensor.power",)]

@@ -415,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return cmd_report_charge_success(args)
     if args.command == "report" and args.report_command == "uptime":
-        from hub.uptime_report import cmd_report_uptime
+        from hub.uptime.report import cmd_report_uptime
 
         return cmd_report_uptime(args.config, args.start, args.end, args.format)
     if args.command == "report" and args.report_command == "evchart":

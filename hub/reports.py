@@ -52,28 +52,26 @@ import voluptuous as vol
 from hub.core import Hub
 from hub.hookspecs import hookimpl
 from hub.plugins import Integration
-from hub.uptime import (
-    CEC_RULES,
+from hub.uptime.const import (
     MINUTE,
-    NEVI_RULES,
-    NEVI_YEAR_SECONDS,
     REASON_MAINTENANCE,
     REASON_NATURAL_DISASTER,
     REASON_OUTSIDE_HOURS,
     REASON_UTILITY_POWER,
     REASON_VANDALISM,
     REASON_VEHICLE,
-    Interval,
+)
+from hub.uptime.figures import (
+    CEC_RULES,
+    NEVI_RULES,
+    NEVI_YEAR_SECONDS,
     Rules,
     UptimeFigures,
-    clip,
     excluded_intervals,
-    intersect,
-    merge,
-    next_month,
-    total,
 )
-from hub.uptime_report import (
+from hub.uptime.hours import next_month
+from hub.uptime.intervals import Interval, clip, intersect, merge, total
+from hub.uptime.report import (
     _FAILED_OK_CODES,
     PortData,
     ReportError,
@@ -195,7 +193,7 @@ CEC_INTERVALS: Final = (
 )
 MODULES: Final = ("2", "3", "4")
 # The order excluded time is attributed to reasons: uncapped first, then the capped ones in
-# the order the engine spends their caps (hub/uptime.py excluded_intervals).
+# the order the engine spends their caps (hub/uptime/figures.py excluded_intervals).
 _REASON_ORDER: Final = (
     REASON_UTILITY_POWER,
     REASON_NATURAL_DISASTER,
@@ -827,7 +825,7 @@ def _load_reports_config(config_dir: Path) -> Mapping[str, Any]:
 async def _opened(
     config_dir: Path, now: float | None
 ) -> AsyncIterator[tuple[ReportSource, Mapping[str, Any]]]:
-    from hub.uptime_report import open_source
+    from hub.uptime.report import open_source
 
     loop = asyncio.get_running_loop()
     config = await loop.run_in_executor(None, _load_reports_config, config_dir)

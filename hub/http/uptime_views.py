@@ -39,8 +39,9 @@ from hub.reports import (
     parse_quarter,
     reports_config,
 )
-from hub.uptime import REASONS, mean_percent
-from hub.uptime_report import PortReport, ReportSource, UptimeReport, build_report
+from hub.uptime.const import REASONS
+from hub.uptime.figures import mean_percent
+from hub.uptime.report import PortReport, ReportSource, UptimeReport, build_report
 
 NEVI_TARGET_PCT: Final = 97.0
 MAX_UPTIME_WINDOW: Final = 731 * DAY

@@ -31,7 +31,8 @@ from hub.recorder.core import Time, to_ts
 CHARGING: Final = "Charging"
 OCCUPIED: Final = frozenset({"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing"})
 NO_ERROR: Final = frozenset({"", "NoError"})
-# The uptime engine's outage cause while a port's station is away (hub.uptime.CAUSE_OFFLINE).
+# The uptime engine's outage cause while a port's station is away
+# (hub.uptime.const.CAUSE_OFFLINE).
 OFFLINE: Final = "offline"
 
 # (since, until, status): what a port was known to be doing over [since, until).

@@ -9,32 +9,24 @@ from datetime import UTC, datetime
 import pytest
 import voluptuous as vol
 
-from hub.uptime import (
+from hub.uptime.config import CONFIG_SCHEMA, hours_for
+from hub.uptime.const import DAY, REASONS
+from hub.uptime.figures import (
     CEC_RULES,
-    CONFIG_SCHEMA,
-    DAY,
     INTERVAL_DOWN,
     INTERVAL_EXCLUDED,
     INTERVAL_UP,
     NEVI_RULES,
     NEVI_YEAR_SECONDS,
-    REASONS,
-    ExclusionRecord,
-    OperatingHours,
-    OutageRecord,
     PortHistory,
     UptimeFigures,
-    clip,
     excluded_intervals,
-    hours_for,
-    intersect,
     mean_percent,
-    merge,
-    subtract,
-    take_first,
-    total,
     trailing_window,
 )
+from hub.uptime.hours import OperatingHours
+from hub.uptime.intervals import clip, intersect, merge, subtract, take_first, total
+from hub.uptime.records import ExclusionRecord, OutageRecord
 
 UTC_ZONE = zoneinfo.ZoneInfo("UTC")
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")

@@ -13,8 +13,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from hub.uptime import CLOCK_SKEW_S, engine_of
-from hub.uptime_report import report_from_config_dir, report_json
+from hub.uptime import engine_of
+from hub.uptime.engine import CLOCK_SKEW_S
+from hub.uptime.report import report_from_config_dir, report_json
 from tests.hub.test_uptime_ocpp import (  # noqa: F401 - fixtures
     StartHub,
     at,

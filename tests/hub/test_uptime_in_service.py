@@ -19,7 +19,7 @@ import pytest
 
 from hub.http.uptime_views import uptime_json
 from hub.uptime import engine_of
-from hub.uptime_report import ReportSource, build_report, port_intervals, report_json
+from hub.uptime.report import ReportSource, build_report, port_intervals, report_json
 from tests.hub.test_uptime_ocpp import (  # noqa: F401 - fixtures
     StartHub,
     at,

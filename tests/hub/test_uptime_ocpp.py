@@ -25,7 +25,7 @@ from hub.core import Event, Hub
 from hub.recorder import get_recorder
 from hub.registry import device_registry
 from hub.uptime import engine_of
-from hub.uptime_report import port_intervals, report_csv, report_json
+from hub.uptime.report import port_intervals, report_csv, report_json
 from tests.integrations.ocpp.conftest import (  # noqa: F401 - the fixture
     Connect,
     RawChargePoint,

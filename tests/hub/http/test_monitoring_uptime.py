@@ -19,7 +19,7 @@ from hub.core import Hub
 from hub.http import DATA_HTTP
 from hub.recorder import get_recorder
 from hub.registry import device_registry
-from hub.uptime_report import CSV_COLUMNS
+from hub.uptime.report import CSV_COLUMNS
 from tests.hub.http.conftest import Api, make_users, write_config
 from tests.integrations.ocpp.conftest import (  # noqa: F401 - the fixture
     Connect,

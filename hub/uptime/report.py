@@ -8,10 +8,10 @@ A report over [from, to) carries the NEVI quarterly data fields: station and por
 charging session (start, end, kWh, peak kW, the error code of a failed session), and per
 port its uptime, T_outage and T_excluded over the whole period and per calendar month (hub
 time zone), and each outage with its duration and excluded minutes. Every figure comes under
-both regulations, computed separately (hub/uptime.py): the unprefixed ones are NEVI's
+both regulations, computed separately (hub/uptime/figures.py): the unprefixed ones are NEVI's
 (23 CFR 680.116(b)), the ``cec_`` ones the California CEC's (its caps, no operating hours).
 T_outage and the window are the same under both. Time after the report's
-"now" is not counted, nor time before a port's in-service start (hub/uptime.py): a month
+"now" is not counted, nor time before a port's in-service start (hub/uptime/engine.py): a month
 entirely before it has uptime None (empty in the CSV), and a station's uptime is the mean of
 its ports in service in the period (None when none is).
 """
@@ -36,24 +36,19 @@ from typing import Any, Final
 from hub.core import Hub
 from hub.exceptions import HubError
 from hub.registry import DeviceEntry, DeviceKind, DeviceRegistry, device_registry
-from hub.uptime import (
+from hub.uptime.config import CONFIG_SCHEMA, hours_for
+from hub.uptime.figures import (
     CEC_RULES,
-    CONFIG_SCHEMA,
-    INF,
     NEVI_RULES,
     NEVI_YEAR_SECONDS,
-    ExclusionRecord,
-    HoursHistory,
-    OutageRecord,
     PortHistory,
     UptimeFigures,
     history_start,
-    hours_for,
     mean_percent,
-    month_start,
-    next_month,
-    utc_iso,
 )
+from hub.uptime.hours import HoursHistory, month_start, next_month, utc_iso
+from hub.uptime.intervals import INF
+from hub.uptime.records import ExclusionRecord, OutageRecord
 
 FORMAT_CSV: Final = "csv"
 FORMAT_JSON: Final = "json"
@@ -114,7 +109,7 @@ class ReportSource:
     config: Mapping[str, Any]
     devices: DeviceRegistry | None = None
     now: float = field(default_factory=time.time)
-    # The uptime engine's log of stated operating hours (hub/uptime.py hours_for).
+    # The uptime engine's log of stated operating hours (hub/uptime/config.py hours_for).
     hours_log: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -122,7 +117,7 @@ class ReportSource:
         """Read from a running hub's recorder, on the hub clock."""
         from hub.clock import clock
         from hub.recorder import get_recorder
-        from hub.uptime import DATA_UPTIME
+        from hub.uptime.const import DATA_UPTIME
 
         engine = hub.data.get(DATA_UPTIME)
         config = engine.config if engine is not None else CONFIG_SCHEMA({})
@@ -664,7 +659,7 @@ def _load_settings(config_dir: Path) -> tuple[str, str | None, Mapping[str, Any]
 def load_hours_log(config_dir: Path) -> Mapping[str, Any]:
     """The uptime engine's log of stated operating hours, from its store (hub not running)."""
     from hub.const import STORAGE_DIR
-    from hub.uptime import STORAGE_KEY
+    from hub.uptime.engine import STORAGE_KEY
 
     path = config_dir / STORAGE_DIR / STORAGE_KEY
     try:

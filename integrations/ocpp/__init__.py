@@ -79,6 +79,11 @@ from integrations.ocpp.const import (
     UNKNOWN_REJECT,
 )
 from integrations.ocpp.limits import DEFAULT_FUTURE_MINUTES, DEFAULT_MAX_PORTS, DEFAULT_PAST_DAYS
+from integrations.ocpp.transactions import (
+    CONF_TRANSACTIONS_DB_URL,
+    store_for,
+    valid_db_url,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -206,6 +211,8 @@ CONFIG_SCHEMA = vol.Schema(
         vol.Optional(CONF_PENDING_EXPIRY, default=DEFAULT_PENDING_EXPIRY_HOURS): vol.All(
             vol.Coerce(float), vol.Range(min=0.01, max=8760)
         ),
+        # Where transactions are kept (default: ocpp_transactions.db in the config dir).
+        vol.Optional(CONF_TRANSACTIONS_DB_URL): valid_db_url,
     }
 )
 
@@ -219,6 +226,8 @@ async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
     for version in protocol.OcppVersion:
         await hub.run_in_executor(protocol.precompile, version)
     system = CentralSystem(hub, config)
+    # The transaction store on the database transactions_db_url names (default: SQLite).
+    system.transactions = store_for(hub, config.get(CONF_TRANSACTIONS_DB_URL))
     await system.start()
     hub.data[DATA_SYSTEM] = system
     _register_services(hub, system)

@@ -1,7 +1,13 @@
-"""Durable store of OCPP charging transactions (see store.py); the public names."""
+"""Durable store of OCPP charging transactions; the public names.
+
+store.py: the TransactionStore API and its request queue; backend.py: the interface its
+databases implement; sqlite.py and postgres.py: the two backends, each with its SQL;
+model.py: the records, limits and errors.
+"""
 
 from __future__ import annotations
 
+from integrations.ocpp.transactions.backend import TransactionBackend
 from integrations.ocpp.transactions.model import (
     DATA_TRANSACTION_STORE,
     DB_FILENAME,
@@ -20,9 +26,17 @@ from integrations.ocpp.transactions.model import (
     TransactionStoreError,
 )
 from integrations.ocpp.transactions.sqlite import MIGRATIONS, SCHEMA_VERSION, migrate_schema
-from integrations.ocpp.transactions.store import TransactionStore, async_get_store
+from integrations.ocpp.transactions.store import (
+    CONF_TRANSACTIONS_DB_URL,
+    TransactionStore,
+    async_get_store,
+    make_backend,
+    store_for,
+    valid_db_url,
+)
 
 __all__ = [
+    "CONF_TRANSACTIONS_DB_URL",
     "DATA_TRANSACTION_STORE",
     "DB_FILENAME",
     "DEFAULT_LIMIT",
@@ -37,10 +51,14 @@ __all__ = [
     "OCPP_201",
     "SCHEMA_VERSION",
     "Transaction",
+    "TransactionBackend",
     "TransactionEvent",
     "TransactionStore",
     "TransactionStoreClosedError",
     "TransactionStoreError",
     "async_get_store",
+    "make_backend",
     "migrate_schema",
+    "store_for",
+    "valid_db_url",
 ]

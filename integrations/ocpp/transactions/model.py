@@ -72,3 +72,50 @@ class TransactionEvent:
     meter_wh: float | None
     data: dict[str, Any]
     received_at: float
+
+
+# The columns both backends read a transaction and an event from, in this order.
+TX_COLUMNS: Final = (
+    "id, charger_tx_id, charge_point_id, connector_id, evse_id, id_tag, started_at, stopped_at,"
+    " meter_start_wh, meter_stop_wh, energy_wh, stop_reason, ocpp_version, remote_id, stop_id_tag"
+)
+EVENT_COLUMNS: Final = "seq_no, event_type, timestamp, offline, meter_wh, data, received_at"
+
+
+def row_to_transaction(row: tuple[Any, ...], replayed: bool = False) -> Transaction:
+    """Build a Transaction from a row of TX_COLUMNS."""
+    (
+        row_id,
+        charger_tx_id,
+        charge_point_id,
+        connector_id,
+        evse_id,
+        id_tag,
+        started_at,
+        stopped_at,
+        meter_start_wh,
+        meter_stop_wh,
+        energy_wh,
+        stop_reason,
+        ocpp_version,
+        remote_id,
+        stop_id_tag,
+    ) = row
+    return Transaction(
+        id=row_id,
+        ocpp_id=charger_tx_id if charger_tx_id is not None else str(row_id),
+        charge_point_id=charge_point_id,
+        connector_id=connector_id,
+        evse_id=evse_id,
+        id_tag=id_tag,
+        started_at=started_at,
+        stopped_at=stopped_at,
+        meter_start_wh=meter_start_wh,
+        meter_stop_wh=meter_stop_wh,
+        energy_wh=energy_wh,
+        stop_reason=stop_reason,
+        ocpp_version=ocpp_version,
+        remote_id=remote_id,
+        stop_id_tag=stop_id_tag,
+        replayed=replayed,
+    )

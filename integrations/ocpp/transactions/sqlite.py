@@ -1,26 +1,44 @@
-"""The transaction store's SQL for SQLite: schema, migrations, and the operations.
+"""The transaction store on SQLite: a WAL file written by one thread, batches committed once.
 
-Every operation runs on the store's writer thread, inside the batch's SQLite transaction.
+A charger is told "Accepted" only after its transaction is committed and fsync'd
+(synchronous=FULL). The connection lives on one dedicated thread; every operation here runs
+on it, inside the batch's SQLite transaction.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import dataclasses
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
 from hub.migration import MigrationError, Migrations, migrate_sqlite
+from integrations.ocpp.transactions.backend import (
+    BatchResult,
+    Operations,
+    Outcome,
+    Request,
+    TransactionBackend,
+    wrap,
+    wrap_commit,
+)
 from integrations.ocpp.transactions.model import (
+    EVENT_COLUMNS,
     EVENT_ENDED,
     MAX_TRANSACTION_ID,
+    TX_COLUMNS,
     Transaction,
     TransactionEvent,
     TransactionStoreError,
+    row_to_transaction,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -96,12 +114,6 @@ _SCHEMA_V1: Final = (
     """,
 )
 
-_TX_COLUMNS: Final = (
-    "id, charger_tx_id, charge_point_id, connector_id, evse_id, id_tag, started_at, stopped_at,"
-    " meter_start_wh, meter_stop_wh, energy_wh, stop_reason, ocpp_version, remote_id, stop_id_tag"
-)
-_EVENT_COLUMNS: Final = "seq_no, event_type, timestamp, offline, meter_wh, data, received_at"
-
 
 def rollback(conn: sqlite3.Connection) -> None:
     if conn.in_transaction:
@@ -139,47 +151,9 @@ def migrate_schema(
 # Operations: each runs on the writer thread, inside the batch's SQLite transaction.
 
 
-def _row_to_transaction(row: tuple[Any, ...], replayed: bool = False) -> Transaction:
-    (
-        row_id,
-        charger_tx_id,
-        charge_point_id,
-        connector_id,
-        evse_id,
-        id_tag,
-        started_at,
-        stopped_at,
-        meter_start_wh,
-        meter_stop_wh,
-        energy_wh,
-        stop_reason,
-        ocpp_version,
-        remote_id,
-        stop_id_tag,
-    ) = row
-    return Transaction(
-        id=row_id,
-        ocpp_id=charger_tx_id if charger_tx_id is not None else str(row_id),
-        charge_point_id=charge_point_id,
-        connector_id=connector_id,
-        evse_id=evse_id,
-        id_tag=id_tag,
-        started_at=started_at,
-        stopped_at=stopped_at,
-        meter_start_wh=meter_start_wh,
-        meter_stop_wh=meter_stop_wh,
-        energy_wh=energy_wh,
-        stop_reason=stop_reason,
-        ocpp_version=ocpp_version,
-        remote_id=remote_id,
-        stop_id_tag=stop_id_tag,
-        replayed=replayed,
-    )
-
-
 def _fetch(conn: sqlite3.Connection, row_id: int, replayed: bool = False) -> Transaction:
-    row = conn.execute(f"SELECT {_TX_COLUMNS} FROM transactions WHERE id = ?", (row_id,)).fetchone()
-    return _row_to_transaction(row, replayed)
+    row = conn.execute(f"SELECT {TX_COLUMNS} FROM transactions WHERE id = ?", (row_id,)).fetchone()
+    return row_to_transaction(row, replayed)
 
 
 def start_transaction(
@@ -196,12 +170,11 @@ def start_transaction(
     remote_id: int | None,
 ) -> Transaction:
     row = conn.execute(
-        f"SELECT {_TX_COLUMNS} FROM transactions"
-        " WHERE charge_point_id = ? AND start_replay_key = ?",
+        f"SELECT {TX_COLUMNS} FROM transactions WHERE charge_point_id = ? AND start_replay_key = ?",
         (charge_point_id, replay_key),
     ).fetchone()
     if row is not None:
-        return _row_to_transaction(row, replayed=True)
+        return row_to_transaction(row, replayed=True)
     now = time.time()
     cursor = conn.execute(
         "INSERT INTO transactions (charge_point_id, ocpp_version, connector_id, evse_id, id_tag,"
@@ -260,13 +233,13 @@ def stop_transaction(
         return None
     # Only ids we handed to this very charge point: a charger cannot stop another's session.
     row = conn.execute(
-        f"SELECT {_TX_COLUMNS} FROM transactions"
+        f"SELECT {TX_COLUMNS} FROM transactions"
         " WHERE id = ? AND charge_point_id = ? AND charger_tx_id IS NULL",
         (transaction_id, charge_point_id),
     ).fetchone()
     if row is None:
         return None
-    stored = _row_to_transaction(row)
+    stored = row_to_transaction(row)
     if stored.stopped_at is not None:
         return dataclasses.replace(stored, replayed=True)
     energy = None if stored.meter_start_wh is None else meter_stop_wh - stored.meter_start_wh
@@ -337,7 +310,7 @@ def upsert_event(
         if seen is not None:
             return _fetch(conn, row_id, replayed=True), True
     conn.execute(
-        f"INSERT INTO transaction_events (transaction_row, {_EVENT_COLUMNS})"
+        f"INSERT INTO transaction_events (transaction_row, {EVENT_COLUMNS})"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (row_id, seq_no, event_type, timestamp, int(offline), meter_wh, data, now),
     )
@@ -385,41 +358,41 @@ def upsert_event(
 
 def get(conn: sqlite3.Connection, *, transaction_id: int) -> Transaction | None:
     row = conn.execute(
-        f"SELECT {_TX_COLUMNS} FROM transactions WHERE id = ?", (transaction_id,)
+        f"SELECT {TX_COLUMNS} FROM transactions WHERE id = ?", (transaction_id,)
     ).fetchone()
-    return None if row is None else _row_to_transaction(row)
+    return None if row is None else row_to_transaction(row)
 
 
 def get_by_ocpp_id(
     conn: sqlite3.Connection, *, charge_point_id: str, ocpp_id: str
 ) -> Transaction | None:
     row = conn.execute(
-        f"SELECT {_TX_COLUMNS} FROM transactions WHERE charge_point_id = ? AND charger_tx_id = ?",
+        f"SELECT {TX_COLUMNS} FROM transactions WHERE charge_point_id = ? AND charger_tx_id = ?",
         (charge_point_id, ocpp_id),
     ).fetchone()
     if row is None and ocpp_id.isascii() and ocpp_id.isdecimal():
         row = conn.execute(
-            f"SELECT {_TX_COLUMNS} FROM transactions"
+            f"SELECT {TX_COLUMNS} FROM transactions"
             " WHERE id = ? AND charge_point_id = ? AND charger_tx_id IS NULL",
             (int(ocpp_id), charge_point_id),
         ).fetchone()
-    return None if row is None else _row_to_transaction(row)
+    return None if row is None else row_to_transaction(row)
 
 
 def open_transactions(conn: sqlite3.Connection, *, charge_point_id: str) -> list[Transaction]:
     rows = conn.execute(
-        f"SELECT {_TX_COLUMNS} FROM transactions"
+        f"SELECT {TX_COLUMNS} FROM transactions"
         " WHERE charge_point_id = ? AND stopped_at IS NULL ORDER BY started_at, id",
         (charge_point_id,),
     ).fetchall()
-    return [_row_to_transaction(row) for row in rows]
+    return [row_to_transaction(row) for row in rows]
 
 
 def open_transactions_all(conn: sqlite3.Connection) -> list[Transaction]:
     rows = conn.execute(
-        f"SELECT {_TX_COLUMNS} FROM transactions WHERE stopped_at IS NULL ORDER BY started_at, id"
+        f"SELECT {TX_COLUMNS} FROM transactions WHERE stopped_at IS NULL ORDER BY started_at, id"
     ).fetchall()
-    return [_row_to_transaction(row) for row in rows]
+    return [row_to_transaction(row) for row in rows]
 
 
 def changed_since(
@@ -427,12 +400,12 @@ def changed_since(
 ) -> list[tuple[float, Transaction]]:
     start = -1.0 if since is None else since
     rows = conn.execute(
-        f"SELECT updated_at, {_TX_COLUMNS} FROM transactions"
+        f"SELECT updated_at, {TX_COLUMNS} FROM transactions"
         " WHERE (updated_at > ? OR (updated_at = ? AND id > ?))"
         " ORDER BY updated_at, id LIMIT ?",
         (start, start, after_id, limit),
     ).fetchall()
-    return [(float(row[0]), _row_to_transaction(row[1:])) for row in rows]
+    return [(float(row[0]), row_to_transaction(row[1:])) for row in rows]
 
 
 def ledger_mark(conn: sqlite3.Connection, *, name: str) -> float | None:
@@ -462,16 +435,16 @@ def transactions(
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     args.append(limit)
     rows = conn.execute(
-        f"SELECT {_TX_COLUMNS} FROM transactions{where} ORDER BY started_at, id LIMIT ?", args
+        f"SELECT {TX_COLUMNS} FROM transactions{where} ORDER BY started_at, id LIMIT ?", args
     ).fetchall()
-    return [_row_to_transaction(row) for row in rows]
+    return [row_to_transaction(row) for row in rows]
 
 
 def events(
     conn: sqlite3.Connection, *, charge_point_id: str, ocpp_id: str
 ) -> list[TransactionEvent]:
     rows = conn.execute(
-        f"SELECT {_EVENT_COLUMNS} FROM transaction_events WHERE transaction_row ="
+        f"SELECT {EVENT_COLUMNS} FROM transaction_events WHERE transaction_row ="
         " (SELECT id FROM transactions WHERE charge_point_id = ? AND charger_tx_id = ?)"
         " ORDER BY seq_no",
         (charge_point_id, ocpp_id),
@@ -490,3 +463,162 @@ def events(
         )
         for seq_no, event_type, timestamp, offline, meter_wh, data, received_at in rows
     ]
+
+
+OPERATIONS: Final = Operations(
+    start_transaction=start_transaction,
+    stop_transaction=stop_transaction,
+    upsert_event=upsert_event,
+    get=get,
+    get_by_ocpp_id=get_by_ocpp_id,
+    open_transactions=open_transactions,
+    open_transactions_all=open_transactions_all,
+    changed_since=changed_since,
+    ledger_mark=ledger_mark,
+    set_ledger_mark=set_ledger_mark,
+    transactions=transactions,
+    events=events,
+)
+
+
+class SQLiteTransactionBackend(TransactionBackend):
+    """Transactions in a SQLite file (WAL, synchronous=FULL), on a thread of their own."""
+
+    ops = OPERATIONS
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.name = str(self.path)
+        # Made on open: a store that is never opened starts no thread.
+        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"<SQLiteTransactionBackend {self.path}>"
+
+    async def open(self, target_version: int, migrations: Mapping[int, Any] | None) -> int:
+        self._thread = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix=f"ocpp-transactions {self.path.name}"
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            conn, found = await loop.run_in_executor(
+                self._thread, self._connect, target_version, migrations
+            )
+        except BaseException:
+            await self.close()
+            raise
+        self._conn = conn
+        return found
+
+    def _connect(
+        self, target_version: int, migrations: Mapping[int, Any] | None
+    ) -> tuple[sqlite3.Connection, int]:
+        """Open the database (WAL, synchronous=FULL) and bring its schema up to date."""
+        if not self.path.exists():
+            # Id tags identify people: the file is private from the start.
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise TransactionStoreError(f"{self.path} cannot use WAL (journal mode {mode})")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            found = migrate_schema(conn, target_version, migrations)
+        except BaseException:
+            conn.close()
+            raise
+        return conn, found
+
+    async def run(self, batch: list[Request]) -> BatchResult:
+        assert self._thread is not None
+        assert self._conn is not None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, _run_batch, self._conn, batch)
+
+    async def close(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        conn, self._conn = self._conn, None
+        loop = asyncio.get_running_loop()
+        if conn is not None:
+            try:
+                await loop.run_in_executor(thread, conn.close)
+            except sqlite3.Error:
+                _LOGGER.exception("error closing transaction store %s", self.path)
+        await loop.run_in_executor(None, thread.shutdown)
+
+
+# The batch, on the backend's thread
+
+
+def _run_batch(conn: sqlite3.Connection, batch: list[Request]) -> BatchResult:
+    """Run a batch in as few SQLite transactions as it takes (one, unless one is lost)."""
+    result = BatchResult()
+    todo = batch
+    while todo:
+        todo = _try_transaction(conn, todo, result)
+    return result
+
+
+def _try_transaction(
+    conn: sqlite3.Connection, todo: list[Request], result: BatchResult
+) -> list[Request]:
+    """Run todo in one transaction and commit; add the outcomes, return what to run again.
+
+    Each write runs inside a savepoint, so a failing request is undone alone. If SQLite
+    rolls the whole transaction back (disk full, I/O error), the failing request fails and
+    the others, whose work was lost unacknowledged, are returned to be run again.
+    """
+    write = any(request.write for request in todo)
+    try:
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    except sqlite3.Error as err:
+        _LOGGER.error("transaction store cannot begin a transaction: %s", err)
+        result.problem = f"cannot begin a transaction: {err}"
+        result.outcomes.extend((r.future, None, wrap(r, err)) for r in todo)
+        return []
+    outcomes: list[Outcome] = []
+    succeeded: list[Request] = []
+    wrote = False
+    for index, request in enumerate(todo):
+        changes = conn.total_changes
+        try:
+            if request.write:
+                conn.execute("SAVEPOINT request")
+            value = request.op(conn)
+            if request.write:
+                conn.execute("RELEASE request")
+        except Exception as err:
+            result.outcomes.append((request.future, None, wrap(request, err)))
+            if not isinstance(err, TransactionStoreError):
+                _LOGGER.error("%s failed: %r", request.what, err)
+            if request.write and conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK TO request")
+                    conn.execute("RELEASE request")
+                    continue
+                except sqlite3.Error:
+                    _LOGGER.exception("transaction store cannot undo %s", request.what)
+            elif conn.in_transaction:
+                continue
+            rollback(conn)
+            return succeeded + todo[index + 1 :]
+        succeeded.append(request)
+        outcomes.append((request.future, value, None))
+        if conn.total_changes != changes:
+            wrote = True
+    try:
+        conn.execute("COMMIT")
+    except sqlite3.Error as err:
+        _LOGGER.error("transaction store commit failed: %s", err)
+        result.problem = f"commit failed: {err}"
+        rollback(conn)
+        result.outcomes.extend((f, None, wrap_commit(err)) for f, _, _ in outcomes)
+        return []
+    if wrote:
+        result.commits += 1
+    result.outcomes.extend(outcomes)
+    return []

@@ -1,9 +1,10 @@
-"""Durable store of OCPP charging transactions: SQLite, one writer thread, group commit.
+"""Durable store of OCPP charging transactions: one queue, group commit, one backend.
 
-A charger is told "Accepted" only after its transaction is committed and fsync'd. All SQLite
-work runs on one dedicated thread; requests queued from the event loop are taken in batches,
-run in one SQLite transaction and committed once, and only then are the callers' futures
-resolved. A request that fails (a SQLite error, a bad value) fails only its own future.
+A charger is told "Accepted" only after its transaction is committed. Requests made in the
+event loop are queued; one worker takes them in batches and hands each batch to the backend
+(SQLite on a thread of its own, or PostgreSQL through asyncpg), which runs it in one
+database transaction and commits once; only then are the callers' futures resolved. A
+request that fails (a database error, a bad value) fails only its own future.
 
 Replays are answered from the store: a charger resends what was not acknowledged before a
 reconnect, and the resent message finds the record it made the first time.
@@ -15,18 +16,21 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
-import queue
-import sqlite3
-import threading
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import orjson
+import voluptuous as vol
 
-from integrations.ocpp.transactions import sqlite as sql
+from integrations.ocpp.transactions.backend import (
+    BatchResult,
+    Outcome,
+    Request,
+    TransactionBackend,
+    wrap,
+)
 from integrations.ocpp.transactions.model import (
     DATA_TRANSACTION_STORE,
     DB_FILENAME,
@@ -39,7 +43,7 @@ from integrations.ocpp.transactions.model import (
     TransactionStoreClosedError,
     TransactionStoreError,
 )
-from integrations.ocpp.transactions.sqlite import MIGRATIONS, SCHEMA_VERSION, Migration
+from integrations.ocpp.transactions.sqlite import SCHEMA_VERSION, SQLiteTransactionBackend
 
 if TYPE_CHECKING:
     from hub.core import Hub
@@ -48,56 +52,80 @@ _LOGGER = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-
-@dataclass(slots=True)
-class _Request:
-    op: Callable[[sqlite3.Connection], Any]
-    future: asyncio.Future[Any]
-    write: bool
-    what: str
+# The OCPP integration's option naming the database (default: the SQLite file in the
+# config dir), in the recorder's db_url manner.
+CONF_TRANSACTIONS_DB_URL: Final = "transactions_db_url"
+SQLITE_PREFIX: Final = "sqlite:///"
+POSTGRESQL_PREFIXES: Final = ("postgresql://", "postgres://")
 
 
-# (future, result, error): what the loop is told once the batch is committed.
-_Outcome: TypeAlias = tuple[asyncio.Future[Any], Any, BaseException | None]
+def valid_db_url(value: Any) -> str:
+    """Check a transactions_db_url: sqlite:///PATH or postgresql://... (for the config schema)."""
+    url = str(value)
+    if url.startswith(SQLITE_PREFIX) and len(url) > len(SQLITE_PREFIX):
+        return url
+    if url.startswith(POSTGRESQL_PREFIXES):
+        return url
+    raise vol.Invalid(
+        f"unsupported transactions_db_url {url!r}: expected sqlite:///PATH or postgresql://..."
+    )
+
+
+def make_backend(hub: Hub, db_url: str | None) -> TransactionBackend:
+    """Return the backend a db_url names (None: ocpp_transactions.db in the config dir)."""
+    if db_url is None:
+        return SQLiteTransactionBackend(hub.path(DB_FILENAME))
+    if db_url.startswith(SQLITE_PREFIX):
+        path = Path(db_url[len(SQLITE_PREFIX) :])
+        return SQLiteTransactionBackend(path if path.is_absolute() else hub.path(str(path)))
+    from integrations.ocpp.transactions.postgres import PostgresTransactionBackend
+
+    return PostgresTransactionBackend(db_url)
 
 
 class TransactionStore:
-    """Transactions in ``<config>/ocpp_transactions.db``, written by one thread in batches.
+    """Transactions in one database (by default ``<config>/ocpp_transactions.db``).
 
-    Coroutines run in the event loop; the SQLite connection lives on the writer thread only.
-    ``commits`` counts commits that wrote something (each is one fsync of the WAL).
+    Coroutines run in the event loop. ``commits`` counts commits that wrote something (on
+    SQLite, each is one fsync of the WAL).
     """
 
     def __init__(
         self,
-        path: Path,
+        path: Path | None = None,
         *,
+        backend: TransactionBackend | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
         schema_version: int = SCHEMA_VERSION,
-        migrations: Mapping[int, Migration] | None = None,
+        migrations: Mapping[int, Any] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        self.path = Path(path)
+        if backend is None:
+            if path is None:
+                raise ValueError("give the store a path or a backend")
+            backend = SQLiteTransactionBackend(path)
+        self.backend = backend
+        # The SQLite file, None on PostgreSQL.
+        self.path = backend.path if isinstance(backend, SQLiteTransactionBackend) else None
         self.max_batch = max_batch
         self.schema_version = schema_version
-        self._migrations: Mapping[int, Migration] = MIGRATIONS if migrations is None else migrations
+        self._migrations = migrations
+        self._ops = backend.ops
         self.commits = 0
         self.batches = 0
         self.requests = 0
-        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._queue: asyncio.Queue[Request | None] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
         self._opened: asyncio.Future[None] | None = None
-        self._closed: asyncio.Future[None] | None = None
         self._accepting = False
         self._closing = False
-        # Told in the loop when writing starts failing (the reason) and works again (None).
+        # Told when writing starts failing (the reason) and works again (None).
         self.on_health: Callable[[str | None], None] | None = None
-        self._failing = False  # writer thread only
+        self._failing = False
 
     def __repr__(self) -> str:
-        return f"<TransactionStore {self.path} commits={self.commits}>"
+        return f"<TransactionStore {_redacted(self.backend.name)} commits={self.commits}>"
 
     @property
     def is_open(self) -> bool:
@@ -107,44 +135,37 @@ class TransactionStore:
     # Lifecycle
 
     async def open(self) -> None:
-        """Start the writer thread, create or migrate the schema; idempotent."""
+        """Connect, create or migrate the schema, start taking requests; idempotent."""
         if self._closing:
-            raise TransactionStoreClosedError(f"transaction store {self.path} is closed")
-        if self._opened is None:
-            loop = asyncio.get_running_loop()
-            self._loop = loop
-            self._opened = loop.create_future()
-            self._closed = loop.create_future()
-            self._thread = threading.Thread(
-                target=self._run, name=f"ocpp-transactions {self.path.name}", daemon=True
-            )
+            raise TransactionStoreClosedError(f"transaction store {self._name} is closed")
+        if self._worker is None:
+            self._opened = asyncio.get_running_loop().create_future()
             # Requests made while the schema is set up wait in the queue.
             self._accepting = True
-            self._thread.start()
+            self._worker = asyncio.create_task(self._work(), name=f"ocpp-transactions {self._name}")
+        assert self._opened is not None
         try:
             await asyncio.shield(self._opened)
         except TransactionStoreError:
-            # The thread has given up; wait for its last word so it can be joined.
-            assert self._closed is not None
-            assert self._thread is not None
-            await asyncio.shield(self._closed)
-            self._thread.join()
+            # The worker has given up; let it finish so nothing is left running.
+            await asyncio.shield(self._worker)
             raise
 
     async def close(self) -> None:
         """Finish every queued request, commit, close the database; idempotent."""
-        if self._thread is None:
+        if self._worker is None:
             self._closing = True
             return
         if not self._closing:
             self._closing = True
             self._accepting = False
-            # Queued after every accepted request: the writer reaches it last.
-            self._queue.put(None)
-        assert self._closed is not None
-        await asyncio.shield(self._closed)
-        # The thread's last act was to report it closed; the join is immediate.
-        self._thread.join()
+            # Queued after every accepted request: the worker reaches it last.
+            self._queue.put_nowait(None)
+        await asyncio.shield(self._worker)
+
+    @property
+    def _name(self) -> str:
+        return _redacted(self.backend.name)
 
     # OCPP 1.6
 
@@ -167,7 +188,7 @@ class TransactionStore:
         ``replayed`` set, and writes nothing.
         """
         op = functools.partial(
-            sql.start_transaction,
+            self._ops.start_transaction,
             charge_point_id=charge_point_id,
             connector_id=connector_id,
             id_tag=id_tag,
@@ -199,7 +220,7 @@ class TransactionStore:
         A transaction already stopped is returned as stored, with ``replayed`` set.
         """
         op = functools.partial(
-            sql.stop_transaction,
+            self._ops.stop_transaction,
             charge_point_id=charge_point_id,
             transaction_id=transaction_id,
             meter_stop_wh=meter_stop_wh,
@@ -247,7 +268,7 @@ class TransactionStore:
         except TypeError as err:
             raise TransactionStoreError(f"event data is not JSON-serialisable: {err}") from err
         op = functools.partial(
-            sql.upsert_event,
+            self._ops.upsert_event,
             charge_point_id=charge_point_id,
             transaction_id=transaction_id,
             seq_no=seq_no,
@@ -275,7 +296,7 @@ class TransactionStore:
     async def get(self, transaction_id: int) -> Transaction | None:
         """Return a transaction by its internal id (the OCPP 1.6 transactionId)."""
         result: Transaction | None = await self._call(
-            functools.partial(sql.get, transaction_id=transaction_id),
+            functools.partial(self._ops.get, transaction_id=transaction_id),
             write=False,
             what=f"get {transaction_id}",
         )
@@ -284,7 +305,9 @@ class TransactionStore:
     async def get_by_ocpp_id(self, charge_point_id: str, ocpp_id: str) -> Transaction | None:
         """Return a charge point's transaction by the id the charger knows."""
         result: Transaction | None = await self._call(
-            functools.partial(sql.get_by_ocpp_id, charge_point_id=charge_point_id, ocpp_id=ocpp_id),
+            functools.partial(
+                self._ops.get_by_ocpp_id, charge_point_id=charge_point_id, ocpp_id=ocpp_id
+            ),
             write=False,
             what=f"get {charge_point_id}/{ocpp_id}",
         )
@@ -293,7 +316,7 @@ class TransactionStore:
     async def open_transactions(self, charge_point_id: str) -> list[Transaction]:
         """Return a charge point's transactions that have not ended, oldest first."""
         result: list[Transaction] = await self._call(
-            functools.partial(sql.open_transactions, charge_point_id=charge_point_id),
+            functools.partial(self._ops.open_transactions, charge_point_id=charge_point_id),
             write=False,
             what=f"open transactions of {charge_point_id}",
         )
@@ -302,7 +325,9 @@ class TransactionStore:
     async def open_transactions_all(self) -> list[Transaction]:
         """Return every transaction that has not ended, oldest first."""
         result: list[Transaction] = await self._call(
-            sql.open_transactions_all, write=False, what="open transactions"
+            functools.partial(self._ops.open_transactions_all),
+            write=False,
+            what="open transactions",
         )
         return result
 
@@ -314,7 +339,7 @@ class TransactionStore:
         Pages go on from the last row of the previous page: (its updated_at, its id).
         """
         result: list[tuple[float, Transaction]] = await self._call(
-            functools.partial(sql.changed_since, since=since, after_id=after_id, limit=limit),
+            functools.partial(self._ops.changed_since, since=since, after_id=after_id, limit=limit),
             write=False,
             what="changed transactions",
         )
@@ -323,14 +348,14 @@ class TransactionStore:
     async def ledger_mark(self, name: str) -> float | None:
         """Return the mark kept under name, or None."""
         result: float | None = await self._call(
-            functools.partial(sql.ledger_mark, name=name), write=False, what=f"ledger {name}"
+            functools.partial(self._ops.ledger_mark, name=name), write=False, what=f"ledger {name}"
         )
         return result
 
     async def set_ledger_mark(self, name: str, value: float) -> None:
         """Keep a mark under name (on disk once this returns)."""
         await self._call(
-            functools.partial(sql.set_ledger_mark, name=name, value=value),
+            functools.partial(self._ops.set_ledger_mark, name=name, value=value),
             write=True,
             what=f"set ledger {name}",
         )
@@ -344,7 +369,7 @@ class TransactionStore:
         """Return transactions started at or after since, oldest first, at most limit."""
         result: list[Transaction] = await self._call(
             functools.partial(
-                sql.transactions, charge_point_id=charge_point_id, since=since, limit=limit
+                self._ops.transactions, charge_point_id=charge_point_id, since=since, limit=limit
             ),
             write=False,
             what="transactions",
@@ -354,127 +379,68 @@ class TransactionStore:
     async def events(self, charge_point_id: str, transaction_id: str) -> list[TransactionEvent]:
         """Return the events of a 2.0.1 transaction in seqNo order."""
         result: list[TransactionEvent] = await self._call(
-            functools.partial(sql.events, charge_point_id=charge_point_id, ocpp_id=transaction_id),
+            functools.partial(
+                self._ops.events, charge_point_id=charge_point_id, ocpp_id=transaction_id
+            ),
             write=False,
             what=f"events of {charge_point_id}/{transaction_id}",
         )
         return result
 
-    # Loop side of the queue
+    # The queue
 
-    async def _call(self, op: Callable[[sqlite3.Connection], _T], *, write: bool, what: str) -> _T:
-        """Queue op for the writer thread and wait until its batch is committed."""
+    async def _call(self, op: Callable[[Any], _T], *, write: bool, what: str) -> _T:
+        """Queue op for the backend and wait until its batch is committed."""
         if not self._accepting:
             state = "closed" if self._closing else "not open"
-            raise TransactionStoreClosedError(f"transaction store {self.path} is {state}")
-        assert self._loop is not None
-        future: asyncio.Future[_T] = self._loop.create_future()
-        self._queue.put(_Request(op, future, write, what))
+            raise TransactionStoreClosedError(f"transaction store {self._name} is {state}")
+        future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(Request(op, future, write, what))
         return await future
 
-    def _set_opened(self, error: BaseException | None) -> None:
-        """Report the outcome of opening (in the loop)."""
+    async def _work(self) -> None:
+        """Open the backend, then serve batches until the close marker; never raise."""
         assert self._opened is not None
-        if error is not None:
+        try:
+            await self.backend.open(self.schema_version, self._migrations)
+        except Exception as err:
+            _LOGGER.error("cannot open transaction store %s: %s", self._name, err)
+            error = (
+                err
+                if isinstance(err, TransactionStoreError)
+                else TransactionStoreError(f"cannot open {self._name}: {err}")
+            )
+            if error is not err:
+                error.__cause__ = err
             self._accepting = False
             self._closing = True
-            # Nobody will serve what was queued while opening: fail it here, in the loop,
-            # where nothing new can be queued in between.
-            while True:
-                try:
-                    request = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+            # Nobody will serve what was queued while opening.
+            while not self._queue.empty():
+                request = self._queue.get_nowait()
                 if request is not None and not request.future.done():
                     request.future.set_exception(
                         TransactionStoreClosedError(f"transaction store did not open: {error}")
                     )
-            if not self._opened.done():
-                self._opened.set_exception(error)
-        elif not self._opened.done():
-            self._opened.set_result(None)
-
-    def _set_closed(self) -> None:
-        """Report that the writer thread is done (in the loop)."""
-        if self._closed is not None and not self._closed.done():
-            self._closed.set_result(None)
-
-    # Writer thread
-
-    def _health(self, problem: str | None) -> None:
-        """Tell the loop (on_health) when writing starts failing or works again."""
-        if problem is None and not self._failing:
+            self._opened.set_exception(error)
             return
-        self._failing = problem is not None
-        if self.on_health is not None:
-            self._post(self.on_health, problem)
-
-    def _post(self, callback: Callable[..., None], *args: Any) -> None:
-        """Run callback in the loop (from the writer thread)."""
-        assert self._loop is not None
+        self._opened.set_result(None)
         try:
-            self._loop.call_soon_threadsafe(callback, *args)
-        except RuntimeError:
-            # The loop is closed: nobody is waiting for an answer any more.
-            _LOGGER.debug("event loop closed before %s", callback)
-
-    def _run(self) -> None:
-        """The writer thread: open, then serve batches until the close marker."""
-        try:
-            conn = self._connect()
-        except BaseException as err:
-            _LOGGER.error("cannot open transaction store %s: %s", self.path, err)
-            error = (
-                err
-                if isinstance(err, TransactionStoreError)
-                else TransactionStoreError(f"cannot open {self.path}: {err}")
-            )
-            if error is not err:
-                error.__cause__ = err
-            self._post(self._set_opened, error)
-            self._post(self._set_closed)
-            return
-        self._post(self._set_opened, None)
-        try:
-            self._serve(conn)
+            await self._serve()
         finally:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                _LOGGER.exception("error closing transaction store %s", self.path)
-            self._post(self._set_closed)
+            await self.backend.close()
 
-    def _connect(self) -> sqlite3.Connection:
-        """Open the database (WAL, synchronous=FULL) and bring its schema up to date."""
-        if not self.path.exists():
-            # Id tags identify people: the file is private from the start.
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-        try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise TransactionStoreError(f"{self.path} cannot use WAL (journal mode {mode})")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            sql.migrate_schema(conn, self.schema_version, self._migrations)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _serve(self, conn: sqlite3.Connection) -> None:
-        """Take what is queued in batches until the close marker; never raise."""
-        get = self._queue.get
-        get_nowait = self._queue.get_nowait
+    async def _serve(self) -> None:
+        """Take what is queued in batches until the close marker."""
+        queue = self._queue
         max_batch = self.max_batch
         while True:
-            first = get()
+            first = await queue.get()
             stop = first is None
-            batch: list[_Request] = [] if first is None else [first]
+            batch: list[Request] = [] if first is None else [first]
             while not stop and len(batch) < max_batch:
                 try:
-                    item = get_nowait()
-                except queue.Empty:
+                    item = queue.get_nowait()
+                except asyncio.QueueEmpty:
                     break
                 if item is None:
                     stop = True
@@ -482,103 +448,34 @@ class TransactionStore:
                     batch.append(item)
             if batch:
                 try:
-                    outcomes = self._run_batch(conn, batch)
-                except Exception as err:  # a bug here must not kill the thread
+                    result = await self.backend.run(batch)
+                except Exception as err:  # a bug here must not stop the store
                     _LOGGER.exception("transaction store batch failed")
-                    outcomes = [(r.future, None, _wrap(r, err)) for r in batch]
+                    result = BatchResult([(r.future, None, wrap(r, err)) for r in batch])
                 self.batches += 1
                 self.requests += len(batch)
-                self._post(_deliver, outcomes)
+                self.commits += result.commits
+                self._account(result)
+                _deliver(result.outcomes)
             if stop:
                 return
 
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Request]) -> list[_Outcome]:
-        """Run a batch in as few SQLite transactions as it takes (one, unless one is lost)."""
-        outcomes: list[_Outcome] = []
-        todo = batch
-        while todo:
-            done, retry = self._try_transaction(conn, todo)
-            outcomes.extend(done)
-            todo = retry
-        return outcomes
-
-    def _try_transaction(
-        self, conn: sqlite3.Connection, todo: list[_Request]
-    ) -> tuple[list[_Outcome], list[_Request]]:
-        """Run todo in one transaction and commit; return outcomes and what to run again.
-
-        Each write runs inside a savepoint, so a failing request is undone alone. If SQLite
-        rolls the whole transaction back (disk full, I/O error), the failing request fails and
-        the others, whose work was lost unacknowledged, are returned to be run again.
-        """
-        write = any(request.write for request in todo)
-        try:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        except sqlite3.Error as err:
-            _LOGGER.error("transaction store cannot begin a transaction: %s", err)
-            self._health(f"cannot begin a transaction: {err}")
-            return [(r.future, None, _wrap(r, err)) for r in todo], []
-        outcomes: list[_Outcome] = []
-        failures: list[_Outcome] = []
-        succeeded: list[_Request] = []
-        wrote = False
-        for index, request in enumerate(todo):
-            changes = conn.total_changes
-            try:
-                if request.write:
-                    conn.execute("SAVEPOINT request")
-                value = request.op(conn)
-                if request.write:
-                    conn.execute("RELEASE request")
-            except Exception as err:
-                failures.append((request.future, None, _wrap(request, err)))
-                if not isinstance(err, TransactionStoreError):
-                    _LOGGER.error("%s failed: %r", request.what, err)
-                if request.write and conn.in_transaction:
-                    try:
-                        conn.execute("ROLLBACK TO request")
-                        conn.execute("RELEASE request")
-                        continue
-                    except sqlite3.Error:
-                        _LOGGER.exception("transaction store cannot undo %s", request.what)
-                elif conn.in_transaction:
-                    continue
-                sql.rollback(conn)
-                return failures, succeeded + todo[index + 1 :]
-            succeeded.append(request)
-            outcomes.append((request.future, value, None))
-            if conn.total_changes != changes:
-                wrote = True
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as err:
-            _LOGGER.error("transaction store commit failed: %s", err)
-            self._health(f"commit failed: {err}")
-            sql.rollback(conn)
-            return failures + [(f, None, _wrap_commit(err)) for f, _, _ in outcomes], []
-        if wrote:
-            self.commits += 1
-            if self._failing:
-                self._health(None)
-        return failures + outcomes, []
+    def _account(self, result: BatchResult) -> None:
+        """Tell on_health when writing starts failing or works again."""
+        if result.problem is not None:
+            self._failing = True
+            problem: str | None = result.problem
+        elif result.commits and self._failing:
+            self._failing = False
+            problem = None
+        else:
+            return
+        if self.on_health is not None:
+            self.on_health(problem)
 
 
-def _wrap(request: _Request, err: BaseException) -> BaseException:
-    if isinstance(err, TransactionStoreError):
-        return err
-    wrapped = TransactionStoreError(f"{request.what} failed: {err}")
-    wrapped.__cause__ = err
-    return wrapped
-
-
-def _wrap_commit(err: BaseException) -> BaseException:
-    wrapped = TransactionStoreError(f"commit failed, nothing of the batch was stored: {err}")
-    wrapped.__cause__ = err
-    return wrapped
-
-
-def _deliver(outcomes: list[_Outcome]) -> None:
-    """Resolve the futures of a committed batch (in the loop)."""
+def _deliver(outcomes: list[Outcome]) -> None:
+    """Resolve the futures of a committed batch."""
     for future, result, error in outcomes:
         if future.done():  # the caller gave up waiting
             continue
@@ -588,14 +485,24 @@ def _deliver(outcomes: list[_Outcome]) -> None:
             future.set_exception(error)
 
 
+def _redacted(name: str) -> str:
+    """A database's name without the password a URL may carry."""
+    return re.sub(r"//[^@/]*@", "//***@", name)
+
+
 # Hub wiring
 
 
-async def async_get_store(hub: Hub) -> TransactionStore:
+def store_for(hub: Hub, db_url: str | None = None) -> TransactionStore:
+    """Return a (not yet open) store on the database a transactions_db_url names."""
+    return TransactionStore(backend=make_backend(hub, db_url))
+
+
+async def async_get_store(hub: Hub, db_url: str | None = None) -> TransactionStore:
     """Return the hub's open transaction store, opening it on first use; closed at shutdown."""
     store: TransactionStore | None = hub.data.get(DATA_TRANSACTION_STORE)
     if store is None:
-        store = TransactionStore(hub.path(DB_FILENAME))
+        store = store_for(hub, db_url)
         hub.data[DATA_TRANSACTION_STORE] = store
         remove = hub.on_shutdown(store.close)
         try:

@@ -1,4 +1,8 @@
-"""The OCPP transaction store: durable before acknowledged, replays found, batched commits."""
+"""The OCPP transaction store: durable before acknowledged, replays found, batched commits.
+
+Tests of the store run against both backends (SQLite, PostgreSQL); what only a file has
+(its mode, WAL, a SIGKILL'd child writing it) runs on SQLite.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,12 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from hub.core import Hub
@@ -28,6 +34,7 @@ from integrations.ocpp.transactions import (
     TransactionStoreError,
     async_get_store,
 )
+from integrations.ocpp.transactions.postgres import PostgresTransactionBackend
 
 ROOT = Path(__file__).resolve().parents[3]
 T0 = 1_700_000_000.0
@@ -52,9 +59,42 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / DB_FILENAME
 
 
+@dataclass
+class Database:
+    """One database under test: stores opened on it, and SQL run on it from outside."""
+
+    kind: str
+    path: Path
+    url: str
+
+    def new_store(self, **options: Any) -> TransactionStore:
+        if self.kind == "sqlite":
+            return TransactionStore(self.path, **options)
+        return TransactionStore(backend=PostgresTransactionBackend(self.url), **options)
+
+    async def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Run SQL through a connection of its own, as another process would."""
+        if self.kind == "sqlite":
+            with contextlib.closing(sqlite3.connect(self.path)) as conn, conn:
+                return conn.execute(sql, args).fetchall()
+        conn = await asyncpg.connect(self.url)
+        try:
+            return [tuple(row) for row in await conn.fetch(sql, *args)]
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, db_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        yield Database("sqlite", db_path, "")
+    else:
+        yield Database("postgresql", db_path, request.getfixturevalue("pg_schema"))
+
+
 @pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[TransactionStore]:
-    instance = TransactionStore(db_path)
+async def store(db: Database) -> AsyncIterator[TransactionStore]:
+    instance = db.new_store()
     await instance.open()
     yield instance
     await instance.close()
@@ -125,7 +165,7 @@ async def event(
 # OCPP 1.6
 
 
-async def test_start_then_stop_round_trip(store: TransactionStore, db_path: Path) -> None:
+async def test_start_then_stop_round_trip(store: TransactionStore, db: Database) -> None:
     started = await start(store, meter=1234.5)
 
     assert started.id > 0
@@ -149,7 +189,7 @@ async def test_start_then_stop_round_trip(store: TransactionStore, db_path: Path
     assert stopped.stop_id_tag == "TAG1"
     assert not stopped.replayed
     assert await store.get(started.id) == stopped
-    assert query(db_path, "SELECT energy_wh, stop_reason FROM transactions") == [(8000, "Local")]
+    assert await db.query("SELECT energy_wh, stop_reason FROM transactions") == [(8000, "Local")]
 
 
 async def test_ids_are_unique_positive_int32(store: TransactionStore) -> None:
@@ -162,16 +202,15 @@ async def test_ids_are_unique_positive_int32(store: TransactionStore) -> None:
     assert all(0 < tx_id <= MAX_TRANSACTION_ID for tx_id in ids)
 
 
-async def test_ids_are_not_reused_after_a_restart(db_path: Path) -> None:
-    first = TransactionStore(db_path)
+async def test_ids_are_not_reused_after_a_restart(db: Database) -> None:
+    first = db.new_store()
     await first.open()
     before = await start(first)
     await first.close()
     # Even a transaction removed by retention must not give its id away again.
-    with contextlib.closing(sqlite3.connect(db_path)) as conn, conn:
-        conn.execute("DELETE FROM transactions")
+    await db.query("DELETE FROM transactions")
 
-    second = TransactionStore(db_path)
+    second = db.new_store()
     await second.open()
     after = await start(second, at=T0 + 1)
     await second.close()
@@ -180,7 +219,7 @@ async def test_ids_are_not_reused_after_a_restart(db_path: Path) -> None:
 
 
 async def test_replayed_start_returns_the_same_transaction(
-    store: TransactionStore, db_path: Path
+    store: TransactionStore, db: Database
 ) -> None:
     first = await start(store)
     again = await start(store)
@@ -188,26 +227,26 @@ async def test_replayed_start_returns_the_same_transaction(
     assert again.replayed
     assert again.id == first.id
     assert again == Transaction(**{**_fields(first), "replayed": True})
-    assert query(db_path, "SELECT id FROM transactions") == [(first.id,)]
+    assert await db.query("SELECT id FROM transactions") == [(first.id,)]
 
 
-async def test_replayed_start_in_the_same_batch_and_after_restart(db_path: Path) -> None:
-    store = TransactionStore(db_path)
+async def test_replayed_start_in_the_same_batch_and_after_restart(db: Database) -> None:
+    store = db.new_store()
     await store.open()
     first, second = await asyncio.gather(start(store), start(store))
     await store.close()
-    reopened = TransactionStore(db_path)
+    reopened = db.new_store()
     await reopened.open()
     third = await start(reopened)
     await reopened.close()
 
     assert first.id == second.id == third.id
     assert [first.replayed, second.replayed, third.replayed] == [False, True, True]
-    assert query(db_path, "SELECT COUNT(*) FROM transactions") == [(1,)]
+    assert await db.query("SELECT COUNT(*) FROM transactions") == [(1,)]
 
 
 async def test_replayed_stop_returns_the_stored_record_unchanged(
-    store: TransactionStore, db_path: Path
+    store: TransactionStore, db: Database
 ) -> None:
     started = await start(store, meter=100)
     stopped = await stop(store, started.id, meter=600)
@@ -220,8 +259,8 @@ async def test_replayed_stop_returns_the_stored_record_unchanged(
     assert again.replayed
     assert conflicting.replayed
     assert _fields(again) == _fields(stopped) == _fields(conflicting)
-    assert query(
-        db_path, "SELECT id, meter_stop_wh, energy_wh, stopped_at, stop_reason FROM transactions"
+    assert await db.query(
+        "SELECT id, meter_stop_wh, energy_wh, stopped_at, stop_reason FROM transactions"
     ) == [(started.id, 600, 500, T0 + 3600, "EVDisconnected")]
 
 
@@ -242,7 +281,7 @@ async def test_stop_of_an_unknown_or_foreign_transaction_is_none(store: Transact
 
 
 async def test_events_are_idempotent_and_kept_in_seq_no_order(
-    store: TransactionStore, db_path: Path
+    store: TransactionStore, db: Database
 ) -> None:
     # Arrival order after an offline period: Updated 2, Started 0, Updated 1, Updated 1 again.
     tx2, replayed2 = await event(store, 2, "Updated", meter=1500, offline=True)
@@ -274,8 +313,8 @@ async def test_events_are_idempotent_and_kept_in_seq_no_order(
         "eventType": "Updated",
         "transactionInfo": {"transactionId": "tx-A"},
     }
-    assert query(db_path, "SELECT COUNT(*) FROM transaction_events") == [(3,)]
-    assert query(db_path, "SELECT COUNT(*) FROM transactions") == [(1,)]
+    assert await db.query("SELECT COUNT(*) FROM transaction_events") == [(3,)]
+    assert await db.query("SELECT COUNT(*) FROM transactions") == [(1,)]
 
 
 async def test_ended_event_closes_the_transaction(store: TransactionStore) -> None:
@@ -366,19 +405,20 @@ async def test_reads(store: TransactionStore) -> None:
 
 
 async def test_acknowledged_transaction_is_in_the_file(
-    store: TransactionStore, db_path: Path
+    store: TransactionStore, db: Database
 ) -> None:
     started = await start(store)
-    assert query(db_path, "SELECT id, charge_point_id FROM transactions") == [(started.id, "CP1")]
+    assert await db.query("SELECT id, charge_point_id FROM transactions") == [(started.id, "CP1")]
 
     await stop(store, started.id)
-    assert query(db_path, "SELECT stopped_at FROM transactions") == [(T0 + 3600,)]
+    assert await db.query("SELECT stopped_at FROM transactions") == [(T0 + 3600,)]
 
     await event(store, 0, "Started")
-    assert query(db_path, "SELECT seq_no FROM transaction_events") == [(0,)]
+    assert await db.query("SELECT seq_no FROM transaction_events") == [(0,)]
 
-    assert query(db_path, "PRAGMA journal_mode") == [("wal",)]
-    assert file_mode(db_path) == 0o600
+    if db.kind == "sqlite":
+        assert await db.query("PRAGMA journal_mode") == [("wal",)]
+        assert file_mode(db.path) == 0o600
 
 
 _CRASH_CHILD = """
@@ -449,7 +489,7 @@ def test_crash_loses_nothing_acknowledged(db_path: Path) -> None:
 # Group commit and lifecycle
 
 
-async def test_concurrent_requests_share_commits(store: TransactionStore, db_path: Path) -> None:
+async def test_concurrent_requests_share_commits(store: TransactionStore, db: Database) -> None:
     commits_before = store.commits
 
     started = await asyncio.gather(
@@ -459,7 +499,7 @@ async def test_concurrent_requests_share_commits(store: TransactionStore, db_pat
     commits = store.commits - commits_before
     assert len({tx.id for tx in started}) == 500
     assert 1 <= commits <= 25, commits
-    assert query(db_path, "SELECT COUNT(*) FROM transactions") == [(500,)]
+    assert await db.query("SELECT COUNT(*) FROM transactions") == [(500,)]
 
 
 async def test_replays_alone_do_not_commit(store: TransactionStore) -> None:
@@ -472,8 +512,8 @@ async def test_replays_alone_do_not_commit(store: TransactionStore) -> None:
     assert store.commits == commits
 
 
-async def test_close_drains_queued_requests(db_path: Path) -> None:
-    store = TransactionStore(db_path)
+async def test_close_drains_queued_requests(db: Database) -> None:
+    store = db.new_store()
     await store.open()
     tasks = [asyncio.create_task(start(store, cp=f"CP{n}", at=T0 + n)) for n in range(200)]
     await asyncio.sleep(0)  # every task has queued its request
@@ -482,11 +522,11 @@ async def test_close_drains_queued_requests(db_path: Path) -> None:
 
     results = [task.result() for task in tasks]
     assert len({tx.id for tx in results}) == 200
-    assert query(db_path, "SELECT COUNT(*) FROM transactions") == [(200,)]
+    assert await db.query("SELECT COUNT(*) FROM transactions") == [(200,)]
 
 
-async def test_close_is_idempotent_and_refuses_later_requests(db_path: Path) -> None:
-    store = TransactionStore(db_path)
+async def test_close_is_idempotent_and_refuses_later_requests(db: Database) -> None:
+    store = db.new_store()
     with pytest.raises(TransactionStoreClosedError, match="not open"):
         await start(store)
     await store.open()
@@ -503,7 +543,7 @@ async def test_close_is_idempotent_and_refuses_later_requests(db_path: Path) -> 
     with pytest.raises(TransactionStoreClosedError):
         await store.open()
     # Closed means closed: no -wal left behind by the last connection.
-    assert not file_exists(Path(f"{db_path}-wal"))
+    assert not file_exists(Path(f"{db.path}-wal"))
 
 
 async def test_caller_that_stops_waiting_still_gets_its_record(store: TransactionStore) -> None:
@@ -520,9 +560,16 @@ async def test_caller_that_stops_waiting_still_gets_its_record(store: Transactio
 # Errors
 
 
-async def test_sqlite_error_fails_only_its_request(store: TransactionStore, db_path: Path) -> None:
-    def broken(conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT INTO transactions (charge_point_id) VALUES ('CPX')")  # NOT NULL
+async def test_database_error_fails_only_its_request(store: TransactionStore, db: Database) -> None:
+    broken_sql = "INSERT INTO transactions (charge_point_id) VALUES ('CPX')"  # NOT NULL
+
+    def broken_sqlite(conn: sqlite3.Connection) -> None:
+        conn.execute(broken_sql)
+
+    async def broken_postgres(conn: asyncpg.Connection) -> None:
+        await conn.execute(broken_sql)
+
+    broken: Any = broken_sqlite if db.kind == "sqlite" else broken_postgres
 
     good_before = [start(store, cp=f"CP{n}", at=T0 + n) for n in range(20)]
     good_after = [start(store, cp=f"CP{n}", at=T0 + 100 + n) for n in range(20)]
@@ -536,21 +583,24 @@ async def test_sqlite_error_fails_only_its_request(store: TransactionStore, db_p
     failure = results[20]
     assert isinstance(failure, TransactionStoreError)
     assert "broken request failed" in str(failure)
-    assert isinstance(failure.__cause__, sqlite3.IntegrityError)
+    refusal = sqlite3.IntegrityError if db.kind == "sqlite" else asyncpg.NotNullViolationError
+    assert isinstance(failure.__cause__, refusal)
     assert all(isinstance(r, Transaction) for r in results[:20] + results[21:])
-    assert query(db_path, "SELECT COUNT(*) FROM transactions") == [(40,)]
-    # The writer thread lives on.
+    assert await db.query("SELECT COUNT(*) FROM transactions") == [(40,)]
+    # The store lives on.
     assert (await start(store, cp="CP-late")).id > 0
 
 
-async def test_exhausted_ids_fail_that_start_only(db_path: Path) -> None:
-    store = TransactionStore(db_path)
+async def test_exhausted_ids_fail_that_start_only(db: Database) -> None:
+    store = db.new_store()
     await store.open()
     await start(store)
     await store.close()
-    with contextlib.closing(sqlite3.connect(db_path)) as conn, conn:
-        conn.execute("UPDATE sqlite_sequence SET seq = ?", (MAX_TRANSACTION_ID,))
-    store = TransactionStore(db_path)
+    if db.kind == "sqlite":
+        await db.query("UPDATE sqlite_sequence SET seq = ?", MAX_TRANSACTION_ID)
+    else:
+        await db.query(f"ALTER TABLE transactions ALTER COLUMN id RESTART {MAX_TRANSACTION_ID + 1}")
+    store = db.new_store()
     await store.open()
     try:
         failed, created = await asyncio.gather(
@@ -559,7 +609,7 @@ async def test_exhausted_ids_fail_that_start_only(db_path: Path) -> None:
         assert isinstance(failed, TransactionStoreError)
         assert "exhausted" in str(failed)
         assert isinstance(created, tuple)
-        cp9 = query(db_path, "SELECT COUNT(*) FROM transactions WHERE charge_point_id = 'CP9'")
+        cp9 = await db.query("SELECT COUNT(*) FROM transactions WHERE charge_point_id = 'CP9'")
         assert cp9 == [(0,)]
     finally:
         await store.close()
@@ -574,6 +624,18 @@ async def test_unopenable_database_fails_open_clearly(tmp_path: Path) -> None:
         await store.open()
 
     assert not store.is_open
+    await store.close()
+
+
+async def test_unreachable_postgresql_fails_open_clearly(pg_database: str) -> None:
+    url = pg_database.rsplit("/", 1)[0] + "/no_such_database_here"
+    store = TransactionStore(backend=PostgresTransactionBackend(url))
+
+    with pytest.raises(TransactionStoreError, match="cannot connect to the transaction database"):
+        await store.open()
+
+    assert not store.is_open
+    assert store.path is None
     await store.close()
 
 
@@ -609,13 +671,13 @@ async def test_schema_is_versioned_and_migrated_through_the_hook(db_path: Path) 
     await older.close()
 
 
-async def test_version_1_database_gains_the_ledger(db_path: Path) -> None:
-    old = TransactionStore(db_path, schema_version=1)
+async def test_version_1_database_gains_the_ledger(db: Database) -> None:
+    old = db.new_store(schema_version=1)
     await old.open()
     kept = await start(old)
     await old.close()
 
-    store = TransactionStore(db_path)
+    store = db.new_store()
     await store.open()
     assert await store.get(kept.id) == kept
     assert await store.ledger_mark("history") is None
@@ -625,19 +687,19 @@ async def test_version_1_database_gains_the_ledger(db_path: Path) -> None:
     assert [transaction.id for _, transaction in changed] == [kept.id]
     assert await store.changed_since(changed[0][0], kept.id) == []
     await store.close()
-    assert query(db_path, "SELECT MAX(version) FROM schema_version") == [(2,)]
+    assert await db.query("SELECT MAX(version) FROM schema_version") == [(2,)]
 
 
-async def test_missing_migration_is_refused(db_path: Path) -> None:
-    store = TransactionStore(db_path, schema_version=1)
+async def test_missing_migration_is_refused(db: Database) -> None:
+    store = db.new_store(schema_version=1)
     await store.open()
     await store.close()
 
-    newer = TransactionStore(db_path, schema_version=3, migrations={})
+    newer = db.new_store(schema_version=3, migrations={})
     with pytest.raises(TransactionStoreError, match="no migration from schema version 1"):
         await newer.open()
     await newer.close()
-    assert query(db_path, "SELECT MAX(version) FROM schema_version") == [(1,)]
+    assert await db.query("SELECT MAX(version) FROM schema_version") == [(1,)]
 
 
 # Hub wiring

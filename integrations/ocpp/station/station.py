@@ -1,12 +1,12 @@
-"""A charging station as the hub knows it: its entities, its messages, its commands.
+"""A charging station as the hub knows it: its entities, ports, state and commands.
 
 A Station outlives its connections: it is made from config (or on first contact) and keeps
-its devices, entity ids and sessions while the charger comes and goes.
+its devices, entity ids and sessions while the charger comes and goes. What differs by OCPP
+version, the messages it handles and the words of the calls it sends, is in v16 and v201.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -16,29 +16,28 @@ from typing import TYPE_CHECKING, Any
 from hub.charger import (
     Charger,
     ChargerCapability,
-    ConnectorStatus,
     ResetType,
     fire_charger_event,
     register_charger,
-    status_from_ocpp201,
 )
 from hub.clock import clock
 from hub.const import ATTR_DEVICE_CLASS, ATTR_FRIENDLY_NAME, ATTR_UNIT_OF_MEASUREMENT
 from hub.core import Context, Hub, ReadOnlyDict
-from hub.registry import DeviceKind, async_sync_registries, device_registry, entity_registry
+from hub.registry import DeviceKind, device_registry, entity_registry
 from hub.restore_state import last_state
 from hub.security import Severity
 from integrations.ocpp.connection import Connection, HandlerError, OcppCallError
-from integrations.ocpp.const import (
-    DOMAIN,
-    OFFLINE,
-    ONLINE,
-    PENDING,
-    SEC_CHARGER_REPORTED,
-    SEC_REJECTED_PENDING,
-)
+from integrations.ocpp.const import DOMAIN, OFFLINE, ONLINE, PENDING, SEC_REJECTED_PENDING
 from integrations.ocpp.limits import LimitError
 from integrations.ocpp.protocol import OcppVersion
+from integrations.ocpp.station import v16, v201
+from integrations.ocpp.station.common import (
+    ENERGY_REGISTER,
+    POWER_ACTIVE,
+    OcppCalls,
+    Sample,
+    now_iso,
+)
 
 if TYPE_CHECKING:
     from integrations.ocpp.system import CentralSystem
@@ -47,6 +46,9 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], Context], Awaitable[dict[str, Any]]]
+# Each version's handlers, by action; held here so the per-message lookup is one global.
+_HANDLERS_16 = v16.HANDLERS
+_HANDLERS_201 = v201.HANDLERS
 
 # key: (name, unit, device class)
 STATION_ENTITIES: dict[str, tuple[str, str | None, str | None]] = {
@@ -82,19 +84,12 @@ PORT_ENTITIES: dict[str, tuple[str, str | None, str | None]] = {
     "id_tag": ("id tag", None, None),
 }
 
+# Defined here, not imported from common: CPython 3.11 compiles `name.get(...)` on an imported
+# name as an attribute load making a bound method per call (it assumes a module).
 _ENERGY_SCALE = {"Wh": 1.0, "kWh": 1000.0}
 _POWER_SCALE = {"W": 1.0, "kW": 1000.0}
-ENERGY_REGISTER = "Energy.Active.Import.Register"
-POWER_ACTIVE = "Power.Active.Import"
 # Unit multipliers are bounded to -9..9 by the schemas (limits.INTEGER_BOUNDS).
 _POW10 = {exponent: 10.0**exponent for exponent in range(-9, 10)}
-
-# A sampled value read and checked: (measurand, phase, value in Wh / W / A / V / %).
-Sample = tuple[str, str, float]
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class _Entities:
@@ -182,7 +177,7 @@ class Port:
 
 
 class Station(Charger):
-    """One charge point: entities, message handlers, and the charger.* capabilities."""
+    """One charge point: entities, ports, state, and the charger.* capabilities."""
 
     capabilities = (
         ChargerCapability.RESET
@@ -408,7 +403,7 @@ class Station(Charger):
         if self.connection is not None:
             self._write_station("connectivity", ONLINE)
             try:
-                await self._trigger("BootNotification", None)
+                await self._calls().trigger_message(self, "BootNotification", None)
             except OcppCallError as err:
                 _LOGGER.info(
                     "%s approved; it will be accepted at its next boot (%s)", self.cp_id, err
@@ -466,7 +461,7 @@ class Station(Charger):
         else:
             status = "Rejected"
         self.boot_status = status
-        return {"status": status, "currentTime": _now_iso(), "interval": self.heartbeat_interval}
+        return {"status": status, "currentTime": now_iso(), "interval": self.heartbeat_interval}
 
     def _record_boot(
         self,
@@ -501,36 +496,6 @@ class Station(Charger):
             context=ctx,
             data={"charge_point_id": self.cp_id, "reason": reason, "firmware": firmware},
         )
-
-    async def on_boot_16(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        self._record_boot(
-            ctx,
-            payload.get("chargePointVendor"),
-            payload.get("chargePointModel"),
-            payload.get("chargePointSerialNumber") or payload.get("chargeBoxSerialNumber"),
-            payload.get("firmwareVersion"),
-            "PowerUp",
-        )
-        # The charger's device and entities are on disk before it hears Accepted.
-        await async_sync_registries(self.hub)
-        return self._boot_response()
-
-    async def on_boot_201(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        station = payload.get("chargingStation", {})
-        self._record_boot(
-            ctx,
-            station.get("vendorName"),
-            station.get("model"),
-            station.get("serialNumber"),
-            station.get("firmwareVersion"),
-            payload.get("reason", "Unknown"),
-        )
-        await async_sync_registries(self.hub)
-        return self._boot_response()
-
-    async def on_heartbeat(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        self._touch(context=ctx)
-        return {"currentTime": _now_iso()}
 
     def _set_status(
         self,
@@ -595,41 +560,6 @@ class Station(Charger):
                 },
                 ctx,
             )
-
-    async def on_status_16(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        number = self._port_number("connectorId", payload["connectorId"])
-        at = (
-            self._charger_time("timestamp", payload["timestamp"])
-            if payload.get("timestamp")
-            else None
-        )
-        self._touch(context=ctx)
-        info = {
-            key: payload[source]
-            for key, source in (
-                ("vendor_error_code", "vendorErrorCode"),
-                ("info", "info"),
-                ("vendor_id", "vendorId"),
-            )
-            if payload.get(source)
-        }
-        self._set_status(number, payload["status"], payload.get("errorCode"), info, ctx, at)
-        return {}
-
-    async def on_status_201(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        number = self._port_number("evseId", payload["evseId"])
-        at = self._charger_time("timestamp", payload["timestamp"])
-        self._touch(context=ctx)
-        port = self.ports.get(number)
-        charging_state = None
-        if port is not None and port.transaction is not None:
-            charging_state = "Charging"
-        status = status_from_ocpp201(payload["connectorStatus"], charging_state)
-        error = "NoError" if status is not ConnectorStatus.FAULTED else "Faulted"
-        self._set_status(
-            number, str(status), error, {"connector_id": payload["connectorId"]}, ctx, at
-        )
-        return {}
 
     # Values checked before anything is applied: a message is taken whole or refused whole.
 
@@ -720,33 +650,12 @@ class Station(Charger):
             port.session_start_wh = wh
         self._write(port.entities, "session_energy", round(wh - port.session_start_wh, 3), ctx)
 
-    async def on_meter_values_16(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        number = self._port_number("connectorId", payload["connectorId"])
-        samples = self._samples("meterValue", payload["meterValue"])
-        self._touch(context=ctx)
-        self._apply_meter_values(number, samples, ctx)
-        return {}
-
-    async def on_meter_values_201(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        number = self._port_number("evseId", payload["evseId"])
-        samples = self._samples("meterValue", payload["meterValue"])
-        self._touch(context=ctx)
-        self._apply_meter_values(number, samples, ctx)
-        return {}
-
     def _id_tag_status(self, id_tag: str | None) -> str:
         if id_tag is None:
             return "Invalid"
         if id_tag in self.system.id_tags or self.system.authorize_unknown:
             return "Accepted"
         return "Invalid"
-
-    async def on_authorize_16(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        return {"idTagInfo": {"status": self._id_tag_status(payload["idTag"])}}
-
-    async def on_authorize_201(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        token = payload["idToken"]
-        return {"idTokenInfo": {"status": self._id_tag_status(token.get("idToken"))}}
 
     def _session_started(
         self, port: Port, transaction: Transaction, id_tag: str | None, ctx: Context
@@ -815,244 +724,6 @@ class Station(Charger):
                 ctx,
             )
 
-    async def on_start_transaction_16(
-        self, payload: dict[str, Any], ctx: Context
-    ) -> dict[str, Any]:
-        connector = self._port_number("connectorId", payload["connectorId"])
-        if connector == 0:
-            raise LimitError("connectorId", "connectorId 0 is the station, not a connector")
-        started_at = self._charger_time("timestamp", payload["timestamp"])
-        self._touch(context=ctx)
-        id_tag = payload["idTag"]
-        key = f"{self.cp_id}|{connector}|{id_tag}|{payload['timestamp']}|{payload['meterStart']}"
-        # On disk before the charger hears Accepted.
-        transaction = await self.system.transactions.start_transaction(
-            charge_point_id=self.cp_id,
-            connector_id=connector,
-            id_tag=id_tag,
-            meter_start_wh=float(payload["meterStart"]),
-            started_at=started_at,
-            ocpp_version="1.6",
-            replay_key=key,
-        )
-        port = self.port(connector)
-        if not transaction.replayed or port.transaction is None:
-            await self._end_superseded(port, transaction, ctx)
-            self._session_started(port, transaction, id_tag, ctx)
-        return {
-            "transactionId": int(transaction.ocpp_id),
-            "idTagInfo": {"status": self._id_tag_status(id_tag)},
-        }
-
-    async def _end_superseded(self, port: Port, new: Transaction, ctx: Context) -> None:
-        """End the port's open 1.6 transaction when another starts on it (one at a time).
-
-        A charger that lost power mid-session often never sends that session's
-        StopTransaction; the new start is the proof it is over. It ends, at the latest, when
-        the new one began, at the meter reading the new one starts from (the connector's
-        register), so it does not stay open forever in the store, the recorder and the API.
-        """
-        old = port.transaction
-        if old is None or old.ocpp_id == new.ocpp_id or old.ocpp_version != "1.6":
-            return
-        meter = new.meter_start_wh
-        if meter is None or old.meter_start_wh is None or meter < old.meter_start_wh:
-            meter = old.meter_start_wh or 0.0
-        stopped = await self.system.transactions.stop_transaction(
-            charge_point_id=self.cp_id,
-            transaction_id=int(old.ocpp_id),
-            meter_stop_wh=meter,
-            stopped_at=max(old.started_at, new.started_at),
-            reason="Other",
-            id_tag=None,
-            replay_key=f"{self.cp_id}|superseded|{old.ocpp_id}|by|{new.ocpp_id}",
-        )
-        if stopped is not None:
-            self._session_ended(port, stopped, ctx)
-
-    def _supersede_201(self, port: Port, old: Transaction, new: Transaction, ctx: Context) -> None:
-        """A new 2.0.1 transaction on an EVSE that still had one open: the old one is over.
-
-        An EVSE runs one transaction at a time. The old one ended, at the latest, when the
-        new one began; history and the port say so now. The transaction store keeps it open
-        until the charger's own Ended arrives (2.0.1 chargers queue it over a power loss),
-        which then records the real end and energy.
-        """
-        ended = dataclasses.replace(
-            old, stopped_at=max(old.started_at, new.started_at), stop_reason="Other"
-        )
-        self._session_ended(port, ended, ctx)
-
-    async def on_stop_transaction_16(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        stopped_at = self._charger_time("timestamp", payload["timestamp"])
-        samples = self._samples("transactionData", payload.get("transactionData", ()))
-        self._touch(context=ctx)
-        ocpp_id = payload["transactionId"]
-        key = f"{self.cp_id}|stop|{ocpp_id}|{payload['timestamp']}|{payload['meterStop']}"
-        transaction = await self.system.transactions.stop_transaction(
-            charge_point_id=self.cp_id,
-            transaction_id=ocpp_id,
-            meter_stop_wh=float(payload["meterStop"]),
-            stopped_at=stopped_at,
-            reason=payload.get("reason", "Local"),
-            id_tag=payload.get("idTag"),
-            replay_key=key,
-        )
-        number = transaction.connector_id if transaction is not None else None
-        if transaction is not None and number:
-            # The port may not be known yet in this run: a stop queued while the hub was
-            # down is often the charger's first message after a restart.
-            port = self.port(number)
-            if not transaction.replayed or port.transaction is not None:
-                self._session_ended(port, transaction, ctx)
-            self._apply_meter_values(number, samples, ctx)
-        response: dict[str, Any] = {}
-        if payload.get("idTag"):
-            response["idTagInfo"] = {"status": self._id_tag_status(payload["idTag"])}
-        return response
-
-    async def on_transaction_event_201(
-        self, payload: dict[str, Any], ctx: Context
-    ) -> dict[str, Any]:
-        timestamp = self._charger_time("timestamp", payload["timestamp"])
-        evse = payload.get("evse", {}).get("id")
-        if evse is not None:
-            self._port_number("evse.id", evse)
-        samples = self._samples("meterValue", payload.get("meterValue", ()))
-        self._touch(context=ctx)
-        info = payload["transactionInfo"]
-        transaction, replayed = await self.system.transactions.upsert_event(
-            charge_point_id=self.cp_id,
-            transaction_id=info["transactionId"],
-            seq_no=payload["seqNo"],
-            event_type=payload["eventType"],
-            timestamp=timestamp,
-            offline=bool(payload.get("offline", False)),
-            meter_wh=_energy_of(samples),
-            data=payload,
-            evse_id=evse,
-            connector_id=payload.get("evse", {}).get("connectorId"),
-            id_tag=payload.get("idToken", {}).get("idToken"),
-            stop_reason=info.get("stoppedReason"),
-        )
-        number = evse if evse is not None else transaction.evse_id
-        if number and not replayed:
-            port = self.port(number)
-            id_tag = payload.get("idToken", {}).get("idToken")
-            current = port.transaction
-            if payload["eventType"] == "Ended":
-                self._session_ended(port, transaction, ctx)
-            elif current is not None and current.ocpp_id == transaction.ocpp_id:
-                # The stored record moves on (a start reading that came late, the id tag).
-                port.transaction = transaction
-            elif current is None or transaction.started_at >= current.started_at:
-                if current is not None:
-                    self._supersede_201(port, current, transaction, ctx)
-                self._session_started(port, transaction, id_tag or transaction.id_tag, ctx)
-            # Else a late (offline-queued) event of an older transaction: stored, and the
-            # port keeps the newer one.
-            state = info.get("chargingState")
-            if state is not None and payload["eventType"] != "Ended":
-                status = status_from_ocpp201("Occupied", state)
-                if port.status != str(status):
-                    self._set_status(number, str(status), "NoError", {}, ctx)
-            self._apply_meter_values(number, samples, ctx)
-        response: dict[str, Any] = {}
-        token = payload.get("idToken")
-        if token is not None:
-            response["idTokenInfo"] = {"status": self._id_tag_status(token.get("idToken"))}
-        return response
-
-    async def on_data_transfer(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        self.hub.bus.fire("ocpp_data_transfer", {"charge_point_id": self.cp_id, **payload}, ctx)
-        return {"status": "UnknownVendorId"}
-
-    async def on_diagnostics_status(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        self._write_station("diagnostics_status", payload["status"], ctx)
-        return {}
-
-    async def on_firmware_status(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        self._write_station("firmware_status", payload["status"], ctx)
-        self.hub.bus.fire(
-            "ocpp_firmware_status",
-            {"charge_point_id": self.cp_id, "status": payload["status"]},
-            ctx,
-        )
-        fire_charger_event(
-            self.hub,
-            "firmware",
-            station_id=self.device_id,
-            context=ctx,
-            data={"charge_point_id": self.cp_id, "status": payload["status"]},
-        )
-        return {}
-
-    async def on_log_status(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        self._write_station("diagnostics_status", payload["status"], ctx)
-        return {}
-
-    async def on_security_event(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        self._charger_time("timestamp", payload["timestamp"])
-        kind = payload["type"]
-        severity = Severity.CRITICAL if "Tamper" in kind or "Attack" in kind else Severity.WARNING
-        self.system.security_event(
-            SEC_CHARGER_REPORTED,
-            f"{self.cp_id} reported {kind}",
-            self.connection,
-            {"type": kind, "tech_info": payload.get("techInfo"), "timestamp": payload["timestamp"]},
-            cp_id=self.cp_id,
-            severity=severity,
-        )
-        fire_charger_event(
-            self.hub,
-            "security_event",
-            station_id=self.device_id,
-            context=ctx,
-            data={"charge_point_id": self.cp_id, "type": kind, "severity": str(severity)},
-        )
-        return {}
-
-    async def on_notify_event_201(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        self._charger_time("generatedAt", payload["generatedAt"])
-        for index, event in enumerate(payload.get("eventData", ())):
-            self._charger_time(f"eventData[{index}].timestamp", event["timestamp"])
-            evse = event.get("component", {}).get("evse", {}).get("id")
-            if evse is not None:
-                self._port_number(f"eventData[{index}].component.evse.id", evse)
-        for event in payload.get("eventData", ()):
-            self.hub.bus.fire("ocpp_notify_event", {"charge_point_id": self.cp_id, **event}, ctx)
-            component = event.get("component", {})
-            variable = event.get("variable", {}).get("name")
-            evse = component.get("evse", {}).get("id")
-            if component.get("name") != "Connector" or not evse:
-                continue
-            if variable == "AvailabilityState":
-                status = status_from_ocpp201(event.get("actualValue", "Unavailable"))
-                self._set_status(evse, str(status), None, {}, ctx)
-            elif variable == "Problem":
-                # 2.0.1 StatusNotification has no error code: a connector's problem and its
-                # code arrive as a NotifyEvent.
-                active = str(event.get("actualValue", "")).lower() == "true"
-                active = active and not event.get("cleared", False)
-                code = (event.get("techCode") or "Problem") if active else "NoError"
-                info = {"info": event["techInfo"]} if active and event.get("techInfo") else None
-                self._write(self.port(evse).entities, "error_code", code, ctx, info)
-                self.port(evse).note_error(code)
-        return {}
-
-    async def on_notify_report_201(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        self.hub.bus.fire(
-            "ocpp_notify_report",
-            {
-                "charge_point_id": self.cp_id,
-                "request_id": payload["requestId"],
-                "tbc": payload.get("tbc", False),
-                "report": payload.get("reportData", []),
-            },
-            ctx,
-        )
-        return {}
-
     # Outbound commands ------------------------------------------------------------------
 
     async def call(self, action: str, payload: dict[str, Any]) -> Any:
@@ -1062,88 +733,27 @@ class Station(Charger):
             raise OcppCallError(f"charger {self.cp_id} is offline")
         return await connection.call(action, payload, self.system.call_timeout)
 
-    def _v16(self) -> bool:
-        return self.version is not OcppVersion.V201
-
-    @staticmethod
-    def _status(answer: Any) -> Any:
-        if isinstance(answer, dict) and "status" in answer:
-            return answer["status"]
-        return answer
+    def _calls(self) -> OcppCalls:
+        """The calls in the words of the charger's OCPP version (1.6 until it has spoken)."""
+        if self.version is OcppVersion.V201:
+            return v201
+        return v16
 
     async def reset(self, reset_type: ResetType) -> Any:
-        if self._v16():
-            payload = {"type": "Hard" if reset_type is ResetType.HARD else "Soft"}
-        else:
-            payload = {"type": "Immediate" if reset_type is ResetType.HARD else "OnIdle"}
-        return self._status(await self.call("Reset", payload))
+        return await self._calls().reset(self, reset_type)
 
     async def set_availability(self, available: bool, connector_id: int | None) -> Any:
-        kind = "Operative" if available else "Inoperative"
-        if self._v16():
-            payload: dict[str, Any] = {"connectorId": connector_id or 0, "type": kind}
-        else:
-            payload = {"operationalStatus": kind}
-            if connector_id:
-                payload["evse"] = {"id": connector_id}
-        return self._status(await self.call("ChangeAvailability", payload))
+        return await self._calls().set_availability(self, available, connector_id)
 
     async def unlock_connector(self, connector_id: int) -> Any:
-        if self._v16():
-            payload = {"connectorId": connector_id}
-        else:
-            payload = {"evseId": connector_id, "connectorId": 1}
-        return self._status(await self.call("UnlockConnector", payload))
+        return await self._calls().unlock_connector(self, connector_id)
 
     async def set_current_limit(self, limit: float, connector_id: int | None) -> Any:
         self._profile_ids += 1
-        period = {"startPeriod": 0, "limit": round(limit, 1)}
-        station_wide = not connector_id
-        if self._v16():
-            profile: dict[str, Any] = {
-                "chargingProfileId": 1000 + (connector_id or 0),
-                "stackLevel": 0,
-                "chargingProfilePurpose": "ChargePointMaxProfile"
-                if station_wide
-                else "TxDefaultProfile",
-                "chargingProfileKind": "Relative",
-                "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [period]},
-            }
-            payload = {"connectorId": connector_id or 0, "csChargingProfiles": profile}
-        else:
-            profile = {
-                "id": 1000 + (connector_id or 0),
-                "stackLevel": 0,
-                "chargingProfilePurpose": "ChargingStationMaxProfile"
-                if station_wide
-                else "TxDefaultProfile",
-                "chargingProfileKind": "Relative",
-                "chargingSchedule": [
-                    {"id": 1, "chargingRateUnit": "A", "chargingSchedulePeriod": [period]}
-                ],
-            }
-            payload = {"evseId": connector_id or 0, "chargingProfile": profile}
-        return self._status(await self.call("SetChargingProfile", payload))
+        return await self._calls().set_current_limit(self, limit, connector_id)
 
     async def start_charging(self, connector_id: int | None, id_tag: str | None) -> Any:
-        tag = id_tag or "evhub"
-        if self._v16():
-            payload: dict[str, Any] = {"idTag": tag}
-            if connector_id:
-                payload["connectorId"] = connector_id
-        else:
-            self._profile_ids += 1
-            payload = {
-                "idToken": {"idToken": tag, "type": "Central"},
-                "remoteStartId": self._profile_ids,
-            }
-            if connector_id:
-                payload["evseId"] = connector_id
-        return self._status(
-            await self.call(
-                "RemoteStartTransaction" if self._v16() else "RequestStartTransaction", payload
-            )
-        )
+        return await self._calls().start_charging(self, connector_id, id_tag or "evhub")
 
     async def stop_charging(self, connector_id: int | None) -> Any:
         ports = (
@@ -1157,83 +767,15 @@ class Station(Charger):
                 f"no session running on {self.cp_id}"
                 + (f" connector {connector_id}" if connector_id else "")
             )
-        transaction = active[0]
-        if self._v16():
-            return self._status(
-                await self.call(
-                    "RemoteStopTransaction", {"transactionId": int(transaction.ocpp_id)}
-                )
-            )
-        return self._status(
-            await self.call("RequestStopTransaction", {"transactionId": transaction.ocpp_id})
-        )
-
-    async def _trigger(self, message: str, connector_id: int | None) -> Any:
-        payload: dict[str, Any] = {"requestedMessage": message}
-        if connector_id:
-            if self._v16():
-                payload["connectorId"] = connector_id
-            else:
-                payload["evse"] = {"id": connector_id}
-        return self._status(await self.call("TriggerMessage", payload))
+        return await self._calls().stop_charging(self, active[0])
 
     async def trigger_status(self, connector_id: int | None) -> Any:
-        return await self._trigger("StatusNotification", connector_id)
+        return await self._calls().trigger_message(self, "StatusNotification", connector_id)
 
     async def trigger_message(self, message: str, connector_id: int | None) -> Any:
         """Ask the charger to send a message now (TriggerMessage)."""
-        return await self._trigger(message, connector_id)
+        return await self._calls().trigger_message(self, message, connector_id)
 
     async def update_firmware(self, location: str, retrieve_at: datetime | None) -> Any:
         when = (retrieve_at or datetime.now(UTC)).astimezone(UTC).isoformat().replace("+00:00", "Z")
-        if self._v16():
-            return await self.call("UpdateFirmware", {"location": location, "retrieveDate": when})
-        self._profile_ids += 1
-        return self._status(
-            await self.call(
-                "UpdateFirmware",
-                {
-                    "requestId": self._profile_ids,
-                    "firmware": {"location": location, "retrieveDateTime": when},
-                },
-            )
-        )
-
-
-def _energy_of(samples: list[Sample]) -> float | None:
-    """The station-wide energy register reading among checked samples, in Wh."""
-    for measurand, phase, value in samples:
-        if measurand == ENERGY_REGISTER and not phase:
-            return value
-    return None
-
-
-_HANDLERS_16: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
-    "BootNotification": Station.on_boot_16,
-    "Heartbeat": Station.on_heartbeat,
-    "StatusNotification": Station.on_status_16,
-    "MeterValues": Station.on_meter_values_16,
-    "Authorize": Station.on_authorize_16,
-    "StartTransaction": Station.on_start_transaction_16,
-    "StopTransaction": Station.on_stop_transaction_16,
-    "DataTransfer": Station.on_data_transfer,
-    "DiagnosticsStatusNotification": Station.on_diagnostics_status,
-    "FirmwareStatusNotification": Station.on_firmware_status,
-    "SignedFirmwareStatusNotification": Station.on_firmware_status,
-    "LogStatusNotification": Station.on_log_status,
-    "SecurityEventNotification": Station.on_security_event,
-}
-_HANDLERS_201: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
-    "BootNotification": Station.on_boot_201,
-    "Heartbeat": Station.on_heartbeat,
-    "StatusNotification": Station.on_status_201,
-    "MeterValues": Station.on_meter_values_201,
-    "Authorize": Station.on_authorize_201,
-    "TransactionEvent": Station.on_transaction_event_201,
-    "DataTransfer": Station.on_data_transfer,
-    "NotifyEvent": Station.on_notify_event_201,
-    "NotifyReport": Station.on_notify_report_201,
-    "SecurityEventNotification": Station.on_security_event,
-    "FirmwareStatusNotification": Station.on_firmware_status,
-    "LogStatusNotification": Station.on_log_status,
-}
+        return await self._calls().update_firmware(self, location, when)

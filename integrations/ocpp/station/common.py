@@ -1,0 +1,127 @@
+"""What OCPP 1.6 and 2.0.1 share: the messages both send alike, meter units, call answers.
+
+Message handlers here and in v16/v201 are the Station's methods kept by version: each takes
+the station first and is bound to it per message (Station.handler).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hub.charger import ResetType, fire_charger_event
+from hub.core import Context
+from hub.security import Severity
+from integrations.ocpp.const import SEC_CHARGER_REPORTED
+
+if TYPE_CHECKING:
+    from integrations.ocpp.station.station import Station
+    from integrations.ocpp.transactions import Transaction
+
+# An inbound message's handler, unbound: (station, payload, context) -> the CALLRESULT payload.
+MessageHandler = Callable[["Station", dict[str, Any], Context], Awaitable[dict[str, Any]]]
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+POWER_ACTIVE = "Power.Active.Import"
+
+# A sampled value read and checked: (measurand, phase, value in Wh / W / A / V / %).
+Sample = tuple[str, str, float]
+
+
+class OcppCalls(Protocol):
+    """The calls the hub sends a charger, in its OCPP version's words (modules v16, v201)."""
+
+    async def reset(self, station: Station, reset_type: ResetType) -> Any: ...
+
+    async def set_availability(
+        self, station: Station, available: bool, connector_id: int | None
+    ) -> Any: ...
+
+    async def unlock_connector(self, station: Station, connector_id: int) -> Any: ...
+
+    async def set_current_limit(
+        self, station: Station, limit: float, connector_id: int | None
+    ) -> Any: ...
+
+    async def start_charging(self, station: Station, connector_id: int | None, tag: str) -> Any: ...
+
+    async def stop_charging(self, station: Station, transaction: Transaction) -> Any: ...
+
+    async def trigger_message(
+        self, station: Station, message: str, connector_id: int | None
+    ) -> Any: ...
+
+    async def update_firmware(self, station: Station, location: str, when: str) -> Any: ...
+
+
+def now_iso() -> str:
+    """The hub's time as OCPP writes it (UTC, seconds, Z)."""
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def answer_status(answer: Any) -> Any:
+    """A call's answer as its status, when it has one."""
+    if isinstance(answer, dict) and "status" in answer:
+        return answer["status"]
+    return answer
+
+
+async def on_heartbeat(station: Station, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    station._touch(context=ctx)
+    return {"currentTime": now_iso()}
+
+
+async def on_data_transfer(
+    station: Station, payload: dict[str, Any], ctx: Context
+) -> dict[str, Any]:
+    station.hub.bus.fire("ocpp_data_transfer", {"charge_point_id": station.cp_id, **payload}, ctx)
+    return {"status": "UnknownVendorId"}
+
+
+async def on_firmware_status(
+    station: Station, payload: dict[str, Any], ctx: Context
+) -> dict[str, Any]:
+    station._write_station("firmware_status", payload["status"], ctx)
+    station.hub.bus.fire(
+        "ocpp_firmware_status",
+        {"charge_point_id": station.cp_id, "status": payload["status"]},
+        ctx,
+    )
+    fire_charger_event(
+        station.hub,
+        "firmware",
+        station_id=station.device_id,
+        context=ctx,
+        data={"charge_point_id": station.cp_id, "status": payload["status"]},
+    )
+    return {}
+
+
+async def on_log_status(station: Station, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    station._write_station("diagnostics_status", payload["status"], ctx)
+    return {}
+
+
+async def on_security_event(
+    station: Station, payload: dict[str, Any], ctx: Context
+) -> dict[str, Any]:
+    station._charger_time("timestamp", payload["timestamp"])
+    kind = payload["type"]
+    severity = Severity.CRITICAL if "Tamper" in kind or "Attack" in kind else Severity.WARNING
+    station.system.security_event(
+        SEC_CHARGER_REPORTED,
+        f"{station.cp_id} reported {kind}",
+        station.connection,
+        {"type": kind, "tech_info": payload.get("techInfo"), "timestamp": payload["timestamp"]},
+        cp_id=station.cp_id,
+        severity=severity,
+    )
+    fire_charger_event(
+        station.hub,
+        "security_event",
+        station_id=station.device_id,
+        context=ctx,
+        data={"charge_point_id": station.cp_id, "type": kind, "severity": str(severity)},
+    )
+    return {}

@@ -1,0 +1,51 @@
+"""Virtual OCPP 1.6 and 2.0.1 charge points that talk to a central system over websockets."""
+
+from __future__ import annotations
+
+from integrations.ocpp.simulator.charger import (
+    SCENARIO_FAULT,
+    SCENARIO_IDLE,
+    SCENARIO_NORMAL,
+    SCENARIO_OFFLINE,
+    SCENARIO_REBOOT,
+    SCENARIO_TAMPER,
+    SCENARIO_WRONG_PASSWORD,
+    SCENARIOS,
+    SUBPROTOCOLS,
+    TAMPER_EVENT,
+    VERSION_16,
+    VERSION_201,
+    WIRE_LOGGER,
+    ConnectionClosedError,
+    SimulatedChargePoint,
+    SimulatorError,
+    SubprotocolError,
+    WebSocketAdapter,
+    basic_auth_header,
+    run_simulation,
+    simulate_until_signalled,
+)
+
+__all__ = [
+    "SCENARIOS",
+    "SCENARIO_FAULT",
+    "SCENARIO_IDLE",
+    "SCENARIO_NORMAL",
+    "SCENARIO_OFFLINE",
+    "SCENARIO_REBOOT",
+    "SCENARIO_TAMPER",
+    "SCENARIO_WRONG_PASSWORD",
+    "SUBPROTOCOLS",
+    "TAMPER_EVENT",
+    "VERSION_16",
+    "VERSION_201",
+    "WIRE_LOGGER",
+    "ConnectionClosedError",
+    "SimulatedChargePoint",
+    "SimulatorError",
+    "SubprotocolError",
+    "WebSocketAdapter",
+    "basic_auth_header",
+    "run_simulation",
+    "simulate_until_signalled",
+]

@@ -1,6 +1,7 @@
 """The hub's clock: real time in production, a clock tests advance by hand.
 
-Automations' ``for:`` deadlines, delays and time triggers go through it, so tests run them
+Every timer of the hub goes through it (automations' ``for:`` deadlines, delays and time
+triggers, delayed store writes, restore-state saves, notification retries), so tests run them
 without sleeping.
 """
 
@@ -22,11 +23,13 @@ DATA_CLOCK = "clock"
 class Timer:
     """A scheduled callback that can be cancelled."""
 
-    __slots__ = ("_cancel", "cancelled")
+    __slots__ = ("_cancel", "cancelled", "when")
 
-    def __init__(self, cancel: Callable[[], None]) -> None:
+    def __init__(self, cancel: Callable[[], None], when: float) -> None:
         self._cancel = cancel
         self.cancelled = False
+        # When the callback is due, in the clock's time (seconds since the epoch).
+        self.when = when
 
     def cancel(self) -> None:
         """Do not run the callback."""
@@ -51,8 +54,9 @@ class Clock:
 
     def call_later(self, delay: float, callback: Callable[[], Any]) -> Timer:
         """Run callback after delay seconds."""
-        handle = self.hub.loop.call_later(max(0.0, delay), callback)
-        return Timer(handle.cancel)
+        delay = max(0.0, delay)
+        handle = self.hub.loop.call_later(delay, callback)
+        return Timer(handle.cancel, self.time() + delay)
 
     async def sleep(self, delay: float) -> None:
         """Wait delay seconds."""
@@ -87,16 +91,20 @@ class ManualClock(Clock):
         return self._now
 
     def call_later(self, delay: float, callback: Callable[[], Any]) -> Timer:
-        entry: list[Any] = []
-        timer = Timer(lambda: None)
-        item = (self._now + max(0.0, delay), next(self._seq), callback, timer)
-        entry.append(item)
-        heapq.heappush(self._queue, item)
+        when = self._now + max(0.0, delay)
+        timer = Timer(_nothing, when)
+        heapq.heappush(self._queue, (when, next(self._seq), callback, timer))
         return timer
 
-    async def advance(self, seconds: float) -> None:
-        """Move time forward, running what falls due in order, and let the loop settle."""
+    async def advance(self, seconds: float, *, stall: bool = False) -> None:
+        """Move time forward, running what falls due in order, and let the loop settle.
+
+        With stall, time jumps to the end first, as a loop that was stalled sees it: what
+        fell due meanwhile runs late, in order, with the clock already at the end.
+        """
         target = self._now + seconds
+        if stall:
+            self._now = target
         while self._queue and self._queue[0][0] <= target:
             due, _, callback, timer = heapq.heappop(self._queue)
             self._now = max(self._now, due)
@@ -106,6 +114,10 @@ class ManualClock(Clock):
             await self.hub.block_till_done()
         self._now = target
         await self.hub.block_till_done()
+
+
+def _nothing() -> None:
+    """Cancel nothing: a cancelled manual timer stays queued, marked, and is skipped."""
 
 
 def clock(hub: Hub) -> Clock:

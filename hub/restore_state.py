@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from hub.clock import Timer, clock
 from hub.const import EVENT_HUB_FINAL_WRITE, EVENT_HUB_STOP, STATE_UNAVAILABLE
 from hub.core import Context, CoreState, Event, Hub, State, Unsubscribe
 from hub.exceptions import StorageError
@@ -36,7 +36,7 @@ class RestoreStateData:
         self.save_interval = SAVE_INTERVAL if save_interval is None else save_interval
         self.store: Store[dict[str, Any]] = Store(hub, STORAGE_VERSION, STORAGE_KEY)
         self.last_states: dict[str, State] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
         self._unsubs: list[Unsubscribe] = []
         self._at_stop: dict[str, State] | None = None
 
@@ -78,7 +78,7 @@ class RestoreStateData:
 
     async def async_dump(self) -> None:
         """Write the states to save now."""
-        data = {"saved_at": time.time(), "states": _StateRows(self.states_to_save())}
+        data = {"saved_at": clock(self.hub).time(), "states": _StateRows(self.states_to_save())}
         try:
             # The snapshot holds immutable States: rows are built and encoded in slices.
             await self.store.save(data, immutable=True)
@@ -86,7 +86,7 @@ class RestoreStateData:
             _LOGGER.error("Could not save states for restore: %s", err)
 
     def _schedule(self) -> None:
-        self._timer = self.hub.loop.call_later(self.save_interval, self._on_timer)
+        self._timer = clock(self.hub).call_later(self.save_interval, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None

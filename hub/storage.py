@@ -23,6 +23,7 @@ from typing import Any, Final, Generic, TypeVar
 
 import orjson
 
+from hub.clock import Timer, clock
 from hub.const import EVENT_HUB_CLOSE, EVENT_HUB_FINAL_WRITE, STORAGE_DIR
 from hub.core import CoreState, Event, Hub, Unsubscribe
 from hub.exceptions import StorageError
@@ -70,7 +71,7 @@ class Store(Generic[_T]):
         self._private = private
         self._lock = asyncio.Lock()
         self._data_func: Callable[[], _T] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
         self._unsub_final_write: Unsubscribe | None = None
         self._write_task: asyncio.Task[None] | None = None
         # Why writes are refused (a newer version on disk); None until one is found.
@@ -192,12 +193,12 @@ class Store(Generic[_T]):
             self._unsub_final_write = self.hub.bus.listen(
                 EVENT_HUB_FINAL_WRITE, self._on_final_write
             )
-        loop = self.hub.loop
+        hub_clock = clock(self.hub)
         if self._timer is not None:
-            if self._timer.when() <= loop.time() + delay:
+            if self._timer.when <= hub_clock.time() + delay:
                 return
             self._timer.cancel()
-        self._timer = loop.call_later(delay, self._on_timer)
+        self._timer = hub_clock.call_later(delay, self._on_timer)
 
     async def flush(self) -> None:
         """Write a pending delayed save now and wait until every write is on disk."""

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import hub.restore_state as restore_state_module
+from hub.clock import use_manual_clock
 from hub.const import EVENT_STATE_CHANGED, MATCH_ALL, STATE_UNAVAILABLE
 from hub.core import Context, Event, Hub, State
-from hub.restore_state import async_load_restore_state, last_state
+from hub.restore_state import SAVE_INTERVAL, async_load_restore_state, last_state
 
 
 def saved_document(config_dir: Path) -> dict[str, Any]:
@@ -162,23 +161,27 @@ async def test_corrupt_file_does_not_stop_start_up(
     assert saved_entity_ids(tmp_path) == {"sensor.fresh"}
 
 
-async def test_states_are_saved_periodically_while_running(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(restore_state_module, "SAVE_INTERVAL", 0.01)
-    hub = await start_hub(tmp_path)
+async def test_states_are_saved_periodically_while_running(tmp_path: Path) -> None:
+    hub = Hub(tmp_path)
+    clock = use_manual_clock(hub)
+    await hub.start()
+    await async_load_restore_state(hub)
     hub.states.set("sensor.first", "1")
     path = tmp_path.joinpath(".storage", "core.restore_state")
-    for _ in range(100):
-        await asyncio.sleep(0.01)
-        await hub.block_till_done()
-        if path.exists() and "sensor.first" in saved_entity_ids(tmp_path):
-            break
+    await clock.advance(SAVE_INTERVAL - 1)
+    assert not path.exists()
+    await clock.advance(1)  # the save is on the hub clock: due now, no real time passed
+    await hub.block_till_done()
     assert saved_entity_ids(tmp_path) == {"sensor.first"}
     assert saved_document(tmp_path)["version"] == 1
+    assert saved_document(tmp_path)["data"]["saved_at"] == clock.time()
     hub.states.set("sensor.second", "2")
-    await hub.stop()  # the conftest check fails the test if the timer outlives the hub
+    await clock.advance(SAVE_INTERVAL)  # and again, every interval
+    await hub.block_till_done()
     assert saved_entity_ids(tmp_path) == {"sensor.first", "sensor.second"}
+    hub.states.set("sensor.third", "3")
+    await hub.stop()  # the conftest check fails the test if the timer outlives the hub
+    assert saved_entity_ids(tmp_path) == {"sensor.first", "sensor.second", "sensor.third"}
 
 
 async def test_last_state_without_restore_data_is_none(tmp_path: Path) -> None:

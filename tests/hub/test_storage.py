@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import hub.storage as storage_module
+from hub.clock import use_manual_clock
 from hub.core import Hub
 from hub.exceptions import StorageError
 from hub.storage import Store
@@ -218,8 +219,9 @@ async def test_newer_version_is_refused_and_never_overwritten(
     with pytest.raises(StorageError, match="newer"):
         await store.flush()
     # A delayed write has no caller to raise to: it logs.
-    store.delay_save(lambda: {"future": False}, 0.001)
-    await asyncio.sleep(0.01)
+    clock = use_manual_clock(hub)
+    store.delay_save(lambda: {"future": False}, 1)
+    await clock.advance(1)
     await hub.block_till_done()
     assert "Error writing" in caplog.text
     assert path.read_bytes() == before
@@ -256,6 +258,7 @@ async def test_corrupt_file_is_reported_with_its_name_and_fault(
 
 
 async def test_delay_save_coalesces_and_latest_data_wins(hub: Hub, writes: list[str]) -> None:
+    clock = use_manual_clock(hub)
     store: Store[int] = Store(hub, 1, "test.delayed")
     called: list[int] = []
 
@@ -267,10 +270,13 @@ async def test_delay_save_coalesces_and_latest_data_wins(hub: Hub, writes: list[
         return produce
 
     for number in range(5):
-        store.delay_save(data_func(number), 0.01)
+        store.delay_save(data_func(number), 10)
+        await clock.advance(1)
+    await clock.advance(4.9)
     assert not store.path.exists()
+    assert called == []
 
-    await asyncio.sleep(0.05)
+    await clock.advance(0.1)  # the delay runs on the hub clock: no real time passes
     await hub.block_till_done()
 
     assert writes.count("test.delayed") == 1
@@ -279,12 +285,17 @@ async def test_delay_save_coalesces_and_latest_data_wins(hub: Hub, writes: list[
 
 
 async def test_delay_save_deadline_is_set_by_the_first_call(hub: Hub, writes: list[str]) -> None:
+    clock = use_manual_clock(hub)
     store: Store[int] = Store(hub, 1, "test.deadline")
-    store.delay_save(lambda: 1, 0.01)
+    store.delay_save(lambda: 1, 10)
+    await clock.advance(5)
     store.delay_save(lambda: 2, 60)  # must not postpone the write a minute
-    await asyncio.sleep(0.05)
+    store.delay_save(lambda: 3, 1)  # but may bring it closer
+    await clock.advance(0.9)
+    assert not store.path.exists()
+    await clock.advance(0.1)
     await hub.block_till_done()
-    assert read_file(store.path)["data"] == 2
+    assert read_file(store.path)["data"] == 3
     assert writes.count("test.deadline") == 1
 
 

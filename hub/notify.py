@@ -20,6 +20,7 @@ from typing import Any, Final
 import aiohttp
 import voluptuous as vol
 
+from hub.clock import clock
 from hub.core import Hub, ServiceCall, Unsubscribe, new_id, valid_domain
 from hub.exceptions import HubError
 from hub.storage import Store
@@ -234,6 +235,7 @@ def register_notifier(
             title=call.data.get(ATTR_TITLE),
             data=dict(call.data.get(ATTR_DATA) or {}),
             target=call.data.get(ATTR_TARGET),
+            created_at=clock(hub).time(),
         )
         return await deliver(
             hub,
@@ -290,7 +292,7 @@ async def deliver(
                 error,
                 delay,
             )
-            await asyncio.sleep(delay)
+            await clock(hub).sleep(delay)
             continue
         hub.bus.fire(
             EVENT_NOTIFICATION_SENT,
@@ -450,7 +452,7 @@ class PersistentNotifications:
             id=notification_id or new_id(),
             message=message,
             title=title,
-            created_at=time.time(),
+            created_at=clock(self.hub).time(),
             status=status,
             notifier=notifier,
             error=error,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hub.clock import use_manual_clock
 from hub.core import Event, Hub
 from hub.exceptions import ServiceValidationError
 from hub.notify import (
@@ -42,6 +44,11 @@ class ScriptedTarget(NotifyTarget):
         self.received.append(message)
 
 
+def record_created_at(hub: Hub) -> float:
+    [record] = persistent_notifications(hub)
+    return record.created_at
+
+
 def collect(hub: Hub, event_type: str) -> list[Event]:
     events: list[Event] = []
     hub.bus.listen(event_type, events.append)
@@ -49,13 +56,27 @@ def collect(hub: Hub, event_type: str) -> list[Event]:
 
 
 async def test_delivered_after_retries(hub: Hub) -> None:
+    clock = use_manual_clock(hub)
     target = ScriptedTarget("ops", failures=2)
-    register_notifier(hub, "ops", target, retries=3, backoff=0.01)
+    register_notifier(hub, "ops", target, retries=3, backoff=10)
     sent = collect(hub, EVENT_NOTIFICATION_SENT)
 
-    result = await hub.services.call(
-        "notify", "ops", {"message": "Station down", "title": "Alert", "target": "desk"}
+    call = asyncio.ensure_future(
+        hub.services.call(
+            "notify", "ops", {"message": "Station down", "title": "Alert", "target": "desk"}
+        )
     )
+    # The retries wait on the hub clock, backing off 10 s then 20 s.
+    await clock.advance(0)
+    assert target.attempts == 1
+    await clock.advance(9.9)
+    assert target.attempts == 1
+    await clock.advance(0.1)
+    assert target.attempts == 2
+    await clock.advance(19.9)
+    assert target.attempts == 2
+    await clock.advance(0.1)
+    result = await call
 
     assert result["status"] == "delivered"
     assert result["attempts"] == 3
@@ -73,12 +94,20 @@ async def test_delivered_after_retries(hub: Hub) -> None:
 async def test_failed_delivery_is_recorded_not_lost(
     hub: Hub, caplog: pytest.LogCaptureFixture
 ) -> None:
+    clock = use_manual_clock(hub)
     target = ScriptedTarget("ops", failures=100)
-    register_notifier(hub, "ops", target, retries=2, backoff=0.01)
+    register_notifier(hub, "ops", target, retries=2, backoff=10)
     failed = collect(hub, EVENT_NOTIFICATION_FAILED)
 
     with caplog.at_level(logging.ERROR, logger="hub.notify"):
-        result = await hub.services.call("notify", "ops", {"message": "Charger offline"})
+        call = asyncio.ensure_future(
+            hub.services.call("notify", "ops", {"message": "Charger offline"})
+        )
+        await clock.advance(0)  # the first attempt
+        await clock.advance(10)
+        await clock.advance(20)
+        result = await call
+    assert record_created_at(hub) == clock.time()
 
     assert result["status"] == "failed"
     assert result["attempts"] == 3

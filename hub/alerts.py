@@ -25,13 +25,14 @@ from typing import Any, Final
 
 import voluptuous as vol
 
+from hub.auth import Role
 from hub.automation import automation_of
 from hub.charger import EVENT_CHARGER
 from hub.clock import Timer, clock
 from hub.core import Context, Event, Hub, ServiceCall, Unsubscribe, new_id
 from hub.exceptions import HubError
 from hub.hookspecs import hookimpl
-from hub.plugins import Integration
+from hub.plugins import Integration, SetupContext
 from hub.registry import device_registry
 from hub.security import EVENT_SECURITY
 from hub.storage import Store
@@ -97,14 +98,14 @@ class AlertNotFoundError(AlertError, LookupError):
     """No alert has that id, and no open alert has that key."""
 
     http_status = 404
-    code = "not_found"
+    error_code = "not_found"
 
 
 class AlertResolvedError(AlertError):
     """The alert is resolved already: it cannot be acknowledged or resolved again."""
 
     http_status = 409
-    code = "conflict"
+    error_code = "conflict"
 
 
 def _severity_rank(severity: str) -> int:
@@ -719,8 +720,10 @@ def alert_manager(hub: Hub) -> AlertManager:
     return setup.manager
 
 
-async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
+async def async_setup(ctx: SetupContext) -> bool:
     """Load stored alerts, attach the built-in rules and register the alert.* services."""
+    hub, config = ctx.hub, ctx.config
+    ctx.on_unload(lambda: _unload(hub))
     manager = AlertManager(hub)
     await manager.load()
     rules = BuiltinRules(hub, manager, config)
@@ -751,21 +754,25 @@ async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
             call.data[ATTR_ALERT], note=call.data.get(ATTR_NOTE), context=call.context
         ).as_dict()
 
-    unsubs = [
-        hub.services.register(SERVICE_DOMAIN, "raise", raise_alert, RAISE_SCHEMA, "Raise an alert"),
-        hub.services.register(
-            SERVICE_DOMAIN, "acknowledge", acknowledge, CHANGE_SCHEMA, "Acknowledge an alert"
-        ),
-        hub.services.register(
-            SERVICE_DOMAIN, "resolve", resolve, CHANGE_SCHEMA, "Resolve an alert"
-        ),
-    ]
-    hub.data[DATA_ALERTS] = _Setup(manager, rules, unsubs)
+    hub.data[DATA_ALERTS] = _Setup(manager, rules, [])
+    for name, handler, schema, description in (
+        ("raise", raise_alert, RAISE_SCHEMA, "Raise an alert"),
+        ("acknowledge", acknowledge, CHANGE_SCHEMA, "Acknowledge an alert"),
+        ("resolve", resolve, CHANGE_SCHEMA, "Resolve an alert"),
+    ):
+        ctx.register_service(
+            name,
+            handler,
+            schema,
+            role=Role.OPERATOR,
+            description=description,
+            domain=SERVICE_DOMAIN,
+        )
     return True
 
 
-async def async_unload(hub: Hub) -> None:
-    """Detach the rules, cancel their timers, remove the services and write what is pending."""
+async def _unload(hub: Hub) -> None:
+    """Detach the rules, cancel their timers and write what is pending."""
     setup: _Setup | None = hub.data.pop(DATA_ALERTS, None)
     if setup is None:
         return
@@ -785,7 +792,6 @@ def evhub_integration() -> Integration:
         name="Alerts",
         version=__version__,
         setup=async_setup,
-        unload=async_unload,
         config_schema=CONFIG_SCHEMA,
         infrastructure=True,
     )

@@ -92,21 +92,21 @@ class AuthError(HubError):
     """An authentication or user management request was refused."""
 
     http_status = 400
-    code = "invalid"
+    error_code = "invalid"
 
 
 class InvalidCredentialsError(AuthError):
     """Unknown user, wrong password, or an unknown token."""
 
     http_status = 401
-    code = "invalid_credentials"
+    error_code = "invalid_credentials"
 
 
 class LoginThrottledError(AuthError):
     """The address must wait (throttled) or is banned."""
 
     http_status = 429
-    code = "throttled"
+    error_code = "throttled"
 
     def __init__(self, message: str, retry_after: float, banned: bool) -> None:
         super().__init__(message)
@@ -118,14 +118,14 @@ class UserExistsError(AuthError):
     """A user with that name exists already, or onboarding is over."""
 
     http_status = 409
-    code = "conflict"
+    error_code = "conflict"
 
 
 class NotFoundError(AuthError, LookupError):
     """No user or token with that id."""
 
     http_status = 404
-    code = "not_found"
+    error_code = "not_found"
 
 
 # Credentials a connection authenticated with: ("token", token id) or ("session", id hash).

@@ -12,14 +12,15 @@ import asyncio
 import enum
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import voluptuous as vol
 
 from hub.clock import clock
 from hub.const import ATTR_DEVICE_ID, ATTR_ENTITY_ID, EXCLUSION_REASONS
-from hub.core import Hub, ServiceCall, Unsubscribe
+from hub.core import Hub, HubKey, ServiceCall, Unsubscribe
 from hub.exceptions import (
     CapabilityNotSupportedError,
     DeviceNotFoundError,
@@ -297,6 +298,61 @@ def register_charger(hub: Hub, charger: Charger) -> Unsubscribe:
     return unregister
 
 
+@dataclass(frozen=True, slots=True)
+class PendingCharger:
+    """A charger that connected unknown and waits for an operator to admit or refuse it."""
+
+    charger_id: str
+    integration: str
+    remote: str | None
+    first_seen: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The API's form (charge_point_id is the charger's own id, whatever its protocol)."""
+        return {
+            "charge_point_id": self.charger_id,
+            "integration": self.integration,
+            "remote": self.remote,
+            "first_seen": self.first_seen,
+        }
+
+
+class Admission(Protocol):
+    """What an integration that admits chargers tells the hub: who waits.
+
+    Admitting or refusing goes through the integration's ``approve_charger`` and
+    ``reject_charger`` services (data: ``charge_point_id``), so it is checked and audited
+    like any other action.
+    """
+
+    def pending_chargers(self) -> list[PendingCharger]:
+        """The chargers waiting for approval."""
+        ...
+
+
+DATA_ADMISSIONS: HubKey[dict[str, Admission]] = HubKey("charger.admissions")
+
+
+def register_admission(hub: Hub, domain: str, admission: Admission) -> Unsubscribe:
+    """Let the hub list the chargers an integration holds for approval."""
+    admissions = hub.data.setdefault(DATA_ADMISSIONS, {})
+    admissions[domain] = admission
+
+    def unregister() -> None:
+        if admissions.get(domain) is admission:
+            del admissions[domain]
+
+    return unregister
+
+
+def pending_chargers(hub: Hub) -> list[PendingCharger]:
+    """Every charger waiting for approval, of every integration, by id."""
+    found: list[PendingCharger] = []
+    for admission in hub.data.get(DATA_ADMISSIONS, {}).values():
+        found.extend(admission.pending_chargers())
+    return sorted(found, key=lambda pending: pending.charger_id)
+
+
 def get_charger(hub: Hub, device_id: str) -> Charger | None:
     """Return the charger registered for a station device id."""
     chargers: dict[str, Charger] = hub.data.get(DATA_CHARGERS, {})
@@ -512,4 +568,5 @@ def setup_charger_services(hub: Hub) -> None:
         ) -> dict[str, Any]:
             return await _dispatch(hub, call, capability, command)
 
-        hub.services.register(DOMAIN, service, handle, schema, description)
+        # Operators control chargers; configuration stays with admins.
+        hub.services.register(DOMAIN, service, handle, schema, description, role="operator")

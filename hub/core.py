@@ -20,7 +20,17 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Self, TypeAlias, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    NamedTuple,
+    NoReturn,
+    Self,
+    TypeAlias,
+    TypeVar,
+    overload,
+)
 
 import voluptuous as vol
 
@@ -770,6 +780,9 @@ class Service(NamedTuple):
     is_coroutine: bool
     description: str
     secret_paths: frozenset[tuple[str, ...]] = frozenset()
+    # The least user role (hub.auth.Role's value) an API caller needs: admin unless the
+    # registering integration says otherwise.
+    role: str = "admin"
 
 
 class ServiceRegistry:
@@ -788,8 +801,12 @@ class ServiceRegistry:
         handler: ServiceHandler,
         schema: vol.Schema | Mapping[Any, Any] | None = None,
         description: str = "",
+        *,
+        role: str = "admin",
     ) -> Unsubscribe:
         """Register a service; a plain dict schema is wrapped in vol.Schema.
+
+        role is the least user role (viewer, operator or admin) an API caller needs.
 
         A service that exists is refused (ServiceExistsError): a plugin cannot replace
         ``charger.reset`` or another integration's service. Its owner removes it (the
@@ -807,6 +824,7 @@ class ServiceRegistry:
             _is_coroutine_function(handler),
             description,
             secret_paths(schema) if schema is not None else frozenset(),
+            role,
         )
         self._services.setdefault(domain, {})[service] = entry
         self._hub.bus.fire(EVENT_SERVICE_REGISTERED, {ATTR_DOMAIN: domain, ATTR_SERVICE: service})
@@ -830,6 +848,11 @@ class ServiceRegistry:
         """The data paths a service's schema marks Secret (hub.redact)."""
         entry = self._services.get(domain, {}).get(service)
         return entry.secret_paths if entry is not None else frozenset()
+
+    def role(self, domain: str, service: str) -> str:
+        """The least user role an API caller of a service needs (admin for an unknown one)."""
+        entry = self._services.get(domain, {}).get(service)
+        return entry.role if entry is not None else "admin"
 
     def has_service(self, domain: str, service: str) -> bool:
         """Tell whether a service exists."""
@@ -909,6 +932,64 @@ def _humanize_invalid(err: vol.Invalid) -> str:
     return "; ".join(parts)
 
 
+_MISSING: Any = object()
+
+
+class HubKey(str, Generic[_T]):
+    """A typed key of ``hub.data``, defined by the one module that owns its value.
+
+    ``DATA_X: HubKey[Thing] = HubKey("x")`` makes ``hub.data[DATA_X]`` a ``Thing`` to the
+    type checker (Home Assistant's HassKey is the model).
+    """
+
+    __slots__ = ()
+
+
+class HubData(dict[str, Any]):
+    """``hub.data``: per-integration state, typed where the key is a HubKey."""
+
+    @overload
+    def __getitem__(self, key: HubKey[_T]) -> _T: ...
+    @overload
+    def __getitem__(self, key: str) -> Any: ...
+    def __getitem__(self, key: str) -> Any:
+        return super().__getitem__(key)
+
+    @overload
+    def __setitem__(self, key: HubKey[_T], value: _T) -> None: ...
+    @overload
+    def __setitem__(self, key: str, value: Any) -> None: ...
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+
+    @overload  # type: ignore[override]
+    def get(self, key: HubKey[_T], default: None = None) -> _T | None: ...
+    @overload
+    def get(self, key: HubKey[_T], default: _T) -> _T: ...
+    @overload
+    def get(self, key: str, default: Any = None) -> Any: ...
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key, default)
+
+    @overload  # type: ignore[override]
+    def setdefault(self, key: HubKey[_T], default: _T) -> _T: ...
+    @overload
+    def setdefault(self, key: str, default: Any = None) -> Any: ...
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        return super().setdefault(key, default)
+
+    @overload  # type: ignore[override]
+    def pop(self, key: HubKey[_T]) -> _T: ...
+    @overload
+    def pop(self, key: HubKey[_T], default: _T | None) -> _T | None: ...
+    @overload
+    def pop(self, key: str, default: Any = ...) -> Any: ...
+    def pop(self, key: str, default: Any = _MISSING) -> Any:
+        if default is _MISSING:
+            return super().pop(key)
+        return super().pop(key, default)
+
+
 class CoreState(enum.StrEnum):
     """The hub's lifecycle."""
 
@@ -928,7 +1009,7 @@ class Hub:
         self.bus = EventBus(self)
         self.states = StateMachine(self.bus)
         self.services = ServiceRegistry(self)
-        self.data: dict[str, Any] = {}
+        self.data = HubData()
         self.state = CoreState.not_running
         self.config: HubConfig | None = None
         self.started_at: float | None = None

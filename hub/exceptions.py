@@ -12,28 +12,28 @@ class HubError(Exception):
 
     # The device or integration refused (a charger answered Rejected, timed out...).
     http_status: int = 502
-    code: str = "failed"
+    error_code: str = "failed"
 
 
 class InvalidEntityIdError(HubError, ValueError):
     """An entity id is not of the form domain.object_id."""
 
     http_status = 400
-    code = "invalid"
+    error_code = "invalid"
 
 
 class InvalidStateError(HubError, ValueError):
     """A state value is not a string of at most 255 characters."""
 
     http_status = 400
-    code = "invalid"
+    error_code = "invalid"
 
 
 class ServiceExistsError(HubError):
     """A service is already registered under that domain and name by someone else."""
 
     http_status = 409
-    code = "conflict"
+    error_code = "conflict"
 
     def __init__(self, domain: str, service: str) -> None:
         super().__init__(
@@ -47,7 +47,7 @@ class ServiceNotFoundError(HubError):
     """No service is registered under that domain and name."""
 
     http_status = 404
-    code = "not_found"
+    error_code = "not_found"
 
     def __init__(self, domain: str, service: str) -> None:
         super().__init__(f"service {domain}.{service} not found")
@@ -59,28 +59,28 @@ class ServiceValidationError(HubError, ValueError):
     """Service data failed its schema."""
 
     http_status = 400
-    code = "invalid"
+    error_code = "invalid"
 
 
 class CapabilityNotSupportedError(HubError):
     """A device was asked for a capability it does not declare."""
 
     http_status = 400
-    code = "invalid"
+    error_code = "invalid"
 
 
 class DeviceNotFoundError(HubError):
     """A service target names a device or entity that does not exist."""
 
     http_status = 404
-    code = "not_found"
+    error_code = "not_found"
 
 
 class HubStateError(HubError):
     """An operation is not allowed in the hub's current lifecycle state."""
 
     http_status = 503
-    code = "unavailable"
+    error_code = "unavailable"
 
 
 class IntegrationError(HubError):
@@ -95,7 +95,7 @@ class RegistryError(HubError, ValueError):
     """A device or entity registry change was refused (taken id, bad value, cycle)."""
 
     http_status = 400
-    code = "invalid"
+    error_code = "invalid"
 
 
 class TemplateError(HubError):
@@ -106,4 +106,4 @@ class ForbiddenError(HubError):
     """The user's role is too low for what they asked."""
 
     http_status = 403
-    code = "forbidden"
+    error_code = "forbidden"

@@ -425,8 +425,12 @@ class PersistentNotifications:
                 self._items[item.id] = item
             services = self.hub.services
             services.register(DOMAIN, SERVICE_PERSISTENT, self._handle_create, PERSISTENT_SCHEMA)
-            services.register(DOMAIN, SERVICE_DISMISS, self._handle_dismiss, ID_SCHEMA)
-            services.register(DOMAIN, SERVICE_MARK_READ, self._handle_mark_read, ID_SCHEMA)
+            services.register(
+                DOMAIN, SERVICE_DISMISS, self._handle_dismiss, ID_SCHEMA, role="operator"
+            )
+            services.register(
+                DOMAIN, SERVICE_MARK_READ, self._handle_mark_read, ID_SCHEMA, role="operator"
+            )
             self._loaded = True
 
     def all(self) -> list[PersistentNotification]:

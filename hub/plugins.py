@@ -20,16 +20,22 @@ from typing import Any, Final
 import pluggy
 
 from hub import hookspecs
+from hub.clock import clock
 from hub.const import EVENT_INTEGRATION_FAILED, EVENT_INTEGRATION_LOADED
-from hub.core import Hub, valid_domain
+from hub.core import Hub, HubKey, valid_domain
 from hub.exceptions import HubError, IntegrationError
+from hub.setup_context import SetupContext
+
+__all__ = ["Integration", "IntegrationNotReadyError", "SetupContext", "health_reporter"]
 
 _LOGGER = logging.getLogger(__name__)
 
-DATA_PLUGINS = "plugins"
+DATA_PLUGINS: Final[HubKey[PluginRegistry]] = HubKey("plugins")
 
-SetupFunc = Callable[[Hub, Any], Awaitable[bool | None]]
-UnloadFunc = Callable[[Hub], Awaitable[None]]
+# The set-up gets its context (hub, domain, config, and everything it may register); it
+# returns False or raises to fail. The optional unload runs before the context is undone.
+SetupFunc = Callable[[SetupContext], Awaitable[bool | None]]
+UnloadFunc = Callable[[SetupContext], Awaitable[None]]
 
 
 class IntegrationNotReadyError(HubError):
@@ -220,6 +226,7 @@ class _Running:
     done: asyncio.Future[bool]
     first_attempt: asyncio.Future[None] | None = None
     task: asyncio.Task[None] | None = None
+    context: SetupContext | None = None
     unloaded: bool = False
     dependents: list[str] = field(default_factory=list)
 
@@ -461,7 +468,7 @@ class PluginRegistry(PluginLoader):
                 delay = min(self.retry_max, self.retry_base * 2 ** (status.attempts - 1))
                 status.state = SetupState.retrying
                 status.error = error
-                status.next_retry_at = time.time() + delay
+                status.next_retry_at = clock(self.hub).time() + delay
                 self.hub.bus.fire(
                     EVENT_INTEGRATION_FAILED,
                     {"domain": integration.domain, "error": error, "retry_in": delay},
@@ -475,7 +482,7 @@ class PluginRegistry(PluginLoader):
                 )
                 if not first_attempt.done():
                     first_attempt.set_result(None)
-                await asyncio.sleep(delay)
+                await clock(self.hub).sleep(delay)
         finally:
             if not first_attempt.done():
                 first_attempt.set_result(None)
@@ -483,11 +490,10 @@ class PluginRegistry(PluginLoader):
     async def _attempt(self, running: _Running) -> str | None:
         """Run one set-up attempt; return None on success, else the reason it failed."""
         integration = running.integration
-        services = self.hub.services
-        before = set(services.services().get(integration.domain, {}))
+        context = SetupContext(self.hub, integration, running.config)
         error: str | None = None
         try:
-            result = await integration.setup(self.hub, running.config)
+            result = await integration.setup(context)
         except IntegrationNotReadyError as err:
             error = str(err) or "not ready"
         except Exception as err:
@@ -497,11 +503,62 @@ class PluginRegistry(PluginLoader):
             if result is False:
                 error = "set-up returned False"
         if error is not None:
-            # A failed attempt leaves none of its services behind: the next attempt registers
-            # them again, and a service is never replaced (ServiceRegistry.register).
-            for name in set(services.services().get(integration.domain, {})) - before:
-                services.remove(integration.domain, name)
+            # A failed attempt leaves nothing behind: the next attempt registers it all again,
+            # and a service is never replaced (ServiceRegistry.register).
+            await context.async_undo()
+        else:
+            running.context = context
         return error
+
+    async def _unload(self, running: _Running) -> None:
+        """Unload one loaded integration: its unload, then undo what its set-up registered."""
+        running.unloaded = True
+        running.status.state = SetupState.unloaded
+        context = running.context
+        running.context = None
+        if context is None:
+            return
+        if running.integration.unload is not None:
+            try:
+                await running.integration.unload(context)
+            except Exception:
+                _LOGGER.exception("Error unloading integration %s", running.integration.domain)
+        await context.async_undo()
+
+    async def unload(self, domain: str) -> None:
+        """Unload one integration and what depends on it, dependents first."""
+        for other in reversed(self._order):
+            if other != domain and domain not in self._integrations[other].dependencies:
+                continue
+            if other != domain:
+                await self.unload(other)
+                continue
+            running = self._running[other]
+            if running.task is not None and not running.task.done():
+                running.task.cancel()
+                await asyncio.gather(running.task, return_exceptions=True)
+            if running.status.state is SetupState.loaded and not running.unloaded:
+                await self._unload(running)
+
+    async def reload(self, domain: str, config: Any = None) -> bool:
+        """Unload an integration and set it up again (with config, if given); True if loaded."""
+        running = self._running.get(domain)
+        if running is None:
+            raise IntegrationError(f"integration {domain!r} was never set up")
+        await self.unload(domain)
+        fresh = _Running(
+            running.integration,
+            running.config if config is None else config,
+            IntegrationStatus(domain),
+            self.hub.loop.create_future(),
+        )
+        fresh.first_attempt = self.hub.loop.create_future()
+        self._running[domain] = fresh
+        fresh.task = self.hub.create_background_task(
+            self._run_setup(fresh, fresh.first_attempt), f"setup {domain}"
+        )
+        await fresh.first_attempt
+        return fresh.status.state is SetupState.loaded
 
     async def unload_all(self) -> None:
         """Unload every loaded integration, dependents first."""
@@ -512,23 +569,16 @@ class PluginRegistry(PluginLoader):
                 await asyncio.gather(running.task, return_exceptions=True)
             if running.status.state is not SetupState.loaded or running.unloaded:
                 continue
-            running.unloaded = True
-            running.status.state = SetupState.unloaded
-            if running.integration.unload is None:
-                continue
-            try:
-                await running.integration.unload(self.hub)
-            except Exception:
-                _LOGGER.exception("Error unloading integration %s", domain)
+            await self._unload(running)
 
 
-async def _never(hub: Hub, config: Any) -> bool:
+async def _never(context: SetupContext) -> bool:
     return False
 
 
 def plugin_registry(hub: Hub) -> PluginRegistry:
     """Return the hub's plugin registry, made on first use."""
-    registry: PluginRegistry | None = hub.data.get(DATA_PLUGINS)
+    registry = hub.data.get(DATA_PLUGINS)
     if registry is None:
         registry = hub.data[DATA_PLUGINS] = PluginRegistry(hub)
     return registry

@@ -51,7 +51,7 @@ import voluptuous as vol
 
 from hub.core import Hub
 from hub.hookspecs import hookimpl
-from hub.plugins import Integration
+from hub.plugins import Integration, SetupContext
 from hub.uptime.const import (
     MINUTE,
     REASON_MAINTENANCE,
@@ -940,15 +940,12 @@ def half_arg(text: str) -> str:
 # The integration: holds the validated reports: section ------------------------------------
 
 
-async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
+async def async_setup(ctx: SetupContext) -> bool:
     """Keep the validated configuration for the report views."""
-    hub.data[DATA_REPORTS] = config
+    hub = ctx.hub
+    hub.data[DATA_REPORTS] = ctx.config
+    ctx.on_unload(lambda: hub.data.pop(DATA_REPORTS, None))
     return True
-
-
-async def async_unload(hub: Hub) -> None:
-    """Forget the configuration."""
-    hub.data.pop(DATA_REPORTS, None)
 
 
 @hookimpl
@@ -961,6 +958,5 @@ def evhub_integration() -> Integration:
         name="Regulatory reports",
         version=__version__,
         setup=async_setup,
-        unload=async_unload,
         config_schema=CONFIG_SCHEMA,
     )

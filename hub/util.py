@@ -158,7 +158,7 @@ class ConfigDirBusyError(HubError):
     """Another evhub process holds the config dir."""
 
     http_status = 409
-    code = "busy"
+    error_code = "busy"
 
 
 def lock_config_dir(config_dir: Path) -> IO[bytes]:

@@ -29,6 +29,7 @@ from hub.automation import traces
 from hub.clock import use_manual_clock
 from hub.core import Hub
 from integrations.ocpp.simulator import TAMPER_EVENT, SimulatedChargePoint
+from integrations.simulator import DATA_CHARGERS
 from tests.integrations.test_notify_integrations import (  # noqa: F401 - the fixture
     Inbox,
     email_section,
@@ -124,7 +125,7 @@ async def test_readme_examples_run_end_to_end_against_simulated_chargers(
     clock = use_manual_clock(hub, start)
     await hub.start()
     try:
-        chargers: list[SimulatedChargePoint] = hub.data["simulator.stations"][0]
+        chargers: list[SimulatedChargePoint] = hub.data[DATA_CHARGERS]
         faulty, tampered, quiet = chargers
 
         # reset_faulted_once: the fault → a soft Reset over OCPP 1.6; the charger reboots,

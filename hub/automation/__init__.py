@@ -25,6 +25,7 @@ from typing import Any
 
 import voluptuous as vol
 
+from hub.auth import Role
 from hub.automation.actions import Runner, StopRun, Trace, _validate_sequence
 from hub.automation.conditions import check, validate_condition
 from hub.automation.template import render_complex
@@ -32,7 +33,7 @@ from hub.automation.triggers import attach_trigger, validate_trigger
 from hub.clock import clock
 from hub.core import Context, Hub, ServiceCall, Unsubscribe, new_id
 from hub.hookspecs import hookimpl
-from hub.plugins import Integration
+from hub.plugins import Integration, SetupContext
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -279,8 +280,10 @@ def validate_each(raw: list[Any], log: bool = True) -> tuple[list[dict[str, Any]
     return valid, errors
 
 
-async def async_setup(hub: Hub, config: list[Any]) -> bool:
+async def async_setup(ctx: SetupContext) -> bool:
     """Load the automations and register the automation.* services."""
+    hub, config = ctx.hub, ctx.config
+    ctx.on_unload(lambda: _unload(hub))
     manager = AutomationManager(hub)
     hub.data[DATA] = manager
     # Start-up has reported the errors already (hub.bootstrap).
@@ -310,22 +313,24 @@ async def async_setup(hub: Hub, config: list[Any]) -> bool:
         return trace.as_dict()
 
     by_id = vol.Schema({vol.Required("automation_id"): str})
-    hub.services.register(SERVICE_DOMAIN, "reload", reload, {})
-    hub.services.register(SERVICE_DOMAIN, "turn_on", turn_on, by_id)
-    hub.services.register(SERVICE_DOMAIN, "turn_off", turn_off, by_id)
-    hub.services.register(
-        SERVICE_DOMAIN,
+    # Reloading reads configuration files: an admin's. Operators run automations.
+    ctx.register_service("reload", reload, {}, role=Role.ADMIN, domain=SERVICE_DOMAIN)
+    ctx.register_service("turn_on", turn_on, by_id, role=Role.OPERATOR, domain=SERVICE_DOMAIN)
+    ctx.register_service("turn_off", turn_off, by_id, role=Role.OPERATOR, domain=SERVICE_DOMAIN)
+    ctx.register_service(
         "trigger",
         trigger,
         {
             vol.Required("automation_id"): str,
             vol.Optional("skip_condition", default=True): bool,
         },
+        role=Role.OPERATOR,
+        domain=SERVICE_DOMAIN,
     )
     return True
 
 
-async def async_unload(hub: Hub) -> None:
+async def _unload(hub: Hub) -> None:
     """Detach every automation."""
     manager: AutomationManager | None = hub.data.pop(DATA, None)
     if manager is not None:
@@ -355,7 +360,6 @@ def evhub_integration() -> Integration:
         name="Automations",
         version=__version__,
         setup=async_setup,
-        unload=async_unload,
         # Each automation is validated on its own at set-up, so one bad one skips only itself.
         config_schema=vol.All(_config_mapping, list),
         config_errors=lambda raw: validate_each(raw, log=False)[1],

@@ -40,7 +40,7 @@ from hub.clock import clock
 from hub.core import Hub
 from hub.exceptions import HubError
 from hub.hookspecs import hookimpl
-from hub.plugins import Integration
+from hub.plugins import Integration, SetupContext
 from hub.registry import DeviceKind, DeviceRegistry, device_registry
 
 if TYPE_CHECKING:
@@ -378,13 +378,15 @@ def metric_families(hub: Hub) -> Iterator[Metric]:
 # Set-up ----------------------------------------------------------------------------------
 
 
-async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
+async def async_setup(ctx: SetupContext) -> bool:
     """Keep the success definition; the figures are computed when asked for."""
+    hub, config = ctx.hub, ctx.config
+    ctx.on_unload(lambda: _unload(hub))
     hub.data[DATA_CHARGE_SUCCESS] = _Setup(dict(config), rules_from_config(config))
     return True
 
 
-async def async_unload(hub: Hub) -> None:
+async def _unload(hub: Hub) -> None:
     """Stop a metrics refresh that is running."""
     setup: _Setup | None = hub.data.pop(DATA_CHARGE_SUCCESS, None)
     if setup is not None and setup.refreshing is not None and not setup.refreshing.done():
@@ -401,7 +403,6 @@ def evhub_integration() -> Integration:
         name="Charge success",
         version=__version__,
         setup=async_setup,
-        unload=async_unload,
         config_schema=CONFIG_SCHEMA,
         infrastructure=True,
     )

@@ -32,6 +32,7 @@ from hub.http import (
     websocket_api,
 )
 from hub.http.discovery import Advertiser
+from hub.http.extensions import dispatch_view, list_panels, panel_module
 from hub.http.metrics import KEY_METRICS, LoopLag, make_registry, metrics
 from hub.http.view import (
     KEY_HUB,
@@ -177,6 +178,14 @@ def all_routes(metrics_open: bool) -> list[Route]:
         *charge_success_views.ROUTES,
         *websocket_api.ROUTES,
         *openapi.ROUTES,
+        Route("GET", "/api/panels", list_panels, Role.VIEWER, "Dashboard panels of integrations"),
+        Route(
+            "GET",
+            "/api/panels/{domain}/{module}",
+            panel_module,
+            Role.VIEWER,
+            "The JavaScript module of an integration's dashboard panel",
+        ),
         Route(
             "GET",
             "/metrics",
@@ -185,6 +194,9 @@ def all_routes(metrics_open: bool) -> list[Route]:
             "Prometheus metrics",
             tag="metrics",
         ),
+        # Integrations' views, each under /api/<domain>/ (hub.http.extensions); after every
+        # core route, so none can shadow one.
+        Route("*", "/api/{tail:.*}", dispatch_view, None, "Views of integrations", tag="ext"),
         *static.ROUTES,
     ]
 

@@ -8,7 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from hub import __version__
-from hub.http.view import KEY_ROUTES, Route, json_response
+from hub.http.extensions import extensions
+from hub.http.view import KEY_HUB, KEY_ROUTES, Route, json_response
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
 
@@ -66,6 +67,8 @@ def build_openapi(routes: list[Route]) -> dict[str, Any]:
     """The OpenAPI 3.1 document of routes."""
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
+        if route.method == "*":
+            continue  # the dispatcher of integrations' views: they are listed themselves
         paths.setdefault(openapi_path(route.path), {})[route.method.lower()] = _operation(route)
     return {
         "openapi": "3.1.0",
@@ -90,7 +93,9 @@ def build_openapi(routes: list[Route]) -> dict[str, Any]:
 
 async def openapi(request: web.Request) -> web.Response:
     """The OpenAPI document of this server."""
-    return json_response(build_openapi(request.app[KEY_ROUTES]))
+    views = extensions(request.app[KEY_HUB]).views
+    added = [Route(v.method, v.path, v.handler, v.role, v.summary, tag=v.domain) for v in views]
+    return json_response(build_openapi([*request.app[KEY_ROUTES], *added]))
 
 
 ROUTES: tuple[Route, ...] = (

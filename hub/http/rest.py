@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aiohttp import hdrs, web
 
 from hub.auth import Role
-from hub.charger import ChargerCapability, get_charger
+from hub.charger import ChargerCapability, get_charger, pending_chargers
 from hub.core import Hub
 from hub.http.service_call import call_service
 from hub.http.state_json import (
@@ -241,43 +240,22 @@ async def get_charger_view(request: web.Request) -> web.Response:
     return json_response(station_json(hub, device))
 
 
-def _central_system(hub: Hub) -> Any:
-    # The OCPP integration's central system, if set up: the one that admits chargers.
-    return hub.data.get("ocpp.system")
-
-
 async def get_pending(request: web.Request) -> web.Response:
-    """Chargers that connected unknown and wait for approval."""
-    system = _central_system(request.app[KEY_HUB])
-    if system is None:
-        return json_response([])
-    now_wall, now_mono = time.time(), time.monotonic()
-    found = []
-    for cp_id in system.pending():
-        station = system.stations.get(cp_id)
-        connection = getattr(station, "connection", None)
-        created = getattr(station, "created", now_mono)
-        found.append(
-            {
-                "charge_point_id": cp_id,
-                "remote": getattr(connection, "remote", None),
-                "first_seen": now_wall - (now_mono - created),
-            }
-        )
-    return json_response(found)
+    """Chargers that connected unknown and wait for approval, of every integration."""
+    return json_response([p.as_dict() for p in pending_chargers(request.app[KEY_HUB])])
 
 
 async def _admission(request: web.Request, service: str) -> web.Response:
     hub = request.app[KEY_HUB]
     cp_id = request.match_info["cp_id"]
-    system = _central_system(hub)
-    if system is None or cp_id not in system.pending():
+    waiting = next((p for p in pending_chargers(hub) if p.charger_id == cp_id), None)
+    if waiting is None:
         raise ApiError(404, "not_found", f"no charger {cp_id!r} waiting for approval")
     result = await call_service(
         hub,
         current_user(request),
         remote(request),
-        "ocpp",
+        waiting.integration,
         service,
         {"charge_point_id": cp_id},
         None,

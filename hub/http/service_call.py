@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from hub.auth import Role, User
 from hub.core import Context, Hub
@@ -11,34 +11,14 @@ from hub.exceptions import ForbiddenError
 from hub.redact import redact_text, secret_values
 from hub.security import audit
 
-# Domains an operator may call: control chargers, handle alerts, run automations. Every
-# other service (configuration, notifications, raw protocol calls) needs an admin; an
-# operator may also approve chargers, dismiss notifications and manage uptime exclusions.
-OPERATOR_DOMAINS: Final = frozenset({"charger", "alert", "automation"})
-OPERATOR_SERVICES: Final = frozenset(
-    {
-        ("ocpp", "approve_charger"),
-        ("ocpp", "reject_charger"),
-        ("notify", "dismiss"),
-        ("notify", "mark_read"),
-        ("uptime", "add_exclusion"),
-        ("uptime", "remove_exclusion"),
-    }
-)
-ADMIN_SERVICES: Final = frozenset({("automation", "reload")})
-
 
 class ServiceForbiddenError(ForbiddenError):
     """The user's role is too low for this service."""
 
 
-def role_for_service(domain: str, service: str) -> Role:
-    """The least role allowed to call a service."""
-    if (domain, service) in ADMIN_SERVICES:
-        return Role.ADMIN
-    if domain in OPERATOR_DOMAINS or (domain, service) in OPERATOR_SERVICES:
-        return Role.OPERATOR
-    return Role.ADMIN
+def role_for_service(hub: Hub, domain: str, service: str) -> Role:
+    """The least role allowed to call a service: what its integration registered it with."""
+    return Role(hub.services.role(domain, service))
 
 
 def describe_target(target: Mapping[str, Any] | None, data: Mapping[str, Any]) -> str | None:
@@ -67,7 +47,8 @@ async def call_service(
     action = f"{domain}.{service}"
     described = describe_target(target, data)
     context = Context(user_id=user.id)
-    needed = role_for_service(domain, service)
+    needed = role_for_service(hub, domain, service)
+    # An unknown service needs an admin: others learn nothing of what exists.
     if not user.role.allows(needed):
         audit(
             hub,

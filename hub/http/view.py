@@ -240,7 +240,7 @@ def _error_for(err: Exception) -> ApiError | None:
             {"Retry-After": str(max(1, round(err.retry_after)))},
         )
     if isinstance(err, HubError):
-        return ApiError(err.http_status, err.code, message)
+        return ApiError(err.http_status, err.error_code, message)
     if isinstance(err, vol.Invalid):
         return ApiError(400, "invalid", humanize(err))
     if isinstance(err, LookupError):

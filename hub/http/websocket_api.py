@@ -41,6 +41,7 @@ from hub.const import (
 )
 from hub.core import Event, State, Unsubscribe
 from hub.exceptions import HubError
+from hub.http.extensions import extensions
 from hub.http.service_call import call_service
 from hub.http.view import KEY_HUB, REQ_SESSION, REQ_USER, Route, _error_for, dumps, remote
 from hub.security import EVENT_SECURITY, public_event
@@ -258,6 +259,8 @@ class Connection:
             return
         handler = COMMANDS.get(msg.get("type"))  # type: ignore[arg-type]
         if handler is None:
+            handler = self._integration_command(msg.get("type"))
+        if handler is None:
             self.error(msg_id, "unknown_command", f"unknown command type {msg.get('type')!r}")
             return
         try:
@@ -269,6 +272,25 @@ class Connection:
             task = asyncio.get_running_loop().create_task(self._run(msg_id, outcome))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
+
+    def _integration_command(
+        self, command: Any
+    ) -> Callable[[Connection, int, dict[str, Any]], Any] | None:
+        """The handler of a command an integration registered (hub.http.extensions)."""
+        if not isinstance(command, str):
+            return None
+        entry = extensions(self.hub).commands.get(command)
+        if entry is None:
+            return None
+
+        def run(conn: Connection, msg_id: int, msg: dict[str, Any]) -> Any:
+            if not conn.user.role.allows(entry.role):
+                raise CommandError(
+                    "forbidden", f"{command} needs the {entry.role} role; you are {conn.user.role}"
+                )
+            return entry.handler(conn.hub, conn.user, msg)
+
+        return run
 
     async def _run(self, msg_id: int, coro: Coroutine[Any, Any, Any]) -> None:
         try:

@@ -31,7 +31,7 @@ from hub.clock import Timer, clock
 from hub.const import EVENT_HUB_FINAL_WRITE
 from hub.core import Hub, ServiceCall, Unsubscribe, valid_domain, valid_entity_id
 from hub.hookspecs import hookimpl
-from hub.plugins import Integration, health_reporter
+from hub.plugins import Integration, SetupContext, health_reporter
 from hub.recorder.backend import RecorderBackend, RecorderError
 from hub.recorder.core import Recorder
 from hub.recorder.filters import (
@@ -171,8 +171,9 @@ def next_purge_time(now: float, time_zone: str) -> float:
     return target.timestamp()
 
 
-async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
+async def async_setup(ctx: SetupContext) -> bool:
     """Open the database, start recording and register recorder.purge."""
+    hub, config = ctx.hub, ctx.config
     hub_clock = clock(hub)
     recorder = Recorder(
         hub,
@@ -187,20 +188,20 @@ async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
         health=health_reporter(hub, DOMAIN, HEALTH_WRITER),
     )
     await recorder.start()
+    setup = _Setup(recorder, [])
+    hub.data[DATA_RECORDER] = setup
+    ctx.on_unload(lambda: _unload(hub))
     # After a crash the periodic save of states is up to 15 minutes old; the history is at
     # most a commit interval behind.
     saved_until = max((state.last_updated_ts for state in saved_states(hub)), default=None)
     restore_newer(hub, await recorder.latest_states(newer_than=saved_until))
-    setup = _Setup(recorder, [])
 
     async def purge_service(call: ServiceCall) -> dict[str, int]:
         return await recorder.purge(
             call.data.get(ATTR_KEEP_DAYS), call.data.get(ATTR_LONG_KEEP_DAYS)
         )
 
-    setup.unsubs.append(
-        hub.services.register(DOMAIN, "purge", purge_service, PURGE_SCHEMA, "Purge old history")
-    )
+    ctx.register_service("purge", purge_service, PURGE_SCHEMA, description="Purge old history")
     time_zone = hub.config.time_zone if hub.config is not None else "UTC"
 
     def schedule() -> None:
@@ -224,8 +225,9 @@ async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
     async def final_write(_event: Any) -> None:
         await _close(setup)
 
+    # Not through the set-up context: undone at the final write, after every unload, so the
+    # other integrations' last events are recorded.
     setup.unsubs.append(hub.bus.listen_once(EVENT_HUB_FINAL_WRITE, final_write))
-    hub.data[DATA_RECORDER] = setup
     return True
 
 
@@ -240,7 +242,7 @@ async def _close(setup: _Setup) -> None:
     await setup.recorder.stop()
 
 
-async def async_unload(hub: Hub) -> None:
+async def _unload(hub: Hub) -> None:
     """Stop recording: at hub stop only at the final write, so the others' last events count."""
     setup: _Setup | None = hub.data.get(DATA_RECORDER)
     if setup is None:
@@ -260,7 +262,6 @@ def evhub_integration() -> Integration:
         name="Recorder",
         version=__version__,
         setup=async_setup,
-        unload=async_unload,
         config_schema=CONFIG_SCHEMA,
         infrastructure=True,
     )

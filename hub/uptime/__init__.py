@@ -20,11 +20,12 @@ from typing import Any, Final
 
 import voluptuous as vol
 
+from hub.auth import Role
 from hub.const import ATTR_DEVICE_ID, ATTR_ENTITY_ID
 from hub.core import Hub, ServiceCall, new_id
 from hub.exceptions import HubError, ServiceValidationError
 from hub.hookspecs import hookimpl
-from hub.plugins import Integration
+from hub.plugins import Integration, SetupContext
 from hub.registry import DeviceKind, device_registry, entity_registry
 from hub.uptime.config import CONFIG_SCHEMA, parse_time
 from hub.uptime.const import (
@@ -125,11 +126,13 @@ def engine_of(hub: Hub) -> UptimeEngine:
     return engine
 
 
-async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
+async def async_setup(ctx: SetupContext) -> bool:
     """Start the engine on the recorder's history and register the services."""
     from hub.recorder import get_recorder
 
-    engine = UptimeEngine(hub, config, get_recorder(hub))
+    hub = ctx.hub
+    engine = UptimeEngine(hub, ctx.config, get_recorder(hub))
+    ctx.on_unload(lambda: _stop(hub, engine))
     await engine.start()
     hub.data[DATA_UPTIME] = engine
 
@@ -155,33 +158,29 @@ async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
     async def remove_exclusion(call: ServiceCall) -> dict[str, Any]:
         return engine.remove_exclusion(call.data[ATTR_EXCLUSION_ID]).as_data(deleted=True)
 
-    unsubs = [
-        hub.services.register(
-            DOMAIN,
-            "add_exclusion",
-            add_exclusion,
-            ADD_EXCLUSION_SCHEMA,
-            "Exclude a period from a station's or port's downtime (with a reason).",
-        ),
-        hub.services.register(
-            DOMAIN,
-            "remove_exclusion",
-            remove_exclusion,
-            REMOVE_EXCLUSION_SCHEMA,
-            "Remove an exclusion.",
-        ),
-    ]
-    hub.data[f"{DATA_UPTIME}.unsubs"] = unsubs
+    # Operators record why a charger was down (vandalism, a utility outage...).
+    ctx.register_service(
+        "add_exclusion",
+        add_exclusion,
+        ADD_EXCLUSION_SCHEMA,
+        role=Role.OPERATOR,
+        description="Exclude a period from a station's or port's downtime (with a reason).",
+    )
+    ctx.register_service(
+        "remove_exclusion",
+        remove_exclusion,
+        REMOVE_EXCLUSION_SCHEMA,
+        role=Role.OPERATOR,
+        description="Remove an exclusion.",
+    )
     return True
 
 
-async def async_unload(hub: Hub) -> None:
-    """Stop the engine and remove the services."""
-    for unsub in hub.data.pop(f"{DATA_UPTIME}.unsubs", ()):
-        unsub()
-    engine: UptimeEngine | None = hub.data.pop(DATA_UPTIME, None)
-    if engine is not None:
-        await engine.stop()
+async def _stop(hub: Hub, engine: UptimeEngine) -> None:
+    """Stop the engine."""
+    if hub.data.get(DATA_UPTIME) is engine:
+        hub.data.pop(DATA_UPTIME)
+    await engine.stop()
 
 
 @hookimpl
@@ -194,7 +193,6 @@ def evhub_integration() -> Integration:
         name="Uptime",
         version=__version__,
         setup=async_setup,
-        unload=async_unload,
         dependencies=("recorder",),
         config_schema=CONFIG_SCHEMA,
         infrastructure=True,

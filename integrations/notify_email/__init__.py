@@ -29,7 +29,7 @@ from typing import Any, Final
 
 import voluptuous as vol
 
-from hub.core import Hub, Unsubscribe
+from hub.core import Hub
 from hub.hookspecs import hookimpl
 from hub.notify import (
     Notification,
@@ -40,12 +40,11 @@ from hub.notify import (
     unique_names,
     valid_notifier_name,
 )
-from hub.plugins import Integration
+from hub.plugins import Integration, SetupContext
 
 _LOGGER = logging.getLogger(__name__)
 
 DOMAIN: Final = "notify_email"
-DATA: Final = "notify_email.running"
 DEFAULT_SUBJECT: Final = "evhub notification"
 
 _ADDRESS = vol.All(str, vol.Match(r"^[^@\s]+@[^@\s]+$", msg="expected an email address"))
@@ -149,19 +148,13 @@ def _text(value: bytes | str) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
-async def async_setup(hub: Hub, config: list[dict[str, Any]]) -> bool:
+async def async_setup(ctx: SetupContext) -> bool:
     """Register notify.<name> for each configured mail target."""
-    hub.data[DATA] = register_notifiers(
-        hub, config, lambda entry: EmailTarget(entry["name"], hub, entry)
+    hub = ctx.hub
+    ctx.on_unload(
+        register_notifiers(hub, ctx.config, lambda entry: EmailTarget(entry["name"], hub, entry))
     )
     return True
-
-
-async def async_unload(hub: Hub) -> None:
-    """Remove the services."""
-    unregister: Unsubscribe | None = hub.data.pop(DATA, None)
-    if unregister is not None:
-        unregister()
 
 
 @hookimpl
@@ -174,6 +167,5 @@ def evhub_integration() -> Integration:
         name="Email notifications",
         version=__version__,
         setup=async_setup,
-        unload=async_unload,
         config_schema=CONFIG_SCHEMA,
     )

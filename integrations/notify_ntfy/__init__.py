@@ -23,7 +23,6 @@ from typing import Any, Final
 import aiohttp
 import voluptuous as vol
 
-from hub.core import Hub
 from hub.hookspecs import hookimpl
 from hub.notify import (
     Notification,
@@ -34,7 +33,7 @@ from hub.notify import (
     unload_http_notifiers,
     valid_notifier_name,
 )
-from hub.plugins import Integration
+from hub.plugins import Integration, SetupContext
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -106,20 +105,16 @@ class NtfyTarget(NotifyTarget):
             check_http_status(response.status, body, self._url)
 
 
-async def async_setup(hub: Hub, config: list[dict[str, Any]]) -> bool:
+async def async_setup(ctx: SetupContext) -> bool:
     """Register notify.<name> for each configured topic."""
+    ctx.on_unload(lambda: unload_http_notifiers(ctx.hub, DATA))
     await setup_http_notifiers(
-        hub,
+        ctx.hub,
         DATA,
-        config,
+        ctx.config,
         lambda session, entry: NtfyTarget(entry["name"], session, entry),
     )
     return True
-
-
-async def async_unload(hub: Hub) -> None:
-    """Remove the services and close the HTTP session."""
-    await unload_http_notifiers(hub, DATA)
 
 
 @hookimpl
@@ -132,6 +127,5 @@ def evhub_integration() -> Integration:
         name="ntfy notifications",
         version=__version__,
         setup=async_setup,
-        unload=async_unload,
         config_schema=CONFIG_SCHEMA,
     )

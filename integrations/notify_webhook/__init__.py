@@ -17,12 +17,11 @@ A non-2xx answer or a network error is retried with backoff; 4xx answers other t
 from __future__ import annotations
 
 import logging
-from typing import Any, Final
+from typing import Final
 
 import aiohttp
 import voluptuous as vol
 
-from hub.core import Hub
 from hub.hookspecs import hookimpl
 from hub.notify import (
     Notification,
@@ -33,7 +32,7 @@ from hub.notify import (
     unload_http_notifiers,
     valid_notifier_name,
 )
-from hub.plugins import Integration
+from hub.plugins import Integration, SetupContext
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -86,22 +85,18 @@ class WebhookTarget(NotifyTarget):
             check_http_status(response.status, body, self._url)
 
 
-async def async_setup(hub: Hub, config: list[dict[str, Any]]) -> bool:
+async def async_setup(ctx: SetupContext) -> bool:
     """Register notify.<name> for each configured webhook."""
+    ctx.on_unload(lambda: unload_http_notifiers(ctx.hub, DATA))
     await setup_http_notifiers(
-        hub,
+        ctx.hub,
         DATA,
-        config,
+        ctx.config,
         lambda session, entry: WebhookTarget(
             entry["name"], session, entry["url"], entry["headers"], entry["timeout"]
         ),
     )
     return True
-
-
-async def async_unload(hub: Hub) -> None:
-    """Remove the services and close the HTTP session."""
-    await unload_http_notifiers(hub, DATA)
 
 
 @hookimpl
@@ -114,6 +109,5 @@ def evhub_integration() -> Integration:
         name="Webhook notifications",
         version=__version__,
         setup=async_setup,
-        unload=async_unload,
         config_schema=CONFIG_SCHEMA,
     )

@@ -21,10 +21,11 @@ from typing import Any
 
 import voluptuous as vol
 
+from hub.auth import Role
 from hub.core import Hub, ServiceCall
 from hub.exceptions import DeviceNotFoundError, ServiceValidationError
 from hub.hookspecs import hookimpl
-from hub.plugins import Integration
+from hub.plugins import Integration, SetupContext
 from hub.registry import device_registry, entity_registry
 from integrations.ocpp.const import (
     CONF_AUTHORIZE_UNKNOWN,
@@ -217,28 +218,59 @@ CONFIG_SCHEMA = vol.Schema(
 )
 
 
-async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
+async def async_setup(ctx: SetupContext) -> bool:
     """Start the central system and register the ocpp.* services."""
     from integrations.ocpp import protocol
     from integrations.ocpp.system import CentralSystem
 
+    hub = ctx.hub
     # Compile every schema once, off the loop, before the first charger speaks.
     for version in protocol.OcppVersion:
         await hub.run_in_executor(protocol.precompile, version)
-    system = CentralSystem(hub, config)
+    system = CentralSystem(hub, ctx.config)
     # The transaction store on the database transactions_db_url names (default: SQLite).
-    system.transactions = store_for(hub, config.get(CONF_TRANSACTIONS_DB_URL))
+    system.transactions = store_for(hub, ctx.config.get(CONF_TRANSACTIONS_DB_URL))
+    ctx.on_unload(lambda: _stop(hub, system))
     await system.start()
     hub.data[DATA_SYSTEM] = system
-    _register_services(hub, system)
+    _register_services(ctx, system)
+    ctx.register_admission(system)
+    ctx.register_discovery_property("ocpp_url", lambda address: _charger_url(system, address))
     return True
 
 
-async def async_unload(hub: Hub) -> None:
+async def _stop(hub: Hub, system: Any) -> None:
     """Close every connection and the listeners."""
-    system = hub.data.pop(DATA_SYSTEM, None)
-    if system is not None:
-        await system.stop()
+    if hub.data.get(DATA_SYSTEM) is system:
+        hub.data.pop(DATA_SYSTEM)
+    await system.stop()
+
+
+def _charger_url(system: Any, address: str) -> str | None:
+    """The URL chargers should use on address: the first listener, on its bound port."""
+    if not system.listeners:
+        return None
+    first = system.listeners[0]
+    scheme = "wss" if first.profile >= 2 else "ws"
+    return f"{scheme}://{address}:{first.port}{first.path}"
+
+
+def charger_urls(hub: Hub, max_profile: int = 3) -> list[str]:
+    """The URLs of the running central system's listeners up to a security profile.
+
+    Public: the simulator (and a test) connect to the hub's own listener through it.
+    """
+    system = hub.data.get(DATA_SYSTEM)
+    if system is None:
+        return []
+    found = []
+    for listener in system.listeners:
+        if listener.profile > max_profile:
+            continue
+        host = "127.0.0.1" if listener.host in ("0.0.0.0", "::", "") else listener.host
+        scheme = "wss" if listener.profile >= 2 else "ws"
+        found.append(f"{scheme}://{host}:{listener.port}{listener.path}")
+    return found
 
 
 def _station_for(hub: Hub, call: ServiceCall) -> Any:
@@ -276,7 +308,9 @@ _TARGET = {
 }
 
 
-def _register_services(hub: Hub, system: Any) -> None:
+def _register_services(ctx: SetupContext, system: Any) -> None:
+    hub = ctx.hub
+
     async def raw_call(call: ServiceCall, action: str, payload: dict[str, Any]) -> Any:
         station = _station_for(hub, call)
         return await station.call(action, payload)
@@ -404,14 +438,12 @@ def _register_services(hub: Hub, system: Any) -> None:
             {vol.Optional("profile_id"): int},
         ),
     }
+    # Raw protocol calls change a charger's configuration: an admin's. Operators admit.
     for name, (handler, extra) in services.items():
-        hub.services.register(DOMAIN, name, handler, vol.Schema({**_TARGET, **extra}))
-    hub.services.register(
-        DOMAIN, "approve_charger", approve, {vol.Required("charge_point_id"): _CP_ID}
-    )
-    hub.services.register(
-        DOMAIN, "reject_charger", reject, {vol.Required("charge_point_id"): _CP_ID}
-    )
+        ctx.register_service(name, handler, vol.Schema({**_TARGET, **extra}))
+    by_id = {vol.Required("charge_point_id"): _CP_ID}
+    ctx.register_service("approve_charger", approve, by_id, role=Role.OPERATOR)
+    ctx.register_service("reject_charger", reject, by_id, role=Role.OPERATOR)
 
 
 @hookimpl
@@ -424,7 +456,6 @@ def evhub_integration() -> Integration:
         name="OCPP central system",
         version=__version__,
         setup=async_setup,
-        unload=async_unload,
         config_schema=CONFIG_SCHEMA,
         documentation="OCPP 1.6J and 2.0.1 chargers connect to the hub over websockets.",
     )

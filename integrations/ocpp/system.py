@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.charger import PendingCharger
 from hub.const import EVENT_HUB_STARTED
 from hub.core import CoreState, Hub
 from hub.http.metrics import ProtocolStats, register_protocol_stats
@@ -727,6 +728,17 @@ class CentralSystem:
     def pending(self) -> list[str]:
         """Charge point ids waiting for approval."""
         return sorted(cp_id for cp_id, station in self.stations.items() if station.pending)
+
+    def pending_chargers(self) -> list[PendingCharger]:
+        """The chargers waiting for approval, as the hub lists them (hub.charger.Admission)."""
+        now = time.time()
+        found = []
+        for cp_id in self.pending():
+            connection = self.stations[cp_id].connection
+            first_seen = self.pending_info.get(cp_id, {}).get("first_seen", now)
+            remote = None if connection is None else connection.remote
+            found.append(PendingCharger(cp_id, DOMAIN, remote, float(first_seen)))
+        return found
 
     async def approve(self, cp_id: str) -> None:
         """Admit a pending charger; it is accepted at its next BootNotification."""

@@ -15,19 +15,21 @@ shows live chargers at once. Configuration::
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import voluptuous as vol
 
-from hub.core import Hub
+from hub.core import Hub, HubKey
 from hub.hookspecs import hookimpl
-from hub.plugins import Integration
+from hub.plugins import Integration, SetupContext
+
+if TYPE_CHECKING:
+    from integrations.ocpp.simulator import SimulatedChargePoint
 
 _LOGGER = logging.getLogger(__name__)
 
 DOMAIN = "simulator"
-DATA = "simulator.stations"
 
 
 def _scenario(value: Any) -> str:
@@ -66,25 +68,37 @@ CONFIG_SCHEMA = vol.Schema(
 )
 
 
+# The running simulated charge points (tests and the README's examples look at them).
+DATA_CHARGERS: HubKey[list[SimulatedChargePoint]] = HubKey("simulator.chargers")
+
+
 def _own_url(hub: Hub) -> str:
     """The hub's own first plain (profile 0 or 1) OCPP listener."""
-    system = hub.data.get("ocpp.system")
-    if system is None:
-        raise vol.Invalid("the simulator needs the ocpp integration or a url")
-    for listener in system.listeners:
-        if listener.profile <= 1:
-            host = "127.0.0.1" if listener.host in ("0.0.0.0", "::", "") else listener.host
-            return f"ws://{host}:{listener.port}{listener.path}"
-    raise vol.Invalid("no OCPP listener with security profile 0 or 1 for the simulator")
+    from integrations.ocpp import charger_urls
+
+    found = charger_urls(hub, max_profile=1)
+    if not found:
+        raise vol.Invalid("no OCPP listener with security profile 0 or 1 for the simulator")
+    return found[0]
 
 
-async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
+async def async_setup(ctx: SetupContext) -> bool:
     """Start one simulated charge point per configured station."""
     from integrations.ocpp.simulator import SimulatedChargePoint
 
+    hub, config = ctx.hub, ctx.config
     url = config.get("url") or _own_url(hub)
     session = aiohttp.ClientSession()
-    stations = []
+    stations: list[SimulatedChargePoint] = []
+
+    async def stop() -> None:
+        for charge_point in stations:
+            await charge_point.stop()
+        await session.close()
+
+    ctx.on_unload(stop)
+    hub.data[DATA_CHARGERS] = stations
+    ctx.on_unload(lambda: hub.data.pop(DATA_CHARGERS, None))
     for number, station in enumerate(config["stations"]):
         charge_point = SimulatedChargePoint(
             station["id"],
@@ -101,18 +115,8 @@ async def async_setup(hub: Hub, config: dict[str, Any]) -> bool:
         )
         charge_point.start()
         stations.append(charge_point)
-    hub.data[DATA] = (stations, session)
     _LOGGER.info("Simulating %d charger(s) at %s", len(stations), url)
     return True
-
-
-async def async_unload(hub: Hub) -> None:
-    """Stop the simulated charge points."""
-    stations, session = hub.data.pop(DATA, ([], None))
-    for charge_point in stations:
-        await charge_point.stop()
-    if session is not None:
-        await session.close()
 
 
 @hookimpl
@@ -125,7 +129,6 @@ def evhub_integration() -> Integration:
         name="Simulated OCPP chargers",
         version=__version__,
         setup=async_setup,
-        unload=async_unload,
         dependencies=("ocpp",),
         config_schema=CONFIG_SCHEMA,
     )

@@ -19,6 +19,7 @@ from hub.plugins import (
     HealthReporter,
     Integration,
     IntegrationNotReadyError,
+    SetupContext,
     SetupState,
     health_reporter,
     plugin_registry,
@@ -85,7 +86,7 @@ async def test_dependencies_set_up_first(tmp_path: Path) -> None:
     order: list[str] = []
 
     def setup_for(domain: str) -> Any:
-        async def setup(hub: Hub, config: Any) -> bool:
+        async def setup(ctx: SetupContext) -> bool:
             await asyncio.sleep(0)
             order.append(domain)
             return True
@@ -110,21 +111,21 @@ async def test_failing_setup_is_retried_while_the_rest_runs(
     attempts = 0
     loaded = asyncio.Event()
 
-    async def flaky(hub: Hub, config: Any) -> bool:
+    async def flaky(ctx: SetupContext) -> bool:
         nonlocal attempts
         attempts += 1
         # Registered before the failure: a failed attempt must not leave it behind (the next
         # attempt could not register it again).
-        hub.services.register("flaky", "poke", lambda _: attempts)
+        ctx.register_service("poke", lambda _: attempts)
         if attempts < 3:
             raise IntegrationNotReadyError("cloud not reachable")
         loaded.set()
         return True
 
-    async def steady(hub: Hub, config: Any) -> bool:
+    async def steady(ctx: SetupContext) -> bool:
         return True
 
-    async def dependent(hub: Hub, config: Any) -> bool:
+    async def dependent(ctx: SetupContext) -> bool:
         assert attempts == 3, "set up before its dependency"
         return True
 
@@ -158,10 +159,10 @@ async def test_failing_setup_is_retried_while_the_rest_runs(
 
 
 async def test_setup_returning_false_or_raising_is_reported(tmp_path: Path) -> None:
-    async def false(hub: Hub, config: Any) -> bool:
+    async def false(ctx: SetupContext) -> bool:
         return False
 
-    async def boom(hub: Hub, config: Any) -> bool:
+    async def boom(ctx: SetupContext) -> bool:
         raise RuntimeError("bad wiring")
 
     write_config(tmp_path, "falsy:\nboom:\n")
@@ -184,8 +185,8 @@ async def test_bad_section_is_skipped_and_the_rest_runs(
 ) -> None:
     calls: list[Any] = []
 
-    async def setup(hub: Hub, config: Any) -> bool:
-        calls.append(config)
+    async def setup(ctx: SetupContext) -> bool:
+        calls.append(ctx.config)
         return True
 
     schema = vol.Schema({vol.Required("port"): int})
@@ -204,7 +205,7 @@ async def test_bad_section_is_skipped_and_the_rest_runs(
 
 
 async def test_unknown_integration_and_cycle(tmp_path: Path) -> None:
-    async def setup(hub: Hub, config: Any) -> bool:
+    async def setup(ctx: SetupContext) -> bool:
         return True
 
     write_config(tmp_path, "one:\ntwo:\n")
@@ -255,11 +256,11 @@ def test_check_config_lists_every_error(tmp_path: Path) -> None:
 async def test_unload_runs_in_reverse_order(tmp_path: Path) -> None:
     unloaded: list[str] = []
 
-    async def setup(hub: Hub, config: Any) -> bool:
+    async def setup(ctx: SetupContext) -> bool:
         return True
 
     def unload_for(domain: str) -> Any:
-        async def unload(hub: Hub) -> None:
+        async def unload(ctx: SetupContext) -> None:
             unloaded.append(domain)
 
         return unload
@@ -289,7 +290,7 @@ async def test_a_default_integration_can_be_turned_off(tmp_path: Path) -> None:
 async def test_turning_off_what_another_integration_needs_is_reported(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def setup(hub: Hub, config: Any) -> bool:
+    async def setup(ctx: SetupContext) -> bool:
         return True
 
     write_config(tmp_path, "http:\n  server_port: 0\nneeds_alerts:\nalerts: false\n")
@@ -319,7 +320,7 @@ async def test_a_part_that_stops_working_shows_in_health_until_it_recovers(
 ) -> None:
     reporters: list[HealthReporter] = []
 
-    async def setup(hub: Hub, config: Any) -> bool:
+    async def setup(ctx: SetupContext) -> bool:
         reporters.append(health_reporter(hub, "pump", "poller"))
         reporters.append(health_reporter(hub, "pump", "uplink"))
         return True
@@ -376,7 +377,7 @@ async def test_a_part_that_stops_working_shows_in_health_until_it_recovers(
 
 
 async def test_an_integration_that_cannot_set_up_makes_health_degraded(tmp_path: Path) -> None:
-    async def never(hub: Hub, config: Any) -> bool:
+    async def never(ctx: SetupContext) -> bool:
         raise IntegrationNotReadyError("cloud not reachable")
 
     write_config(tmp_path, "cloudy:\n")
@@ -403,7 +404,8 @@ async def test_what_a_driver_fires_during_its_set_up_reaches_history_and_uptime(
     from hub.registry import DeviceKind, device_registry
     from hub.uptime import engine_of
 
-    async def setup(hub: Hub, config: Any) -> bool:
+    async def setup(ctx: SetupContext) -> bool:
+        hub = ctx.hub
         devices = device_registry(hub)
         station = devices.get_or_create(
             integration="acme", identifiers=frozenset({("acme", "st")}), kind=DeviceKind.STATION

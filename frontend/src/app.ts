@@ -17,6 +17,7 @@ import "./pages/automations.js";
 import "./pages/reports.js";
 import "./pages/success.js";
 import "./pages/pending.js";
+import { fetchPanels, panelPath, type PanelInfo } from "./pages/panel.js";
 
 const NAV: [string, string, string, boolean?][] = [
   ["overview", "/", "Overview"],
@@ -38,13 +39,42 @@ export class EvhubApp extends LightElement {
   @state() private bootError: string | null = null;
   @state() private route: Route = parseRoute(location.hash);
   @state() private navOpen = false;
+  /** The integration panels the signed-in user may see (GET /api/panels). */
+  @state() private panels: PanelInfo[] = [];
+  @state() private panelsListed = false;
+  private panelsUser: string | null = null;
 
   private readonly onHash = () => {
     this.route = parseRoute(location.hash);
     this.navOpen = false;
     window.scrollTo(0, 0);
   };
-  private readonly onSession = () => this.requestUpdate();
+  private readonly onSession = () => {
+    this.syncPanels();
+    this.requestUpdate();
+  };
+
+  /** Fetch the panel list once per signed-in user; forget it on sign-out. */
+  private syncPanels(): void {
+    const userId = session.user?.id ?? null;
+    if (userId === this.panelsUser) return;
+    this.panelsUser = userId;
+    this.panels = [];
+    this.panelsListed = false;
+    if (userId === null) return;
+    fetchPanels().then(
+      (panels) => {
+        if (this.panelsUser !== userId) return;
+        this.panels = panels;
+        this.panelsListed = true;
+      },
+      (err) => {
+        if (this.panelsUser !== userId) return;
+        console.warn("evhub: the integration panels could not be listed:", err);
+        this.panelsListed = true;
+      },
+    );
+  }
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -63,6 +93,7 @@ export class EvhubApp extends LightElement {
     try {
       await session.restore();
       this.bootError = null;
+      this.syncPanels();
     } catch (err) {
       this.bootError = errorMessage(err);
     }
@@ -94,6 +125,13 @@ export class EvhubApp extends LightElement {
         return html`<ev-success></ev-success>`;
       case "pending":
         return html`<ev-pending></ev-pending>`;
+      case "panel":
+        return html`<ev-panel
+          .domain=${params.domain}
+          .name=${params.name}
+          .listed=${this.panelsListed}
+          .panel=${this.panels.find((p) => p.domain === params.domain && p.name === params.name)}
+        ></ev-panel>`;
       default:
         return html`<h1>Page not found</h1><p><a href="#/">Back to the overview</a></p>`;
     }
@@ -107,7 +145,10 @@ export class EvhubApp extends LightElement {
     }
     const user = session.user;
     if (!user) return html`<ev-login></ev-login>`;
-    const current = SECTION[this.route.name] ?? this.route.name;
+    const { name: routeName, params } = this.route;
+    const current =
+      routeName === "panel" ? `panel:${params.domain}/${params.name}` : (SECTION[routeName] ?? routeName);
+    const panelNav = this.panels.map((p): [string, string, string] => [`panel:${p.domain}/${p.name}`, panelPath(p), p.title]);
     const status = session.connectionStatus;
     return html`
       <div class="shell ${this.navOpen ? "nav-open" : ""}">
@@ -130,7 +171,7 @@ export class EvhubApp extends LightElement {
         </header>
         <nav id="main-nav" class="sidenav" aria-label="Main">
           <ul>
-            ${NAV.filter(([, , , adminOnly]) => !adminOnly || session.isAdmin).map(
+            ${[...NAV.filter(([, , , adminOnly]) => !adminOnly || session.isAdmin), ...panelNav].map(
               ([name, path, label]) => html`<li>
                 <a href="#${path}" class=${current === name ? "active" : ""} aria-current=${current === name ? "page" : "false"}>${label}</a>
               </li>`,

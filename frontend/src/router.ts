@@ -17,6 +17,7 @@ const patterns: [string, RegExp][] = [
   ["reports", /^\/reports\/?$/],
   ["success", /^\/success\/?$/],
   ["pending", /^\/pending\/?$/],
+  ["panel", /^\/panel\/(?<domain>[^/]+)\/(?<name>[^/]+)\/?$/],
 ];
 
 /** The route of a hash like "#/chargers/abc". */

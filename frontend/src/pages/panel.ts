@@ -1,0 +1,201 @@
+// Integration panels: the pages integrations ship as JavaScript modules (GET /api/panels).
+//
+// An integration registers a panel with
+//   ctx.register_panel(name, title, module_path, element, role=Role.VIEWER)
+// The dashboard lists it in the navigation (for users whose role may see it), routes
+// #/panel/<domain>/<name> to it, imports the module from its URL
+// (/api/panels/<domain>/<name>.js) once, creates `document.createElement(element)`, sets the
+// element's `hub` property and then mounts it. The module must define the custom element
+// (customElements.define) within 5 s of the page opening, or the page shows an error.
+// The dashboard's CSP is `script-src 'self'`: the module may import other modules from the
+// hub, but not inline scripts, eval or scripts from other origins.
+//
+// The `hub` property, set once before the element is connected (integration authors code
+// against this shape; keep it compatible):
+//
+//   element.hub = {
+//     api: {
+//       get(path)                    -> Promise<any>   GET path
+//       post(path, body?)            -> Promise<any>   POST path with a JSON body ({} if none)
+//       patch(path, body)            -> Promise<any>   PATCH path with a JSON body
+//       delete(path)                 -> Promise<any>   DELETE path
+//       callService(domain, service, data?, target?)
+//                                    -> Promise<any>   call a hub service (WebSocket when
+//                                                      connected, else REST); its result
+//     },
+//     user: { id, username, role: "admin" | "operator" | "viewer", created_at },
+//   }
+//
+// The api methods take same-origin paths (e.g. "/api/panels", "/api/<domain>/..."), send the
+// signed-in user's session cookie and CSRF token, and resolve the JSON answer (null for
+// 204, text for a non-JSON answer). They reject with an Error whose `status` (HTTP status, 0
+// when the hub cannot be reached), `code` (the answer's error code) and `message` say why.
+
+import { html, type PropertyValues } from "lit";
+import { customElement, property, state } from "lit/decorators.js";
+import { api, type User } from "../api.js";
+import { LightElement } from "../base.js";
+import { session } from "../session.js";
+import { errorMessage } from "../ui.js";
+
+/** One entry of GET /api/panels. */
+export interface PanelInfo {
+  domain: string;
+  name: string;
+  title: string;
+  icon: string;
+  element: string;
+  role: string;
+  url: string;
+}
+
+/** What a panel's element gets as its `hub` property (see the top of this file). */
+export interface PanelApi {
+  get<T = unknown>(path: string): Promise<T>;
+  post<T = unknown>(path: string, body?: unknown): Promise<T>;
+  patch<T = unknown>(path: string, body: unknown): Promise<T>;
+  delete<T = unknown>(path: string): Promise<T>;
+  callService(
+    domain: string,
+    service: string,
+    data?: Record<string, unknown>,
+    target?: Record<string, unknown>,
+  ): Promise<unknown>;
+}
+
+export interface PanelHub {
+  api: PanelApi;
+  user: User;
+}
+
+/** How long a panel's module has to load and define its element. */
+export const PANEL_TIMEOUT_MS = 5000;
+
+const panelApi: PanelApi = Object.freeze({
+  get: <T = unknown>(path: string) => api.get<T>(path),
+  post: <T = unknown>(path: string, body?: unknown) => api.post<T>(path, body),
+  patch: <T = unknown>(path: string, body: unknown) => api.patch<T>(path, body),
+  delete: <T = unknown>(path: string) => api.delete<T>(path),
+  callService: (
+    domain: string,
+    service: string,
+    data: Record<string, unknown> = {},
+    target?: Record<string, unknown>,
+  ) => session.callService(domain, service, data, target),
+});
+
+/** The panels the signed-in user may see; an empty list when the hub offers none. */
+export async function fetchPanels(): Promise<PanelInfo[]> {
+  const answer = await api.get<PanelInfo[]>("/api/panels");
+  return Array.isArray(answer) ? answer : [];
+}
+
+/** The hash path of a panel's page. */
+export function panelPath(panel: Pick<PanelInfo, "domain" | "name">): string {
+  return `/panel/${encodeURIComponent(panel.domain)}/${encodeURIComponent(panel.name)}`;
+}
+
+// Each module is imported once; a failed import may be tried again (opening the page again).
+const modules = new Map<string, Promise<unknown>>();
+
+function importModule(url: string): Promise<unknown> {
+  let loading = modules.get(url);
+  if (!loading) {
+    loading = import(/* @vite-ignore */ url);
+    modules.set(url, loading);
+    loading.catch(() => modules.delete(url));
+  }
+  return loading;
+}
+
+function timeout(ms: number, message: string): Promise<never> {
+  return new Promise((_, reject) => setTimeout(() => reject(new Error(message)), ms));
+}
+
+/** Import a panel's module and wait for its element to be defined (within the time limit). */
+async function loadPanel(panel: PanelInfo): Promise<void> {
+  const deadline = Date.now() + PANEL_TIMEOUT_MS;
+  const seconds = PANEL_TIMEOUT_MS / 1000;
+  try {
+    await Promise.race([
+      importModule(panel.url),
+      timeout(PANEL_TIMEOUT_MS, `its module did not load within ${seconds} s`),
+    ]);
+  } catch (err) {
+    throw new Error(`The panel “${panel.title}” could not be loaded: ${errorMessage(err)}`);
+  }
+  if (customElements.get(panel.element)) return;
+  try {
+    await Promise.race([
+      customElements.whenDefined(panel.element),
+      timeout(Math.max(0, deadline - Date.now()), "timed out"),
+    ]);
+  } catch {
+    throw new Error(
+      `The panel “${panel.title}” did not define its element <${panel.element}> within ${seconds} s.`,
+    );
+  }
+}
+
+/** The page of one integration panel: loads its module and mounts its element. */
+@customElement("ev-panel")
+export class PanelPage extends LightElement {
+  /** The panel to show; undefined while the list loads or when there is no such panel. */
+  @property({ attribute: false }) panel: PanelInfo | undefined;
+  /** Whether the panel list has loaded (so a missing panel is "not found", not "loading"). */
+  @property({ attribute: false }) listed = false;
+  @property({ attribute: false }) domain = "";
+  @property({ attribute: false }) name = "";
+
+  @state() private mounted: HTMLElement | null = null;
+  @state() private error: string | null = null;
+  private loadedKey: string | null = null;
+  private generation = 0;
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    if (!changed.has("panel")) return;
+    const panel = this.panel;
+    const key = panel ? `${panel.domain}/${panel.name}/${panel.element}/${panel.url}` : null;
+    if (key === this.loadedKey) return;
+    this.loadedKey = key;
+    this.mounted = null;
+    this.error = null;
+    const generation = ++this.generation;
+    if (panel) void this.mount(panel, generation);
+  }
+
+  private async mount(panel: PanelInfo, generation: number): Promise<void> {
+    try {
+      await loadPanel(panel);
+      if (generation !== this.generation) return;
+      const user = session.user;
+      if (!user) return;
+      const element = document.createElement(panel.element) as HTMLElement & { hub?: PanelHub };
+      element.hub = Object.freeze({ api: panelApi, user: { ...user } });
+      element.classList.add("integration-panel");
+      element.dataset.panel = `${panel.domain}/${panel.name}`;
+      this.mounted = element;
+    } catch (err) {
+      if (generation !== this.generation) return;
+      this.error = errorMessage(err);
+    }
+  }
+
+  override render() {
+    const panel = this.panel;
+    if (!panel) {
+      if (!this.listed) return html`<p class="muted loading" role="status">Loading…</p>`;
+      return html`<h1>Panel not found</h1>
+        <p>No panel ${this.domain}/${this.name} is available to you.</p>
+        <p><a href="#/">Back to the overview</a></p>`;
+    }
+    if (this.error) {
+      return html`<h1>${panel.title}</h1>
+        <p class="error-box panel-error" role="alert">${this.error}</p>`;
+    }
+    if (!this.mounted) {
+      return html`<p class="muted loading" role="status">Loading ${panel.title}…</p>`;
+    }
+    return this.mounted;
+  }
+}

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import zoneinfo
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import voluptuous as vol
 
+from hub.automation.schedule import next_pattern_match, next_time_of_day
 from hub.charger import CHARGER_EVENT_KINDS, EVENT_CHARGER
 from hub.clock import Timer, clock
 from hub.const import EVENT_HUB_STARTED, EVENT_HUB_STOP
@@ -78,16 +81,24 @@ HUB_SCHEMA = vol.Schema(
 def _time_of_day(value: Any) -> tuple[int, int, int]:
     from hub.automation.conditions import _time_of_day as parse
 
-    return parse(value)
+    hour, minute, second = parse(value)
+    if not 0 <= second < 60:
+        raise vol.Invalid(f"expected a time of day HH:MM[:SS], got {value!r}")
+    return hour, minute, second
 
 
-def _pattern(value: Any) -> str:
-    text = str(value)
-    if text == "*" or (text.startswith("/") and text[1:].isdigit() and int(text[1:]) > 0):
-        return text
-    if text.isdigit():
-        return text
-    raise vol.Invalid(f"expected a number, '*' or '/N', got {value!r}")
+def _pattern(limit: int) -> Callable[[Any], str]:
+    """A time_pattern field: '*', '/N' (N > 0) or a number below limit."""
+
+    def validate(value: Any) -> str:
+        text = str(value)
+        if text == "*" or (text.startswith("/") and text[1:].isdigit() and int(text[1:]) > 0):
+            return text
+        if text.isdigit() and int(text) < limit:
+            return text
+        raise vol.Invalid(f"expected a number below {limit}, '*' or '/N', got {value!r}")
+
+    return validate
 
 
 TEMPLATE_SCHEMA = vol.Schema(
@@ -102,7 +113,10 @@ TIME_SCHEMA = vol.Schema(
     {
         vol.Required("trigger"): "time",
         vol.Required("at"): vol.All(
-            vol.Any(str, [str]), lambda v: [v] if isinstance(v, str) else list(v), [_time_of_day]
+            vol.Any(str, [str]),
+            lambda v: [v] if isinstance(v, str) else list(v),
+            vol.Length(min=1),
+            [_time_of_day],
         ),
         vol.Optional("id"): str,
     }
@@ -110,9 +124,9 @@ TIME_SCHEMA = vol.Schema(
 TIME_PATTERN_SCHEMA = vol.Schema(
     {
         vol.Required("trigger"): "time_pattern",
-        vol.Optional("hours", default="*"): _pattern,
-        vol.Optional("minutes", default="*"): _pattern,
-        vol.Optional("seconds", default="0"): _pattern,
+        vol.Optional("hours", default="*"): _pattern(24),
+        vol.Optional("minutes", default="*"): _pattern(60),
+        vol.Optional("seconds", default="0"): _pattern(60),
         vol.Optional("id"): str,
     }
 )
@@ -413,45 +427,57 @@ def _attach_template(
     return detach
 
 
-def _matches(pattern: str, value: int) -> bool:
+def _matching(pattern: str, limit: int) -> list[int]:
+    """The values of 0..limit-1 a time_pattern field matches, in order."""
     if pattern == "*":
-        return True
+        return list(range(limit))
     if pattern.startswith("/"):
-        return value % int(pattern[1:]) == 0
-    return value == int(pattern)
+        return list(range(0, limit, int(pattern[1:])))
+    return [int(pattern)]
 
 
 def _attach_time(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Unsubscribe:
-    """Time of day (at) or a pattern, checked each second of the hub's clock and zone."""
-    import zoneinfo
+    """Time of day (at) or a pattern in the hub's zone: one timer for the next fire time.
 
+    A fire time the loop (or the wall clock) overshot fires once, late, as soon as it can;
+    the next is counted from then, so a stall never fires a burst of missed times.
+    """
     the_clock = clock(hub)
     zone = zoneinfo.ZoneInfo(hub.config.time_zone if hub.config is not None else "UTC")
     timer: list[Timer] = []
+    if config["trigger"] == "time":
+        times = config["at"]
 
-    def due_now(moment: Any) -> bool:
-        if config["trigger"] == "time":
-            return (moment.hour, moment.minute, moment.second) in config["at"]
-        return (
-            _matches(config["hours"], moment.hour)
-            and _matches(config["minutes"], moment.minute)
-            and _matches(config["seconds"], moment.second)
-        )
+        def next_after(after: float) -> float:
+            return next_time_of_day(after, times, zone)
+    else:
+        hours = frozenset(_matching(config["hours"], 24))
+        minutes = frozenset(_matching(config["minutes"], 60))
+        seconds = _matching(config["seconds"], 60)
 
-    def tick() -> None:
-        moment = the_clock.now().astimezone(zone)
-        if due_now(moment):
-            action(
-                {"platform": config["trigger"], "id": config.get("id"), "now": moment.isoformat()},
-                None,
-            )
-        schedule()
+        def next_after(after: float) -> float:
+            return next_pattern_match(after, hours, minutes, seconds, zone)
 
-    def schedule() -> None:
+    def schedule(due: float) -> None:
+        timer[:] = [the_clock.call_later(due - the_clock.time(), lambda: fire(due))]
+
+    def fire(due: float) -> None:
         now = the_clock.time()
-        timer[:] = [the_clock.call_later(1.0 - (now % 1.0) or 1.0, tick)]
+        if now < due:
+            # The loop's timers keep monotonic time; the wall clock was set back meanwhile.
+            schedule(due)
+            return
+        action(
+            {
+                "platform": config["trigger"],
+                "id": config.get("id"),
+                "now": datetime.fromtimestamp(now, zone).isoformat(),
+            },
+            None,
+        )
+        schedule(next_after(now))
 
-    schedule()
+    schedule(next_after(the_clock.time()))
 
     def detach() -> None:
         for pending in timer:

@@ -22,7 +22,14 @@ _LOGGER = logging.getLogger(__name__)
 CORE_KEYS = frozenset({CONF_HUB, CONF_HTTP})
 # Set up with their defaults even when configuration.yaml does not name them: a site owner
 # gets the built-in alert rules without writing YAML. `<domain>: false` turns one off.
-DEFAULT_INTEGRATIONS = ("alerts", "recorder", "uptime", "charge_success")
+DEFAULT_INTEGRATIONS = (
+    "alerts",
+    "automations",
+    "recorder",
+    "uptime",
+    "reports",
+    "charge_success",
+)
 
 
 def _time_zone(value: Any) -> str:

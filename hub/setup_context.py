@@ -1,9 +1,10 @@
 """The set-up context: an integration's door into the hub for one set-up.
 
 Everything an integration registers through it (listeners, per-entity watches, services with
-their role, chargers, entities, HTTP views, WebSocket commands, dashboard panels, timers on
-the hub clock, background tasks) is recorded, and undone together, last first: when the
-set-up attempt fails, when the integration unloads and before it is set up again on reload.
+their role, chargers, entities, HTTP views, WebSocket commands, dashboard panels, Prometheus
+collectors, the history store, timers on the hub clock, background tasks) is recorded, and
+undone together, last first: when the set-up attempt fails, when the integration unloads and
+before it is set up again on reload.
 Home Assistant's ``ConfigEntry.async_on_unload`` is the model.
 """
 
@@ -22,9 +23,11 @@ from hub.clock import Timer, clock
 from hub.core import EventListener, Hub, ServiceHandler, StateWatcher, Unsubscribe
 from hub.entity import EntityPlatform
 from hub.exceptions import HubStateError
+from hub.history import History, provide_history
 
 if TYPE_CHECKING:
     import voluptuous as vol
+    from prometheus_client.registry import Collector
 
     from hub.http.extensions import Extensions, Handler, WsHandler
     from hub.plugins import Integration
@@ -153,11 +156,29 @@ class SetupContext:
         *,
         role: Role,
         summary: str,
+        query: tuple[str, ...] = (),
+        body: Mapping[str, str] | None = None,
     ) -> Unsubscribe:
-        """Serve an HTTP view under ``/api/<domain>/`` to users with at least role."""
+        """Serve an HTTP view at ``/api/<domain>`` or under it to users with at least role.
+
+        query names the query parameters and body the JSON body's fields (name -> type or
+        description), for the API's OpenAPI description.
+        """
         self._check_open()
-        added = self._extensions().add_view(self.domain, method, path, handler, role, summary)
+        added = self._extensions().add_view(
+            self.domain, method, path, handler, role, summary, query, body
+        )
         return self._keep(added)
+
+    def register_metrics(self, collector: Collector) -> Unsubscribe:
+        """Add a Prometheus collector's metrics to /metrics until undone."""
+        self._check_open()
+        return self._keep(self._extensions().add_collector(collector))
+
+    def provide_history(self, history: History) -> Unsubscribe:
+        """Be the hub's history store (hub.history) for the monitoring API until undone."""
+        self._check_open()
+        return self._keep(provide_history(self.hub, history))
 
     def register_ws_command(self, command: str, handler: WsHandler, *, role: Role) -> Unsubscribe:
         """Answer the WebSocket command ``<domain>/<name>`` for users with at least role."""

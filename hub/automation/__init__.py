@@ -30,6 +30,7 @@ from hub.automation.actions import Runner, StopRun, Trace, _validate_sequence
 from hub.automation.conditions import check, validate_condition
 from hub.automation.template import render_complex
 from hub.automation.triggers import attach_trigger, validate_trigger
+from hub.automation.views import register_views
 from hub.clock import clock
 from hub.core import Context, Hub, ServiceCall, Unsubscribe, new_id
 from hub.hookspecs import hookimpl
@@ -84,6 +85,11 @@ class Automation:
         self._unsubs: list[Unsubscribe] = []
         self._running: set[asyncio.Task[Trace]] = set()
         self._queue: collections.deque[tuple[dict[str, Any], Context | None]] = collections.deque()
+
+    @property
+    def running(self) -> int:
+        """How many runs are in progress."""
+        return len(self._running)
 
     def attach(self) -> None:
         """Listen to the triggers, if enabled."""
@@ -327,6 +333,7 @@ async def async_setup(ctx: SetupContext) -> bool:
         role=Role.OPERATOR,
         domain=SERVICE_DOMAIN,
     )
+    register_views(ctx, manager, SERVICE_DOMAIN)
     return True
 
 
@@ -345,8 +352,9 @@ def traces(hub: Hub, automation_id: str) -> list[dict[str, Any]]:
 
 
 def _config_mapping(value: Any) -> Any:
+    # No automations: section (a default integration) arrives as {}: no automation.
     if isinstance(value, Mapping):
-        return [value]
+        return [value] if value else []
     return value
 
 

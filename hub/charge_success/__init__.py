@@ -36,6 +36,7 @@ from hub.charge_success.attempts import (
     attempts,
 )
 from hub.charge_success.error_codes import ErrorMapping, valid_mrec
+from hub.charge_success.views import register_views
 from hub.clock import clock
 from hub.core import Hub
 from hub.exceptions import HubError
@@ -383,7 +384,22 @@ async def async_setup(ctx: SetupContext) -> bool:
     hub, config = ctx.hub, ctx.config
     ctx.on_unload(lambda: _unload(hub))
     hub.data[DATA_CHARGE_SUCCESS] = _Setup(dict(config), rules_from_config(config))
+    ctx.register_metrics(_Metrics(hub))
+    register_views(ctx)
     return True
+
+
+class _Metrics:
+    """The per-station charge success gauges for /metrics (see metric_families)."""
+
+    __slots__ = ("_hub",)
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        """The gauges, from figures computed at most max-age ago."""
+        return metric_families(self._hub)
 
 
 async def _unload(hub: Hub) -> None:

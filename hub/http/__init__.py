@@ -19,18 +19,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from hub import __version__
 from hub.auth import Role, async_load_auth
-from hub.const import CONF_SERVER_HOST, CONF_SERVER_PORT, DEFAULT_HTTP_PORT
-from hub.core import CoreState, Hub
-from hub.http import (
-    auth_views,
-    charge_success_views,
-    monitoring,
-    openapi,
-    rest,
-    static,
-    uptime_views,
-    websocket_api,
-)
+from hub.const import CONF_SERVER_HOST, CONF_SERVER_PORT, DEFAULT_HTTP_PORT, EVENT_HUB_STARTED
+from hub.core import CoreState, Hub, Unsubscribe
+from hub.http import auth_views, monitoring, openapi, rest, static, websocket_api
 from hub.http.discovery import Advertiser
 from hub.http.extensions import dispatch_view, list_panels, panel_module
 from hub.http.metrics import KEY_METRICS, LoopLag, make_registry, metrics
@@ -174,8 +165,6 @@ def all_routes(metrics_open: bool) -> list[Route]:
         *auth_views.ROUTES,
         *rest.ROUTES,
         *monitoring.ROUTES,
-        *uptime_views.ROUTES,
-        *charge_success_views.ROUTES,
         *websocket_api.ROUTES,
         *openapi.ROUTES,
         Route("GET", "/api/panels", list_panels, Role.VIEWER, "Dashboard panels of integrations"),
@@ -237,6 +226,7 @@ class HttpServer:
         self.app[KEY_METRICS] = make_registry(hub, self.lag, self.app[websocket_api.KEY_SOCKETS])
         self.app.on_shutdown.append(websocket_api.close_all)
         self.advertiser: Advertiser | None = None
+        self._unsub_started: Unsubscribe | None = None
         self._runner: web.AppRunner | None = None
 
     @property
@@ -275,13 +265,22 @@ class HttpServer:
             self.port = sockets[0].getsockname()[1]
         self.lag.start()
         if self.config[CONF_ZEROCONF]:
-            self.advertiser = Advertiser(self.hub, self.host, self.port, self.secure)
-            self.advertiser.start()
+            advertiser = self.advertiser = Advertiser(self.hub, self.host, self.port, self.secure)
+            if self.hub.state is CoreState.running:
+                advertiser.start()
+            else:
+                # What integrations advertise is known once they are set up.
+                self._unsub_started = self.hub.bus.listen_once(
+                    EVENT_HUB_STARTED, lambda _event: advertiser.start()
+                )
         _LOGGER.info("HTTP server listening on %s", self.url)
 
     async def stop(self) -> None:
         """Stop serving and close open connections."""
         self.lag.stop()
+        if self._unsub_started is not None:
+            self._unsub_started()
+            self._unsub_started = None
         if self.advertiser is not None:
             await self.advertiser.stop()
             self.advertiser = None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
+from prometheus_client.registry import Collector
 
 from hub.auth import Role
 from hub.core import HubKey, Unsubscribe
@@ -54,6 +55,9 @@ class View:
     role: Role
     summary: str
     pattern: re.Pattern[str] = field(compare=False, repr=False)
+    # Documented in the OpenAPI description: query parameters, and the JSON body's fields.
+    query: tuple[str, ...] = ()
+    body: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +109,8 @@ class Extensions:
         self.panels: dict[tuple[str, str], Panel] = {}
         # zeroconf TXT properties: key -> value for the advertised address.
         self.discovery: dict[str, Callable[[str], str | None]] = {}
+        # Prometheus collectors, collected at every scrape of /metrics.
+        self.collectors: list[Collector] = []
 
     def add_view(
         self,
@@ -114,15 +120,20 @@ class Extensions:
         handler: Handler,
         role: Role,
         summary: str,
+        query: tuple[str, ...] = (),
+        body: Mapping[str, str] | None = None,
     ) -> Unsubscribe:
-        """Serve handler at /api/<domain>/<path>; ``{name}`` segments match one segment."""
+        """Serve handler at /api/<domain> or under it; ``{name}`` segments match one segment."""
         method = method.upper()
         if method not in METHODS:
             raise ExtensionError(f"method {method!r} is not one of {sorted(METHODS)}")
         prefix = f"/api/{domain}/"
-        if not path.startswith(prefix):
-            raise ExtensionError(f"a view of {domain} must be under {prefix}, not {path!r}")
-        segments = path[len(prefix) :].split("/")
+        if path == prefix[:-1]:
+            segments: list[str] = []
+        elif path.startswith(prefix):
+            segments = path[len(prefix) :].split("/")
+        else:
+            raise ExtensionError(f"a view of {domain} must be {prefix[:-1]} or under {prefix}")
         if not all(_SEGMENT.fullmatch(segment) for segment in segments):
             raise ExtensionError(f"malformed view path {path!r}")
         regex = "".join(
@@ -132,7 +143,9 @@ class Extensions:
         pattern = re.compile(re.escape(prefix[:-1]) + regex)
         if any(v.method == method and v.path == path for v in self.views):
             raise ExtensionError(f"{method} {path} is registered already")
-        view = View(domain, method, path, handler, Role(role), summary, pattern)
+        view = View(
+            domain, method, path, handler, Role(role), summary, pattern, tuple(query), body or {}
+        )
         self.views.append(view)
 
         def remove() -> None:
@@ -199,6 +212,18 @@ class Extensions:
 
         return remove
 
+    def add_collector(self, collector: Collector) -> Unsubscribe:
+        """Collect a Prometheus collector's metrics at every scrape of /metrics."""
+        if collector in self.collectors:
+            raise ExtensionError(f"{collector!r} is registered already")
+        self.collectors.append(collector)
+
+        def remove() -> None:
+            if collector in self.collectors:
+                self.collectors.remove(collector)
+
+        return remove
+
     def describe_views(self) -> list[Mapping[str, Any]]:
         """The registered views, for the API's description."""
         return [
@@ -249,6 +274,21 @@ async def _core_path(request: web.Request) -> bool:
     return False
 
 
+def _installed(request: web.Request) -> bool:
+    """Whether /api/<domain>/... names an installed integration that serves no view now."""
+    from hub.http.view import KEY_HUB
+    from hub.plugins import PluginLoader, plugin_registry
+
+    parts = request.path.split("/")
+    domain = parts[2] if len(parts) > 2 else ""
+    if not domain or any(view.domain == domain for view in extensions(request.app[KEY_HUB]).views):
+        return False  # it runs: a path it does not serve is not found
+    return (
+        domain in PluginLoader.available()
+        or domain in plugin_registry(request.app[KEY_HUB]).statuses()
+    )
+
+
 async def dispatch_view(request: web.Request) -> web.StreamResponse:
     """Answer /api/<domain>/... with the view an integration registered there, if any."""
     from hub.http.view import KEY_HUB, ApiError
@@ -256,6 +296,12 @@ async def dispatch_view(request: web.Request) -> web.StreamResponse:
     found = extensions(request.app[KEY_HUB]).match(request.method, request.path)
     if found is None and await _core_path(request):
         raise ApiError(405, "method_not_allowed", f"{request.method} not allowed here")
+    if found is None and _installed(request):
+        # An integration's view while it does not run (not configured, its set-up failed, or
+        # one it depends on is off): unavailable, as its own views answer for what they need.
+        _allowed(request, Role.VIEWER)
+        domain = request.path.split("/")[2]
+        raise ApiError(503, "unavailable", f"the {domain} integration is not running")
     if found is None:
         raise ApiError(404, "no_endpoint", f"no API endpoint {request.method} {request.path}")
     if found is False:

@@ -2,6 +2,8 @@
 
 Protocol integrations count their messages in a ProtocolStats (plain dict increments on the
 hot path) registered with register_protocol_stats; nothing is converted until a scrape.
+Other integrations add their own collectors through the set-up context
+(``ctx.register_metrics``), collected here at every scrape.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from prometheus_client.registry import Collector
 
 from hub.charger import DATA_CHARGERS, Charger, ConnectorStatus
 from hub.core import Hub, Unsubscribe
+from hub.http.extensions import extensions
 from hub.http.view import KEY_HUB
 from hub.registry import DeviceKind, device_registry, entity_registry
 
@@ -193,8 +196,7 @@ class HubCollector(Collector):
         yield errors
         yield latency
 
-        yield from _recorder_metrics(hub)
-        yield from _charge_success_metrics(hub)
+        yield from _extension_metrics(hub)
         yield from _integration_metrics(hub)
         yield GaugeMetricFamily(
             "evhub_event_loop_lag_seconds",
@@ -214,47 +216,10 @@ class HubCollector(Collector):
         )
 
 
-def _recorder_metrics(hub: Hub) -> Iterator[Metric]:
-    """The recorder's queue and what it could not write."""
-    try:
-        from hub.recorder import get_recorder
-    except ImportError:
-        return
-    try:
-        recorder = get_recorder(hub)
-    except Exception:
-        return
-    yield GaugeMetricFamily(
-        "evhub_recorder_backlog", "Rows waiting to be written", value=recorder.backlog
-    )
-    yield CounterMetricFamily(
-        "evhub_recorder_rows_committed", "Rows written to the database", value=recorder.committed
-    )
-    yield CounterMetricFamily(
-        "evhub_recorder_rows_dropped",
-        "State changes and events dropped because the database could not keep up",
-        value=recorder.dropped,
-    )
-    yield CounterMetricFamily(
-        "evhub_recorder_commit_failures",
-        "Commits that failed and were retried",
-        value=recorder.failed_commits,
-    )
-    skipped = CounterMetricFamily(
-        "evhub_recorder_rows_skipped",
-        "Rows left out of their commit because the database cannot hold them",
-        labels=["table", "reason"],
-    )
-    for (table, reason), count in sorted(recorder.skipped.items()):
-        skipped.add_metric([table, reason], count)
-    yield skipped
-
-
-def _charge_success_metrics(hub: Hub) -> Iterator[Metric]:
-    """Charge attempts and success rates per station (figures cached, never computed here)."""
-    from hub.charge_success import metric_families
-
-    yield from metric_families(hub)
+def _extension_metrics(hub: Hub) -> Iterator[Metric]:
+    """What integrations added through their set-up context (ctx.register_metrics)."""
+    for collector in list(extensions(hub).collectors):
+        yield from collector.collect()
 
 
 def _integration_metrics(hub: Hub) -> Iterator[Metric]:

@@ -1,4 +1,7 @@
-"""Monitoring data from the recorder: state history, charging sessions and statistics."""
+"""Monitoring data from the history store: state history, charging sessions and statistics.
+
+The store is whatever provides hub.history.History (the recorder integration does).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from aiohttp import web
 from hub.auth import Role
 from hub.clock import clock
 from hub.core import Hub, valid_entity_id
+from hub.history import History, history_of
 from hub.http.view import KEY_HUB, ApiError, Route, json_response, query_int
 from hub.registry import DeviceEntry, DeviceKind, device_registry
 
@@ -89,14 +93,12 @@ def time_window(
     return start, end
 
 
-def recorder(request: web.Request) -> Any:
-    """The hub's recorder, or a 503 when it does not run."""
-    from hub.recorder import RecorderError, get_recorder
-
-    try:
-        return get_recorder(request.app[KEY_HUB])
-    except RecorderError:
-        raise ApiError(503, "unavailable", "the recorder is not running") from None
+def recorder(request: web.Request) -> History:
+    """The hub's history store (the recorder), or a 503 when it does not run."""
+    found = history_of(request.app[KEY_HUB])
+    if found is None:
+        raise ApiError(503, "unavailable", "the recorder is not running")
+    return found
 
 
 def iso(ts: float | None) -> str | None:
@@ -185,8 +187,6 @@ async def get_sessions(request: web.Request) -> web.Response:
 
 async def get_statistics(request: web.Request) -> web.Response:
     """Energy, sessions, utilization and failures of a port or station, per hour or day."""
-    from hub.recorder.statistics import statistics
-
     hub = request.app[KEY_HUB]
     device = device_of(
         request, "device_id", (DeviceKind.STATION, DeviceKind.CONNECTOR), required=True
@@ -198,7 +198,7 @@ async def get_statistics(request: web.Request) -> web.Response:
     start, end = time_window(request, DAY, MAX_STATISTICS_WINDOW[period])
     store = recorder(request)
     await store.flush()
-    found = (await statistics(hub, [device.id], start, end, period))[device.id]  # type: ignore[arg-type]
+    found = (await store.statistics([device.id], start, end, period))[device.id]  # type: ignore[arg-type]
     periods = found.pop("periods")
     kind = "station" if device.kind is DeviceKind.STATION else "port"
     if kind == "station" and found["kind"] != "station":

@@ -94,7 +94,10 @@ def build_openapi(routes: list[Route]) -> dict[str, Any]:
 async def openapi(request: web.Request) -> web.Response:
     """The OpenAPI document of this server."""
     views = extensions(request.app[KEY_HUB]).views
-    added = [Route(v.method, v.path, v.handler, v.role, v.summary, tag=v.domain) for v in views]
+    added = [
+        Route(v.method, v.path, v.handler, v.role, v.summary, v.query, v.body, tag=v.domain)
+        for v in views
+    ]
     return json_response(build_openapi([*request.app[KEY_ROUTES], *added]))
 
 

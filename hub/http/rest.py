@@ -1,4 +1,4 @@
-"""REST views: states, services, chargers, alerts, automations, security events, audit."""
+"""REST views: states, services, chargers, security events, audit."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from aiohttp import hdrs, web
 from hub.auth import Role
 from hub.charger import ChargerCapability, get_charger, pending_chargers
 from hub.core import Hub
+from hub.history import history_of
 from hub.http.service_call import call_service
 from hub.http.state_json import (
     STATES_QUERY,
@@ -273,135 +274,6 @@ async def reject_pending(request: web.Request) -> web.Response:
     return await _admission(request, "reject_charger")
 
 
-# Alerts ---------------------------------------------------------------------------------
-
-
-def _alerts(hub: Hub) -> Any:
-    from hub.alerts import DATA_ALERTS, alert_manager
-
-    return alert_manager(hub) if DATA_ALERTS in hub.data else None
-
-
-async def get_alerts(request: web.Request) -> web.Response:
-    """Alerts, optionally of one status; resolved ones newest first."""
-    status = request.query.get("status")
-    if status not in (None, "open", "acknowledged", "resolved"):
-        raise ApiError(400, "invalid", "status must be open, acknowledged or resolved")
-    limit = query_int(request, "limit", 100, 1, 1000)
-    manager = _alerts(request.app[KEY_HUB])
-    if manager is None:
-        return json_response([])
-    found: list[Any] = []
-    if status in (None, "open", "acknowledged"):
-        found.extend(a for a in manager.open() if status is None or a.state == status)
-    if status in (None, "resolved"):
-        found.extend(manager.history(limit))
-    return json_response([alert.as_dict() for alert in found[:limit]])
-
-
-async def _alert_change(request: web.Request, service: str) -> web.Response:
-    hub = request.app[KEY_HUB]
-    alert_id = request.match_info["alert_id"]
-    body = await read_json(request)
-    note = body.get("note")
-    if note is not None and not isinstance(note, str):
-        raise ApiError(400, "invalid", "note must be a string")
-    manager = _alerts(hub)
-    if manager is None or manager.get(alert_id) is None:
-        raise ApiError(404, "not_found", f"no alert {alert_id!r}")
-    data: dict[str, Any] = {"alert": alert_id}
-    if note is not None:
-        data["note"] = note
-    result = await call_service(
-        hub, current_user(request), remote(request), "alert", service, data, None
-    )
-    return json_response({"result": result})
-
-
-async def acknowledge_alert(request: web.Request) -> web.Response:
-    """Acknowledge an alert."""
-    return await _alert_change(request, "acknowledge")
-
-
-async def resolve_alert(request: web.Request) -> web.Response:
-    """Resolve an alert."""
-    return await _alert_change(request, "resolve")
-
-
-# Automations ----------------------------------------------------------------------------
-
-
-def _automations(hub: Hub) -> Any:
-    from hub.automation import DATA
-
-    return hub.data.get(DATA)
-
-
-def _automation(request: web.Request) -> Any:
-    manager = _automations(request.app[KEY_HUB])
-    automation_id = request.match_info["automation_id"]
-    found = manager.automations.get(automation_id) if manager is not None else None
-    if found is None:
-        raise ApiError(404, "not_found", f"no automation {automation_id!r}")
-    return found
-
-
-async def get_automations(request: web.Request) -> web.Response:
-    """Every automation with its state."""
-    manager = _automations(request.app[KEY_HUB])
-    if manager is None:
-        return json_response([])
-    return json_response(
-        [
-            {
-                "id": a.id,
-                "alias": a.alias,
-                "description": a.config.get("description"),
-                "enabled": a.enabled,
-                "mode": a.mode,
-                "last_triggered": a.last_triggered,
-                "running": bool(a._running),
-            }
-            for a in manager.automations.values()
-        ]
-    )
-
-
-async def _automation_service(request: web.Request, service: str) -> web.Response:
-    automation = _automation(request)
-    result = await call_service(
-        request.app[KEY_HUB],
-        current_user(request),
-        remote(request),
-        "automation",
-        service,
-        {"automation_id": automation.id},
-        None,
-    )
-    return json_response({"result": result})
-
-
-async def enable_automation(request: web.Request) -> web.Response:
-    """Turn an automation on."""
-    return await _automation_service(request, "turn_on")
-
-
-async def disable_automation(request: web.Request) -> web.Response:
-    """Turn an automation off."""
-    return await _automation_service(request, "turn_off")
-
-
-async def trigger_automation(request: web.Request) -> web.Response:
-    """Run an automation now (conditions skipped)."""
-    return await _automation_service(request, "trigger")
-
-
-async def get_traces(request: web.Request) -> web.Response:
-    """The recent runs of an automation, oldest first."""
-    automation = _automation(request)
-    return json_response([trace.as_dict() for trace in automation.traces])
-
-
 # Security and audit ---------------------------------------------------------------------
 
 
@@ -416,23 +288,14 @@ async def get_security_events(request: web.Request) -> web.Response:
     )
 
 
-def _recorder(hub: Hub) -> Any:
-    from hub.recorder import RecorderError, get_recorder
-
-    try:
-        return get_recorder(hub)
-    except RecorderError:
-        return None
-
-
 async def get_audit(request: web.Request) -> web.Response:
-    """The audit log, newest first: from the recorder when it runs, else the recent ones."""
+    """The audit log, newest first: from the history store when it runs, else the recent ones."""
     hub = request.app[KEY_HUB]
     limit = query_int(request, "limit", 100, 1, 10_000)
-    recorder = _recorder(hub)
-    if recorder is not None:
-        await recorder.flush()  # include what happened in the last second
-        rows = await recorder.audit(limit=limit)
+    history = history_of(hub)
+    if history is not None:
+        await history.flush()  # include what happened in the last second
+        rows = await history.audit(limit)
     else:
         rows = recent_audit(hub, limit)
     return json_response(rows)
@@ -489,73 +352,6 @@ ROUTES: tuple[Route, ...] = (
         Role.OPERATOR,
         "Reject a pending charger",
         tag="chargers",
-    ),
-    Route(
-        "GET",
-        "/api/alerts",
-        get_alerts,
-        Role.VIEWER,
-        "Alerts",
-        query=("status", "limit"),
-        tag="alerts",
-    ),
-    Route(
-        "POST",
-        "/api/alerts/{alert_id}/acknowledge",
-        acknowledge_alert,
-        Role.OPERATOR,
-        "Acknowledge an alert",
-        body={"note": "string"},
-        tag="alerts",
-    ),
-    Route(
-        "POST",
-        "/api/alerts/{alert_id}/resolve",
-        resolve_alert,
-        Role.OPERATOR,
-        "Resolve an alert",
-        body={"note": "string"},
-        tag="alerts",
-    ),
-    Route(
-        "GET",
-        "/api/automations",
-        get_automations,
-        Role.VIEWER,
-        "Automations",
-        tag="automations",
-    ),
-    Route(
-        "POST",
-        "/api/automations/{automation_id}/enable",
-        enable_automation,
-        Role.OPERATOR,
-        "Enable an automation",
-        tag="automations",
-    ),
-    Route(
-        "POST",
-        "/api/automations/{automation_id}/disable",
-        disable_automation,
-        Role.OPERATOR,
-        "Disable an automation",
-        tag="automations",
-    ),
-    Route(
-        "POST",
-        "/api/automations/{automation_id}/trigger",
-        trigger_automation,
-        Role.OPERATOR,
-        "Run an automation now",
-        tag="automations",
-    ),
-    Route(
-        "GET",
-        "/api/automations/{automation_id}/traces",
-        get_traces,
-        Role.VIEWER,
-        "Recent runs of an automation",
-        tag="automations",
     ),
     Route(
         "GET",

@@ -41,6 +41,7 @@ from hub.recorder.filters import (
     CONF_EVENT_TYPES,
     RecorderFilter,
 )
+from hub.recorder.history import RecorderHistory, RecorderMetrics
 from hub.restore_state import restore_newer, saved_states
 
 __all__ = ["DOMAIN", "Recorder", "RecorderError", "get_recorder"]
@@ -191,6 +192,9 @@ async def async_setup(ctx: SetupContext) -> bool:
     setup = _Setup(recorder, [])
     hub.data[DATA_RECORDER] = setup
     ctx.on_unload(lambda: _unload(hub))
+    # The monitoring API reads history through hub.history, never the recorder itself.
+    ctx.provide_history(RecorderHistory(hub, recorder))
+    ctx.register_metrics(RecorderMetrics(recorder))
     # After a crash the periodic save of states is up to 15 minutes old; the history is at
     # most a commit interval behind.
     saved_until = max((state.last_updated_ts for state in saved_states(hub)), default=None)

@@ -41,6 +41,7 @@ from hub.uptime.const import (
 from hub.uptime.engine import UptimeEngine
 from hub.uptime.figures import CEC_RULES, NEVI_RULES, Rules, UptimeFigures
 from hub.uptime.records import ExclusionRecord
+from hub.uptime.views import register_views
 
 __all__ = [
     "CEC_RULES",
@@ -173,6 +174,7 @@ async def async_setup(ctx: SetupContext) -> bool:
         role=Role.OPERATOR,
         description="Remove an exclusion.",
     )
+    register_views(ctx)
     return True
 
 

@@ -9,9 +9,10 @@ import aiohttp
 import pytest
 
 from hub.http import DATA_HTTP, HttpServer
+from hub.http.extensions import extensions
 from tests.hub.http.conftest import Api, make_users, start_api
 
-# (method, path as registered) -> least role; None: no login needed.
+# The core's routes: (method, path as registered) -> least role; None: no login needed.
 EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/health"): None,
     ("GET", "/api/onboarding"): None,
@@ -36,6 +37,21 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/pending_chargers"): "viewer",
     ("POST", "/api/pending_chargers/{cp_id}/approve"): "operator",
     ("POST", "/api/pending_chargers/{cp_id}/reject"): "operator",
+    ("GET", "/api/security/events"): "viewer",
+    ("GET", "/api/audit"): "admin",
+    ("GET", "/api/history"): "viewer",
+    ("GET", "/api/sessions"): "viewer",
+    ("GET", "/api/statistics"): "viewer",
+    ("GET", "/api/websocket"): None,
+    ("GET", "/api/openapi.json"): None,
+    ("GET", "/api/panels"): "viewer",
+    ("GET", "/api/panels/{domain}/{module}"): "viewer",
+    ("GET", "/metrics"): "admin",
+    ("GET", "/{tail}"): None,
+}
+# The views the built-in integrations serve through the dispatcher (hub.http.extensions),
+# registered through their set-up context; a default hub sets every one of them up.
+VIEWS: dict[tuple[str, str], str | None] = {
     ("GET", "/api/alerts"): "viewer",
     ("POST", "/api/alerts/{alert_id}/acknowledge"): "operator",
     ("POST", "/api/alerts/{alert_id}/resolve"): "operator",
@@ -44,11 +60,6 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/api/automations/{automation_id}/disable"): "operator",
     ("POST", "/api/automations/{automation_id}/trigger"): "operator",
     ("GET", "/api/automations/{automation_id}/traces"): "viewer",
-    ("GET", "/api/security/events"): "viewer",
-    ("GET", "/api/audit"): "admin",
-    ("GET", "/api/history"): "viewer",
-    ("GET", "/api/sessions"): "viewer",
-    ("GET", "/api/statistics"): "viewer",
     ("GET", "/api/uptime"): "viewer",
     ("GET", "/api/uptime/monthly"): "viewer",
     ("GET", "/api/reports/uptime.csv"): "viewer",
@@ -60,12 +71,6 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("DELETE", "/api/uptime/exclusions/{exclusion_id}"): "operator",
     ("GET", "/api/charge_success"): "viewer",
     ("GET", "/api/charge_success/error_codes"): "viewer",
-    ("GET", "/api/websocket"): None,
-    ("GET", "/api/openapi.json"): None,
-    ("GET", "/api/panels"): "viewer",
-    ("GET", "/api/panels/{domain}/{module}"): "viewer",
-    ("GET", "/metrics"): "admin",
-    ("GET", "/{tail}"): None,
 }
 # The walk calls the service route as charger/reset, which needs an operator.
 WALK_OVERRIDES = {("POST", "/api/services/{domain}/{service}"): "operator"}
@@ -97,6 +102,11 @@ def _routes(api: Api) -> list[tuple[str, str]]:
     return found
 
 
+def _views(api: Api) -> dict[tuple[str, str], str]:
+    """The views integrations registered, with their roles."""
+    return {(view.method, view.path): str(view.role) for view in extensions(api.hub).views}
+
+
 def _sample(path: str) -> str:
     return (
         path.replace("{domain}/{service}", "charger/reset")
@@ -119,8 +129,9 @@ async def test_every_route_checks_its_role(walk_api: Api, session: aiohttp.Clien
     routes = _routes(api)
     registered = {(method, path.replace("{tail:.*}", "{tail}")) for method, path in routes}
     assert registered == set(EXPECTED), "a route was added or removed: update EXPECTED"
+    assert _views(api) == VIEWS, "a view was added, removed or changed its role: update VIEWS"
     checked = 0
-    for (method, path), declared in EXPECTED.items():
+    for (method, path), declared in {**EXPECTED, **VIEWS}.items():
         needed = WALK_OVERRIDES.get((method, path), declared)
         for identity in IDENTITIES:
             url = api.url + _sample(path)
@@ -146,7 +157,7 @@ async def test_every_route_checks_its_role(walk_api: Api, session: aiohttp.Clien
                 error = await _json(body)
                 assert set(error) == {"error", "message"}, where
             checked += 1
-    assert checked == len(EXPECTED) * len(IDENTITIES)
+    assert checked == (len(EXPECTED) + len(VIEWS)) * len(IDENTITIES)
 
 
 async def _json(body: bytes) -> dict[str, str]:
@@ -213,11 +224,23 @@ async def test_openapi_documents_exactly_the_real_routes(
         for method in operations
     }
     real = {(m, p.replace("{tail:.*}", "{tail}")) for m, p in _routes(walk_api)}
-    assert documented == real
+    assert documented == real | set(_views(walk_api))
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
-            role = EXPECTED[(method.upper(), path)]
+            role = {**EXPECTED, **VIEWS}[(method.upper(), path)]
             assert operation["x-evhub-role"] == (role or "public"), (method, path)
             assert operation["summary"]
             params = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
             assert params == {part[1:-1] for part in path.split("/") if part.startswith("{")}
+    # An integration's view documents its query and body as a core route does.
+    alerts = document["paths"]["/api/alerts"]["get"]
+    assert {p["name"] for p in alerts["parameters"] if p["in"] == "query"} == {"status", "limit"}
+    assert alerts["tags"] == ["alerts"]
+    exclusion = document["paths"]["/api/uptime/exclusions"]["post"]
+    assert set(exclusion["requestBody"]["content"]["application/json"]["schema"]["properties"]) == {
+        "device_id",
+        "start",
+        "end",
+        "reason",
+        "note",
+    }

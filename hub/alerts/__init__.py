@@ -25,6 +25,7 @@ from typing import Any, Final
 
 import voluptuous as vol
 
+from hub.alerts.views import register_views
 from hub.auth import Role
 from hub.automation import automation_of
 from hub.charger import EVENT_CHARGER
@@ -768,6 +769,7 @@ async def async_setup(ctx: SetupContext) -> bool:
             description=description,
             domain=SERVICE_DOMAIN,
         )
+    register_views(ctx, manager, SERVICE_DOMAIN)
     return True
 
 

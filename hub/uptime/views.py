@@ -1,11 +1,10 @@
-"""Uptime from the uptime engine's reports: per port and station, per month, CSV, exclusions."""
+"""The uptime API: per port, station and fleet, per month, and the exclusions (audited)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
@@ -16,32 +15,19 @@ from hub.http.service_call import call_service
 from hub.http.view import (
     KEY_HUB,
     ApiError,
-    Route,
     current_user,
     json_response,
     read_json,
     remote,
 )
 from hub.registry import DeviceKind, device_registry
-from hub.reports import (
-    CEC_INTERVALS,
-    CEC_SEMIANNUAL,
-    CEC_STANDARD_PCT,
-    Period,
-    PeriodError,
-    cec_interval_rows,
-    cec_ports,
-    cec_semiannual_rows,
-    csv_text,
-    evchart_file,
-    evchart_tables,
-    parse_half,
-    parse_quarter,
-    reports_config,
-)
 from hub.uptime.const import REASONS
 from hub.uptime.figures import mean_percent
 from hub.uptime.report import PortReport, ReportSource, UptimeReport, build_report
+
+if TYPE_CHECKING:
+    from hub.plugins import SetupContext
+    from hub.uptime.engine import UptimeEngine
 
 NEVI_TARGET_PCT: Final = 97.0
 MAX_UPTIME_WINDOW: Final = 731 * DAY
@@ -49,7 +35,8 @@ EXCLUSION_FIELDS: Final = frozenset({"device_id", "start", "end", "reason", "not
 _SAFE_NAME: Final = re.compile(r"[^0-9A-Za-z_.-]+")
 
 
-def _engine(request: web.Request) -> Any:
+def engine(request: web.Request) -> UptimeEngine:
+    """The uptime engine, or a 503 when it does not run."""
     from hub.uptime import UptimeError, engine_of
 
     try:
@@ -58,7 +45,7 @@ def _engine(request: web.Request) -> Any:
         raise ApiError(503, "unavailable", "the uptime engine is not running") from None
 
 
-async def _report(request: web.Request, start: float, end: float) -> UptimeReport:
+async def report_of(request: web.Request, start: float, end: float) -> UptimeReport:
     """The uptime report over [start, end) from the recorder, after a flush."""
     hub = request.app[KEY_HUB]
     store = recorder(request)
@@ -66,7 +53,8 @@ async def _report(request: web.Request, start: float, end: float) -> UptimeRepor
     return await build_report(ReportSource.from_hub(hub), start, end)
 
 
-def _station_filter(request: web.Request) -> str | None:
+def station_filter(request: web.Request) -> str | None:
+    """The station the station_id query names, None without one, or a 404."""
     raw = request.query.get("station_id", "").strip()
     if not raw:
         return None
@@ -74,6 +62,13 @@ def _station_filter(request: web.Request) -> str | None:
     if device is None or device.kind is not DeviceKind.STATION:
         raise ApiError(404, "not_found", f"station_id: no station {raw!r}")
     return device.id
+
+
+def _cec_target() -> float:
+    # The CEC standard is the reports' (imported here: the reports import the uptime package).
+    from hub.reports import CEC_STANDARD_PCT
+
+    return CEC_STANDARD_PCT
 
 
 def _percent(value: float | None) -> float | None:
@@ -131,7 +126,7 @@ def uptime_json(report: UptimeReport, station_id: str | None) -> dict[str, Any]:
         "until": iso(min(report.end, report.now)),
         "time_zone": report.time_zone,
         "target_pct": NEVI_TARGET_PCT,
-        "cec_target_pct": CEC_STANDARD_PCT,
+        "cec_target_pct": _cec_target(),
         "ports": [_port_json(port) for port in ports],
         "stations": stations,
         "fleet_uptime_pct": _percent(mean_percent(p.figures for p in ports)),
@@ -141,10 +136,10 @@ def uptime_json(report: UptimeReport, station_id: str | None) -> dict[str, Any]:
 
 async def get_uptime(request: web.Request) -> web.Response:
     """Uptime per port, per station and of the fleet over a window (default: this month)."""
-    station_id = _station_filter(request)
-    _engine(request)
+    station_id = station_filter(request)
+    engine(request)
     start, end = time_window(request, DAY, MAX_UPTIME_WINDOW, month_default=True)
-    report = await _report(request, start, end)
+    report = await report_of(request, start, end)
     return json_response(uptime_json(report, station_id))
 
 
@@ -152,8 +147,8 @@ async def get_uptime_monthly(request: web.Request) -> web.Response:
     """Per port and calendar month of a year (hub time zone): uptime, outage, excluded."""
     hub = request.app[KEY_HUB]
     zone = hub_zone(hub)
-    station_id = _station_filter(request)
-    _engine(request)
+    station_id = station_filter(request)
+    engine(request)
     raw = request.query.get("year", "").strip()
     if raw:
         if not raw.isdigit() or not 1970 <= int(raw) <= 9998:
@@ -163,7 +158,7 @@ async def get_uptime_monthly(request: web.Request) -> web.Response:
         year = datetime.fromtimestamp(clock(hub).time(), zone).year
     start = datetime(year, 1, 1, tzinfo=zone).timestamp()
     end = datetime(year + 1, 1, 1, tzinfo=zone).timestamp()
-    report = await _report(request, start, end)
+    report = await report_of(request, start, end)
     rows = []
     for port in report.ports:
         if station_id is not None and port.station_id != station_id:
@@ -195,27 +190,9 @@ async def get_uptime_monthly(request: web.Request) -> web.Response:
             "year": year,
             "time_zone": str(zone),
             "target_pct": NEVI_TARGET_PCT,
-            "cec_target_pct": CEC_STANDARD_PCT,
+            "cec_target_pct": _cec_target(),
             "rows": rows,
         }
-    )
-
-
-async def get_uptime_csv(request: web.Request) -> web.Response:
-    """The NEVI uptime report over a window (default: this month) as a CSV download."""
-    hub = request.app[KEY_HUB]
-    _engine(request)
-    start, end = time_window(request, DAY, MAX_UPTIME_WINDOW, month_default=True)
-    report = await _report(request, start, end)
-    zone = hub_zone(hub)
-    first = datetime.fromtimestamp(start, zone).strftime("%Y%m%d")
-    last = datetime.fromtimestamp(end, zone).strftime("%Y%m%d")
-    name = _SAFE_NAME.sub("_", f"evhub-uptime-{first}-{last}.csv")
-    return web.Response(
-        text=report.to_csv(),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 
@@ -238,8 +215,7 @@ def exclusion_json(request: web.Request, record: Any) -> dict[str, Any]:
 
 async def get_exclusions(request: web.Request) -> web.Response:
     """Exclusions, by start; with start/end only those overlapping that window."""
-    engine = _engine(request)
-    records = sorted(engine.exclusions.values(), key=lambda x: (x.start, x.exclusion_id))
+    records = sorted(engine(request).exclusions.values(), key=lambda x: (x.start, x.exclusion_id))
     if "start" in request.query or "end" in request.query or "month" in request.query:
         start, end = time_window(request, 365 * DAY, 100 * 365 * DAY)
         records = [x for x in records if x.start < end and (x.end is None or x.end > start)]
@@ -249,7 +225,7 @@ async def get_exclusions(request: web.Request) -> web.Response:
 async def post_exclusion(request: web.Request) -> web.Response:
     """Add an exclusion through uptime.add_exclusion (audited)."""
     hub = request.app[KEY_HUB]
-    engine = _engine(request)
+    uptime = engine(request)
     body = await read_json(request)
     unknown = set(body) - EXCLUSION_FIELDS
     if unknown:
@@ -263,16 +239,16 @@ async def post_exclusion(request: web.Request) -> web.Response:
     result = await call_service(
         hub, current_user(request), remote(request), "uptime", "add_exclusion", data, None
     )
-    record = engine.exclusions[result["exclusion_id"]]
+    record = uptime.exclusions[result["exclusion_id"]]
     return json_response(exclusion_json(request, record), status=201)
 
 
 async def delete_exclusion(request: web.Request) -> web.Response:
     """Remove an exclusion through uptime.remove_exclusion (audited)."""
     hub = request.app[KEY_HUB]
-    engine = _engine(request)
+    uptime = engine(request)
     exclusion_id = request.match_info["exclusion_id"]
-    record = engine.exclusions.get(exclusion_id)
+    record = uptime.exclusions.get(exclusion_id)
     if record is None:
         raise ApiError(404, "not_found", f"no exclusion {exclusion_id!r}")
     await call_service(
@@ -287,177 +263,38 @@ async def delete_exclusion(request: web.Request) -> web.Response:
     return json_response(exclusion_json(request, record))
 
 
-# Regulators' exports ---------------------------------------------------------------------
-
-EVCHART_MODULES: Final = ("2", "3", "4", "outages", "uptime")
-
-
-def _only_query(request: web.Request, allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(request.query) - set(allowed))
-    if unknown:
-        raise ApiError(400, "invalid", f"unknown query parameters: {', '.join(unknown)[:200]}")
-
-
-def _one(request: web.Request, name: str) -> str:
-    values = request.query.getall(name, [])
-    if len(values) != 1:
-        raise ApiError(400, "invalid", f"{name}: give it once")
-    return str(values[0])
-
-
-def _period(request: web.Request, name: str) -> Period:
-    zone = hub_zone(request.app[KEY_HUB])
-    try:
-        if name == "quarter":
-            return parse_quarter(_one(request, name), zone)
-        return parse_half(_one(request, name), zone)
-    except PeriodError as err:
-        raise ApiError(400, "invalid", f"{name}: {err}") from None
-
-
-def _csv_download(text: str, name: str) -> web.Response:
-    return web.Response(
-        text=text,
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{_SAFE_NAME.sub("_", name)}"'},
-    )
-
-
-async def _source(request: web.Request) -> ReportSource:
-    await recorder(request).flush()
-    return ReportSource.from_hub(request.app[KEY_HUB])
-
-
-async def get_evchart_csv(request: web.Request) -> web.Response:
-    """One EV-ChART module of a quarter (2, 3, 4) or evhub's outage/uptime CSV beside them."""
-    _only_query(request, ("quarter", "module"))
-    period = _period(request, "quarter")
-    module = _one(request, "module")
-    if module not in EVCHART_MODULES:
-        raise ApiError(400, "invalid", f"module must be one of {', '.join(EVCHART_MODULES)}")
-    _engine(request)
-    hub = request.app[KEY_HUB]
-    wanted = {"outages": "4", "uptime": "3"}.get(module, module)
-    tables = await evchart_tables(await _source(request), reports_config(hub), period, (wanted,))
-    name = evchart_file(period.label, module)
-    headers, rows = tables[name]
-    return _csv_download(csv_text(headers, rows), name)
-
-
-async def get_cec_csv(request: web.Request) -> web.Response:
-    """The CEC semiannual reliability report of a half-year, per port."""
-    _only_query(request, ("half",))
-    period = _period(request, "half")
-    _engine(request)
-    source = await _source(request)
-    ports = await cec_ports(source, period)
-    rows = cec_semiannual_rows(ports, reports_config(request.app[KEY_HUB]), period, source.zone)
-    return _csv_download(csv_text(CEC_SEMIANNUAL, rows), f"cec-{period.label}-semiannual.csv")
-
-
-async def get_cec_intervals_csv(request: web.Request) -> web.StreamResponse:
-    """The CEC 15-minute interval data of a half-year, port by port (streamed)."""
-    _only_query(request, ("half", "station_id"))
-    period = _period(request, "half")
-    station_id = _station_filter(request)
-    _engine(request)
-    source = await _source(request)
-    config = reports_config(request.app[KEY_HUB])
-    ports = [
-        port
-        for port in await cec_ports(source, period)
-        if station_id is None or port.station_id == station_id
-    ]
-    name = _SAFE_NAME.sub("_", f"cec-{period.label}-intervals.csv")
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="{name}"',
-        }
-    )
-    await response.prepare(request)
-    await response.write(csv_text(CEC_INTERVALS, []).encode())
-    for port in ports:
-        text = csv_text(CEC_INTERVALS, cec_interval_rows(port, config, period))
-        # Without its header line: one table for the whole fleet.
-        await response.write(text.split("\n", 1)[1].encode())
-        await asyncio.sleep(0)  # a port at a time: the loop serves chargers in between
-    await response.write_eof()
-    return response
-
-
-ROUTES: tuple[Route, ...] = (
-    Route(
+def register_views(ctx: SetupContext) -> None:
+    """Serve the uptime API through the set-up context."""
+    ctx.register_view(
         "GET",
         "/api/uptime",
         get_uptime,
-        Role.VIEWER,
-        "Uptime per port, station and fleet over a window (default: this month)",
+        role=Role.VIEWER,
+        summary="Uptime per port, station and fleet over a window (default: this month)",
         query=("start", "end", "month", "station_id"),
-        tag="uptime",
-    ),
-    Route(
+    )
+    ctx.register_view(
         "GET",
         "/api/uptime/monthly",
         get_uptime_monthly,
-        Role.VIEWER,
-        "Uptime per port and calendar month of a year",
+        role=Role.VIEWER,
+        summary="Uptime per port and calendar month of a year",
         query=("year", "station_id"),
-        tag="uptime",
-    ),
-    Route(
-        "GET",
-        "/api/reports/uptime.csv",
-        get_uptime_csv,
-        Role.VIEWER,
-        "The NEVI uptime report as CSV (text/csv download)",
-        query=("start", "end", "month"),
-        tag="uptime",
-    ),
-    Route(
-        "GET",
-        "/api/reports/evchart.csv",
-        get_evchart_csv,
-        Role.VIEWER,
-        "An EV-ChART module of a quarter (2 sessions, 3 uptime, 4 outages) or evhub's outage"
-        " or uptime CSV beside them, as CSV",
-        query=("quarter", "module"),
-        tag="uptime",
-    ),
-    Route(
-        "GET",
-        "/api/reports/cec.csv",
-        get_cec_csv,
-        Role.VIEWER,
-        "The CEC semiannual reliability report of a half-year per port, as CSV",
-        query=("half",),
-        tag="uptime",
-    ),
-    Route(
-        "GET",
-        "/api/reports/cec_intervals.csv",
-        get_cec_intervals_csv,
-        Role.VIEWER,
-        "The CEC 15-minute reliability interval data of a half-year per port, as CSV",
-        query=("half", "station_id"),
-        tag="uptime",
-    ),
-    Route(
+    )
+    ctx.register_view(
         "GET",
         "/api/uptime/exclusions",
         get_exclusions,
-        Role.VIEWER,
-        "Exclusions from downtime",
+        role=Role.VIEWER,
+        summary="Exclusions from downtime",
         query=("start", "end", "month"),
-        tag="uptime",
-    ),
-    Route(
+    )
+    ctx.register_view(
         "POST",
         "/api/uptime/exclusions",
         post_exclusion,
-        Role.OPERATOR,
-        "Exclude a period of a port, station or the site from downtime (audited)",
+        role=Role.OPERATOR,
+        summary="Exclude a period of a port, station or the site from downtime (audited)",
         body={
             "device_id": "string",
             "start": "ISO 8601 time (naive: hub time zone)",
@@ -465,14 +302,11 @@ ROUTES: tuple[Route, ...] = (
             "reason": "|".join(REASONS),
             "note": "string",
         },
-        tag="uptime",
-    ),
-    Route(
+    )
+    ctx.register_view(
         "DELETE",
         "/api/uptime/exclusions/{exclusion_id}",
         delete_exclusion,
-        Role.OPERATOR,
-        "Remove an exclusion (audited)",
-        tag="uptime",
-    ),
-)
+        role=Role.OPERATOR,
+        summary="Remove an exclusion (audited)",
+    )

@@ -941,10 +941,14 @@ def half_arg(text: str) -> str:
 
 
 async def async_setup(ctx: SetupContext) -> bool:
-    """Keep the validated configuration for the report views."""
+    """Keep the validated configuration and serve the downloads."""
     hub = ctx.hub
+    # Imported here: the views import this module.
+    from hub.reports.views import register_views
+
     hub.data[DATA_REPORTS] = ctx.config
     ctx.on_unload(lambda: hub.data.pop(DATA_REPORTS, None))
+    register_views(ctx)
     return True
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
 from hub.auth import Role
 from hub.http.monitoring import DAY, hub_zone, iso, recorder, time_window
-from hub.http.view import KEY_HUB, ApiError, Route, json_response
+from hub.http.view import KEY_HUB, ApiError, json_response
+
+if TYPE_CHECKING:
+    from hub.plugins import SetupContext
 
 MAX_WINDOW: Final = 400 * DAY
 DEFAULT_SPAN: Final = 30 * DAY
@@ -121,23 +124,21 @@ async def get_error_codes(request: web.Request) -> web.Response:
     return json_response(rules.errors.as_dict())
 
 
-ROUTES: tuple[Route, ...] = (
-    Route(
+def register_views(ctx: SetupContext) -> None:
+    """Serve the charge success API through the set-up context."""
+    ctx.register_view(
         "GET",
         "/api/charge_success",
         get_charge_success,
-        Role.VIEWER,
-        "Charge attempts, success and visit rates per port, station or site, by day or month"
-        " (format=csv for a download)",
+        role=Role.VIEWER,
+        summary="Charge attempts, success and visit rates per port, station or site, by day or"
+        " month (format=csv for a download)",
         query=("start", "end", "month", "group", "by", "format", "attempts", "station_id"),
-        tag="charge_success",
-    ),
-    Route(
+    )
+    ctx.register_view(
         "GET",
         "/api/charge_success/error_codes",
         get_error_codes,
-        Role.VIEWER,
-        "OCPP and vendor error codes mapped onto the ChargeX Minimum Required Error Codes",
-        tag="charge_success",
-    ),
-)
+        role=Role.VIEWER,
+        summary="OCPP and vendor error codes mapped onto the ChargeX Minimum Required Error Codes",
+    )

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, NotRequired, Protocol, TypedDict, overload
 
 import voluptuous as vol
 
@@ -42,18 +43,111 @@ DOMAIN = "charger"
 #       energy_wh, peak_power_w, stop_reason, error_code)   times are POSIX seconds
 #   boot (reason, firmware), firmware (status), security_event (type, severity)
 EVENT_CHARGER = "charger_event"
-CHARGER_EVENT_KINDS = (
-    "offline",
-    "online",
-    "fault",
-    "recovered",
-    "boot",
-    "security_event",
-    "firmware",
-    "status",
-    "session_started",
-    "session_ended",
+
+
+class ChargerEventKind(enum.StrEnum):
+    """What a charger event says happened (the contract between drivers and the rest)."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+    STATUS = "status"
+    FAULT = "fault"
+    RECOVERED = "recovered"
+    SESSION_STARTED = "session_started"
+    SESSION_ENDED = "session_ended"
+    BOOT = "boot"
+    FIRMWARE = "firmware"
+    SECURITY_EVENT = "security_event"
+
+
+CHARGER_EVENT_KINDS = tuple(str(kind) for kind in ChargerEventKind)
+
+
+class _EventData(TypedDict, total=False):
+    """What every kind may carry beyond its own fields."""
+
+    # The charger's own id as it presents itself (an OCPP charge point id, a serial).
+    charge_point_id: str
+
+
+class ConnectionData(_EventData, total=False):
+    """online, offline: why the connection went down (offline)."""
+
+    reason: str | None
+
+
+class StatusData(_EventData):
+    """status: a port's ConnectorStatus changed."""
+
+    port: int
+    status: str
+    previous: NotRequired[str | None]
+    error_code: NotRequired[str | None]
+    vendor_error_code: NotRequired[str | None]
+    # When the charger says it happened (POSIX seconds); None: when the hub heard it.
+    time: NotRequired[float | None]
+
+
+class FaultData(_EventData):
+    """fault, recovered: a port entered or left Faulted."""
+
+    port: int
+    status: str
+    error_code: NotRequired[str | None]
+
+
+class SessionData(_EventData, total=False):
+    """session_started, session_ended: times are POSIX seconds, energy in Wh."""
+
+    port: int
+    transaction_id: Any
+    id_tag: str | None
+    started_at: float | None
+    stopped_at: float | None
+    energy_wh: float | None
+    peak_power_w: float | None
+    stop_reason: str | None
+    error_code: str | None
+
+
+class BootData(_EventData, total=False):
+    """boot: the station (re)started."""
+
+    reason: str | None
+    firmware: str | None
+
+
+class FirmwareData(_EventData):
+    """firmware: an update's progress."""
+
+    status: str
+
+
+class SecurityEventData(_EventData):
+    """security_event: what the charger reported, and how grave it is."""
+
+    type: str
+    severity: str
+
+
+ChargerEventData = (
+    ConnectionData
+    | StatusData
+    | FaultData
+    | SessionData
+    | BootData
+    | FirmwareData
+    | SecurityEventData
 )
+
+
+class ChargerEventError(HubError, ValueError):
+    """A driver fired a charger event outside the contract (a driver bug, not a charger's)."""
+
+    http_status = 500
+    error_code = "driver_error"
+
+
 DATA_CHARGERS = "charger.chargers"
 # Sessions re-announced from a driver's own durable store, for history only: the recorder
 # upserts them; automations, alerts and the uptime engine never see them (they are not news).
@@ -219,24 +313,184 @@ class ChargerCommandError(HubError):
         self.results = results
 
 
+_STATUSES: frozenset[str] = frozenset(str(status) for status in ConnectorStatus)
+
+
+def _number(value: Any) -> bool:
+    return value is None or type(value) is int or (type(value) is float and not math.isnan(value))
+
+
+def _check_port(data: Mapping[str, Any]) -> str | None:
+    port = data.get("port")
+    if type(port) is not int or port < 0:
+        return f"port must be a connector number, not {port!r}"
+    return None
+
+
+def _check_status(data: Mapping[str, Any]) -> str | None:
+    found = _check_port(data)
+    if found is not None:
+        return found
+    if data.get("status") not in _STATUSES:
+        return f"status {data.get('status')!r} is not a ConnectorStatus"
+    previous = data.get("previous")
+    if previous is not None and previous not in _STATUSES:
+        return f"previous {previous!r} is not a ConnectorStatus"
+    if not _number(data.get("time")):
+        return f"time must be POSIX seconds or None, not {data.get('time')!r}"
+    return None
+
+
+def _check_fault(data: Mapping[str, Any]) -> str | None:
+    found = _check_port(data)
+    if found is not None:
+        return found
+    if data.get("status") not in _STATUSES:
+        return f"status {data.get('status')!r} is not a ConnectorStatus"
+    return None
+
+
+def _check_session(data: Mapping[str, Any]) -> str | None:
+    if "port" in data:
+        found = _check_port(data)
+        if found is not None:
+            return found
+    for key in ("started_at", "stopped_at", "energy_wh", "peak_power_w"):
+        if not _number(data.get(key)):
+            return f"{key} must be a number or None, not {data.get(key)!r}"
+    return None
+
+
+def _check_text(*keys: str) -> Callable[[Mapping[str, Any]], str | None]:
+    def check(data: Mapping[str, Any]) -> str | None:
+        for key in keys:
+            if not isinstance(data.get(key), str):
+                return f"{key} must be text, not {data.get(key)!r}"
+        return None
+
+    return check
+
+
+def _check_nothing(data: Mapping[str, Any]) -> str | None:
+    return None
+
+
+_CHECKS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
+    ChargerEventKind.ONLINE: _check_nothing,
+    ChargerEventKind.OFFLINE: _check_nothing,
+    ChargerEventKind.STATUS: _check_status,
+    ChargerEventKind.FAULT: _check_fault,
+    ChargerEventKind.RECOVERED: _check_fault,
+    ChargerEventKind.SESSION_STARTED: _check_session,
+    ChargerEventKind.SESSION_ENDED: _check_session,
+    ChargerEventKind.BOOT: _check_nothing,
+    ChargerEventKind.FIRMWARE: _check_text("status"),
+    ChargerEventKind.SECURITY_EVENT: _check_text("type", "severity"),
+}
+
+
+@overload
 def fire_charger_event(
     hub: Hub,
-    kind: str,
+    kind: Literal[ChargerEventKind.ONLINE, ChargerEventKind.OFFLINE],
     *,
     station_id: str,
     device_id: str | None = None,
-    data: dict[str, Any] | None = None,
+    data: ConnectionData | dict[str, Any] | None = None,
+    context: Any = None,
+) -> None: ...
+@overload
+def fire_charger_event(
+    hub: Hub,
+    kind: Literal[ChargerEventKind.STATUS],
+    *,
+    station_id: str,
+    device_id: str | None = None,
+    data: StatusData,
+    context: Any = None,
+) -> None: ...
+@overload
+def fire_charger_event(
+    hub: Hub,
+    kind: Literal[ChargerEventKind.FAULT, ChargerEventKind.RECOVERED],
+    *,
+    station_id: str,
+    device_id: str | None = None,
+    data: FaultData,
+    context: Any = None,
+) -> None: ...
+@overload
+def fire_charger_event(
+    hub: Hub,
+    kind: Literal[ChargerEventKind.SESSION_STARTED, ChargerEventKind.SESSION_ENDED],
+    *,
+    station_id: str,
+    device_id: str | None = None,
+    data: SessionData,
+    context: Any = None,
+) -> None: ...
+@overload
+def fire_charger_event(
+    hub: Hub,
+    kind: Literal[ChargerEventKind.BOOT],
+    *,
+    station_id: str,
+    device_id: str | None = None,
+    data: BootData | None = None,
+    context: Any = None,
+) -> None: ...
+@overload
+def fire_charger_event(
+    hub: Hub,
+    kind: Literal[ChargerEventKind.FIRMWARE],
+    *,
+    station_id: str,
+    device_id: str | None = None,
+    data: FirmwareData,
+    context: Any = None,
+) -> None: ...
+@overload
+def fire_charger_event(
+    hub: Hub,
+    kind: Literal[ChargerEventKind.SECURITY_EVENT],
+    *,
+    station_id: str,
+    device_id: str | None = None,
+    data: SecurityEventData,
+    context: Any = None,
+) -> None: ...
+def fire_charger_event(
+    hub: Hub,
+    kind: ChargerEventKind,
+    *,
+    station_id: str,
+    device_id: str | None = None,
+    data: Mapping[str, Any] | None = None,
     context: Any = None,
 ) -> None:
-    """Tell the hub a station or connector went offline/online, faulted, recovered, booted,
-    reported a security event or changed firmware (kind), in a vendor-neutral event."""
+    """Tell the hub what a station or a port did (kind), in a vendor-neutral event.
+
+    The data is checked here, where the event enters: a kind outside ChargerEventKind or a
+    payload outside its kind's contract raises ChargerEventError (a typo would otherwise
+    mean silently no history and no uptime). Keys beyond the contract (a protocol's own,
+    such as charge_point_id) pass along.
+    """
+    check = _CHECKS.get(kind)
+    if check is None:
+        raise ChargerEventError(f"unknown charger event kind {kind!r}")
+    payload = data or {}
+    problem = check(payload)
+    if problem is not None:
+        raise ChargerEventError(f"{kind} event of {station_id}: {problem}")
+    if not isinstance(station_id, str) or not (device_id is None or isinstance(device_id, str)):
+        raise ChargerEventError("station_id and device_id must be device ids")
     hub.bus.fire(
         EVENT_CHARGER,
         {
-            "kind": kind,
+            "kind": str(kind),
             "station_id": station_id,
             "device_id": device_id or station_id,
-            **(data or {}),
+            **payload,
         },
         context,
         # On the hub clock, as outages are (the recorder stamps port status rows with it).

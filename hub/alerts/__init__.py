@@ -28,7 +28,7 @@ import voluptuous as vol
 from hub.alerts.views import register_views
 from hub.auth import Role
 from hub.automation import automation_of
-from hub.charger import EVENT_CHARGER
+from hub.charger import EVENT_CHARGER, ChargerEventKind
 from hub.clock import Timer, clock
 from hub.core import Context, Event, Hub, ServiceCall, Unsubscribe, new_id
 from hub.exceptions import HubError
@@ -89,6 +89,9 @@ ATTR_NOTE: Final = "note"
 ATTR_STATION_ID: Final = "station_id"
 ATTR_DEVICE_ID: Final = "device_id"
 ATTR_ENTITY_ID: Final = "entity_id"
+
+# The charger events a charge attempt's outcome shows in.
+_ATTEMPT_KINDS = (ChargerEventKind.SESSION_ENDED, ChargerEventKind.STATUS)
 
 
 class AlertError(HubError):
@@ -411,7 +414,10 @@ class BuiltinRules:
                 self.hub.bus.listen(
                     EVENT_CHARGER,
                     self._on_attempt_event,
-                    lambda data: data.get("kind") in ("session_ended", "status"),
+                    lambda data: (
+                        data.get("kind")
+                        in (ChargerEventKind.SESSION_ENDED, ChargerEventKind.STATUS)
+                    ),
                 )
             )
 
@@ -438,14 +444,14 @@ class BuiltinRules:
             return
         device_id = data.get("device_id") or station_id
         if self.config[RULE_STATION_OFFLINE][CONF_ENABLED]:
-            if kind == "offline":
+            if kind == ChargerEventKind.OFFLINE:
                 self._station_offline(station_id, data)
-            elif kind == "online":
+            elif kind == ChargerEventKind.ONLINE:
                 self._station_online(station_id)
         if self.config[RULE_CONNECTOR_FAULTED][CONF_ENABLED]:
-            if kind == "fault":
+            if kind == ChargerEventKind.FAULT:
                 self._connector_faulted(station_id, device_id, data, event.context)
-            elif kind == "recovered":
+            elif kind == ChargerEventKind.RECOVERED:
                 self.manager.auto_resolve(f"fault:{device_id}", "recovered")
 
     def _name(self, device_id: str, data: Mapping[str, Any], fallback: str) -> str:

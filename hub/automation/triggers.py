@@ -11,7 +11,7 @@ from typing import Any
 import voluptuous as vol
 
 from hub.automation.schedule import next_pattern_match, next_time_of_day
-from hub.charger import CHARGER_EVENT_KINDS, EVENT_CHARGER
+from hub.charger import CHARGER_EVENT_KINDS, EVENT_CHARGER, ChargerEventKind
 from hub.clock import Timer, clock
 from hub.const import EVENT_HUB_STARTED, EVENT_HUB_STOP
 from hub.core import Context, Event, Hub, State, Unsubscribe
@@ -489,7 +489,7 @@ def _attach_time(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Uns
 
 def _attach_charger(hub: Hub, config: dict[str, Any], action: TriggerAction) -> Unsubscribe:
     """Vendor-neutral charger events (hub.charger.EVENT_CHARGER) of given kinds and devices."""
-    kinds = set(config["event"])
+    kinds = {ChargerEventKind(kind) for kind in config["event"]}
     devices = set(config.get("device_id", ()))
 
     def event_filter(data: Mapping[str, Any]) -> bool:

@@ -30,7 +30,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from hub.charger import EVENT_CHARGER, EVENT_SESSION_RECORD, register_history_flush
+from hub.charger import (
+    EVENT_CHARGER,
+    EVENT_SESSION_RECORD,
+    ChargerEventKind,
+    register_history_flush,
+)
 from hub.const import EVENT_AUDIT, EVENT_EXCLUSION, EVENT_OUTAGE, EVENT_STATE_CHANGED, MATCH_ALL
 from hub.core import Context, Event, Hub, ReadOnlyDict, State, Unsubscribe
 from hub.recorder.backend import (
@@ -309,9 +314,9 @@ class Recorder:
     def _on_charger_event(self, event: Event) -> None:
         data = event.data
         kind = data.get("kind")
-        if kind in ("session_started", "session_ended"):
+        if kind in (ChargerEventKind.SESSION_STARTED, ChargerEventKind.SESSION_ENDED):
             self._keep_session(event, kind)
-        elif kind == "status" and data.get("status") is not None:
+        elif kind == ChargerEventKind.STATUS and data.get(ChargerEventKind.STATUS) is not None:
             self._keep(
                 KIND_PORT_STATUS,
                 (

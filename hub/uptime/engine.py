@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from hub.alerts import EVENT_UPTIME_UPDATED
-from hub.charger import EVENT_CHARGER, ChargerCapability, get_charger
+from hub.charger import EVENT_CHARGER, ChargerCapability, ChargerEventKind, get_charger
 from hub.clock import Timer, clock
 from hub.const import (
     ATTR_DEVICE_ID,
@@ -89,7 +89,7 @@ from hub.const import (
     EVENT_STATE_CHANGED,
     STORAGE_DIR,
 )
-from hub.core import Event, Hub, Unsubscribe, new_id
+from hub.core import Context, Event, Hub, Unsubscribe, new_id
 from hub.exceptions import ServiceValidationError
 from hub.registry import DeviceKind, device_registry, entity_registry
 from hub.storage import Store
@@ -619,19 +619,19 @@ class UptimeEngine:
         if not isinstance(station_id, str):
             return
         now = self.now()
-        if kind == "status":
+        if kind == ChargerEventKind.STATUS:
             port_id = data.get("device_id")
             status = data.get("status")
             if isinstance(port_id, str) and port_id != station_id and isinstance(status, str):
                 when, stated = self._news_time(port_id, station_id, data.get("time"), now)
                 self._note_in_service(port_id, when)
                 self._on_status(port_id, station_id, status, when, stated=stated)
-        elif kind == "offline":
+        elif kind == ChargerEventKind.OFFLINE:
             self._offline_at.setdefault(station_id, now)
             for port_id in self.ports_of(station_id):
                 if not self._resolve_carried(port_id, CAUSE_OFFLINE, still_down=True):
                     self._start(port_id, station_id, CAUSE_OFFLINE, now)
-        elif kind == "online":
+        elif kind == ChargerEventKind.ONLINE:
             # Its silence began when it went offline, or (its first time online since the
             # start) at the hub's last moment alive.
             silent_since = self._offline_at.pop(station_id, None)
@@ -649,11 +649,11 @@ class UptimeEngine:
                 for record in self._open.get(port_id, {}).values()
             ):
                 self._ask_status(station_id)
-        elif kind in ("session_started", "session_ended"):
+        elif kind in (ChargerEventKind.SESSION_STARTED, ChargerEventKind.SESSION_ENDED):
             port_id = data.get("device_id")
             if isinstance(port_id, str) and port_id != station_id:
                 self._note_in_service(port_id, min(now, _time_of(data.get("started_at"), now)))
-                if kind == "session_started":
+                if kind == ChargerEventKind.SESSION_STARTED:
                     self._sessions.add(port_id)
                 else:
                     self._sessions.discard(port_id)
@@ -666,8 +666,13 @@ class UptimeEngine:
             return
 
         async def ask() -> None:
+            # Through the charger.trigger_status service with a context of its own, like any
+            # other action: the call is on the bus and in history, and the driver is asked
+            # the one way every caller asks it.
             try:
-                await charger.trigger_status(None)
+                await self.hub.services.call(
+                    "charger", "trigger_status", {}, {"device_id": station_id}, Context()
+                )
             except Exception as err:  # any driver's failure: the status is only a hint
                 _LOGGER.info("Uptime: %s did not report its status: %s", station_id, err)
 

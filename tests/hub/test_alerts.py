@@ -22,6 +22,7 @@ from hub.alerts import (
     AlertManager,
     alert_manager,
 )
+from hub.bootstrap import new_hub
 from hub.charger import fire_charger_event
 from hub.clock import ManualClock, use_manual_clock
 from hub.core import Context, Event, Hub
@@ -58,7 +59,7 @@ async def start(tmp_path: Path) -> AsyncIterator[Start]:
             + body
             + textwrap.dedent(extra)
         )
-        hub = Hub(tmp_path)
+        hub = new_hub(tmp_path)
         manual = use_manual_clock(hub, clock_start)
         await hub.start()
         hubs.append(hub)
@@ -321,7 +322,12 @@ async def test_connector_fault_and_recovery(start: Start) -> None:
         "fault",
         station_id="st1",
         device_id="st1-c1",
-        data={"charge_point_id": "CP1", "port": 1, "error_code": "GroundFailure"},
+        data={
+            "charge_point_id": "CP1",
+            "port": 1,
+            "status": "Faulted",
+            "error_code": "GroundFailure",
+        },
     )
     await hub.block_till_done()
     (alert,) = manager.open()
@@ -330,7 +336,13 @@ async def test_connector_fault_and_recovery(start: Start) -> None:
     assert alert.device_id == "st1-c1"
     assert alert.station_id == "st1"
     assert "GroundFailure" in alert.message
-    fire_charger_event(hub, "recovered", station_id="st1", device_id="st1-c1")
+    fire_charger_event(
+        hub,
+        "recovered",
+        station_id="st1",
+        device_id="st1-c1",
+        data={"port": 1, "status": "Available"},
+    )
     await hub.block_till_done()
     assert manager.open() == []
     assert manager.history()[0].resolution == "auto"
@@ -401,7 +413,13 @@ async def test_rules_turned_off_raise_nothing(start: Start) -> None:
         """
     )
     fire_charger_event(hub, "offline", station_id="st1")
-    fire_charger_event(hub, "fault", station_id="st1", device_id="c1", data={"error_code": "X"})
+    fire_charger_event(
+        hub,
+        "fault",
+        station_id="st1",
+        device_id="c1",
+        data={"port": 1, "status": "Faulted", "error_code": "X"},
+    )
     security_log(hub).record("tamper", "bad", severity=Severity.CRITICAL)
     hub.bus.fire("uptime_updated", {"device_id": "port1", "uptime_percent": 10.0})
     await clock.advance(3600)
@@ -414,7 +432,13 @@ async def test_rules_turned_off_raise_nothing(start: Start) -> None:
 async def test_one_rule_off_leaves_the_others_on(start: Start) -> None:
     hub, clock, manager = await start("{station_offline: {enabled: false}}")
     fire_charger_event(hub, "offline", station_id="st1")
-    fire_charger_event(hub, "fault", station_id="st1", device_id="c1", data={"error_code": "X"})
+    fire_charger_event(
+        hub,
+        "fault",
+        station_id="st1",
+        device_id="c1",
+        data={"port": 1, "status": "Faulted", "error_code": "X"},
+    )
     await clock.advance(3600)
     assert [alert.key for alert in manager.open()] == ["fault:c1"]
 

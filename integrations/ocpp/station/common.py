@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from hub.charger import ResetType, fire_charger_event
+from hub.charger import ChargerEventKind, ResetType, fire_charger_event
 from hub.core import Context
 from hub.security import Severity
 from integrations.ocpp.const import SEC_CHARGER_REPORTED
@@ -90,7 +90,7 @@ async def on_firmware_status(
     )
     fire_charger_event(
         station.hub,
-        "firmware",
+        ChargerEventKind.FIRMWARE,
         station_id=station.device_id,
         context=ctx,
         data={"charge_point_id": station.cp_id, "status": payload["status"]},
@@ -119,7 +119,7 @@ async def on_security_event(
     )
     fire_charger_event(
         station.hub,
-        "security_event",
+        ChargerEventKind.SECURITY_EVENT,
         station_id=station.device_id,
         context=ctx,
         data={"charge_point_id": station.cp_id, "type": kind, "severity": str(severity)},

@@ -11,12 +11,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from hub.charger import (
     Charger,
     ChargerCapability,
+    ChargerEventKind,
     ResetType,
+    SessionData,
     fire_charger_event,
     register_charger,
 )
@@ -328,7 +330,10 @@ class Station(Charger):
         self._write_station("connectivity", PENDING if self.pending else ONLINE, None, extra)
         if not self.pending:
             fire_charger_event(
-                self.hub, "online", station_id=self.device_id, data={"charge_point_id": self.cp_id}
+                self.hub,
+                ChargerEventKind.ONLINE,
+                station_id=self.device_id,
+                data={"charge_point_id": self.cp_id},
             )
         self._touch(force=True)
         _LOGGER.info("%s connected from %s (%s)", self.cp_id, connection.remote, connection.version)
@@ -346,7 +351,7 @@ class Station(Charger):
         self._write_station("connectivity", OFFLINE)
         fire_charger_event(
             self.hub,
-            "offline",
+            ChargerEventKind.OFFLINE,
             station_id=self.device_id,
             data={"charge_point_id": self.cp_id, "reason": reason},
         )
@@ -491,7 +496,7 @@ class Station(Charger):
         )
         fire_charger_event(
             self.hub,
-            "boot",
+            ChargerEventKind.BOOT,
             station_id=self.device_id,
             context=ctx,
             data={"charge_point_id": self.cp_id, "reason": reason, "firmware": firmware},
@@ -518,9 +523,12 @@ class Station(Charger):
         self._write(port.entities, "error_code", error_code, ctx, info or None)
         port.note_error(error_code)
         if previous != status and (status == "Faulted" or previous == "Faulted"):
+            kind: Literal[ChargerEventKind.FAULT, ChargerEventKind.RECOVERED] = (
+                ChargerEventKind.FAULT if status == "Faulted" else ChargerEventKind.RECOVERED
+            )
             fire_charger_event(
                 self.hub,
-                "fault" if status == "Faulted" else "recovered",
+                kind,
                 station_id=self.device_id,
                 device_id=port.device_id,
                 context=ctx,
@@ -534,7 +542,7 @@ class Station(Charger):
         if previous != status:
             fire_charger_event(
                 self.hub,
-                "status",
+                ChargerEventKind.STATUS,
                 station_id=self.device_id,
                 device_id=port.device_id,
                 context=ctx,
@@ -670,7 +678,7 @@ class Station(Charger):
         self._write(port.entities, "session_duration", 0, ctx)
         fire_charger_event(
             self.hub,
-            "session_started",
+            ChargerEventKind.SESSION_STARTED,
             station_id=self.device_id,
             device_id=port.device_id,
             context=ctx,
@@ -679,7 +687,7 @@ class Station(Charger):
 
     def _session_data(
         self, port: Port, transaction: Transaction, id_tag: str | None
-    ) -> dict[str, Any]:
+    ) -> SessionData:
         return {
             "charge_point_id": self.cp_id,
             "port": port.number,
@@ -703,7 +711,7 @@ class Station(Charger):
             data["error_code"] = None
         fire_charger_event(
             self.hub,
-            "session_ended",
+            ChargerEventKind.SESSION_ENDED,
             station_id=self.device_id,
             device_id=port.device_id,
             context=ctx,

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from hub.automation import DATA, traces
+from hub.bootstrap import new_hub
 from hub.clock import ManualClock, use_manual_clock
 from hub.core import Hub, ServiceCall
 
@@ -45,7 +46,7 @@ async def start(tmp_path: Path) -> AsyncIterator[Start]:
             "hub:\n  time_zone: UTC\nhttp:\n  server_host: 127.0.0.1\n  server_port: 0\n"
             "automations:\n" + textwrap.indent(textwrap.dedent(automations).strip() + "\n", "  ")
         )
-        hub = Hub(tmp_path)
+        hub = new_hub(tmp_path)
         manual = use_manual_clock(hub, clock_start)
         recorder = Recorder(hub)
         for entity_id, value in (states or {}).items():
@@ -96,7 +97,7 @@ async def test_for_deadline_survives_a_restart(start: Start, tmp_path: Path) -> 
     await hub.stop()
     # The hub comes back 10 s later: the state is restored with its last_changed, and the
     # remaining 20 s of the deadline are re-armed rather than forgotten.
-    again = Hub(tmp_path)
+    again = new_hub(tmp_path)
     again_clock = use_manual_clock(again, clock.time() + 10)
     again_recorder = Recorder(again)
     await again.start()
@@ -401,7 +402,7 @@ async def test_template_time_and_pattern_triggers(start: Start) -> None:
 
 
 async def test_charger_trigger(start: Start) -> None:
-    from hub.charger import fire_charger_event
+    from hub.charger import ChargerEventKind, fire_charger_event
 
     hub, _clock, recorder = await start(
         """
@@ -425,11 +426,19 @@ async def test_charger_trigger(start: Start) -> None:
         """
     )
     fire_charger_event(
-        hub, "security_event", station_id="station-9", data={"type": "TamperDetectionActivated"}
+        hub,
+        ChargerEventKind.SECURITY_EVENT,
+        station_id="station-9",
+        data={"type": "TamperDetectionActivated", "severity": "critical"},
     )
-    fire_charger_event(hub, "fault", station_id="station-1", device_id="port-1")
-    fire_charger_event(hub, "fault", station_id="station-2", device_id="port-2")
-    fire_charger_event(hub, "boot", station_id="station-1")
+    fault = {"port": 1, "status": "Faulted", "error_code": "GroundFailure"}
+    fire_charger_event(
+        hub, ChargerEventKind.FAULT, station_id="station-1", device_id="port-1", data=fault
+    )
+    fire_charger_event(
+        hub, ChargerEventKind.FAULT, station_id="station-2", device_id="port-2", data=fault
+    )
+    fire_charger_event(hub, ChargerEventKind.BOOT, station_id="station-1")
     await hub.block_till_done()
     assert recorder.data == [
         {"station": "station-9", "type": "TamperDetectionActivated"},

@@ -105,6 +105,7 @@ async def test_v1_database_migrates_with_its_data(
         station_id="st1",
         device_id="p1",
         data={
+            "port": 1,
             "status": "Faulted",
             "error_code": "OtherError",
             "vendor_error_code": "E42",

@@ -23,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from hub.core import Event, Hub
+from hub.bootstrap import new_hub
+from hub.core import Event
 from hub.track import track_state_change
 
 ENTITIES = 1_000
@@ -55,7 +56,7 @@ async def writes_per_second(automations: bool, writes: int) -> tuple[float, floa
     """Return (writes per CPU second, writes per wall second)."""
     with tempfile.TemporaryDirectory() as config_dir:
         write_config(Path(config_dir), automations)
-        hub = Hub(config_dir)
+        hub = new_hub(config_dir)
         await hub.start()
         if automations:
             assert len(hub.data["automation.manager"].automations) == ENTITIES

@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hub.core import Context, Event, Hub, State
+from hub.bootstrap import new_hub
+from hub.core import Context, Event, State
 from hub.track import track_state_change
 
 ENTITIES = 1_000
@@ -30,7 +31,7 @@ TRACKED = 100
 async def bench_state_writes(writes: int) -> float:
     """Return state writes per second."""
     with tempfile.TemporaryDirectory() as config_dir:
-        hub = Hub(config_dir)
+        hub = new_hub(config_dir)
         await hub.start()
         entity_ids = [f"sensor.cp_{i}_power" for i in range(ENTITIES)]
         seen = 0
@@ -58,7 +59,7 @@ async def bench_state_writes(writes: int) -> float:
 async def bench_events(fires: int) -> float:
     """Return events fired and delivered per second."""
     with tempfile.TemporaryDirectory() as config_dir:
-        hub = Hub(config_dir)
+        hub = new_hub(config_dir)
         await hub.start()
         count = 0
 

@@ -41,7 +41,7 @@ import aiohttp
 import asyncpg
 import yaml
 
-from hub.core import Hub
+from hub.bootstrap import new_hub
 from hub.recorder import get_recorder
 from hub.util import tune_gc_after_start
 
@@ -67,7 +67,7 @@ async def run(rate: int, seconds: float, db_url: str | None) -> None:
         config = {"http": {"server_host": "127.0.0.1", "server_port": 0}, "recorder": section}
         # Before the hub starts: nothing else runs in the loop yet.
         Path(config_dir, "configuration.yaml").write_text(yaml.safe_dump(config))  # noqa: ASYNC240
-        hub = Hub(config_dir)
+        hub = new_hub(config_dir)
         await hub.start()
         recorder = get_recorder(hub)
         await recorder.flush()

@@ -5,12 +5,19 @@ from __future__ import annotations
 import logging
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import voluptuous as vol
 
-from hub.config import ConfigError, NodeDict, find_line, load_config_file, validate_section
+from hub.config import (
+    ConfigError,
+    HubConfig,
+    NodeDict,
+    find_line,
+    load_config_file,
+    validate_section,
+)
 from hub.const import CONF_HTTP, CONF_HUB, CONF_NAME, CONF_TIME_ZONE, CONFIG_FILE
 from hub.core import Hub
 from hub.exceptions import HubError, IntegrationError
@@ -46,18 +53,6 @@ HUB_SCHEMA = vol.Schema(
         vol.Optional(CONF_TIME_ZONE, default="UTC"): _time_zone,
     }
 )
-
-
-@dataclass(slots=True)
-class HubConfig:
-    """The validated configuration of a hub."""
-
-    name: str = "evhub"
-    time_zone: str = "UTC"
-    http: dict[str, Any] | None = None
-    integrations: dict[str, Any] = field(default_factory=dict)
-    errors: list[ConfigError] = field(default_factory=list)
-    fatal: bool = False
 
 
 class ConfigInvalidError(HubError):
@@ -218,7 +213,6 @@ async def shutdown_hub(hub: Hub) -> None:
 
 def check_config(config_dir: Any) -> list[ConfigError]:
     """Load and validate a config dir the way start-up does; return every error found."""
-    from pathlib import Path
 
     directory = Path(config_dir)
     if not directory.joinpath(CONFIG_FILE).exists():
@@ -228,3 +222,20 @@ def check_config(config_dir: Any) -> list[ConfigError]:
     except ConfigError as err:
         return [err]
     return process_config(raw, PluginLoader()).errors
+
+
+class Bootstrap:
+    """The hub's lifecycle from configuration.yaml: what Hub.start and Hub.stop run."""
+
+    async def setup(self, hub: Hub) -> None:
+        """Load config, storage and restored states; start HTTP; set up integrations."""
+        await setup_hub(hub)
+
+    async def shutdown(self, hub: Hub) -> None:
+        """Stop HTTP and unload integrations, dependents first."""
+        await shutdown_hub(hub)
+
+
+def new_hub(config_dir: str | Path) -> Hub:
+    """A hub that runs the configuration of config_dir when started (the CLI's, the tests')."""
+    return Hub(config_dir, Bootstrap())

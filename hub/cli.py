@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from hub import __version__
+from hub.commands import ATTR_RUN, CliCommands, config_dir
 from hub.const import CONFIG_FILE
+from hub.core import Hub
+from hub.exceptions import HubError
 
 _LOGGER = logging.getLogger("hub")
 
@@ -30,19 +33,22 @@ def setup_logging(level: str) -> None:
 
 
 def _config_dir(value: str) -> Path:
-    return Path(value).expanduser().resolve()
+    return config_dir(value)
 
 
-def _quarter(value: str) -> str:
-    from hub.reports import quarter_arg
+def _add_integration_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Ask every installed integration for its sub-commands (the evhub_cli_commands hook)."""
+    from hub.plugins import PluginLoader
 
-    return quarter_arg(value)
-
-
-def _half(value: str) -> str:
-    from hub.reports import half_arg
-
-    return half_arg(value)
+    loader = PluginLoader()
+    for domain in sorted(loader.available()):
+        try:
+            loader.load(domain)
+        except HubError as err:
+            print(f"evhub: integration {domain} left out: {err}", file=sys.stderr)
+    loader.pm.hook.evhub_cli_commands(commands=CliCommands(commands))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,13 +62,6 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the hub")
     run.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-
-    automation = commands.add_parser("automation", help="inspect automations")
-    automation_commands = automation.add_subparsers(dest="automation_command", metavar="ACTION")
-    trace = automation_commands.add_parser("trace", help="show the last runs of an automation")
-    trace.add_argument("automation_id")
-    trace.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
-    trace.add_argument("--json", action="store_true", help="print the traces as JSON")
 
     user = commands.add_parser("user", help="manage the users of the web interface and API")
     user_commands = user.add_subparsers(dest="user_command", metavar="ACTION")
@@ -86,89 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", "-c", type=_config_dir, default=Path("."), help="config dir"
     )
 
-    report = commands.add_parser("report", help="reports from the recorder's database")
-    report_commands = report.add_subparsers(dest="report_command", metavar="REPORT")
-    uptime = report_commands.add_parser("uptime", help="NEVI/CEC uptime report per port")
-    uptime.add_argument("--from", dest="start", required=True, help="YYYY-MM-DD or ISO time")
-    uptime.add_argument("--to", dest="end", required=True, help="YYYY-MM-DD (inclusive) or time")
-    uptime.add_argument("--format", choices=["csv", "json"], default="csv")
-    uptime.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
-    from hub.charge_success.cli import add_report_parser
-
-    add_report_parser(report_commands)
-    evchart = report_commands.add_parser(
-        "evchart", help="EV-ChART modules 2, 3, 4 of a quarter (NEVI, 23 CFR 680.112)"
-    )
-    evchart.add_argument("--quarter", required=True, type=_quarter, help="e.g. 2026Q3")
-    evchart.add_argument(
-        "--module", choices=["2", "3", "4"], help="only this module (printed without --output)"
-    )
-    evchart.add_argument("--output", "-o", type=Path, help="write the CSVs into this dir")
-    evchart.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
-    cec = report_commands.add_parser(
-        "cec", help="CEC semiannual reliability report of a half-year (and 15-minute data)"
-    )
-    cec.add_argument("--half", required=True, type=_half, help="e.g. 2026H1")
-    cec.add_argument("--intervals", action="store_true", help="the 15-minute interval data too")
-    cec.add_argument("--output", "-o", type=Path, help="write the CSVs into this dir")
-    cec.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
-
     check = commands.add_parser("check-config", help="check the configuration and exit")
     check.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
 
-    simulate = commands.add_parser(
-        "simulate", help="run virtual OCPP charge points against a central system"
-    )
-    simulate.add_argument(
-        "--url", required=True, help="central system base URL, e.g. ws://127.0.0.1:9000/ocpp"
-    )
-    simulate.add_argument("--count", type=int, default=1, help="number of charge points")
-    simulate.add_argument("--version", choices=["1.6", "2.0.1"], default="1.6", help="OCPP version")
-    simulate.add_argument(
-        "--scenario",
-        default="normal",
-        help="idle, normal, fault, offline, reboot, wrong-password or tamper (comma-separated)",
-    )
-    simulate.add_argument("--password", default=None, help="HTTP Basic auth password")
-    simulate.add_argument(
-        "--duration", type=float, default=None, help="stop after this many seconds"
-    )
-    simulate.add_argument("--id-prefix", default="SIM-", help="charge point id prefix")
-    simulate.add_argument("--speed", type=float, default=1.0, help="time acceleration factor")
-    simulate.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
-    )
+    _add_integration_commands(commands)
     return parser
-
-
-def cmd_automation_trace(config_dir: Path, automation_id: str, as_json: bool) -> int:
-    """Print the saved traces of an automation, newest last."""
-    import json
-    from datetime import UTC, datetime
-
-    from hub.automation import read_traces
-
-    runs = read_traces(config_dir, automation_id)
-    if not runs:
-        print(f"no traces of automation {automation_id!r} in {config_dir}", file=sys.stderr)
-        return 1
-    if as_json:
-        print(json.dumps(runs, indent=2))
-        return 0
-    for run in runs:
-        started = datetime.fromtimestamp(run["started"], UTC).isoformat(timespec="seconds")
-        took = (run["finished"] or run["started"]) - run["started"]
-        print(
-            f"run {run['run_id']} at {started}: {run['outcome']} in {took:.3f} s"
-            + (f" ({run['error']})" if run.get("error") else "")
-        )
-        print(f"  trigger: {run['trigger'].get('platform')} {run['trigger'].get('id') or ''}")
-        for condition in run["conditions"]:
-            print(f"  {condition['path']}: {condition['result']}")
-        for step in run["steps"]:
-            outcome = f"error {step['error']}" if step["error"] else f"-> {step['result']}"
-            print(f"  {step['path']} {step['kind']} {outcome}")
-    return 0
 
 
 def cmd_user_add(config_dir: Path, name: str, role: str, password_stdin: bool) -> int:
@@ -185,7 +106,6 @@ def cmd_user_add(config_dir: Path, name: str, role: str, password_stdin: bool) -
 
     async def add() -> int:
         from hub.auth import AuthError, AuthManager
-        from hub.core import Hub
 
         hub = Hub(config_dir)
         auth = AuthManager(hub)
@@ -233,7 +153,6 @@ def cmd_ban_list(config_dir: Path) -> int:
 
     async def show() -> int:
         from hub.auth import AuthManager
-        from hub.core import Hub
 
         auth = AuthManager(Hub(config_dir))
         await auth.load()
@@ -257,7 +176,6 @@ def cmd_ban_remove(config_dir: Path, address: str) -> int:
 
     async def remove() -> int:
         from hub.auth import AuthManager
-        from hub.core import Hub
 
         auth = AuthManager(Hub(config_dir))
         await auth.load()
@@ -290,45 +208,15 @@ def cmd_check_config(config_dir: Path) -> int:
     return 0
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
-    """Run simulated charge points until SIGINT or SIGTERM (or --duration)."""
-    from integrations.ocpp import simulator
-
-    if args.count < 1 or args.speed <= 0:
-        print("evhub: --count must be at least 1 and --speed positive", file=sys.stderr)
-        return 2
-    setup_logging(args.log_level)
-    if args.log_level != "debug":
-        # The OCPP frames themselves only at debug level.
-        simulator.WIRE_LOGGER.setLevel(logging.WARNING)
-    try:
-        return asyncio.run(
-            simulator.simulate_until_signalled(
-                args.url,
-                args.count,
-                args.version,
-                args.scenario,
-                password=args.password,
-                duration=args.duration,
-                id_prefix=args.id_prefix,
-                speed=args.speed,
-            )
-        )
-    except ValueError as err:
-        print(f"evhub: {err}", file=sys.stderr)
-        return 2
-
-
 async def _run(config_dir: Path) -> int:
-    from hub.bootstrap import ConfigInvalidError
-    from hub.core import Hub
+    from hub.bootstrap import ConfigInvalidError, new_hub
     from hub.util import limit_malloc_arenas, tune_gc_after_start
 
     # Before the executor and the stores' writer threads exist: a thread's first allocation
     # picks its arena for good.
     limit_malloc_arenas()
 
-    hub = Hub(config_dir)
+    hub = new_hub(config_dir)
     hub.install_signal_handlers()
     try:
         try:
@@ -408,26 +296,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_run(args.config, args.log_level)
     if args.command == "check-config":
         return cmd_check_config(args.config)
-    if args.command == "automation" and args.automation_command == "trace":
-        return cmd_automation_trace(args.config, args.automation_id, args.json)
-    if args.command == "report" and args.report_command == "charge-success":
-        from hub.charge_success.cli import cmd_report_charge_success
-
-        return cmd_report_charge_success(args)
-    if args.command == "report" and args.report_command == "uptime":
-        from hub.uptime.report import cmd_report_uptime
-
-        return cmd_report_uptime(args.config, args.start, args.end, args.format)
-    if args.command == "report" and args.report_command == "evchart":
-        from hub.reports import cmd_report_evchart
-
-        return cmd_report_evchart(args.config, args.quarter, args.module, args.output)
-    if args.command == "report" and args.report_command == "cec":
-        from hub.reports import cmd_report_cec
-
-        return cmd_report_cec(args.config, args.half, args.intervals, args.output)
-    if args.command == "simulate":
-        return cmd_simulate(args)
+    run = getattr(args, ATTR_RUN, None)
+    if run is not None:
+        result: int = run(args)
+        return result
     if args.command == "user" and args.user_command == "add":
         return cmd_user_add(args.config, args.name, args.role, args.password_stdin)
     if args.command == "ban" and args.ban_command == "list":

@@ -443,3 +443,15 @@ def validate_section(
             file, line = find_line(parent, [key])
         errors.append(ConfigError(humanize_error(value, error), file, line, _dotted(key, path)))
     return None, errors
+
+
+@dataclass(slots=True)
+class HubConfig:
+    """The validated configuration of a hub."""
+
+    name: str = "evhub"
+    time_zone: str = "UTC"
+    http: dict[str, Any] | None = None
+    integrations: dict[str, Any] = field(default_factory=dict)
+    errors: list[ConfigError] = field(default_factory=list)
+    fatal: bool = False

@@ -26,6 +26,7 @@ from typing import (
     Generic,
     NamedTuple,
     NoReturn,
+    Protocol,
     Self,
     TypeAlias,
     TypeVar,
@@ -66,7 +67,7 @@ from hub.exceptions import (
 from hub.redact import redact, secret_paths
 
 if TYPE_CHECKING:
-    from hub.bootstrap import HubConfig
+    from hub.config import HubConfig
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -990,6 +991,20 @@ class HubData(dict[str, Any]):
         return super().pop(key, default)
 
 
+class Lifecycle(Protocol):
+    """What starts and stops a hub's configuration, integrations and HTTP server.
+
+    The composition root (hub.bootstrap, used by the CLI) provides it; the core never imports
+    it, and a hub without one runs the bare core (tests of the core).
+    """
+
+    async def setup(self, hub: Hub) -> None:
+        """Load the configuration and set everything up."""
+
+    async def shutdown(self, hub: Hub) -> None:
+        """Unload everything, dependents first."""
+
+
 class CoreState(enum.StrEnum):
     """The hub's lifecycle."""
 
@@ -1003,7 +1018,7 @@ class CoreState(enum.StrEnum):
 class Hub:
     """The root object: bus, states, services and the lifecycle that ties them together."""
 
-    def __init__(self, config_dir: str | Path) -> None:
+    def __init__(self, config_dir: str | Path, lifecycle: Lifecycle | None = None) -> None:
         self.config_dir = Path(config_dir)
         self.loop = asyncio.get_running_loop()
         self.bus = EventBus(self)
@@ -1021,6 +1036,7 @@ class Hub:
         self._stopped = asyncio.Event()
         self._stop_task: asyncio.Task[None] | None = None
         self._shutdown_jobs: list[Callable[[], Awaitable[None]]] = []
+        self.lifecycle = lifecycle
 
     def __repr__(self) -> str:
         return f"<Hub {self.config_dir} {self.state}>"
@@ -1123,10 +1139,9 @@ class Hub:
         self.state = CoreState.starting
         self.started_at = _time()
         self.bus.fire(EVENT_HUB_START)
-        from hub import bootstrap
-
         try:
-            await bootstrap.setup_hub(self)
+            if self.lifecycle is not None:
+                await self.lifecycle.setup(self)
         except BaseException:
             self.state = CoreState.not_running
             raise
@@ -1166,10 +1181,9 @@ class Hub:
             return
         self.state = CoreState.stopping
         self.bus.fire(EVENT_HUB_STOP)
-        from hub import bootstrap
-
         try:
-            await bootstrap.shutdown_hub(self)
+            if self.lifecycle is not None:
+                await self.lifecycle.shutdown(self)
         except Exception:
             _LOGGER.exception("Error while unloading integrations")
         for job in reversed(self._shutdown_jobs):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from hub.commands import CliCommands
     from hub.core import Hub
     from hub.plugins import Integration
 
@@ -54,3 +55,12 @@ def evhub_hub_started(hub: Hub) -> None:
 @hookspec(historic=True)
 def evhub_hub_stopping(hub: Hub) -> None:
     """Tell plugins the hub is stopping, before integrations unload (historic, as started)."""
+
+
+@hookspec
+def evhub_cli_commands(commands: CliCommands) -> None:
+    """Add sub-commands to the ``evhub`` command: ``commands.add(name, help, run)``.
+
+    Called for every installed integration when the command line is parsed, whether or not
+    the configuration sets it up.
+    """

@@ -321,7 +321,8 @@ class PluginRegistry(PluginLoader):
             status = running.status
         else:
             status = self._reported.setdefault(
-                domain, IntegrationStatus(domain, SetupState.loaded, loaded_at=time.time())
+                domain,
+                IntegrationStatus(domain, SetupState.loaded, loaded_at=clock(self.hub).time()),
             )
         return HealthReporter(status, component)
 
@@ -461,7 +462,7 @@ class PluginRegistry(PluginLoader):
                 if error is None:
                     status.state = SetupState.loaded
                     status.error = None
-                    status.loaded_at = time.time()
+                    status.loaded_at = clock(self.hub).time()
                     running.done.set_result(True)
                     self.hub.bus.fire(EVENT_INTEGRATION_LOADED, {"domain": integration.domain})
                     return

@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from hub.core import Hub
+from hub.bootstrap import new_hub
 from hub.recorder import get_recorder
 from hub.uptime import engine_of
 from tests.hub_process import free_port, kill, open_charger, start_hub, wait_port
@@ -54,7 +54,7 @@ async def test_an_outage_begun_just_before_a_crash_keeps_its_length(tmp_path: Pa
     finally:
         await kill(child)
 
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     try:
         cp = await open_charger(port, "CP-1")
@@ -90,7 +90,7 @@ async def test_an_accepted_charger_that_never_returns_counts_offline(tmp_path: P
     finally:
         await kill(child)
 
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     try:
         # Not connected: offline at once, not "online" from the restored states.

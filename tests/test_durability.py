@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hub.core import Hub
+from hub.bootstrap import new_hub
 from hub.recorder import get_recorder
 from tests.hub_process import free_port, open_charger, start_hub, wait_port
 from tests.integrations.ocpp.conftest import RawChargePoint
@@ -104,7 +104,7 @@ async def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path: Path) -> 
     assert len(ledger.meter) >= 200, "too little load"
 
     # The hub starts again, in this process, on the same config dir.
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     try:
         # States are back before any charger has reconnected: each energy reading is at

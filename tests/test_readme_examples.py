@@ -26,8 +26,8 @@ import yaml
 
 from hub.alerts import alert_manager
 from hub.automation import traces
+from hub.bootstrap import new_hub
 from hub.clock import use_manual_clock
-from hub.core import Hub
 from integrations.ocpp.simulator import TAMPER_EVENT, SimulatedChargePoint
 from integrations.simulator import DATA_CHARGERS
 from tests.integrations.test_notify_integrations import (  # noqa: F401 - the fixture
@@ -119,7 +119,7 @@ async def test_readme_examples_run_end_to_end_against_simulated_chargers(
         **email_section(port, cert),
     }
     tmp_path.joinpath("configuration.yaml").write_text(yaml.safe_dump(config))
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     # The hub's clock starts at the real time (the chargers' timestamps are real) and moves
     # only when told, so the 07:00 report comes without waiting for it.
     clock = use_manual_clock(hub, start)

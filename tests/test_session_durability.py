@@ -17,7 +17,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hub.core import Hub
+from hub.bootstrap import new_hub
 from tests.hub_process import free_port, kill, open_charger, start_hub, wait_port
 from tests.integrations.ocpp.conftest import RawChargePoint
 
@@ -107,7 +107,7 @@ async def test_sessions_survive_sigkill_under_load(tmp_path: Path) -> None:
     assert len(acked.stops) >= 100, "too little load"
 
     # The last start catches history up from the transaction store.
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     try:
         ledger = hub.data["ocpp.system"].ledger

@@ -27,6 +27,7 @@ import voluptuous as vol
 
 from hub.auth import Role
 from hub.automation.actions import Runner, StopRun, Trace, _validate_sequence
+from hub.automation.cli import evhub_cli_commands as evhub_cli_commands  # the CLI hook
 from hub.automation.conditions import check, validate_condition
 from hub.automation.template import render_complex
 from hub.automation.triggers import attach_trigger, validate_trigger

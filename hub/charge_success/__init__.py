@@ -35,6 +35,7 @@ from hub.charge_success.attempts import (
     aggregate,
     attempts,
 )
+from hub.charge_success.cli import evhub_cli_commands as evhub_cli_commands  # the CLI hook
 from hub.charge_success.error_codes import ErrorMapping, valid_mrec
 from hub.charge_success.views import register_views
 from hub.clock import clock

@@ -17,26 +17,31 @@ from pathlib import Path
 from typing import Any
 
 from hub.charge_success.attempts import GROUPS, PERIODS, aggregate, to_csv
+from hub.commands import CliCommands, add_config_argument
+from hub.core import Hub
 from hub.exceptions import HubError
+from hub.hookspecs import hookimpl
 
 
 class ReportError(HubError):
     """The report cannot be made (no database, a bad date, the recorder turned off)."""
 
 
-def add_report_parser(report_commands: Any) -> None:
-    """Add ``charge-success`` to the ``evhub report`` sub-commands."""
-    parser = report_commands.add_parser(
-        "charge-success", help="charge attempts, success and visit rates (ChargeX definition)"
+@hookimpl
+def evhub_cli_commands(commands: CliCommands) -> None:
+    """Add ``evhub report charge-success``."""
+    parser = commands.add(
+        "charge-success",
+        "charge attempts, success and visit rates (ChargeX definition)",
+        cmd_report_charge_success,
+        group="report",
     )
     parser.add_argument("--from", dest="start", required=True, help="YYYY-MM-DD or ISO time")
     parser.add_argument("--to", dest="end", required=True, help="YYYY-MM-DD (inclusive) or time")
     parser.add_argument("--group", choices=GROUPS, default="station")
     parser.add_argument("--by", choices=PERIODS, default="day")
     parser.add_argument("--format", choices=["csv", "json"], default="csv")
-    parser.add_argument(
-        "--config", "-c", type=lambda v: Path(v).expanduser().resolve(), default=Path(".")
-    )
+    add_config_argument(parser)
 
 
 def parse_time(text: str, zone: zoneinfo.ZoneInfo, *, end: bool) -> float:
@@ -92,7 +97,6 @@ async def report_from_config_dir(
 ) -> tuple[dict[str, Any], zoneinfo.ZoneInfo]:
     """Open a config dir's recorder database (hub not running) and make the report."""
     from hub.charge_success import gather, rules_from_config
-    from hub.core import Hub
     from hub.recorder import make_backend
     from hub.recorder.core import Recorder
     from hub.recorder.schema import SCHEMA_VERSION

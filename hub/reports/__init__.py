@@ -49,6 +49,7 @@ from typing import Any, Final
 
 import voluptuous as vol
 
+from hub.commands import CliCommands, add_config_argument
 from hub.core import Hub
 from hub.hookspecs import hookimpl
 from hub.plugins import Integration, SetupContext
@@ -964,3 +965,33 @@ def evhub_integration() -> Integration:
         setup=async_setup,
         config_schema=CONFIG_SCHEMA,
     )
+
+
+# `evhub report evchart` and `evhub report cec` ---------------------------------------------
+
+
+@hookimpl
+def evhub_cli_commands(commands: CliCommands) -> None:
+    """Add ``evhub report evchart`` and ``evhub report cec``."""
+    evchart = commands.add(
+        "evchart",
+        "EV-ChART modules 2, 3, 4 of a quarter (NEVI, 23 CFR 680.112)",
+        lambda args: cmd_report_evchart(args.config, args.quarter, args.module, args.output),
+        group="report",
+    )
+    evchart.add_argument("--quarter", required=True, type=quarter_arg, help="e.g. 2026Q3")
+    evchart.add_argument(
+        "--module", choices=["2", "3", "4"], help="only this module (printed without --output)"
+    )
+    evchart.add_argument("--output", "-o", type=Path, help="write the CSVs into this dir")
+    add_config_argument(evchart)
+    cec = commands.add(
+        "cec",
+        "CEC semiannual reliability report of a half-year (and 15-minute data)",
+        lambda args: cmd_report_cec(args.config, args.half, args.intervals, args.output),
+        group="report",
+    )
+    cec.add_argument("--half", required=True, type=half_arg, help="e.g. 2026H1")
+    cec.add_argument("--intervals", action="store_true", help="the 15-minute interval data too")
+    cec.add_argument("--output", "-o", type=Path, help="write the CSVs into this dir")
+    add_config_argument(cec)

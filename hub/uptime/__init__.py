@@ -27,6 +27,7 @@ from hub.exceptions import HubError, ServiceValidationError
 from hub.hookspecs import hookimpl
 from hub.plugins import Integration, SetupContext
 from hub.registry import DeviceKind, device_registry, entity_registry
+from hub.uptime.cli import evhub_cli_commands as evhub_cli_commands  # the CLI hook
 from hub.uptime.config import CONFIG_SCHEMA, parse_time
 from hub.uptime.const import (
     ATTR_END,

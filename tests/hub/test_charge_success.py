@@ -25,6 +25,7 @@ import pytest
 import voluptuous as vol
 
 from hub.alerts import alert_manager
+from hub.bootstrap import new_hub
 from hub.charge_success import CONFIG_SCHEMA, rules_from_config
 from hub.charge_success.attempts import SuccessRules, session_attempt
 from hub.charge_success.cli import report_from_config_dir
@@ -162,7 +163,7 @@ class Site:
 @pytest.fixture
 async def site(tmp_path: Path, connect: Connect) -> AsyncIterator[Site]:  # noqa: F811
     tmp_path.joinpath("configuration.yaml").write_text(textwrap.dedent(CONFIG))
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     clock = use_manual_clock(hub, at(10, 8))
     await hub.start()
     try:
@@ -516,7 +517,7 @@ async def test_the_simulator_makes_failed_attempts(tmp_path: Path, version: str)
     tmp_path.joinpath("configuration.yaml").write_text(
         textwrap.dedent(SIMULATED).replace("{version}", version)
     )
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     try:
         found: dict[str, Any] = {}

@@ -19,6 +19,7 @@ import pytest
 import voluptuous as vol
 
 from hub import core
+from hub.bootstrap import new_hub
 from hub.const import (
     ATTR_DOMAIN,
     ATTR_ENTITY_ID,
@@ -63,7 +64,7 @@ LIFECYCLE_EVENTS = (
 @pytest.fixture
 async def bare_hub(tmp_path: Path) -> AsyncIterator[Hub]:
     """A hub that was never started: only the core objects, no integrations or listeners."""
-    instance = Hub(tmp_path)
+    instance = new_hub(tmp_path)
     yield instance
     await instance.block_till_done()
 
@@ -92,7 +93,7 @@ def _error_records(caplog: pytest.LogCaptureFixture, logger: str) -> list[loggin
 
 
 async def test_lifecycle_states_and_events_in_order(tmp_path: Path) -> None:
-    instance = Hub(tmp_path)
+    instance = new_hub(tmp_path)
     seen: list[tuple[str, CoreState]] = []
     for event_type in LIFECYCLE_EVENTS:
         instance.bus.listen(
@@ -119,7 +120,7 @@ async def test_lifecycle_states_and_events_in_order(tmp_path: Path) -> None:
 
 
 async def test_match_all_sees_lifecycle_events_in_order(tmp_path: Path) -> None:
-    instance = Hub(tmp_path)
+    instance = new_hub(tmp_path)
     seen: list[str] = []
     instance.bus.listen(MATCH_ALL, lambda event: seen.append(event.event_type))
     await instance.start()
@@ -152,7 +153,7 @@ async def test_failed_start_goes_back_to_not_running(
         raise Boom("no")
 
     monkeypatch.setattr(bootstrap, "setup_hub", failing_setup)
-    instance = Hub(tmp_path)
+    instance = new_hub(tmp_path)
     with pytest.raises(Boom):
         await instance.start()
     assert instance.state is CoreState.not_running

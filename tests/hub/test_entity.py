@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hub.bootstrap import new_hub
 from hub.core import Hub
 from hub.entity import DeviceInfo, Entity, EntityDescription, EntityPlatform
 from hub.exceptions import HubError
@@ -116,7 +117,7 @@ async def test_extra_attributes(hub: Hub) -> None:
 
 async def test_entity_ids_are_stable_across_restarts(tmp_path: Path) -> None:
     async def run_once(value: int) -> tuple[str | None, str | None]:
-        hub = Hub(tmp_path)
+        hub = new_hub(tmp_path)
         await hub.start()
         platform = EntityPlatform(hub, "test")
         power = Entity(POWER, "CP1-power", STATION)
@@ -152,7 +153,7 @@ async def test_health_endpoint(tmp_path: Path) -> None:
     tmp_path.joinpath("configuration.yaml").write_text(
         "http:\n  server_host: 127.0.0.1\n  server_port: 0\n"
     )
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     port = hub.data["http"].port
     async with (

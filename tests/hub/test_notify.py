@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from hub.bootstrap import new_hub
 from hub.clock import use_manual_clock
 from hub.core import Event, Hub
 from hub.exceptions import ServiceValidationError
@@ -219,7 +220,7 @@ async def test_persistent_capped(hub: Hub) -> None:
 
 
 async def test_persistent_survive_restart(tmp_path: Path) -> None:
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     try:
         await setup_persistent_notifications(hub)
@@ -231,7 +232,7 @@ async def test_persistent_survive_restart(tmp_path: Path) -> None:
         await hub.stop()
     assert tmp_path.joinpath(".storage", "core.notifications").exists()
 
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     try:
         await setup_persistent_notifications(hub)

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 import voluptuous as vol
 
-from hub.bootstrap import ConfigInvalidError, check_config
+from hub.bootstrap import ConfigInvalidError, check_config, new_hub
 from hub.core import CoreState, Hub
 from hub.hookspecs import hookimpl
 from hub.plugins import (
@@ -67,7 +67,7 @@ async def test_third_party_package_loads_through_its_entry_point(
               connectors: 2
         """,
     )
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     try:
         registry = plugin_registry(hub)
@@ -94,7 +94,7 @@ async def test_dependencies_set_up_first(tmp_path: Path) -> None:
         return setup
 
     write_config(tmp_path, "http:\n  server_port: 0\nchild:\n")
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     registry = plugin_registry(hub)
     registry.register(make_plugin("child", setup=setup_for("child"), dependencies=("parent",)))
     registry.register(make_plugin("parent", setup=setup_for("parent"), dependencies=("base",)))
@@ -130,7 +130,7 @@ async def test_failing_setup_is_retried_while_the_rest_runs(
         return True
 
     write_config(tmp_path, "flaky:\nsteady:\nneeds_flaky:\n")
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     registry = plugin_registry(hub)
     registry.retry_base = 0.01
     registry.register(make_plugin("flaky", setup=flaky))
@@ -166,7 +166,7 @@ async def test_setup_returning_false_or_raising_is_reported(tmp_path: Path) -> N
         raise RuntimeError("bad wiring")
 
     write_config(tmp_path, "falsy:\nboom:\n")
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     registry = plugin_registry(hub)
     registry.retry_base = 60
     registry.register(make_plugin("falsy", setup=false))
@@ -191,7 +191,7 @@ async def test_bad_section_is_skipped_and_the_rest_runs(
 
     schema = vol.Schema({vol.Required("port"): int})
     write_config(tmp_path, "good:\n  port: 1\nbad:\n  port: nope\n")
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     registry = plugin_registry(hub)
     registry.register(make_plugin("good", setup=setup, config_schema=schema))
     registry.register(make_plugin("bad", setup=setup, config_schema=schema))
@@ -209,7 +209,7 @@ async def test_unknown_integration_and_cycle(tmp_path: Path) -> None:
         return True
 
     write_config(tmp_path, "one:\ntwo:\n")
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     registry = plugin_registry(hub)
     registry.register(make_plugin("one", setup=setup, dependencies=("two",)))
     registry.register(make_plugin("two", setup=setup, dependencies=("one",)))
@@ -222,7 +222,7 @@ async def test_unknown_integration_and_cycle(tmp_path: Path) -> None:
 
 async def test_core_section_error_stops_start(tmp_path: Path) -> None:
     write_config(tmp_path, "hub:\n  time_zone: Mars/Olympus\n")
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     with pytest.raises(ConfigInvalidError) as info:
         await hub.start()
     assert "configuration.yaml:2: hub.time_zone: unknown time zone 'Mars/Olympus'" in str(
@@ -266,7 +266,7 @@ async def test_unload_runs_in_reverse_order(tmp_path: Path) -> None:
         return unload
 
     write_config(tmp_path, "top:\n")
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     registry = plugin_registry(hub)
     registry.register(
         make_plugin("top", setup=setup, unload=unload_for("top"), dependencies=("bottom",))
@@ -279,7 +279,7 @@ async def test_unload_runs_in_reverse_order(tmp_path: Path) -> None:
 
 async def test_a_default_integration_can_be_turned_off(tmp_path: Path) -> None:
     write_config(tmp_path, "http:\n  server_port: 0\nalerts: false\n")
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     statuses = plugin_registry(hub).statuses()
     assert "alerts" not in statuses
@@ -294,7 +294,7 @@ async def test_turning_off_what_another_integration_needs_is_reported(
         return True
 
     write_config(tmp_path, "http:\n  server_port: 0\nneeds_alerts:\nalerts: false\n")
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     plugin_registry(hub).register(
         make_plugin("needs_alerts", setup=setup, dependencies=("alerts",))
     )
@@ -328,7 +328,7 @@ async def test_a_part_that_stops_working_shows_in_health_until_it_recovers(
     write_config(
         tmp_path, "pump:\nhttp:\n  server_host: 127.0.0.1\n  server_port: 0\n  metrics_open: true\n"
     )
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     plugin_registry(hub).register(make_plugin("pump", setup=setup))
     await hub.start()
     try:
@@ -381,7 +381,7 @@ async def test_an_integration_that_cannot_set_up_makes_health_degraded(tmp_path:
         raise IntegrationNotReadyError("cloud not reachable")
 
     write_config(tmp_path, "cloudy:\n")
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     registry = plugin_registry(hub)
     registry.retry_base = 60
     registry.register(make_plugin("cloudy", setup=never))
@@ -427,7 +427,7 @@ async def test_what_a_driver_fires_during_its_set_up_reaches_history_and_uptime(
         return True
 
     write_config(tmp_path, "acme:\n")
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     registry = plugin_registry(hub)
     registry.register(make_plugin("acme", setup=setup))
     await hub.start()
@@ -468,7 +468,7 @@ async def test_started_and_stopping_are_told_through_pluggy_to_late_plugins_too(
             told.append(("late", "started"))
 
     write_config(tmp_path, "")
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     registry = plugin_registry(hub)
     registry.pm.register(Early())
     await hub.start()

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from hub.bootstrap import new_hub
 from hub.const import EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
 from hub.core import Event, Hub
 from hub.exceptions import DeviceNotFoundError, HubError, RegistryError
@@ -85,7 +86,7 @@ async def test_slugify() -> None:
 
 
 async def test_accessors_refuse_before_load(tmp_path: Path) -> None:
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     with pytest.raises(HubError, match="not loaded"):
         device_registry(hub)
     with pytest.raises(HubError, match="not loaded"):
@@ -394,7 +395,7 @@ async def test_entity_remove_and_queries(hub: Hub) -> None:
 
 
 async def test_registries_survive_a_restart(tmp_path: Path) -> None:
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     await async_load_registries(hub)
     d = build_site(device_registry(hub))
@@ -414,7 +415,7 @@ async def test_registries_survive_a_restart(tmp_path: Path) -> None:
     assert document["version"] == 1
     assert len(document["data"]["entities"]) == 2
 
-    hub2 = Hub(tmp_path)
+    hub2 = new_hub(tmp_path)
     await hub2.start()
     await async_load_registries(hub2)
     devices2, entities2 = device_registry(hub2), entity_registry(hub2)
@@ -436,7 +437,7 @@ async def test_registries_survive_a_restart(tmp_path: Path) -> None:
 
 
 async def test_changes_are_saved_once_after_a_burst(tmp_path: Path) -> None:
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     await async_load_registries(hub)
     devices = device_registry(hub)
@@ -472,7 +473,7 @@ async def test_bad_entries_in_registry_files_are_skipped(
             ]}}
         )
     )  # fmt: skip
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     await async_load_registries(hub)
     assert [d.id for d in device_registry(hub).devices()] == [good_device["id"]]
@@ -488,7 +489,7 @@ async def test_device_kind_values() -> None:
 
 async def test_changes_are_on_disk_before_any_snapshot(tmp_path: Path) -> None:
     """A crash seconds after a change keeps it: the journal has it, snapshot or not."""
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     await async_load_registries(hub)
     devices, entities = device_registry(hub), entity_registry(hub)
@@ -508,7 +509,7 @@ async def test_changes_are_on_disk_before_any_snapshot(tmp_path: Path) -> None:
     assert not storage.joinpath("core.entity_registry").exists()
 
     # The process dies here; the next one starts on the same config dir.
-    hub2 = Hub(tmp_path)
+    hub2 = new_hub(tmp_path)
     await hub2.start()
     await async_load_registries(hub2)
     devices2, entities2 = device_registry(hub2), entity_registry(hub2)
@@ -526,7 +527,7 @@ async def test_changes_are_on_disk_before_any_snapshot(tmp_path: Path) -> None:
     await hub.stop()
     # A clean stop snapshots the journal in: nothing is left to replay.
     assert [name for name in os.listdir(storage) if ".journal." in name] == []
-    hub3 = Hub(tmp_path)
+    hub3 = new_hub(tmp_path)
     await hub3.start()
     await async_load_registries(hub3)
     assert entity_registry(hub3).entities() == [renamed]
@@ -560,7 +561,7 @@ async def test_device_ids_derive_from_the_identifier(tmp_path: Path) -> None:
     """Even a lost registry gives a charger back its id (and its history, uptime, automations)."""
     ids = []
     for run in range(2):
-        hub = Hub(tmp_path / str(run))
+        hub = new_hub(tmp_path / str(run))
         await hub.start()
         await async_load_registries(hub)
         ids.append([entry.id for entry in build_site(device_registry(hub)).values()])
@@ -568,7 +569,7 @@ async def test_device_ids_derive_from_the_identifier(tmp_path: Path) -> None:
     assert ids[0] == ids[1]
     assert len(set(ids[0])) == 5
 
-    hub = Hub(tmp_path / "moved")
+    hub = new_hub(tmp_path / "moved")
     await hub.start()
     await async_load_registries(hub)
     devices = device_registry(hub)
@@ -589,14 +590,14 @@ async def test_restored_state_of_an_unregistered_entity_does_not_take_its_id(
     tmp_path: Path,
 ) -> None:
     """An entity whose registry entry was lost comes back under its id, not ``_2``."""
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     await async_load_restore_state(hub)
     hub.states.set("sensor.bay_1_power", "7.4")
     hub.states.set("sensor.other_thing", "1")
     await hub.stop()
 
-    hub2 = Hub(tmp_path)
+    hub2 = new_hub(tmp_path)
     await hub2.start()
     await async_load_restore_state(hub2)
     await async_load_registries(hub2)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from hub.bootstrap import new_hub
 from hub.clock import use_manual_clock
 from hub.const import EVENT_STATE_CHANGED, MATCH_ALL, STATE_UNAVAILABLE
 from hub.core import Context, Event, Hub, State
@@ -24,7 +25,7 @@ def saved_entity_ids(config_dir: Path) -> set[str]:
 
 
 async def start_hub(config_dir: Path) -> Hub:
-    hub = Hub(config_dir)
+    hub = new_hub(config_dir)
     await hub.start()
     await async_load_restore_state(hub)  # idempotent: a no-op once start-up does it
     return hub
@@ -45,7 +46,7 @@ async def test_states_come_back_identical_without_events(tmp_path: Path) -> None
     before = {state.entity_id: state for state in hub.states.all()}
     await hub.stop()
 
-    hub2 = Hub(tmp_path)
+    hub2 = new_hub(tmp_path)
     events: list[Event] = []
     hub2.bus.listen(MATCH_ALL, events.append, lambda data: "entity_id" in data)
     await hub2.start()
@@ -99,7 +100,7 @@ async def test_restore_does_not_replace_a_state_set_first(tmp_path: Path) -> Non
     hub.states.set("sensor.meter", "100")
     await hub.stop()
 
-    hub2 = Hub(tmp_path)
+    hub2 = new_hub(tmp_path)
     hub2.states.set("sensor.meter", "200")  # an integration was quicker than the restore
     await async_load_restore_state(hub2)
     assert hub2.states.is_state("sensor.meter", "200")
@@ -162,7 +163,7 @@ async def test_corrupt_file_does_not_stop_start_up(
 
 
 async def test_states_are_saved_periodically_while_running(tmp_path: Path) -> None:
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     clock = use_manual_clock(hub)
     await hub.start()
     await async_load_restore_state(hub)
@@ -185,7 +186,7 @@ async def test_states_are_saved_periodically_while_running(tmp_path: Path) -> No
 
 
 async def test_last_state_without_restore_data_is_none(tmp_path: Path) -> None:
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     assert last_state(hub, "sensor.anything") is None
 
 
@@ -193,7 +194,7 @@ async def test_no_state_changed_event_on_restore(tmp_path: Path) -> None:
     hub = await start_hub(tmp_path)
     hub.states.set("binary_sensor.door", "on")
     await hub.stop()
-    hub2 = Hub(tmp_path)
+    hub2 = new_hub(tmp_path)
     changed: list[Event] = []
     hub2.bus.listen(EVENT_STATE_CHANGED, changed.append)
     await hub2.start()
@@ -206,7 +207,7 @@ async def test_no_state_changed_event_on_restore(tmp_path: Path) -> None:
 async def test_restored_states_of_an_integration_gone_are_unavailable(tmp_path: Path) -> None:
     from hub.registry import entity_registry
 
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     gone = entity_registry(hub).get_or_create(
         "sensor", "gone_vendor", "u1", suggested_object_id="x"
@@ -215,7 +216,7 @@ async def test_restored_states_of_an_integration_gone_are_unavailable(tmp_path: 
     hub.states.set("sensor.no_registry_entry", "7")
     await hub.stop()
 
-    again = Hub(tmp_path)
+    again = new_hub(tmp_path)
     await again.start()
     try:
         state = again.states.get(gone.entity_id)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import hub.storage as storage_module
+from hub.bootstrap import new_hub
 from hub.clock import use_manual_clock
 from hub.core import Hub
 from hub.exceptions import StorageError
@@ -329,7 +330,7 @@ async def test_save_supersedes_a_pending_delayed_save(hub: Hub, writes: list[str
 async def test_pending_delayed_save_is_written_when_the_hub_stops(
     tmp_path: Path, writes: list[str]
 ) -> None:
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     store: Store[dict[str, str]] = Store(hub, 1, "test.final")
     data = {"state": "first"}
@@ -341,7 +342,7 @@ async def test_pending_delayed_save_is_written_when_the_hub_stops(
 
 
 async def test_delay_save_after_stop_writes_without_a_timer(tmp_path: Path) -> None:
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     await hub.stop()
     store: Store[int] = Store(hub, 1, "test.late")
@@ -363,7 +364,7 @@ async def test_remove_deletes_file_and_drops_pending_save(hub: Hub) -> None:
 
 async def test_large_store_round_trips_through_chunked_encoding(tmp_path: Path) -> None:
     """Lists longer than one encoding chunk are written compact and read back equal."""
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     store: Store[dict[str, Any]] = Store(hub, 1, "big")
     data = {"rows": [{"n": n, "name": f"row {n}"} for n in range(4321)], "meta": {"a": [1]}}

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from hub import core
+from hub.bootstrap import new_hub
 from hub.const import ATTR_ENTITY_ID, ATTR_NEW_STATE, ATTR_OLD_STATE, EVENT_STATE_CHANGED
 from hub.core import Event, EventBus, Hub
 from hub.track import track_state_change
@@ -19,7 +20,7 @@ from hub.track import track_state_change
 @pytest.fixture
 async def bare_hub(tmp_path: Path) -> AsyncIterator[Hub]:
     """A hub that was never started: no listener on the bus but the ones a test adds."""
-    instance = Hub(tmp_path)
+    instance = new_hub(tmp_path)
     yield instance
     await instance.block_till_done()
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import pytest
 
-from hub.uptime.views import uptime_json
 from hub.uptime import engine_of
 from hub.uptime.report import ReportSource, build_report, port_intervals, report_json
+from hub.uptime.views import uptime_json
 from tests.hub.test_uptime_ocpp import (  # noqa: F401 - fixtures
     StartHub,
     at,

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from hub.alerts import alert_manager
+from hub.bootstrap import new_hub
 from hub.clock import ManualClock, use_manual_clock
 from hub.const import EVENT_EXCLUSION, EVENT_OUTAGE
 from hub.core import Event, Hub
@@ -97,7 +98,7 @@ async def manual_hubs(tmp_path: Path, config: str) -> AsyncIterator[StartHub]:
     hubs: list[Hub] = []
 
     async def start(clock_start: float) -> tuple[Hub, ManualClock]:
-        hub = Hub(tmp_path)
+        hub = new_hub(tmp_path)
         manual = use_manual_clock(hub, clock_start)
         await hub.start()
         hubs.append(hub)

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from hub.bootstrap import new_hub
 from hub.core import Event, Hub
 from hub.notify import (
     EVENT_NOTIFICATION_FAILED,
@@ -49,7 +50,7 @@ def write_config(config_dir: Path, sections: dict[str, Any]) -> None:
 async def running_hub(config_dir: Path, sections: dict[str, Any]) -> AsyncIterator[Hub]:
     """A hub started from a configuration.yaml holding sections."""
     write_config(config_dir, sections)
-    hub = Hub(config_dir)
+    hub = new_hub(config_dir)
     await hub.start()
     try:
         await setup_persistent_notifications(hub)

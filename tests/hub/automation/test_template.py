@@ -104,7 +104,7 @@ async def test_now_and_timestamp_local_are_in_the_hub_time_zone(
 ) -> None:
     """now() and timestamp_local read the hub's zone (as time triggers and conditions do),
     not the machine's; utcnow() stays UTC."""
-    from hub.bootstrap import HubConfig
+    from hub.config import HubConfig
 
     hub.config = HubConfig(time_zone="Pacific/Auckland")  # UTC+13 in January
     assert render(hub, "{{ now().isoformat() }}") == "2027-01-16T01:00:00+13:00"

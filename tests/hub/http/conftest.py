@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from hub.auth import Role, auth_manager
+from hub.bootstrap import new_hub
 from hub.core import Hub
 from hub.http import DATA_HTTP, HttpServer
 
@@ -43,7 +44,7 @@ class Api:
 async def start_api(config_dir: Path, extra_http: str = "", extra: str = "") -> Hub:
     """Start a hub with HTTP."""
     write_config(config_dir, extra_http, extra)
-    hub = Hub(config_dir)
+    hub = new_hub(config_dir)
     await hub.start()
     return hub
 

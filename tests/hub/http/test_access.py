@@ -14,8 +14,9 @@ import pytest
 import voluptuous as vol
 
 from hub.auth import auth_manager
+from hub.bootstrap import new_hub
 from hub.clock import use_manual_clock
-from hub.core import Hub, ServiceCall
+from hub.core import ServiceCall
 from hub.exceptions import HubError
 from hub.http import DATA_HTTP
 from hub.recorder import get_recorder
@@ -599,7 +600,7 @@ async def test_slow_requests_are_closed(tmp_path: Path, monkeypatch: pytest.Monk
     (tmp_path / "configuration.yaml").write_text(
         "http:\n  server_host: 127.0.0.1\n  server_port: 0\n  zeroconf: false\n"
     )
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     try:
         port = hub.data[DATA_HTTP].port

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hub.bootstrap import new_hub
 from hub.charger import fire_charger_event
 from hub.clock import ManualClock, use_manual_clock
 from hub.core import Hub
@@ -30,7 +31,7 @@ def utc(ts: float) -> str:
 async def clocked(tmp_path: Path) -> AsyncIterator[tuple[Api, ManualClock]]:
     """A hub with HTTP (recorder and uptime on by default) on a manual clock at T0."""
     write_config(tmp_path, extra="recorder:\n  auto_purge: false\n")
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     manual = use_manual_clock(hub, T0)
     await hub.start()
     tokens, ids = await make_users(hub)
@@ -261,7 +262,7 @@ async def test_no_recorder_means_503_not_500(
     tmp_path: Path, session: aiohttp.ClientSession
 ) -> None:
     write_config(tmp_path, extra="recorder: false\n")
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     try:
         tokens, _ = await make_users(hub)

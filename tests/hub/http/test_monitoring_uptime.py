@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hub.bootstrap import new_hub
 from hub.clock import ManualClock, use_manual_clock
 from hub.core import Hub
 from hub.http import DATA_HTTP
@@ -85,7 +86,7 @@ class Scene:
 @pytest.fixture
 async def scene(tmp_path: Path) -> AsyncIterator[Scene]:
     write_config(tmp_path, extra=EXTRA)
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     manual = use_manual_clock(hub, T0)
     await hub.start()
     tokens, ids = await make_users(hub)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from hub.bootstrap import new_hub
 from hub.core import Hub
 from hub.recorder import Recorder, get_recorder
 from tests.postgres import LOCAL_PG, PgServer, no_postgres, run_async
@@ -47,7 +48,7 @@ async def start_hub(tmp_path: Path, db_url: str | None) -> AsyncIterator[StartHu
         config = {"http": {"server_host": "127.0.0.1", "server_port": 0}, "recorder": section}
         config.update(sections)
         directory.joinpath("configuration.yaml").write_text(yaml.safe_dump(config))
-        hub = Hub(directory)
+        hub = new_hub(directory)
         if before_start is not None:
             before_start(hub)
         await hub.start()

@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import yaml
 
-from hub.core import Hub
+from hub.bootstrap import new_hub
 from hub.recorder import get_recorder
 from tests import hub_process
 from tests.hub_process import free_port, open_charger, wait_port
@@ -32,10 +32,10 @@ CHILD = textwrap.dedent(
     """
     import asyncio, sys, time
     from hub.charger import fire_charger_event
-    from hub.core import Hub
+    from hub.bootstrap import new_hub
 
     async def main():
-        hub = Hub(sys.argv[1])
+        hub = new_hub(sys.argv[1])
         await hub.start()
         print("ready", flush=True)
         i = 0
@@ -236,7 +236,7 @@ async def test_sigkill_under_ocpp_load_loses_less_than_a_second(
     # What the database holds after the kill, read by a new hub on the same config dir.
     del config["ocpp"]
     tmp_path.joinpath("configuration.yaml").write_text(yaml.safe_dump(config))
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     try:
         recorder = get_recorder(hub)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hub.bootstrap import check_config
+from hub.bootstrap import check_config, new_hub
 from hub.charger import fire_charger_event
 from hub.clock import ManualClock, use_manual_clock
 from hub.const import EVENT_AUDIT, EVENT_EXCLUSION, EVENT_OUTAGE
@@ -434,7 +434,7 @@ async def test_recorder_is_on_by_default(tmp_path: Path) -> None:
     tmp_path.joinpath("configuration.yaml").write_text(
         "http:\n  server_host: 127.0.0.1\n  server_port: 0\n"
     )
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     try:
         hub.states.set("sensor.x", "1")

@@ -9,8 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from hub.bootstrap import new_hub
 from hub.charger import EVENT_CHARGER, ResetType
-from hub.core import Hub
 from hub.registry import device_registry, entity_registry
 from hub.security import security_log
 from integrations.ocpp.connection import OcppCallError
@@ -354,7 +354,7 @@ async def test_transaction_survives_a_hub_restart(
     tx_id = (await cp.call("StartTransaction", start))["transactionId"]
     await cp.close()
     await hub.stop()
-    again = Hub(tmp_path)
+    again = new_hub(tmp_path)
     await again.start()
     try:
         cp2 = await connect(ws_url(again, "CP-1"))

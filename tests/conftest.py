@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.bootstrap import new_hub
 from hub.core import Hub
 from tests.postgres import own_pg, pg_database, pg_schema  # noqa: F401  (fixtures for every test)
 
@@ -43,7 +44,7 @@ async def _no_lingering_tasks() -> AsyncIterator[None]:
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
     """A started hub with an empty config dir (no configuration.yaml, so no HTTP server)."""
-    instance = Hub(tmp_path)
+    instance = new_hub(tmp_path)
     await instance.start()
     yield instance
     await instance.stop()
@@ -51,13 +52,13 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
 
 @pytest.fixture(scope="session")
 def acme_installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Install the third-party test package tests/fixtures/evhub_acme with pip.
+    """Install the example third-party package examples/evhub-acme with pip.
 
     It goes into a temporary target dir put on sys.path, so the entry point is found the
     way an installed distribution's is, and the project's venv stays untouched.
     """
     target = tmp_path_factory.mktemp("site")
-    source = Path(__file__).parent / "fixtures" / "evhub_acme"
+    source = Path(__file__).parents[1] / "examples" / "evhub-acme"
     build = tmp_path_factory.mktemp("build")
     shutil.copytree(source, build / "evhub_acme")
     subprocess.run(

@@ -10,6 +10,7 @@ import socket
 from typing import Any, Final
 
 from hub.core import Hub
+from hub.http.extensions import extensions
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -30,17 +31,6 @@ def _addresses(host: str) -> list[str]:
     return found or ["127.0.0.1"]
 
 
-def ocpp_url(hub: Hub, address: str) -> str | None:
-    """The URL chargers should use, if the OCPP integration is configured."""
-    config = hub.config.integrations.get("ocpp") if hub.config is not None else None
-    listeners = (config or {}).get("listeners") or []
-    if not listeners:
-        return None
-    first = listeners[0]
-    scheme = "wss" if first.get("security_profile", 0) >= 2 else "ws"
-    return f"{scheme}://{address}:{first.get('port')}{first.get('path', '/ocpp')}"
-
-
 class Advertiser:
     """Registers the hub's service while the HTTP server runs."""
 
@@ -54,7 +44,10 @@ class Advertiser:
         self.info: Any = None
 
     def start(self) -> None:
-        """Start advertising in the background (probing the name takes a second or two)."""
+        """Start advertising in the background (probing the name takes a second or two).
+
+        Started once the hub runs, so what integrations advertise (their bound ports) is in.
+        """
         self._task = asyncio.get_running_loop().create_task(self._register(), name="zeroconf")
 
     async def _register(self) -> None:
@@ -75,9 +68,11 @@ class Advertiser:
                 "api": "/api/",
                 "version": __import__("hub").__version__,
             }
-            ocpp = ocpp_url(self.hub, addresses[0])
-            if ocpp is not None:
-                properties["ocpp_url"] = ocpp
+            # What integrations advertise (the OCPP integration: its chargers' URL).
+            for key, value in extensions(self.hub).discovery.items():
+                text = value(addresses[0])
+                if text is not None:
+                    properties[key] = text
             hostname = socket.gethostname().split(".")[0] or "evhub"
             self.info = AsyncServiceInfo(
                 SERVICE_TYPE,

@@ -27,6 +27,7 @@ from hub.exceptions import DeviceNotFoundError, ServiceValidationError
 from hub.hookspecs import hookimpl
 from hub.plugins import Integration, SetupContext
 from hub.registry import device_registry, entity_registry
+from integrations.ocpp.cli import evhub_cli_commands as evhub_cli_commands  # the CLI hook
 from integrations.ocpp.const import (
     CONF_AUTHORIZE_UNKNOWN,
     CONF_BURST,

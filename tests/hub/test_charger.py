@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from hub.bootstrap import new_hub
 from hub.charger import (
     Charger,
     ChargerCapability,
@@ -45,7 +46,7 @@ async def acme_hub(acme_installed: Path, tmp_path: Path) -> AsyncIterator[Hub]:
             """
         )
     )
-    hub = Hub(tmp_path)
+    hub = new_hub(tmp_path)
     await hub.start()
     yield hub
     await hub.stop()
@@ -71,15 +72,22 @@ async def test_charger_services_are_registered(hub: Hub) -> None:
     }
 
 
+def wallbox_of(hub: Hub, ident: str) -> Any:
+    """The ACME plugin's charger object of a station."""
+    from hub.charger import get_charger
+
+    return get_charger(hub, station_id(hub, ident))
+
+
 async def test_reset_reaches_the_owning_integration(acme_hub: Hub) -> None:
     device_id = station_id(acme_hub, "ACME-1")
     result = await acme_hub.services.call(
         "charger", "reset", {"type": "hard"}, target={"device_id": device_id}
     )
     assert result == {device_id: "Accepted"}
-    wallbox = acme_hub.data["acme"]["ACME-1"]
+    wallbox = wallbox_of(acme_hub, "ACME-1")
     assert wallbox.commands == [("reset", ResetType.HARD)]
-    assert acme_hub.data["acme"]["ACME-2"].commands == []
+    assert wallbox_of(acme_hub, "ACME-2").commands == []
 
 
 async def test_target_by_connector_entity_locks_that_connector(acme_hub: Hub) -> None:
@@ -91,7 +99,7 @@ async def test_target_by_connector_entity_locks_that_connector(acme_hub: Hub) ->
     )
     assert acme_hub.states.get("sensor.garage_connector_2_status").state == "Unavailable"
     assert acme_hub.states.get("sensor.garage_connector_1_status").state == "Available"
-    assert acme_hub.data["acme"]["ACME-1"].commands == [("set_availability", (False, 2))]
+    assert wallbox_of(acme_hub, "ACME-1").commands == [("set_availability", (False, 2))]
 
 
 async def test_connector_device_target_resolves_to_station(acme_hub: Hub) -> None:
@@ -101,7 +109,7 @@ async def test_connector_device_target_resolves_to_station(acme_hub: Hub) -> Non
     await acme_hub.services.call(
         "charger", "set_availability", {"available": False, "device_id": connector.id}
     )
-    assert acme_hub.data["acme"]["ACME-1"].commands == [("set_availability", (False, 1))]
+    assert wallbox_of(acme_hub, "ACME-1").commands == [("set_availability", (False, 1))]
 
 
 async def test_missing_capability_is_a_clear_error(acme_hub: Hub) -> None:
@@ -112,7 +120,7 @@ async def test_missing_capability_is_a_clear_error(acme_hub: Hub) -> None:
             {"connector_id": 1},
             target={"device_id": station_id(acme_hub, "ACME-1")},
         )
-    assert acme_hub.data["acme"]["ACME-1"].commands == []
+    assert wallbox_of(acme_hub, "ACME-1").commands == []
 
 
 async def test_bad_data_and_unknown_targets(acme_hub: Hub) -> None:

@@ -150,9 +150,11 @@ async def test_zeroconf_advertises_the_hub_on_loopback(tmp_path: Path) -> None:
         "http:\n  server_host: 127.0.0.1\n  server_port: 0\n  zeroconf: true\n"
         "ocpp:\n  listeners:\n    - host: 127.0.0.1\n      port: 0\n      security_profile: 0\n"
     )
-    from hub.core import Hub
 
-    hub = Hub(tmp_path)
+    from hub.bootstrap import new_hub
+    from integrations.ocpp import charger_urls
+
+    hub = new_hub(tmp_path)
     await hub.start()
     browser_zc = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
     found: asyncio.Queue[str] = asyncio.Queue()
@@ -173,7 +175,10 @@ async def test_zeroconf_advertises_the_hub_on_loopback(tmp_path: Path) -> None:
         assert info.port == server.port
         props = {k.decode(): v.decode() for k, v in info.properties.items() if v is not None}
         assert props["url"] == f"http://127.0.0.1:{server.port}/"
-        assert props["ocpp_url"] == "ws://127.0.0.1:0/ocpp"
+        # The port the OCPP listener bound (port 0 in the configuration picks a free one).
+        [ocpp] = charger_urls(hub)
+        assert props["ocpp_url"] == ocpp
+        assert not ocpp.endswith(":0/ocpp")
     finally:
         await browser.async_cancel()
         await browser_zc.async_close()

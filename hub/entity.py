@@ -51,6 +51,106 @@ class DeviceInfo:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+def fixed_attributes(description: EntityDescription, full_name: str) -> ReadOnlyDict:
+    """The attributes an entity always has (name, unit, device class, icon), made once."""
+    fixed: dict[str, Any] = {ATTR_FRIENDLY_NAME: full_name}
+    if description.unit_of_measurement is not None:
+        fixed[ATTR_UNIT_OF_MEASUREMENT] = description.unit_of_measurement
+    if description.device_class is not None:
+        fixed[ATTR_DEVICE_CLASS] = description.device_class
+    if description.icon is not None:
+        fixed["icon"] = description.icon
+    return ReadOnlyDict(fixed)
+
+
+def register_entity(
+    hub: Hub,
+    integration: str,
+    description: EntityDescription,
+    unique_id: str,
+    *,
+    device_id: str | None,
+    full_name: str,
+    domain: str = "sensor",
+) -> str:
+    """Give an entity its stable id in the entity registry (made the first time); the one
+    path every entity takes, whether an Entity object or a row of an EntityGroup."""
+    return (
+        entity_registry(hub)
+        .get_or_create(
+            domain,
+            integration,
+            unique_id,
+            suggested_object_id=full_name,
+            device_id=device_id,
+            original_name=description.name or description.key.replace("_", " "),
+        )
+        .entity_id
+    )
+
+
+class EntityGroup:
+    """The entities of one device from a table of descriptions, for fleets of devices.
+
+    No object per entity: an entity is registered the first time it is written (a
+    single-phase charger never gets L2/L3 entities), its fixed attributes are made once and
+    shared by every write. A driver with thousands of devices writes through this; an
+    integration with a few entities of its own may use Entity objects on an EntityPlatform.
+    Both register through register_entity and write with hub.states.set.
+    """
+
+    __slots__ = ("attrs", "device_id", "display", "ids", "integration", "prefix", "table")
+
+    def __init__(
+        self,
+        integration: str,
+        table: Mapping[str, EntityDescription],
+        device_id: str,
+        prefix: str,
+        display: str,
+    ) -> None:
+        self.integration = integration
+        self.table = table
+        self.device_id = device_id
+        self.prefix = prefix  # unique ids are f"{prefix}-{key}"
+        self.display = display  # names are f"{display} {description name}"
+        self.ids: dict[str, str] = {}
+        self.attrs: dict[str, ReadOnlyDict] = {}
+
+    def entity_id(self, hub: Hub, key: str) -> str:
+        """The entity id of key, registering the entity the first time it is needed."""
+        entity_id = self.ids.get(key)
+        if entity_id is not None:
+            return entity_id
+        description = self.table[key]
+        full_name = f"{self.display} {description.name or description.key}"
+        entity_id = register_entity(
+            hub,
+            self.integration,
+            description,
+            f"{self.prefix}-{key}",
+            device_id=self.device_id,
+            full_name=full_name,
+        )
+        self.ids[key] = entity_id
+        self.attrs[key] = fixed_attributes(description, full_name)
+        return entity_id
+
+    def write(
+        self,
+        hub: Hub,
+        key: str,
+        value: Any,
+        context: Context | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write an entity's state: None is "unknown"; extra attributes join the fixed ones."""
+        state = STATE_UNKNOWN if value is None else str(value)
+        entity_id = self.ids.get(key) or self.entity_id(hub, key)
+        attrs = self.attrs[key] if not extra else {**self.attrs[key], **extra}
+        hub.states.set(entity_id, state, attrs, context)
+
+
 class Entity:
     """Base of every entity: subclasses give ``native_value`` and may add attributes."""
 
@@ -106,16 +206,8 @@ class Entity:
     def _attributes(self) -> Mapping[str, Any]:
         base = self._base_attributes
         if base is None:
-            desc = self.entity_description
-            fixed: dict[str, Any] = {ATTR_FRIENDLY_NAME: self.full_name}
-            if desc.unit_of_measurement is not None:
-                fixed[ATTR_UNIT_OF_MEASUREMENT] = desc.unit_of_measurement
-            if desc.device_class is not None:
-                fixed[ATTR_DEVICE_CLASS] = desc.device_class
-            if desc.icon is not None:
-                fixed["icon"] = desc.icon
             # One read-only dict reused by every write while nothing extra changes.
-            base = self._base_attributes = ReadOnlyDict(fixed)
+            base = self._base_attributes = fixed_attributes(self.entity_description, self.full_name)
         extra = self.extra_state_attributes
         if not extra:
             return base
@@ -173,23 +265,23 @@ class EntityPlatform:
 
     async def add_entities(self, entities: Iterable[Entity], write: bool = True) -> None:
         """Register entities (and their devices), give them ids and write their states."""
-        registry = entity_registry(self.hub)
         for entity in entities:
             device_id = self._device_id(entity.device_info) if entity.device_info else None
-            entry = registry.get_or_create(
-                entity.domain,
+            entity_id = register_entity(
+                self.hub,
                 self.integration,
+                entity.entity_description,
                 entity.unique_id,
-                suggested_object_id=entity.full_name,
                 device_id=device_id,
-                original_name=entity.name,
+                full_name=entity.full_name,
+                domain=entity.domain,
             )
-            if entry.entity_id in self.entities:
-                raise HubError(f"entity {entry.entity_id} added twice")
+            if entity_id in self.entities:
+                raise HubError(f"entity {entity_id} added twice")
             entity.hub = self.hub
-            entity.entity_id = entry.entity_id
+            entity.entity_id = entity_id
             entity.device_id = device_id
-            self.entities[entry.entity_id] = entity
+            self.entities[entity_id] = entity
             await entity.async_added()
             if write:
                 entity.write_state()

@@ -90,6 +90,7 @@ from hub.const import (
     STORAGE_DIR,
 )
 from hub.core import Context, Event, Hub, Unsubscribe, new_id
+from hub.entity import EntityDescription, register_entity
 from hub.exceptions import ServiceValidationError
 from hub.registry import DeviceKind, device_registry, entity_registry
 from hub.storage import Store
@@ -134,6 +135,9 @@ from hub.uptime.records import ExclusionRecord, OutageRecord
 from hub.util import freeze_new_long_lived
 
 _LOGGER = logging.getLogger(__name__)
+# Each port's and station's uptime sensor: the state is the NEVI figure; the attributes are
+# written with each figure (the sensor is registered like any entity, hub.entity).
+UPTIME_SENSOR = EntityDescription(key="uptime", name="uptime", unit_of_measurement="%")
 
 STORAGE_KEY: Final = "uptime.state"
 # The hub's last moment alive, rewritten every second (no fsync: it survives SIGKILL of the
@@ -1081,17 +1085,13 @@ class UptimeEngine:
         if entity_id is None:
             device = device_registry(self.hub).get(device_id)
             name = (device.name if device is not None else None) or device_id
-            entity_id = (
-                entity_registry(self.hub)
-                .get_or_create(
-                    "sensor",
-                    DOMAIN,
-                    f"{device_id}-uptime",
-                    suggested_object_id=f"{name} uptime",
-                    device_id=device_id,
-                    original_name="uptime",
-                )
-                .entity_id
+            entity_id = register_entity(
+                self.hub,
+                DOMAIN,
+                UPTIME_SENSOR,
+                f"{device_id}-uptime",
+                device_id=device_id,
+                full_name=f"{name} uptime",
             )
             self._sensor_ids[device_id] = entity_id
             self._sensors_made += 1

@@ -23,8 +23,8 @@ from hub.charger import (
     register_charger,
 )
 from hub.clock import clock
-from hub.const import ATTR_DEVICE_CLASS, ATTR_FRIENDLY_NAME, ATTR_UNIT_OF_MEASUREMENT
-from hub.core import Context, Hub, ReadOnlyDict
+from hub.core import Context
+from hub.entity import EntityDescription, EntityGroup
 from hub.registry import DeviceKind, device_registry, entity_registry
 from hub.restore_state import last_state
 from hub.security import Severity
@@ -52,39 +52,71 @@ Handler = Callable[[dict[str, Any], Context], Awaitable[dict[str, Any]]]
 _HANDLERS_16 = v16.HANDLERS
 _HANDLERS_201 = v201.HANDLERS
 
-# key: (name, unit, device class)
-STATION_ENTITIES: dict[str, tuple[str, str | None, str | None]] = {
-    "connectivity": ("connectivity", None, "connectivity"),
-    "last_seen": ("last seen", None, "timestamp"),
-    "heartbeat_interval": ("heartbeat interval", "s", "duration"),
-    "boot_reason": ("boot reason", None, None),
-    "reconnects": ("reconnects", None, None),
-    "latency": ("latency", "ms", "duration"),
-    "status": ("status", None, "enum"),
-    "firmware_status": ("firmware status", None, None),
-    "diagnostics_status": ("diagnostics status", None, None),
-}
+
+def _table(*descriptions: EntityDescription) -> dict[str, EntityDescription]:
+    return {description.key: description for description in descriptions}
+
+
+STATION_ENTITIES: dict[str, EntityDescription] = _table(
+    EntityDescription(key="connectivity", name="connectivity", device_class="connectivity"),
+    EntityDescription(key="last_seen", name="last seen", device_class="timestamp"),
+    EntityDescription(
+        key="heartbeat_interval",
+        name="heartbeat interval",
+        unit_of_measurement="s",
+        device_class="duration",
+    ),
+    EntityDescription(key="boot_reason", name="boot reason"),
+    EntityDescription(key="reconnects", name="reconnects"),
+    EntityDescription(
+        key="latency", name="latency", unit_of_measurement="ms", device_class="duration"
+    ),
+    EntityDescription(key="status", name="status", device_class="enum"),
+    EntityDescription(key="firmware_status", name="firmware status"),
+    EntityDescription(key="diagnostics_status", name="diagnostics status"),
+)
 # What a station says of itself at boot (vendor, model, serial number, firmware) lives in the
 # device registry (manufacturer, model, serial_number, sw_version); the firmware's history is in
 # the boot events. Earlier versions kept each as an entity too: at start they are removed.
 RETIRED_STATION_ENTITIES = ("vendor", "model", "serial", "firmware")
-PORT_ENTITIES: dict[str, tuple[str, str | None, str | None]] = {
-    "status": ("status", None, "enum"),
-    "error_code": ("error code", None, None),
-    "power": ("power", "W", "power"),
-    "energy": ("energy", "Wh", "energy"),
-    "current_l1": ("current L1", "A", "current"),
-    "current_l2": ("current L2", "A", "current"),
-    "current_l3": ("current L3", "A", "current"),
-    "voltage_l1": ("voltage L1", "V", "voltage"),
-    "voltage_l2": ("voltage L2", "V", "voltage"),
-    "voltage_l3": ("voltage L3", "V", "voltage"),
-    "soc": ("state of charge", "%", "battery"),
-    "session_energy": ("session energy", "Wh", "energy"),
-    "session_duration": ("session duration", "s", "duration"),
-    "transaction_id": ("transaction id", None, None),
-    "id_tag": ("id tag", None, None),
-}
+PORT_ENTITIES: dict[str, EntityDescription] = _table(
+    EntityDescription(key="status", name="status", device_class="enum"),
+    EntityDescription(key="error_code", name="error code"),
+    EntityDescription(key="power", name="power", unit_of_measurement="W", device_class="power"),
+    EntityDescription(key="energy", name="energy", unit_of_measurement="Wh", device_class="energy"),
+    EntityDescription(
+        key="current_l1", name="current L1", unit_of_measurement="A", device_class="current"
+    ),
+    EntityDescription(
+        key="current_l2", name="current L2", unit_of_measurement="A", device_class="current"
+    ),
+    EntityDescription(
+        key="current_l3", name="current L3", unit_of_measurement="A", device_class="current"
+    ),
+    EntityDescription(
+        key="voltage_l1", name="voltage L1", unit_of_measurement="V", device_class="voltage"
+    ),
+    EntityDescription(
+        key="voltage_l2", name="voltage L2", unit_of_measurement="V", device_class="voltage"
+    ),
+    EntityDescription(
+        key="voltage_l3", name="voltage L3", unit_of_measurement="V", device_class="voltage"
+    ),
+    EntityDescription(
+        key="soc", name="state of charge", unit_of_measurement="%", device_class="battery"
+    ),
+    EntityDescription(
+        key="session_energy", name="session energy", unit_of_measurement="Wh", device_class="energy"
+    ),
+    EntityDescription(
+        key="session_duration",
+        name="session duration",
+        unit_of_measurement="s",
+        device_class="duration",
+    ),
+    EntityDescription(key="transaction_id", name="transaction id"),
+    EntityDescription(key="id_tag", name="id tag"),
+)
 
 # Defined here, not imported from common: CPython 3.11 compiles `name.get(...)` on an imported
 # name as an attribute load making a bound method per call (it assumes a module).
@@ -92,53 +124,6 @@ _ENERGY_SCALE = {"Wh": 1.0, "kWh": 1000.0}
 _POWER_SCALE = {"W": 1.0, "kW": 1000.0}
 # Unit multipliers are bounded to -9..9 by the schemas (limits.INTEGER_BOUNDS).
 _POW10 = {exponent: 10.0**exponent for exponent in range(-9, 10)}
-
-
-class _Entities:
-    """Entity ids and fixed attributes of one device's entities, made once."""
-
-    __slots__ = ("attrs", "device_id", "display", "ids", "prefix", "table")
-
-    def __init__(
-        self,
-        table: dict[str, tuple[str, str | None, str | None]],
-        device_id: str,
-        prefix: str,
-        display: str,
-    ) -> None:
-        self.table = table
-        self.device_id = device_id
-        self.prefix = prefix
-        self.display = display
-        self.ids: dict[str, str] = {}
-        self.attrs: dict[str, ReadOnlyDict] = {}
-
-    def resolve(self, hub: Hub, key: str) -> str:
-        """Return the entity id of key, registering the entity the first time it is needed.
-
-        Entities appear when the charger first reports them: a single-phase AC charger gets
-        no L2/L3 or state-of-charge entities, and a large fleet keeps only what it uses.
-        """
-        entity_id = self.ids.get(key)
-        if entity_id is not None:
-            return entity_id
-        label, unit, device_class = self.table[key]
-        entry = entity_registry(hub).get_or_create(
-            "sensor",
-            DOMAIN,
-            f"{self.prefix}-{key}",
-            suggested_object_id=f"{self.display} {label}",
-            device_id=self.device_id,
-            original_name=label,
-        )
-        attrs: dict[str, Any] = {ATTR_FRIENDLY_NAME: f"{self.display} {label}"}
-        if unit:
-            attrs[ATTR_UNIT_OF_MEASUREMENT] = unit
-        if device_class:
-            attrs[ATTR_DEVICE_CLASS] = device_class
-        self.ids[key] = entry.entity_id
-        self.attrs[key] = ReadOnlyDict(attrs)
-        return entry.entity_id
 
 
 class Port:
@@ -157,7 +142,7 @@ class Port:
         "transaction",
     )
 
-    def __init__(self, number: int, device_id: str, entities: _Entities) -> None:
+    def __init__(self, number: int, device_id: str, entities: EntityGroup) -> None:
         self.number = number
         self.device_id = device_id
         self.entities = entities
@@ -232,7 +217,7 @@ class Station(Charger):
             via_device=via,
         )
         super().__init__(device.id)
-        self.entities = _Entities(STATION_ENTITIES, device.id, cp_id, self.name)
+        self.entities = EntityGroup(DOMAIN, STATION_ENTITIES, device.id, cp_id, self.name)
         registry = entity_registry(self.hub)
         for key in RETIRED_STATION_ENTITIES:
             retired = registry.get_entity_id("sensor", DOMAIN, f"{cp_id}-{key}")
@@ -253,20 +238,17 @@ class Station(Charger):
     # Entities ---------------------------------------------------------------------------
 
     def _entity_id(self, key: str) -> str:
-        return self.entities.resolve(self.hub, key)
+        return self.entities.entity_id(self.hub, key)
 
     def _write(
         self,
-        entities: _Entities,
+        entities: EntityGroup,
         key: str,
         value: Any,
         context: Context | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        state = "unknown" if value is None else str(value)
-        entity_id = entities.ids.get(key) or entities.resolve(self.hub, key)
-        attrs = entities.attrs[key] if not extra else {**entities.attrs[key], **extra}
-        self.hub.states.set(entity_id, state, attrs, context)
+        entities.write(self.hub, key, value, context, extra)
 
     def _write_station(
         self,
@@ -291,8 +273,8 @@ class Station(Charger):
                 connector_id=number,
                 evse_id=number if self.version is OcppVersion.V201 else None,
             )
-            entities = _Entities(
-                PORT_ENTITIES, device.id, f"{self.cp_id}-{number}", f"{self.name} {number}"
+            entities = EntityGroup(
+                DOMAIN, PORT_ENTITIES, device.id, f"{self.cp_id}-{number}", f"{self.name} {number}"
             )
             port = Port(number, device.id, entities)
             self.ports[number] = port

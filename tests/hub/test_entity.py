@@ -165,3 +165,42 @@ async def test_health_endpoint(tmp_path: Path) -> None:
     assert body["status"] == "ok"
     assert body["state"] == "RUNNING"
     await hub.stop()
+
+
+async def test_an_entity_group_registers_each_entity_when_first_written(hub: Hub) -> None:
+    from hub.entity import EntityGroup
+
+    table = {
+        "power": EntityDescription(
+            key="power", name="power", unit_of_measurement="W", device_class="power"
+        ),
+        "soc": EntityDescription(key="soc", name="state of charge", unit_of_measurement="%"),
+    }
+    group = EntityGroup("acme", table, "dev-1", "bay1-1", "Bay 1 connector 1")
+    assert entity_registry(hub).entities("acme") == []
+    group.write(hub, "power", 7400.0)
+    group.write(hub, "power", None, extra={"phase": "L1"})
+    [entry] = entity_registry(hub).entities("acme")
+    assert (entry.entity_id, entry.unique_id, entry.device_id) == (
+        "sensor.bay_1_connector_1_power",
+        "bay1-1-power",
+        "dev-1",
+    )
+    state = hub.states.get("sensor.bay_1_connector_1_power")
+    assert state is not None
+    assert state.state == "unknown"
+    assert dict(state.attributes) == {
+        "friendly_name": "Bay 1 connector 1 power",
+        "unit_of_measurement": "W",
+        "device_class": "power",
+        "phase": "L1",
+    }
+    # No extra: every write shares the one fixed attribute mapping.
+    group.write(hub, "power", 1.0)
+    first = hub.states.get("sensor.bay_1_connector_1_power")
+    group.write(hub, "power", 2.0)
+    second = hub.states.get("sensor.bay_1_connector_1_power")
+    assert first is not None
+    assert second is not None
+    assert first.attributes is second.attributes
+    assert group.entity_id(hub, "soc") == "sensor.bay_1_connector_1_state_of_charge"

@@ -134,7 +134,7 @@ class Extensions:
             segments = path[len(prefix) :].split("/")
         else:
             raise ExtensionError(f"a view of {domain} must be {prefix[:-1]} or under {prefix}")
-        if not all(_SEGMENT.fullmatch(segment) for segment in segments):
+        if not all(_SEGMENT.fullmatch(s) and s not in (".", "..") for s in segments):
             raise ExtensionError(f"malformed view path {path!r}")
         regex = "".join(
             "/" + (f"(?P<{m.group(1)}>[^/]+)" if (m := _PARAM.fullmatch(s)) else re.escape(s))
@@ -309,6 +309,8 @@ async def dispatch_view(request: web.Request) -> web.StreamResponse:
     assert not isinstance(found, bool)
     view, params = found
     _allowed(request, view.role)
+    # The handler sees its own path parameters, not the dispatcher's.
+    request.match_info.pop("tail", None)
     request.match_info.update(params)
     return await view.handler(request)
 

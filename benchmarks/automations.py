@@ -24,8 +24,7 @@ import time
 from pathlib import Path
 
 from hub.bootstrap import new_hub
-from hub.core import Event
-from hub.track import track_state_change
+from hub.core import Context, State
 
 ENTITIES = 1_000
 TRACKED = 100
@@ -63,11 +62,13 @@ async def writes_per_second(automations: bool, writes: int) -> tuple[float, floa
         entity_ids = [f"sensor.cp_{i}_power" for i in range(ENTITIES)]
         seen = 0
 
-        def on_change(event: Event) -> None:
+        def on_change(
+            entity_id: str, old: State | None, new: State | None, context: Context
+        ) -> None:
             nonlocal seen
             seen += 1
 
-        unsub = track_state_change(hub, entity_ids[:TRACKED], on_change)
+        unsub = hub.states.watch(entity_ids[:TRACKED], on_change)
         set_state = hub.states.set
         values = [str(v) for v in range(writes // ENTITIES + 2)]
         # As `evhub run` does after start-up (hub.util): what start-up made is frozen, so

@@ -1,9 +1,9 @@
 """Core benchmark: state writes with a tracker, event fires, and the size of a State.
 
-Workload (issue 2): 1,000 entities ``sensor.cp_<i>_power``, one tracker on the first 100,
-200,000 writes cycling through the entities with a new value and one attribute, then
-block_till_done; and one listener with 1,000,000 fire() calls of one event type with small
-data, then block_till_done. Prints writes/s and events/s over the whole of each.
+Workload (issue 2): 1,000 entities ``sensor.cp_<i>_power``, one tracker (hub.states.watch)
+on the first 100, 200,000 writes cycling through the entities with a new value and one
+attribute, then block_till_done; and one listener with 1,000,000 fire() calls of one event
+type with small data, then block_till_done. Prints writes/s and events/s over the whole of each.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Any
 
 from hub.bootstrap import new_hub
 from hub.core import Context, Event, State
-from hub.track import track_state_change
 
 ENTITIES = 1_000
 TRACKED = 100
@@ -36,11 +35,13 @@ async def bench_state_writes(writes: int) -> float:
         entity_ids = [f"sensor.cp_{i}_power" for i in range(ENTITIES)]
         seen = 0
 
-        def on_change(event: Event) -> None:
+        def on_change(
+            entity_id: str, old: State | None, new: State | None, context: Context
+        ) -> None:
             nonlocal seen
             seen += 1
 
-        unsub = track_state_change(hub, entity_ids[:TRACKED], on_change)
+        unsub = hub.states.watch(entity_ids[:TRACKED], on_change)
         set_state = hub.states.set
         values = [str(v) for v in range(writes // ENTITIES + 2)]
         start = time.perf_counter()

@@ -245,6 +245,14 @@ _NAN = math.nan
 _NO_WATCHERS: _Watchers = (math.inf, -math.inf, (), ())
 
 
+def _without(items: tuple[_T, ...], item: _T) -> tuple[_T, ...]:
+    """items less the first entry that is item (by identity)."""
+    for index, present in enumerate(items):
+        if present is item:
+            return items[:index] + items[index + 1 :]
+    return items
+
+
 class _StateFields(NamedTuple):
     entity_id: str
     state: str
@@ -523,44 +531,51 @@ class StateMachine:
         # high being the loosest bounds of its range watchers.
         self._watchers: dict[str, _Watchers] = {}
 
-    def watch(self, entity_ids: Iterable[str], watcher: StateWatcher) -> Unsubscribe:
+    def watch(
+        self,
+        entity_ids: str | Iterable[str],
+        watcher: StateWatcher,
+        *,
+        between: tuple[float, float] | None = None,
+    ) -> Unsubscribe:
         """Call watcher(entity_id, old_state, new_state, context) on each change of them.
 
-        Costs one dict lookup per write; the watcher runs inside set(), after the
-        state_changed event, and must be a quick callback.
+        The one per-entity subscription: a write costs one dict lookup, and the watcher
+        runs inside set() (and remove(), with new_state None) after the state_changed
+        event. It must be a quick callback; async work it schedules itself with
+        hub.create_task. With between=(low, high) it is called only when the new state
+        is a number strictly between low and high: set() parses the state once and
+        compares it inline, so a write outside the range costs no call at all. Range
+        watchers of an entity run before its plain ones, each kind in subscription
+        order. Ids listed twice count once; the same watcher subscribed twice is called
+        twice; a watcher added or removed during a write takes effect from the next one.
         """
-        return self._add_watch(entity_ids, watcher, None)
-
-    def watch_range(
-        self, entity_ids: Iterable[str], low: float, high: float, watcher: StateWatcher
-    ) -> Unsubscribe:
-        """Call watcher on each change whose new state is a number strictly between low and high.
-
-        For numeric thresholds: set() parses the state once and compares it inline, so a
-        write outside the range costs no call at all (most writes of a watched sensor).
-        """
-        return self._add_watch(entity_ids, watcher, (low, high, watcher))
-
-    def _add_watch(
-        self, entity_ids: Iterable[str], watcher: StateWatcher, bounds: _Range | None
-    ) -> Unsubscribe:
+        if isinstance(entity_ids, str):
+            entity_ids = (entity_ids,)
         ids = list(dict.fromkeys(entity_ids))
+        # A fresh tuple per subscription: unwatch finds its own entry by identity, so the
+        # same watcher subscribed twice is undone once per unsubscribe.
+        entry: _Range | None = None if between is None else (between[0], between[1], watcher)
         watchers = self._watchers
         for entity_id in ids:
             _low, _high, ranges, plain = watchers.get(entity_id, _NO_WATCHERS)
-            if bounds is None:
+            if entry is None:
                 self._put_watchers(entity_id, ranges, (*plain, watcher))
             else:
-                self._put_watchers(entity_id, (*ranges, bounds), plain)
+                self._put_watchers(entity_id, (*ranges, entry), plain)
+        subscribed = True
 
         def unwatch() -> None:
+            nonlocal subscribed
+            if not subscribed:
+                return
+            subscribed = False
             for entity_id in ids:
                 _low, _high, ranges, plain = watchers.get(entity_id, _NO_WATCHERS)
-                self._put_watchers(
-                    entity_id,
-                    tuple(r for r in ranges if r[2] is not watcher),
-                    tuple(w for w in plain if w is not watcher),
-                )
+                if entry is None:
+                    self._put_watchers(entity_id, ranges, _without(plain, watcher))
+                else:
+                    self._put_watchers(entity_id, _without(ranges, entry), plain)
 
         return unwatch
 

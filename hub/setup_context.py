@@ -87,10 +87,16 @@ class SetupContext:
         self._check_open()
         return self._keep(self.hub.bus.listen(event_type, callback, event_filter))
 
-    def watch(self, entity_ids: Iterable[str], watcher: StateWatcher) -> Unsubscribe:
+    def watch(
+        self,
+        entity_ids: str | Iterable[str],
+        watcher: StateWatcher,
+        *,
+        between: tuple[float, float] | None = None,
+    ) -> Unsubscribe:
         """Be told of every change of these entities (hub.states.watch) until undone."""
         self._check_open()
-        return self._keep(self.hub.states.watch(entity_ids, watcher))
+        return self._keep(self.hub.states.watch(entity_ids, watcher, between=between))
 
     # Services, chargers, entities ----------------------------------------------------
 

@@ -14,7 +14,7 @@ import voluptuous as vol
 from hub.automation.conditions import check, validate_condition
 from hub.automation.triggers import duration
 from hub.clock import clock
-from hub.core import Context, Hub
+from hub.core import Context, Hub, State
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -255,7 +255,6 @@ class Runner:
 
     async def _wait_template(self, step: dict[str, Any]) -> dict[str, Any]:
         from hub.automation.template import Template, extract_entities
-        from hub.track import track_state_change
 
         template = Template(step["wait_template"], self.hub)
 
@@ -267,11 +266,11 @@ class Runner:
             return {"completed": True}
         future: asyncio.Future[Any] = self.hub.loop.create_future()
 
-        def recheck(event: Any) -> None:
+        def recheck(entity_id: str, old: State | None, new: State | None, ctx: Context) -> None:
             if not future.done() and done():
                 future.set_result(True)
 
-        unsub = track_state_change(self.hub, extract_entities(step["wait_template"]), recheck)
+        unsub = self.hub.states.watch(extract_entities(step["wait_template"]), recheck)
         try:
             completed = await _wait(self.hub, future, step.get("timeout"))
         finally:

@@ -15,7 +15,6 @@ from hub.charger import CHARGER_EVENT_KINDS, EVENT_CHARGER, ChargerEventKind
 from hub.clock import Timer, clock
 from hub.const import EVENT_HUB_STARTED, EVENT_HUB_STOP
 from hub.core import Context, Event, Hub, State, Unsubscribe
-from hub.track import track_state_change
 
 TriggerAction = Callable[[dict[str, Any], Context | None], None]
 
@@ -395,11 +394,11 @@ def _attach_template(
     def fire(ctx: Context | None) -> None:
         action({"platform": "template", "id": config.get("id"), "for": hold_for}, ctx)
 
-    def evaluate(event: Event | None) -> None:
+    def evaluate(entity_id: str, old: State | None, new: State | None, ctx: Context) -> None:
         now_true = truthy()
         if now_true and not was_true[0]:
             if hold_for is None:
-                fire(event.context if event is not None else None)
+                fire(ctx)
             else:
 
                 def due() -> None:
@@ -416,7 +415,7 @@ def _attach_template(
 
     entities = extract_entities(config["value_template"])
     was_true[0] = truthy()
-    unsub = track_state_change(hub, entities, evaluate) if entities else None
+    unsub = hub.states.watch(entities, evaluate) if entities else None
 
     def detach() -> None:
         if unsub is not None:
@@ -546,4 +545,4 @@ def _attach_numeric_fast(
             ctx,
         )
 
-    return hub.states.watch_range(config["entity_id"], low, high, on_enter)
+    return hub.states.watch(config["entity_id"], on_enter, between=(low, high))

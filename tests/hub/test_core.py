@@ -1489,9 +1489,9 @@ async def test_range_watchers_see_only_numbers_inside_their_range(
     def broken(entity_id: str, old: State | None, new: State | None, ctx: Context) -> None:
         raise RuntimeError("range watcher broke")
 
-    unwatch_hot = hub.states.watch_range(["sensor.p"], 100.0, math.inf, recorder("hot"))
-    hub.states.watch_range(["sensor.p"], -math.inf, 0.0, recorder("cold"))
-    hub.states.watch_range(["sensor.p"], 500.0, 600.0, broken)
+    unwatch_hot = hub.states.watch(["sensor.p"], recorder("hot"), between=(100.0, math.inf))
+    hub.states.watch(["sensor.p"], recorder("cold"), between=(-math.inf, 0.0))
+    hub.states.watch(["sensor.p"], broken, between=(500.0, 600.0))
     hub.states.watch(["sensor.p"], recorder("plain"))
     for value in ("50", "150", "-3", "unknown", "100", "550", "nan", "inf"):
         hub.states.set("sensor.p", value)

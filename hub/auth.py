@@ -26,14 +26,14 @@ from typing import Any, Final
 
 from hub.clock import clock
 from hub.const import EVENT_HUB_STARTED
-from hub.core import Event, Hub, Unsubscribe, new_id
+from hub.core import Event, Hub, HubKey, Unsubscribe, new_id
 from hub.exceptions import HubError
 from hub.security import ATTR_USERNAME, Severity, audit, security_log
 from hub.storage import Store
 
 _LOGGER = logging.getLogger(__name__)
 
-DATA_AUTH: Final = "auth.manager"
+DATA_AUTH: Final[HubKey[AuthManager]] = HubKey("auth.manager")
 STORAGE_KEY: Final = "core.auth"
 STORAGE_VERSION: Final = 1
 SAVE_DELAY: Final = 2.0
@@ -769,7 +769,7 @@ class AuthManager:
 
 async def async_load_auth(hub: Hub, config: dict[str, Any] | None = None) -> AuthManager:
     """Load the hub's auth data once, configured by the http section's ban settings."""
-    manager: AuthManager | None = hub.data.get(DATA_AUTH)
+    manager = hub.data.get(DATA_AUTH)
     if manager is None:
         config = config or {}
         manager = AuthManager(
@@ -800,7 +800,7 @@ def _prune(failures: dict[str, _Failures], before: float) -> None:
 
 def auth_manager(hub: Hub) -> AuthManager:
     """Return the hub's auth manager (loaded when HTTP starts)."""
-    manager: AuthManager | None = hub.data.get(DATA_AUTH)
+    manager = hub.data.get(DATA_AUTH)
     if manager is None:
         raise AuthError("authentication is not set up (the hub has no http: section)")
     return manager

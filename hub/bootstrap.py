@@ -21,7 +21,7 @@ from hub.config import (
 from hub.const import CONF_HTTP, CONF_HUB, CONF_NAME, CONF_TIME_ZONE, CONFIG_FILE
 from hub.core import Hub
 from hub.exceptions import HubError, IntegrationError
-from hub.http import DATA_HTTP, HTTP_SCHEMA, HttpServer, async_start_http
+from hub.http import DATA_HTTP, HTTP_SCHEMA, async_start_http
 from hub.plugins import PluginLoader, SetupState, plugin_registry
 
 _LOGGER = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ async def shutdown_hub(hub: Hub) -> None:
     """Stop HTTP and unload integrations, dependents first."""
     plugins = plugin_registry(hub)
     _notify(plugins.pm.hook.evhub_hub_stopping, hub, "stopping")
-    server: HttpServer | None = hub.data.pop(DATA_HTTP, None)
+    server = hub.data.pop(DATA_HTTP, None)
     if server is not None:
         await server.stop()
     await plugins.unload_all()

@@ -15,7 +15,7 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, NotRequired, Protocol, TypedDict, overload
+from typing import Any, Final, Literal, NotRequired, Protocol, TypedDict, overload
 
 import voluptuous as vol
 
@@ -148,12 +148,14 @@ class ChargerEventError(HubError, ValueError):
     error_code = "driver_error"
 
 
-DATA_CHARGERS = "charger.chargers"
+DATA_CHARGERS: Final[HubKey[dict[str, Charger]]] = HubKey("charger.chargers")
 # Sessions re-announced from a driver's own durable store, for history only: the recorder
 # upserts them; automations, alerts and the uptime engine never see them (they are not news).
 # Data: the session_started/session_ended fields, plus station_id and device_id.
 EVENT_SESSION_RECORD = "charger_session_record"
-DATA_HISTORY_FLUSHERS = "charger.history_flushers"
+DATA_HISTORY_FLUSHERS: Final[HubKey[list[Callable[[], Awaitable[None]]]]] = HubKey(
+    "charger.history_flushers"
+)
 
 ATTR_CONNECTOR_ID = "connector_id"
 ATTR_TYPE = "type"
@@ -513,7 +515,7 @@ def record_session(hub: Hub, *, station_id: str, device_id: str, data: dict[str,
 
 def register_history_flush(hub: Hub, flush: Callable[[], Awaitable[None]]) -> Unsubscribe:
     """Register how a history keeper (the recorder) waits until what it was given is on disk."""
-    flushers: list[Callable[[], Awaitable[None]]] = hub.data.setdefault(DATA_HISTORY_FLUSHERS, [])
+    flushers = hub.data.setdefault(DATA_HISTORY_FLUSHERS, [])
     flushers.append(flush)
 
     def unregister() -> None:
@@ -528,7 +530,7 @@ async def history_flush(hub: Hub) -> bool:
 
     False when nothing keeps history (no recorder), or when a keeper failed to write.
     """
-    flushers: list[Callable[[], Awaitable[None]]] = list(hub.data.get(DATA_HISTORY_FLUSHERS, ()))
+    flushers = list(hub.data.get(DATA_HISTORY_FLUSHERS) or ())
     if not flushers:
         return False
     for flush in flushers:
@@ -542,7 +544,7 @@ async def history_flush(hub: Hub) -> bool:
 
 def register_charger(hub: Hub, charger: Charger) -> Unsubscribe:
     """Make a charger reachable by the charger.* services; returns the unregister callable."""
-    chargers: dict[str, Charger] = hub.data.setdefault(DATA_CHARGERS, {})
+    chargers = hub.data.setdefault(DATA_CHARGERS, {})
     chargers[charger.device_id] = charger
 
     def unregister() -> None:
@@ -584,7 +586,7 @@ class Admission(Protocol):
         ...
 
 
-DATA_ADMISSIONS: HubKey[dict[str, Admission]] = HubKey("charger.admissions")
+DATA_ADMISSIONS: Final[HubKey[dict[str, Admission]]] = HubKey("charger.admissions")
 
 
 def register_admission(hub: Hub, domain: str, admission: Admission) -> Unsubscribe:
@@ -609,8 +611,7 @@ def pending_chargers(hub: Hub) -> list[PendingCharger]:
 
 def get_charger(hub: Hub, device_id: str) -> Charger | None:
     """Return the charger registered for a station device id."""
-    chargers: dict[str, Charger] = hub.data.get(DATA_CHARGERS, {})
-    return chargers.get(device_id)
+    return hub.data.get(DATA_CHARGERS, {}).get(device_id)
 
 
 def _target_ids(call: ServiceCall, key: str) -> list[str]:

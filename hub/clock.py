@@ -13,11 +13,11 @@ import itertools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
-from hub.core import Hub
+from hub.core import Hub, HubKey
 
-DATA_CLOCK = "clock"
+DATA_CLOCK: Final[HubKey[Clock]] = HubKey("clock")
 
 
 class Timer:
@@ -122,7 +122,7 @@ def _nothing() -> None:
 
 def clock(hub: Hub) -> Clock:
     """Return the hub's clock (real unless a test installed a ManualClock)."""
-    found: Clock | None = hub.data.get(DATA_CLOCK)
+    found = hub.data.get(DATA_CLOCK)
     if found is None:
         found = hub.data[DATA_CLOCK] = Clock(hub)
     return found

@@ -15,21 +15,21 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import aiohttp
 import voluptuous as vol
 
 from hub.clock import clock
-from hub.core import Hub, ServiceCall, Unsubscribe, new_id, valid_domain
+from hub.core import Hub, HubKey, ServiceCall, Unsubscribe, new_id, valid_domain
 from hub.exceptions import HubError
 from hub.storage import Store
 
 _LOGGER = logging.getLogger(__name__)
 
 DOMAIN: Final = "notify"
-DATA_PERSISTENT: Final = "notify.persistent"
-DATA_NOTIFIERS: Final = "notify.notifiers"
+DATA_PERSISTENT: Final[HubKey[PersistentNotifications]] = HubKey("notify.persistent")
+DATA_NOTIFIERS: Final[HubKey[dict[str, NotifyTarget]]] = HubKey("notify.notifiers")
 
 EVENT_NOTIFICATION_SENT: Final = "notification_sent"
 EVENT_NOTIFICATION_FAILED: Final = "notification_failed"
@@ -181,9 +181,13 @@ def register_notifiers(
     return unregister_all
 
 
+# An HTTP notifier integration's client session and the unregister of its notifiers.
+HttpNotifiers: TypeAlias = tuple[aiohttp.ClientSession, Unsubscribe]
+
+
 async def setup_http_notifiers(
     hub: Hub,
-    key: str,
+    key: HubKey[HttpNotifiers],
     entries: list[dict[str, Any]],
     make_target: Callable[[aiohttp.ClientSession, dict[str, Any]], NotifyTarget],
 ) -> None:
@@ -197,9 +201,9 @@ async def setup_http_notifiers(
     hub.data[key] = (session, unregister)
 
 
-async def unload_http_notifiers(hub: Hub, key: str) -> None:
+async def unload_http_notifiers(hub: Hub, key: HubKey[HttpNotifiers]) -> None:
     """Remove notifiers set up by setup_http_notifiers and close their session."""
-    found: tuple[aiohttp.ClientSession, Unsubscribe] | None = hub.data.pop(key, None)
+    found = hub.data.pop(key, None)
     if found is not None:
         found[1]()
         await found[0].close()
@@ -224,7 +228,7 @@ def register_notifier(
         valid_notifier_name(name)
     except vol.Invalid as err:
         raise NotifyError(str(err.msg)) from err
-    notifiers: dict[str, NotifyTarget] = hub.data.setdefault(DATA_NOTIFIERS, {})
+    notifiers = hub.data.setdefault(DATA_NOTIFIERS, {})
     if name in notifiers:
         raise NotifyError(f"notifier notify.{name} is already registered")
     notifiers[name] = target
@@ -524,7 +528,7 @@ async def setup_persistent_notifications(hub: Hub) -> PersistentNotifications:
 
     Safe to call more than once; a failed delivery calls it if the hub has not.
     """
-    manager: PersistentNotifications | None = hub.data.get(DATA_PERSISTENT)
+    manager = hub.data.get(DATA_PERSISTENT)
     if manager is None:
         manager = hub.data[DATA_PERSISTENT] = PersistentNotifications(hub)
     await manager.async_load()
@@ -533,5 +537,5 @@ async def setup_persistent_notifications(hub: Hub) -> PersistentNotifications:
 
 def persistent_notifications(hub: Hub) -> list[PersistentNotification]:
     """Return the hub's persistent notifications, oldest first (none before set-up)."""
-    manager: PersistentNotifications | None = hub.data.get(DATA_PERSISTENT)
+    manager = hub.data.get(DATA_PERSISTENT)
     return manager.all() if manager is not None else []

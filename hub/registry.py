@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
 from hub.const import EVENT_DEVICE_REGISTRY_UPDATED, EVENT_ENTITY_REGISTRY_UPDATED
-from hub.core import Event, EventData, Hub, split_entity_id, valid_domain, valid_entity_id
+from hub.core import (
+    Event,
+    EventData,
+    Hub,
+    HubKey,
+    split_entity_id,
+    valid_domain,
+    valid_entity_id,
+)
 from hub.exceptions import DeviceNotFoundError, HubError, RegistryError
 from hub.restore_state import last_state
 from hub.storage import Store
@@ -27,9 +35,9 @@ from hub.util import slugify
 
 _LOGGER = logging.getLogger(__name__)
 
-DATA_DEVICE_REGISTRY: Final = "device_registry"
-DATA_ENTITY_REGISTRY: Final = "entity_registry"
-_DATA_LOAD_LOCK: Final = "registry.load_lock"
+DATA_DEVICE_REGISTRY: Final[HubKey[DeviceRegistry]] = HubKey("device_registry")
+DATA_ENTITY_REGISTRY: Final[HubKey[EntityRegistry]] = HubKey("entity_registry")
+_DATA_LOAD_LOCK: Final[HubKey[asyncio.Lock]] = HubKey("registry.load_lock")
 
 DEVICE_STORAGE_KEY: Final = "core.device_registry"
 ENTITY_STORAGE_KEY: Final = "core.entity_registry"
@@ -814,7 +822,7 @@ def _is_device_removal(data: EventData) -> bool:
 
 async def async_load_registries(hub: Hub) -> None:
     """Create and load the device and entity registries once per hub."""
-    lock: asyncio.Lock = hub.data.setdefault(_DATA_LOAD_LOCK, asyncio.Lock())
+    lock = hub.data.setdefault(_DATA_LOAD_LOCK, asyncio.Lock())
     async with lock:
         if DATA_ENTITY_REGISTRY in hub.data:
             return
@@ -834,7 +842,7 @@ async def async_sync_registries(hub: Hub) -> None:
 def device_registry(hub: Hub) -> DeviceRegistry:
     """Return the hub's device registry."""
     registry = hub.data.get(DATA_DEVICE_REGISTRY)
-    if not isinstance(registry, DeviceRegistry):
+    if registry is None:
         raise HubError("device registry not loaded: await async_load_registries(hub) first")
     return registry
 
@@ -842,6 +850,6 @@ def device_registry(hub: Hub) -> DeviceRegistry:
 def entity_registry(hub: Hub) -> EntityRegistry:
     """Return the hub's entity registry."""
     registry = hub.data.get(DATA_ENTITY_REGISTRY)
-    if not isinstance(registry, EntityRegistry):
+    if registry is None:
         raise HubError("entity registry not loaded: await async_load_registries(hub) first")
     return registry

@@ -14,14 +14,14 @@ from typing import Any, Final
 
 from hub.clock import Timer, clock
 from hub.const import EVENT_HUB_FINAL_WRITE, EVENT_HUB_STOP, STATE_UNAVAILABLE
-from hub.core import Context, CoreState, Event, Hub, State, Unsubscribe
+from hub.core import Context, CoreState, Event, Hub, HubKey, State, Unsubscribe
 from hub.exceptions import StorageError
 from hub.storage import Store
 
 _LOGGER = logging.getLogger(__name__)
 
-DATA_RESTORE_STATE: Final = "restore_state"
-_DATA_LOAD_LOCK: Final = "restore_state.load_lock"
+DATA_RESTORE_STATE: Final[HubKey[RestoreStateData]] = HubKey("restore_state")
+_DATA_LOAD_LOCK: Final[HubKey[asyncio.Lock]] = HubKey("restore_state.load_lock")
 
 STORAGE_KEY: Final = "core.restore_state"
 STORAGE_VERSION: Final = 1
@@ -172,7 +172,7 @@ def _parse_states(data: Mapping[str, Any] | None) -> dict[str, State]:
 
 async def async_load_restore_state(hub: Hub) -> None:
     """Restore the states saved at the last stop and start saving them; once per hub."""
-    lock: asyncio.Lock = hub.data.setdefault(_DATA_LOAD_LOCK, asyncio.Lock())
+    lock = hub.data.setdefault(_DATA_LOAD_LOCK, asyncio.Lock())
     async with lock:
         if DATA_RESTORE_STATE in hub.data:
             return
@@ -184,8 +184,7 @@ async def async_load_restore_state(hub: Hub) -> None:
 
 def restore_state_data(hub: Hub) -> RestoreStateData | None:
     """Return the hub's restore state data, or None if not loaded."""
-    data = hub.data.get(DATA_RESTORE_STATE)
-    return data if isinstance(data, RestoreStateData) else None
+    return hub.data.get(DATA_RESTORE_STATE)
 
 
 def last_state(hub: Hub, entity_id: str) -> State | None:

@@ -13,12 +13,12 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Protocol
 
-from hub.core import Context, Hub
+from hub.core import Context, Hub, HubKey
 from hub.redact import redact_text
 from hub.storage import Store
 
 EVENT_SECURITY: Final = "security_event"
-DATA_SECURITY_LOG: Final = "security.log"
+DATA_SECURITY_LOG: Final[HubKey[SecurityLog]] = HubKey("security.log")
 STORAGE_KEY: Final = "core.security_events"
 STORAGE_VERSION: Final = 1
 MAX_KEPT: Final = 10_000
@@ -134,7 +134,7 @@ class SecurityLog:
 
 async def async_load_security_log(hub: Hub) -> SecurityLog:
     """Load the hub's security log once."""
-    log: SecurityLog | None = hub.data.get(DATA_SECURITY_LOG)
+    log = hub.data.get(DATA_SECURITY_LOG)
     if log is None:
         log = SecurityLog(hub)
         await log.load()
@@ -144,7 +144,7 @@ async def async_load_security_log(hub: Hub) -> SecurityLog:
 
 def security_log(hub: Hub) -> SecurityLog:
     """Return the hub's security log (loaded at start)."""
-    log: SecurityLog | None = hub.data.get(DATA_SECURITY_LOG)
+    log = hub.data.get(DATA_SECURITY_LOG)
     if log is None:
         log = hub.data[DATA_SECURITY_LOG] = SecurityLog(hub)
     return log
@@ -152,7 +152,7 @@ def security_log(hub: Hub) -> SecurityLog:
 
 # Audit --------------------------------------------------------------------------------
 
-DATA_AUDIT_RING: Final = "security.audit_ring"
+DATA_AUDIT_RING: Final[HubKey[deque[dict[str, Any]]]] = HubKey("security.audit_ring")
 AUDIT_RING_SIZE: Final = 1000
 
 
@@ -197,6 +197,7 @@ def audit(
         "result": redact_text(result),
         "context_id": context.id if context is not None else None,
     }
+    # Annotated: hub.data reads a key whose type holds Any as Any (HubData's str overloads).
     ring: deque[dict[str, Any]] | None = hub.data.get(DATA_AUDIT_RING)
     if ring is None:
         ring = hub.data[DATA_AUDIT_RING] = deque(maxlen=AUDIT_RING_SIZE)

@@ -30,7 +30,7 @@ from hub.auth import Role
 from hub.automation import automation_of
 from hub.charger import EVENT_CHARGER, ChargerEventKind
 from hub.clock import Timer, clock
-from hub.core import Context, Event, Hub, ServiceCall, Unsubscribe, new_id
+from hub.core import Context, Event, Hub, HubKey, ServiceCall, Unsubscribe, new_id
 from hub.exceptions import HubError
 from hub.hookspecs import hookimpl
 from hub.plugins import Integration, SetupContext
@@ -42,7 +42,7 @@ _LOGGER = logging.getLogger(__name__)
 
 DOMAIN: Final = "alerts"
 SERVICE_DOMAIN: Final = "alert"
-DATA_ALERTS: Final = "alerts.manager"
+DATA_ALERTS: Final[HubKey[_Setup]] = HubKey("alerts.manager")
 STORAGE_KEY: Final = "core.alerts"
 STORAGE_VERSION: Final = 1
 MAX_RESOLVED: Final = 1000
@@ -721,7 +721,7 @@ class _Setup:
 
 def alert_manager(hub: Hub) -> AlertManager:
     """Return the hub's alert manager (the alerts integration is set up)."""
-    setup: _Setup | None = hub.data.get(DATA_ALERTS)
+    setup = hub.data.get(DATA_ALERTS)
     if setup is None:
         raise AlertError("the alerts integration is not set up")
     return setup.manager
@@ -781,7 +781,7 @@ async def async_setup(ctx: SetupContext) -> bool:
 
 async def _unload(hub: Hub) -> None:
     """Detach the rules, cancel their timers and write what is pending."""
-    setup: _Setup | None = hub.data.pop(DATA_ALERTS, None)
+    setup = hub.data.pop(DATA_ALERTS, None)
     if setup is None:
         return
     setup.rules.detach()

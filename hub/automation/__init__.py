@@ -21,7 +21,7 @@ import asyncio
 import collections
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import voluptuous as vol
 
@@ -33,7 +33,7 @@ from hub.automation.template import render_complex
 from hub.automation.triggers import attach_trigger, validate_trigger
 from hub.automation.views import register_views
 from hub.clock import clock
-from hub.core import Context, Hub, ServiceCall, Unsubscribe, new_id
+from hub.core import Context, Hub, HubKey, ServiceCall, Unsubscribe, new_id
 from hub.hookspecs import hookimpl
 from hub.plugins import Integration, SetupContext
 
@@ -41,9 +41,9 @@ _LOGGER = logging.getLogger(__name__)
 
 DOMAIN = "automations"
 SERVICE_DOMAIN = "automation"
-DATA = "automation.manager"
+DATA: Final[HubKey[AutomationManager]] = HubKey("automation.manager")
 # Context id of each running automation run -> automation id (see automation_of).
-DATA_RUN_CONTEXTS = "automation.run_contexts"
+DATA_RUN_CONTEXTS: Final[HubKey[dict[str, str]]] = HubKey("automation.run_contexts")
 TRACES_KEPT = 5
 MODES = ("single", "restart", "queued", "parallel")
 
@@ -146,7 +146,7 @@ class Automation:
         """One run: check conditions, run actions, keep the trace."""
         now = clock(self.hub).time()
         run_context = context.child() if context is not None else Context()
-        runs: dict[str, str] = self.hub.data.setdefault(DATA_RUN_CONTEXTS, {})
+        runs = self.hub.data.setdefault(DATA_RUN_CONTEXTS, {})
         runs[run_context.id] = self.id
         trace = Trace(self.id, new_id(), trigger, now)
         self.traces.append(trace)
@@ -186,7 +186,7 @@ class Automation:
         finally:
             runs.pop(run_context.id, None)
             trace.finished = clock(self.hub).time()
-            manager: AutomationManager | None = self.hub.data.get(DATA)
+            manager = self.hub.data.get(DATA)
             if manager is not None:
                 manager.save_traces()
         return trace
@@ -199,7 +199,7 @@ def automation_of(hub: Hub, context: Context | None) -> str | None:
     """
     if context is None:
         return None
-    runs: dict[str, str] = hub.data.get(DATA_RUN_CONTEXTS, {})
+    runs = hub.data.get(DATA_RUN_CONTEXTS, {})
     if not runs:
         return None
     return runs.get(context.parent_id or "") or runs.get(context.id)
@@ -340,7 +340,7 @@ async def async_setup(ctx: SetupContext) -> bool:
 
 async def _unload(hub: Hub) -> None:
     """Detach every automation."""
-    manager: AutomationManager | None = hub.data.pop(DATA, None)
+    manager = hub.data.pop(DATA, None)
     if manager is not None:
         for automation in manager.automations.values():
             await automation.detach()
@@ -348,8 +348,7 @@ async def _unload(hub: Hub) -> None:
 
 def traces(hub: Hub, automation_id: str) -> list[dict[str, Any]]:
     """Return the kept traces of an automation, oldest first."""
-    manager: AutomationManager = hub.data[DATA]
-    return [trace.as_dict() for trace in manager.get(automation_id).traces]
+    return [trace.as_dict() for trace in hub.data[DATA].get(automation_id).traces]
 
 
 def _config_mapping(value: Any) -> Any:

@@ -24,10 +24,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from hub.clock import DATA_CLOCK, Clock
 from hub.const import STATE_UNAVAILABLE, STATE_UNKNOWN
-from hub.core import Hub
+from hub.core import Hub, HubKey
 from hub.exceptions import TemplateError
 
-DATA_TEMPLATE_ENV: Final = "template_environment"
+DATA_TEMPLATE_ENV: Final[HubKey[TemplateEnvironment]] = HubKey("template_environment")
 
 MAX_TEMPLATE_LENGTH: Final = 10_000
 MAX_OUTPUT_LENGTH: Final = 1_048_576
@@ -66,7 +66,7 @@ def _now() -> datetime:
 def _hub_now(hub: Hub) -> datetime:
     """The hub's time: a test's ManualClock when one is installed, else ``_now()``."""
     found = hub.data.get(DATA_CLOCK)
-    if isinstance(found, Clock) and type(found) is not Clock:
+    if found is not None and type(found) is not Clock:
         return found.now()
     return _now()
 
@@ -447,7 +447,7 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
 
 def environment(hub: Hub) -> TemplateEnvironment:
     """The hub's template environment, created once and kept in ``hub.data``."""
-    found: TemplateEnvironment | None = hub.data.get(DATA_TEMPLATE_ENV)
+    found = hub.data.get(DATA_TEMPLATE_ENV)
     if found is None:
         found = hub.data[DATA_TEMPLATE_ENV] = TemplateEnvironment(hub)
     return found

@@ -39,7 +39,7 @@ from hub.charge_success.cli import evhub_cli_commands as evhub_cli_commands  # t
 from hub.charge_success.error_codes import ErrorMapping, valid_mrec
 from hub.charge_success.views import register_views
 from hub.clock import clock
-from hub.core import Hub
+from hub.core import Hub, HubKey
 from hub.exceptions import HubError
 from hub.hookspecs import hookimpl
 from hub.plugins import Integration, SetupContext
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 DOMAIN: Final = "charge_success"
-DATA_CHARGE_SUCCESS: Final = "charge_success.setup"
+DATA_CHARGE_SUCCESS: Final[HubKey[_Setup]] = HubKey("charge_success.setup")
 DAY: Final = 86400.0
 
 CONF_MIN_ENERGY_KWH: Final = "min_energy_kwh"
@@ -201,7 +201,7 @@ class _Setup:
 
 
 def _setup(hub: Hub) -> _Setup:
-    found: _Setup | None = hub.data.get(DATA_CHARGE_SUCCESS)
+    found = hub.data.get(DATA_CHARGE_SUCCESS)
     if found is None:
         raise ChargeSuccessError("the charge_success integration is not set up")
     return found
@@ -316,7 +316,7 @@ async def _refresh(hub: Hub, setup: _Setup) -> None:
 
 
 def _refresh_if_stale(hub: Hub) -> _Setup | None:
-    setup: _Setup | None = hub.data.get(DATA_CHARGE_SUCCESS)
+    setup = hub.data.get(DATA_CHARGE_SUCCESS)
     if setup is None:
         return None
     snapshot = setup.snapshot
@@ -405,7 +405,7 @@ class _Metrics:
 
 async def _unload(hub: Hub) -> None:
     """Stop a metrics refresh that is running."""
-    setup: _Setup | None = hub.data.pop(DATA_CHARGE_SUCCESS, None)
+    setup = hub.data.pop(DATA_CHARGE_SUCCESS, None)
     if setup is not None and setup.refreshing is not None and not setup.refreshing.done():
         setup.refreshing.cancel()
 

@@ -20,7 +20,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from hub import __version__
 from hub.auth import Role, async_load_auth
 from hub.const import CONF_SERVER_HOST, CONF_SERVER_PORT, DEFAULT_HTTP_PORT, EVENT_HUB_STARTED
-from hub.core import CoreState, Hub, Unsubscribe
+from hub.core import CoreState, Hub, HubKey, Unsubscribe
 from hub.http import auth_views, monitoring, openapi, rest, static, websocket_api
 from hub.http.discovery import Advertiser
 from hub.http.extensions import dispatch_view, list_panels, panel_module
@@ -42,7 +42,7 @@ from hub.http.view import (
 
 _LOGGER = logging.getLogger(__name__)
 
-DATA_HTTP: Final = "http"
+DATA_HTTP: Final[HubKey[HttpServer]] = HubKey("http")
 CONF_SSL_CERTIFICATE: Final = "ssl_certificate"
 CONF_SSL_KEY: Final = "ssl_key"
 CONF_METRICS_OPEN: Final = "metrics_open"

@@ -23,13 +23,13 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from hub.charger import DATA_CHARGERS, Charger, ConnectorStatus
-from hub.core import Hub, Unsubscribe
+from hub.charger import DATA_CHARGERS, ConnectorStatus
+from hub.core import Hub, HubKey, Unsubscribe
 from hub.http.extensions import extensions
 from hub.http.view import KEY_HUB
 from hub.registry import DeviceKind, device_registry, entity_registry
 
-DATA_PROTOCOL_STATS: Final = "metrics.protocols"
+DATA_PROTOCOL_STATS: Final[HubKey[dict[str, ProtocolStats]]] = HubKey("metrics.protocols")
 LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LAG_INTERVAL: Final = 1.0
 UPTIME_SUFFIX: Final = "_uptime"
@@ -65,7 +65,7 @@ class ProtocolStats:
 
 def register_protocol_stats(hub: Hub, protocol: str, stats: ProtocolStats) -> Unsubscribe:
     """Expose a protocol's counters at /metrics."""
-    found: dict[str, ProtocolStats] = hub.data.setdefault(DATA_PROTOCOL_STATS, {})
+    found = hub.data.setdefault(DATA_PROTOCOL_STATS, {})
     found[protocol] = stats
 
     def unregister() -> None:
@@ -133,7 +133,7 @@ class HubCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """Build every metric family from the current state."""
         hub = self.hub
-        chargers: dict[str, Charger] = hub.data.get(DATA_CHARGERS, {})
+        chargers = hub.data.get(DATA_CHARGERS, {})
         online = sum(1 for c in chargers.values() if c.online)
         faulted = sum(1 for station_id in chargers if _faulted(hub, station_id))
         totals: tuple[tuple[str, float, str], ...] = (
@@ -162,7 +162,7 @@ class HubCollector(Collector):
             uptime.add_metric([state.entity_id, device_id], value)
         yield uptime
 
-        protocols: dict[str, ProtocolStats] = hub.data.get(DATA_PROTOCOL_STATS, {})
+        protocols = hub.data.get(DATA_PROTOCOL_STATS, {})
         messages = CounterMetricFamily(
             "evhub_protocol_messages",
             "Messages by protocol and action",

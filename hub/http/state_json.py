@@ -31,11 +31,11 @@ from typing import Any, Final, NamedTuple
 from aiohttp import hdrs, web
 
 from hub.const import ATTR_ENTITY_ID, ATTR_NEW_STATE, EVENT_STATE_CHANGED
-from hub.core import Event, Hub, State
+from hub.core import Event, Hub, HubKey, State
 from hub.http.view import ApiError, dumps, query_int
 from hub.registry import device_registry, entity_registry
 
-DATA_STATE_ENCODER: Final = "http.state_encoder"
+DATA_STATE_ENCODER: Final[HubKey[StateEncoder]] = HubKey("http.state_encoder")
 SLICE_SECONDS: Final = 0.001  # the longest the loop is held between yields
 CHECK_EVERY: Final = 64  # states handled between two looks at the clock
 DIFF_CHUNK: Final = 2048  # items compared or copied (in C) between two looks at the clock
@@ -354,7 +354,7 @@ class StateEncoder:
 
 def state_encoder(hub: Hub) -> StateEncoder:
     """The hub's state encoder, made on first use."""
-    found: StateEncoder | None = hub.data.get(DATA_STATE_ENCODER)
+    found = hub.data.get(DATA_STATE_ENCODER)
     if found is None:
         found = hub.data[DATA_STATE_ENCODER] = StateEncoder(hub)
     return found

@@ -29,7 +29,7 @@ import voluptuous as vol
 
 from hub.clock import Timer, clock
 from hub.const import EVENT_HUB_FINAL_WRITE
-from hub.core import Hub, ServiceCall, Unsubscribe, valid_domain, valid_entity_id
+from hub.core import Hub, HubKey, ServiceCall, Unsubscribe, valid_domain, valid_entity_id
 from hub.hookspecs import hookimpl
 from hub.plugins import Integration, SetupContext, health_reporter
 from hub.recorder.backend import RecorderBackend, RecorderError
@@ -49,7 +49,7 @@ __all__ = ["DOMAIN", "Recorder", "RecorderError", "get_recorder"]
 _LOGGER = logging.getLogger(__name__)
 
 DOMAIN: Final = "recorder"
-DATA_RECORDER: Final = "recorder.instance"
+DATA_RECORDER: Final[HubKey[_Setup]] = HubKey("recorder.instance")
 DEFAULT_DB_FILE: Final = "evhub.db"
 # The part of the recorder /api/health reports on: what commits to the database.
 HEALTH_WRITER: Final = "writer"
@@ -148,7 +148,7 @@ def make_backend(hub: Hub, db_url: str | None) -> RecorderBackend:
 
 def get_recorder(hub: Hub) -> Recorder:
     """Return the hub's recorder; RecorderError when the integration is not set up."""
-    setup: _Setup | None = hub.data.get(DATA_RECORDER)
+    setup = hub.data.get(DATA_RECORDER)
     if setup is None:
         raise RecorderError("the recorder integration is not set up")
     return setup.recorder
@@ -248,7 +248,7 @@ async def _close(setup: _Setup) -> None:
 
 async def _unload(hub: Hub) -> None:
     """Stop recording: at hub stop only at the final write, so the others' last events count."""
-    setup: _Setup | None = hub.data.get(DATA_RECORDER)
+    setup = hub.data.get(DATA_RECORDER)
     if setup is None:
         return
     if hub.is_running:

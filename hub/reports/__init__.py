@@ -50,7 +50,7 @@ from typing import Any, Final
 import voluptuous as vol
 
 from hub.commands import CliCommands, add_config_argument
-from hub.core import Hub
+from hub.core import Hub, HubKey
 from hub.hookspecs import hookimpl
 from hub.plugins import Integration, SetupContext
 from hub.uptime.const import (
@@ -81,7 +81,7 @@ from hub.uptime.report import (
 )
 
 DOMAIN: Final = "reports"
-DATA_REPORTS: Final = "reports.config"
+DATA_REPORTS: Final[HubKey[Mapping[str, Any]]] = HubKey("reports.config")
 
 CONF_NETWORK_PROVIDER: Final = "network_provider"
 CONF_STATIONS: Final = "stations"
@@ -287,6 +287,7 @@ CONFIG_SCHEMA: Final = vol.All(
 
 def reports_config(hub: Hub) -> Mapping[str, Any]:
     """The hub's validated ``reports:`` section (its defaults when there is none)."""
+    # Annotated: hub.data reads a key whose type holds Any as Any (HubData's str overloads).
     found: Mapping[str, Any] | None = hub.data.get(DATA_REPORTS)
     return found if found is not None else CONFIG_SCHEMA({})
 

@@ -122,7 +122,7 @@ def _exclusion_target(hub: Hub, call: ServiceCall) -> tuple[str | None, str | No
 
 def engine_of(hub: Hub) -> UptimeEngine:
     """Return the hub's uptime engine; UptimeError when the integration is not set up."""
-    engine: UptimeEngine | None = hub.data.get(DATA_UPTIME)
+    engine = hub.data.get(DATA_UPTIME)
     if engine is None:
         raise UptimeError("the uptime integration is not set up")
     return engine

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from hub.const import EXCLUSION_REASONS
+from hub.core import HubKey
+
+if TYPE_CHECKING:
+    from hub.uptime.engine import UptimeEngine
 
 DOMAIN: Final = "uptime"
-DATA_UPTIME: Final = "uptime.engine"
+DATA_UPTIME: Final[HubKey[UptimeEngine]] = HubKey("uptime.engine")
 
 CAUSE_FAULTED: Final = "faulted"
 CAUSE_UNAVAILABLE: Final = "unavailable"

@@ -23,8 +23,10 @@ from typing import Any, Final
 import aiohttp
 import voluptuous as vol
 
+from hub.core import HubKey
 from hub.hookspecs import hookimpl
 from hub.notify import (
+    HttpNotifiers,
     Notification,
     NotifyTarget,
     check_http_status,
@@ -38,7 +40,7 @@ from hub.plugins import Integration, SetupContext
 _LOGGER = logging.getLogger(__name__)
 
 DOMAIN: Final = "notify_ntfy"
-DATA: Final = "notify_ntfy.running"
+DATA: Final[HubKey[HttpNotifiers]] = HubKey("notify_ntfy.running")
 
 PRIORITIES: Final = ("min", "low", "default", "high", "max", "urgent", "1", "2", "3", "4", "5")
 

@@ -22,8 +22,10 @@ from typing import Final
 import aiohttp
 import voluptuous as vol
 
+from hub.core import HubKey
 from hub.hookspecs import hookimpl
 from hub.notify import (
+    HttpNotifiers,
     Notification,
     NotifyTarget,
     check_http_status,
@@ -37,7 +39,7 @@ from hub.plugins import Integration, SetupContext
 _LOGGER = logging.getLogger(__name__)
 
 DOMAIN: Final = "notify_webhook"
-DATA: Final = "notify_webhook.running"
+DATA: Final[HubKey[HttpNotifiers]] = HubKey("notify_webhook.running")
 
 TARGET_SCHEMA = vol.Schema(
     {

@@ -17,12 +17,12 @@ Configuration::
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 import voluptuous as vol
 
 from hub.auth import Role
-from hub.core import Hub, ServiceCall
+from hub.core import Hub, HubKey, ServiceCall
 from hub.exceptions import DeviceNotFoundError, ServiceValidationError
 from hub.hookspecs import hookimpl
 from hub.plugins import Integration, SetupContext
@@ -87,9 +87,12 @@ from integrations.ocpp.transactions import (
     valid_db_url,
 )
 
+if TYPE_CHECKING:
+    from integrations.ocpp.system import CentralSystem
+
 _LOGGER = logging.getLogger(__name__)
 
-DATA_SYSTEM = "ocpp.system"
+DATA_SYSTEM: Final[HubKey[CentralSystem]] = HubKey("ocpp.system")
 
 
 def _cp_id(value: Any) -> str:
@@ -240,14 +243,14 @@ async def async_setup(ctx: SetupContext) -> bool:
     return True
 
 
-async def _stop(hub: Hub, system: Any) -> None:
+async def _stop(hub: Hub, system: CentralSystem) -> None:
     """Close every connection and the listeners."""
     if hub.data.get(DATA_SYSTEM) is system:
         hub.data.pop(DATA_SYSTEM)
     await system.stop()
 
 
-def _charger_url(system: Any, address: str) -> str | None:
+def _charger_url(system: CentralSystem, address: str) -> str | None:
     """The URL chargers should use on address: the first listener, on its bound port."""
     if not system.listeners:
         return None
@@ -275,9 +278,7 @@ def charger_urls(hub: Hub, max_profile: int = 3) -> list[str]:
 
 
 def _station_for(hub: Hub, call: ServiceCall) -> Any:
-    from integrations.ocpp.system import CentralSystem
-
-    system: CentralSystem = hub.data[DATA_SYSTEM]
+    system = hub.data[DATA_SYSTEM]
     cp_id = call.data.get("charge_point_id") or call.target.get("charge_point_id")
     if cp_id is None:
         device_ids = list(call.target.get("device_id", []) or [])

@@ -15,7 +15,7 @@ shows live chargers at once. Configuration::
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 import voluptuous as vol
@@ -69,7 +69,7 @@ CONFIG_SCHEMA = vol.Schema(
 
 
 # The running simulated charge points (tests and the README's examples look at them).
-DATA_CHARGERS: HubKey[list[SimulatedChargePoint]] = HubKey("simulator.chargers")
+DATA_CHARGERS: Final[HubKey[list[SimulatedChargePoint]]] = HubKey("simulator.chargers")
 
 
 def _own_url(hub: Hub) -> str:

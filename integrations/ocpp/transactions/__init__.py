@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from integrations.ocpp.transactions.backend import TransactionBackend
 from integrations.ocpp.transactions.model import (
-    DATA_TRANSACTION_STORE,
     DB_FILENAME,
     DEFAULT_LIMIT,
     DEFAULT_MAX_BATCH,
@@ -28,6 +27,7 @@ from integrations.ocpp.transactions.model import (
 from integrations.ocpp.transactions.sqlite import MIGRATIONS, SCHEMA_VERSION, migrate_schema
 from integrations.ocpp.transactions.store import (
     CONF_TRANSACTIONS_DB_URL,
+    DATA_TRANSACTION_STORE,
     TransactionStore,
     async_get_store,
     make_backend,

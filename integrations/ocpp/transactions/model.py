@@ -8,7 +8,6 @@ from typing import Any, Final
 from hub.exceptions import StorageError
 
 DB_FILENAME: Final = "ocpp_transactions.db"
-DATA_TRANSACTION_STORE: Final = "ocpp_transaction_store"
 
 OCPP_16: Final = "1.6"
 OCPP_201: Final = "2.0.1"

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import orjson
 import voluptuous as vol
 
+from hub.core import HubKey
 from integrations.ocpp.transactions.backend import (
     BatchResult,
     Outcome,
@@ -32,7 +33,6 @@ from integrations.ocpp.transactions.backend import (
     wrap,
 )
 from integrations.ocpp.transactions.model import (
-    DATA_TRANSACTION_STORE,
     DB_FILENAME,
     DEFAULT_LIMIT,
     DEFAULT_MAX_BATCH,
@@ -55,6 +55,7 @@ _T = TypeVar("_T")
 # The OCPP integration's option naming the database (default: the SQLite file in the
 # config dir), in the recorder's db_url manner.
 CONF_TRANSACTIONS_DB_URL: Final = "transactions_db_url"
+DATA_TRANSACTION_STORE: Final[HubKey[TransactionStore]] = HubKey("ocpp_transaction_store")
 SQLITE_PREFIX: Final = "sqlite:///"
 POSTGRESQL_PREFIXES: Final = ("postgresql://", "postgres://")
 
@@ -500,7 +501,7 @@ def store_for(hub: Hub, db_url: str | None = None) -> TransactionStore:
 
 async def async_get_store(hub: Hub, db_url: str | None = None) -> TransactionStore:
     """Return the hub's open transaction store, opening it on first use; closed at shutdown."""
-    store: TransactionStore | None = hub.data.get(DATA_TRANSACTION_STORE)
+    store = hub.data.get(DATA_TRANSACTION_STORE)
     if store is None:
         store = store_for(hub, db_url)
         hub.data[DATA_TRANSACTION_STORE] = store

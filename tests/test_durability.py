@@ -16,6 +16,7 @@ from typing import Any
 
 from hub.bootstrap import new_hub
 from hub.recorder import get_recorder
+from integrations.ocpp import DATA_SYSTEM
 from tests.hub_process import free_port, open_charger, start_hub, wait_port
 from tests.integrations.ocpp.conftest import RawChargePoint
 
@@ -121,7 +122,7 @@ async def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path: Path) -> 
             assert float(state.state) >= wh, (cp_id, state.state, wh)
 
         # No acknowledged transaction lost, started or stopped.
-        store = hub.data["ocpp.system"].transactions
+        store = hub.data[DATA_SYSTEM].transactions
         for cp_id, started in ledger.starts.items():
             stored = {int(t.ocpp_id): t for t in await store.transactions(charge_point_id=cp_id)}
             assert started <= set(stored), cp_id

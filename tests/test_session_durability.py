@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hub.bootstrap import new_hub
+from integrations.ocpp import DATA_SYSTEM
 from tests.hub_process import free_port, kill, open_charger, start_hub, wait_port
 from tests.integrations.ocpp.conftest import RawChargePoint
 
@@ -110,7 +111,7 @@ async def test_sessions_survive_sigkill_under_load(tmp_path: Path) -> None:
     hub = new_hub(tmp_path)
     await hub.start()
     try:
-        ledger = hub.data["ocpp.system"].ledger
+        ledger = hub.data[DATA_SYSTEM].ledger
         await asyncio.wait_for(ledger.caught_up.wait(), 60)
     finally:
         await hub.stop()

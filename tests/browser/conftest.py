@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from hub.core import Hub
+from hub.http import DATA_HTTP
 from tests.integrations.ocpp.conftest import (  # noqa: F401 - fixtures used by the tests
     Connect,
     HubFactory,
@@ -80,7 +81,7 @@ def start_dashboard(ocpp_hub: HubFactory) -> DashboardFactory:  # noqa: F811
     async def start(ocpp: str = OCPP, extra: str = "") -> Dashboard:
         _require(DIST / "index.html", "frontend/dist is not built (scripts/setup builds it)")
         hub = await ocpp_hub(ocpp, extra=extra)
-        server = hub.data.get("http")
+        server = hub.data.get(DATA_HTTP)
         assert server is not None, "the hub started without its HTTP server"
         return Dashboard(hub, f"http://127.0.0.1:{server.port}")
 

@@ -10,6 +10,7 @@ from playwright.async_api import Locator, Page, expect
 from hub.alerts import alert_manager
 from hub.auth import Role, auth_manager
 from hub.core import Event
+from hub.http import DATA_HTTP
 from hub.http.websocket_api import KEY_SOCKETS
 from tests.browser.conftest import (
     ADMIN,
@@ -288,7 +289,7 @@ async def test_live_updates_resume_after_the_socket_drops(
     await nav(page, "Chargers")
     await expect(port_badge(page)).to_have_text("Available")
 
-    sockets = dashboard.hub.data["http"].app[KEY_SOCKETS]
+    sockets = dashboard.hub.data[DATA_HTTP].app[KEY_SOCKETS]
     assert sockets, "the page holds no WebSocket to the hub"
     dropped = set(sockets)
     for socket in dropped:

@@ -11,6 +11,7 @@ from playwright.async_api import Locator, Page, expect
 from hub.auth import Role
 from hub.bootstrap import new_hub
 from hub.core import Hub
+from hub.http import DATA_HTTP
 from hub.plugins import SetupContext, plugin_registry
 from tests.browser.conftest import ADMIN, DIST, VIEWER, Dashboard, NewPage, _require, login
 from tests.hub.test_plugins import make_plugin
@@ -46,7 +47,7 @@ async def start_panels(tmp_path: Path) -> AsyncIterator[StartPanels]:
         await hub.start()
         hubs.append(hub)
         assert plugin_registry(hub).is_loaded("demo")
-        server = hub.data.get("http")
+        server = hub.data.get(DATA_HTTP)
         assert server is not None, "the hub started without its HTTP server"
         return Dashboard(hub, f"http://127.0.0.1:{server.port}")
 

@@ -15,6 +15,7 @@ import voluptuous as vol
 from hub.bootstrap import ConfigInvalidError, check_config, new_hub
 from hub.core import CoreState, Hub
 from hub.hookspecs import hookimpl
+from hub.http import DATA_HTTP
 from hub.plugins import (
     HealthReporter,
     Integration,
@@ -310,7 +311,7 @@ async def health(hub: Hub) -> tuple[int, dict[str, Any]]:
     """GET /api/health over a real socket."""
     async with (
         aiohttp.ClientSession() as session,
-        session.get(f"{hub.data['http'].url}/api/health") as response,
+        session.get(f"{hub.data[DATA_HTTP].url}/api/health") as response,
     ):
         return response.status, await response.json()
 
@@ -359,7 +360,7 @@ async def test_a_part_that_stops_working_shows_in_health_until_it_recovers(
         assert caplog.text.count("device unreachable") == 1
         async with (
             aiohttp.ClientSession() as session,
-            session.get(f"{hub.data['http'].url}/metrics") as response,
+            session.get(f"{hub.data[DATA_HTTP].url}/metrics") as response,
         ):
             text = await response.text()
         assert 'evhub_integration_working{domain="pump"} 0.0' in text

@@ -30,6 +30,7 @@ import yaml
 from hub.bootstrap import new_hub
 from hub.charger import EVENT_CHARGER, fire_charger_event
 from hub.core import Context, Hub, State
+from hub.http import DATA_HTTP
 from hub.recorder import Recorder, get_recorder
 from hub.recorder.backend import KIND_PORT_STATUS, KIND_SESSION, Batch
 from tests.integrations.ocpp.conftest import ChargerCallError, RawChargePoint, ws_url
@@ -43,7 +44,7 @@ BIG_INTEGERS = (2**31, 2**63, -(2**63) - 1, 2**64)
 async def get_json(hub: Hub, path: str) -> tuple[int, Any]:
     async with (
         aiohttp.ClientSession() as client,
-        client.get(f"{hub.data['http'].url}{path}") as response,
+        client.get(f"{hub.data[DATA_HTTP].url}{path}") as response,
     ):
         return response.status, await response.json()
 
@@ -52,7 +53,7 @@ async def skipped_in_metrics(hub: Hub) -> dict[tuple[str, str], float]:
     """evhub_recorder_rows_skipped_total by (table, reason), as /metrics shows it."""
     async with (
         aiohttp.ClientSession() as client,
-        client.get(f"{hub.data['http'].url}/metrics") as response,
+        client.get(f"{hub.data[DATA_HTTP].url}/metrics") as response,
     ):
         assert response.status == 200
         text = await response.text()
@@ -242,11 +243,12 @@ CHILD = textwrap.dedent(
     """
     import asyncio, sys
     from hub.bootstrap import new_hub
+    from hub.http import DATA_HTTP
 
     async def main():
         hub = new_hub(sys.argv[1])
         await hub.start()
-        print(hub.data["http"].port, flush=True)
+        print(hub.data[DATA_HTTP].port, flush=True)
         i = 0
         while True:
             hub.states.set("sensor.tick", str(i))

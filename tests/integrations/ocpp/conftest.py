@@ -18,6 +18,7 @@ from hub.testing import (  # noqa: F401 (re-exported for the OCPP tests)
     RawChargePoint,
     ocpp_charge_point,
 )
+from integrations.ocpp import DATA_SYSTEM
 
 # The raw charge point is evhub's pytest plugin's (hub.testing), for third parties too.
 connect = ocpp_charge_point
@@ -51,7 +52,7 @@ async def ocpp_hub(tmp_path: Path) -> AsyncIterator[HubFactory]:
 
 def ws_url(hub: Hub, cp_id: str, index: int = 0, scheme: str = "ws") -> str:
     """The URL a charger with cp_id connects to."""
-    listener = hub.data["ocpp.system"].listeners[index]
+    listener = hub.data[DATA_SYSTEM].listeners[index]
     return f"{scheme}://127.0.0.1:{listener.port}{listener.path}/{cp_id}"
 
 

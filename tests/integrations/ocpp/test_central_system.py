@@ -13,6 +13,7 @@ from hub.bootstrap import new_hub
 from hub.charger import EVENT_CHARGER, ResetType
 from hub.registry import device_registry, entity_registry
 from hub.security import security_log
+from integrations.ocpp import DATA_SYSTEM
 from integrations.ocpp.connection import OcppCallError
 from tests.integrations.ocpp.conftest import (
     ChargerCallError,
@@ -213,7 +214,7 @@ async def test_bad_frames_get_callerrors_and_the_connection_stays(
     # Unreadable: no answer, counted; the connection still works.
     await cp.send_frame("garbage")
     assert (await cp.call("Heartbeat", {}))["currentTime"]
-    system = hub.data["ocpp.system"]
+    system = hub.data[DATA_SYSTEM]
     assert system.unreadable_frames == 1
 
 
@@ -262,7 +263,7 @@ async def test_transactions_are_durable_and_replays_idempotent(
     await cp.call("StopTransaction", stop)
     assert hub.states.get("sensor.bay_1_1_session_energy").state == "7500.0"
     assert hub.states.get("sensor.bay_1_1_session_duration").state == "3600"
-    stored = await hub.data["ocpp.system"].transactions.transactions(charge_point_id="CP-1")
+    stored = await hub.data[DATA_SYSTEM].transactions.transactions(charge_point_id="CP-1")
     assert len(stored) == 1
     assert stored[0].energy_wh == 7500.0
     unknown = await cp.call(
@@ -340,7 +341,7 @@ async def test_timestamps_without_an_offset_are_read_as_utc(
     tx_id = (await cp.call("StartTransaction", start))["transactionId"]
     stop = {"transactionId": tx_id, "meterStop": 500, "timestamp": f"{DAY}T10:30:00.5"}
     await cp.call("StopTransaction", stop)
-    (stored,) = await hub.data["ocpp.system"].transactions.transactions(charge_point_id="CP-1")
+    (stored,) = await hub.data[DATA_SYSTEM].transactions.transactions(charge_point_id="CP-1")
     assert stored.started_at == datetime.fromisoformat(f"{DAY}T10:00:00+00:00").timestamp()
     assert stored.stopped_at == stored.started_at + 1800.5
 
@@ -415,7 +416,7 @@ async def test_call_errors_timeouts_and_offline(ocpp_hub: HubFactory, connect: C
     cp.handlers["ClearCache"] = lambda payload: None  # never answers
     with pytest.raises(OcppCallError, match="did not answer ClearCache within 2 s"):
         await hub.services.call("ocpp", "clear_cache", {}, target)
-    station = hub.data["ocpp.system"].stations["CP-1"]
+    station = hub.data[DATA_SYSTEM].stations["CP-1"]
     cp.handlers["ClearCache"] = lambda payload: ErrorAnswer("NotSupported", "no cache here")
     with pytest.raises(OcppCallError, match="ClearCache with NotSupported") as info:
         await hub.services.call("ocpp", "clear_cache", {}, target)
@@ -490,7 +491,7 @@ async def test_ocpp_201_boot_status_and_transaction_events(
     }
     await cp.call("TransactionEvent", ended)
     assert hub.states.get("sensor.bay_2_1_transaction_id").state == "unknown"
-    stored = await hub.data["ocpp.system"].transactions.transactions(charge_point_id="CP-2")
+    stored = await hub.data[DATA_SYSTEM].transactions.transactions(charge_point_id="CP-2")
     assert len(stored) == 1
     assert stored[0].stopped_at is not None
     await cp.call(
@@ -502,7 +503,7 @@ async def test_ocpp_201_boot_status_and_transaction_events(
         "charger",
         "reset",
         {"type": "soft"},
-        {"device_id": hub.data["ocpp.system"].stations["CP-2"].device_id},
+        {"device_id": hub.data[DATA_SYSTEM].stations["CP-2"].device_id},
     )
     assert await cp.wait_for_call("Reset") == {"type": "OnIdle"}
     await hub.services.call("ocpp", "trigger_message", {"requested_message": "Heartbeat", **target})

@@ -14,6 +14,7 @@ import pytest
 from hub.core import Hub
 from hub.registry import device_registry
 from hub.security import security_log
+from integrations.ocpp import DATA_SYSTEM
 from tests.integrations.ocpp.conftest import (
     ChargerCallError,
     Connect,
@@ -68,7 +69,7 @@ async def booted(hub: Hub, connect: Connect, cp_id: str = "CP-1", version: str =
 
 
 def ports_of(hub: Hub) -> list[int]:
-    return sorted(hub.data["ocpp.system"].stations["CP-1"].ports)
+    return sorted(hub.data[DATA_SYSTEM].stations["CP-1"].ports)
 
 
 @pytest.mark.parametrize("connector", [2**63, 2**32, 2**31, -1])
@@ -237,7 +238,7 @@ async def test_timestamps_far_from_the_hub_clock_are_refused(
     )
     assert error.code == "PropertyConstraintViolation"
     assert "window" in error.description
-    system = hub.data["ocpp.system"]
+    system = hub.data[DATA_SYSTEM]
     assert await system.transactions.transactions("CP-1") == []
     assert events_of(hub, "ocpp_value_out_of_range")
 
@@ -302,7 +303,7 @@ async def test_201_session_without_a_start_reading_counts_from_its_first(
 
 async def _handshake(hub: Hub, raw_tail: str, protocol: str = "ocpp1.6") -> int:
     """Open a websocket to a raw (undecoded) path; return the HTTP status of the answer."""
-    listener = hub.data["ocpp.system"].listeners[0]
+    listener = hub.data[DATA_SYSTEM].listeners[0]
     url = f"http://127.0.0.1:{listener.port}{listener.path}/{raw_tail}"
     async with aiohttp.ClientSession() as session:
         try:
@@ -334,7 +335,7 @@ async def test_invalid_identities_are_refused_at_the_handshake(
 ) -> None:
     hub = await ocpp_hub(OPEN.replace("chargers:", "unknown_chargers: pending\nchargers:"))
     assert await _handshake(hub, tail) == 400
-    system = hub.data["ocpp.system"]
+    system = hub.data[DATA_SYSTEM]
     assert set(system.stations) == {"CP-1"}
     assert system.pending() == []
     [event] = events_of(hub, "ocpp_bad_identity")
@@ -351,7 +352,7 @@ async def test_an_encoded_slash_is_never_a_path(ocpp_hub: HubFactory) -> None:
     )
     # Two raw segments do not reach the id at all.
     assert await _handshake(hub, "CP-X/CP-1") == 400
-    assert hub.data["ocpp.system"].stations["CP-1"].connection is None
+    assert hub.data[DATA_SYSTEM].stations["CP-1"].connection is None
 
 
 async def test_a_valid_identity_with_every_allowed_character_connects(
@@ -360,7 +361,7 @@ async def test_a_valid_identity_with_every_allowed_character_connects(
     cp_id = "aZ09*-_=+|@.x"
     hub = await ocpp_hub(OPEN + f"  - id: '{cp_id}'\n")
     await connect(ws_url(hub, cp_id))
-    assert hub.data["ocpp.system"].stations[cp_id].online
+    assert hub.data[DATA_SYSTEM].stations[cp_id].online
 
 
 # Security profile downgrades
@@ -430,12 +431,12 @@ async def test_a_second_socket_for_a_live_charger_is_refused(
     assert event.data["old_alive"] is True
     # The real station is still the one connected and still heard.
     assert await real.call("Heartbeat", {})
-    assert hub.data["ocpp.system"].stations["CP-1"].connection is not None
+    assert hub.data[DATA_SYSTEM].stations["CP-1"].connection is not None
 
 
 async def test_a_second_socket_replaces_a_dead_one(ocpp_hub: HubFactory, connect: Connect) -> None:
     hub = await ocpp_hub(OPEN)
-    system = hub.data["ocpp.system"]
+    system = hub.data[DATA_SYSTEM]
     system.probe_timeout = 0.5
     # A socket that is open but never reads: it answers no ping (a charger gone silently).
     session = aiohttp.ClientSession()
@@ -469,7 +470,7 @@ async def test_refuse_both_closes_both(ocpp_hub: HubFactory, connect: Connect) -
 
 async def test_slow_handshakes_are_closed(ocpp_hub: HubFactory) -> None:
     hub = await ocpp_hub(OPEN + "handshake_timeout: 1\n")
-    listener = hub.data["ocpp.system"].listeners[0]
+    listener = hub.data[DATA_SYSTEM].listeners[0]
     sockets = []
     for _ in range(20):
         reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
@@ -502,7 +503,7 @@ async def test_pending_chargers_are_capped(ocpp_hub: HubFactory, connect: Connec
     with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
         await connect(ws_url(hub, "NEW-3"))
     assert caught.value.status == 503
-    assert hub.data["ocpp.system"].pending() == ["NEW-0", "NEW-1", "NEW-2"]
+    assert hub.data[DATA_SYSTEM].pending() == ["NEW-0", "NEW-1", "NEW-2"]
     assert events_of(hub, "ocpp_pending_list_full")
     # One already waiting may come back.
     await waiting[1].close()
@@ -523,7 +524,7 @@ async def test_pending_list_survives_a_restart_and_rejected_ones_leave(
     await hub.stop()
 
     hub = await ocpp_hub(PENDING, config_dir=tmp_path)
-    system = hub.data["ocpp.system"]
+    system = hub.data[DATA_SYSTEM]
     assert system.pending() == ["NEW-0", "NEW-1"]
     assert system.pending_info["NEW-0"]["model"] == "X1"
     stations = {d.name for d in device_registry(hub).devices() if d.kind == "station"}
@@ -539,7 +540,7 @@ async def test_pending_chargers_expire(ocpp_hub: HubFactory, connect: Connect) -
     hub = await ocpp_hub(PENDING + "pending_expiry_hours: 1\n")
     cp = await connect(ws_url(hub, "NEW-0"))
     await cp.close()
-    system = hub.data["ocpp.system"]
+    system = hub.data[DATA_SYSTEM]
     await wait_state(hub, "sensor.new_0_connectivity", "pending")
     await system._expire_pending(time.time() + 1800)
     assert system.pending() == ["NEW-0"]
@@ -562,7 +563,7 @@ async def test_accepted_unknown_chargers_are_known_after_a_restart(
     await stranger.close()
     await hub.stop()
     hub = await ocpp_hub(config, config_dir=tmp_path)
-    assert "STRANGER" in hub.data["ocpp.system"].stations
+    assert "STRANGER" in hub.data[DATA_SYSTEM].stations
     assert hub.states.get("sensor.stranger_connectivity").state == "offline"
 
 

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from hub.security import security_log
+from integrations.ocpp import DATA_SYSTEM
 from tests.integrations.ocpp.conftest import Connect, HubFactory, wait_state, ws_url
 
 PASSWORD = "correct-horse-battery-1"
@@ -139,7 +140,7 @@ async def test_profile_1_basic_auth(ocpp_hub: HubFactory, connect: Connect) -> N
     kinds = [e.kind for e in security_log(hub).query(charge_point_id="CP-1")]
     assert kinds == ["ocpp_no_credentials", "ocpp_bad_password", "ocpp_bad_password"]
     # The password is stored hashed, never in clear.
-    stored = hub.data["ocpp.system"].chargers["CP-1"].password_hash
+    stored = hub.data[DATA_SYSTEM].chargers["CP-1"].password_hash
     assert PASSWORD not in stored
     assert stored.startswith("sha256$")
 
@@ -208,7 +209,7 @@ async def test_pending_charger_is_approved(ocpp_hub: HubFactory, connect: Connec
     cp = await connect(ws_url(hub, "NEW-7"), password="new-charger-key-123")
     boot = {"chargePointVendor": "ACME", "chargePointModel": "W1"}
     assert (await cp.call("BootNotification", boot))["status"] == "Pending"
-    assert hub.data["ocpp.system"].pending() == ["NEW-7"]
+    assert hub.data[DATA_SYSTEM].pending() == ["NEW-7"]
     await wait_state(hub, "sensor.new_7_connectivity", "pending")
     cp.handlers["TriggerMessage"] = lambda payload: {"status": "Accepted"}
     await hub.services.call("ocpp", "approve_charger", {"charge_point_id": "NEW-7"})

@@ -10,6 +10,7 @@ from typing import Any
 from hub.charger import EVENT_CHARGER
 from hub.core import Hub
 from hub.recorder import get_recorder
+from integrations.ocpp import DATA_SYSTEM
 from tests.integrations.ocpp.conftest import Connect, HubFactory, RawChargePoint, ws_url
 
 OPEN = """
@@ -76,7 +77,7 @@ async def test_a_new_201_transaction_ends_the_one_left_open(
     await cp.call("TransactionEvent", event201("OLD", "Started", 0, first))
     # Power lost: OLD's Ended is still in the charger's queue when NEW starts.
     await cp.call("TransactionEvent", event201("NEW", "Started", 0, second))
-    station = hub.data["ocpp.system"].stations["CP-1"]
+    station = hub.data[DATA_SYSTEM].stations["CP-1"]
     assert station.ports[1].transaction.ocpp_id == "NEW"
     [old] = ended
     assert old["transaction_id"] == "OLD"
@@ -118,7 +119,7 @@ async def test_a_queued_stop_after_a_restart_closes_the_session(
     await hub.stop()
 
     hub = await ocpp_hub(OPEN, config_dir=tmp_path)
-    station = hub.data["ocpp.system"].stations["CP-1"]
+    station = hub.data[DATA_SYSTEM].stations["CP-1"]
     # The open session is the port's again, before the charger says anything.
     assert station.ports[1].transaction.ocpp_id == str(started["transactionId"])
     cp = await connect(ws_url(hub, "CP-1"))

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 import voluptuous as vol
 
+from integrations.ocpp import DATA_SYSTEM
 from integrations.ocpp.transactions import DB_FILENAME, valid_db_url
 from tests.integrations.ocpp.conftest import Connect, HubFactory, ws_url
 
@@ -50,7 +51,7 @@ async def test_transactions_go_to_postgresql_and_come_back_after_a_restart(
     await hub.stop()
 
     hub = await ocpp_hub(CONFIG.format(url=pg_schema), config_dir=tmp_path)
-    station = hub.data["ocpp.system"].stations["CP-1"]
+    station = hub.data[DATA_SYSTEM].stations["CP-1"]
     assert station.ports[1].transaction.ocpp_id == str(started["transactionId"])
     cp = await connect(ws_url(hub, "CP-1"))
     answer = await cp.call(
@@ -58,7 +59,7 @@ async def test_transactions_go_to_postgresql_and_come_back_after_a_restart(
         {"transactionId": started["transactionId"], "meterStop": 4500, "timestamp": iso()},
     )
     assert answer.get("idTagInfo", {"status": "Accepted"})["status"] == "Accepted"
-    stored = await hub.data["ocpp.system"].transactions.get(started["transactionId"])
+    stored = await hub.data[DATA_SYSTEM].transactions.get(started["transactionId"])
     assert stored.energy_wh == 3500
 
 

@@ -32,6 +32,8 @@ EVENT_INTEGRATION_FAILED: Final = "integration_failed"
 # Times are POSIX seconds (float).
 EVENT_OUTAGE: Final = "uptime_outage"
 EVENT_EXCLUSION: Final = "uptime_exclusion"
+# Fired by the uptime integration when a port's or station's figure moves (alerts listen).
+EVENT_UPTIME_UPDATED: Final = "uptime_updated"
 EVENT_AUDIT: Final = "audit_entry"
 
 # Event data and state attribute keys.

@@ -962,45 +962,29 @@ class HubKey(str, Generic[_T]):
 
 
 class HubData(dict[str, Any]):
-    """``hub.data``: per-integration state, typed where the key is a HubKey."""
+    """``hub.data``: per-integration state, each value under its owner's typed HubKey."""
 
-    @overload
-    def __getitem__(self, key: HubKey[_T]) -> _T: ...
-    @overload
-    def __getitem__(self, key: str) -> Any: ...
-    def __getitem__(self, key: str) -> Any:
-        return super().__getitem__(key)
+    def __getitem__(self, key: HubKey[_T]) -> _T:  # type: ignore[override]
+        return super().__getitem__(key)  # type: ignore[no-any-return]
 
-    @overload
-    def __setitem__(self, key: HubKey[_T], value: _T) -> None: ...
-    @overload
-    def __setitem__(self, key: str, value: Any) -> None: ...
-    def __setitem__(self, key: str, value: Any) -> None:
+    def __setitem__(self, key: HubKey[_T], value: _T) -> None:  # type: ignore[override]
         super().__setitem__(key, value)
 
     @overload  # type: ignore[override]
     def get(self, key: HubKey[_T], default: None = None) -> _T | None: ...
     @overload
     def get(self, key: HubKey[_T], default: _T) -> _T: ...
-    @overload
-    def get(self, key: str, default: Any = None) -> Any: ...
-    def get(self, key: str, default: Any = None) -> Any:
+    def get(self, key: HubKey[_T], default: _T | None = None) -> _T | None:
         return super().get(key, default)
 
-    @overload  # type: ignore[override]
-    def setdefault(self, key: HubKey[_T], default: _T) -> _T: ...
-    @overload
-    def setdefault(self, key: str, default: Any = None) -> Any: ...
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        return super().setdefault(key, default)
+    def setdefault(self, key: HubKey[_T], default: _T) -> _T:  # type: ignore[override]
+        return super().setdefault(key, default)  # type: ignore[no-any-return]
 
     @overload  # type: ignore[override]
     def pop(self, key: HubKey[_T]) -> _T: ...
     @overload
     def pop(self, key: HubKey[_T], default: _T | None) -> _T | None: ...
-    @overload
-    def pop(self, key: str, default: Any = ...) -> Any: ...
-    def pop(self, key: str, default: Any = _MISSING) -> Any:
+    def pop(self, key: HubKey[_T], default: Any = _MISSING) -> Any:
         if default is _MISSING:
             return super().pop(key)
         return super().pop(key, default)

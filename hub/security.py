@@ -197,8 +197,7 @@ def audit(
         "result": redact_text(result),
         "context_id": context.id if context is not None else None,
     }
-    # Annotated: hub.data reads a key whose type holds Any as Any (HubData's str overloads).
-    ring: deque[dict[str, Any]] | None = hub.data.get(DATA_AUDIT_RING)
+    ring = hub.data.get(DATA_AUDIT_RING)
     if ring is None:
         ring = hub.data[DATA_AUDIT_RING] = deque(maxlen=AUDIT_RING_SIZE)
     ring.append(entry)

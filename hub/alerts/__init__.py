@@ -30,6 +30,7 @@ from hub.auth import Role
 from hub.automation import automation_of
 from hub.charger import EVENT_CHARGER, ChargerEventKind
 from hub.clock import Timer, clock
+from hub.const import EVENT_UPTIME_UPDATED
 from hub.core import Context, Event, Hub, HubKey, ServiceCall, Unsubscribe, new_id
 from hub.exceptions import HubError
 from hub.hookspecs import hookimpl
@@ -53,7 +54,6 @@ EVENT_ALERT_UPDATED: Final = "alert_updated"
 EVENT_ALERT_ACKNOWLEDGED: Final = "alert_acknowledged"
 EVENT_ALERT_RESOLVED: Final = "alert_resolved"
 # Fired by the uptime engine: {device_id (or port_id), uptime_percent, window_min}.
-EVENT_UPTIME_UPDATED: Final = "uptime_updated"
 
 SEVERITIES: Final = ("info", "warning", "critical")
 STATE_OPEN: Final = "open"

@@ -287,8 +287,7 @@ CONFIG_SCHEMA: Final = vol.All(
 
 def reports_config(hub: Hub) -> Mapping[str, Any]:
     """The hub's validated ``reports:`` section (its defaults when there is none)."""
-    # Annotated: hub.data reads a key whose type holds Any as Any (HubData's str overloads).
-    found: Mapping[str, Any] | None = hub.data.get(DATA_REPORTS)
+    found = hub.data.get(DATA_REPORTS)
     return found if found is not None else CONFIG_SCHEMA({})
 
 

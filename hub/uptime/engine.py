@@ -68,7 +68,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-from hub.alerts import EVENT_UPTIME_UPDATED
 from hub.charger import EVENT_CHARGER, ChargerCapability, ChargerEventKind, get_charger
 from hub.clock import Timer, clock
 from hub.const import (
@@ -87,6 +86,7 @@ from hub.const import (
     EVENT_HUB_STOP,
     EVENT_OUTAGE,
     EVENT_STATE_CHANGED,
+    EVENT_UPTIME_UPDATED,
     STORAGE_DIR,
 )
 from hub.core import Context, Event, Hub, Unsubscribe, new_id

@@ -13,6 +13,7 @@ from hub.bootstrap import new_hub
 from hub.core import Hub
 from hub.entity import DeviceInfo, Entity, EntityDescription, EntityPlatform
 from hub.exceptions import HubError
+from hub.http import DATA_HTTP
 from hub.registry import DeviceKind, device_registry, entity_registry
 
 POWER = EntityDescription(key="power", name="power", device_class="power", unit_of_measurement="W")
@@ -155,7 +156,7 @@ async def test_health_endpoint(tmp_path: Path) -> None:
     )
     hub = new_hub(tmp_path)
     await hub.start()
-    port = hub.data["http"].port
+    port = hub.data[DATA_HTTP].port
     async with (
         aiohttp.ClientSession() as session,
         session.get(f"http://127.0.0.1:{port}/api/health") as response,

@@ -42,8 +42,8 @@ import asyncpg
 import yaml
 
 from hub.bootstrap import new_hub
-from hub.recorder import get_recorder
 from hub.util import tune_gc_after_start
+from integrations.recorder import get_recorder
 
 ENTITIES = 1_000
 SLICE = 0.005

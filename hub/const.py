@@ -79,7 +79,7 @@ EVENT_DEVICE_REGISTRY_UPDATED: Final = "device_registry_updated"
 EVENT_ENTITY_REGISTRY_UPDATED: Final = "entity_registry_updated"
 
 # Why a port is down, when the regulations exclude that time from its outage time
-# (hub/uptime/figures.py applies them per regulation): the reasons an exclusion, or a lock
+# (integrations/uptime/figures.py applies them per regulation): the reasons an exclusion, or a lock
 # (charger.set_availability), may give.
 EXCLUSION_REASONS: Final = (
     "maintenance",

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from hub.bootstrap import new_hub
-from hub.recorder import get_recorder
-from hub.uptime import engine_of
+from integrations.recorder import get_recorder
+from integrations.uptime import engine_of
 from tests.hub_process import free_port, kill, open_charger, start_hub, wait_port
 from tests.integrations.ocpp.conftest import RawChargePoint
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from hub.bootstrap import new_hub
-from hub.recorder import get_recorder
 from integrations.ocpp import DATA_SYSTEM
+from integrations.recorder import get_recorder
 from tests.hub_process import free_port, open_charger, start_hub, wait_port
 from tests.integrations.ocpp.conftest import RawChargePoint
 

@@ -24,10 +24,10 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from hub.alerts import alert_manager
-from hub.automation import traces
 from hub.bootstrap import new_hub
 from hub.clock import use_manual_clock
+from integrations.alerts import alert_manager
+from integrations.automation import traces
 from integrations.ocpp.simulator import TAMPER_EVENT, SimulatedChargePoint
 from integrations.simulator import DATA_CHARGERS
 from tests.integrations.test_notify_integrations import (  # noqa: F401 - the fixture

@@ -68,8 +68,8 @@ EVENT_ROLES: Final[Mapping[str, Role]] = {
     EVENT_ENTITY_REGISTRY_UPDATED: Role.VIEWER,
     EVENT_SERVICE_REGISTERED: Role.VIEWER,
     EVENT_SERVICE_REMOVED: Role.VIEWER,
-    # Named here so the core need not import them (hub.charger, hub.alerts, hub.notify,
-    # hub.automation).
+    # Named here so the core need not import them (hub.charger, integrations.alerts, hub.notify,
+    # integrations.automation).
     "charger_event": Role.VIEWER,
     "alert_raised": Role.VIEWER,
     "alert_updated": Role.VIEWER,

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 from playwright.async_api import Locator, Page, expect
 
-from hub.alerts import alert_manager
 from hub.auth import Role, auth_manager
 from hub.core import Event
 from hub.http import DATA_HTTP
 from hub.http.websocket_api import KEY_SOCKETS
+from integrations.alerts import alert_manager
 from tests.browser.conftest import (
     ADMIN,
     OPERATOR,

@@ -401,9 +401,9 @@ async def test_what_a_driver_fires_during_its_set_up_reaches_history_and_uptime(
     """Infrastructure (recorder, uptime, alerts, automations) is up before any driver starts:
     a fault a charger reports right as its driver sets up is recorded and counted."""
     from hub.charger import fire_charger_event
-    from hub.recorder import get_recorder
     from hub.registry import DeviceKind, device_registry
-    from hub.uptime import engine_of
+    from integrations.recorder import get_recorder
+    from integrations.uptime import engine_of
 
     async def setup(ctx: SetupContext) -> bool:
         hub = ctx.hub

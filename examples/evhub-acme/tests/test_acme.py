@@ -52,8 +52,8 @@ async def test_wallboxes_are_chargers_with_entities(hub_factory: HubFactory) -> 
 
 
 async def test_what_the_set_up_reports_reaches_history_and_uptime(hub_factory: HubFactory) -> None:
-    from hub.recorder import get_recorder
-    from hub.uptime import engine_of
+    from integrations.recorder import get_recorder
+    from integrations.uptime import engine_of
 
     hub = await hub_factory(CONFIG)
     recorder = get_recorder(hub)

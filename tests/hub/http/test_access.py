@@ -19,9 +19,9 @@ from hub.clock import use_manual_clock
 from hub.core import ServiceCall
 from hub.exceptions import HubError
 from hub.http import DATA_HTTP
-from hub.recorder import get_recorder
 from hub.redact import REDACTED, Secret
 from hub.security import recent_audit, security_log
+from integrations.recorder import get_recorder
 from tests.hub.http.conftest import PASSWORD, Api, make_users, start_api
 from tests.integrations.ocpp.conftest import (  # noqa: F401 - fixtures used by the tests
     Connect,

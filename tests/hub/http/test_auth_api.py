@@ -7,8 +7,8 @@ from pathlib import Path
 import aiohttp
 
 from hub.http import DATA_HTTP
-from hub.recorder import get_recorder
 from hub.security import recent_audit, security_log
+from integrations.recorder import get_recorder
 from tests.hub.http.conftest import PASSWORD, Api, start_api
 
 

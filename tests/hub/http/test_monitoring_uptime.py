@@ -18,9 +18,9 @@ from hub.bootstrap import new_hub
 from hub.clock import ManualClock, use_manual_clock
 from hub.core import Hub
 from hub.http import DATA_HTTP
-from hub.recorder import get_recorder
 from hub.registry import device_registry
-from hub.uptime.report import CSV_COLUMNS
+from integrations.recorder import get_recorder
+from integrations.uptime.report import CSV_COLUMNS
 from tests.hub.http.conftest import Api, make_users, write_config
 from tests.integrations.ocpp.conftest import (  # noqa: F401 - the fixture
     Connect,

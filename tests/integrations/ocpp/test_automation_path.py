@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from hub.alerts import alert_manager
-from hub.automation import traces
 from hub.core import Event
+from integrations.alerts import alert_manager
+from integrations.automation import traces
 from tests.integrations.ocpp.conftest import Connect, HubFactory, ws_url
 from tests.integrations.test_notify_integrations import (  # noqa: F401 - the fixture
     PASSWORD,

@@ -9,8 +9,8 @@ from typing import Any
 
 from hub.charger import EVENT_CHARGER
 from hub.core import Hub
-from hub.recorder import get_recorder
 from integrations.ocpp import DATA_SYSTEM
+from integrations.recorder import get_recorder
 from tests.integrations.ocpp.conftest import Connect, HubFactory, RawChargePoint, ws_url
 
 OPEN = """

@@ -1,0 +1,95 @@
+"""The automations' HTTP views: list, enable, disable, trigger (audited) and traces."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from hub.auth import Role
+from hub.http.service_call import call_service
+from hub.http.view import KEY_HUB, ApiError, current_user, json_response, remote
+
+if TYPE_CHECKING:
+    from hub.plugins import SetupContext
+    from integrations.automation import Automation, AutomationManager
+
+
+def register_views(ctx: SetupContext, manager: AutomationManager, service_domain: str) -> None:
+    """Serve the automations API through the set-up context."""
+
+    def automation(request: web.Request) -> Automation:
+        automation_id = request.match_info["automation_id"]
+        found = manager.automations.get(automation_id)
+        if found is None:
+            raise ApiError(404, "not_found", f"no automation {automation_id!r}")
+        return found
+
+    async def get_automations(request: web.Request) -> web.Response:
+        """Every automation with its state."""
+        return json_response(
+            [
+                {
+                    "id": a.id,
+                    "alias": a.alias,
+                    "description": a.config.get("description"),
+                    "enabled": a.enabled,
+                    "mode": a.mode,
+                    "last_triggered": a.last_triggered,
+                    "running": a.running > 0,
+                }
+                for a in manager.automations.values()
+            ]
+        )
+
+    async def call(request: web.Request, service: str) -> web.Response:
+        found = automation(request)
+        result: Any = await call_service(
+            request.app[KEY_HUB],
+            current_user(request),
+            remote(request),
+            service_domain,
+            service,
+            {"automation_id": found.id},
+            None,
+        )
+        return json_response({"result": result})
+
+    async def enable_automation(request: web.Request) -> web.Response:
+        """Turn an automation on."""
+        return await call(request, "turn_on")
+
+    async def disable_automation(request: web.Request) -> web.Response:
+        """Turn an automation off."""
+        return await call(request, "turn_off")
+
+    async def trigger_automation(request: web.Request) -> web.Response:
+        """Run an automation now (conditions skipped)."""
+        return await call(request, "trigger")
+
+    async def get_traces(request: web.Request) -> web.Response:
+        """The recent runs of an automation, oldest first."""
+        return json_response([trace.as_dict() for trace in automation(request).traces])
+
+    ctx.register_view(
+        "GET", "/api/automations", get_automations, role=Role.VIEWER, summary="Automations"
+    )
+    for action, handler, summary in (
+        ("enable", enable_automation, "Enable an automation"),
+        ("disable", disable_automation, "Disable an automation"),
+        ("trigger", trigger_automation, "Run an automation now"),
+    ):
+        ctx.register_view(
+            "POST",
+            f"/api/automations/{{automation_id}}/{action}",
+            handler,
+            role=Role.OPERATOR,
+            summary=summary,
+        )
+    ctx.register_view(
+        "GET",
+        "/api/automations/{automation_id}/traces",
+        get_traces,
+        role=Role.VIEWER,
+        summary="Recent runs of an automation",
+    )

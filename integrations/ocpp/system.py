@@ -818,6 +818,9 @@ class CentralSystem:
         )
 
     def _schedule_sweep(self) -> None:
+        # On the loop's clock, not the hub clock: a socket's silence is measured in real time
+        # (a test that moves the manual clock a month must not find every charger silent), as
+        # the CALL reply and probe timeouts of connection.py are.
         self._sweep_handle = self.hub.loop.call_later(SWEEP_INTERVAL, self._sweep)
 
     def note_connect(self) -> None:

@@ -32,12 +32,12 @@ from hub.const import EVENT_UPTIME_UPDATED
 from hub.core import Context, Event, Hub, HubKey, ServiceCall, Unsubscribe, new_id
 from hub.exceptions import HubError
 from hub.hookspecs import hookimpl
+from hub.origins import origin_of
 from hub.plugins import Integration, SetupContext
 from hub.registry import device_registry
 from hub.security import EVENT_SECURITY
 from hub.storage import Store
 from integrations.alerts.views import register_views
-from integrations.automation import automation_of
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -739,13 +739,12 @@ async def async_setup(ctx: SetupContext) -> bool:
 
     def raise_alert(call: ServiceCall) -> dict[str, Any]:
         data = call.data
-        automation_id = automation_of(hub, call.context)
         return manager.raise_alert(
             data[ATTR_KEY],
             data[ATTR_TITLE],
             data[ATTR_MESSAGE],
             data[ATTR_SEVERITY],
-            f"automation:{automation_id}" if automation_id else "service",
+            origin_of(hub, call.context) or "service",
             station_id=data.get(ATTR_STATION_ID),
             device_id=data.get(ATTR_DEVICE_ID),
             entity_id=data.get(ATTR_ENTITY_ID),

@@ -29,6 +29,7 @@ from hub.auth import Role
 from hub.clock import clock
 from hub.core import Context, Hub, HubKey, ServiceCall, Unsubscribe, new_id
 from hub.hookspecs import hookimpl
+from hub.origins import set_origin
 from hub.plugins import Integration, SetupContext
 from integrations.automation.actions import Runner, StopRun, Trace, _validate_sequence
 from integrations.automation.cli import evhub_cli_commands as evhub_cli_commands  # the CLI hook
@@ -42,8 +43,8 @@ _LOGGER = logging.getLogger(__name__)
 DOMAIN = "automations"
 SERVICE_DOMAIN = "automation"
 DATA: Final[HubKey[AutomationManager]] = HubKey("automation.manager")
-# Context id of each running automation run -> automation id (see automation_of).
-DATA_RUN_CONTEXTS: Final[HubKey[dict[str, str]]] = HubKey("automation.run_contexts")
+# A run's context is marked with this origin and the automation's id (hub.origins).
+ORIGIN_PREFIX: Final = "automation:"
 TRACES_KEPT = 5
 MODES = ("single", "restart", "queued", "parallel")
 
@@ -146,8 +147,7 @@ class Automation:
         """One run: check conditions, run actions, keep the trace."""
         now = clock(self.hub).time()
         run_context = context.child() if context is not None else Context()
-        runs = self.hub.data.setdefault(DATA_RUN_CONTEXTS, {})
-        runs[run_context.id] = self.id
+        forget_origin = set_origin(self.hub, run_context, f"{ORIGIN_PREFIX}{self.id}")
         trace = Trace(self.id, new_id(), trigger, now)
         self.traces.append(trace)
         self.last_triggered = now
@@ -184,25 +184,12 @@ class Automation:
             trace.error = f"{type(err).__name__}: {err}"
             _LOGGER.error("Automation %s failed: %s", self.id, trace.error)
         finally:
-            runs.pop(run_context.id, None)
+            forget_origin()
             trace.finished = clock(self.hub).time()
             manager = self.hub.data.get(DATA)
             if manager is not None:
                 manager.save_traces()
         return trace
-
-
-def automation_of(hub: Hub, context: Context | None) -> str | None:
-    """Return the id of the running automation whose action is being carried out in context.
-
-    Service calls from an action get a child of the run's context, so the parent tells.
-    """
-    if context is None:
-        return None
-    runs = hub.data.get(DATA_RUN_CONTEXTS, {})
-    if not runs:
-        return None
-    return runs.get(context.parent_id or "") or runs.get(context.id)
 
 
 TRACES_STORE_KEY = "automation.traces"

@@ -421,5 +421,7 @@ def evhub_integration() -> Integration:
         version=__version__,
         setup=async_setup,
         config_schema=CONFIG_SCHEMA,
+        # Attempts are read from the recorder's history.
+        dependencies=("recorder",),
         infrastructure=True,
     )

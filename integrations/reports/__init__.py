@@ -64,6 +64,7 @@ from integrations.uptime.const import (
 )
 from integrations.uptime.figures import (
     CEC_RULES,
+    CEC_STANDARD_PCT,
     NEVI_RULES,
     NEVI_YEAR_SECONDS,
     Rules,
@@ -157,7 +158,6 @@ CEC_REASONS: Final = (
     REASON_NATURAL_DISASTER,
     REASON_MAINTENANCE,
 )
-CEC_STANDARD_PCT: Final = 97.0
 CEC_SEMIANNUAL: Final = (
     "station_id",
     "network_provider",
@@ -964,6 +964,8 @@ def evhub_integration() -> Integration:
         version=__version__,
         setup=async_setup,
         config_schema=CONFIG_SCHEMA,
+        # The reports are the uptime engine's figures over the recorder's history.
+        dependencies=("uptime",),
     )
 
 

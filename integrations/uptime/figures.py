@@ -86,6 +86,8 @@ CEC_RULES: Final = Rules(
     maintenance_cap_s=MAINTENANCE_CAP_S,
 )
 RULES: Final = {RULE_NEVI: NEVI_RULES, RULE_CEC: CEC_RULES}
+# The CEC's reliability standard: each port up at least this share of the time.
+CEC_STANDARD_PCT: Final = 97.0
 
 
 def _split_years(intervals: Sequence[Interval], zone: zoneinfo.ZoneInfo) -> list[Interval]:

@@ -22,7 +22,7 @@ from hub.http.view import (
 )
 from hub.registry import DeviceKind, device_registry
 from integrations.uptime.const import REASONS
-from integrations.uptime.figures import mean_percent
+from integrations.uptime.figures import CEC_STANDARD_PCT, mean_percent
 from integrations.uptime.report import PortReport, ReportSource, UptimeReport, build_report
 
 if TYPE_CHECKING:
@@ -65,9 +65,6 @@ def station_filter(request: web.Request) -> str | None:
 
 
 def _cec_target() -> float:
-    # The CEC standard is the reports' (imported here: the reports import the uptime package).
-    from integrations.reports import CEC_STANDARD_PCT
-
     return CEC_STANDARD_PCT
 
 

@@ -95,3 +95,40 @@ def test_the_check_sees_imports_inside_functions_and_relative_ones() -> None:
     found = _imports(probe, text)
     assert (2, "integrations.recorder") in found
     assert (3, "integrations.ocpp") in found
+
+
+# An integration may use another's public modules only if it depends on it, directly or
+# through what it declares (it is then set up first, and turning it off turns this one
+# off). The one exception: the alerts' charge-success rule reads charge_success when it is
+# there and judges nothing when it is not, so that `charge_success: false` leaves the other
+# alert rules running.
+_OPTIONAL_IMPORTS = {("alerts", "charge_success")}
+
+
+def test_an_integration_imports_only_what_it_declares() -> None:
+    from hub.plugins import PluginLoader
+
+    entry_points = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"][
+        "evhub.integrations"
+    ]
+    loader = PluginLoader()
+
+    def needs(domain: str) -> set[str]:
+        found: set[str] = set()
+        for dependency in loader.load(domain).dependencies:
+            found |= {dependency, *needs(dependency)}
+        return found
+
+    wrong = []
+    for domain, module in entry_points.items():
+        declared = needs(domain)
+        package = ROOT / module.replace(".", "/")
+        files = sorted(package.rglob("*.py")) if package.is_dir() else [package.with_suffix(".py")]
+        for path in files:
+            for line, imported in _imports(path):
+                for other, other_module in entry_points.items():
+                    if other == domain or _inside(imported, {other_module}) is None:
+                        continue
+                    if other not in declared and (domain, other) not in _OPTIONAL_IMPORTS:
+                        wrong.append(f"{path.relative_to(ROOT)}:{line} imports {imported}")
+    assert not wrong, "undeclared dependencies:\n" + "\n".join(sorted(set(wrong)))

@@ -1,7 +1,8 @@
 """Durable store of OCPP charging transactions; the public names.
 
 store.py: the TransactionStore API and its request queue; backend.py: the interface its
-databases implement; sqlite.py and postgres.py: the two backends, each with its SQL;
+databases implement; operations.py: the operations and their SQL, written once; sqlite.py
+and postgres.py: the two backends, each with its schema and its driver for the operations;
 model.py: the records, limits and errors.
 """
 

@@ -8,39 +8,30 @@ the next batch connects again.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
 import re
-import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
-
-import orjson
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from hub.migration import MigrationError, Migrations, asyncpg_statements, migrate_asyncpg
 from integrations.ocpp.transactions.backend import (
     BatchResult,
-    Operations,
     Outcome,
     Request,
     TransactionBackend,
     wrap,
     wrap_commit,
 )
-from integrations.ocpp.transactions.model import (
-    EVENT_COLUMNS,
-    EVENT_ENDED,
-    MAX_TRANSACTION_ID,
-    TX_COLUMNS,
-    Transaction,
-    TransactionEvent,
-    TransactionStoreError,
-    row_to_transaction,
-)
+from integrations.ocpp.transactions.model import TransactionStoreError
+from integrations.ocpp.transactions.operations import ALL, INSERT, ONE, VAL, Op, bind
 
 if TYPE_CHECKING:
     import asyncpg
 
 _LOGGER = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # Serialises schema changes of hubs sharing one database (not the recorder's key).
 _MIGRATION_LOCK_KEY: Final = 0x65766875625F7478
@@ -195,356 +186,34 @@ class PostgresTransactionBackend(TransactionBackend):
 # Operations: each runs inside the batch's transaction, under a savepoint of its own.
 
 
-async def _fetch(conn: asyncpg.Connection, row_id: int, replayed: bool = False) -> Transaction:
-    row = await conn.fetchrow(f"SELECT {TX_COLUMNS} FROM transactions WHERE id = $1", row_id)
-    return row_to_transaction(tuple(row), replayed)
+@functools.lru_cache(maxsize=64)
+def numbered(sql: str) -> str:
+    """The SQL with its ? placeholders numbered as PostgreSQL wants them: $1, $2, ..."""
+    count = itertools.count(1)
+    return re.sub(r"\?", lambda _: f"${next(count)}", sql)
 
 
-async def start_transaction(
-    conn: asyncpg.Connection,
-    *,
-    charge_point_id: str,
-    connector_id: int,
-    id_tag: str,
-    meter_start_wh: float,
-    started_at: float,
-    ocpp_version: str,
-    replay_key: str,
-    evse_id: int | None,
-    remote_id: int | None,
-) -> Transaction:
-    row = await conn.fetchrow(
-        f"SELECT {TX_COLUMNS} FROM transactions"
-        " WHERE charge_point_id = $1 AND start_replay_key = $2",
-        charge_point_id,
-        replay_key,
-    )
-    if row is not None:
-        return row_to_transaction(tuple(row), replayed=True)
-    now = time.time()
-    row_id: int = await conn.fetchval(
-        "INSERT INTO transactions (charge_point_id, ocpp_version, connector_id, evse_id, id_tag,"
-        " remote_id, started_at, meter_start_wh, start_replay_key, created_at, updated_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-        charge_point_id,
-        ocpp_version,
-        connector_id,
-        evse_id,
-        id_tag,
-        remote_id,
-        float(started_at),
-        float(meter_start_wh),
-        replay_key,
-        now,
-        now,
-    )
-    if row_id > MAX_TRANSACTION_ID:
-        raise TransactionStoreError(
-            f"transaction ids are exhausted: {row_id} does not fit OCPP's 32-bit transactionId"
-        )
-    return Transaction(
-        id=row_id,
-        ocpp_id=str(row_id),
-        charge_point_id=charge_point_id,
-        connector_id=connector_id,
-        evse_id=evse_id,
-        id_tag=id_tag,
-        started_at=started_at,
-        stopped_at=None,
-        meter_start_wh=meter_start_wh,
-        meter_stop_wh=None,
-        energy_wh=None,
-        stop_reason=None,
-        ocpp_version=ocpp_version,
-        remote_id=remote_id,
-    )
+async def _run(conn: asyncpg.Connection, op: Op[_T]) -> _T:
+    """Run an operation to its end on conn, sending it each query's answer."""
+    send = op.send
+    answer: Any = None
+    try:
+        while True:
+            how, sql, args = send(answer)
+            if how is ONE:
+                answer = await conn.fetchrow(numbered(sql), *args)
+            elif how is VAL:
+                answer = await conn.fetchval(numbered(sql), *args)
+            elif how is ALL:
+                answer = await conn.fetch(numbered(sql), *args)
+            elif how is INSERT:
+                answer = await conn.fetchval(numbered(sql + " RETURNING id"), *args)
+            else:
+                await conn.execute(numbered(sql), *args)
+                answer = None
+    except StopIteration as done:
+        result: _T = done.value
+        return result
 
 
-async def stop_transaction(
-    conn: asyncpg.Connection,
-    *,
-    charge_point_id: str,
-    transaction_id: int,
-    meter_stop_wh: float,
-    stopped_at: float,
-    reason: str | None,
-    replay_key: str,
-    id_tag: str | None,
-) -> Transaction | None:
-    if not 0 < transaction_id <= MAX_TRANSACTION_ID:
-        return None
-    # Only ids we handed to this very charge point: a charger cannot stop another's session.
-    row = await conn.fetchrow(
-        f"SELECT {TX_COLUMNS} FROM transactions"
-        " WHERE id = $1 AND charge_point_id = $2 AND charger_tx_id IS NULL",
-        transaction_id,
-        charge_point_id,
-    )
-    if row is None:
-        return None
-    stored = row_to_transaction(tuple(row))
-    if stored.stopped_at is not None:
-        return row_to_transaction(tuple(row), replayed=True)
-    energy = None if stored.meter_start_wh is None else meter_stop_wh - stored.meter_start_wh
-    await conn.execute(
-        "UPDATE transactions SET stopped_at = $1, meter_stop_wh = $2, energy_wh = $3,"
-        " stop_reason = $4, stop_id_tag = $5, stop_replay_key = $6, updated_at = $7"
-        " WHERE id = $8",
-        float(stopped_at),
-        float(meter_stop_wh),
-        None if energy is None else float(energy),
-        reason,
-        id_tag,
-        replay_key,
-        time.time(),
-        stored.id,
-    )
-    return await _fetch(conn, stored.id)
-
-
-async def upsert_event(
-    conn: asyncpg.Connection,
-    *,
-    charge_point_id: str,
-    transaction_id: str,
-    seq_no: int,
-    event_type: str,
-    timestamp: float,
-    offline: bool,
-    meter_wh: float | None,
-    data: str,
-    evse_id: int | None,
-    connector_id: int | None,
-    id_tag: str | None,
-    remote_id: int | None,
-    stop_reason: str | None,
-    ocpp_version: str,
-) -> tuple[Transaction, bool]:
-    now = time.time()
-    meter = None if meter_wh is None else float(meter_wh)
-    row_id: int | None = await conn.fetchval(
-        "SELECT id FROM transactions WHERE charge_point_id = $1 AND charger_tx_id = $2",
-        charge_point_id,
-        transaction_id,
-    )
-    found = row_id is not None
-    if row_id is None:
-        row_id = await conn.fetchval(
-            "INSERT INTO transactions (charger_tx_id, charge_point_id, ocpp_version,"
-            " connector_id, evse_id, id_tag, remote_id, started_at, meter_start_wh,"
-            " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-            " RETURNING id",
-            transaction_id,
-            charge_point_id,
-            ocpp_version,
-            connector_id,
-            evse_id,
-            id_tag,
-            remote_id,
-            float(timestamp),
-            meter,
-            now,
-            now,
-        )
-    else:
-        seen = await conn.fetchval(
-            "SELECT 1 FROM transaction_events WHERE transaction_row = $1 AND seq_no = $2",
-            row_id,
-            seq_no,
-        )
-        if seen is not None:
-            return await _fetch(conn, row_id, replayed=True), True
-    assert row_id is not None
-    await conn.execute(
-        f"INSERT INTO transaction_events (transaction_row, {EVENT_COLUMNS})"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        row_id,
-        seq_no,
-        event_type,
-        float(timestamp),
-        int(offline),
-        meter,
-        data,
-        now,
-    )
-    if found:
-        # Events may arrive out of order: the start is whatever has the lowest seqNo.
-        await conn.execute(
-            "UPDATE transactions SET"
-            " connector_id = COALESCE(connector_id, $2),"
-            " evse_id = COALESCE(evse_id, $3),"
-            " id_tag = COALESCE(id_tag, $4),"
-            " remote_id = COALESCE(remote_id, $5),"
-            " started_at = (SELECT timestamp FROM transaction_events"
-            "   WHERE transaction_row = $1 ORDER BY seq_no LIMIT 1),"
-            " meter_start_wh = (SELECT meter_wh FROM transaction_events"
-            "   WHERE transaction_row = $1 AND meter_wh IS NOT NULL ORDER BY seq_no LIMIT 1),"
-            " updated_at = $6"
-            " WHERE id = $1",
-            row_id,
-            connector_id,
-            evse_id,
-            id_tag,
-            remote_id,
-            now,
-        )
-    if event_type == EVENT_ENDED:
-        # The first Ended closes the transaction; without a meter value, the last one known.
-        await conn.execute(
-            "UPDATE transactions SET stopped_at = $2, stop_reason = $3,"
-            " meter_stop_wh = COALESCE($4::double precision, (SELECT meter_wh"
-            "   FROM transaction_events WHERE transaction_row = $1 AND meter_wh IS NOT NULL"
-            "   ORDER BY seq_no DESC LIMIT 1)),"
-            " stop_id_tag = $5, updated_at = $6"
-            " WHERE id = $1 AND stopped_at IS NULL",
-            row_id,
-            float(timestamp),
-            stop_reason,
-            meter,
-            id_tag,
-            now,
-        )
-    await conn.execute(
-        "UPDATE transactions SET energy_wh = meter_stop_wh - meter_start_wh WHERE id = $1",
-        row_id,
-    )
-    return await _fetch(conn, row_id), False
-
-
-async def get(conn: asyncpg.Connection, *, transaction_id: int) -> Transaction | None:
-    if not 0 < transaction_id <= MAX_TRANSACTION_ID:
-        return None
-    row = await conn.fetchrow(
-        f"SELECT {TX_COLUMNS} FROM transactions WHERE id = $1", transaction_id
-    )
-    return None if row is None else row_to_transaction(tuple(row))
-
-
-async def get_by_ocpp_id(
-    conn: asyncpg.Connection, *, charge_point_id: str, ocpp_id: str
-) -> Transaction | None:
-    row = await conn.fetchrow(
-        f"SELECT {TX_COLUMNS} FROM transactions WHERE charge_point_id = $1 AND charger_tx_id = $2",
-        charge_point_id,
-        ocpp_id,
-    )
-    if (
-        row is None
-        and ocpp_id.isascii()
-        and ocpp_id.isdecimal()
-        and 0 < int(ocpp_id) <= MAX_TRANSACTION_ID
-    ):
-        row = await conn.fetchrow(
-            f"SELECT {TX_COLUMNS} FROM transactions"
-            " WHERE id = $1 AND charge_point_id = $2 AND charger_tx_id IS NULL",
-            int(ocpp_id),
-            charge_point_id,
-        )
-    return None if row is None else row_to_transaction(tuple(row))
-
-
-async def open_transactions(conn: asyncpg.Connection, *, charge_point_id: str) -> list[Transaction]:
-    rows = await conn.fetch(
-        f"SELECT {TX_COLUMNS} FROM transactions"
-        " WHERE charge_point_id = $1 AND stopped_at IS NULL ORDER BY started_at, id",
-        charge_point_id,
-    )
-    return [row_to_transaction(tuple(row)) for row in rows]
-
-
-async def open_transactions_all(conn: asyncpg.Connection) -> list[Transaction]:
-    rows = await conn.fetch(
-        f"SELECT {TX_COLUMNS} FROM transactions WHERE stopped_at IS NULL ORDER BY started_at, id"
-    )
-    return [row_to_transaction(tuple(row)) for row in rows]
-
-
-async def changed_since(
-    conn: asyncpg.Connection, *, since: float | None, after_id: int, limit: int
-) -> list[tuple[float, Transaction]]:
-    start = -1.0 if since is None else float(since)
-    rows = await conn.fetch(
-        f"SELECT updated_at, {TX_COLUMNS} FROM transactions"
-        " WHERE (updated_at > $1 OR (updated_at = $1 AND id > $2))"
-        " ORDER BY updated_at, id LIMIT $3",
-        start,
-        after_id,
-        limit,
-    )
-    return [(float(row[0]), row_to_transaction(tuple(row)[1:])) for row in rows]
-
-
-async def ledger_mark(conn: asyncpg.Connection, *, name: str) -> float | None:
-    value = await conn.fetchval("SELECT value FROM ledger WHERE name = $1", name)
-    return None if value is None else float(value)
-
-
-async def set_ledger_mark(conn: asyncpg.Connection, *, name: str, value: float) -> None:
-    await conn.execute(
-        "INSERT INTO ledger (name, value) VALUES ($1, $2)"
-        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        name,
-        float(value),
-    )
-
-
-async def transactions(
-    conn: asyncpg.Connection, *, charge_point_id: str | None, since: float | None, limit: int
-) -> list[Transaction]:
-    clauses: list[str] = []
-    args: list[Any] = []
-    if charge_point_id is not None:
-        args.append(charge_point_id)
-        clauses.append(f"charge_point_id = ${len(args)}")
-    if since is not None:
-        args.append(float(since))
-        clauses.append(f"started_at >= ${len(args)}")
-    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    args.append(limit)
-    rows = await conn.fetch(
-        f"SELECT {TX_COLUMNS} FROM transactions{where} ORDER BY started_at, id LIMIT ${len(args)}",
-        *args,
-    )
-    return [row_to_transaction(tuple(row)) for row in rows]
-
-
-async def events(
-    conn: asyncpg.Connection, *, charge_point_id: str, ocpp_id: str
-) -> list[TransactionEvent]:
-    rows = await conn.fetch(
-        f"SELECT {EVENT_COLUMNS} FROM transaction_events WHERE transaction_row ="
-        " (SELECT id FROM transactions WHERE charge_point_id = $1 AND charger_tx_id = $2)"
-        " ORDER BY seq_no",
-        charge_point_id,
-        ocpp_id,
-    )
-    return [
-        TransactionEvent(
-            charge_point_id=charge_point_id,
-            transaction_id=ocpp_id,
-            seq_no=seq_no,
-            event_type=event_type,
-            timestamp=timestamp,
-            offline=bool(offline),
-            meter_wh=meter_wh,
-            data=orjson.loads(data),
-            received_at=received_at,
-        )
-        for seq_no, event_type, timestamp, offline, meter_wh, data, received_at in rows
-    ]
-
-
-OPERATIONS: Final = Operations(
-    start_transaction=start_transaction,
-    stop_transaction=stop_transaction,
-    upsert_event=upsert_event,
-    get=get,
-    get_by_ocpp_id=get_by_ocpp_id,
-    open_transactions=open_transactions,
-    open_transactions_all=open_transactions_all,
-    changed_since=changed_since,
-    ledger_mark=ledger_mark,
-    set_ledger_mark=set_ledger_mark,
-    transactions=transactions,
-    events=events,
-)
+OPERATIONS: Final = bind(_run)

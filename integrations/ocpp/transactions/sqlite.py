@@ -9,39 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
 import logging
 import os
 import sqlite3
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final
-
-import orjson
+from typing import Any, Final, TypeVar
 
 from hub.migration import MigrationError, Migrations, migrate_sqlite
 from integrations.ocpp.transactions.backend import (
     BatchResult,
-    Operations,
     Outcome,
     Request,
     TransactionBackend,
     wrap,
     wrap_commit,
 )
-from integrations.ocpp.transactions.model import (
-    EVENT_COLUMNS,
-    EVENT_ENDED,
-    MAX_TRANSACTION_ID,
-    TX_COLUMNS,
-    Transaction,
-    TransactionEvent,
-    TransactionStoreError,
-    row_to_transaction,
-)
+from integrations.ocpp.transactions.model import TransactionStoreError
+from integrations.ocpp.transactions.operations import ALL, INSERT, ONE, VAL, Op, bind
 
 _LOGGER = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 SCHEMA_VERSION: Final = 2
 
@@ -151,334 +139,32 @@ def migrate_schema(
 # Operations: each runs on the writer thread, inside the batch's SQLite transaction.
 
 
-def _fetch(conn: sqlite3.Connection, row_id: int, replayed: bool = False) -> Transaction:
-    row = conn.execute(f"SELECT {TX_COLUMNS} FROM transactions WHERE id = ?", (row_id,)).fetchone()
-    return row_to_transaction(row, replayed)
+def _run(conn: sqlite3.Connection, op: Op[_T]) -> _T:
+    """Run an operation to its end on conn, sending it each query's answer."""
+    send = op.send
+    answer: Any = None
+    try:
+        while True:
+            # Each cursor goes at once: a live one keeps its statement open under the next.
+            how, sql, args = send(answer)
+            if how is ONE:
+                answer = conn.execute(sql, args).fetchone()
+            elif how is VAL:
+                row = conn.execute(sql, args).fetchone()
+                answer = None if row is None else row[0]
+            elif how is ALL:
+                answer = conn.execute(sql, args).fetchall()
+            elif how is INSERT:
+                answer = conn.execute(sql, args).lastrowid
+            else:
+                conn.execute(sql, args)
+                answer = None
+    except StopIteration as done:
+        result: _T = done.value
+        return result
 
 
-def start_transaction(
-    conn: sqlite3.Connection,
-    *,
-    charge_point_id: str,
-    connector_id: int,
-    id_tag: str,
-    meter_start_wh: float,
-    started_at: float,
-    ocpp_version: str,
-    replay_key: str,
-    evse_id: int | None,
-    remote_id: int | None,
-) -> Transaction:
-    row = conn.execute(
-        f"SELECT {TX_COLUMNS} FROM transactions WHERE charge_point_id = ? AND start_replay_key = ?",
-        (charge_point_id, replay_key),
-    ).fetchone()
-    if row is not None:
-        return row_to_transaction(row, replayed=True)
-    now = time.time()
-    cursor = conn.execute(
-        "INSERT INTO transactions (charge_point_id, ocpp_version, connector_id, evse_id, id_tag,"
-        " remote_id, started_at, meter_start_wh, start_replay_key, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            charge_point_id,
-            ocpp_version,
-            connector_id,
-            evse_id,
-            id_tag,
-            remote_id,
-            started_at,
-            meter_start_wh,
-            replay_key,
-            now,
-            now,
-        ),
-    )
-    row_id = cursor.lastrowid
-    assert row_id is not None
-    if row_id > MAX_TRANSACTION_ID:
-        raise TransactionStoreError(
-            f"transaction ids are exhausted: {row_id} does not fit OCPP's 32-bit transactionId"
-        )
-    return Transaction(
-        id=row_id,
-        ocpp_id=str(row_id),
-        charge_point_id=charge_point_id,
-        connector_id=connector_id,
-        evse_id=evse_id,
-        id_tag=id_tag,
-        started_at=started_at,
-        stopped_at=None,
-        meter_start_wh=meter_start_wh,
-        meter_stop_wh=None,
-        energy_wh=None,
-        stop_reason=None,
-        ocpp_version=ocpp_version,
-        remote_id=remote_id,
-    )
-
-
-def stop_transaction(
-    conn: sqlite3.Connection,
-    *,
-    charge_point_id: str,
-    transaction_id: int,
-    meter_stop_wh: float,
-    stopped_at: float,
-    reason: str | None,
-    replay_key: str,
-    id_tag: str | None,
-) -> Transaction | None:
-    if not 0 < transaction_id <= MAX_TRANSACTION_ID:
-        return None
-    # Only ids we handed to this very charge point: a charger cannot stop another's session.
-    row = conn.execute(
-        f"SELECT {TX_COLUMNS} FROM transactions"
-        " WHERE id = ? AND charge_point_id = ? AND charger_tx_id IS NULL",
-        (transaction_id, charge_point_id),
-    ).fetchone()
-    if row is None:
-        return None
-    stored = row_to_transaction(row)
-    if stored.stopped_at is not None:
-        return dataclasses.replace(stored, replayed=True)
-    energy = None if stored.meter_start_wh is None else meter_stop_wh - stored.meter_start_wh
-    conn.execute(
-        "UPDATE transactions SET stopped_at = ?, meter_stop_wh = ?, energy_wh = ?,"
-        " stop_reason = ?, stop_id_tag = ?, stop_replay_key = ?, updated_at = ? WHERE id = ?",
-        (stopped_at, meter_stop_wh, energy, reason, id_tag, replay_key, time.time(), stored.id),
-    )
-    return dataclasses.replace(
-        stored,
-        stopped_at=stopped_at,
-        meter_stop_wh=meter_stop_wh,
-        energy_wh=energy,
-        stop_reason=reason,
-        stop_id_tag=id_tag,
-    )
-
-
-def upsert_event(
-    conn: sqlite3.Connection,
-    *,
-    charge_point_id: str,
-    transaction_id: str,
-    seq_no: int,
-    event_type: str,
-    timestamp: float,
-    offline: bool,
-    meter_wh: float | None,
-    data: str,
-    evse_id: int | None,
-    connector_id: int | None,
-    id_tag: str | None,
-    remote_id: int | None,
-    stop_reason: str | None,
-    ocpp_version: str,
-) -> tuple[Transaction, bool]:
-    now = time.time()
-    found = conn.execute(
-        "SELECT id FROM transactions WHERE charge_point_id = ? AND charger_tx_id = ?",
-        (charge_point_id, transaction_id),
-    ).fetchone()
-    if found is None:
-        row_id = conn.execute(
-            "INSERT INTO transactions (charger_tx_id, charge_point_id, ocpp_version,"
-            " connector_id, evse_id, id_tag, remote_id, started_at, meter_start_wh,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                transaction_id,
-                charge_point_id,
-                ocpp_version,
-                connector_id,
-                evse_id,
-                id_tag,
-                remote_id,
-                timestamp,
-                meter_wh,
-                now,
-                now,
-            ),
-        ).lastrowid
-        assert row_id is not None
-    else:
-        row_id = found[0]
-        seen = conn.execute(
-            "SELECT 1 FROM transaction_events WHERE transaction_row = ? AND seq_no = ?",
-            (row_id, seq_no),
-        ).fetchone()
-        if seen is not None:
-            return _fetch(conn, row_id, replayed=True), True
-    conn.execute(
-        f"INSERT INTO transaction_events (transaction_row, {EVENT_COLUMNS})"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (row_id, seq_no, event_type, timestamp, int(offline), meter_wh, data, now),
-    )
-    params = {
-        "row": row_id,
-        "connector": connector_id,
-        "evse": evse_id,
-        "id_tag": id_tag,
-        "remote": remote_id,
-        "now": now,
-    }
-    if found is not None:
-        # Events may arrive out of order: the start is whatever has the lowest seqNo.
-        conn.execute(
-            "UPDATE transactions SET"
-            " connector_id = COALESCE(connector_id, :connector),"
-            " evse_id = COALESCE(evse_id, :evse),"
-            " id_tag = COALESCE(id_tag, :id_tag),"
-            " remote_id = COALESCE(remote_id, :remote),"
-            " started_at = (SELECT timestamp FROM transaction_events"
-            "   WHERE transaction_row = :row ORDER BY seq_no LIMIT 1),"
-            " meter_start_wh = (SELECT meter_wh FROM transaction_events"
-            "   WHERE transaction_row = :row AND meter_wh IS NOT NULL ORDER BY seq_no LIMIT 1),"
-            " updated_at = :now"
-            " WHERE id = :row",
-            params,
-        )
-    if event_type == EVENT_ENDED:
-        # The first Ended closes the transaction; without a meter value, the last one known.
-        conn.execute(
-            "UPDATE transactions SET stopped_at = :ts, stop_reason = :reason,"
-            " meter_stop_wh = COALESCE(:meter, (SELECT meter_wh FROM transaction_events"
-            "   WHERE transaction_row = :row AND meter_wh IS NOT NULL"
-            "   ORDER BY seq_no DESC LIMIT 1)),"
-            " stop_id_tag = :id_tag, updated_at = :now"
-            " WHERE id = :row AND stopped_at IS NULL",
-            {**params, "ts": timestamp, "reason": stop_reason, "meter": meter_wh},
-        )
-    conn.execute(
-        "UPDATE transactions SET energy_wh = meter_stop_wh - meter_start_wh WHERE id = ?",
-        (row_id,),
-    )
-    return _fetch(conn, row_id), False
-
-
-def get(conn: sqlite3.Connection, *, transaction_id: int) -> Transaction | None:
-    row = conn.execute(
-        f"SELECT {TX_COLUMNS} FROM transactions WHERE id = ?", (transaction_id,)
-    ).fetchone()
-    return None if row is None else row_to_transaction(row)
-
-
-def get_by_ocpp_id(
-    conn: sqlite3.Connection, *, charge_point_id: str, ocpp_id: str
-) -> Transaction | None:
-    row = conn.execute(
-        f"SELECT {TX_COLUMNS} FROM transactions WHERE charge_point_id = ? AND charger_tx_id = ?",
-        (charge_point_id, ocpp_id),
-    ).fetchone()
-    if row is None and ocpp_id.isascii() and ocpp_id.isdecimal():
-        row = conn.execute(
-            f"SELECT {TX_COLUMNS} FROM transactions"
-            " WHERE id = ? AND charge_point_id = ? AND charger_tx_id IS NULL",
-            (int(ocpp_id), charge_point_id),
-        ).fetchone()
-    return None if row is None else row_to_transaction(row)
-
-
-def open_transactions(conn: sqlite3.Connection, *, charge_point_id: str) -> list[Transaction]:
-    rows = conn.execute(
-        f"SELECT {TX_COLUMNS} FROM transactions"
-        " WHERE charge_point_id = ? AND stopped_at IS NULL ORDER BY started_at, id",
-        (charge_point_id,),
-    ).fetchall()
-    return [row_to_transaction(row) for row in rows]
-
-
-def open_transactions_all(conn: sqlite3.Connection) -> list[Transaction]:
-    rows = conn.execute(
-        f"SELECT {TX_COLUMNS} FROM transactions WHERE stopped_at IS NULL ORDER BY started_at, id"
-    ).fetchall()
-    return [row_to_transaction(row) for row in rows]
-
-
-def changed_since(
-    conn: sqlite3.Connection, *, since: float | None, after_id: int, limit: int
-) -> list[tuple[float, Transaction]]:
-    start = -1.0 if since is None else since
-    rows = conn.execute(
-        f"SELECT updated_at, {TX_COLUMNS} FROM transactions"
-        " WHERE (updated_at > ? OR (updated_at = ? AND id > ?))"
-        " ORDER BY updated_at, id LIMIT ?",
-        (start, start, after_id, limit),
-    ).fetchall()
-    return [(float(row[0]), row_to_transaction(row[1:])) for row in rows]
-
-
-def ledger_mark(conn: sqlite3.Connection, *, name: str) -> float | None:
-    row = conn.execute("SELECT value FROM ledger WHERE name = ?", (name,)).fetchone()
-    return None if row is None else float(row[0])
-
-
-def set_ledger_mark(conn: sqlite3.Connection, *, name: str, value: float) -> None:
-    conn.execute(
-        "INSERT INTO ledger (name, value) VALUES (?, ?)"
-        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        (name, value),
-    )
-
-
-def transactions(
-    conn: sqlite3.Connection, *, charge_point_id: str | None, since: float | None, limit: int
-) -> list[Transaction]:
-    clauses: list[str] = []
-    args: list[Any] = []
-    if charge_point_id is not None:
-        clauses.append("charge_point_id = ?")
-        args.append(charge_point_id)
-    if since is not None:
-        clauses.append("started_at >= ?")
-        args.append(since)
-    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    args.append(limit)
-    rows = conn.execute(
-        f"SELECT {TX_COLUMNS} FROM transactions{where} ORDER BY started_at, id LIMIT ?", args
-    ).fetchall()
-    return [row_to_transaction(row) for row in rows]
-
-
-def events(
-    conn: sqlite3.Connection, *, charge_point_id: str, ocpp_id: str
-) -> list[TransactionEvent]:
-    rows = conn.execute(
-        f"SELECT {EVENT_COLUMNS} FROM transaction_events WHERE transaction_row ="
-        " (SELECT id FROM transactions WHERE charge_point_id = ? AND charger_tx_id = ?)"
-        " ORDER BY seq_no",
-        (charge_point_id, ocpp_id),
-    ).fetchall()
-    return [
-        TransactionEvent(
-            charge_point_id=charge_point_id,
-            transaction_id=ocpp_id,
-            seq_no=seq_no,
-            event_type=event_type,
-            timestamp=timestamp,
-            offline=bool(offline),
-            meter_wh=meter_wh,
-            data=orjson.loads(data),
-            received_at=received_at,
-        )
-        for seq_no, event_type, timestamp, offline, meter_wh, data, received_at in rows
-    ]
-
-
-OPERATIONS: Final = Operations(
-    start_transaction=start_transaction,
-    stop_transaction=stop_transaction,
-    upsert_event=upsert_event,
-    get=get,
-    get_by_ocpp_id=get_by_ocpp_id,
-    open_transactions=open_transactions,
-    open_transactions_all=open_transactions_all,
-    changed_since=changed_since,
-    ledger_mark=ledger_mark,
-    set_ledger_mark=set_ledger_mark,
-    transactions=transactions,
-    events=events,
-)
+OPERATIONS: Final = bind(_run)
 
 
 class SQLiteTransactionBackend(TransactionBackend):

@@ -30,6 +30,7 @@ import pytest
 from hub.bootstrap import new_hub
 from hub.clock import ManualClock, use_manual_clock
 from hub.core import Hub
+from hub.exceptions import HubError
 
 HubFactory = Callable[..., Awaitable[Hub]]
 DEFAULT_CONFIG = "hub:\n  time_zone: UTC\n"
@@ -135,7 +136,7 @@ def api_user() -> Callable[[Hub, str], Awaitable[str]]:
 _IDS = itertools.count(1)
 
 
-class ChargerCallError(Exception):
+class ChargerCallError(HubError):
     """The hub answered a call with a CALLERROR."""
 
     def __init__(self, frame: list[Any]) -> None:

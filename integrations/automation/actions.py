@@ -167,8 +167,9 @@ def _one_repeat_kind(value: dict[str, Any]) -> dict[str, Any]:
 MAX_REPEAT = 10_000
 
 
+# Control flow, not an error: deliberately not a HubError.
 class StopRun(Exception):
-    """A stop action ended the run."""
+    """A stop action ended the run (a `stop:` step or a failed step that stops it)."""
 
     def __init__(self, reason: str, error: bool) -> None:
         super().__init__(reason)

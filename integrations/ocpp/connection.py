@@ -53,7 +53,7 @@ class OcppCallError(HubError):
         self.code = code
 
 
-class HandlerError(Exception):
+class HandlerError(HubError):
     """A handler's refusal, answered with a CALLERROR of the given code."""
 
     def __init__(self, code: str, description: str) -> None:

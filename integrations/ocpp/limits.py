@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from hub.exceptions import HubError
+
 INT32_MIN: Final = -(2**31)
 INT32_MAX: Final = 2**31 - 1
 
@@ -58,7 +60,7 @@ DEFAULT_FUTURE_MINUTES: Final = 1440.0
 _DAY: Final = 86400.0
 
 
-class LimitError(ValueError):
+class LimitError(HubError, ValueError):
     """A value outside the range a charger can send; carries the field's name."""
 
     def __init__(self, field: str, message: str) -> None:

@@ -34,6 +34,7 @@ from typing import Any, Final
 import fastjsonschema
 import orjson
 
+from hub.exceptions import HubError
 from integrations.ocpp.limits import tighten
 
 
@@ -117,7 +118,7 @@ class CallError:
 Frame = Call | CallResult | CallError
 
 
-class FrameError(Exception):
+class FrameError(HubError):
     """A frame or payload that breaks OCPP-J; carries what the CALLERROR should say.
 
     `message_id` is None when the frame was unreadable. `message_type_id` is the type of the

@@ -7,8 +7,10 @@ from typing import Any, Protocol, cast
 
 import aiohttp
 
+from hub.exceptions import HubError
 
-class SimulatorError(Exception):
+
+class SimulatorError(HubError):
     """Root of the simulator's errors."""
 
 

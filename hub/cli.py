@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hub import __version__
-from hub.commands import ATTR_RUN, CliCommands, config_dir
+from hub.commands import ATTR_RUN, CliCommands, add_config_argument
 from hub.const import CONFIG_FILE
 from hub.core import Hub
 from hub.exceptions import HubError
@@ -30,10 +30,6 @@ def setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format=LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S")
     # aiohttp's access log repeats what the API audit log says better.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-
-
-def _config_dir(value: str) -> Path:
-    return config_dir(value)
 
 
 def _add_integration_commands(
@@ -60,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the hub")
-    run.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
+    add_config_argument(run)
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     user = commands.add_parser("user", help="manage the users of the web interface and API")
@@ -68,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     user_add = user_commands.add_parser("add", help="add a user (asks for the password)")
     user_add.add_argument("name")
     user_add.add_argument("--role", choices=["admin", "operator", "viewer"], required=True)
-    user_add.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
+    add_config_argument(user_add)
     user_add.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
@@ -76,17 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     ban = commands.add_parser("ban", help="addresses banned from password logins")
     ban_commands = ban.add_subparsers(dest="ban_command", metavar="ACTION")
     ban_list = ban_commands.add_parser("list", help="list the banned addresses")
-    ban_list.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
+    add_config_argument(ban_list)
     ban_remove = ban_commands.add_parser(
         "remove", help="lift the ban of an address (run it while the hub is stopped)"
     )
     ban_remove.add_argument("address")
-    ban_remove.add_argument(
-        "--config", "-c", type=_config_dir, default=Path("."), help="config dir"
-    )
+    add_config_argument(ban_remove)
 
     check = commands.add_parser("check-config", help="check the configuration and exit")
-    check.add_argument("--config", "-c", type=_config_dir, default=Path("."), help="config dir")
+    add_config_argument(check)
 
     _add_integration_commands(commands)
     return parser

@@ -39,14 +39,9 @@ HTTP_CONFIG = "http:\n  server_host: 127.0.0.1\n  server_port: 0\n  zeroconf: fa
 _KEPT_THREADS = ("MainThread", "asyncio_", "ThreadPoolExecutor", "pydevd", "waitress")
 
 
-@pytest.fixture
-def verify_cleanup() -> Any:
-    """Fail a test that leaves tasks, timers or threads running (autouse below)."""
-    return _verify_cleanup
-
-
 @pytest.fixture(autouse=True)
-async def _verify_cleanup() -> AsyncIterator[None]:
+async def verify_cleanup() -> AsyncIterator[None]:
+    """Fail a test that leaves tasks, timers or threads running."""
     loop = asyncio.get_running_loop()
     tasks_before = asyncio.all_tasks(loop)
     threads_before = set(threading.enumerate())

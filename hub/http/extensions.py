@@ -8,6 +8,7 @@ An integration adds them through its set-up context, which removes them again.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -224,19 +225,6 @@ class Extensions:
 
         return remove
 
-    def describe_views(self) -> list[Mapping[str, Any]]:
-        """The registered views, for the API's description."""
-        return [
-            {
-                "method": v.method,
-                "path": v.path,
-                "role": str(v.role),
-                "summary": v.summary,
-                "tag": v.domain,
-            }
-            for v in self.views
-        ]
-
 
 DATA_EXTENSIONS: Final[HubKey[Extensions]] = HubKey("http.extensions")
 
@@ -263,38 +251,36 @@ def _allowed(request: web.Request, role: Role) -> User:
     return user
 
 
-async def _core_path(request: web.Request) -> bool:
-    """Tell whether a core route serves this path with another method (a 405, not a 404)."""
-    for resource in request.app.router.resources():
-        if resource.canonical in ("/api/{tail}", "/{tail}"):
-            continue  # this dispatcher and the frontend's catch-all
-        _match, allowed = await resource.resolve(request)
-        if allowed:
-            return True
-    return False
+@functools.cache
+def _installed_domains() -> frozenset[str]:
+    # Read once: the entry points are scanned from disk, and a request to an unknown path,
+    # anyone's, must not cost that. Installing a package needs a restart anyway.
+    from hub.plugins import PluginLoader
+
+    return frozenset(PluginLoader.available())
 
 
 def _installed(request: web.Request) -> bool:
     """Whether /api/<domain>/... names an installed integration that serves no view now."""
     from hub.http.view import KEY_HUB
-    from hub.plugins import PluginLoader, plugin_registry
+    from hub.plugins import plugin_registry
 
     parts = request.path.split("/")
     domain = parts[2] if len(parts) > 2 else ""
     if not domain or any(view.domain == domain for view in extensions(request.app[KEY_HUB]).views):
         return False  # it runs: a path it does not serve is not found
     return (
-        domain in PluginLoader.available()
-        or domain in plugin_registry(request.app[KEY_HUB]).statuses()
+        domain in _installed_domains() or domain in plugin_registry(request.app[KEY_HUB]).statuses()
     )
 
 
 async def dispatch_view(request: web.Request) -> web.StreamResponse:
     """Answer /api/<domain>/... with the view an integration registered there, if any."""
-    from hub.http.view import KEY_HUB, ApiError
+    from hub.http.view import KEY_HUB, ApiError, _is_api_path
 
     found = extensions(request.app[KEY_HUB]).match(request.method, request.path)
-    if found is None and await _core_path(request):
+    if found is None and await _is_api_path(request):
+        # A core route serves this path with another method.
         raise ApiError(405, "method_not_allowed", f"{request.method} not allowed here")
     if found is None and _installed(request):
         # An integration's view while it does not run (not configured, its set-up failed, or

@@ -289,9 +289,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def _is_api_path(request: web.Request) -> bool:
-    """Whether a route other than the frontend's catch-all serves this path (any method)."""
+    """Whether a core route serves this path (any method): not the frontend's catch-all, nor
+    the dispatcher of integrations' views (hub.http.extensions)."""
     for resource in request.app.router.resources():
-        if resource.canonical.startswith("/{tail"):
+        if resource.canonical.startswith("/{tail") or resource.canonical == "/api/{tail}":
             continue
         _match, allowed = await resource.resolve(request)
         if allowed:

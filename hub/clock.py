@@ -1,8 +1,9 @@
 """The hub's clock: real time in production, a clock tests advance by hand.
 
 Every timer of the hub goes through it (automations' ``for:`` deadlines, delays and time
-triggers, delayed store writes, restore-state saves, notification retries), so tests run them
-without sleeping.
+triggers, delayed store writes, restore-state saves, notification retries, plugin retries,
+OCPP's liveness sweep, call and probe timeouts and session ledger), so tests run them without
+sleeping. Durations are measured with ``monotonic``, timestamps taken with ``time``.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ class Clock:
         """The current time, timezone-aware (UTC)."""
         return datetime.fromtimestamp(self.time(), UTC)
 
+    def monotonic(self) -> float:
+        """Seconds on a clock that never jumps, for measuring how long something took or
+        has been silent (the wall clock of ``time`` may be stepped by NTP)."""
+        return time.monotonic()
+
     def call_later(self, delay: float, callback: Callable[[], Any]) -> Timer:
         """Run callback after delay seconds."""
         delay = max(0.0, delay)
@@ -88,6 +94,9 @@ class ManualClock(Clock):
         self._seq = itertools.count()
 
     def time(self) -> float:
+        return self._now
+
+    def monotonic(self) -> float:
         return self._now
 
     def call_later(self, delay: float, callback: Callable[[], Any]) -> Timer:

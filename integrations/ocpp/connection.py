@@ -43,6 +43,10 @@ Handler = Callable[[dict[str, Any], Context], Awaitable[dict[str, Any]]]
 _IDS = itertools.count(1)
 # A connection's repeated offences of one kind become one security event per interval.
 REPORT_INTERVAL = 10.0
+# How long a ping waits for its pong, in real time: the socket's round trip, not hub time. A
+# pong later than this still counts as a sign of life when it comes; waiting for it makes a
+# test's manual clock see a live charger as alive before it moves on to its silence limit.
+PONG_WAIT = 2.0
 
 
 class OcppCallError(HubError):
@@ -99,8 +103,11 @@ class Connection:
         self.ws = ws
         self.version = version
         self.remote = remote
-        self.connected_at = time.time()
-        self.last_seen = time.monotonic()
+        self.clock = system.clock
+        self.connected_at = self.clock.time()
+        # When the last frame or pong came, on the hub's monotonic clock (the liveness sweep
+        # compares it with the heartbeat interval).
+        self.last_seen = self.clock.monotonic()
         self.ping_sent_at: float | None = None
         self.unreadable_frames = 0
         self.bad_frames = 0
@@ -110,8 +117,8 @@ class Connection:
         self.out_of_range = 0
         self._call_lock = asyncio.Lock()
         self._pending: tuple[str, str, asyncio.Future[Any]] | None = None
-        # Set by any frame while a probe waits for a sign of life.
-        self._activity: asyncio.Event | None = None
+        # Resolved by any frame while a probe or a ping waits for a sign of life.
+        self._activity: asyncio.Future[None] | None = None
         self.closed = False
 
     @property
@@ -122,10 +129,11 @@ class Connection:
     async def run(self) -> None:
         """Read frames until the socket closes."""
         ws = self.ws
+        clock = self.clock
         async for msg in ws:
-            self.last_seen = time.monotonic()
-            if self._activity is not None:
-                self._activity.set()
+            self.last_seen = clock.monotonic()
+            if self._activity is not None and not self._activity.done():
+                self._activity.set_result(None)
             if msg.type is WSMsgType.TEXT:
                 await self._on_text(msg.data)
             elif msg.type is WSMsgType.PING:
@@ -141,29 +149,44 @@ class Connection:
                 _LOGGER.info("%s websocket error: %s", self.cp_id, ws.exception())
                 break
         self.closed = True
-        if self._activity is not None:
-            self._activity.set()
+        if self._activity is not None and not self._activity.done():
+            self._activity.set_result(None)
         self._fail_pending(OcppCallError(f"charger {self.cp_id} disconnected"))
 
-    async def ping(self) -> None:
-        """Send a websocket ping; the pong counts as a sign of life."""
+    def start_ping(self) -> None:
+        """Send a websocket ping; the pong (any frame) counts as a sign of life.
+
+        The ping is out from now on (the liveness sweep reads ``ping_sent_at``). The task
+        waits a moment for the answer, so whoever waits for the hub to settle (a test moving
+        its manual clock) sees a live charger's pong before its silence limit.
+        """
         if self.closed or self.ws.closed:
             return
+        # The round trip is measured in real time: it is the socket's latency.
         self.ping_sent_at = time.monotonic()
-        with contextlib.suppress(ConnectionError):
-            await self.ws.ping()
+        self.system.hub.create_task(self._ping(), f"ping {self.cp_id}")
+
+    async def _ping(self) -> None:
+        activity = self._activity
+        if activity is None or activity.done():
+            activity = self._activity = asyncio.get_running_loop().create_future()
+        try:
+            with contextlib.suppress(ConnectionError):
+                await self.ws.ping()
+            await asyncio.wait((activity,), timeout=PONG_WAIT)
+        finally:
+            if self._activity is activity:
+                self._activity = None
 
     async def probe(self, timeout: float) -> bool:
         """Tell whether the charger still answers on this socket (a pong or any frame)."""
         if self.closed or self.ws.closed:
             return False
-        activity = self._activity = asyncio.Event()
+        activity = self._activity = asyncio.get_running_loop().create_future()
         try:
             with contextlib.suppress(ConnectionError):
                 await self.ws.ping()
-            try:
-                await asyncio.wait_for(activity.wait(), timeout)
-            except TimeoutError:
+            if not await self._within(activity, timeout):
                 return False
         finally:
             if self._activity is activity:
@@ -346,7 +369,9 @@ class Connection:
             stats.message(action)
             await self._send(call_frame(message_id, action, payload))
             try:
-                result = await asyncio.wait_for(future, timeout)
+                if not await self._within(future, timeout):
+                    raise TimeoutError
+                result = future.result()
             except TimeoutError:
                 stats.error(action)
                 raise OcppCallError(
@@ -362,6 +387,25 @@ class Connection:
             stats.observe(action, elapsed)
             self.station.set_latency(elapsed * 1000)
             return result
+
+    async def _within(self, future: asyncio.Future[Any], timeout: float) -> bool:
+        """Wait for future up to timeout seconds of hub time; tell whether it resolved.
+
+        On the hub clock, so a test moves a charger's silence past a timeout by advancing
+        its manual clock, without sleeping.
+        """
+
+        def settle(resolved: bool) -> None:
+            if not waiter.done():
+                waiter.set_result(resolved)
+
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda _: settle(True))
+        timer = self.clock.call_later(timeout, lambda: settle(False))
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
 
     def _fail_pending(self, error: Exception) -> None:
         pending = self._pending

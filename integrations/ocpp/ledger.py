@@ -6,6 +6,9 @@ store has, or with sessions open that the store closed. The ledger keeps a mark 
 every transaction changed before it is known to be in history too. At each start it
 re-announces (``record_session``, history only) what changed since the mark; while the hub
 runs it moves the mark forward after history confirmed it has written everything so far.
+
+It wakes on the hub clock; the mark itself is in the store's time (``time.time()`` when a row
+was written), which is what it is compared with.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 from typing import TYPE_CHECKING, Final
 
 from hub.charger import history_flush, record_session
+from hub.clock import clock
 from integrations.ocpp.transactions import Transaction, TransactionStoreError
 
 if TYPE_CHECKING:
@@ -60,8 +64,9 @@ class SessionLedger:
         try:
             await self.catch_up()
             self.caught_up.set()
+            hub_clock = clock(self.system.hub)
             while True:
-                await asyncio.sleep(INTERVAL)
+                await hub_clock.sleep(INTERVAL)
                 await self.advance()
         except TransactionStoreError as err:
             _LOGGER.warning("Session ledger stopped: %s", err)

@@ -8,10 +8,10 @@ import binascii
 import hashlib
 import hmac
 import logging
+import math
 import os
 import re
 import ssl
-import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.charger import PendingCharger
+from hub.clock import Timer, clock
 from hub.const import EVENT_HUB_STARTED
 from hub.core import CoreState, Hub
 from hub.http.metrics import ProtocolStats, register_protocol_stats
@@ -269,7 +270,7 @@ class Listener:
         await ws.prepare(request)
         station = system.station(cp_id, pending=pending)
         connection = Connection(system, station, ws, version, remote)
-        system.note_connect()
+        system.note_connect(station.heartbeat_interval)
         system.note_profile(cp_id, self.profile)
         await station.attach(connection, self.profile)
         try:
@@ -533,7 +534,9 @@ class CentralSystem:
         self.stats = ProtocolStats()
         self._unregister_stats: Callable[[], None] | None = None
         self._store: Store[dict[str, Any]] = Store(hub, 1, CHARGERS_STORE_KEY, private=True)
-        self._sweep_handle: asyncio.TimerHandle | None = None
+        self.clock = clock(hub)
+        self._sweep_timer: Timer | None = None
+        self._sweep_due = math.inf
         self._open_at_freeze = 0
         self._last_connect = 0.0
         self._unsub_started: Callable[[], None] | None = None
@@ -606,9 +609,9 @@ class CentralSystem:
         if self._unsub_started is not None:
             self._unsub_started()
             self._unsub_started = None
-        if self._sweep_handle is not None:
-            self._sweep_handle.cancel()
-            self._sweep_handle = None
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+            self._sweep_timer = None
         if self._unregister_stats is not None:
             self._unregister_stats()
             self._unregister_stats = None
@@ -679,7 +682,7 @@ class CentralSystem:
 
     def admit_pending(self, cp_id: str, remote: str | None, offered_key: str | None) -> None:
         """Let an unknown charger wait for approval, if the pending list has room."""
-        now = time.time()
+        now = self.clock.time()
         entry = self.pending_info.get(cp_id)
         if entry is None:
             if len(self.pending_info) >= self.max_pending:
@@ -722,7 +725,7 @@ class CentralSystem:
     def note_accepted(self, cp_id: str) -> None:
         """An unknown charger admitted by `unknown_chargers: accept`: keep it from now on."""
         if cp_id not in self.accepted:
-            self.accepted[cp_id] = time.time()
+            self.accepted[cp_id] = self.clock.time()
             self._save()
 
     def pending(self) -> list[str]:
@@ -731,7 +734,7 @@ class CentralSystem:
 
     def pending_chargers(self) -> list[PendingCharger]:
         """The chargers waiting for approval, as the hub lists them (hub.charger.Admission)."""
-        now = time.time()
+        now = self.clock.time()
         found = []
         for cp_id in self.pending():
             connection = self.stations[cp_id].connection
@@ -817,25 +820,69 @@ class CentralSystem:
             data=data,
         )
 
-    def _schedule_sweep(self) -> None:
-        # On the loop's clock, not the hub clock: a socket's silence is measured in real time
-        # (a test that moves the manual clock a month must not find every charger silent), as
-        # the CALL reply and probe timeouts of connection.py are.
-        self._sweep_handle = self.hub.loop.call_later(SWEEP_INTERVAL, self._sweep)
+    def _schedule_sweep(self, due: float | None = None) -> None:
+        """Arm the one liveness timer, on the hub clock, for the next thing falling due.
 
-    def note_connect(self) -> None:
-        """Note when the last connection came, for freezing long-lived objects after a burst."""
-        self._last_connect = time.monotonic()
+        With ``due``, only bring an armed timer forward (a new connection's first deadline).
+        The sweep runs at most once a second, and only when something can fall due (a ping, a
+        silence limit, a pending charger's expiry, a burst settling), so a test's clock can
+        jump a month in a few hundred steps, not 2.6 million.
+        """
+        now = self.clock.monotonic()
+        if due is None:
+            due = self._next_due(now)
+        elif self._sweep_timer is not None and self._sweep_due <= max(due, now + SWEEP_INTERVAL):
+            return
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+            self._sweep_timer = None
+        if due == math.inf:
+            return
+        self._sweep_due = max(due, now + SWEEP_INTERVAL)
+        self._sweep_timer = self.clock.call_later(self._sweep_due - now, self._sweep)
+
+    def _next_due(self, now: float) -> float:
+        """When the sweep next has something to do, on the monotonic hub clock."""
+        due = math.inf
+        for station in self.stations.values():
+            connection = station.connection
+            if connection is None:
+                continue
+            interval = station.heartbeat_interval
+            limit = connection.last_seen + interval * self.offline_after
+            if connection.ping_sent_at is None:
+                limit = min(limit, connection.last_seen + interval)
+            due = min(due, limit)
+        if self.pending_info:
+            wall = self.clock.time()
+            for entry in self.pending_info.values():
+                last = float(entry.get("last_seen", wall))
+                due = min(due, now + last + self.pending_expiry - wall)
+        if self._connected_since_freeze():
+            due = min(due, self._last_connect + BURST_SETTLED)
+        return due
+
+    def _connected_since_freeze(self) -> bool:
+        """Whether a burst of connections is open that has not been frozen yet."""
+        return self._open_at_freeze + BURST_CONNECTS <= sum(
+            1 for station in self.stations.values() if station.connection is not None
+        )
+
+    def note_connect(self, heartbeat_interval: float) -> None:
+        """A charger connected: watch its silence, and whether a burst of them settles."""
+        self._last_connect = now = self.clock.monotonic()
+        self._schedule_sweep(now + min(heartbeat_interval, BURST_SETTLED))
 
     def _sweep(self) -> None:
         """Mark silent chargers offline and ping idle ones: one timer for all connections."""
-        now = time.monotonic()
+        self._sweep_timer = None
+        now = self.clock.monotonic()
         connected = 0
         for station in self.stations.values():
             station.check_liveness(now)
             connected += station.connection is not None
         if self.pending_info:
-            self.hub.create_task(self._expire_pending(time.time()), "expire pending chargers")
+            self.hub.create_task(self._expire_pending(self.clock.time()), "expire pending chargers")
         if connected < self._open_at_freeze:
             self._open_at_freeze = connected
         elif (

@@ -55,9 +55,9 @@ class OcppCalls(Protocol):
     async def update_firmware(self, station: Station, location: str, when: str) -> Any: ...
 
 
-def now_iso() -> str:
-    """The hub's time as OCPP writes it (UTC, seconds, Z)."""
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def now_iso(now: float) -> str:
+    """The hub's time (POSIX seconds of the hub clock) as OCPP writes it (UTC, seconds, Z)."""
+    return datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def answer_status(answer: Any) -> Any:
@@ -69,7 +69,7 @@ def answer_status(answer: Any) -> Any:
 
 async def on_heartbeat(station: Station, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
     station._touch(context=ctx)
-    return {"currentTime": now_iso()}
+    return {"currentTime": now_iso(station.now())}
 
 
 async def on_data_transfer(

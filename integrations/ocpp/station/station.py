@@ -8,7 +8,6 @@ version, the messages it handles and the words of the calls it sends, is in v16 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -358,7 +357,8 @@ class Station(Charger):
         port.session_start_wh = transaction.meter_start_wh
 
     def check_liveness(self, now: float) -> None:
-        """Called every second: ping idle chargers, mark silent ones offline."""
+        """Called by the liveness sweep (now: the hub's monotonic clock): ping a charger
+        idle for a heartbeat interval, mark one silent for offline_after intervals offline."""
         connection = self.connection
         if connection is None:
             return
@@ -368,11 +368,11 @@ class Station(Charger):
             self.connection = None
             self._went_offline("silent")
             self.hub.create_task(connection.close(code=1001, message=b"silent too long"))
-        elif silence > self.heartbeat_interval and connection.ping_sent_at is None:
-            self.hub.create_task(connection.ping())
+        elif silence >= self.heartbeat_interval and connection.ping_sent_at is None:
+            connection.start_ping()
 
     def _touch(self, force: bool = False, context: Context | None = None) -> None:
-        now = time.time()
+        now = self.now()
         if force or now - self._last_seen_written >= 10.0:
             self._last_seen_written = now
             self._write_station("last_seen", datetime.fromtimestamp(now, UTC).isoformat(), context)
@@ -448,7 +448,11 @@ class Station(Charger):
         else:
             status = "Rejected"
         self.boot_status = status
-        return {"status": status, "currentTime": now_iso(), "interval": self.heartbeat_interval}
+        return {
+            "status": status,
+            "currentTime": now_iso(self.now()),
+            "interval": self.heartbeat_interval,
+        }
 
     def _record_boot(
         self,
@@ -553,7 +557,8 @@ class Station(Charger):
 
     # Values checked before anything is applied: a message is taken whole or refused whole.
 
-    def _now(self) -> float:
+    def now(self) -> float:
+        """The hub clock's time, POSIX seconds."""
         return clock(self.hub).time()
 
     def _port_number(self, field: str, number: int) -> int:
@@ -562,12 +567,12 @@ class Station(Charger):
 
     def _charger_time(self, field: str, value: Any) -> float:
         """A charger's timestamp as POSIX seconds, within the window around the hub clock."""
-        return self.system.limits.timestamp(field, value, self._now())
+        return self.system.limits.timestamp(field, value, self.now())
 
     def _samples(self, field: str, meter_values: list[dict[str, Any]]) -> list[Sample]:
         """Read and check every sampled value of a meterValue list, in base units."""
         limits = self.system.limits
-        now = self._now()
+        now = self.now()
         found: list[Sample] = []
         for index, meter_value in enumerate(meter_values):
             name = f"{field}[{index}]"
@@ -628,7 +633,7 @@ class Station(Charger):
         port.power_phases.clear()
         transaction = port.transaction
         if transaction is not None:
-            duration = round(max(0.0, self._now() - transaction.started_at))
+            duration = round(max(0.0, self.now() - transaction.started_at))
             self._write(port.entities, "session_duration", duration, ctx)
 
     def _apply_energy(self, port: Port, wh: float, ctx: Context) -> None:
@@ -767,5 +772,10 @@ class Station(Charger):
         return await self._calls().trigger_message(self, message, connector_id)
 
     async def update_firmware(self, location: str, retrieve_at: datetime | None) -> Any:
-        when = (retrieve_at or datetime.now(UTC)).astimezone(UTC).isoformat().replace("+00:00", "Z")
+        when = (
+            (retrieve_at or datetime.fromtimestamp(self.now(), UTC))
+            .astimezone(UTC)
+            .isoformat()
+            .replace("+00:00", "Z")
+        )
         return await self._calls().update_firmware(self, location, when)

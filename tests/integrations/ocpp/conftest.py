@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from hub.bootstrap import new_hub
+from hub.clock import use_manual_clock
 from hub.core import Hub
 from hub.testing import (  # noqa: F401 (re-exported for the OCPP tests)
     ChargerCallError,
@@ -29,10 +31,13 @@ HubFactory = Callable[..., Awaitable[Hub]]
 
 @pytest.fixture
 async def ocpp_hub(tmp_path: Path) -> AsyncIterator[HubFactory]:
-    """Start a hub whose configuration.yaml holds the given ocpp section."""
+    """Start a hub whose configuration.yaml holds the given ocpp section (with manual_clock,
+    on a manual clock starting now: ``manual_clock_of(hub).advance(s)`` moves it)."""
     hubs: list[Hub] = []
 
-    async def start(section: str, config_dir: Path | None = None, extra: str = "") -> Hub:
+    async def start(
+        section: str, config_dir: Path | None = None, extra: str = "", *, manual_clock: bool = False
+    ) -> Hub:
         directory = config_dir or tmp_path
         directory.joinpath("configuration.yaml").write_text(
             "http:\n  server_host: 127.0.0.1\n  server_port: 0\n"
@@ -41,6 +46,8 @@ async def ocpp_hub(tmp_path: Path) -> AsyncIterator[HubFactory]:
             + textwrap.dedent(extra)
         )
         hub = new_hub(directory)
+        if manual_clock:
+            use_manual_clock(hub, time.time())
         await hub.start()
         hubs.append(hub)
         return hub

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from hub.bootstrap import new_hub
 from hub.charger import EVENT_CHARGER, ResetType
 from hub.registry import device_registry, entity_registry
 from hub.security import security_log
+from hub.testing import manual_clock_of
 from integrations.ocpp import DATA_SYSTEM
 from integrations.ocpp.connection import OcppCallError
 from tests.integrations.ocpp.conftest import (
@@ -416,6 +418,7 @@ async def test_call_errors_timeouts_and_offline(ocpp_hub: HubFactory, connect: C
     cp.handlers["ClearCache"] = lambda payload: None  # never answers
     with pytest.raises(OcppCallError, match="did not answer ClearCache within 2 s"):
         await hub.services.call("ocpp", "clear_cache", {}, target)
+    cp.received.clear()
     station = hub.data[DATA_SYSTEM].stations["CP-1"]
     cp.handlers["ClearCache"] = lambda payload: ErrorAnswer("NotSupported", "no cache here")
     with pytest.raises(OcppCallError, match="ClearCache with NotSupported") as info:
@@ -510,17 +513,62 @@ async def test_ocpp_201_boot_status_and_transaction_events(
     assert (await cp.wait_for_call("TriggerMessage"))["requestedMessage"] == "Heartbeat"
 
 
-async def test_silent_charger_goes_offline(ocpp_hub: HubFactory, connect: Connect) -> None:
+async def test_silence_is_measured_on_the_hub_clock(
+    ocpp_hub: HubFactory, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A charger that answers pings stays online however far the hub clock moves; one that
+    falls silent is offline once heartbeat_interval x offline_after of hub time passed, with
+    no sleeping; and the sweep wakes when something falls due, not every second."""
+    from integrations.ocpp.system import CentralSystem
+
+    sweeps = 0
+    sweep = CentralSystem._sweep
+
+    def counting(self: CentralSystem) -> None:
+        nonlocal sweeps
+        sweeps += 1
+        sweep(self)
+
+    monkeypatch.setattr(CentralSystem, "_sweep", counting)
     hub = await ocpp_hub(
-        OPEN.replace("heartbeat_interval: 30", "heartbeat_interval: 1") + "offline_after: 1.5\n"
+        OPEN.replace("heartbeat_interval: 30", "heartbeat_interval: 60") + "offline_after: 2\n",
+        manual_clock=True,
     )
+    clock = manual_clock_of(hub)
+    live = await connect(ws_url(hub, "CP-1"))
+    await boot16(live)
+    silent = await connect(ws_url(hub, "CP-2"))
+    await boot16(silent)
+    await wait_state(hub, "sensor.bay_2_connectivity", "online")
+    # CP-2 stops reading: no pong, no frame. 60 s of silence is not yet 2 x 60.
+    silent._reader.cancel()
+    await clock.advance(119)
+    assert hub.states.get("sensor.bay_2_connectivity").state == "online"
+    await clock.advance(2)
+    await wait_state(hub, "sensor.bay_2_connectivity", "offline")
+    # A day: CP-1 is pinged each minute of hub time, answers and stays online.
+    sweeps = 0
+    await clock.advance(86_400)
+    assert hub.states.get("sensor.bay_1_connectivity").state == "online"
+    assert sweeps <= 86_400 / 60 + 10, sweeps  # once a heartbeat interval, not a second
+
+
+async def test_call_timeouts_run_on_the_hub_clock(ocpp_hub: HubFactory, connect: Connect) -> None:
+    """A charger that never answers: the call fails once call_timeout of hub time passed."""
+    hub = await ocpp_hub(OPEN, manual_clock=True)
+    clock = manual_clock_of(hub)
     cp = await connect(ws_url(hub, "CP-1"))
     await boot16(cp)
-    await wait_state(hub, "sensor.bay_1_connectivity", "online")
-    # The client does not answer pings (its reader does not run pongs for server pings
-    # only if autoping is off); stop reading altogether to fall silent.
-    cp._reader.cancel()
-    await wait_state(hub, "sensor.bay_1_connectivity", "offline", timeout=10)
+    cp.handlers["ClearCache"] = lambda payload: None  # never answers
+    call = asyncio.ensure_future(
+        hub.services.call("ocpp", "clear_cache", {}, {"charge_point_id": "CP-1"})
+    )
+    await cp.wait_for_call("ClearCache")
+    await clock.advance(1.9)
+    assert not call.done()
+    await clock.advance(0.2)
+    with pytest.raises(OcppCallError, match="did not answer ClearCache within 2 s"):
+        await call
 
 
 async def test_reconnects_are_counted(ocpp_hub: HubFactory, connect: Connect) -> None:

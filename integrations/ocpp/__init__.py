@@ -23,10 +23,10 @@ import voluptuous as vol
 
 from hub.auth import Role
 from hub.core import Hub, HubKey, ServiceCall
-from hub.exceptions import DeviceNotFoundError, ServiceValidationError
+from hub.exceptions import ServiceValidationError
 from hub.hookspecs import hookimpl
 from hub.plugins import Integration, SetupContext
-from hub.registry import device_registry, entity_registry
+from integrations.ocpp import features
 from integrations.ocpp.cli import evhub_cli_commands as evhub_cli_commands  # the CLI hook
 from integrations.ocpp.const import (
     CONF_AUTHORIZE_UNKNOWN,
@@ -80,6 +80,7 @@ from integrations.ocpp.const import (
     UNKNOWN_PENDING,
     UNKNOWN_REJECT,
 )
+from integrations.ocpp.features.base import valid_cp_id
 from integrations.ocpp.limits import DEFAULT_FUTURE_MINUTES, DEFAULT_MAX_PORTS, DEFAULT_PAST_DAYS
 from integrations.ocpp.transactions import (
     CONF_TRANSACTIONS_DB_URL,
@@ -95,19 +96,7 @@ _LOGGER = logging.getLogger(__name__)
 DATA_SYSTEM: Final[HubKey[CentralSystem]] = HubKey("ocpp.system")
 
 
-def _cp_id(value: Any) -> str:
-    from integrations.ocpp.system import identity_problem
-
-    text = str(value) if isinstance(value, str) else None
-    if text is None:
-        raise vol.Invalid("a charge point id is a string")
-    problem = identity_problem(text)
-    if problem is not None:
-        raise vol.Invalid(f"charge point id {text!r} {problem}")
-    return text
-
-
-_CP_ID = _cp_id
+_CP_ID = valid_cp_id
 
 
 def _listener(value: Any) -> Any:
@@ -218,6 +207,7 @@ CONFIG_SCHEMA = vol.Schema(
         ),
         # Where transactions are kept (default: ocpp_transactions.db in the config dir).
         vol.Optional(CONF_TRANSACTIONS_DB_URL): valid_db_url,
+        **features.config_keys(),
     }
 )
 
@@ -238,6 +228,7 @@ async def async_setup(ctx: SetupContext) -> bool:
     await system.start()
     hub.data[DATA_SYSTEM] = system
     _register_services(ctx, system)
+    await features.setup(ctx, system)
     ctx.register_admission(system)
     ctx.register_discovery_property("ocpp_url", lambda address: _charger_url(system, address))
     return True
@@ -277,107 +268,8 @@ def charger_urls(hub: Hub, max_profile: int = 3) -> list[str]:
     return found
 
 
-def _station_for(hub: Hub, call: ServiceCall) -> Any:
-    system = hub.data[DATA_SYSTEM]
-    cp_id = call.data.get("charge_point_id") or call.target.get("charge_point_id")
-    if cp_id is None:
-        device_ids = list(call.target.get("device_id", []) or [])
-        if isinstance(call.target.get("device_id"), str):
-            device_ids = [call.target["device_id"]]
-        for entity_id in call.target.get("entity_id", []) or []:
-            entry = entity_registry(hub).get(entity_id)
-            if entry is not None and entry.device_id:
-                device_ids.append(entry.device_id)
-        devices = device_registry(hub)
-        for device_id in device_ids:
-            device = devices.station_of(device_id)
-            if device is not None:
-                for domain, ident in device.identifiers:
-                    if domain == DOMAIN:
-                        cp_id = ident
-        if cp_id is None:
-            raise ServiceValidationError("give charge_point_id or a target device")
-    station = system.stations.get(cp_id)
-    if station is None:
-        raise DeviceNotFoundError(f"no OCPP charge point {cp_id}")
-    return station
-
-
-_TARGET = {
-    vol.Optional("charge_point_id"): _CP_ID,
-    vol.Optional("device_id"): vol.Any(str, [str]),
-    vol.Optional("entity_id"): vol.Any(str, [str]),
-}
-
-
-def _register_services(ctx: SetupContext, system: Any) -> None:
-    hub = ctx.hub
-
-    async def raw_call(call: ServiceCall, action: str, payload: dict[str, Any]) -> Any:
-        station = _station_for(hub, call)
-        return await station.call(action, payload)
-
-    async def get_configuration(call: ServiceCall) -> Any:
-        keys = call.data.get("key")
-        return await raw_call(call, "GetConfiguration", {"key": keys} if keys else {})
-
-    async def change_configuration(call: ServiceCall) -> Any:
-        return await raw_call(
-            call, "ChangeConfiguration", {"key": call.data["key"], "value": call.data["value"]}
-        )
-
-    async def get_variables(call: ServiceCall) -> Any:
-        return await raw_call(call, "GetVariables", {"getVariableData": call.data["variables"]})
-
-    async def set_variables(call: ServiceCall) -> Any:
-        return await raw_call(call, "SetVariables", {"setVariableData": call.data["variables"]})
-
-    async def get_diagnostics(call: ServiceCall) -> Any:
-        station = _station_for(hub, call)
-        if station.version is not None and station.version.value == "ocpp2.0.1":
-            return await station.call(
-                "GetLog",
-                {
-                    "logType": "DiagnosticsLog",
-                    "requestId": 1,
-                    "log": {"remoteLocation": call.data["location"]},
-                },
-            )
-        return await station.call("GetDiagnostics", {"location": call.data["location"]})
-
-    async def get_log(call: ServiceCall) -> Any:
-        return await raw_call(
-            call,
-            "GetLog",
-            {
-                "logType": call.data["log_type"],
-                "requestId": call.data["request_id"],
-                "log": {"remoteLocation": call.data["location"]},
-            },
-        )
-
-    async def clear_cache(call: ServiceCall) -> Any:
-        return await raw_call(call, "ClearCache", {})
-
-    async def data_transfer(call: ServiceCall) -> Any:
-        payload = {"vendorId": call.data["vendor_id"]}
-        if "message_id" in call.data:
-            payload["messageId"] = call.data["message_id"]
-        if "data" in call.data:
-            payload["data"] = call.data["data"]
-        return await raw_call(call, "DataTransfer", payload)
-
-    async def trigger_message(call: ServiceCall) -> Any:
-        station = _station_for(hub, call)
-        return await station.trigger_message(
-            call.data["requested_message"], call.data.get("connector_id")
-        )
-
-    async def clear_charging_profile(call: ServiceCall) -> Any:
-        payload: dict[str, Any] = {}
-        if "profile_id" in call.data:
-            payload["chargingProfileId"] = call.data["profile_id"]
-        return await raw_call(call, "ClearChargingProfile", payload)
+def _register_services(ctx: SetupContext, system: CentralSystem) -> None:
+    """The admission services; the protocol's own are the features' (features/)."""
 
     async def approve(call: ServiceCall) -> Any:
         try:
@@ -393,56 +285,6 @@ def _register_services(ctx: SetupContext, system: Any) -> None:
             raise ServiceValidationError(str(err)) from err
         return {"charge_point_id": call.data["charge_point_id"], "rejected": True}
 
-    variable = vol.Schema(
-        {
-            vol.Required("component"): dict,
-            vol.Required("variable"): dict,
-        },
-        extra=vol.ALLOW_EXTRA,
-    )
-    services: dict[str, tuple[Any, dict[Any, Any]]] = {
-        "get_configuration": (get_configuration, {vol.Optional("key"): [str]}),
-        "change_configuration": (
-            change_configuration,
-            {vol.Required("key"): str, vol.Required("value"): vol.Coerce(str)},
-        ),
-        "get_variables": (get_variables, {vol.Required("variables"): [variable]}),
-        "set_variables": (set_variables, {vol.Required("variables"): [variable]}),
-        "get_diagnostics": (get_diagnostics, {vol.Required("location"): vol.Url()}),
-        "get_log": (
-            get_log,
-            {
-                vol.Required("location"): vol.Url(),
-                vol.Optional("log_type", default="DiagnosticsLog"): vol.In(
-                    ["DiagnosticsLog", "SecurityLog"]
-                ),
-                vol.Optional("request_id", default=1): int,
-            },
-        ),
-        "clear_cache": (clear_cache, {}),
-        "data_transfer": (
-            data_transfer,
-            {
-                vol.Required("vendor_id"): str,
-                vol.Optional("message_id"): str,
-                vol.Optional("data"): str,
-            },
-        ),
-        "trigger_message": (
-            trigger_message,
-            {
-                vol.Required("requested_message"): str,
-                vol.Optional("connector_id"): vol.All(int, vol.Range(min=0)),
-            },
-        ),
-        "clear_charging_profile": (
-            clear_charging_profile,
-            {vol.Optional("profile_id"): int},
-        ),
-    }
-    # Raw protocol calls change a charger's configuration: an admin's. Operators admit.
-    for name, (handler, extra) in services.items():
-        ctx.register_service(name, handler, vol.Schema({**_TARGET, **extra}))
     by_id = {vol.Required("charge_point_id"): _CP_ID}
     ctx.register_service("approve_charger", approve, by_id, role=Role.OPERATOR)
     ctx.register_service("reject_charger", reject, by_id, role=Role.OPERATOR)

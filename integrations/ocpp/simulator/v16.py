@@ -9,6 +9,7 @@ from ocpp.v16 import ChargePoint as _V16ChargePoint  # type: ignore[import-untyp
 from ocpp.v16 import call as v16_call  # type: ignore[import-untyped, unused-ignore]
 from ocpp.v16 import call_result as v16_result  # type: ignore[import-untyped, unused-ignore]
 
+from .features import MIXINS_16
 from .link import RESPONSE_TIMEOUT, WIRE_LOGGER, on_call
 from .model import (
     DEFAULT_HEARTBEAT_INTERVAL,
@@ -114,7 +115,7 @@ def _sampled_values_16(sample: Sample, context: str, full: bool = True) -> list[
     return values
 
 
-class V16Link(_V16ChargePoint):  # type: ignore[misc]
+class V16Link(*MIXINS_16, _V16ChargePoint):  # type: ignore[misc]
     """The OCPP 1.6 wire of a SimulatedChargePoint: one per websocket connection."""
 
     def __init__(self, sim: SimulatedChargePoint, connection: WebSocketAdapter) -> None:

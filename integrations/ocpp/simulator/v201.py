@@ -11,6 +11,7 @@ from ocpp.v201 import ChargePoint as _V201ChargePoint  # type: ignore[import-unt
 from ocpp.v201 import call as v201_call  # type: ignore[import-untyped, unused-ignore]
 from ocpp.v201 import call_result as v201_result  # type: ignore[import-untyped, unused-ignore]
 
+from .features import MIXINS_201
 from .link import RESPONSE_TIMEOUT, WIRE_LOGGER, on_call
 from .model import (
     DEFAULT_HEARTBEAT_INTERVAL,
@@ -107,7 +108,7 @@ def _sampled_values_201(sample: Sample, context: str, full: bool = True) -> list
     return values
 
 
-class V201Link(_V201ChargePoint):  # type: ignore[misc]
+class V201Link(*MIXINS_201, _V201ChargePoint):  # type: ignore[misc]
     """The OCPP 2.0.1 wire of a SimulatedChargePoint: one per websocket connection."""
 
     def __init__(self, sim: SimulatedChargePoint, connection: WebSocketAdapter) -> None:

@@ -6,7 +6,6 @@ the station first and is bound to it per message (Station.handler).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,8 +18,6 @@ if TYPE_CHECKING:
     from integrations.ocpp.station.station import Station
     from integrations.ocpp.transactions import Transaction
 
-# An inbound message's handler, unbound: (station, payload, context) -> the CALLRESULT payload.
-MessageHandler = Callable[["Station", dict[str, Any], Context], Awaitable[dict[str, Any]]]
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 POWER_ACTIVE = "Power.Active.Import"
@@ -58,13 +55,6 @@ class OcppCalls(Protocol):
 def now_iso(now: float) -> str:
     """The hub's time (POSIX seconds of the hub clock) as OCPP writes it (UTC, seconds, Z)."""
     return datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def answer_status(answer: Any) -> Any:
-    """A call's answer as its status, when it has one."""
-    if isinstance(answer, dict) and "status" in answer:
-        return answer["status"]
-    return answer
 
 
 async def on_heartbeat(station: Station, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from hub.entity import EntityDescription, EntityGroup
 from hub.registry import DeviceKind, device_registry, entity_registry
 from hub.restore_state import last_state
 from hub.security import Severity
+from integrations.ocpp import features
 from integrations.ocpp.connection import Connection, HandlerError, OcppCallError
 from integrations.ocpp.const import DOMAIN, OFFLINE, ONLINE, PENDING, SEC_REJECTED_PENDING
 from integrations.ocpp.limits import LimitError
@@ -48,8 +49,9 @@ _LOGGER = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], Context], Awaitable[dict[str, Any]]]
 # Each version's handlers, by action; held here so the per-message lookup is one global.
-_HANDLERS_16 = v16.HANDLERS
-_HANDLERS_201 = v201.HANDLERS
+# Each version's inbound messages: the station's own and those of the features (features/).
+_HANDLERS_16 = features.handlers(OcppVersion.V16, v16.HANDLERS)
+_HANDLERS_201 = features.handlers(OcppVersion.V201, v201.HANDLERS)
 
 
 def _table(*descriptions: EntityDescription) -> dict[str, EntityDescription]:
@@ -644,13 +646,6 @@ class Station(Charger):
             # A session started without a reading (2.0.1 allows it) counts from its first.
             port.session_start_wh = wh
         self._write(port.entities, "session_energy", round(wh - port.session_start_wh, 3), ctx)
-
-    def _id_tag_status(self, id_tag: str | None) -> str:
-        if id_tag is None:
-            return "Invalid"
-        if id_tag in self.system.id_tags or self.system.authorize_unknown:
-            return "Accepted"
-        return "Invalid"
 
     def _session_started(
         self, port: Port, transaction: Transaction, id_tag: str | None, ctx: Context

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 from hub.charger import ResetType
 from hub.core import Context
 from hub.registry import async_sync_registries
+from integrations.ocpp.features import authorization
+from integrations.ocpp.features.base import MessageHandler, answer_status
 from integrations.ocpp.limits import LimitError
 from integrations.ocpp.station.common import (
-    MessageHandler,
-    answer_status,
     on_data_transfer,
     on_firmware_status,
     on_heartbeat,
@@ -71,7 +71,7 @@ async def on_meter_values(
 
 
 async def on_authorize(station: Station, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    return {"idTagInfo": {"status": station._id_tag_status(payload["idTag"])}}
+    return {"idTagInfo": authorization.id_tag_info(station, payload["idTag"])}
 
 
 async def on_start_transaction(
@@ -100,7 +100,7 @@ async def on_start_transaction(
         station._session_started(port, transaction, id_tag, ctx)
     return {
         "transactionId": int(transaction.ocpp_id),
-        "idTagInfo": {"status": station._id_tag_status(id_tag)},
+        "idTagInfo": authorization.id_tag_info(station, id_tag),
     }
 
 
@@ -158,7 +158,7 @@ async def on_stop_transaction(
         station._apply_meter_values(number, samples, ctx)
     response: dict[str, Any] = {}
     if payload.get("idTag"):
-        response["idTagInfo"] = {"status": station._id_tag_status(payload["idTag"])}
+        response["idTagInfo"] = authorization.id_tag_info(station, payload["idTag"])
     return response
 
 

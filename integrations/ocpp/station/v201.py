@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 from hub.charger import ConnectorStatus, ResetType, status_from_ocpp201
 from hub.core import Context
 from hub.registry import async_sync_registries
+from integrations.ocpp.features import authorization
+from integrations.ocpp.features.base import MessageHandler, answer_status
 from integrations.ocpp.station.common import (
     ENERGY_REGISTER,
-    MessageHandler,
     Sample,
-    answer_status,
     on_data_transfer,
     on_firmware_status,
     on_heartbeat,
@@ -69,7 +69,7 @@ async def on_meter_values(
 
 async def on_authorize(station: Station, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
     token = payload["idToken"]
-    return {"idTokenInfo": {"status": station._id_tag_status(token.get("idToken"))}}
+    return {"idTokenInfo": authorization.id_token_info(station, token)}
 
 
 async def on_transaction_event(
@@ -121,7 +121,7 @@ async def on_transaction_event(
     response: dict[str, Any] = {}
     token = payload.get("idToken")
     if token is not None:
-        response["idTokenInfo"] = {"status": station._id_tag_status(token.get("idToken"))}
+        response["idTokenInfo"] = authorization.id_token_info(station, token)
     return response
 
 

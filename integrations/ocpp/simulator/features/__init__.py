@@ -1,0 +1,21 @@
+"""The simulated charger's side of each hub feature: one module per integrations/ocpp/features
+module, each with a mixin per OCPP version that the links (v16.py, v201.py) inherit."""
+
+from __future__ import annotations
+
+from .authorization import Authorization16, Authorization201
+from .device_management import DeviceManagement16, DeviceManagement201
+from .provisioning import Provisioning16, Provisioning201
+from .security import Security16, Security201
+from .smart_charging import SmartCharging16, SmartCharging201
+
+MIXINS_16 = (Provisioning16, Authorization16, SmartCharging16, DeviceManagement16, Security16)
+MIXINS_201 = (
+    Provisioning201,
+    Authorization201,
+    SmartCharging201,
+    DeviceManagement201,
+    Security201,
+)
+
+__all__ = ["MIXINS_16", "MIXINS_201"]

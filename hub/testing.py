@@ -33,6 +33,8 @@ from hub.core import Hub
 from hub.exceptions import HubError
 
 HubFactory = Callable[..., Awaitable[Hub]]
+# ``await api_user(hub, "operator")``: the api_user fixture's function.
+ApiUser = Callable[[Hub, str], Awaitable[str]]
 DEFAULT_CONFIG = "hub:\n  time_zone: UTC\n"
 HTTP_CONFIG = "http:\n  server_host: 127.0.0.1\n  server_port: 0\n  zeroconf: false\n"
 # Threads the interpreter, the executor and aiohttp's resolver keep for reuse.
@@ -114,7 +116,7 @@ def http_url(hub: Hub) -> str:
 
 
 @pytest.fixture
-def api_user() -> Callable[[Hub, str], Awaitable[str]]:
+def api_user() -> ApiUser:
     """``await api_user(hub, "operator")``: a new user of that role; returns a bearer token."""
 
     async def make(hub: Hub, role: str) -> str:

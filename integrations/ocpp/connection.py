@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from hub.core import Context
-from hub.exceptions import HubError
+from hub.exceptions import HubError, ServiceValidationError
 from integrations.ocpp.const import SEC_FRAME_TOO_LARGE, SEC_OUT_OF_RANGE, SEC_RATE_LIMIT
 from integrations.ocpp.limits import LimitError
 from integrations.ocpp.protocol import (
@@ -29,6 +29,7 @@ from integrations.ocpp.protocol import (
     parse_frame,
     result_frame,
     validate_call,
+    validate_outbound_call,
     validate_result,
 )
 
@@ -55,6 +56,10 @@ class OcppCallError(HubError):
     def __init__(self, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class InvalidCallError(ServiceValidationError):
+    """A call of ours would break its OCPP schema: it is not sent."""
 
 
 class HandlerError(HubError):
@@ -254,6 +259,12 @@ class Connection:
                 await self._send(
                     error_frame(err.message_id, err.code, err.description, err.details)
                 )
+            elif err.message_id is None and self.version is OcppVersion.V201:
+                # 2.0.1 Part 4 4.2.3: a frame whose message id cannot be read is answered
+                # with the id "-1" (1.6 has no such answer: silence).
+                await self._send(
+                    error_frame("-1", ErrorCode.RPC_FRAMEWORK_ERROR.value, err.description, {})
+                )
             return
         if type(frame) is Call:
             await self._on_call(frame)
@@ -357,7 +368,18 @@ class Connection:
         future.set_result(result.payload)
 
     async def call(self, action: str, payload: dict[str, Any], timeout: float) -> Any:
-        """Send a call and return the charger's answer; one outstanding call at a time."""
+        """Send a call and return the charger's answer; one outstanding call at a time.
+
+        The call is checked against its official schema first: what would break it never
+        leaves (InvalidCallError, an HTTP 400 with the schema's reason, for the API).
+        """
+        try:
+            validate_outbound_call(self.version, action, payload)
+        except FrameError as err:
+            raise InvalidCallError(
+                f"{action} for {self.cp_id} (OCPP {self.version.value.removeprefix('ocpp')})"
+                f" is not valid: {err.description}"
+            ) from None
         async with self._call_lock:
             if self.closed or self.ws.closed:
                 raise OcppCallError(f"charger {self.cp_id} is offline")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from hub.charger import (
     Charger,
@@ -52,6 +52,15 @@ Handler = Callable[[dict[str, Any], Context], Awaitable[dict[str, Any]]]
 # Each version's inbound messages: the station's own and those of the features (features/).
 _HANDLERS_16 = features.handlers(OcppVersion.V16, v16.HANDLERS)
 _HANDLERS_201 = features.handlers(OcppVersion.V201, v201.HANDLERS)
+
+
+# A TriggerMessage's requestedMessage, where the message it asks for has another name.
+_TRIGGERED_ACTIONS: Final = {
+    "SignChargingStationCertificate": "SignCertificate",
+    "SignV2GCertificate": "SignCertificate",
+    "SignCombinedCertificate": "SignCertificate",
+    "SignChargePointCertificate": "SignCertificate",
+}
 
 
 def _table(*descriptions: EntityDescription) -> dict[str, EntityDescription]:
@@ -192,6 +201,8 @@ class Station(Charger):
         self.name = name or cp_id
         self.site = site
         self.pending = pending
+        # Actions the hub triggered that a Pending station may send (once each).
+        self._triggered: set[str] = set()
         self.connection: Connection | None = None
         self.version: OcppVersion | None = None
         self.boot_status: str | None = None
@@ -434,13 +445,22 @@ class Station(Charger):
         method = table.get(action)
         if method is None:
             return None
-        if self.pending and action not in {"BootNotification", "Heartbeat"}:
-            return self._refuse_while_pending
+        if self.pending and action != "BootNotification":
+            # B02.FR.09 (and 1.6 4.2): while Pending, a station sends only BootNotification
+            # and what the hub asked for with TriggerMessage; Heartbeat too is refused.
+            if action not in self._triggered:
+                return self._refuse_while_pending
+            self._triggered.discard(action)
         bound: Handler = method.__get__(self)
         return bound
 
     async def _refuse_while_pending(self, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
         raise HandlerError("SecurityError", "charge point is pending approval")
+
+    def expect_triggered(self, requested_message: str) -> None:
+        """The hub asks for a message (TriggerMessage, ExtendedTriggerMessage): the station
+        may send it even while Pending, once."""
+        self._triggered.add(_TRIGGERED_ACTIONS.get(requested_message, requested_message))
 
     def _boot_response(self) -> dict[str, Any]:
         if self.pending:
@@ -764,6 +784,7 @@ class Station(Charger):
 
     async def trigger_message(self, message: str, connector_id: int | None) -> Any:
         """Ask the charger to send a message now (TriggerMessage)."""
+        self.expect_triggered(message)
         return await self._calls().trigger_message(self, message, connector_id)
 
     async def update_firmware(self, location: str, retrieve_at: datetime | None) -> Any:

@@ -24,6 +24,7 @@ from integrations.ocpp.features import (
     provisioning,
     security,
     smart_charging,
+    transactions,
 )
 from integrations.ocpp.features.base import MessageHandler
 from integrations.ocpp.protocol import OcppVersion
@@ -38,6 +39,7 @@ FEATURES: tuple[ModuleType, ...] = (
     smart_charging,
     device_management,
     security,
+    transactions,
 )
 
 
@@ -45,9 +47,8 @@ def handlers(version: OcppVersion, own: dict[str, MessageHandler]) -> dict[str, 
     """A version's full inbound table: the station's own handlers and every feature's."""
     table = dict(own)
     for feature in FEATURES:
-        extra: dict[str, MessageHandler] = (
-            feature.HANDLERS_16 if version is OcppVersion.V16 else feature.HANDLERS_201
-        )
+        name = "HANDLERS_16" if version is OcppVersion.V16 else "HANDLERS_201"
+        extra: dict[str, MessageHandler] = getattr(feature, name, {})
         for action, handler in extra.items():
             if action in table:
                 raise RuntimeError(f"{feature.__name__} takes {action}, already handled")
@@ -59,7 +60,7 @@ def config_keys() -> dict[Any, Any]:
     """The keys the features add to the ``ocpp:`` configuration section."""
     keys: dict[Any, Any] = {}
     for feature in FEATURES:
-        keys.update(feature.CONFIG)
+        keys.update(getattr(feature, "CONFIG", {}))
     return keys
 
 

@@ -596,9 +596,17 @@ class Station(Charger):
         limits = self.system.limits
         now = self.now()
         found: list[Sample] = []
+        # Oldest first, whatever order they came in: the last reading of a register is the
+        # latest (an Ended event carries a transaction's clock-aligned readings, its
+        # Transaction.End one last or not).
+        timed = []
         for index, meter_value in enumerate(meter_values):
             name = f"{field}[{index}]"
-            limits.timestamp(f"{name}.timestamp", meter_value.get("timestamp"), now)
+            at = limits.timestamp(f"{name}.timestamp", meter_value.get("timestamp"), now)
+            timed.append((at, index, meter_value))
+        timed.sort(key=lambda item: (item[0], item[1]))
+        for _, index, meter_value in timed:
+            name = f"{field}[{index}]"
             for position, sample in enumerate(meter_value.get("sampledValue", ())):
                 measurand = sample.get("measurand", ENERGY_REGISTER)
                 unit = sample.get("unit")

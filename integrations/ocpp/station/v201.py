@@ -101,23 +101,31 @@ async def on_transaction_event(
         port = station.port(number)
         id_tag = payload.get("idToken", {}).get("idToken")
         current = port.transaction
+        stale = False
         if payload["eventType"] == "Ended":
             station._session_ended(port, transaction, ctx)
         elif current is not None and current.ocpp_id == transaction.ocpp_id:
             # The stored record moves on (a start reading that came late, the id tag).
             port.transaction = transaction
+        elif transaction.stopped_at is not None:
+            # A late (offline-queued) event of a transaction whose Ended came first.
+            stale = True
         elif current is None or transaction.started_at >= current.started_at:
             if current is not None:
                 _supersede(station, port, current, transaction, ctx)
             station._session_started(port, transaction, id_tag or transaction.id_tag, ctx)
-        # Else a late (offline-queued) event of an older transaction: stored, and the
-        # port keeps the newer one.
+        else:
+            # A late event of an older transaction: the port keeps the newer one.
+            stale = True
+        # A stale event is stored (its readings count in its transaction's record) but
+        # says nothing of the port now.
         state = info.get("chargingState")
-        if state is not None and payload["eventType"] != "Ended":
+        if not stale and state is not None and payload["eventType"] != "Ended":
             status = status_from_ocpp201("Occupied", state)
             if port.status != str(status):
                 station._set_status(number, str(status), "NoError", {}, ctx)
-        station._apply_meter_values(number, samples, ctx)
+        if not stale:
+            station._apply_meter_values(number, samples, ctx)
     response: dict[str, Any] = {}
     token = payload.get("idToken")
     if token is not None:
@@ -189,11 +197,12 @@ async def on_notify_report(
 
 
 def _energy_of(samples: list[Sample]) -> float | None:
-    """The station-wide energy register reading among checked samples, in Wh."""
+    """The latest energy register reading (all phases) among checked samples, in Wh."""
+    found = None
     for measurand, phase, value in samples:
         if measurand == ENERGY_REGISTER and not phase:
-            return value
-    return None
+            found = value
+    return found
 
 
 HANDLERS: dict[str, MessageHandler] = {

@@ -15,7 +15,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from hub.auth import Role
 from hub.charger import Admission, Charger, register_admission, register_charger
@@ -200,12 +200,20 @@ class SetupContext:
         *,
         role: Role = Role.VIEWER,
         icon: str = "extension",
+        placement: Literal["page", "station"] = "page",
     ) -> Unsubscribe:
-        """List a dashboard page: a JavaScript module defining the custom element element."""
+        """List a dashboard panel: a JavaScript module defining the custom element element.
+
+        placement ``page``: a page of its own in the navigation. ``station``: a section of
+        the station page of each station this integration provides (its element also gets
+        the ``station`` property: device_id, charge_point_id, name).
+        """
         self._check_open()
         from hub.http.extensions import Panel
 
-        panel = Panel(self.domain, name, title, Path(module), element, Role(role), icon)
+        if placement not in ("page", "station"):
+            raise ValueError(f"a panel's placement is page or station, not {placement!r}")
+        panel = Panel(self.domain, name, title, Path(module), element, Role(role), icon, placement)
         return self._keep(self._extensions().add_panel(panel))
 
     # Time and tasks ------------------------------------------------------------------

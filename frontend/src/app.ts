@@ -17,7 +17,7 @@ import "./pages/automations.js";
 import "./pages/reports.js";
 import "./pages/success.js";
 import "./pages/pending.js";
-import { fetchPanels, panelPath, type PanelInfo } from "./pages/panel.js";
+import { fetchPanels, isPagePanel, panelPath, type PanelInfo } from "./pages/panel.js";
 
 const NAV: [string, string, string, boolean?][] = [
   ["overview", "/", "Overview"],
@@ -41,6 +41,8 @@ export class EvhubApp extends LightElement {
   @state() private navOpen = false;
   /** The integration panels the signed-in user may see (GET /api/panels). */
   @state() private panels: PanelInfo[] = [];
+  /** The station page sections integrations ship (panels with placement "station"). */
+  @state() private stationPanels: PanelInfo[] = [];
   @state() private panelsListed = false;
   private panelsUser: string | null = null;
 
@@ -60,12 +62,14 @@ export class EvhubApp extends LightElement {
     if (userId === this.panelsUser) return;
     this.panelsUser = userId;
     this.panels = [];
+    this.stationPanels = [];
     this.panelsListed = false;
     if (userId === null) return;
     fetchPanels().then(
       (panels) => {
         if (this.panelsUser !== userId) return;
-        this.panels = panels;
+        this.panels = panels.filter(isPagePanel);
+        this.stationPanels = panels.filter((panel) => !isPagePanel(panel));
         this.panelsListed = true;
       },
       (err) => {
@@ -108,7 +112,7 @@ export class EvhubApp extends LightElement {
       case "chargers":
         return html`<ev-chargers></ev-chargers>`;
       case "station":
-        return html`<ev-station .deviceId=${params.id}></ev-station>`;
+        return html`<ev-station .deviceId=${params.id} .sections=${this.stationPanels}></ev-station>`;
       case "alerts":
         return html`<ev-alerts></ev-alerts>`;
       case "security":

@@ -77,7 +77,9 @@ class Panel:
 
     The dashboard lists the panels a user's role may see, loads ``module`` from
     ``/api/panels/<domain>/<name>.js`` and shows ``<element>`` with its ``hub`` property set
-    to the dashboard's API client.
+    to the dashboard's API client. A ``page`` panel is a page of its own in the navigation;
+    a ``station`` panel is a section of the station page of every station of its
+    integration, given the station too.
     """
 
     domain: str
@@ -87,6 +89,7 @@ class Panel:
     element: str
     role: Role = Role.VIEWER
     icon: str = "extension"
+    placement: str = "page"
 
     def as_dict(self) -> dict[str, Any]:
         """What the dashboard needs to list and load the panel."""
@@ -97,6 +100,7 @@ class Panel:
             "icon": self.icon,
             "element": self.element,
             "role": str(self.role),
+            "placement": self.placement,
             "url": f"/api/panels/{self.domain}/{self.name}.js",
         }
 

@@ -13,6 +13,7 @@ from hub.bootstrap import new_hub
 from hub.core import Hub
 from hub.http import DATA_HTTP
 from hub.plugins import SetupContext, plugin_registry
+from hub.registry import DeviceKind, device_registry
 from tests.browser.conftest import ADMIN, DIST, VIEWER, Dashboard, NewPage, _require, login
 from tests.hub.test_plugins import make_plugin
 
@@ -29,6 +30,20 @@ async def setup_demo(ctx: SetupContext) -> bool:
     )
     ctx.register_panel("silent", "Silent panel", PANELS / "silent_panel.js", "demo-silent-panel")
     ctx.register_panel("broken", "Broken panel", PANELS / "broken_panel.js", "demo-broken-panel")
+    # A section of the station page of the demo integration's stations, and one station.
+    ctx.register_panel(
+        "station",
+        "Demo station facts",
+        PANELS / "station_section.js",
+        "demo-station-section",
+        placement="station",
+    )
+    device_registry(ctx.hub).get_or_create(
+        integration="demo",
+        identifiers=[("demo", "DEMO-1")],
+        kind=DeviceKind.STATION,
+        name="Demo station",
+    )
     return True
 
 
@@ -132,3 +147,26 @@ async def test_failing_panels_show_an_error(start_panels: StartPanels, new_page:
     # The other panels still work.
     await nav_link(page, "Demo panel").click()
     await expect(page.locator("main demo-panel")).to_contain_text("demo panel for victor")
+
+
+async def test_station_sections_show_on_their_integrations_station_pages(
+    start_panels: StartPanels, new_page: NewPage
+) -> None:
+    """A panel with placement "station" is not in the navigation: it is a section of the
+    station page of its integration's stations, given the station."""
+    dashboard = await start_panels()
+    await dashboard.add_user(*VIEWER, "viewer")
+    page = await new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await login(page, dashboard.url, *VIEWER)
+    await expect(nav_link(page, "Demo panel")).to_be_visible()
+    assert "Demo station facts" not in await page.locator("#main-nav a").all_inner_texts()
+    device = device_registry(dashboard.hub).get_by_identifier(("demo", "DEMO-1"))
+    assert device is not None
+    await page.goto(f"{dashboard.url}/#/chargers/{device.id}")
+    section = page.locator("main section.station-section", has_text="Demo station facts")
+    await expect(section.locator("demo-station-section")).to_have_text(
+        "section of Demo station (DEMO-1) for victor"
+    )
+    assert not errors

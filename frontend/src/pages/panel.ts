@@ -7,6 +7,12 @@
 // (/api/panels/<domain>/<name>.js) once, creates `document.createElement(element)`, sets the
 // element's `hub` property and then mounts it. The module must define the custom element
 // (customElements.define) within 5 s of the page opening, or the page shows an error.
+// A panel registered with placement="station" is not a page: it is a section of the station
+// page of every station its integration provides, mounted the same way, with one more
+// property set before it is connected:
+//
+//   element.station = { device_id, charge_point_id, name }
+//
 // The dashboard's CSP is `script-src 'self'`: the module may import other modules from the
 // hub, but not inline scripts, eval or scripts from other origins.
 //
@@ -46,7 +52,16 @@ export interface PanelInfo {
   icon: string;
   element: string;
   role: string;
+  /** "page" (its own page in the navigation) or "station" (a station page section). */
+  placement?: string;
   url: string;
+}
+
+/** What a station section's element gets as its `station` property. */
+export interface PanelStation {
+  device_id: string;
+  charge_point_id: string | null;
+  name: string;
 }
 
 /** What a panel's element gets as its `hub` property (see the top of this file). */
@@ -137,6 +152,27 @@ async function loadPanel(panel: PanelInfo): Promise<void> {
   }
 }
 
+/** Load a panel's module and create its element, `hub` (and `station`) set. */
+async function createPanelElement(panel: PanelInfo, station?: PanelStation): Promise<HTMLElement | null> {
+  await loadPanel(panel);
+  const user = session.user;
+  if (!user) return null;
+  const element = document.createElement(panel.element) as HTMLElement & {
+    hub?: PanelHub;
+    station?: PanelStation;
+  };
+  element.hub = Object.freeze({ api: panelApi, user: { ...user } });
+  if (station) element.station = Object.freeze({ ...station });
+  element.classList.add("integration-panel");
+  element.dataset.panel = `${panel.domain}/${panel.name}`;
+  return element;
+}
+
+/** Whether a panel is a page of its own (not a station page section). */
+export function isPagePanel(panel: PanelInfo): boolean {
+  return (panel.placement ?? "page") === "page";
+}
+
 /** The page of one integration panel: loads its module and mounts its element. */
 @customElement("ev-panel")
 export class PanelPage extends LightElement {
@@ -166,14 +202,8 @@ export class PanelPage extends LightElement {
 
   private async mount(panel: PanelInfo, generation: number): Promise<void> {
     try {
-      await loadPanel(panel);
-      if (generation !== this.generation) return;
-      const user = session.user;
-      if (!user) return;
-      const element = document.createElement(panel.element) as HTMLElement & { hub?: PanelHub };
-      element.hub = Object.freeze({ api: panelApi, user: { ...user } });
-      element.classList.add("integration-panel");
-      element.dataset.panel = `${panel.domain}/${panel.name}`;
+      const element = await createPanelElement(panel);
+      if (generation !== this.generation || !element) return;
       this.mounted = element;
     } catch (err) {
       if (generation !== this.generation) return;
@@ -197,5 +227,52 @@ export class PanelPage extends LightElement {
       return html`<p class="muted loading" role="status">Loading ${panel.title}…</p>`;
     }
     return this.mounted;
+  }
+}
+
+/** The sections integrations add to a station's page: their station panels, in order. */
+@customElement("ev-station-sections")
+export class StationSections extends LightElement {
+  /** The station panels of this station's integration. */
+  @property({ attribute: false }) panels: PanelInfo[] = [];
+  @property({ attribute: false }) station: PanelStation | undefined;
+
+  @state() private mounted: { panel: PanelInfo; element: HTMLElement | null; error: string | null }[] = [];
+  private loadedKey: string | null = null;
+  private generation = 0;
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    if (!changed.has("panels") && !changed.has("station")) return;
+    const station = this.station;
+    const key = station
+      ? `${station.device_id}|${this.panels.map((p) => `${p.domain}/${p.name}/${p.url}`).join(",")}`
+      : null;
+    if (key === this.loadedKey) return;
+    this.loadedKey = key;
+    const generation = ++this.generation;
+    this.mounted = [];
+    if (station) void this.mountAll(station, generation);
+  }
+
+  private async mountAll(station: PanelStation, generation: number): Promise<void> {
+    const mounted = await Promise.all(
+      this.panels.map(async (panel) => {
+        try {
+          return { panel, element: await createPanelElement(panel, station), error: null };
+        } catch (err) {
+          return { panel, element: null, error: errorMessage(err) };
+        }
+      }),
+    );
+    if (generation === this.generation) this.mounted = mounted;
+  }
+
+  override render() {
+    return this.mounted.map(
+      ({ panel, element, error }) => html`<section class="card station-section" data-section=${`${panel.domain}/${panel.name}`}>
+        <h2>${panel.title}</h2>
+        ${error ? html`<p class="error-box panel-error" role="alert">${error}</p>` : element}
+      </section>`,
+    );
   }
 }

@@ -16,6 +16,7 @@ import {
   type UptimeReport,
 } from "../api.js";
 import { LightElement } from "../base.js";
+import { type PanelInfo, type PanelStation } from "./panel.js";
 import { PALETTE, timeTick } from "../components/chart.js";
 import "../components/chart.js";
 import {
@@ -61,6 +62,9 @@ const SUCCESS_DAYS = 30;
 @customElement("ev-station")
 export class StationPage extends LightElement {
   @property() deviceId = "";
+  /** The station page sections integrations ship (panels with placement "station"). */
+  @property({ attribute: false }) sections: PanelInfo[] = [];
+  private lastSectionStation: PanelStation | null = null;
   @state() private busy: string | null = null;
   @state() private limit = "";
 
@@ -402,7 +406,31 @@ export class StationPage extends LightElement {
         <h2>Sessions, last 7 days</h2>
         ${renderLoad(this.sessions, (list) => this.renderSessions(station, list), "Sessions")}
       </section>
+      <ev-station-sections
+        .panels=${this.sections.filter((panel) => panel.domain === station.protocol)}
+        .station=${this.sectionStation(station)}
+      ></ev-station-sections>
     `;
+  }
+
+  /** What the integration's station sections get as `station` (the same object while the
+   * station stays the same, so the sections are not mounted again on every update). */
+  private sectionStation(station: Station): PanelStation {
+    const last = this.lastSectionStation;
+    if (
+      last &&
+      last.device_id === station.device_id &&
+      last.charge_point_id === station.charge_point_id &&
+      last.name === station.name
+    ) {
+      return last;
+    }
+    this.lastSectionStation = {
+      device_id: station.device_id,
+      charge_point_id: station.charge_point_id,
+      name: station.name,
+    };
+    return this.lastSectionStation;
   }
 
   override render() {

@@ -62,13 +62,6 @@ async def on_heartbeat(station: Station, payload: dict[str, Any], ctx: Context) 
     return {"currentTime": now_iso(station.now())}
 
 
-async def on_data_transfer(
-    station: Station, payload: dict[str, Any], ctx: Context
-) -> dict[str, Any]:
-    station.hub.bus.fire("ocpp_data_transfer", {"charge_point_id": station.cp_id, **payload}, ctx)
-    return {"status": "UnknownVendorId"}
-
-
 async def on_firmware_status(
     station: Station, payload: dict[str, Any], ctx: Context
 ) -> dict[str, Any]:

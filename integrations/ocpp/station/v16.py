@@ -11,7 +11,6 @@ from integrations.ocpp.features import authorization
 from integrations.ocpp.features.base import MessageHandler, answer_status
 from integrations.ocpp.limits import LimitError
 from integrations.ocpp.station.common import (
-    on_data_transfer,
     on_firmware_status,
     on_heartbeat,
     on_log_status,
@@ -177,7 +176,6 @@ HANDLERS: dict[str, MessageHandler] = {
     "Authorize": on_authorize,
     "StartTransaction": on_start_transaction,
     "StopTransaction": on_stop_transaction,
-    "DataTransfer": on_data_transfer,
     "DiagnosticsStatusNotification": on_diagnostics_status,
     "FirmwareStatusNotification": on_firmware_status,
     "SignedFirmwareStatusNotification": on_firmware_status,

@@ -13,7 +13,6 @@ from integrations.ocpp.features.base import MessageHandler, answer_status
 from integrations.ocpp.station.common import (
     ENERGY_REGISTER,
     Sample,
-    on_data_transfer,
     on_firmware_status,
     on_heartbeat,
     on_log_status,
@@ -180,22 +179,6 @@ async def on_notify_event(
     return {}
 
 
-async def on_notify_report(
-    station: Station, payload: dict[str, Any], ctx: Context
-) -> dict[str, Any]:
-    station.hub.bus.fire(
-        "ocpp_notify_report",
-        {
-            "charge_point_id": station.cp_id,
-            "request_id": payload["requestId"],
-            "tbc": payload.get("tbc", False),
-            "report": payload.get("reportData", []),
-        },
-        ctx,
-    )
-    return {}
-
-
 def _energy_of(samples: list[Sample]) -> float | None:
     """The latest energy register reading (all phases) among checked samples, in Wh."""
     found = None
@@ -212,9 +195,7 @@ HANDLERS: dict[str, MessageHandler] = {
     "MeterValues": on_meter_values,
     "Authorize": on_authorize,
     "TransactionEvent": on_transaction_event,
-    "DataTransfer": on_data_transfer,
     "NotifyEvent": on_notify_event,
-    "NotifyReport": on_notify_report,
     "SecurityEventNotification": on_security_event,
     "FirmwareStatusNotification": on_firmware_status,
     "LogStatusNotification": on_log_status,

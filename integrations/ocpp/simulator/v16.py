@@ -399,10 +399,6 @@ class V16Link(*MIXINS_16, _V16ChargePoint):  # type: ignore[misc]
         filename = self.sim.upload(request_id, diagnostics=False)
         return v16_result.GetLog(status="Accepted", filename=filename)
 
-    @on_call("ClearCache")
-    def on_clear_cache(self, **kwargs: Any) -> Any:
-        return v16_result.ClearCache(status="Accepted")
-
     @on_call("DataTransfer")
     def on_data_transfer(self, vendor_id: str, data: str | None = None, **kwargs: Any) -> Any:
         return v16_result.DataTransfer(status="Accepted", data=data)

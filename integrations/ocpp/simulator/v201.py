@@ -499,10 +499,6 @@ class V201Link(*MIXINS_201, _V201ChargePoint):  # type: ignore[misc]
         filename = self.sim.upload(request_id, diagnostics=False)
         return v201_result.GetLog(status="Accepted", filename=filename)
 
-    @on_call("ClearCache")
-    def on_clear_cache(self, **kwargs: Any) -> Any:
-        return v201_result.ClearCache(status="Accepted")
-
     @on_call("DataTransfer")
     def on_data_transfer(self, vendor_id: str, data: Any = None, **kwargs: Any) -> Any:
         return v201_result.DataTransfer(status="Accepted", data=data)

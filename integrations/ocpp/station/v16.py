@@ -157,7 +157,7 @@ async def on_stop_transaction(
         station._apply_meter_values(number, samples, ctx)
     response: dict[str, Any] = {}
     if payload.get("idTag"):
-        response["idTagInfo"] = authorization.id_tag_info(station, payload["idTag"])
+        response["idTagInfo"] = authorization.stop_tag_info(station, payload["idTag"], transaction)
     return response
 
 

@@ -128,7 +128,9 @@ async def on_transaction_event(
     response: dict[str, Any] = {}
     token = payload.get("idToken")
     if token is not None:
-        response["idTokenInfo"] = authorization.id_token_info(station, token)
+        response["idTokenInfo"] = authorization.transaction_token_info(
+            station, payload, transaction
+        )
     return response
 
 

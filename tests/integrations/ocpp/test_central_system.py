@@ -679,7 +679,7 @@ async def test_every_other_message_is_handled(ocpp_hub: HubFactory, connect: Con
     assert hub.states.get("sensor.bay_2_1_power").state == "11000.0"
     assert (await cp2.call("Authorize", {"idToken": {"idToken": "NOPE", "type": "Local"}}))[
         "idTokenInfo"
-    ]["status"] == "Invalid"
+    ]["status"] == "Unknown"
     assert sorted(set(seen)) == [
         "ocpp_data_transfer",
         "ocpp_firmware_status",

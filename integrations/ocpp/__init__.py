@@ -106,6 +106,12 @@ def _listener(value: Any) -> Any:
         for key in (CONF_CERTFILE, CONF_KEYFILE):
             if key not in value:
                 raise vol.Invalid(f"security_profile {profile} needs {key}", path=[key])
+    if profile >= 2:
+        certfiles, keyfiles = value[CONF_CERTFILE], value[CONF_KEYFILE]
+        if (1 if isinstance(certfiles, str) else len(certfiles)) != (
+            1 if isinstance(keyfiles, str) else len(keyfiles)
+        ):
+            raise vol.Invalid("give one keyfile for each certfile", path=[CONF_KEYFILE])
     if profile == 3 and CONF_CA_CERTS not in value:
         raise vol.Invalid("security_profile 3 needs ca_certs", path=[CONF_CA_CERTS])
     return value
@@ -120,8 +126,9 @@ _LISTENER_SCHEMA = vol.Schema(
         vol.Optional(CONF_PATH, default=DEFAULT_PATH): vol.All(str, vol.Match(r"^/")),
         # Required on purpose: running without security must be a choice someone wrote down.
         vol.Required(CONF_SECURITY_PROFILE): vol.All(vol.Coerce(int), vol.In([0, 1, 2, 3])),
-        vol.Optional(CONF_CERTFILE): str,
-        vol.Optional(CONF_KEYFILE): str,
+        # One file, or two: an RSA and an ECDSA certificate (and their keys, in order).
+        vol.Optional(CONF_CERTFILE): vol.Any(str, vol.All([str], vol.Length(min=1, max=2))),
+        vol.Optional(CONF_KEYFILE): vol.Any(str, vol.All([str], vol.Length(min=1, max=2))),
         vol.Optional(CONF_CA_CERTS): str,
     }
 )

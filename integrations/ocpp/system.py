@@ -92,6 +92,18 @@ SWEEP_INTERVAL = 1.0
 BURST_CONNECTS = 200
 BURST_SETTLED = 2.0
 CHARGERS_STORE_KEY = "ocpp.chargers"
+# The TLS 1.2 suites OCPP requires (2.0.1 Part 2 A00.FR.318/319; 1.6 security whitepaper):
+# ECDHE_ECDSA and ECDHE_RSA with AES-GCM first, then TLS_RSA_WITH_AES_128/256_GCM.
+OCPP_TLS12_CIPHERS = ":".join(
+    (
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "AES128-GCM-SHA256",
+        "AES256-GCM-SHA384",
+    )
+)
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
@@ -157,9 +169,19 @@ class Listener:
 
     @staticmethod
     def _ssl_context(config: dict[str, Any]) -> ssl.SSLContext:
+        """TLS 1.2 or newer with the cipher suites OCPP lists (2.0.1 A00.FR.318-319, 1.6
+        security whitepaper); certfile/keyfile may each list two files, an RSA and an ECDSA
+        pair, and the handshake picks the one the charger's suites can use."""
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(config[CONF_CERTFILE], config[CONF_KEYFILE])
+        context.set_ciphers(OCPP_TLS12_CIPHERS)
+        certfiles, keyfiles = config[CONF_CERTFILE], config[CONF_KEYFILE]
+        if isinstance(certfiles, str):
+            certfiles = [certfiles]
+        if isinstance(keyfiles, str):
+            keyfiles = [keyfiles]
+        for certfile, keyfile in zip(certfiles, keyfiles, strict=True):
+            context.load_cert_chain(certfile, keyfile)
         if config[CONF_SECURITY_PROFILE] == 3:
             context.verify_mode = ssl.CERT_REQUIRED
             context.load_verify_locations(cafile=config[CONF_CA_CERTS])
@@ -408,11 +430,7 @@ class Listener:
         if known is None:
             # Unknown charger: judged by the admission policy.
             return password
-        if (
-            user != cp_id
-            or known.password_hash is None
-            or not verify_password(password, known.password_hash)
-        ):
+        if user != cp_id or not system.check_password(cp_id, known, password):
             system.security_event(
                 SEC_BAD_PASSWORD,
                 f"wrong credentials for {cp_id}",
@@ -526,6 +544,9 @@ class CentralSystem:
         # The highest security profile each charger has connected with: never less again.
         self.profiles_seen: dict[str, int] = {}
         self.rejected: set[str] = set()
+        # Rotated passwords (features/security.py): (cp_id, password) -> verdict, or None
+        # when the charger has none and its configured password decides.
+        self.password_check: Callable[[str, str], bool | None] | None = None
         self.stations: dict[str, Station] = {}
         self.listeners = [Listener(self, listener) for listener in config[CONF_LISTENERS]]
         self.highest_profile = max(listener.profile for listener in self.listeners)
@@ -656,6 +677,15 @@ class CentralSystem:
     def is_admitted(self, cp_id: str) -> bool:
         """Whether BootNotification should be accepted."""
         return cp_id in self.chargers or self.unknown_policy == UNKNOWN_ACCEPT
+
+    def check_password(self, cp_id: str, known: ChargerConfig, password: str) -> bool:
+        """Whether a known charger's Basic auth password is right: a rotated password
+        (features/security.py) first, else the one it was configured or approved with."""
+        if self.password_check is not None:
+            verdict = self.password_check(cp_id, password)
+            if verdict is not None:
+                return verdict
+        return known.password_hash is not None and verify_password(password, known.password_hash)
 
     # Security profiles ------------------------------------------------------------------
 

@@ -363,6 +363,8 @@ class V201Link(*MIXINS_201, _V201ChargePoint):  # type: ignore[misc]
             followup = self._triggered_firmware_status
         elif requested_message == "LogStatusNotification":
             followup = self._triggered_upload_status
+        elif requested_message == "SignChargingStationCertificate":
+            followup = self.send_sign_certificate  # features/security.py
         else:
             return v201_result.TriggerMessage(status="NotImplemented")
         sim.later(followup)

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 from integrations.ocpp.features import (
     authorization,
     device_management,
+    display_messages,
     provisioning,
+    reservation,
     security,
     smart_charging,
     transactions,
@@ -37,6 +39,8 @@ FEATURES: tuple[ModuleType, ...] = (
     provisioning,
     authorization,
     smart_charging,
+    reservation,
+    display_messages,
     device_management,
     security,
     transactions,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from hub.charger import ResetType
 from hub.core import Context
 from hub.registry import async_sync_registries
-from integrations.ocpp.features import authorization
+from integrations.ocpp.features import authorization, smart_charging
 from integrations.ocpp.features.base import MessageHandler, answer_status
 from integrations.ocpp.limits import LimitError
 from integrations.ocpp.station.common import (
@@ -202,17 +202,8 @@ async def unlock_connector(station: Station, connector_id: int) -> Any:
 
 
 async def set_current_limit(station: Station, limit: float, connector_id: int | None) -> Any:
-    period = {"startPeriod": 0, "limit": round(limit, 1)}
-    station_wide = not connector_id
-    profile: dict[str, Any] = {
-        "chargingProfileId": 1000 + (connector_id or 0),
-        "stackLevel": 0,
-        "chargingProfilePurpose": "ChargePointMaxProfile" if station_wide else "TxDefaultProfile",
-        "chargingProfileKind": "Relative",
-        "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [period]},
-    }
-    payload = {"connectorId": connector_id or 0, "csChargingProfiles": profile}
-    return answer_status(await station.call("SetChargingProfile", payload))
+    # An Absolute profile with its start and validity (features/smart_charging.py).
+    return await smart_charging.set_current_limit(station, limit, connector_id)
 
 
 async def start_charging(station: Station, connector_id: int | None, tag: str) -> Any:

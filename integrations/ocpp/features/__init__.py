@@ -2,10 +2,10 @@
 
 Each module (a feature) gives:
 
-- ``HANDLERS_16`` / ``HANDLERS_201``: the inbound actions it handles (charger to hub), as
+- ``HANDLERS_16`` / ``HANDLERS_201`` (optional): the inbound actions it handles (charger to hub), as
   ``(station, payload, context) -> response payload``; no feature may take an action the
   station's own tables (station/v16.py, v201.py) or another feature handle.
-- ``CONFIG``: the voluptuous keys it adds to the ``ocpp:`` section.
+- ``CONFIG`` (optional): the voluptuous keys it adds to the ``ocpp:`` section.
 - ``async setup(ctx, system)``: its services, state and entities, registered through the
   set-up context (undone with it).
 
@@ -22,6 +22,7 @@ from integrations.ocpp.features import (
     authorization,
     device_management,
     display_messages,
+    firmware,
     provisioning,
     reservation,
     security,
@@ -42,6 +43,7 @@ FEATURES: tuple[ModuleType, ...] = (
     reservation,
     display_messages,
     device_management,
+    firmware,
     security,
     transactions,
 )

@@ -217,6 +217,12 @@ class V16Link(*MIXINS_16, _V16ChargePoint):  # type: ignore[misc]
         )
 
     async def send_firmware_status(self, status: str, request_id: int | None) -> None:
+        if request_id is not None:  # a signed update's (SignedUpdateFirmware's request id)
+            await self.call(
+                v16_call.SignedFirmwareStatusNotification(status=status, request_id=request_id),
+                suppress=False,
+            )
+            return
         await self.call(v16_call.FirmwareStatusNotification(status=status), suppress=False)
 
     async def send_upload_status(

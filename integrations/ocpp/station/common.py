@@ -13,6 +13,7 @@ from hub.charger import ChargerEventKind, ResetType, fire_charger_event
 from hub.core import Context
 from hub.security import Severity
 from integrations.ocpp.const import SEC_CHARGER_REPORTED
+from integrations.ocpp.features import device_management, firmware
 
 if TYPE_CHECKING:
     from integrations.ocpp.station.station import Station
@@ -65,10 +66,12 @@ async def on_heartbeat(station: Station, payload: dict[str, Any], ctx: Context) 
 async def on_firmware_status(
     station: Station, payload: dict[str, Any], ctx: Context
 ) -> dict[str, Any]:
-    station._write_station("firmware_status", payload["status"], ctx)
+    # Tracked by requestId; a bad signature is a security event (features/firmware.py).
+    extra = firmware.note_status(station, payload, ctx)
+    station._write_station("firmware_status", payload["status"], ctx, extra or None)
     station.hub.bus.fire(
         "ocpp_firmware_status",
-        {"charge_point_id": station.cp_id, "status": payload["status"]},
+        {"charge_point_id": station.cp_id, "status": payload["status"], **extra},
         ctx,
     )
     fire_charger_event(
@@ -82,7 +85,8 @@ async def on_firmware_status(
 
 
 async def on_log_status(station: Station, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    station._write_station("diagnostics_status", payload["status"], ctx)
+    # Tracked by requestId (features/device_management.py).
+    device_management.note_log_status(station, payload, ctx)
     return {}
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hub.charger import ResetType
 from hub.core import Context
 from hub.registry import async_sync_registries
-from integrations.ocpp.features import authorization, smart_charging
+from integrations.ocpp.features import authorization, firmware, smart_charging
 from integrations.ocpp.features.base import MessageHandler, answer_status
 from integrations.ocpp.limits import LimitError
 from integrations.ocpp.station.common import (
@@ -226,5 +227,6 @@ async def trigger_message(station: Station, message: str, connector_id: int | No
 
 
 async def update_firmware(station: Station, location: str, when: str) -> Any:
-    # UpdateFirmware.conf is empty in 1.6: the answer is returned as it came.
-    return await station.call("UpdateFirmware", {"location": location, "retrieveDate": when})
+    # UpdateFirmware.conf is empty in 1.6: the answer is {"status": None, "requestId": None}.
+    retrieve = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    return await firmware.send_update(station, location, retrieve)

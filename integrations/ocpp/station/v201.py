@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hub.charger import ConnectorStatus, ResetType, status_from_ocpp201
 from hub.core import Context
 from hub.registry import async_sync_registries
-from integrations.ocpp.features import authorization, smart_charging
+from integrations.ocpp.features import authorization, firmware, smart_charging
 from integrations.ocpp.features.base import MessageHandler, answer_status
 from integrations.ocpp.station.common import (
     ENERGY_REGISTER,
@@ -150,37 +151,6 @@ def _supersede(
     station._session_ended(port, ended, ctx)
 
 
-async def on_notify_event(
-    station: Station, payload: dict[str, Any], ctx: Context
-) -> dict[str, Any]:
-    station._charger_time("generatedAt", payload["generatedAt"])
-    for index, event in enumerate(payload.get("eventData", ())):
-        station._charger_time(f"eventData[{index}].timestamp", event["timestamp"])
-        evse = event.get("component", {}).get("evse", {}).get("id")
-        if evse is not None:
-            station._port_number(f"eventData[{index}].component.evse.id", evse)
-    for event in payload.get("eventData", ()):
-        station.hub.bus.fire("ocpp_notify_event", {"charge_point_id": station.cp_id, **event}, ctx)
-        component = event.get("component", {})
-        variable = event.get("variable", {}).get("name")
-        evse = component.get("evse", {}).get("id")
-        if component.get("name") != "Connector" or not evse:
-            continue
-        if variable == "AvailabilityState":
-            status = status_from_ocpp201(event.get("actualValue", "Unavailable"))
-            station._set_status(evse, str(status), None, {}, ctx)
-        elif variable == "Problem":
-            # 2.0.1 StatusNotification has no error code: a connector's problem and its
-            # code arrive as a NotifyEvent.
-            active = str(event.get("actualValue", "")).lower() == "true"
-            active = active and not event.get("cleared", False)
-            code = (event.get("techCode") or "Problem") if active else "NoError"
-            info = {"info": event["techInfo"]} if active and event.get("techInfo") else None
-            station._write(station.port(evse).entities, "error_code", code, ctx, info)
-            station.port(evse).note_error(code)
-    return {}
-
-
 def _energy_of(samples: list[Sample]) -> float | None:
     """The latest energy register reading (all phases) among checked samples, in Wh."""
     found = None
@@ -197,7 +167,6 @@ HANDLERS: dict[str, MessageHandler] = {
     "MeterValues": on_meter_values,
     "Authorize": on_authorize,
     "TransactionEvent": on_transaction_event,
-    "NotifyEvent": on_notify_event,
     "SecurityEventNotification": on_security_event,
     "FirmwareStatusNotification": on_firmware_status,
     "LogStatusNotification": on_log_status,
@@ -252,9 +221,6 @@ async def trigger_message(station: Station, message: str, connector_id: int | No
 
 
 async def update_firmware(station: Station, location: str, when: str) -> Any:
-    station._profile_ids += 1
-    payload = {
-        "requestId": station._profile_ids,
-        "firmware": {"location": location, "retrieveDateTime": when},
-    }
-    return answer_status(await station.call("UpdateFirmware", payload))
+    # Tracked by requestId with the signed updates (features/firmware.py).
+    retrieve = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    return answer_status(await firmware.send_update(station, location, retrieve))

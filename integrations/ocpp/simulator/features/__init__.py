@@ -6,6 +6,7 @@ from __future__ import annotations
 from .authorization import Authorization16, Authorization201
 from .device_management import DeviceManagement16, DeviceManagement201
 from .display_messages import DisplayMessages16, DisplayMessages201
+from .firmware import Firmware16, Firmware201
 from .provisioning import Provisioning16, Provisioning201
 from .reservation import Reservation16, Reservation201
 from .security import Security16, Security201
@@ -18,6 +19,7 @@ MIXINS_16 = (
     Reservation16,
     DisplayMessages16,
     DeviceManagement16,
+    Firmware16,
     Security16,
 )
 MIXINS_201 = (
@@ -27,6 +29,7 @@ MIXINS_201 = (
     Reservation201,
     DisplayMessages201,
     DeviceManagement201,
+    Firmware201,
     Security201,
 )
 

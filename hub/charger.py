@@ -166,6 +166,7 @@ ATTR_LOCATION = "location"
 ATTR_RETRIEVE_AT = "retrieve_at"
 ATTR_REASON = "reason"
 ATTR_NOTE = "note"
+ATTR_PHASES = "phases"
 
 
 class ChargerCapability(enum.Flag):
@@ -179,6 +180,7 @@ class ChargerCapability(enum.Flag):
     START_STOP = enum.auto()
     TRIGGER_STATUS = enum.auto()
     UPDATE_FIRMWARE = enum.auto()
+    SET_PHASES = enum.auto()
 
 
 class ConnectorStatus(enum.StrEnum):
@@ -301,6 +303,10 @@ class Charger:
     async def update_firmware(self, location: str, retrieve_at: datetime | None) -> Any:
         """Ask the charger to fetch and install firmware from location."""
         raise self._unsupported(ChargerCapability.UPDATE_FIRMWARE)
+
+    async def set_phases(self, phases: int, connector_id: int | None) -> Any:
+        """Charge on one or three phases (a wallbox that switches phases)."""
+        raise self._unsupported(ChargerCapability.SET_PHASES)
 
 
 def _capability_name(capability: ChargerCapability) -> str:
@@ -746,6 +752,10 @@ async def _firmware(charger: Charger, connector: int | None, data: dict[str, Any
     return await charger.update_firmware(data[ATTR_LOCATION], data.get(ATTR_RETRIEVE_AT))
 
 
+async def _phases(charger: Charger, connector: int | None, data: dict[str, Any]) -> Any:
+    return await charger.set_phases(data[ATTR_PHASES], connector)
+
+
 SERVICES: dict[str, tuple[ChargerCapability, Command, vol.Schema, str]] = {
     "reset": (
         ChargerCapability.RESET,
@@ -808,6 +818,12 @@ SERVICES: dict[str, tuple[ChargerCapability, Command, vol.Schema, str]] = {
             }
         ),
         "Install firmware from a URL.",
+    ),
+    "set_phases": (
+        ChargerCapability.SET_PHASES,
+        _phases,
+        _schema({vol.Required(ATTR_PHASES): vol.All(vol.Coerce(int), vol.In([1, 3]))}),
+        "Charge on one or three phases.",
     ),
 }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from hub.exceptions import HubError
 
@@ -57,10 +57,14 @@ class CliCommands:
         """Add ``evhub [group] name``; return its parser to add arguments to.
 
         run gets the parsed arguments and returns the exit status. A group other than the
-        core's (``report``) is made by the first command in it, with group_help.
+        core's (``report``) is made by the first command in it, with group_help. A group
+        named like an existing top-level command nests under it (``evhub simulate modbus``
+        beside ``evhub simulate --url ...``): that command still runs without a sub-command,
+        its required options required only then. Nest from a hook implementation marked
+        ``trylast=True`` so the command exists first.
         """
         if group is not None and group not in GROUPS and group not in self._groups:
-            if group in self.names:
+            if group in self.names and group not in self._commands.choices:
                 raise CommandExistsError(f"the command 'evhub {group}' exists already")
             self._group_help[group] = group_help or group
         full = f"{group} {name}" if group else name
@@ -74,6 +78,9 @@ class CliCommands:
 
     def _group(self, group: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
         found = self._groups.get(group)
+        existing = self._commands.choices.get(group)
+        if found is None and existing is not None:
+            found = self._groups[group] = _nest(existing, group)
         if found is None:
             parser = self._commands.add_parser(
                 group, help=GROUPS.get(group) or self._group_help[group]
@@ -83,3 +90,25 @@ class CliCommands:
                 dest=f"{group}_command", metavar=group.upper()
             )
         return found
+
+
+def _nest(parser: argparse.ArgumentParser, group: str) -> argparse._SubParsersAction[Any]:
+    """Give an existing command sub-commands, keeping it runnable without one.
+
+    argparse checks the parent's required options even when a sub-command was chosen, so
+    they become optional and the command's own run checks them instead.
+    """
+    required = [action for action in parser._actions if action.required and action.option_strings]
+    for action in required:
+        action.required = False
+    run: CommandFunc | None = parser.get_default(ATTR_RUN)
+
+    def checked(args: argparse.Namespace) -> int:
+        missing = [action for action in required if getattr(args, action.dest, None) is None]
+        if missing:
+            names = ", ".join("/".join(action.option_strings) for action in missing)
+            parser.error(f"the following arguments are required: {names}")
+        return run(args) if run is not None else 2
+
+    parser.set_defaults(**{ATTR_RUN: checked})
+    return parser.add_subparsers(dest=f"{group}_command", metavar="KIND")

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from hub.commands import CliCommands
     from hub.core import Hub
     from hub.plugins import Integration
@@ -63,4 +65,15 @@ def evhub_cli_commands(commands: CliCommands) -> None:
 
     Called for every installed integration when the command line is parsed, whether or not
     the configuration sets it up.
+    """
+
+
+@hookspec
+def evhub_device_profiles(domain: str) -> list[Path] | None:
+    """Offer device profiles (data files, such as a Modbus register map in YAML) to the
+    integration ``domain``; return their paths, or None for another domain.
+
+    The integration asks through ``SetupContext.device_profiles()`` when it sets up, so a
+    plugin answers when it is loaded (its domain is in the configuration); the files are
+    checked by the integration's own profile schema.
     """

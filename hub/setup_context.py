@@ -136,6 +136,15 @@ class SetupContext:
         self._check_open()
         self._keep(self._extensions().add_discovery_property(key, value))
 
+    def device_profiles(self) -> list[Path]:
+        """The device profile files loaded plugins offer this integration (the
+        ``evhub_device_profiles`` hook), in the order the plugins answer."""
+        self._check_open()
+        from hub.plugins import plugin_registry
+
+        answers = plugin_registry(self.hub).pm.hook.evhub_device_profiles(domain=self.domain)
+        return [Path(path) for answer in answers if answer for path in answer]
+
     @property
     def entities(self) -> EntityPlatform:
         """The integration's entity platform: its entities are detached when undone."""

@@ -69,6 +69,7 @@ async def test_charger_services_are_registered(hub: Hub) -> None:
         "stop_charging",
         "trigger_status",
         "update_firmware",
+        "set_phases",
     }
 
 
@@ -147,6 +148,7 @@ class RecordingCharger(Charger):
         | ChargerCapability.START_STOP
         | ChargerCapability.TRIGGER_STATUS
         | ChargerCapability.UPDATE_FIRMWARE
+        | ChargerCapability.SET_PHASES
     )
 
     def __init__(self, device_id: str, fail: bool = False) -> None:
@@ -182,6 +184,10 @@ class RecordingCharger(Charger):
 
     async def update_firmware(self, location: str, retrieve_at: Any) -> str:
         self.calls.append(("firmware", (location, retrieve_at)))
+        return "Accepted"
+
+    async def set_phases(self, phases: int, connector_id: int | None) -> str:
+        self.calls.append(("phases", (phases, connector_id)))
         return "Accepted"
 
 
@@ -223,6 +229,18 @@ async def test_every_capability_dispatches(hub: Hub) -> None:
         await call("charger", "set_current_limit", {"limit": -3}, target)
     with pytest.raises(ServiceValidationError, match="location"):
         await call("charger", "update_firmware", {"location": "not a url"}, target)
+
+
+async def test_set_phases_dispatches_one_or_three_and_needs_the_capability(hub: Hub) -> None:
+    charger = add_station(hub, "PH")
+    target = {"device_id": charger.device_id}
+    await hub.services.call("charger", "set_phases", {"phases": "1"}, target)
+    assert charger.calls == [("phases", (1, None))]
+    with pytest.raises(ServiceValidationError, match="phases"):
+        await hub.services.call("charger", "set_phases", {"phases": 2}, target)
+    charger.capabilities = ChargerCapability.RESET
+    with pytest.raises(CapabilityNotSupportedError, match="set_phases"):
+        await hub.services.call("charger", "set_phases", {"phases": 3}, target)
 
 
 async def test_a_device_without_charger_is_an_error(hub: Hub) -> None:

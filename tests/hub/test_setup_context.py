@@ -251,3 +251,37 @@ async def test_event_listener_signature_is_an_event(hub: Hub) -> None:
     await hub.block_till_done()
     assert [event.data["n"] for event in seen] == [1]
     await context.async_undo()
+
+
+async def test_device_profiles_come_from_the_plugins_that_offer_them(tmp_path: Path) -> None:
+    """evhub_device_profiles: a plugin offers data files to another integration's domain."""
+    from hub.hookspecs import hookimpl
+
+    seen: list[list[Path]] = []
+
+    async def setup(ctx: SetupContext) -> bool:
+        seen.append(ctx.device_profiles())
+        return True
+
+    async def nothing(ctx: SetupContext) -> bool:
+        return True
+
+    offered = tmp_path / "acme_box.yaml"
+    vendor = make_plugin("vendorprofiles", setup=nothing)
+
+    @hookimpl
+    def evhub_device_profiles(domain: str) -> list[Path] | None:
+        return [offered] if domain == "wallboxes" else None
+
+    vendor.evhub_device_profiles = evhub_device_profiles  # type: ignore[attr-defined]
+    write_config(tmp_path, "wallboxes:\nvendorprofiles:\nother:\n")
+    hub = new_hub(tmp_path)
+    registry = plugin_registry(hub)
+    registry.register(vendor)
+    registry.register(make_plugin("wallboxes", setup=setup))
+    registry.register(make_plugin("other", setup=setup))
+    await hub.start()
+    try:
+        assert sorted(seen) == [[], [offered]]
+    finally:
+        await hub.stop()

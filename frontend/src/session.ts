@@ -95,7 +95,11 @@ class Session extends EventTarget {
     target?: Record<string, unknown>,
   ): Promise<unknown> {
     if (this.connection?.status === "connected") {
-      return this.connection.callService(domain, service, data, target);
+      // The WebSocket answers {result}, as REST does: the service's result either way.
+      const answer = (await this.connection.callService(domain, service, data, target)) as {
+        result?: unknown;
+      } | null;
+      return answer?.result ?? null;
     }
     const answer = await api.post<{ result: unknown }>(`/api/services/${domain}/${service}`, {
       data,

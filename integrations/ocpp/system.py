@@ -86,6 +86,9 @@ from integrations.ocpp.transactions import TransactionStore
 
 _LOGGER = logging.getLogger(__name__)
 
+# A05: a charger's minimum security profile was raised after its upgrade.
+SEC_PROFILE_RAISED = "ocpp_security_profile_raised"
+
 SWEEP_INTERVAL = 1.0
 # At least this many more open connections than at the last freeze, quiet for this long,
 # freezes long-lived objects (connections that come and go are not long-lived).
@@ -543,6 +546,13 @@ class CentralSystem:
         self.accepted: dict[str, float] = {}
         # The highest security profile each charger has connected with: never less again.
         self.profiles_seen: dict[str, int] = {}
+        # A05: the profile a charger was told to move up to (SetNetworkProfile, 1.6
+        # SecurityProfile) and has not connected with yet; once it has, its minimum is raised
+        # to it, whatever it was configured with (raised_profiles, kept on disk).
+        self.profile_upgrades: dict[str, int] = {}
+        self.raised_profiles: dict[str, int] = {}
+        # The profile of each charger's current (or last) connection.
+        self.current_profiles: dict[str, int] = {}
         self.rejected: set[str] = set()
         # Rotated passwords (features/security.py): (cp_id, password) -> verdict, or None
         # when the charger has none and its configured password decides.
@@ -586,6 +596,16 @@ class CentralSystem:
             str(cp_id): int(profile)
             for cp_id, profile in stored.get("profiles", {}).items()
             if isinstance(profile, int)
+        }
+        self.raised_profiles = {
+            str(cp_id): int(profile)
+            for cp_id, profile in stored.get("raised_profiles", {}).items()
+            if isinstance(profile, int) and 0 <= profile <= 3
+        }
+        self.profile_upgrades = {
+            str(cp_id): int(profile)
+            for cp_id, profile in stored.get("profile_upgrades", {}).items()
+            if isinstance(profile, int) and 0 <= profile <= 3
         }
         if self.unknown_policy == UNKNOWN_PENDING:
             self.pending_info = {
@@ -697,16 +717,43 @@ class CentralSystem:
         """
         known = self.chargers.get(cp_id)
         if known is not None and known.security_profile is not None:
-            return known.security_profile
-        return max(self.highest_profile, self.profiles_seen.get(cp_id, 0))
+            base = known.security_profile
+        else:
+            base = max(self.highest_profile, self.profiles_seen.get(cp_id, 0))
+        # Upgraded (A05) and connected with the new profile: never below it again.
+        return max(base, self.raised_profiles.get(cp_id, 0))
 
     def note_profile(self, cp_id: str, profile: int) -> None:
-        """Remember the highest profile a charger connected with."""
+        """Remember the highest profile a charger connected with; complete an upgrade."""
+        self.current_profiles[cp_id] = profile
         if profile > self.profiles_seen.get(cp_id, -1) and (
             cp_id in self.chargers or cp_id in self.accepted or cp_id in self.pending_info
         ):
             self.profiles_seen[cp_id] = profile
             self._save()
+        target = self.profile_upgrades.get(cp_id)
+        if target is not None and profile >= target:
+            del self.profile_upgrades[cp_id]
+            self.raised_profiles[cp_id] = max(target, self.raised_profiles.get(cp_id, 0))
+            self._save()
+            self.security_event(
+                SEC_PROFILE_RAISED,
+                f"{cp_id} connected with security profile {profile}: it may no longer connect"
+                f" below {target}",
+                None,
+                {"profile": profile, "minimum": target},
+                cp_id=cp_id,
+                severity=Severity.INFO,
+            )
+
+    def request_profile_upgrade(self, cp_id: str, profile: int) -> None:
+        """A charger accepted a higher security profile (A05): the hub raises its minimum
+        once it connects with it; until then the current profile still opens (the charger
+        falls back to it if the new one fails)."""
+        if profile <= self.minimum_profile(cp_id):
+            return
+        self.profile_upgrades[cp_id] = profile
+        self._save()
 
     # Admission --------------------------------------------------------------------------
 
@@ -822,6 +869,8 @@ class CentralSystem:
                 "pending": {cp_id: dict(entry) for cp_id, entry in self.pending_info.items()},
                 "accepted": dict(self.accepted),
                 "profiles": dict(self.profiles_seen),
+                "raised_profiles": dict(self.raised_profiles),
+                "profile_upgrades": dict(self.profile_upgrades),
             }
 
         self._store.delay_save(data, 0.5)

@@ -23,6 +23,7 @@ from integrations.ocpp.features import (
     device_management,
     display_messages,
     firmware,
+    panels,
     provisioning,
     reservation,
     security,
@@ -46,6 +47,7 @@ FEATURES: tuple[ModuleType, ...] = (
     firmware,
     security,
     transactions,
+    panels,
 )
 
 

@@ -28,6 +28,7 @@ from hub.security import Severity
 from hub.storage import Store
 from integrations.ocpp.const import CONF_AUTHORIZE_UNKNOWN, CONF_ID_TAGS
 from integrations.ocpp.features.base import (
+    ID_TOKEN_TYPES,
     MessageHandler,
     register_station_services,
     station_for,
@@ -43,6 +44,7 @@ CONF_ID_TOKENS: Final = "id_tokens"
 CONF_MASTER_PASS_GROUP: Final = "master_pass_group"
 CONF_LOCAL_AUTH_LIST: Final = "local_auth_list"
 CONF_SYNC_ON_BOOT: Final = "sync_on_boot"
+CONF_ALLOW_CONCURRENT_TX: Final = "allow_concurrent_tx"
 
 # A stop by a token that is neither the starter, nor of its group, nor a master pass.
 SEC_FOREIGN_STOP: Final = "ocpp_foreign_stop"
@@ -65,17 +67,6 @@ STATUSES: Final = (
 )
 # 1.6 AuthorizationStatus: a 2.0.1-only status is Invalid to a 1.6 charger.
 STATUSES_16: Final = frozenset({"Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"})
-# 2.0.1 IdTokenEnumType.
-TOKEN_TYPES: Final = (
-    "Central",
-    "eMAID",
-    "ISO14443",
-    "ISO15693",
-    "KeyCode",
-    "Local",
-    "MacAddress",
-    "NoAuthorization",
-)
 DEFAULT_TYPE: Final = "ISO14443"
 MAX_ID_16: Final = 20  # 1.6 IdToken (idTag, parentIdTag)
 MAX_ID: Final = 36  # 2.0.1 IdTokenType.idToken
@@ -127,7 +118,7 @@ TOKEN_FIELDS: dict[Any, Any] = {
     vol.Optional("status"): vol.In(STATUSES),
     vol.Optional("expiry"): _or_none(valid_expiry),
     vol.Optional("group"): _or_none(valid_token_id),
-    vol.Optional("type"): vol.In(TOKEN_TYPES),
+    vol.Optional("type"): vol.In(ID_TOKEN_TYPES),
 }
 _TOKEN_SCHEMA = vol.Schema({vol.Required("id"): valid_token_id, **TOKEN_FIELDS})
 
@@ -149,6 +140,8 @@ CONFIG: dict[Any, Any] = {
         [_TOKEN_SCHEMA], vol.Length(max=MAX_TOKENS), _unique_tokens
     ),
     vol.Optional(CONF_MASTER_PASS_GROUP): valid_token_id,
+    # 1.6: an idTag may run one transaction at a time (ConcurrentTx otherwise), unless this.
+    vol.Optional(CONF_ALLOW_CONCURRENT_TX, default=False): bool,
     # The local authorization list (D): after a station's accepted boot, ask its list
     # version and send the hub's list when it is not the one the hub sent last.
     vol.Optional(CONF_LOCAL_AUTH_LIST, default={}): vol.Schema(
@@ -213,6 +206,7 @@ class TokenRegistry:
         self.hub = hub
         self.authorize_unknown: bool = bool(config.get(CONF_AUTHORIZE_UNKNOWN, False))
         self.master_pass_group: str | None = config.get(CONF_MASTER_PASS_GROUP)
+        self.allow_concurrent_tx: bool = bool(config.get(CONF_ALLOW_CONCURRENT_TX, False))
         self.configured: dict[str, IdToken] = {}
         for tag in config.get(CONF_ID_TAGS, ()):
             token = IdToken(id=tag, configured=True)
@@ -329,6 +323,40 @@ def id_tag_info(station: Station, id_tag: str | None) -> dict[str, Any]:
     """OCPP 1.6 IdTagInfo for an idTag (Authorize, StartTransaction, StopTransaction)."""
     token, status = _resolve(station, id_tag)
     return tag_info_16(token, status)
+
+
+def start_tag_info(station: Station, id_tag: str | None, connector: int | None) -> dict[str, Any]:
+    """1.6 IdTagInfo for an Authorize (connector None) or a StartTransaction on a connector:
+    ConcurrentTx when the accepted idTag already runs a transaction elsewhere (1.6 §7.2,
+    AuthorizationStatus). An Authorize at the station of the running transaction may be
+    the driver's stop, so only another station's transaction counts for it."""
+    token, status = _resolve(station, id_tag)
+    if (
+        status == "Accepted"
+        and id_tag
+        and not registry(station.system).allow_concurrent_tx
+        and _running_elsewhere(station, id_tag, connector)
+    ):
+        status = "ConcurrentTx"
+    return tag_info_16(token, status)
+
+
+def _running_elsewhere(station: Station, id_tag: str, connector: int | None) -> bool:
+    """Whether an open transaction of id_tag runs on another station, or on another
+    connector of this one (when a connector is given)."""
+    wanted = id_tag.casefold()
+    for other in station.system.stations.values():
+        if other is station and connector is None:
+            continue
+        for number, port in other.ports.items():
+            running = port.transaction
+            if running is None or running.stopped_at is not None or not running.id_tag:
+                continue
+            if other is station and number == connector:
+                continue  # the connector's own (a new start there supersedes it)
+            if running.id_tag.casefold() == wanted:
+                return True
+    return False
 
 
 def tag_info_16(token: IdToken | None, status: str | None) -> dict[str, Any]:

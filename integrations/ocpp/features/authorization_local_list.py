@@ -7,10 +7,20 @@ accepted, so a differential update sends only what changed since: new and change
 with their info, removed ones without (which the station deletes, D01.FR.17). A
 differential the station refuses (Failed, VersionMismatch) is sent again as a full list, as
 the specifications advise.
+
+A list longer than one message may carry (2.0.1 LocalAuthListCtrlr.ItemsPerMessage and
+BytesPerMessage, D01.FR.11; 1.6 SendLocalListMaxLength) goes in parts: the first with the
+update's type, the others Differential, each with the next version number (a station
+refuses a differential that is not above its version). The limits are asked once per
+connection, only for a list of more than one entry.
+
+When a customer's data is cleared at a station (CustomerInformation with clear, N10), the
+customer's token leaves that station's list by a differential (N10.FR.02, TC_N_46).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -21,7 +31,7 @@ from hub.auth import Role
 from hub.clock import Timer
 from hub.core import Event, Hub, HubKey, ServiceCall
 from hub.entity import EntityDescription, EntityGroup
-from hub.exceptions import ServiceValidationError
+from hub.exceptions import HubError, ServiceValidationError
 from hub.storage import Store
 from integrations.ocpp.const import DOMAIN
 from integrations.ocpp.features.authorization import (
@@ -48,6 +58,11 @@ STORE_VERSION: Final = 1
 MAX_VERSION: Final = 2**31 - 1
 # After an accepted boot, the station hears its BootNotification answer before the hub asks.
 SYNC_DELAY: Final = 1.0
+
+# Without a limit from the station, a message carries this many entries at most.
+DEFAULT_ITEMS: Final = 1000
+# What a message's envelope ([2,"<id>","SendLocalList",{...}]) adds to its payload.
+FRAME_OVERHEAD: Final = 64
 
 FULL: Final = "Full"
 DIFFERENTIAL: Final = "Differential"
@@ -118,6 +133,8 @@ class LocalLists:
         self.tokens = tokens
         self.lists: dict[str, StationList] = {}
         self._entities: dict[str, EntityGroup] = {}
+        # (cp_id, connection) -> (items, bytes) per message; asked once per connection.
+        self._limits: dict[tuple[str, int], tuple[int | None, int | None]] = {}
         self._store: Store[dict[str, Any]] = Store(hub, STORE_VERSION, STORE_KEY, private=True)
 
     async def async_load(self) -> None:
@@ -181,31 +198,104 @@ class LocalLists:
         extra = {"entries": len(held.entries), "sent_version": held.version} if held else None
         group.write(self.hub, "local_list_version", version, None, extra)
 
-    def _payload(
-        self,
-        station: Station,
-        update_type: str,
-        version: int,
-        changes: list[Entry],
-        removals: list[Entry],
-    ) -> tuple[dict[str, Any], list[str]]:
-        """The SendLocalList request in the station's version, and the tokens left out."""
+    def _items(
+        self, station: Station, changes: list[Entry], removals: list[Entry]
+    ) -> tuple[list[tuple[Entry, bool, dict[str, Any]]], list[str]]:
+        """The AuthorizationData of each change and removal, in the station's version, and
+        the tokens left out."""
         skipped: list[str] = []
-        items: list[dict[str, Any]] = []
+        items: list[tuple[Entry, bool, dict[str, Any]]] = []
         v16 = station.version is not OcppVersion.V201
         for removal, entries in ((False, changes), (True, removals)):
             for entry in entries:
                 if v16 and len(entry["id"]) > MAX_ID_16:
                     skipped.append(entry["id"])  # no 1.6 idTag is that long
                     continue
-                items.append(_entry_16(entry, removal) if v16 else _entry_201(entry, removal))
+                data = _entry_16(entry, removal) if v16 else _entry_201(entry, removal)
+                items.append((entry, removal, data))
+        return items, skipped
+
+    @staticmethod
+    def _request(
+        station: Station, update_type: str, version: int, items: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        v16 = station.version is not OcppVersion.V201
         payload: dict[str, Any] = {
             "listVersion" if v16 else "versionNumber": version,
             "updateType": update_type,
         }
         if items:
             payload["localAuthorizationList"] = items
-        return payload, skipped
+        return payload
+
+    async def limits(self, station: Station) -> tuple[int | None, int | None]:
+        """The entries and bytes one SendLocalList may carry to a station (None: not
+        told), asked once per connection."""
+        key = (station.cp_id, id(station.connection))
+        if key in self._limits:
+            return self._limits[key]
+        items: int | None = None
+        size: int | None = None
+        try:
+            if station.version is OcppVersion.V201:
+                answer = await station.call(
+                    "GetVariables",
+                    {
+                        "getVariableData": [
+                            {
+                                "component": {"name": "LocalAuthListCtrlr"},
+                                "variable": {"name": name},
+                            }
+                            for name in ("ItemsPerMessage", "BytesPerMessage")
+                        ]
+                    },
+                )
+                for result in answer.get("getVariableResult", []):
+                    if result.get("attributeStatus") != "Accepted":
+                        continue
+                    number = _positive(result.get("attributeValue"))
+                    if result["variable"]["name"] == "ItemsPerMessage":
+                        items = number
+                    else:
+                        size = number
+            else:
+                answer = await station.call("GetConfiguration", {"key": ["SendLocalListMaxLength"]})
+                for entry in answer.get("configurationKey", []):
+                    if entry.get("key") == "SendLocalListMaxLength":
+                        items = _positive(entry.get("value"))
+        except (HubError, KeyError, TypeError, AttributeError) as err:
+            _LOGGER.debug("%s: no local list message limits (%s)", station.cp_id, err)
+        for old in [k for k in self._limits if k[0] == station.cp_id]:
+            del self._limits[old]
+        self._limits[key] = (items, size)
+        return items, size
+
+    async def _parts(
+        self, station: Station, items: list[dict[str, Any]], update_type: str, version: int
+    ) -> list[list[dict[str, Any]]]:
+        """The entries split so that each request keeps to the station's limits."""
+        if len(items) <= 1:
+            return [items]
+        max_items, max_bytes = await self.limits(station)
+        max_items = max_items or DEFAULT_ITEMS
+        parts: list[list[dict[str, Any]]] = []
+        current: list[dict[str, Any]] = []
+        # The request without entries, with the largest version it may carry.
+        size = len(json.dumps(self._request(station, update_type, MAX_VERSION, [])))
+        size += FRAME_OVERHEAD
+        used = size
+        for item in items:
+            item_size = len(json.dumps(item, separators=(",", ":"))) + 2
+            full = len(current) >= max_items or (
+                max_bytes is not None and current and used + item_size > max_bytes
+            )
+            if full:
+                parts.append(current)
+                current, used = [], size
+            current.append(item)
+            used += item_size
+        parts.append(current)
+        return parts
 
     async def send(
         self,
@@ -235,43 +325,89 @@ class LocalLists:
         if version is None:
             known = max(held.version, held.reported or 0) if held is not None else 0
             version = known + 1
-        if version > MAX_VERSION:
+        result = await self._send_parts(station, update_type, version, changes, removals)
+        if update_type == DIFFERENTIAL and result["first_status"] in ("Failed", "VersionMismatch"):
+            # D01 / 1.6 §5.15: after a refused differential, send the full list.
+            refused = result["first_status"]
+            result = await self._send_parts(station, FULL, version, list(desired.values()), [])
+            result["retried_full_after"] = refused
+        result.pop("first_status")
+        return result
+
+    async def _send_parts(
+        self,
+        station: Station,
+        update_type: str,
+        version: int,
+        changes: list[Entry],
+        removals: list[Entry],
+    ) -> dict[str, Any]:
+        """Send an update in as many parts as the station's limits need, each accepted
+        part kept as what the station holds."""
+        items, skipped = self._items(station, changes, removals)
+        by_data = {id(data): (entry, removal) for entry, removal, data in items}
+        parts = await self._parts(station, [data for _, _, data in items], update_type, version)
+        if version + len(parts) - 1 > MAX_VERSION:
             raise ServiceValidationError(
                 f"the list version would pass {MAX_VERSION}; send a full list with a lower version"
             )
-        payload, skipped = self._payload(station, update_type, version, changes, removals)
-        answer = await station.call("SendLocalList", payload)
-        status = answer.get("status") if isinstance(answer, dict) else None
+        held = self.lists.get(station.cp_id)
+        entries = {} if update_type == FULL or held is None else dict(held.entries)
+        status: Any = None
+        first_status: Any = None
+        sent = removed = 0
+        accepted_version: int | None = None
+        for index, part in enumerate(parts):
+            kind = update_type if index == 0 else DIFFERENTIAL
+            answer = await station.call(
+                "SendLocalList", self._request(station, kind, version + index, part)
+            )
+            status = answer.get("status") if isinstance(answer, dict) else None
+            if index == 0:
+                first_status = status
+            if status != "Accepted":
+                break
+            for data in part:
+                entry, removal = by_data[id(data)]
+                key = entry["id"].casefold()
+                if removal:
+                    entries.pop(key, None)
+                    removed += 1
+                else:
+                    entries[key] = entry
+                    sent += 1
+            accepted_version = version + index
+        if accepted_version is not None:
+            # The station now holds what it accepted (less what its version cannot carry).
+            self.lists[station.cp_id] = StationList(
+                version=accepted_version, entries=entries, reported=accepted_version
+            )
+            self._save()
+            self._write_version(station, accepted_version)
         result: dict[str, Any] = {
             "status": status,
             "update_type": update_type,
-            "version": version,
-            "sent": len(payload.get("localAuthorizationList", ())),
-            "removed": len(removals),
+            "version": accepted_version if accepted_version is not None else version,
+            "sent": sent,
+            "removed": removed,
+            "first_status": first_status,
         }
+        if len(parts) > 1:
+            result["parts"] = len(parts)
         if skipped:
             result["skipped"] = skipped
-        if update_type == DIFFERENTIAL and status in ("Failed", "VersionMismatch"):
-            # D01 / 1.6 §5.15: after a refused differential, send the full list.
-            payload, skipped = self._payload(station, FULL, version, list(desired.values()), [])
-            answer = await station.call("SendLocalList", payload)
-            status = answer.get("status") if isinstance(answer, dict) else None
-            result.update(
-                status=status,
-                update_type=FULL,
-                sent=len(payload.get("localAuthorizationList", ())),
-                removed=0,
-                retried_full_after=result["status"],
-            )
-        if status == "Accepted":
-            # The station now holds the desired list (less what its version cannot carry).
-            left_out = set(skipped)
-            entries = {key: entry for key, entry in desired.items() if entry["id"] not in left_out}
-            self.lists[station.cp_id] = StationList(
-                version=version, entries=entries, reported=version
-            )
-            self._save()
-            self._write_version(station, version)
+        return result
+
+    async def forget(self, station: Station, token_id: str) -> dict[str, Any] | None:
+        """N10.FR.02: a customer's data was cleared at a station; take the customer's
+        token off the list the station holds (a differential). None: not on it."""
+        held = self.lists.get(station.cp_id)
+        key = token_id.casefold()
+        if held is None or key not in held.entries:
+            return None
+        version = max(held.version, held.reported or 0) + 1
+        result = await self._send_parts(station, DIFFERENTIAL, version, [], [held.entries[key]])
+        result.pop("first_status")
         return result
 
     async def get_version(self, station: Station) -> dict[str, Any]:
@@ -313,6 +449,15 @@ class LocalLists:
             await self.send(station, FULL, max(reported, held.version if held else 0) + 1, None)
         except Exception as err:
             _LOGGER.info("%s: local list not synchronised: %s", station.cp_id, err)
+
+
+def _positive(value: Any) -> int | None:
+    """A limit a station reported: a positive integer, else None."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return None
+    return number if number > 0 else None
 
 
 DATA_LOCAL_LISTS: Final[HubKey[LocalLists]] = HubKey("ocpp.local_lists")

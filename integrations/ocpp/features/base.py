@@ -8,7 +8,7 @@ imports the features); they get the Station as the handlers' first argument.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import voluptuous as vol
 
@@ -21,6 +21,18 @@ from integrations.ocpp.const import DOMAIN
 if TYPE_CHECKING:
     from hub.plugins import SetupContext
     from integrations.ocpp.station import Station
+
+# 2.0.1 IdTokenEnumType: the kinds of id token a station or a service may name.
+ID_TOKEN_TYPES: Final = (
+    "Central",
+    "eMAID",
+    "ISO14443",
+    "ISO15693",
+    "KeyCode",
+    "Local",
+    "MacAddress",
+    "NoAuthorization",
+)
 
 # An inbound message's handler, unbound: (station, payload, context) -> the CALLRESULT payload.
 MessageHandler = Callable[["Station", dict[str, Any], Context], Awaitable[dict[str, Any]]]

@@ -36,6 +36,7 @@ from hub.exceptions import HubError, ServiceValidationError
 from hub.storage import Store
 from integrations.ocpp.const import DOMAIN
 from integrations.ocpp.features.base import (
+    ID_TOKEN_TYPES,
     MessageHandler,
     register_station_services,
     station_for,
@@ -77,16 +78,6 @@ MONITOR_TYPES: Final = (
 MONITORING_CRITERIA: Final = ("ThresholdMonitoring", "DeltaMonitoring", "PeriodicMonitoring")
 MONITORING_BASES: Final = ("All", "FactoryDefault", "HardWiredOnly")
 LOG_TYPES: Final = ("DiagnosticsLog", "SecurityLog")
-ID_TOKEN_TYPES: Final = (
-    "Central",
-    "eMAID",
-    "ISO14443",
-    "ISO15693",
-    "KeyCode",
-    "Local",
-    "MacAddress",
-    "NoAuthorization",
-)
 HASH_ALGORITHMS: Final = ("SHA256", "SHA384", "SHA512")
 
 CONFIG: dict[Any, Any] = {
@@ -832,7 +823,17 @@ async def setup(ctx: SetupContext, system: CentralSystem) -> None:
         if "customer_identifier" in data:
             payload["customerIdentifier"] = data["customer_identifier"]
         answer = await station.call("CustomerInformation", payload)
-        return {**answer, "requestId": payload["requestId"]}
+        result = {**answer, "requestId": payload["requestId"]}
+        if data["clear"] and "id_token" in data and answer.get("status") == "Accepted":
+            # N10.FR.02: the customer's token leaves the station's local list too.
+            from integrations.ocpp.features.authorization_local_list import DATA_LOCAL_LISTS
+
+            lists = station.hub.data.get(DATA_LOCAL_LISTS)
+            if lists is not None:
+                update = await lists.forget(station, data["id_token"])
+                if update is not None:
+                    result["local_list"] = update
+        return result
 
     async def kept_customer_information(station: Station, data: dict[str, Any]) -> Any:
         kept = state.customer_info.get(station.cp_id, [])

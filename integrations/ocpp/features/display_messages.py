@@ -4,17 +4,22 @@ An operator (or an automation on a fault) sets a message — "out of order, use 
 faulted station — with a priority, the station state it shows in, a time window or the
 transaction it belongs to; asks which messages a station holds (GetDisplayMessages, answered
 by NotifyDisplayMessages) and clears one. The messages a station accepted from the hub are
-kept and shown as the station's ``display_messages`` entity (their count, and each one).
+kept and shown as the station's ``display_messages`` entity (their count, and each one);
+the hub drops a message at its end time (on the hub clock, TC_O_14) and one of a
+transaction when that transaction ends, as the station does.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import voluptuous as vol
 
 from hub.auth import Role
-from hub.core import Context, Hub, HubKey, ServiceCall
+from hub.charger import EVENT_CHARGER, ChargerEventKind
+from hub.clock import Timer, clock
+from hub.core import Context, Event, Hub, HubKey, ServiceCall
 from hub.entity import EntityDescription
 from hub.exceptions import ServiceValidationError
 from hub.storage import Store
@@ -50,7 +55,8 @@ CONFIG: dict[Any, Any] = {}
 
 
 class DisplayMessages:
-    """The messages each station accepted from the hub, on disk and shown."""
+    """The messages each station accepted from the hub, on disk and shown; each one with
+    an end time is dropped at that time on the hub clock."""
 
     def __init__(self, hub: Hub, system: CentralSystem) -> None:
         self.hub = hub
@@ -58,13 +64,21 @@ class DisplayMessages:
         self.store: Store[dict[str, Any]] = Store(hub, 1, STORE_KEY, private=True)
         self.messages: dict[str, dict[str, dict[str, Any]]] = {}
         self.next_id = 1
+        self._timers: dict[tuple[str, str], Timer] = {}
 
     async def load(self) -> None:
         stored = await self.store.load() or {}
         self.next_id = int(stored.get("next_id", 1))
-        self.messages = {cp: dict(kept) for cp, kept in stored.get("messages", {}).items()}
-        for cp_id in self.messages:
+        self.messages = {}
+        for cp_id, kept in stored.get("messages", {}).items():
+            for mid, item in kept.items():
+                self._keep(cp_id, str(mid), item)
             self.show(cp_id)
+
+    def unload(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
 
     def _save(self) -> None:
         self.store.delay_save(lambda: {"next_id": self.next_id, "messages": self.messages}, 0.5)
@@ -88,18 +102,60 @@ class DisplayMessages:
             self.hub, "display_messages", len(listed), ctx, {"messages": listed}
         )
 
+    def _keep(self, cp_id: str, mid: str, item: dict[str, Any]) -> bool:
+        """Keep a message (with its end timer); False if its end time has passed."""
+        old = self._timers.pop((cp_id, mid), None)
+        if old is not None:
+            old.cancel()
+        end = item.get("endDateTime")
+        delay = None
+        if isinstance(end, str):
+            try:
+                delay = datetime.fromisoformat(end).timestamp() - clock(self.hub).time()
+            except ValueError:
+                delay = 0.0
+            if delay <= 0:
+                self.messages.get(cp_id, {}).pop(mid, None)
+                return False
+        self.messages.setdefault(cp_id, {})[mid] = item
+        if delay is not None:
+            self._timers[(cp_id, mid)] = clock(self.hub).call_later(
+                delay, lambda: self.drop(cp_id, mid, "Expired")
+            )
+        return True
+
+    def drop(self, cp_id: str, mid: str, why: str, ctx: Context | None = None) -> None:
+        """Forget a message (ended, cleared, its transaction over)."""
+        timer = self._timers.pop((cp_id, mid), None)
+        if timer is not None:
+            timer.cancel()
+        item = self.messages.get(cp_id, {}).pop(mid, None)
+        if item is None:
+            return
+        self._save()
+        self.show(cp_id, ctx)
+        self.hub.bus.fire(
+            "ocpp_display_message_ended",
+            {"charge_point_id": cp_id, "message_id": int(mid), "reason": why},
+            ctx,
+        )
+
     def accepted(self, station: Station, mid: int, item: dict[str, Any]) -> None:
         kept = self.messages.setdefault(station.cp_id, {})
-        kept[str(mid)] = item
+        self._keep(station.cp_id, str(mid), item)
         while len(kept) > MAX_KEPT:
-            del kept[next(iter(kept))]
+            self.drop(station.cp_id, next(iter(kept)), "Removed")
         self._save()
         self.show(station.cp_id)
 
     def cleared(self, station: Station, mid: int) -> None:
-        if self.messages.get(station.cp_id, {}).pop(str(mid), None) is not None:
-            self._save()
+        self.drop(station.cp_id, str(mid), "Cleared")
         self.show(station.cp_id)
+
+    def transaction_ended(self, cp_id: str, transaction_id: str, ctx: Context | None) -> None:
+        for mid, item in list(self.messages.get(cp_id, {}).items()):
+            if item.get("transactionId") == transaction_id:
+                self.drop(cp_id, mid, "TransactionEnded", ctx)
 
 
 DATA_DISPLAY: Final[HubKey[DisplayMessages]] = HubKey("ocpp.display_messages")
@@ -146,10 +202,28 @@ async def setup(ctx: SetupContext, system: CentralSystem) -> None:
     await state.load()
 
     def unload() -> None:
+        state.unload()
         if hub.data.get(DATA_DISPLAY) is state:
             hub.data.pop(DATA_DISPLAY, None)
 
     ctx.on_unload(unload)
+
+    def session_ended(event: Event) -> None:
+        """A message of a transaction goes with it (the station drops it too)."""
+        state.transaction_ended(
+            str(event.data.get("charge_point_id")),
+            str(event.data.get("transaction_id")),
+            event.context,
+        )
+
+    ctx.listen(
+        EVENT_CHARGER,
+        session_ended,
+        lambda data: (
+            data.get("kind") == ChargerEventKind.SESSION_ENDED
+            and data.get("charge_point_id") in state.messages
+        ),
+    )
 
     async def set_display_message(call: ServiceCall) -> Any:
         station = station_for(hub, call)

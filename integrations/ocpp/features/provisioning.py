@@ -2,7 +2,11 @@
 station's configuration and variables, reports, resets, triggers and vendor data.
 
 - GetVariables / SetVariables are split by the station's DeviceDataCtrlr ItemsPerMessage and
-  BytesPerMessage (learnt from a report, or asked for once) and their answers merged.
+  BytesPerMessage (learnt from a report, or asked for once, and forgotten when the station
+  boots again: new firmware may have other limits) and their answers merged.
+- SetNetworkProfile (1.6: ChangeConfiguration SecurityProfile) never goes below the profile
+  the station must use; one to a higher profile that the station accepts raises its minimum
+  once it connects with it (A05), so it cannot come back on the lower one.
 - GetBaseReport / GetReport ask for a report; the NotifyReport parts of its requestId are
   collected (bounded) and, at the last one (tbc false), stored as one report per request,
   readable with ``ocpp.get_stored_report``.
@@ -221,6 +225,10 @@ class Provisioning:
             return
         if number > 0:
             self.limits.setdefault(cp_id, {}).setdefault(action, {})[kind] = number
+
+    def forget_limits(self, cp_id: str) -> None:
+        """The station booted: what it said of its message limits may no longer hold."""
+        self.limits.pop(cp_id, None)
 
     def report(self, cp_id: str, request_id: int | None) -> dict[str, Any] | None:
         reports = self.reports.get(cp_id, [])
@@ -469,6 +477,28 @@ def _need(station: Station, version: OcppVersion, what: str) -> None:
         )
 
 
+def _check_profile(system: CentralSystem, station: Station, profile: int) -> None:
+    """No downgrade: not below the profile the station connected with or must use."""
+    seen = system.profiles_seen.get(station.cp_id, 0)
+    if profile < seen:
+        raise ServiceValidationError(
+            f"security profile {profile} is below the {seen} {station.cp_id} connected with"
+        )
+    minimum = system.minimum_profile(station.cp_id)
+    if profile < minimum:
+        raise ServiceValidationError(
+            f"security profile {profile} is below the {minimum} {station.cp_id} must use"
+        )
+
+
+def _note_upgrade(system: CentralSystem, station: Station, profile: int) -> None:
+    """The station accepted profile: if it is higher than its current connection's, the
+    hub raises its minimum once it connects with it (A05)."""
+    current = system.current_profiles.get(station.cp_id)
+    if current is not None and profile > current:
+        system.request_profile_upgrade(station.cp_id, profile)
+
+
 async def setup(ctx: SetupContext, system: CentralSystem) -> None:
     """Register the provisioning, remote control, availability and data transfer services."""
     hub = ctx.hub
@@ -482,6 +512,9 @@ async def setup(ctx: SetupContext, system: CentralSystem) -> None:
             hub.create_task(provisioning.flush())
 
     ctx.on_unload(forget)
+    ctx.listen(
+        "ocpp_boot", lambda event: provisioning.forget_limits(str(event.data["charge_point_id"]))
+    )
 
     async def get_configuration(call: ServiceCall) -> Any:
         station = station_for(hub, call)
@@ -493,7 +526,20 @@ async def setup(ctx: SetupContext, system: CentralSystem) -> None:
         station = station_for(hub, call)
         _need(station, OcppVersion.V16, "ChangeConfiguration")
         payload = {"key": call.data["key"], "value": call.data["value"]}
-        return await station.call("ChangeConfiguration", payload)
+        profile = None
+        if payload["key"] == "SecurityProfile":
+            # 1.6 security whitepaper: the upgrade of a charge point's security profile.
+            try:
+                profile = int(payload["value"])
+            except ValueError:
+                profile = -1
+            if not 0 <= profile <= 3:
+                raise ServiceValidationError("SecurityProfile is 0, 1, 2 or 3")
+            _check_profile(system, station, profile)
+        answer = await station.call("ChangeConfiguration", payload)
+        if profile is not None and answer.get("status") == "Accepted":
+            _note_upgrade(system, station, profile)
+        return answer
 
     async def get_variables(call: ServiceCall) -> Any:
         station = station_for(hub, call)
@@ -571,11 +617,7 @@ async def setup(ctx: SetupContext, system: CentralSystem) -> None:
         _need(station, OcppVersion.V201, "SetNetworkProfile")
         data = call.data["connection_data"]
         profile = data["security_profile"]
-        seen = system.profiles_seen.get(station.cp_id, 0)
-        if profile < seen:
-            raise ServiceValidationError(
-                f"security profile {profile} is below the {seen} {station.cp_id} connected with"
-            )
+        _check_profile(system, station, profile)
         if profile >= 2 and not data["ocpp_csms_url"].startswith("wss://"):
             raise ServiceValidationError("security profiles 2 and 3 need a wss:// URL")
         connection: dict[str, Any] = {
@@ -593,7 +635,10 @@ async def setup(ctx: SetupContext, system: CentralSystem) -> None:
             "configurationSlot": call.data["configuration_slot"],
             "connectionData": connection,
         }
-        return await station.call("SetNetworkProfile", payload)
+        answer = await station.call("SetNetworkProfile", payload)
+        if answer.get("status") == "Accepted":
+            _note_upgrade(system, station, profile)
+        return answer
 
     async def change_availability(call: ServiceCall) -> Any:
         station = station_for(hub, call)

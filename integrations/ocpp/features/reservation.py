@@ -20,7 +20,9 @@ from hub.core import Context, Event, Hub, HubKey, ServiceCall
 from hub.entity import EntityDescription
 from hub.exceptions import ServiceValidationError
 from hub.storage import Store
+from integrations.ocpp.features.authorization import registry
 from integrations.ocpp.features.base import (
+    ID_TOKEN_TYPES,
     TARGET,
     MessageHandler,
     answer_status,
@@ -47,16 +49,6 @@ MIN_RESERVATION: Final = 60
 MAX_RESERVATION: Final = 30 * 86400
 DEFAULT_RESERVATION: Final = 15 * 60
 MAX_KEPT: Final = 1000  # reservations kept per station
-ID_TOKEN_TYPES: Final = (
-    "Central",
-    "eMAID",
-    "ISO14443",
-    "ISO15693",
-    "KeyCode",
-    "Local",
-    "MacAddress",
-    "NoAuthorization",
-)
 CONNECTOR_TYPES: Final = (
     "cCCS1",
     "cCCS2",
@@ -242,15 +234,23 @@ async def setup(ctx: SetupContext, system: CentralSystem) -> None:
     ctx.on_unload(unload)
 
     def session_started(event: Event) -> None:
-        """A reservation is used when its token (or group) starts a session on its port,
-        or on any port for one of no EVSE (H03)."""
+        """A reservation is used when its token, its group, or a token of its group (as the
+        hub knows the token: 1.6 TC_053, H_19) starts a session on its port, or on any port
+        for one of no EVSE (H03)."""
         cp_id = str(event.data.get("charge_point_id"))
         port = event.data.get("port")
         tag = event.data.get("id_tag")
+        if not isinstance(tag, str):
+            return
+        known = registry(system).get(tag)
+        group = known.group if known is not None else None
         for rid, item in list(state.reservations.get(cp_id, {}).items()):
-            if item.get("evse_id") not in (None, port):
+            if item.get("evse_id") not in (None, 0, port):
                 continue
-            if tag is not None and tag in (item["id_token"], item.get("group_id_token")):
+            reserved_group = item.get("group_id_token")
+            if tag in (item["id_token"], reserved_group) or (
+                group is not None and group == reserved_group
+            ):
                 state.drop(cp_id, int(rid), "Used", event.context)
                 return
 

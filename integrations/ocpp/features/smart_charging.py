@@ -9,6 +9,12 @@ Recurring), a TxProfile on a port with its transaction (K01.FR.03). Profiles a s
 accepted are kept per station (``sensor.<station>_charging_profiles``) so the hub can judge
 the EV's schedule (K15.FR.11) and show what it set.
 
+With ``ev_charging_needs_status: Processing`` the hub answers an EV's charging needs itself
+(K15): a TxProfile for the running transaction at the EV's maximum, within the station
+maximum and transaction defaults it set, until the EV's departure; sent again when the EV's
+schedule goes beyond it (K16 renegotiation, a few times a transaction). A remote start may
+carry its TxProfile (K05, ``ocpp.start_transaction_with_profile``).
+
 Also here, used by the other features: ``Reports``, the collector of answers that arrive
 as a series of messages (requestId, tbc), and the helpers every service of this block uses.
 """
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -27,10 +34,11 @@ from hub.charger import EVENT_CHARGER, ChargerEventKind
 from hub.clock import clock
 from hub.core import Context, Event, Hub, HubKey, ServiceCall
 from hub.entity import EntityDescription, EntityGroup
-from hub.exceptions import ServiceValidationError
+from hub.exceptions import HubError, ServiceValidationError
 from hub.storage import Store
 from integrations.ocpp.const import DOMAIN
 from integrations.ocpp.features.base import (
+    ID_TOKEN_TYPES,
     TARGET,
     MessageHandler,
     answer_status,
@@ -43,6 +51,8 @@ if TYPE_CHECKING:
     from hub.plugins import SetupContext
     from integrations.ocpp.station import Station
     from integrations.ocpp.system import CentralSystem
+
+_LOGGER = logging.getLogger(__name__)
 
 INT32_MAX: Final = 2_147_483_647
 # What a service may name: ports, stack levels, durations (seconds), limits (A / W).
@@ -60,6 +70,13 @@ REPORT_TIMEOUT: Final = 30.0
 REPORT_MAX_ITEMS: Final = 5000
 # Profiles kept per station (what the hub set and the station accepted).
 MAX_KEPT_PROFILES: Final = 200
+# The TxProfile the hub sets for an EV's charging needs (ev_charging_needs_status:
+# Processing): id EV_PROFILE_BASE + EVSE, until the EV's departure or for a day; sent again
+# (renegotiated, K16) at most MAX_RENEGOTIATIONS times a transaction when the EV's schedule
+# goes beyond it.
+EV_PROFILE_BASE: Final = 2000
+EV_PROFILE_DURATION: Final = 86400
+MAX_RENEGOTIATIONS: Final = 3
 
 TARGET_KEYS: Final = ("charge_point_id", "device_id", "entity_id")
 CONF_EV_CHARGING_NEEDS: Final = "ev_charging_needs_status"
@@ -403,6 +420,10 @@ class SmartCharging:
         # "set_at", "profile": the OCPP payload as sent}
         self.profiles: dict[str, dict[str, dict[str, Any]]] = {}
         self.ev_needs_status = "Rejected"
+        # (cp_id, evse) -> the profile the hub set for the EV's needs (service form), and
+        # how often it was sent again because the EV's schedule went beyond it.
+        self.ev_plans: dict[tuple[str, int], dict[str, Any]] = {}
+        self.renegotiations: dict[tuple[str, int], int] = {}
 
     async def load(self) -> None:
         stored = await self.store.load() or {}
@@ -468,6 +489,32 @@ class SmartCharging:
             del kept[pid]
         self.save()
         self.show(station)
+
+    def cap(self, station: Station, evse: int, unit: str) -> float | None:
+        """The lowest limit in force now, in unit, of the station-wide maximum and the
+        transaction defaults (of the EVSE, or of all) the hub set on a station."""
+        now = station.now()
+        lowest: float | None = None
+        for item in self.profiles.get(station.cp_id, {}).values():
+            if item["purpose"] == PURPOSE_TX or item["evse_id"] not in (0, evse):
+                continue
+            body = item["payload"].get("chargingProfile") or item["payload"]["csChargingProfiles"]
+            schedule = body["chargingSchedule"]
+            schedule = schedule[0] if isinstance(schedule, list) else schedule
+            if schedule["chargingRateUnit"] != unit:
+                continue
+            start = now
+            if schedule.get("startSchedule"):
+                start = datetime.fromisoformat(schedule["startSchedule"]).timestamp()
+            if body.get("validTo") and datetime.fromisoformat(body["validTo"]).timestamp() <= now:
+                continue
+            offset = now - start
+            if body.get("chargingProfileKind") == "Recurring" and offset >= 0:
+                offset %= 7 * 86400 if body.get("recurrencyKind") == "Weekly" else 86400
+            limit = _limit_at(schedule, offset)
+            if limit is not None and (lowest is None or limit < lowest):
+                lowest = limit
+        return lowest
 
     def tx_schedule(self, station: Station, evse: int) -> dict[str, Any] | None:
         """The schedule of the newest TxProfile the hub set on a port, if any."""
@@ -629,12 +676,93 @@ async def on_cleared_charging_limit(
     return {}
 
 
+PHASES: Final = {"AC_single_phase": 1, "AC_two_phase": 2, "AC_three_phase": 3}
+
+
+def ev_plan(station: Station, evse: int, needs: dict[str, Any]) -> dict[str, Any] | None:
+    """The TxProfile (service form) the hub sets for an EV's charging needs (K15): one
+    period at the EV's maximum, within the station maximum and the transaction defaults the
+    hub set, from now until the EV's departure (or for a day). None when the EVSE has no
+    transaction or the needs give no maximum the hub can use."""
+    port = station.ports.get(evse)
+    if port is None or port.transaction is None:
+        return None
+    transfer = needs.get("requestedEnergyTransfer")
+    ac = needs.get("acChargingParameters")
+    dc = needs.get("dcChargingParameters")
+    period: dict[str, Any] = {"start_period": 0}
+    if transfer in PHASES and isinstance(ac, dict):
+        unit, most = "A", ac.get("evMaxCurrent")
+        period["number_phases"] = PHASES[transfer]
+    elif transfer == "DC" and isinstance(dc, dict):
+        unit, most = (
+            ("W", dc.get("evMaxPower")) if "evMaxPower" in dc else ("A", dc.get("evMaxCurrent"))
+        )
+    else:
+        return None
+    if not isinstance(most, int | float) or isinstance(most, bool) or most <= 0:
+        return None
+    limit = min(float(most), MAX_LIMIT[unit])
+    cap = _state(station).cap(station, evse, unit)
+    if cap is not None:
+        limit = min(limit, cap)
+    period["limit"] = limit
+    duration = EV_PROFILE_DURATION
+    departure = needs.get("departureTime")
+    if isinstance(departure, str):
+        try:
+            until = datetime.fromisoformat(departure).timestamp() - station.now()
+        except ValueError:
+            until = 0
+        if 60 <= until < EV_PROFILE_DURATION:
+            duration = int(until)
+    return {
+        "evse_id": evse,
+        "profile_id": EV_PROFILE_BASE + evse,
+        "stack_level": 0,
+        "purpose": PURPOSE_TX,
+        "kind": "Absolute",
+        "rate_unit": unit,
+        "duration": duration,
+        "transaction_id": str(port.transaction.ocpp_id),
+        "periods": [period],
+    }
+
+
+async def send_ev_plan(station: Station, evse: int, plan: dict[str, Any], ctx: Context) -> None:
+    """Send the EV's TxProfile after the answer to its needs; a failure is logged and fired."""
+    try:
+        status = await set_profile(station, dict(plan))
+    except HubError as err:
+        _LOGGER.warning("%s: the EV's charging profile was not set: %s", station.cp_id, err)
+        status = "Failed"
+    station.hub.bus.fire(
+        "ocpp_ev_charging_profile",
+        {
+            "charge_point_id": station.cp_id,
+            "evse_id": evse,
+            "profile_id": plan["profile_id"],
+            "limit": plan["periods"][0]["limit"],
+            "rate_unit": plan["rate_unit"],
+            "status": status,
+        },
+        ctx,
+    )
+
+
 async def on_notify_ev_charging_needs(
     station: Station, payload: dict[str, Any], ctx: Context
 ) -> dict[str, Any]:
     evse = station._port_number("evseId", payload["evseId"])
     station._touch(context=ctx)
-    status = _state(station).ev_needs_status
+    state = _state(station)
+    status = state.ev_needs_status
+    plan = None
+    if status == "Processing":
+        # K15.FR.05: Processing, then the hub's schedule; none without a transaction.
+        plan = ev_plan(station, evse, payload["chargingNeeds"])
+        if plan is None:
+            status = "Rejected"
     station.hub.bus.fire(
         "ocpp_ev_charging_needs",
         {
@@ -646,6 +774,14 @@ async def on_notify_ev_charging_needs(
         },
         ctx,
     )
+    if plan is not None:
+        key = (station.cp_id, evse)
+        if state.ev_plans.get(key, {}).get("transaction_id") != plan["transaction_id"]:
+            state.renegotiations.pop(key, None)
+        state.ev_plans[key] = plan
+        station.hub.create_task(
+            send_ev_plan(station, evse, plan, ctx), f"ocpp EV profile {station.cp_id}/{evse}"
+        )
     return {"status": status}
 
 
@@ -660,6 +796,23 @@ async def on_notify_ev_charging_schedule(
     status = "Accepted"
     if ours is not None and not _within(station, schedule, time_base, ours):
         status = "Rejected"
+        # The EV went beyond the hub's schedule for its needs: the hub sends it again
+        # (renegotiation, K16), a few times a transaction at most.
+        state = _state(station)
+        key = (station.cp_id, evse)
+        plan = state.ev_plans.get(key)
+        port = station.ports.get(evse)
+        running = port.transaction if port is not None else None
+        if (
+            plan is not None
+            and running is not None
+            and plan["transaction_id"] == str(running.ocpp_id)
+            and state.renegotiations.get(key, 0) < MAX_RENEGOTIATIONS
+        ):
+            state.renegotiations[key] = state.renegotiations.get(key, 0) + 1
+            station.hub.create_task(
+                send_ev_plan(station, evse, plan, ctx), f"ocpp EV profile {station.cp_id}/{evse}"
+            )
     station.hub.bus.fire(
         "ocpp_ev_charging_schedule",
         {
@@ -731,6 +884,10 @@ async def setup(ctx: SetupContext, system: CentralSystem) -> None:
         cp_id = event.data.get("charge_point_id")
         station = system.stations.get(cp_id) if isinstance(cp_id, str) else None
         transaction = event.data.get("transaction_id")
+        for key, plan in list(state.ev_plans.items()):
+            if key[0] == cp_id and plan["transaction_id"] == str(transaction):
+                del state.ev_plans[key]
+                state.renegotiations.pop(key, None)
         kept = state.profiles.get(cp_id or "", {})
         ended = [
             pid
@@ -826,6 +983,74 @@ async def setup(ctx: SetupContext, system: CentralSystem) -> None:
             "profiles": answer["items"],
             "complete": answer["complete"],
         }
+
+    async def start_transaction_with_profile(call: ServiceCall) -> Any:
+        """K05 / 1.6 TC_059: a remote start carrying the transaction's TxProfile (no
+        transactionId: the transaction does not exist yet; F01.FR.12)."""
+        station = station_for(hub, call)
+        data = {k: v for k, v in call.data.items() if k not in TARGET_KEYS}
+        evse = data.pop("evse_id", None)
+        token = data.pop("id_token")
+        token_type = data.pop("id_token_type")
+        remote_start_id = data.pop("remote_start_id", None)
+        if evse is not None:
+            check_port(station, evse)
+            if evse == 0:
+                raise ServiceValidationError("evse_id names an EVSE (1..); omit it for any")
+        profile = checked_profile(station, {**data, "purpose": PURPOSE_TX, "evse_id": evse or 1})
+        profile.pop("transaction_id", None)
+        sent = profile_payload(station, profile)
+        if is_201(station):
+            payload: dict[str, Any] = {
+                "idToken": {"idToken": token, "type": token_type},
+                "remoteStartId": remote_start_id or reports(hub).next_id(),
+                "chargingProfile": sent["chargingProfile"],
+            }
+            if evse is not None:
+                payload["evseId"] = evse
+            action = "RequestStartTransaction"
+        else:
+            if len(token) > 20:
+                raise ServiceValidationError("an OCPP 1.6 idTag has at most 20 characters")
+            payload = {"idTag": token, "chargingProfile": sent["csChargingProfiles"]}
+            if evse is not None:
+                payload["connectorId"] = evse
+            action = "RemoteStartTransaction"
+        answer = await station.call(action, payload)
+        result = {"status": answer_status(answer)}
+        if "remoteStartId" in payload:
+            result["remote_start_id"] = payload["remoteStartId"]
+        if isinstance(answer, dict) and answer.get("transactionId"):
+            result["transaction_id"] = answer["transactionId"]
+        return result
+
+    start_keys = {
+        k: v
+        for k, v in PROFILE_KEYS.items()
+        if str(k) not in ("evse_id", "purpose", "transaction_id", "stack_level", "kind")
+    }
+    ctx.register_service(
+        "start_transaction_with_profile",
+        start_transaction_with_profile,
+        vol.Schema(
+            {
+                **TARGET,
+                **start_keys,
+                vol.Optional("evse_id"): vol.All(int, vol.Range(min=0, max=MAX_EVSE)),
+                vol.Required("id_token"): vol.All(str, vol.Length(min=1, max=36)),
+                vol.Optional("id_token_type", default="Central"): vol.In(ID_TOKEN_TYPES),
+                vol.Optional("remote_start_id"): vol.All(int, vol.Range(min=1, max=INT32_MAX)),
+                vol.Optional("stack_level", default=0): vol.All(
+                    int, vol.Range(min=0, max=MAX_STACK_LEVEL)
+                ),
+                vol.Optional("kind", default="Relative"): vol.In(KINDS),
+            }
+        ),
+        # Starting a session is an operator's daily job (charger.start_charging); the
+        # profile only limits that session.
+        role=Role.OPERATOR,
+        description="Start a transaction remotely with its TxProfile (no transactionId).",
+    )
 
     evse = vol.All(int, vol.Range(min=0, max=MAX_EVSE))
     register_station_services(

@@ -23,6 +23,8 @@ import aiohttp
 from ocpp.exceptions import OCPPError  # type: ignore[import-untyped, unused-ignore]
 
 from . import v16, v201
+from .features.provisioning import device_model_201
+from .features.security import PASSWORD_KEYS, parse_password, password_settings
 from .link import Link
 from .model import (
     BACKOFF_INITIAL,
@@ -224,6 +226,9 @@ class SimulatedChargePoint:
             vendor=vendor,
             model=model,
         )
+        self._settings.update(password_settings(version))
+        if version == VERSION_201:
+            self._settings.update(device_model_201())
         self._registered = False  # BootNotification accepted since the last (re)boot
         self._boot_reason = "PowerUp"
         self._reset_scheduled = False
@@ -401,6 +406,10 @@ class SimulatedChargePoint:
             self._link = None
             self._followups.clear()
             await _cancel_and_wait([reader, dropped, *self._tasks])
+            # A task that finished its step despite the cancellation (see _cancel_and_wait)
+            # may have spawned others meanwhile: none outlives the connection.
+            while late := [task for task in self._tasks if not task.done()]:
+                await _cancel_and_wait(late)
             self._tasks.clear()
             self._release_unstarted()
             await ws.close(code=self._close_code)
@@ -522,6 +531,28 @@ class SimulatedChargePoint:
                     await link.send_meter_values(connector, "Sample.Periodic")
                 except (OCPPError, TimeoutError) as err:
                     _LOGGER.warning("%s: meter values failed: %r", self.id, err)
+            # 2.0.1: the threshold monitors the central system set (NotifyEvent on a crossing).
+            check = getattr(self._link, "check_monitors", None)
+            if check is not None:
+                try:
+                    await check()
+                except (OCPPError, TimeoutError) as err:
+                    _LOGGER.warning("%s: monitor events failed: %r", self.id, err)
+
+    def monitored_value(self, component: str, evse: int | None, variable: str) -> float | None:
+        """A value a monitor may watch, now (None: not measured here): the power of an
+        EVSE or of the whole station, in W."""
+        if variable != "Power":
+            return None
+        if component == "ChargingStation":
+            connectors = list(self._connectors.values())
+        elif component == "EVSE" and evse in self._connectors:
+            connectors = [self._connectors[evse]]
+        else:
+            return None
+        for connector in connectors:
+            self._advance(connector)
+        return round(sum(connector.power_w for connector in connectors), 1)
 
     def set_heartbeat_interval(self, seconds: float) -> None:
         """Heartbeat every seconds (simulated), as the central system said."""
@@ -767,7 +798,12 @@ class SimulatedChargePoint:
 
     def firmware_report(self) -> str:
         """The firmware status to report on request: Idle unless an update is under way."""
-        busy = self.firmware_status in ("Downloading", "Downloaded", "Installing")
+        busy = self.firmware_status in (
+            "Downloading",
+            "Downloaded",
+            "SignatureVerified",
+            "Installing",
+        )
         return self.firmware_status if busy else "Idle"
 
     def set_profile(self, profile: Profile) -> str:
@@ -814,11 +850,17 @@ class SimulatedChargePoint:
         self._profiles = kept
         return "Accepted" if cleared else "Unknown"
 
-    def update_firmware(self, request_id: int | None, retrieve: str | None) -> None:
-        """Download and install a new firmware once the answer is sent (at retrieve), reboot."""
-        self.later(lambda: self._update_firmware(request_id, retrieve))
+    def update_firmware(
+        self, request_id: int | None, retrieve: str | None, *, signed: bool = False
+    ) -> None:
+        """Download and install a new firmware once the answer is sent (at retrieve), reboot.
+        A signed firmware's signature is verified after the download (SignatureVerified,
+        2.0.1 L01.FR.04 and the 1.6 whitepaper's signed update)."""
+        self.later(lambda: self._update_firmware(request_id, retrieve, signed))
 
-    async def _update_firmware(self, request_id: int | None, retrieve: str | None) -> None:
+    async def _update_firmware(
+        self, request_id: int | None, retrieve: str | None, signed: bool = False
+    ) -> None:
         link = self._link
         if link is None:
             return
@@ -828,7 +870,8 @@ class SimulatedChargePoint:
                 wait = (start - datetime.now(UTC)).total_seconds()
                 if wait > 0:
                     await self._sleep(wait)
-        for status in ("Downloading", "Downloaded", "Installing"):
+        verified = ["SignatureVerified"] if signed else []
+        for status in ["Downloading", "Downloaded", *verified, "Installing"]:
             self.firmware_status = status
             _LOGGER.info("%s: firmware %s", self.id, status)
             await link.send_firmware_status(status, request_id)
@@ -877,6 +920,8 @@ class SimulatedChargePoint:
             return "NotSupported"
         if setting.readonly:
             return "Rejected"
+        if key in PASSWORD_KEYS:
+            return self._rotate_password(key, value)
         if setting.kind is int:
             try:
                 number = int(value)
@@ -896,6 +941,22 @@ class SimulatedChargePoint:
         elif name in ("MeterValueSampleInterval", "TxUpdatedInterval") and int(value) > 0:
             self.meter_interval = int(value)
         return "Accepted"
+
+    def _rotate_password(self, key: str, value: str) -> str:
+        """A01 / 1.6 AuthorizationKey: take the new Basic auth password (never stored in
+        the device model) and reconnect with it once the answer is sent."""
+        password = parse_password(key, value)
+        if password is None:
+            return "Rejected"
+        if self._password is None:
+            return "Rejected"  # security profile 0: no Basic auth to rotate
+        self._password = password
+        self.later(self._reconnect_with_new_password)
+        return "Accepted"
+
+    async def _reconnect_with_new_password(self) -> None:
+        _LOGGER.info("%s: reconnecting with its new password", self.id)
+        self._disconnect(reconnect_after=STEP_TIME, code=aiohttp.WSCloseCode.GOING_AWAY)
 
     def _security_profile(self) -> str:
         """The OCPP security profile: 0 = none, 1 = Basic auth, 2 = Basic auth over TLS."""

@@ -493,7 +493,8 @@ class V201Link(*MIXINS_201, _V201ChargePoint):  # type: ignore[misc]
     @on_call("UpdateFirmware")
     def on_update_firmware(self, request_id: int, firmware: dict[str, Any], **kwargs: Any) -> Any:
         retrieve = firmware.get("retrieve_date_time")
-        self.sim.update_firmware(request_id, retrieve)
+        signed = bool(firmware.get("signature"))
+        self.sim.update_firmware(request_id, retrieve, signed=signed)
         return v201_result.UpdateFirmware(status="Accepted")
 
     @on_call("GetLog")

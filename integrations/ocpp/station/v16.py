@@ -71,7 +71,7 @@ async def on_meter_values(
 
 
 async def on_authorize(station: Station, payload: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    return {"idTagInfo": authorization.id_tag_info(station, payload["idTag"])}
+    return {"idTagInfo": authorization.start_tag_info(station, payload["idTag"], None)}
 
 
 async def on_start_transaction(
@@ -83,6 +83,8 @@ async def on_start_transaction(
     started_at = station._charger_time("timestamp", payload["timestamp"])
     station._touch(context=ctx)
     id_tag = payload["idTag"]
+    # Asked before this transaction runs: ConcurrentTx when the tag runs one elsewhere.
+    tag_info = authorization.start_tag_info(station, id_tag, connector)
     key = f"{station.cp_id}|{connector}|{id_tag}|{payload['timestamp']}|{payload['meterStart']}"
     # On disk before the charger hears Accepted.
     transaction = await station.system.transactions.start_transaction(
@@ -98,10 +100,7 @@ async def on_start_transaction(
     if not transaction.replayed or port.transaction is None:
         await _end_superseded(station, port, transaction, ctx)
         station._session_started(port, transaction, id_tag, ctx)
-    return {
-        "transactionId": int(transaction.ocpp_id),
-        "idTagInfo": authorization.id_tag_info(station, id_tag),
-    }
+    return {"transactionId": int(transaction.ocpp_id), "idTagInfo": tag_info}
 
 
 async def _end_superseded(station: Station, port: Port, new: Transaction, ctx: Context) -> None:

@@ -578,3 +578,53 @@ async def test_clear_cache_callerror_is_reported(ocpp_hub: HubFactory, connect: 
     cp.handlers["ClearCache"] = lambda payload: ErrorAnswer("NotSupported", "no cache")
     with pytest.raises(OcppCallError, match="NotSupported"):
         await hub.services.call("ocpp", "clear_cache", {"charge_point_id": "CP-201"})
+
+
+async def test_1_6_concurrent_tx_on_another_connector_and_station(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """1.6 AuthorizationStatus ConcurrentTx: an idTag already running a transaction on one
+    connector is answered ConcurrentTx when it starts on another connector or authorizes
+    at another charge point; the running transaction's own station may authorize it (the
+    driver's stop); once it stops, the tag is Accepted again."""
+    hub = await ocpp_hub(TOKENS.replace("chargers:\n", "chargers:\n  - id: CP-16B\n"))
+    cp = await connect(ws_url(hub, "CP-16"))
+    await boot16(cp)
+    other = await connect(ws_url(hub, "CP-16B"))
+    await boot16(other)
+    first = await cp.call(
+        "StartTransaction",
+        {"connectorId": 1, "idTag": "VALID-1", "meterStart": 0, "timestamp": NOW},
+    )
+    assert first["idTagInfo"]["status"] == "Accepted"
+    second = await cp.call(
+        "StartTransaction",
+        {"connectorId": 2, "idTag": "valid-1", "meterStart": 0, "timestamp": NOW},
+    )
+    assert second["idTagInfo"] == {"status": "ConcurrentTx", "parentIdTag": "FAMILY"}
+    assert second["transactionId"] != first["transactionId"]
+    assert (await authorize16(other, "VALID-1"))["status"] == "ConcurrentTx"
+    assert (await authorize16(cp, "VALID-1"))["status"] == "Accepted"
+    # Another tag of the same group is not concurrent; a blocked tag stays Blocked.
+    assert (await authorize16(other, "VALID-2"))["status"] == "Accepted"
+    assert (await authorize16(other, "BLOCKED-1"))["status"] == "Blocked"
+    for started in (first, second):
+        await cp.call(
+            "StopTransaction",
+            {"transactionId": started["transactionId"], "meterStop": 10, "timestamp": NOW},
+        )
+    assert (await authorize16(other, "VALID-1"))["status"] == "Accepted"
+
+
+async def test_1_6_concurrent_tx_allowed_by_configuration(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    hub = await ocpp_hub(TOKENS + "allow_concurrent_tx: true\n")
+    cp = await connect(ws_url(hub, "CP-16"))
+    await boot16(cp)
+    for connector in (1, 2):
+        started = await cp.call(
+            "StartTransaction",
+            {"connectorId": connector, "idTag": "PLAIN-1", "meterStart": 0, "timestamp": NOW},
+        )
+        assert started["idTagInfo"] == {"status": "Accepted"}

@@ -108,7 +108,7 @@ async def test_tc_m_05_csms_install_ca_certificate_failed(
         ("TC_075_2_CSMS", "CSMSRootCertificate", "CentralSystemRootCertificate"),
     ],
 )
-async def test_tc_075_csms_install_certificate_16(
+async def test_tc_075_1_2_csms_install_certificate_16(
     ocpp_hub: HubFactory,
     connect: Connect,
     pki: Pki,

@@ -758,6 +758,24 @@ async def test_tc_045_1_csms_get_diagnostics_16(ocpp_hub: HubFactory, connect: C
         assert state.state == status
 
 
+async def test_tc_045_2_csms_get_diagnostics_upload_failed_16(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """TC_045_2: GetDiagnostics answered, then Uploading and UploadFailed, each answered
+    and shown."""
+    hub = await ocpp_hub(OPEN)
+    cp = await connect(ws_url(hub, "CP-2"))
+    await boot16(cp)
+    cp.handlers["GetDiagnostics"] = lambda payload: {"fileName": "diag.zip"}
+    await ocpp(hub, "get_diagnostics", {"location": "ftp://diag.example.com/in"})
+    assert calls(cp, "GetDiagnostics") == [{"location": "ftp://diag.example.com/in"}]
+    for status in ("Uploading", "UploadFailed"):
+        assert await cp.call("DiagnosticsStatusNotification", {"status": status}) == {}
+        state = hub.states.get("sensor.bay_2_diagnostics_status")
+        assert state is not None
+        assert state.state == status
+
+
 async def _customer_flow(
     hub: Hub, cp: RawChargePoint, data: dict[str, Any], answer: str, notify: str | None
 ) -> dict[str, Any]:
@@ -918,3 +936,49 @@ async def test_tc_n_63_csms_clear_customer_information_customer_certificate(
         "requestId": sent["requestId"],
     }
     assert await cp.call("NotifyCustomerInformation", notify) == {}
+
+
+async def test_simulator_threshold_monitor_fires_notify_event(ocpp_hub: HubFactory) -> None:
+    """The simulated 2.0.1 station's threshold monitors fire: a LowerThreshold on the
+    station's power (idle: 0 W, below 1 W) sends a NotifyEvent (Alerting, CustomMonitor,
+    the monitor's id); an UpperThreshold it stays under, and a monitor above the
+    monitoring level, send nothing."""
+    import asyncio
+
+    from integrations.ocpp.simulator import SimulatedChargePoint
+
+    hub = await ocpp_hub(OPEN)
+    events: list[dict[str, Any]] = []
+    fired = asyncio.Event()
+
+    def seen(event: Any) -> None:
+        if event.data.get("eventNotificationType") == "CustomMonitor":
+            events.append(event.data)
+            fired.set()
+
+    hub.bus.listen("ocpp_notify_event", seen)
+    base = ws_url(hub, "CP-2").rsplit("/", 1)[0]
+    async with SimulatedChargePoint("CP-2", base, version="2.0.1", speed=50) as sim:
+        await asyncio.wait_for(sim.booted.wait(), 10)
+        assert (await ocpp(hub, "set_monitoring_level", {"severity": 5}))["status"] == "Accepted"
+        monitors = [
+            {"value": 1, "type": "LowerThreshold", "severity": 2, **STATION_POWER},
+            {"value": 80, "type": "UpperThreshold", "severity": 2, **STATION_POWER},
+            {"value": 1, "type": "LowerThreshold", "severity": 8, **STATION_POWER},
+        ]
+        answer = await ocpp(hub, "set_variable_monitoring", {"monitors": monitors})
+        low, _high, quiet = [r["id"] for r in answer["setMonitoringResult"]]
+        await asyncio.wait_for(fired.wait(), 10)
+        [event] = events
+        assert event["variableMonitoringId"] == low
+        assert (event["trigger"], event["cleared"], event["actualValue"]) == (
+            "Alerting",
+            False,
+            "0",
+        )
+        assert event["component"] == {"name": "ChargingStation"}
+        assert event["variable"] == {"name": "Power"}
+        # Later checks send nothing more: no monitor crossed again, the quiet one never.
+        await asyncio.sleep(0.5)
+        assert [e["variableMonitoringId"] for e in events] == [low]
+        assert quiet not in [e["variableMonitoringId"] for e in events]

@@ -10,8 +10,17 @@ from typing import Any
 
 import pytest
 
+from hub.core import Hub
 from hub.exceptions import ServiceValidationError
-from tests.integrations.ocpp.conftest import ChargerCallError, Connect, HubFactory, RawChargePoint
+from hub.testing import manual_clock_of
+from tests.integrations.ocpp.conftest import (
+    ChargerCallError,
+    Connect,
+    HubFactory,
+    RawChargePoint,
+    ws_url,
+)
+from tests.integrations.ocpp.test_central_system import NOW, OPEN
 from tests.integrations.ocpp.test_tc_smart_charging import (
     CP1,
     CP2,
@@ -193,6 +202,253 @@ async def test_tc_o_13_csms_display_message_with_a_time_window(
     assert datetime.fromisoformat(info["endDateTime"]) == end
 
 
+async def test_tc_o_05_csms_clear_display_message_unknown_key(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """The station does not know the id: Unknown is the answer; what the hub shows of its
+    own messages stays."""
+    hub, cp = await station201(ocpp_hub, connect)
+    kept = await call(hub, "set_display_message", {**CP2, **OUT_OF_ORDER})
+    cp.handlers["ClearDisplayMessage"] = lambda payload: {"status": "Unknown"}
+    assert await call(hub, "clear_display_message", {**CP2, "message_id": 4711}) == "Unknown"
+    assert await cp.wait_for_call("ClearDisplayMessage") == {"id": 4711}
+    shown = hub.states.get("sensor.bay_2_display_messages")
+    assert shown.state == "1"
+    assert shown.attributes["messages"][0]["id"] == kept["message_id"]
+    for bad in (0, -1, 2**31):
+        with pytest.raises(ServiceValidationError):
+            await call(hub, "clear_display_message", {**CP2, "message_id": bad})
+    assert len(sent(cp, "ClearDisplayMessage")) == 1
+
+
+async def test_tc_o_07_csms_get_display_message_by_id(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    hub, cp = await station201(ocpp_hub, connect)
+    _messages(cp, [[_info(7, "seven")]])
+    result = await call(hub, "get_display_messages", {**CP2, "message_ids": [7]})
+    request = await cp.wait_for_call("GetDisplayMessages")
+    assert set(request) == {"requestId", "id"}
+    assert request["id"] == [7]
+    assert result["request_id"] == request["requestId"]
+    assert result["status"] == "Accepted"
+    assert [(item["id"], item["message"]["content"]) for item in result["messages"]] == [
+        (7, "seven")
+    ]
+
+
+async def test_tc_o_08_csms_get_display_messages_by_priority(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    hub, cp = await station201(ocpp_hub, connect)
+    front = {**_info(8, "front"), "priority": "AlwaysFront"}
+    _messages(cp, [[front]])
+    result = await call(hub, "get_display_messages", {**CP2, "priority": "AlwaysFront"})
+    request = await cp.wait_for_call("GetDisplayMessages")
+    assert set(request) == {"requestId", "priority"}
+    assert request["priority"] == "AlwaysFront"
+    assert [item["priority"] for item in result["messages"]] == ["AlwaysFront"]
+    assert result["complete"] is True
+
+
+async def test_tc_o_11_csms_get_display_messages_unknown_parameters(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """Criteria no message matches: the station answers Unknown and sends no report; the
+    hub does not wait for one."""
+    hub, cp = await station201(ocpp_hub, connect)
+    cp.handlers["GetDisplayMessages"] = lambda payload: {"status": "Unknown"}
+    result = await call(
+        hub,
+        "get_display_messages",
+        {**CP2, "message_ids": [404], "priority": "InFront", "state": "Unavailable"},
+    )
+    request = await cp.wait_for_call("GetDisplayMessages")
+    assert (request["id"], request["priority"], request["state"]) == (
+        [404],
+        "InFront",
+        "Unavailable",
+    )
+    assert result == {
+        "status": "Unknown",
+        "request_id": request["requestId"],
+        "messages": [],
+        "complete": True,
+    }
+
+
+async def _manual_station(ocpp_hub: HubFactory, connect: Connect) -> tuple[Hub, RawChargePoint]:
+    hub = await ocpp_hub(OPEN, manual_clock=True)
+    cp = await connect(ws_url(hub, "CP-2"), protocol="ocpp2.0.1")
+    boot = {"chargingStation": {"model": "W22", "vendorName": "ACME"}, "reason": "PowerUp"}
+    await cp.call("BootNotification", boot)
+    return hub, cp
+
+
+async def test_tc_o_14_csms_message_removed_after_end_time(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """The station stops showing a message at its end time; the hub's list and entity drop
+    it then too, on the hub clock."""
+    hub, cp = await _manual_station(ocpp_hub, connect)
+    ended: list[Any] = []
+    hub.bus.listen("ocpp_display_message_ended", ended.append)
+    now = datetime.fromtimestamp(manual_clock_of(hub).time(), UTC).replace(microsecond=0)
+    end = now + timedelta(hours=1)
+    short = await call(
+        hub, "set_display_message", {**CP2, "message": "Closing soon", "end_time": end.isoformat()}
+    )
+    lasting = await call(hub, "set_display_message", {**CP2, "message": "Welcome"})
+    info = sent(cp, "SetDisplayMessage")[0]["message"]
+    assert datetime.fromisoformat(info["endDateTime"]) == end
+    assert hub.states.get("sensor.bay_2_display_messages").state == "2"
+    await manual_clock_of(hub).advance(3599)
+    assert hub.states.get("sensor.bay_2_display_messages").state == "2"
+    await manual_clock_of(hub).advance(2)
+    shown = hub.states.get("sensor.bay_2_display_messages")
+    assert shown.state == "1"
+    assert [item["id"] for item in shown.attributes["messages"]] == [lasting["message_id"]]
+    assert [(e.data["message_id"], e.data["reason"]) for e in ended] == [
+        (short["message_id"], "Expired")
+    ]
+    # Nothing is sent for it: the station removes it itself.
+    assert sent(cp, "ClearDisplayMessage") == []
+
+
+async def test_kept_messages_still_end_after_a_restart(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """Kept messages come back with a hub restart, and one with an end time still ends on
+    time (on the new hub's clock)."""
+    hub, cp = await station201(ocpp_hub, connect)
+    end = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    await call(hub, "set_display_message", {**CP2, "message": "later", "end_time": end.isoformat()})
+    await call(hub, "set_display_message", {**CP2, "message": "always"})
+    await cp.close()
+    await hub.stop()
+    second = await ocpp_hub(OPEN, manual_clock=True)
+    cp2 = await connect(ws_url(second, "CP-2"), protocol="ocpp2.0.1")
+    boot = {"chargingStation": {"model": "W22", "vendorName": "ACME"}, "reason": "PowerUp"}
+    await cp2.call("BootNotification", boot)
+    await call(second, "set_display_message", {**CP2, "message": "third"})
+    assert second.states.get("sensor.bay_2_display_messages").state == "3"
+    await manual_clock_of(second).advance(3601)
+    shown = second.states.get("sensor.bay_2_display_messages")
+    assert [item["message"]["content"] for item in shown.attributes["messages"]] == [
+        "always",
+        "third",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "extra"),
+    [
+        ("tc_o_17", "NotSupportedPriority", {"priority": "AlwaysFront"}),
+        ("tc_o_18", "NotSupportedState", {"state": "Unavailable"}),
+        ("tc_o_19", "NotSupportedMessageFormat", {"format": "HTML"}),
+    ],
+)
+async def test_tc_o_17_18_19_csms_set_display_message_not_supported(
+    ocpp_hub: HubFactory, connect: Connect, case: str, status: str, extra: dict[str, Any]
+) -> None:
+    """TC_O_17 priority, TC_O_18 state, TC_O_19 message format the station does not
+    support: its status is the answer, and the hub keeps nothing."""
+    hub, cp = await station201(ocpp_hub, connect)
+    cp.handlers["SetDisplayMessage"] = lambda payload: {"status": status}
+    answer = await call(hub, "set_display_message", {**CP2, "message": "<b>hi</b>", **extra})
+    assert answer["status"] == status
+    info = (await cp.wait_for_call("SetDisplayMessage"))["message"]
+    for key, value in extra.items():
+        assert (info["message"]["format"] if key == "format" else info[key]) == value
+    assert hub.states.get("sensor.bay_2_display_messages") is None
+
+
+async def test_tc_o_25_csms_set_display_message_specific_state(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    hub, cp = await station201(ocpp_hub, connect)
+    answer = await call(
+        hub, "set_display_message", {**CP2, "message": "Charging, thank you", "state": "Charging"}
+    )
+    assert answer["status"] == "Accepted"
+    info = (await cp.wait_for_call("SetDisplayMessage"))["message"]
+    assert info["state"] == "Charging"
+    assert "transactionId" not in info
+    shown = hub.states.get("sensor.bay_2_display_messages")
+    assert shown.attributes["messages"][0]["state"] == "Charging"
+
+
+async def test_tc_o_26_csms_set_display_message_rejected(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    hub, cp = await station201(ocpp_hub, connect)
+    cp.handlers["SetDisplayMessage"] = lambda payload: {"status": "Rejected"}
+    answer = await call(hub, "set_display_message", {**CP2, **OUT_OF_ORDER})
+    assert answer["status"] == "Rejected"
+    assert (await cp.wait_for_call("SetDisplayMessage"))["message"]["id"] == answer["message_id"]
+    assert hub.states.get("sensor.bay_2_display_messages") is None
+
+
+async def test_tc_o_27_csms_message_for_a_transaction_with_start_time(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    hub, cp = await station201(ocpp_hub, connect)
+    await start_transaction_201(cp)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)
+    await call(
+        hub,
+        "set_display_message",
+        {
+            **CP2,
+            "message": "10 min left",
+            "transaction_id": "TX-K",
+            "start_time": start.isoformat(),
+        },
+    )
+    info = (await cp.wait_for_call("SetDisplayMessage"))["message"]
+    assert info["transactionId"] == "TX-K"
+    assert datetime.fromisoformat(info["startDateTime"]) == start
+    assert "endDateTime" not in info
+
+
+async def test_tc_o_28_csms_message_for_a_transaction_with_end_time(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """A message of a transaction with an end time; it goes when its transaction ends,
+    before its end time (the station drops it too)."""
+    hub, cp = await station201(ocpp_hub, connect)
+    await start_transaction_201(cp)
+    end = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    answer = await call(
+        hub,
+        "set_display_message",
+        {
+            **CP2,
+            "message": "Session ends 18:00",
+            "transaction_id": "TX-K",
+            "end_time": end.isoformat(),
+        },
+    )
+    info = (await cp.wait_for_call("SetDisplayMessage"))["message"]
+    assert info["transactionId"] == "TX-K"
+    assert datetime.fromisoformat(info["endDateTime"]) == end
+    assert "startDateTime" not in info
+    await call(hub, "set_display_message", {**CP2, "message": "Welcome"})
+    assert hub.states.get("sensor.bay_2_display_messages").state == "2"
+    ended = {
+        "eventType": "Ended",
+        "timestamp": NOW,
+        "triggerReason": "EVDeparted",
+        "seqNo": 1,
+        "transactionInfo": {"transactionId": "TX-K", "stoppedReason": "EVDisconnected"},
+        "evse": {"id": 1, "connectorId": 1},
+    }
+    await cp.call("TransactionEvent", ended)
+    shown = hub.states.get("sensor.bay_2_display_messages")
+    assert shown.state == "1"
+    assert answer["message_id"] not in [item["id"] for item in shown.attributes["messages"]]
+
+
 async def test_display_message_input_is_checked_and_201_only(
     ocpp_hub: HubFactory, connect: Connect
 ) -> None:
@@ -263,6 +519,19 @@ async def test_simulator_shows_lists_and_clears_messages(ocpp_hub: HubFactory) -
             "status"
         ] == "Unknown"
         assert hub.states.get("sensor.bay_2_display_messages").state == "2"
+        # A message's end time passes: the station and the hub both drop it.
+        end = datetime.now(UTC) + timedelta(seconds=1)
+        brief = await call(
+            hub, "set_display_message", {**CP2, "message": "brief", "end_time": end.isoformat()}
+        )
+        assert brief["status"] == "Accepted"
+        assert hub.states.get("sensor.bay_2_display_messages").state == "3"
+        await asyncio.sleep(max(end.timestamp() - datetime.now(UTC).timestamp(), 0) + 0.2)
+        assert hub.states.get("sensor.bay_2_display_messages").state == "2"
+        gone = await call(
+            hub, "get_display_messages", {**CP2, "message_ids": [brief["message_id"]]}
+        )
+        assert gone["status"] == "Unknown"
 
 
 async def test_display_message_roles(ocpp_hub: HubFactory) -> None:

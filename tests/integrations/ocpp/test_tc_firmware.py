@@ -354,7 +354,7 @@ async def test_tc_080_csms_secure_firmware_update_16(
     assert await history(hub, answer["requestId"]) == list(steps)
 
 
-async def test_tc_080_csms_secure_firmware_update_invalid_signature_16(
+async def test_tc_081_csms_secure_firmware_update_invalid_signature_16(
     ocpp_hub: HubFactory, connect: Connect
 ) -> None:
     hub = await ocpp_hub(OPEN)
@@ -441,8 +441,57 @@ async def test_simulator_takes_a_signed_update_16(ocpp_hub: HubFactory) -> None:
         assert answer["status"] == "Accepted"
         await asyncio.wait_for(installed.wait(), 10)
         steps = await history(hub, answer["requestId"])
-        assert steps[0] == "Downloading"
-        assert steps[-1] == "Installed"
+        assert steps == [
+            "Downloading",
+            "Downloaded",
+            "SignatureVerified",
+            "Installing",
+            "Installed",
+        ]
+
+
+@pytest.mark.parametrize(
+    ("update", "verified"),
+    [(SIGNED, ["SignatureVerified"]), ({"location": LOCATION}, [])],
+)
+async def test_simulator_verifies_a_signed_update_201(
+    ocpp_hub: HubFactory, update: dict[str, Any], verified: list[str]
+) -> None:
+    """L01.FR.04: the simulated 2.0.1 station reports SignatureVerified between Downloaded
+    and Installing for a signed firmware, not for an unsigned one."""
+    import asyncio
+
+    from integrations.ocpp.simulator import SimulatedChargePoint
+
+    hub = await ocpp_hub(OPEN)
+    installed = asyncio.Event()
+    hub.bus.listen(
+        "ocpp_firmware_status",
+        lambda event: installed.set() if event.data["status"] == "Installed" else None,
+    )
+    base = ws_url(hub, "CP-2").rsplit("/", 1)[0]
+    async with SimulatedChargePoint("CP-2", base, version="2.0.1", speed=50) as sim:
+        await asyncio.wait_for(sim.booted.wait(), 10)
+        answer = await ocpp(hub, "update_firmware", update)
+        assert answer["status"] == "Accepted"
+        await asyncio.wait_for(installed.wait(), 10)
+        steps = await history(hub, answer["requestId"])
+        assert steps == ["Downloading", "Downloaded", *verified, "Installing", "Installed"]
+
+
+async def test_tc_044_2_csms_firmware_update_download_failed_16(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """TC_044_2: UpdateFirmware (retries 0), then Downloading and DownloadFailed, each
+    answered; the failure is what the station's firmware status shows."""
+    hub = await ocpp_hub(OPEN)
+    cp = await station16(hub, connect)
+    cp.handlers["UpdateFirmware"] = lambda payload: {}
+    location = "https://fw.example.com/does_not_exist_acme-2.0.bin"
+    await ocpp(hub, "update_firmware", {"location": location, "retries": 0})
+    (sent,) = calls(cp, "UpdateFirmware")
+    assert (sent["location"], sent["retries"]) == (location, 0)
+    await statuses(hub, cp, None, "Downloading", "DownloadFailed")
 
 
 async def test_tc_044_3_csms_firmware_update_installation_failed_16(

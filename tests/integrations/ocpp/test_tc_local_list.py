@@ -6,6 +6,7 @@ point over a websocket; and the simulated charger's side of the same messages.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -262,6 +263,145 @@ async def test_sync_on_boot_sends_the_list_when_the_station_lacks_it(
     await wait_state(hub, "sensor.bay_201_local_list_version", "1")
 
 
+def local_auth_limits(items: int | None, size: int | None = None) -> Any:
+    """A 2.0.1 station's answer to GetVariables of LocalAuthListCtrlr's limits."""
+
+    def answer(payload: dict[str, Any]) -> dict[str, Any]:
+        results = []
+        for item in payload["getVariableData"]:
+            name = item["variable"]["name"]
+            value = items if name == "ItemsPerMessage" else size
+            result: dict[str, Any] = {
+                "attributeStatus": "Accepted" if value is not None else "UnknownVariable",
+                "component": item["component"],
+                "variable": item["variable"],
+            }
+            if value is not None:
+                result["attributeValue"] = str(value)
+            results.append(result)
+        return {"getVariableResult": results}
+
+    return answer
+
+
+async def test_d01_fr_11_long_list_is_sent_in_parts_by_items_per_message(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """D01.FR.11: no SendLocalList carries more than LocalAuthListCtrlr.ItemsPerMessage
+    entries; a longer list goes as a Full part, then Differential parts, each with the next
+    version. The limits are asked once per connection."""
+    hub, cp = await station(ocpp_hub, connect, "2.0.1")
+    cp.handlers["GetVariables"] = local_auth_limits(2)
+    sent = recorder(cp, "SendLocalList", [{"status": "Accepted"}])
+    result = await hub.services.call("ocpp", "send_local_list", {**CP201, "update_type": "full"})
+    asked = await cp.wait_for_call("GetVariables")
+    assert [item["component"]["name"] for item in asked["getVariableData"]] == [
+        "LocalAuthListCtrlr",
+        "LocalAuthListCtrlr",
+    ]
+    assert [(p["updateType"], p["versionNumber"], len(ids_201(p))) for p in sent] == [
+        ("Full", 1, 2),
+        ("Differential", 2, 2),
+        ("Differential", 3, 1),
+    ]
+    assert sorted(token for p in sent for token in ids_201(p)) == sorted(
+        ["PLAIN-1", "VALID-1", "BLOCKED-1", "LATER-1", "A-TOKEN-TOO-LONG-FOR-ONE-SIX"]
+    )
+    assert (result["status"], result["version"], result["parts"], result["sent"]) == (
+        "Accepted",
+        3,
+        3,
+        5,
+    )
+    await wait_state(hub, "sensor.bay_201_local_list_version", "3")
+    # The next differential builds on version 3, without asking the limits again.
+    await hub.services.call("ocpp", "add_id_token", {"id": "NEW-CARD"})
+    await hub.services.call("ocpp", "send_local_list", CP201)
+    assert (sent[3]["updateType"], sent[3]["versionNumber"]) == ("Differential", 4)
+    assert [action for action, _ in cp.received].count("GetVariables") == 1
+
+
+async def test_d01_fr_11_parts_keep_to_bytes_per_message(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """BytesPerMessage bounds each request's size too."""
+    hub, cp = await station(ocpp_hub, connect, "2.0.1")
+    cp.handlers["GetVariables"] = local_auth_limits(None, 400)
+    sent = recorder(cp, "SendLocalList", [{"status": "Accepted"}])
+    result = await hub.services.call("ocpp", "send_local_list", {**CP201, "update_type": "full"})
+    assert result["status"] == "Accepted"
+    assert len(sent) > 1
+    assert all(len(json.dumps(payload)) + 64 <= 400 for payload in sent)
+    assert [p["updateType"] for p in sent] == ["Full"] + ["Differential"] * (len(sent) - 1)
+    assert sum(len(ids_201(p)) for p in sent) == 5
+
+
+async def test_refused_part_keeps_what_the_station_accepted(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """A part the station refuses ends the update: the hub holds what was accepted, and
+    the next differential sends the rest."""
+    hub, cp = await station(ocpp_hub, connect, "2.0.1")
+    cp.handlers["GetVariables"] = local_auth_limits(3)
+    sent = recorder(cp, "SendLocalList", [{"status": "Accepted"}, {"status": "Failed"}])
+    result = await hub.services.call("ocpp", "send_local_list", {**CP201, "update_type": "full"})
+    assert (result["status"], result["version"], result["sent"]) == ("Failed", 1, 3)
+    cp.handlers["SendLocalList"] = lambda payload: sent.append(payload) or {"status": "Accepted"}
+    again = await hub.services.call("ocpp", "send_local_list", CP201)
+    assert (sent[2]["updateType"], sent[2]["versionNumber"]) == ("Differential", 2)
+    assert len(ids_201(sent[2])) == 2
+    assert again["status"] == "Accepted"
+
+
+async def test_tc_n_46_csms_clear_customer_information_update_local_authorization_list(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """TC_N_46 (N10.FR.02): the customer's data is cleared at a station whose local list
+    holds the customer's token; the hub then takes the token off that list with a
+    Differential SendLocalList, version + 1, the token without idTokenInfo."""
+    hub, cp = await station(ocpp_hub, connect, "2.0.1")
+    sent = recorder(cp, "SendLocalList", [{"status": "Accepted"}])
+    await hub.services.call("ocpp", "send_local_list", {**CP201, "update_type": "full"})
+    version = sent[-1]["versionNumber"]
+    result = await hub.services.call(
+        "ocpp",
+        "customer_information",
+        {
+            **CP201,
+            "report": True,
+            "clear": True,
+            "id_token": "VALID-1",
+            "id_token_type": "ISO14443",
+        },
+    )
+    asked = await cp.wait_for_call("CustomerInformation")
+    assert (asked["report"], asked["clear"]) == (True, True)
+    assert asked["idToken"] == {"idToken": "VALID-1", "type": "ISO14443"}
+    answer = await cp.call(
+        "NotifyCustomerInformation",
+        {
+            "data": "customer data cleared",
+            "seqNo": 0,
+            "generatedAt": "2026-12-06T12:00:00Z",
+            "requestId": asked["requestId"],
+        },
+    )
+    assert answer == {}
+    assert sent[-1] == {
+        "versionNumber": version + 1,
+        "updateType": "Differential",
+        "localAuthorizationList": [{"idToken": {"idToken": "VALID-1", "type": "ISO14443"}}],
+    }
+    assert result["local_list"]["status"] == "Accepted"
+    # A token not on the station's list sends nothing more.
+    before = len(sent)
+    await hub.services.call(
+        "ocpp", "customer_information", {**CP201, "clear": True, "id_token": "NOT-LISTED"}
+    )
+    await cp.wait_for_call("CustomerInformation")
+    assert len(sent) == before
+
+
 # OCPP 1.6 --------------------------------------------------------------------------------
 
 
@@ -328,6 +468,26 @@ async def test_tc_042_2_csms_step_1_full_list_omitted(
         "ocpp", "send_local_list", {**CP16, "update_type": "full", "id_tokens": []}
     )
     assert sent == [{"listVersion": 1, "updateType": "Full"}]
+
+
+async def test_1_6_long_list_is_split_by_send_local_list_max_length(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """1.6: SendLocalListMaxLength (GetConfiguration) bounds the entries per message."""
+    hub, cp = await station(ocpp_hub, connect, "1.6")
+    cp.handlers["GetConfiguration"] = lambda payload: {
+        "configurationKey": [{"key": "SendLocalListMaxLength", "readonly": True, "value": "3"}]
+    }
+    sent = recorder(cp, "SendLocalList", [{"status": "Accepted"}])
+    result = await hub.services.call("ocpp", "send_local_list", {**CP16, "update_type": "full"})
+    assert await cp.wait_for_call("GetConfiguration") == {"key": ["SendLocalListMaxLength"]}
+    assert [
+        (p["updateType"], p["listVersion"], len(p["localAuthorizationList"])) for p in sent
+    ] == [
+        ("Full", 1, 3),
+        ("Differential", 2, 1),
+    ]
+    assert (result["status"], result["version"]) == ("Accepted", 2)
 
 
 # Services --------------------------------------------------------------------------------

@@ -112,6 +112,58 @@ async def test_tc_b_02_csms_cold_boot_pending(ocpp_hub: HubFactory, connect: Con
     assert (await boot201(cp, "Triggered"))["status"] == "Accepted"
 
 
+async def test_tc_b_30_csms_pending_station_sends_unauthorized_messages(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """B02.FR.09 / B03.FR.07: answered Pending, a station that reports its connectors
+    anyway (StatusNotification, NotifyEvent) gets CALLERROR SecurityError, and nothing it
+    said is taken."""
+    hub = await ocpp_hub(OPEN + "unknown_chargers: pending\n")
+    cp = await connect(ws_url(hub, "NEWBIE"), protocol="ocpp2.0.1")
+    assert (await boot201(cp))["status"] == "Pending"
+    status = {"timestamp": NOW, "connectorStatus": "Available", "evseId": 1, "connectorId": 1}
+    notify = {
+        "generatedAt": NOW,
+        "seqNo": 0,
+        "eventData": [
+            {
+                "eventId": 1,
+                "timestamp": NOW,
+                "trigger": "Delta",
+                "actualValue": "Available",
+                "eventNotificationType": "HardWiredNotification",
+                "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}},
+                "variable": {"name": "AvailabilityState"},
+            }
+        ],
+    }
+    for action, payload in (("StatusNotification", status), ("NotifyEvent", notify)):
+        with pytest.raises(ChargerCallError) as info:
+            await cp.call(action, payload)
+        assert info.value.code == "SecurityError", action
+    assert hub.states.get("sensor.newbie_1_status") is None
+    # The connection stays open: BootNotification may be sent again.
+    assert (await boot201(cp))["status"] == "Pending"
+
+
+async def test_tc_b_31_csms_pending_station_triggered_to_boot(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """Pending, then approved before the station's interval expires: the hub sends
+    TriggerMessage BootNotification at once, accepts the triggered boot and takes the
+    connectors' state."""
+    hub = await ocpp_hub(OPEN + "unknown_chargers: pending\n")
+    cp = await connect(ws_url(hub, "NEWBIE"), protocol="ocpp2.0.1")
+    pending = await boot201(cp)
+    assert pending["status"] == "Pending"
+    await hub.data[DATA_SYSTEM].approve("NEWBIE")
+    assert await cp.wait_for_call("TriggerMessage") == {"requestedMessage": "BootNotification"}
+    assert (await boot201(cp, "Triggered"))["status"] == "Accepted"
+    status = {"timestamp": NOW, "connectorStatus": "Available", "evseId": 1, "connectorId": 1}
+    assert await cp.call("StatusNotification", status) == {}
+    await wait_state(hub, "sensor.newbie_1_status", "Available")
+
+
 # B05/B06: get and set variables -----------------------------------------------------
 
 
@@ -226,6 +278,48 @@ async def test_get_variables_split_by_items_and_bytes_per_message(
     cp.received.clear()
     await hub.services.call("ocpp", "get_variables", {**CP, "variables": wanted[:2]})
     assert [len(p["getVariableData"]) for p in _sent(cp, "GetVariables")] == [1, 1]
+
+
+async def test_learnt_message_limits_are_forgotten_at_the_next_boot(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """A station that boots again (new firmware, new configuration) may have other
+    ItemsPerMessage: the hub asks again instead of splitting by what it learnt before."""
+    hub, cp = await station201(ocpp_hub, connect)
+    limits = {"ItemsPerMessage": "2", "BytesPerMessage": "65536"}
+
+    def answer(payload: dict[str, Any]) -> dict[str, Any]:
+        items = payload["getVariableData"]
+        return {
+            "getVariableResult": [
+                {
+                    "attributeStatus": "Accepted",
+                    "attributeValue": limits.get(item["variable"]["name"], "1"),
+                    "component": item["component"],
+                    "variable": item["variable"],
+                }
+                for item in items
+            ]
+        }
+
+    cp.handlers["GetVariables"] = answer
+    wanted = [{"component": {"name": "Ctrlr"}, "variable": {"name": f"Var{n}"}} for n in range(4)]
+    await hub.services.call("ocpp", "get_variables", {**CP, "variables": wanted})
+    assert [len(p["getVariableData"]) for p in _sent(cp, "GetVariables")] == [2, 2, 2]
+    cp.received.clear()
+    await hub.services.call("ocpp", "get_variables", {**CP, "variables": wanted})
+    assert [len(p["getVariableData"]) for p in _sent(cp, "GetVariables")] == [2, 2]
+    # The station reboots with a firmware that takes 10 items a message.
+    assert (await boot201(cp, "FirmwareUpdate"))["status"] == "Accepted"
+    limits["ItemsPerMessage"] = "10"
+    cp.received.clear()
+    await hub.services.call("ocpp", "get_variables", {**CP, "variables": wanted})
+    sent = _sent(cp, "GetVariables")
+    assert [item["variable"]["name"] for item in sent[0]["getVariableData"]] == [
+        "ItemsPerMessage",
+        "BytesPerMessage",
+    ]
+    assert [len(p["getVariableData"]) for p in sent[1:]] == [4]
 
 
 async def test_get_and_set_variables_input_out_of_range_is_refused(
@@ -573,6 +667,31 @@ async def test_tc_b_42_csms_set_network_profile_accepted(
     assert _sent(cp, "SetNetworkProfile") == []
 
 
+async def test_tc_b_44_csms_set_network_profile_failed(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """B09: the station cannot store the profile (Failed): the caller is told, nothing is
+    retried and no upgrade is expected of the station."""
+    hub, cp = await station201(ocpp_hub, connect)
+    cp.handlers["SetNetworkProfile"] = lambda payload: {"status": "Failed"}
+    data = {
+        "configuration_slot": 2,
+        "connection_data": {
+            "ocpp_csms_url": "wss://csms.example.com/ocpp",
+            "security_profile": 2,
+            "ocpp_interface": "Wireless0",
+        },
+    }
+    assert await hub.services.call("ocpp", "set_network_profile", {**CP, **data}) == {
+        "status": "Failed"
+    }
+    [sent] = _sent(cp, "SetNetworkProfile")
+    assert sent["configurationSlot"] == 2
+    assert sent["connectionData"]["securityProfile"] == 2
+    assert sent["connectionData"]["messageTimeout"] == 30
+    assert hub.data[DATA_SYSTEM].profile_upgrades == {}
+
+
 # 1.6: configuration -----------------------------------------------------------------
 
 
@@ -644,3 +763,43 @@ async def test_simulator_reports_its_device_model_in_parts(ocpp_hub: HubFactory)
         assert await hub.services.call("ocpp", "set_network_profile", {**CP, **rejected}) == {
             "status": "Rejected"
         }
+
+
+async def test_simulator_device_model_has_message_limits(ocpp_hub: HubFactory) -> None:
+    """The simulated 2.0.1 station reports DeviceDataCtrlr ItemsPerMessage / BytesPerMessage
+    per instance; the hub learns them from the report and splits a larger GetVariables by
+    them. Its write-only password is reported without a value."""
+    from integrations.ocpp.features.provisioning import DATA_PROVISIONING
+    from integrations.ocpp.simulator import SimulatedChargePoint
+    from integrations.ocpp.simulator.features.provisioning import ITEMS_PER_MESSAGE
+
+    hub = await ocpp_hub(OPEN)
+    completed = asyncio.Event()
+    hub.bus.listen("ocpp_report_complete", lambda event: completed.set())
+    base = ws_url(hub, "CP-2").rsplit("/", 1)[0]
+    async with SimulatedChargePoint("CP-2", base, version="2.0.1", speed=50) as sim:
+        await asyncio.wait_for(sim.booted.wait(), 10)
+        await hub.services.call("ocpp", "get_base_report", {**CP, "report_base": "FullInventory"})
+        await asyncio.wait_for(completed.wait(), 10)
+        report = await hub.services.call("ocpp", "get_stored_report", CP)
+        values = report["variables"]
+        for instance in ("GetReport", "GetVariables", "SetVariables"):
+            assert values[f"DeviceDataCtrlr/ItemsPerMessage:{instance}"] == {
+                "Actual": str(ITEMS_PER_MESSAGE)
+            }
+            assert values[f"DeviceDataCtrlr/BytesPerMessage:{instance}"]["Actual"].isdigit()
+        assert values["SecurityCtrlr/BasicAuthPassword"] == {"Actual": None}
+        limits = hub.data[DATA_PROVISIONING].limits["CP-2"]
+        assert limits["GetVariables"]["items"] == ITEMS_PER_MESSAGE
+        sim.received_calls.clear()
+        wanted = [
+            {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+        ] * (ITEMS_PER_MESSAGE + 2)
+        result = await hub.services.call("ocpp", "get_variables", {**CP, "variables": wanted})
+        assert len(result["getVariableResult"]) == ITEMS_PER_MESSAGE + 2
+        sizes = [
+            len(payload["getVariableData"])
+            for action, payload in sim.received_calls
+            if action == "GetVariables"
+        ]
+        assert sizes == [ITEMS_PER_MESSAGE, 2]

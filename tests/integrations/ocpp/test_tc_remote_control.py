@@ -303,6 +303,163 @@ async def test_tc_054_csms_trigger_message_16(ocpp_hub: HubFactory, connect: Con
             await cp.call(message, answer)
 
 
+def _meter(context: str, power: float) -> list[dict[str, Any]]:
+    sampled = [
+        {"value": 4200.0, "context": context, "measurand": "Energy.Active.Import.Register"},
+        {"value": power, "context": context, "measurand": "Power.Active.Import"},
+    ]
+    return [{"timestamp": NOW, "sampledValue": sampled}]
+
+
+async def test_tc_f_11_csms_trigger_meter_values_specific_evse(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """F06: TriggerMessage MeterValues for one EVSE; the station's MeterValues (context
+    Trigger) of that EVSE is answered and read."""
+    hub, cp = await station201(ocpp_hub, connect)
+    answer = await hub.services.call(
+        "ocpp", "trigger_message", {**CP, "requested_message": "MeterValues", "evse_id": 2}
+    )
+    assert answer == "Accepted"
+    assert await cp.wait_for_call("TriggerMessage") == {
+        "requestedMessage": "MeterValues",
+        "evse": {"id": 2},
+    }
+    assert await cp.call("MeterValues", {"evseId": 2, "meterValue": _meter("Trigger", 900)}) == {}
+    await wait_state(hub, "sensor.bay_2_2_power", "900.0")
+
+
+@pytest.mark.parametrize(("test_case", "evse"), [("TC_F_13", {"evse_id": 1}), ("TC_F_14", {})])
+async def test_tc_f_13_14_csms_trigger_transaction_event(
+    ocpp_hub: HubFactory, connect: Connect, test_case: str, evse: dict[str, int]
+) -> None:
+    """F06: TriggerMessage TransactionEvent for one EVSE (TC_F_13) or all of them (TC_F_14,
+    evse omitted) while energy flows; the station's TransactionEvent Updated with
+    triggerReason Trigger and its meter values is answered and updates the session."""
+    hub, cp = await station201(ocpp_hub, connect)
+    started = _event("Started", "Authorized", 0, chargingState="Charging")
+    started["idToken"] = {"idToken": "TAG-1", "type": "ISO14443"}
+    await cp.call("TransactionEvent", started)
+    answer = await hub.services.call(
+        "ocpp", "trigger_message", {**CP, "requested_message": "TransactionEvent", **evse}
+    )
+    assert answer == "Accepted"
+    expected: dict[str, Any] = {"requestedMessage": "TransactionEvent"}
+    if evse:
+        expected["evse"] = {"id": evse["evse_id"]}
+    assert await cp.wait_for_call("TriggerMessage") == expected
+    updated = _event("Updated", "Trigger", 1, chargingState="Charging")
+    updated["meterValue"] = _meter("Trigger", 7400)
+    assert "idTokenInfo" not in await cp.call("TransactionEvent", updated)
+    await wait_state(hub, "sensor.bay_2_1_power", "7400.0")
+    await wait_state(hub, "sensor.bay_2_1_status", "Charging")
+
+
+@pytest.mark.parametrize(
+    ("test_case", "message"),
+    [("TC_F_15", "LogStatusNotification"), ("TC_F_18", "FirmwareStatusNotification")],
+)
+async def test_tc_f_15_18_csms_trigger_status_notification_idle(
+    ocpp_hub: HubFactory, connect: Connect, test_case: str, message: str
+) -> None:
+    """F06: TriggerMessage LogStatusNotification (TC_F_15) / FirmwareStatusNotification
+    (TC_F_18); with nothing going on the station answers status Idle without a requestId,
+    which the hub accepts (no request of its own is touched)."""
+    hub, cp = await station201(ocpp_hub, connect)
+    answer = await hub.services.call(
+        "ocpp", "trigger_message", {**CP, "requested_message": message}
+    )
+    assert answer == "Accepted"
+    assert await cp.wait_for_call("TriggerMessage") == {"requestedMessage": message}
+    assert await cp.call(message, {"status": "Idle"}) == {}
+    # A second, untriggered one is answered as well: the station is Accepted.
+    assert await cp.call(message, {"status": "Idle"}) == {}
+
+
+@pytest.mark.parametrize(
+    ("test_case", "status", "shown"),
+    [("TC_F_23", "Available", "Available"), ("TC_F_24", "Occupied", "Preparing")],
+)
+async def test_tc_f_23_24_csms_trigger_status_notification_specific_evse(
+    ocpp_hub: HubFactory, connect: Connect, test_case: str, status: str, shown: str
+) -> None:
+    """F06: the station reports a connector (StatusNotification and NotifyEvent
+    AvailabilityState); the hub triggers StatusNotification for that EVSE and connector and
+    takes the repeated report (an Occupied connector without a transaction is shown in the
+    hub's vocabulary as Preparing)."""
+    hub, cp = await station201(ocpp_hub, connect)
+    report = {"timestamp": NOW, "connectorStatus": status, "evseId": 1, "connectorId": 1}
+    notify = {
+        "generatedAt": NOW,
+        "seqNo": 0,
+        "eventData": [
+            {
+                "eventId": 1,
+                "timestamp": NOW,
+                "trigger": "Delta",
+                "actualValue": status,
+                "eventNotificationType": "HardWiredNotification",
+                "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}},
+                "variable": {"name": "AvailabilityState"},
+            }
+        ],
+    }
+    assert await cp.call("StatusNotification", report) == {}
+    assert await cp.call("NotifyEvent", notify) == {}
+    answer = await hub.services.call(
+        "ocpp",
+        "trigger_message",
+        {**CP, "requested_message": "StatusNotification", "evse_id": 1, "connector_id": 1},
+    )
+    assert answer == "Accepted"
+    assert await cp.wait_for_call("TriggerMessage") == {
+        "requestedMessage": "StatusNotification",
+        "evse": {"id": 1, "connectorId": 1},
+    }
+    assert await cp.call("StatusNotification", report) == {}
+    assert (
+        await cp.call(
+            "NotifyEvent", {**notify, "eventData": [{**notify["eventData"][0], "eventId": 2}]}
+        )
+        == {}
+    )
+    await wait_state(hub, "sensor.bay_2_1_status", shown)
+
+
+async def test_tc_f_27_csms_trigger_message_not_implemented(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """F06.FR.08: a station that cannot send the requested message answers NotImplemented;
+    the hub reports that to the caller, keeps the station and sends nothing more."""
+    hub, cp = await station201(ocpp_hub, connect)
+    cp.handlers["TriggerMessage"] = lambda payload: {"status": "NotImplemented"}
+    answer = await hub.services.call(
+        "ocpp", "trigger_message", {**CP, "requested_message": "PublishFirmwareStatusNotification"}
+    )
+    assert answer == "NotImplemented"
+    assert _sent(cp, "TriggerMessage") == [
+        {"requestedMessage": "PublishFirmwareStatusNotification"}
+    ]
+    assert "currentTime" in await cp.call("Heartbeat", {})
+
+
+async def test_tc_055_csms_trigger_message_rejected_16(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """1.6: TriggerMessage MeterValues that the charge point rejects (a connector it does
+    not have): the hub reports Rejected and sends nothing more."""
+    hub, cp = await station16(ocpp_hub, connect)
+    cp.handlers["TriggerMessage"] = lambda payload: {"status": "Rejected"}
+    answer = await hub.services.call(
+        "ocpp",
+        "trigger_message",
+        {**CP16, "requested_message": "MeterValues", "connector_id": 3},
+    )
+    assert answer == "Rejected"
+    assert _sent(cp, "TriggerMessage") == [{"requestedMessage": "MeterValues", "connectorId": 3}]
+    assert "currentTime" in await cp.call("Heartbeat", {})
+
+
 # G03/G04: availability --------------------------------------------------------------
 
 
@@ -393,6 +550,101 @@ async def test_tc_g_14_csms_change_availability_with_ongoing_transaction(
     await cp.call("TransactionEvent", ended)
     status = {"timestamp": NOW, "connectorStatus": "Unavailable", "evseId": 1, "connectorId": 1}
     await cp.call("StatusNotification", status)
+    await wait_state(hub, "sensor.bay_2_1_status", "Unavailable")
+
+
+async def test_tc_g_04_csms_change_availability_evse_inoperative_to_operative(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """G03: an Unavailable EVSE is made Operative again: ChangeAvailability with evse.id and
+    no connectorId; the station reports its connectors Available."""
+    hub, cp = await station201(ocpp_hub, connect)
+    unavailable = {
+        "timestamp": NOW,
+        "connectorStatus": "Unavailable",
+        "evseId": 1,
+        "connectorId": 1,
+    }
+    await cp.call("StatusNotification", unavailable)
+    await wait_state(hub, "sensor.bay_2_1_status", "Unavailable")
+    answer = await hub.services.call(
+        "ocpp", "change_availability", {**CP, "operational_status": "Operative", "evse_id": 1}
+    )
+    assert answer == {"status": "Accepted"}
+    assert await cp.wait_for_call("ChangeAvailability") == {
+        "operationalStatus": "Operative",
+        "evse": {"id": 1},
+    }
+    await cp.call("StatusNotification", {**unavailable, "connectorStatus": "Available"})
+    await wait_state(hub, "sensor.bay_2_1_status", "Available")
+
+
+async def test_tc_g_08_csms_change_availability_connector_inoperative_to_operative(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """G03: one Unavailable connector is made Operative: evse.id and evse.connectorId."""
+    hub, cp = await station201(ocpp_hub, connect)
+    unavailable = {
+        "timestamp": NOW,
+        "connectorStatus": "Unavailable",
+        "evseId": 1,
+        "connectorId": 1,
+    }
+    await cp.call("StatusNotification", unavailable)
+    await wait_state(hub, "sensor.bay_2_1_status", "Unavailable")
+    answer = await hub.services.call(
+        "ocpp",
+        "change_availability",
+        {**CP, "operational_status": "Operative", "evse_id": 1, "connector_id": 1},
+    )
+    assert answer == {"status": "Accepted"}
+    assert await cp.wait_for_call("ChangeAvailability") == {
+        "operationalStatus": "Operative",
+        "evse": {"id": 1, "connectorId": 1},
+    }
+    await cp.call("StatusNotification", {**unavailable, "connectorStatus": "Available"})
+    await wait_state(hub, "sensor.bay_2_1_status", "Available")
+
+
+@pytest.mark.parametrize(
+    ("test_case", "target", "evse"),
+    [
+        ("TC_G_11", {"evse_id": 1}, {"id": 1}),
+        ("TC_G_17", {"evse_id": 1, "connector_id": 1}, {"id": 1, "connectorId": 1}),
+    ],
+)
+async def test_tc_g_11_17_csms_change_availability_with_ongoing_transaction(
+    ocpp_hub: HubFactory,
+    connect: Connect,
+    test_case: str,
+    target: dict[str, int],
+    evse: dict[str, int],
+) -> None:
+    """G03: Inoperative for the EVSE (TC_G_11) or connector (TC_G_17) of a running
+    transaction: the station answers Scheduled, the transaction ends, the cable goes, and
+    the connector is reported Unavailable."""
+    hub, cp = await station201(ocpp_hub, connect)
+    started = _event("Started", "Authorized", 0, chargingState="Charging")
+    await cp.call("TransactionEvent", started)
+    cp.handlers["ChangeAvailability"] = lambda payload: {"status": "Scheduled"}
+    answer = await hub.services.call(
+        "ocpp", "change_availability", {**CP, "operational_status": "Inoperative", **target}
+    )
+    assert answer == {"status": "Scheduled"}
+    assert await cp.wait_for_call("ChangeAvailability") == {
+        "operationalStatus": "Inoperative",
+        "evse": evse,
+    }
+    # StopAuthorized, EVConnectedPostSession, EVDisconnected.
+    await cp.call(
+        "TransactionEvent", _event("Updated", "StopAuthorized", 1, chargingState="EVConnected")
+    )
+    ended = _event(
+        "Ended", "EVCommunicationLost", 2, chargingState="Idle", stoppedReason="EVDisconnected"
+    )
+    await cp.call("TransactionEvent", ended)
+    status = {"timestamp": NOW, "connectorStatus": "Unavailable", "evseId": 1, "connectorId": 1}
+    assert await cp.call("StatusNotification", status) == {}
     await wait_state(hub, "sensor.bay_2_1_status", "Unavailable")
 
 

@@ -20,7 +20,7 @@ from tests.integrations.ocpp.conftest import (
     wait_state,
     ws_url,
 )
-from tests.integrations.ocpp.test_central_system import NOW, OPEN
+from tests.integrations.ocpp.test_central_system import NOW, OPEN, boot16
 from tests.integrations.ocpp.test_tc_smart_charging import (
     CP1,
     CP2,
@@ -106,6 +106,37 @@ async def test_tc_h_08_csms_reserve_unspecified_evse(
     assert hub.states.get("sensor.bay_2_reservation").state == "reserved"
 
 
+async def test_tc_h_14_csms_reserve_unspecified_evse_all_evses_reserved(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """As many reservations as EVSEs: one of EVSE 1, one of no EVSE; the station reports
+    every EVSE Reserved, which the hub answers and shows."""
+    hub, cp = await station201(ocpp_hub, connect)
+    status = {"timestamp": NOW, "connectorStatus": "Available", "evseId": 2, "connectorId": 1}
+    await cp.call("StatusNotification", status)
+    specific = await call(hub, "reserve_now", {**CP2, **TOKEN, "evse_id": 1})
+    anywhere = await call(
+        hub, "reserve_now", {**CP2, "id_token": "TAG-2", "id_token_type": "ISO14443"}
+    )
+    assert (specific["status"], anywhere["status"]) == ("Accepted", "Accepted")
+    first, second = sent(cp, "ReserveNow")
+    assert first["evseId"] == 1
+    assert "evseId" not in second
+    assert second["idToken"] == {"idToken": "TAG-2", "type": "ISO14443"}
+    assert second["id"] == anywhere["reservation_id"] != specific["reservation_id"]
+    for evse in (1, 2):
+        reserved = {**status, "connectorStatus": "Reserved", "evseId": evse}
+        assert await cp.call("StatusNotification", reserved) == {}
+    assert hub.states.get("sensor.bay_2_1_status").state == "Reserved"
+    assert hub.states.get("sensor.bay_2_2_status").state == "Reserved"
+    assert hub.states.get("sensor.bay_2_1_reservation").state == "reserved"
+    assert hub.states.get("sensor.bay_2_reservation").attributes["id_token"] == "TAG-2"
+    listed = await call(hub, "reservations", CP2)
+    assert sorted(item["reservation_id"] for item in listed) == sorted(
+        [specific["reservation_id"], anywhere["reservation_id"]]
+    )
+
+
 async def test_tc_h_15_csms_reserve_connector_type(ocpp_hub: HubFactory, connect: Connect) -> None:
     hub, cp = await station201(ocpp_hub, connect)
     await call(hub, "reserve_now", {**CP2, **TOKEN, "connector_type": "cType2"})
@@ -138,6 +169,34 @@ async def test_tc_h_19_csms_reserve_with_group_id_token(
     request = await cp.wait_for_call("ReserveNow")
     assert request["groupIdToken"] == {"idToken": "FLEET-7", "type": "ISO14443"}
     assert hub.states.get("sensor.bay_2_1_reservation").attributes["group_id_token"] == "FLEET-7"
+
+
+async def test_tc_h_20_csms_station_cancels_reservation_when_faulted(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """The reserved EVSE goes Faulted; the station removes the reservation
+    (ReservationStatusUpdate Removed): answered, and the hub's reservation is gone."""
+    hub, cp = await station201(ocpp_hub, connect)
+    events: list[Any] = []
+    hub.bus.listen("ocpp_reservation_ended", events.append)
+    answer = await call(hub, "reserve_now", {**CP2, **TOKEN, "evse_id": 1, "expires_in": 600})
+    rid = (await cp.wait_for_call("ReserveNow"))["id"]
+    assert rid == answer["reservation_id"]
+    status = {"timestamp": NOW, "connectorStatus": "Reserved", "evseId": 1, "connectorId": 1}
+    assert await cp.call("StatusNotification", status) == {}
+    faulted = {**status, "connectorStatus": "Faulted"}
+    assert await cp.call("StatusNotification", faulted) == {}
+    assert hub.states.get("sensor.bay_2_1_status").state == "Faulted"
+    update = {"reservationId": rid, "reservationUpdateStatus": "Removed"}
+    assert await cp.call("ReservationStatusUpdate", update) == {}
+    assert hub.states.get("sensor.bay_2_1_reservation").state == "none"
+    assert await call(hub, "reservations", CP2) == []
+    assert [(e.data["reservation_id"], e.data["reason"]) for e in events] == [(rid, "Removed")]
+    # Told again (a repeated message): answered, nothing more happens.
+    assert await cp.call("ReservationStatusUpdate", update) == {}
+    assert len(events) == 1
+    # Nothing is cancelled by the hub: the station did it.
+    assert sent(cp, "CancelReservation") == []
 
 
 async def test_tc_h_22_csms_reservation_rejected(ocpp_hub: HubFactory, connect: Connect) -> None:
@@ -225,23 +284,57 @@ async def test_tc_046_csms_reserve_connector_16(ocpp_hub: HubFactory, connect: C
     assert len(sent(cp, "ReserveNow")) == 1
 
 
-async def test_tc_048_csms_reserve_connector_refused_16(
+async def test_tc_047_csms_reservation_expires_16(ocpp_hub: HubFactory, connect: Connect) -> None:
+    """1.6 TC_047: the driver does not come; the reservation ends at its expiryDate on the
+    hub clock (1.6 has no ReservationStatusUpdate) and the connector's Available is taken."""
+    hub = await ocpp_hub(OPEN, manual_clock=True)
+    cp = await connect(ws_url(hub, "CP-1"))
+    assert (await boot16(cp))["status"] == "Accepted"
+    answer = await call(hub, "reserve_now", {**CP1, **TOKEN, "evse_id": 1, "expires_in": 120})
+    request = await cp.wait_for_call("ReserveNow")
+    assert request["connectorId"] == 1
+    assert request["idTag"] == "TAG-OK"
+    assert _expiry(request["expiryDate"]) == _expiry(answer["expires"])
+    reserved = {"connectorId": 1, "errorCode": "NoError", "status": "Reserved"}
+    assert await cp.call("StatusNotification", reserved) == {}
+    assert hub.states.get("sensor.bay_1_1_reservation").state == "reserved"
+    await manual_clock_of(hub).advance(121)
+    assert hub.states.get("sensor.bay_1_1_reservation").state == "none"
+    assert await cp.call("StatusNotification", {**reserved, "status": "Available"}) == {}
+    assert hub.states.get("sensor.bay_1_1_status").state == "Available"
+    assert await call(hub, "reservations", CP1) == []
+
+
+async def test_tc_049_csms_reserve_charge_point_16(ocpp_hub: HubFactory, connect: Connect) -> None:
+    """1.6 TC_049: an unspecified connector is connectorId 0; the station shows reserved."""
+    hub, cp = await station16(ocpp_hub, connect)
+    answer = await call(hub, "reserve_now", {**CP1, **TOKEN, "evse_id": 0})
+    assert answer["status"] == "Accepted"
+    request = await cp.wait_for_call("ReserveNow")
+    assert request["connectorId"] == 0
+    assert request["reservationId"] == answer["reservation_id"]
+    reserved = {"connectorId": 1, "errorCode": "NoError", "status": "Reserved"}
+    assert await cp.call("StatusNotification", reserved) == {}
+    assert hub.states.get("sensor.bay_1_reservation").state == "reserved"
+
+
+async def test_tc_048_1_2_3_4_csms_reserve_connector_refused_16(
     ocpp_hub: HubFactory, connect: Connect
 ) -> None:
     """1.6 TC_048_1..4: Faulted, Occupied, Unavailable, Rejected are passed on; nothing is
-    kept. TC_049: the whole charge point (connectorId 0)."""
+    kept."""
     hub, cp = await station16(ocpp_hub, connect)
     for status in ("Faulted", "Occupied", "Unavailable", "Rejected"):
         cp.handlers["ReserveNow"] = lambda payload, status=status: {"status": status}
         assert (await call(hub, "reserve_now", {**CP1, **TOKEN, "evse_id": 1}))["status"] == status
+    assert [payload["connectorId"] for payload in sent(cp, "ReserveNow")] == [1, 1, 1, 1]
     assert await call(hub, "reservations", CP1) == []
-    del cp.handlers["ReserveNow"]
-    await call(hub, "reserve_now", {**CP1, **TOKEN, "evse_id": 0})
-    assert sent(cp, "ReserveNow")[-1]["connectorId"] == 0
-    assert hub.states.get("sensor.bay_1_reservation").state == "reserved"
+    assert hub.states.get("sensor.bay_1_1_reservation") is None
 
 
-async def test_tc_051_csms_cancel_reservation_16(ocpp_hub: HubFactory, connect: Connect) -> None:
+async def test_tc_051_052_csms_cancel_reservation_16(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
     """1.6 TC_051 and TC_052 (the charge point rejects)."""
     hub, cp = await station16(ocpp_hub, connect)
     answer = await call(hub, "reserve_now", {**CP1, **TOKEN, "evse_id": 1})
@@ -251,6 +344,44 @@ async def test_tc_051_csms_cancel_reservation_16(ocpp_hub: HubFactory, connect: 
     assert hub.states.get("sensor.bay_1_1_reservation").state == "none"
     cp.handlers["CancelReservation"] = lambda payload: {"status": "Rejected"}
     assert await call(hub, "cancel_reservation", {**CP1, "reservation_id": rid}) == "Rejected"
+
+
+async def test_tc_053_csms_reserved_connector_used_with_parent_id_tag_16(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """1.6 TC_053: ReserveNow with idTag and parentIdTag on a connector (not 0); another
+    idTag of that parent authorizes and starts on it: the reservation is used up."""
+    hub = await ocpp_hub(OPEN + "id_tokens:\n  - id: TAG-2\n    group: FLEET-7\n")
+    cp = await connect(ws_url(hub, "CP-1"))
+    assert (await boot16(cp))["status"] == "Accepted"
+    ended: list[Any] = []
+    hub.bus.listen("ocpp_reservation_ended", ended.append)
+    answer = await call(
+        hub, "reserve_now", {**CP1, **TOKEN, "evse_id": 1, "group_id_token": "FLEET-7"}
+    )
+    request = await cp.wait_for_call("ReserveNow")
+    assert request["connectorId"] == 1
+    assert (request["idTag"], request["parentIdTag"]) == ("TAG-OK", "FLEET-7")
+    reserved = {"connectorId": 1, "errorCode": "NoError", "status": "Reserved"}
+    assert await cp.call("StatusNotification", reserved) == {}
+    authorized = await cp.call("Authorize", {"idTag": "TAG-2"})
+    assert authorized["idTagInfo"]["status"] == "Accepted"
+    assert authorized["idTagInfo"]["parentIdTag"] == "FLEET-7"
+    started = await cp.call(
+        "StartTransaction",
+        {
+            "connectorId": 1,
+            "idTag": "TAG-2",
+            "meterStart": 0,
+            "timestamp": NOW,
+            "reservationId": answer["reservation_id"],
+        },
+    )
+    assert started["idTagInfo"]["status"] == "Accepted"
+    assert hub.states.get("sensor.bay_1_1_reservation").state == "none"
+    assert [(e.data["reservation_id"], e.data["reason"]) for e in ended] == [
+        (answer["reservation_id"], "Used")
+    ]
 
 
 @pytest.mark.parametrize(("version", "cp_id"), [("1.6", "CP-1"), ("2.0.1", "CP-2")])

@@ -21,7 +21,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from hub.charger import EVENT_CHARGER
 from hub.core import Hub
+from hub.exceptions import ServiceValidationError
 from hub.security import security_log
 from hub.testing import Connect
 from integrations.ocpp import DATA_SYSTEM
@@ -211,6 +213,46 @@ async def refused(connect: Connect, url: str, password: str) -> int:
     with pytest.raises(aiohttp.WSServerHandshakeError) as info:
         await connect(url, protocol="ocpp2.0.1", password=password)
     return info.value.status
+
+
+# A00: Basic authentication (security profiles 1 and 2) ---------------------------------
+
+
+async def test_tc_a_01_csms_basic_authentication_valid(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """A00.FR.204: <id>:<password> in the upgrade request opens the socket; the station
+    boots (Accepted) and reports its connectors."""
+    hub = await ocpp_hub(profile_1())
+    cp = await connect(ws_url(hub, "CP-1"), protocol="ocpp2.0.1", password=PASSWORD)
+    assert (await cp.call("BootNotification", BOOT_201))["status"] == "Accepted"
+    status = {
+        "timestamp": "2026-12-06T12:00:00Z",
+        "connectorStatus": "Available",
+        "evseId": 1,
+        "connectorId": 1,
+    }
+    assert await cp.call("StatusNotification", status) == {}
+
+
+@pytest.mark.parametrize(
+    ("test_case", "user", "password"),
+    [("TC_A_02", "CP-1Invalid", PASSWORD), ("TC_A_03", None, "not-" + PASSWORD)],
+)
+async def test_tc_a_02_03_csms_basic_authentication_refused(
+    ocpp_hub: HubFactory,
+    connect: Connect,
+    test_case: str,
+    user: str | None,
+    password: str,
+) -> None:
+    """A00.FR.204: a username that is not the charging station id in the URL (TC_A_02) or a
+    wrong password (TC_A_03) is refused at the upgrade (401), and is a security event."""
+    hub = await ocpp_hub(profile_1())
+    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+        await connect(ws_url(hub, "CP-1"), protocol="ocpp2.0.1", password=password, user=user)
+    assert info.value.status == 401
+    assert security_log(hub).query(charge_point_id="CP-1")
 
 
 # A01: update the Basic auth password ---------------------------------------------------
@@ -663,3 +705,263 @@ async def test_a02_one_signing_at_a_time(ocpp_hub: HubFactory, connect: Connect,
         await asyncio.sleep(0.01)
     assert answer["status"] == "Accepted"
     undo()
+
+
+# A05: upgrade a station's security profile ----------------------------------------------
+
+
+def profiles_1_and_2(pki: Pki) -> str:
+    """A profile 1 and a profile 2 listener; CP-1 configured for profile 1."""
+    return f"""
+        listeners:
+          - port: 0
+            host: 127.0.0.1
+            security_profile: 1
+          - port: 0
+            host: 127.0.0.1
+            security_profile: 2
+            certfile: {pki.server_ec[0]}
+            keyfile: {pki.server_ec[1]}
+        chargers:
+          - id: CP-1
+            name: Bay 1
+            password: {PASSWORD}
+            security_profile: 1
+        """
+
+
+async def _refused_on(connect: Connect, url: str, protocol: str, **kwargs: Any) -> int:
+    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+        await connect(url, protocol=protocol, password=PASSWORD, **kwargs)
+    return info.value.status
+
+
+async def test_tc_a_19_csms_upgrade_security_profile(
+    ocpp_hub: HubFactory, connect: Connect, pki: Pki, tmp_path: Path
+) -> None:
+    """A05: SetNetworkProfile with the next profile (2) in a free slot, SetVariables
+    NetworkConfigurationPriority naming that slot first, Reset; the station reconnects on
+    profile 2 and boots; from then on profile 1 is refused for it (after a restart too),
+    profile 2 is accepted."""
+    hub = await ocpp_hub(profiles_1_and_2(pki))
+    plain = ws_url(hub, "CP-1")
+    tls = ws_url(hub, "CP-1", index=1, scheme="wss")
+    cp = await connect(plain, protocol="ocpp2.0.1", password=PASSWORD)
+    assert (await cp.call("BootNotification", BOOT_201))["status"] == "Accepted"
+    target = {"charge_point_id": "CP-1"}
+    profile = {
+        "configuration_slot": 1,
+        "connection_data": {
+            "ocpp_csms_url": tls,
+            "security_profile": 2,
+            "ocpp_interface": "Wired0",
+            "message_timeout": 30,
+        },
+    }
+    assert await hub.services.call("ocpp", "set_network_profile", {**target, **profile}) == {
+        "status": "Accepted"
+    }
+    sent = (await cp.wait_for_call("SetNetworkProfile"))["connectionData"]
+    assert sent["securityProfile"] == 2
+    assert (sent["ocppTransport"], sent["ocppVersion"], sent["ocppCsmsUrl"]) == (
+        "JSON",
+        "OCPP20",
+        tls,
+    )
+    assert sent["messageTimeout"] == 30
+    assert sent["ocppInterface"] == "Wired0"
+    cp.handlers["SetVariables"] = set_variables_answer("Accepted")
+    priority = {
+        "component": {"name": "OCPPCommCtrlr"},
+        "variable": {"name": "NetworkConfigurationPriority"},
+        "attributeValue": "1,0",
+    }
+    result = await hub.services.call("ocpp", "set_variables", {**target, "variables": [priority]})
+    assert result["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    [data] = (await cp.wait_for_call("SetVariables"))["setVariableData"]
+    assert data["component"] == {"name": "OCPPCommCtrlr"}
+    assert data["variable"] == {"name": "NetworkConfigurationPriority"}
+    assert "1" in data["attributeValue"].split(",")
+    assert await hub.services.call("ocpp", "reset", {**target, "type": "Immediate"}) == {
+        "status": "Accepted"
+    }
+    assert await cp.wait_for_call("Reset") == {"type": "Immediate"}
+    await cp.close()
+    # Until the station has come back on the new profile, the old one still opens: a
+    # station that cannot connect with a new profile falls back to the one it had.
+    fallback = await connect(plain, protocol="ocpp2.0.1", password=PASSWORD)
+    assert (await fallback.call("Heartbeat", {}))["currentTime"]
+    await fallback.close()
+    # Step 7-9: reconnect on profile 2 and boot.
+    context = client_context(pki)
+    upgraded = await connect(tls, protocol="ocpp2.0.1", password=PASSWORD, ssl_context=context)
+    assert (await upgraded.call("BootNotification", BOOT_201))["status"] == "Accepted"
+    status = {"timestamp": "2026-12-06T12:00:00Z", "connectorStatus": "Available"}
+    assert (
+        await upgraded.call("StatusNotification", {**status, "evseId": 1, "connectorId": 1}) == {}
+    )
+    await upgraded.close()
+    # Step 10-11: profile 1 is refused from now on, and the refusal is a security event.
+    assert await _refused_on(connect, plain, "ocpp2.0.1") == 403
+    kinds = [event.kind for event in security_log(hub).query(charge_point_id="CP-1")]
+    assert "ocpp_security_profile_raised" in kinds
+    assert "ocpp_security_profile_downgrade" in kinds
+    # Step 12-13: profile 2 still opens.
+    again = await connect(tls, protocol="ocpp2.0.1", password=PASSWORD, ssl_context=context)
+    assert (await again.call("Heartbeat", {}))["currentTime"]
+    await again.close()
+    # The raised minimum is kept on disk: a restarted hub refuses profile 1 too.
+    await hub.stop()
+    hub = await ocpp_hub(profiles_1_and_2(pki), tmp_path)
+    assert await _refused_on(connect, ws_url(hub, "CP-1"), "ocpp2.0.1") == 403
+    # And the hub will not send the station back down either.
+    downgrade = {**profile, "connection_data": {**profile["connection_data"]}}
+    downgrade["connection_data"]["security_profile"] = 1
+    back = await connect(
+        ws_url(hub, "CP-1", index=1, scheme="wss"),
+        protocol="ocpp2.0.1",
+        password=PASSWORD,
+        ssl_context=context,
+    )
+    assert (await back.call("BootNotification", BOOT_201))["status"] == "Accepted"
+    with pytest.raises(ServiceValidationError, match=r"below the 2"):
+        await hub.services.call("ocpp", "set_network_profile", {**target, **downgrade})
+
+
+async def test_upgrade_not_taken_until_the_station_connects_with_it(
+    ocpp_hub: HubFactory, connect: Connect, pki: Pki
+) -> None:
+    """A rejected SetNetworkProfile, or an accepted one the station never uses, leaves the
+    minimum where it was."""
+    hub = await ocpp_hub(profiles_1_and_2(pki))
+    plain = ws_url(hub, "CP-1")
+    cp = await connect(plain, protocol="ocpp2.0.1", password=PASSWORD)
+    profile = {
+        "charge_point_id": "CP-1",
+        "configuration_slot": 1,
+        "connection_data": {
+            "ocpp_csms_url": ws_url(hub, "CP-1", index=1, scheme="wss"),
+            "security_profile": 2,
+            "ocpp_interface": "Wired0",
+        },
+    }
+    cp.handlers["SetNetworkProfile"] = lambda payload: {"status": "Rejected"}
+    assert await hub.services.call("ocpp", "set_network_profile", profile) == {"status": "Rejected"}
+    system = hub.data[DATA_SYSTEM]
+    assert system.profile_upgrades == {}
+    cp.handlers.pop("SetNetworkProfile")
+    await hub.services.call("ocpp", "set_network_profile", profile)
+    assert system.profile_upgrades == {"CP-1": 2}
+    await cp.close()
+    # Reconnecting on the old profile does not complete the upgrade.
+    again = await connect(plain, protocol="ocpp2.0.1", password=PASSWORD)
+    assert (await again.call("Heartbeat", {}))["currentTime"]
+    assert system.minimum_profile("CP-1") == 1
+
+
+async def test_tc_083_csms_upgrade_charge_point_security_profile_16(
+    ocpp_hub: HubFactory, connect: Connect, pki: Pki
+) -> None:
+    """1.6 security whitepaper: ChangeConfiguration SecurityProfile one higher, Reset Hard;
+    the charge point boots on profile 2 and profile 1 is refused for it afterwards. A value
+    below the current profile, or not a profile, is a 400 and nothing is sent."""
+    hub = await ocpp_hub(profiles_1_and_2(pki))
+    plain = ws_url(hub, "CP-1")
+    cp = await connect(plain, password=PASSWORD)
+    assert (await cp.call("BootNotification", BOOT_16))["status"] == "Accepted"
+    target = {"charge_point_id": "CP-1"}
+    for bad in ("0", "7", "two"):
+        with pytest.raises(ServiceValidationError, match=r"SecurityProfile|below"):
+            await hub.services.call(
+                "ocpp", "change_configuration", {**target, "key": "SecurityProfile", "value": bad}
+            )
+    answer = await hub.services.call(
+        "ocpp", "change_configuration", {**target, "key": "SecurityProfile", "value": 2}
+    )
+    assert answer == {"status": "Accepted"}
+    assert await cp.wait_for_call("ChangeConfiguration") == {
+        "key": "SecurityProfile",
+        "value": "2",
+    }
+    assert [name for name, _ in cp.received] == ["ChangeConfiguration"]
+    assert await hub.services.call("ocpp", "reset", {**target, "type": "Hard"}) == {
+        "status": "Accepted"
+    }
+    assert await cp.wait_for_call("Reset") == {"type": "Hard"}
+    await cp.close()
+    tls = ws_url(hub, "CP-1", index=1, scheme="wss")
+    upgraded = await connect(tls, password=PASSWORD, ssl_context=client_context(pki))
+    assert (await upgraded.call("BootNotification", BOOT_16))["status"] == "Accepted"
+    status = {"connectorId": 0, "errorCode": "NoError", "status": "Available"}
+    assert await upgraded.call("StatusNotification", status) == {}
+    await upgraded.close()
+    assert await _refused_on(connect, plain, "ocpp1.6") == 403
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "1.6"])
+async def test_simulator_takes_a_rotated_password(
+    ocpp_hub: HubFactory, connect: Connect, version: str
+) -> None:
+    """A01 / 1.6 AuthorizationKey against the simulator: it accepts the new password,
+    reconnects with it, and the hub retires the old one; the password is never read back."""
+    from integrations.ocpp.simulator import SimulatedChargePoint
+
+    hub = await ocpp_hub(profile_1())
+    url = ws_url(hub, "CP-1")
+    base = url.rsplit("/", 1)[0]
+    async with SimulatedChargePoint(
+        "CP-1", base, version=version, password=PASSWORD, speed=50
+    ) as sim:
+        await asyncio.wait_for(sim.booted.wait(), 10)
+        online = asyncio.Event()
+        hub.bus.listen(
+            EVENT_CHARGER,
+            lambda event: online.set() if event.data.get("kind") == "online" else None,
+        )
+        attempts = sim.connect_attempts
+        result = await hub.services.call("ocpp", "update_password", {"charge_point_id": "CP-1"})
+        assert result == {"status": "Accepted"}
+        # It drops the connection and comes back with the new password.
+        await asyncio.wait_for(online.wait(), 10)
+        await asyncio.wait_for(sim.booted.wait(), 10)
+        assert sim.connect_attempts == attempts + 1
+        assert sim.refused == 0
+        protocol = "ocpp2.0.1" if version == "2.0.1" else "ocpp1.6"
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await connect(url, protocol=protocol, password=PASSWORD)
+        assert info.value.status == 401
+        if version == "2.0.1":
+            [new] = [
+                item["attributeValue"]
+                for action, payload in sim.received_calls
+                if action == "SetVariables"
+                for item in payload["setVariableData"]
+                if item["variable"]["name"] == "BasicAuthPassword"
+            ]
+            read = await hub.services.call(
+                "ocpp",
+                "get_variables",
+                {
+                    "charge_point_id": "CP-1",
+                    "variables": [
+                        {
+                            "component": {"name": "SecurityCtrlr"},
+                            "variable": {"name": "BasicAuthPassword"},
+                        }
+                    ],
+                },
+            )
+            assert new not in str(read)
+        else:
+            [new] = [
+                payload["value"]
+                for action, payload in sim.received_calls
+                if action == "ChangeConfiguration" and payload["key"] == "AuthorizationKey"
+            ]
+            read = await hub.services.call(
+                "ocpp",
+                "get_configuration",
+                {"charge_point_id": "CP-1", "key": ["AuthorizationKey"]},
+            )
+            assert new not in str(read)
+            assert bytes.fromhex(new).decode() not in str(read)

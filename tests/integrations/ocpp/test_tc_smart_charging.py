@@ -527,6 +527,126 @@ async def test_tc_067_csms_clear_charging_profile_16(
     ]
 
 
+# K05 / F01: a remote start carrying its TxProfile ------------------------------------------
+
+
+RELATIVE_TX = {
+    "profile_id": 50,
+    "stack_level": 2,
+    "duration": 7200,
+    "periods": [{"start_period": 0, "limit": 6.0, "number_phases": 3}],
+}
+
+
+async def test_tc_k_37_csms_remote_start_with_charging_profile(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """RequestStartTransaction with a TxProfile: purpose TxProfile, no transactionId (the
+    transaction does not exist yet), Relative without startSchedule; the station starts."""
+    hub, cp = await station201(ocpp_hub, connect)
+    answer = await call(
+        hub,
+        "start_transaction_with_profile",
+        {**CP2, "evse_id": 1, "id_token": "TAG-OK", "id_token_type": "ISO14443", **RELATIVE_TX},
+    )
+    assert answer["status"] == "Accepted"
+    request = await cp.wait_for_call("RequestStartTransaction")
+    assert request["evseId"] == 1
+    assert request["idToken"] == {"idToken": "TAG-OK", "type": "ISO14443"}
+    assert request["remoteStartId"] == answer["remote_start_id"]
+    profile = request["chargingProfile"]
+    assert profile["chargingProfilePurpose"] == "TxProfile"
+    assert profile["chargingProfileKind"] == "Relative"
+    assert (profile["id"], profile["stackLevel"]) == (50, 2)
+    assert "transactionId" not in profile
+    (schedule,) = profile["chargingSchedule"]
+    assert "startSchedule" not in schedule
+    assert schedule["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 6.0, "numberPhases": 3}
+    ]
+    # The station starts the transaction it was asked for (remoteStartId), and is answered.
+    event = {
+        "eventType": "Started",
+        "timestamp": NOW,
+        "triggerReason": "RemoteStart",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": "TX-37", "remoteStartId": request["remoteStartId"]},
+        "idToken": {"idToken": "TAG-OK", "type": "ISO14443"},
+        "evse": {"id": 1, "connectorId": 1},
+    }
+    assert "idTokenInfo" in await cp.call("TransactionEvent", event)
+    # Input a profile of a remote start cannot have: refused before anything is sent.
+    cp.received.clear()
+    for bad in (
+        {"evse_id": 0},
+        {"transaction_id": "TX-1"},
+        {"purpose": "TxDefaultProfile"},
+        {"periods": [{"start_period": 5, "limit": 6.0}]},
+        {"id_token": "x" * 37},
+        {"id_token_type": "Password"},
+        {"kind": "Relative", "start_schedule": NOW},
+    ):
+        with pytest.raises(ServiceValidationError):
+            await call(
+                hub,
+                "start_transaction_with_profile",
+                {**CP2, "id_token": "TAG-OK", **RELATIVE_TX, **bad},
+            )
+    assert sent(cp, "RequestStartTransaction") == []
+
+
+async def test_remote_start_with_an_absolute_profile_carries_its_window(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """An Absolute TxProfile in a remote start has startSchedule, validFrom and validTo; a
+    station that refuses is heard."""
+    hub, cp = await station201(ocpp_hub, connect)
+    cp.handlers["RequestStartTransaction"] = lambda payload: {"status": "Rejected"}
+    answer = await call(
+        hub,
+        "start_transaction_with_profile",
+        {**CP2, "id_token": "TAG-OK", **RELATIVE_TX, "kind": "Absolute"},
+    )
+    assert answer["status"] == "Rejected"
+    request = await cp.wait_for_call("RequestStartTransaction")
+    assert "evseId" not in request
+    profile = request["chargingProfile"]
+    assert "transactionId" not in profile
+    assert_absolute_window(profile, profile["chargingSchedule"][0])
+    assert hub.states.get("sensor.bay_2_charging_profiles") is None
+
+
+async def test_tc_059_csms_remote_start_with_charging_profile_16(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """1.6 TC_059: RemoteStartTransaction with a TxProfile chargingProfile (no
+    transactionId); idTag at most 20 characters."""
+    hub, cp = await station16(ocpp_hub, connect)
+    answer = await call(
+        hub,
+        "start_transaction_with_profile",
+        {**CP1, "evse_id": 1, "id_token": "TAG-OK", **RELATIVE_TX},
+    )
+    assert answer == {"status": "Accepted"}
+    request = await cp.wait_for_call("RemoteStartTransaction")
+    assert (request["connectorId"], request["idTag"]) == (1, "TAG-OK")
+    profile = request["chargingProfile"]
+    assert profile["chargingProfileId"] == 50
+    assert profile["chargingProfilePurpose"] == "TxProfile"
+    assert profile["chargingProfileKind"] == "Relative"
+    assert "transactionId" not in profile
+    assert profile["chargingSchedule"]["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 6.0, "numberPhases": 3}
+    ]
+    with pytest.raises(ServiceValidationError, match="20"):
+        await call(
+            hub,
+            "start_transaction_with_profile",
+            {**CP1, "id_token": "T" * 21, **RELATIVE_TX},
+        )
+    assert len(sent(cp, "RemoteStartTransaction")) == 1
+
+
 # K08: GetCompositeSchedule -----------------------------------------------------------------
 
 
@@ -564,6 +684,42 @@ async def test_tc_066_csms_get_composite_schedule_16(
     answer = await call(hub, "get_composite_schedule", {**CP1, "evse_id": 1, "duration": 600})
     assert answer == {"status": "Rejected"}
     assert await cp.wait_for_call("GetCompositeSchedule") == {"connectorId": 1, "duration": 600}
+
+
+async def test_tc_k_44_csms_get_composite_schedule_charging_station(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """evseId 0: the station's expected consumption from the grid connection."""
+    hub, cp = await station201(ocpp_hub, connect)
+    schedule = {
+        "evseId": 0,
+        "duration": 3600,
+        "scheduleStart": NOW,
+        "chargingRateUnit": "W",
+        "chargingSchedulePeriod": [
+            {"startPeriod": 0, "limit": 22000.0},
+            {"startPeriod": 1800, "limit": 11000.0},
+        ],
+    }
+    cp.handlers["GetCompositeSchedule"] = lambda payload: {
+        "status": "Accepted",
+        "schedule": schedule,
+    }
+    answer = await call(
+        hub, "get_composite_schedule", {**CP2, "evse_id": 0, "duration": 3600, "rate_unit": "W"}
+    )
+    assert await cp.wait_for_call("GetCompositeSchedule") == {
+        "evseId": 0,
+        "duration": 3600,
+        "chargingRateUnit": "W",
+    }
+    assert answer == {"status": "Accepted", "schedule": schedule}
+    # An EVSE beyond the port limit, a rate unit OCPP does not know: refused, nothing sent.
+    cp.received.clear()
+    for bad in ({"evse_id": 5000}, {"rate_unit": "kW"}, {"duration": 400 * 86400}):
+        with pytest.raises(ServiceValidationError):
+            await call(hub, "get_composite_schedule", {**CP2, "evse_id": 0, "duration": 60, **bad})
+    assert sent(cp, "GetCompositeSchedule") == []
 
 
 # K09: GetChargingProfiles and ReportChargingProfiles ------------------------------------
@@ -630,9 +786,8 @@ async def test_tc_k_29_csms_get_charging_profiles_evse_0(
     assert len(events) == 2
 
 
-async def test_tc_k_30_csms_get_charging_profiles_no_profiles(
-    ocpp_hub: HubFactory, connect: Connect
-) -> None:
+async def test_get_charging_profiles_no_profiles(ocpp_hub: HubFactory, connect: Connect) -> None:
+    """NoProfiles is an answer, not an error: no report is waited for."""
     hub, cp = await station201(ocpp_hub, connect)
     cp.handlers["GetChargingProfiles"] = lambda payload: {"status": "NoProfiles"}
     result = await call(hub, "get_charging_profiles", {**CP2, "profile_ids": [7]})
@@ -641,10 +796,178 @@ async def test_tc_k_30_csms_get_charging_profiles_no_profiles(
     assert (await cp.wait_for_call("GetChargingProfiles"))["chargingProfile"] == {
         "chargingProfileId": [7]
     }
-    # K09.FR.03: a criterion is named; an id list goes alone.
-    for bad in ({}, {"evse_id": 1}, {"profile_ids": [1], "stack_level": 1}):
+    # K09.FR.03: a criterion is named; an id list goes alone; sources are the four OCPP
+    # names, each at most once.
+    for bad in (
+        {},
+        {"evse_id": 1},
+        {"profile_ids": [1], "stack_level": 1},
+        {"limit_source": ["Grid"]},
+        {"limit_source": ["CSO", "CSO"]},
+        {"limit_source": []},
+    ):
         with pytest.raises(ServiceValidationError):
             await call(hub, "get_charging_profiles", {**CP2, **bad})
+
+
+def _report_when_asked(
+    cp: RawChargePoint, parts: list[tuple[int, str, list[dict[str, Any]]]]
+) -> None:
+    """Answer GetChargingProfiles Accepted, then send ReportChargingProfiles: one per part
+    (evseId, chargingLimitSource, profiles), tbc until the last."""
+
+    def answer(payload: dict[str, Any]) -> dict[str, Any]:
+        async def send() -> None:
+            for index, (evse, source, profiles) in enumerate(parts):
+                await cp.call(
+                    "ReportChargingProfiles",
+                    {
+                        "requestId": payload["requestId"],
+                        "chargingLimitSource": source,
+                        "chargingProfile": profiles,
+                        "evseId": evse,
+                        "tbc": index < len(parts) - 1,
+                    },
+                )
+
+        asyncio.get_running_loop().create_task(send())
+        return {"status": "Accepted"}
+
+    cp.handlers["GetChargingProfiles"] = answer
+
+
+async def _get_profiles_case(
+    ocpp_hub: HubFactory,
+    connect: Connect,
+    asked: dict[str, Any],
+    parts: list[tuple[int, str, list[dict[str, Any]]]],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Ask with the service's criteria; return (the request sent, the service's answer)."""
+    hub, cp = await station201(ocpp_hub, connect)
+    _report_when_asked(cp, parts)
+    result = await call(hub, "get_charging_profiles", {**CP2, **asked})
+    request = await cp.wait_for_call("GetChargingProfiles")
+    assert result["status"] == "Accepted"
+    assert result["request_id"] == request["requestId"]
+    assert result["complete"] is True
+    return request, result
+
+
+async def test_tc_k_30_csms_get_charging_profiles_evse_above_0(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    request, result = await _get_profiles_case(
+        ocpp_hub,
+        connect,
+        {"evse_id": 1, "purpose": "TxDefaultProfile"},
+        [(1, "CSO", [_reported(5)])],
+    )
+    assert request["evseId"] == 1
+    assert request["chargingProfile"] == {"chargingProfilePurpose": "TxDefaultProfile"}
+    assert [(item["evse_id"], item["profile"]["id"]) for item in result["profiles"]] == [(1, 5)]
+
+
+async def test_tc_k_31_csms_get_charging_profiles_no_evse_id(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """No evseId: every profile of the station, reported per EVSE, assembled in one answer."""
+    request, result = await _get_profiles_case(
+        ocpp_hub,
+        connect,
+        {"purpose": "TxDefaultProfile"},
+        [(0, "CSO", [_reported(1)]), (1, "CSO", [_reported(2), _reported(3)])],
+    )
+    assert "evseId" not in request
+    assert request["chargingProfile"] == {"chargingProfilePurpose": "TxDefaultProfile"}
+    assert [(item["evse_id"], item["profile"]["id"]) for item in result["profiles"]] == [
+        (0, 1),
+        (1, 2),
+        (1, 3),
+    ]
+
+
+async def test_tc_k_32_csms_get_charging_profiles_by_id(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    request, result = await _get_profiles_case(
+        ocpp_hub, connect, {"profile_ids": [7]}, [(1, "CSO", [_reported(7)])]
+    )
+    assert "evseId" not in request
+    assert request["chargingProfile"] == {"chargingProfileId": [7]}
+    assert [item["profile"]["id"] for item in result["profiles"]] == [7]
+
+
+async def test_tc_k_33_csms_get_charging_profiles_evse_and_stack_level(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    request, result = await _get_profiles_case(
+        ocpp_hub, connect, {"evse_id": 1, "stack_level": 1}, [(1, "CSO", [_reported(8)])]
+    )
+    assert request["evseId"] == 1
+    assert request["chargingProfile"] == {"stackLevel": 1}
+    assert result["profiles"][0]["profile"]["stackLevel"] == 1
+
+
+async def test_tc_k_34_csms_get_charging_profiles_evse_and_limit_source(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    request, result = await _get_profiles_case(
+        ocpp_hub, connect, {"evse_id": 1, "limit_source": ["CSO"]}, [(1, "CSO", [_reported(9)])]
+    )
+    assert request["evseId"] == 1
+    assert request["chargingProfile"] == {"chargingLimitSource": ["CSO"]}
+    assert result["profiles"][0]["charging_limit_source"] == "CSO"
+
+
+async def test_tc_k_35_csms_get_charging_profiles_evse_and_purpose(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    request, result = await _get_profiles_case(
+        ocpp_hub, connect, {"evse_id": 1, "purpose": "TxProfile"}, [(1, "CSO", [_reported(10)])]
+    )
+    assert request["evseId"] == 1
+    assert request["chargingProfile"] == {"chargingProfilePurpose": "TxProfile"}
+    assert len(result["profiles"]) == 1
+
+
+async def test_tc_k_36_csms_get_charging_profiles_evse_purpose_and_stack_level(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    request, result = await _get_profiles_case(
+        ocpp_hub,
+        connect,
+        {"evse_id": 1, "purpose": "TxDefaultProfile", "stack_level": 1},
+        [(1, "CSO", [_reported(11)])],
+    )
+    assert request["evseId"] == 1
+    assert request["chargingProfile"] == {
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "stackLevel": 1,
+    }
+    assert [item["profile"]["id"] for item in result["profiles"]] == [11]
+
+
+async def test_tc_k_52_csms_external_charging_limit_report(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """K12: the hub asks for the external constraints; the station reports them with the
+    source that set them (EMS)."""
+    external = {
+        **_reported(12),
+        "chargingProfilePurpose": "ChargingStationExternalConstraints",
+    }
+    request, result = await _get_profiles_case(
+        ocpp_hub,
+        connect,
+        {"purpose": "ChargingStationExternalConstraints"},
+        [(0, "EMS", [external])],
+    )
+    assert request["chargingProfile"] == {
+        "chargingProfilePurpose": "ChargingStationExternalConstraints"
+    }
+    (item,) = result["profiles"]
+    assert (item["evse_id"], item["charging_limit_source"]) == (0, "EMS")
+    assert item["profile"]["chargingProfilePurpose"] == "ChargingStationExternalConstraints"
 
 
 async def test_get_charging_profiles_is_201_only_and_reports_are_checked(
@@ -700,6 +1023,55 @@ async def test_tc_k_48_csms_notify_charging_limit_and_cleared(
         await cp.call("NotifyChargingLimit", {"chargingLimit": {"chargingLimitSource": "Grid"}})
 
 
+async def test_tc_k_50_csms_cleared_charging_limit_without_transaction(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """K13: the external limit is released; the hub answers and shows none."""
+    hub, cp = await station201(ocpp_hub, connect)
+    events: list[Any] = []
+    hub.bus.listen("ocpp_charging_limit_cleared", events.append)
+    limit = {"chargingLimit": {"chargingLimitSource": "EMS"}}
+    assert await cp.call("NotifyChargingLimit", limit) == {}
+    assert hub.states.get("sensor.bay_2_external_charging_limit").state == "EMS"
+    assert await cp.call("ClearedChargingLimit", {"chargingLimitSource": "EMS"}) == {}
+    assert hub.states.get("sensor.bay_2_external_charging_limit").state == "none"
+    assert events[0].data == {
+        "charge_point_id": "CP-2",
+        "evse_id": None,
+        "charging_limit_source": "EMS",
+    }
+    # A source OCPP does not know, an EVSE beyond the limit: a CALLERROR, nothing changes.
+    for bad in ({"chargingLimitSource": "Grid"}, {"chargingLimitSource": "EMS", "evseId": 99_999}):
+        with pytest.raises(ChargerCallError):
+            await cp.call("ClearedChargingLimit", bad)
+    assert len(events) == 1
+
+
+async def test_tc_k_51_csms_cleared_charging_limit_with_transaction(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """K13 during a transaction: ClearedChargingLimit, then the station's TransactionEvent
+    (ChargingRateChanged) is answered and the transaction runs on."""
+    hub, cp = await station201(ocpp_hub, connect)
+    await start_transaction_201(cp)
+    limit = {"chargingLimit": {"chargingLimitSource": "SO"}, "evseId": 1}
+    assert await cp.call("NotifyChargingLimit", limit) == {}
+    assert await cp.call("ClearedChargingLimit", {"chargingLimitSource": "SO", "evseId": 1}) == {}
+    assert hub.states.get("sensor.bay_2_external_charging_limit").state == "none"
+    updated = {
+        "eventType": "Updated",
+        "timestamp": NOW,
+        "triggerReason": "ChargingRateChanged",
+        "seqNo": 1,
+        "transactionInfo": {"transactionId": "TX-K", "chargingState": "Charging"},
+        "evse": {"id": 1, "connectorId": 1},
+    }
+    assert "idTokenInfo" not in await cp.call("TransactionEvent", updated)
+    port = hub.data[DATA_SYSTEM].stations["CP-2"].ports[1]
+    assert port.transaction is not None
+    assert port.transaction.ocpp_id == "TX-K"
+
+
 # K15-K17: the EV's charging needs (ISO 15118) ------------------------------------------------
 
 
@@ -718,39 +1090,239 @@ NEEDS = {
 }
 
 
+PROCESSING = "ev_charging_needs_status: Processing\n"
+
+
+async def _ev_profile(cp: RawChargePoint, count: int = 1) -> dict[str, Any]:
+    """Wait until the hub sent count SetChargingProfile; return the last profile."""
+    for _ in range(200):
+        found = sent(cp, "SetChargingProfile")
+        if len(found) >= count:
+            return dict(found[count - 1])
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{len(sent(cp, 'SetChargingProfile'))} SetChargingProfile, not {count}")
+
+
 async def test_tc_k_53_csms_load_leveling_with_high_level_communication(
     ocpp_hub: HubFactory, connect: Connect
 ) -> None:
-    """K15: the needs are answered (Processing, as configured) and fired as an event; the
-    schedule the automation sets (a TxProfile) comes; the EV's schedule within it is
-    Accepted (K15.FR.11); no further profile is sent without cause."""
-    hub, cp = await station201(ocpp_hub, connect, "ev_charging_needs_status: Processing\n")
+    """K15: the needs are answered Processing (as configured) and fired as an event; the hub
+    then sets the transaction's TxProfile within the EV's limits and its own station maximum
+    (K15.FR.05); the EV's schedule within it is Accepted; no further profile comes."""
+    hub, cp = await station201(ocpp_hub, connect, PROCESSING)
+    await call(
+        hub,
+        "set_charging_profile",
+        {
+            **CP2,
+            **TX_DEFAULT,
+            "purpose": "ChargingStationMaxProfile",
+            "profile_id": 1,
+            "periods": [{"start_period": 0, "limit": 16.0}],
+        },
+    )
     await start_transaction_201(cp)
     needs: list[Any] = []
     hub.bus.listen("ocpp_ev_charging_needs", needs.append)
     assert await cp.call("NotifyEVChargingNeeds", NEEDS) == {"status": "Processing"}
     assert needs[0].data["evse_id"] == 1
     assert needs[0].data["charging_needs"]["acChargingParameters"]["evMaxCurrent"] == 32
+    request = await _ev_profile(cp, 2)
+    assert request["evseId"] == 1
+    profile = request["chargingProfile"]
+    assert profile["chargingProfilePurpose"] == "TxProfile"
+    assert profile["transactionId"] == "TX-K"
+    assert profile["chargingProfileKind"] == "Absolute"
+    (schedule,) = profile["chargingSchedule"]
+    # The EV may take 32 A; the station's maximum is 16 A: 16 A on three phases.
+    assert schedule["chargingRateUnit"] == "A"
+    assert schedule["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 16.0, "numberPhases": 3}
+    ]
+    assert len(schedule["chargingSchedulePeriod"]) <= NEEDS["maxScheduleTuples"]
+    assert_absolute_window(profile, schedule)
+    ev = {**schedule, "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 14.0}]}
+    answer = await cp.call(
+        "NotifyEVChargingSchedule",
+        {"timeBase": schedule["startSchedule"], "chargingSchedule": ev, "evseId": 1},
+    )
+    assert answer == {"status": "Accepted"}
+    await hub.block_till_done()
+    assert len(sent(cp, "SetChargingProfile")) == 2
+    assert hub.states.get("sensor.bay_2_charging_profiles").state == "2"
+
+
+async def test_ev_needs_without_a_transaction_or_limits_get_no_profile(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """No transaction on the EVSE (a TxProfile needs one), or needs with no maximum the hub
+    can use: Rejected, and no profile is sent. DC needs with a power maximum get W."""
+    hub, cp = await station201(ocpp_hub, connect, PROCESSING)
+    assert await cp.call("NotifyEVChargingNeeds", NEEDS) == {"status": "Rejected"}
+    await start_transaction_201(cp)
+    no_max = {
+        **NEEDS,
+        "chargingNeeds": {"requestedEnergyTransfer": "AC_single_phase"},
+    }
+    assert await cp.call("NotifyEVChargingNeeds", no_max) == {"status": "Rejected"}
+    negative = {
+        **NEEDS,
+        "chargingNeeds": {
+            "requestedEnergyTransfer": "AC_three_phase",
+            "acChargingParameters": {
+                "energyAmount": 1,
+                "evMinCurrent": 0,
+                "evMaxCurrent": -5,
+                "evMaxVoltage": 230,
+            },
+        },
+    }
+    assert await cp.call("NotifyEVChargingNeeds", negative) == {"status": "Rejected"}
+    await hub.block_till_done()
+    assert sent(cp, "SetChargingProfile") == []
+    # A maximum beyond any charger is capped; the EV's departure ends the profile.
+    departure = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    huge = {
+        **negative,
+        "chargingNeeds": {
+            **negative["chargingNeeds"],  # type: ignore[dict-item]
+            "departureTime": departure.isoformat(),
+            "acChargingParameters": {
+                "energyAmount": 1,
+                "evMinCurrent": 0,
+                "evMaxCurrent": 10**9,
+                "evMaxVoltage": 230,
+            },
+        },
+    }
+    assert await cp.call("NotifyEVChargingNeeds", huge) == {"status": "Processing"}
+    capped = (await _ev_profile(cp))["chargingProfile"]
+    (schedule,) = capped["chargingSchedule"]
+    assert schedule["chargingSchedulePeriod"][0]["limit"] == 10_000.0
+    assert abs(schedule["duration"] - 7200) <= 5
+    assert when(capped["validTo"]) - when(schedule["startSchedule"]) == timedelta(
+        seconds=schedule["duration"]
+    )
+    dc = {
+        "evseId": 1,
+        "chargingNeeds": {
+            "requestedEnergyTransfer": "DC",
+            "dcChargingParameters": {
+                "evMaxCurrent": 200,
+                "evMaxVoltage": 800,
+                "evMaxPower": 150000,
+            },
+        },
+    }
+    assert await cp.call("NotifyEVChargingNeeds", dc) == {"status": "Processing"}
+    (schedule,) = (await _ev_profile(cp, 2))["chargingProfile"]["chargingSchedule"]
+    assert schedule["chargingRateUnit"] == "W"
+    assert schedule["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 150000.0}]
+
+
+async def test_tc_k_55_csms_ev_charging_profile_exceeds_limits(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """The EV's schedule goes beyond the hub's TxProfile: the hub answers Rejected and sends
+    its profile again (renegotiation), a few times a transaction at most; the station's
+    TransactionEvent is answered."""
+    hub, cp = await station201(ocpp_hub, connect, PROCESSING)
+    await start_transaction_201(cp)
+    assert await cp.call("NotifyEVChargingNeeds", NEEDS) == {"status": "Processing"}
+    first = await _ev_profile(cp)
+    (schedule,) = first["chargingProfile"]["chargingSchedule"]
+    assert schedule["chargingSchedulePeriod"][0]["limit"] == 32.0
+    greedy = {
+        "id": 2,
+        "chargingRateUnit": "A",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 100.0}],
+    }
+    notify = {"timeBase": schedule["startSchedule"], "chargingSchedule": greedy, "evseId": 1}
+    assert await cp.call("NotifyEVChargingSchedule", notify) == {"status": "Rejected"}
+    again = await _ev_profile(cp, 2)
+    assert again["chargingProfile"]["id"] == first["chargingProfile"]["id"]
+    assert again["chargingProfile"]["transactionId"] == "TX-K"
+    assert (
+        again["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"]
+        == (schedule["chargingSchedulePeriod"])
+    )
+    updated = {
+        "eventType": "Updated",
+        "timestamp": NOW,
+        "triggerReason": "ChargingStateChanged",
+        "seqNo": 1,
+        "transactionInfo": {"transactionId": "TX-K", "chargingState": "Charging"},
+        "evse": {"id": 1, "connectorId": 1},
+    }
+    await cp.call("TransactionEvent", updated)
+    # An EV that keeps asking for more is not answered with profiles for ever.
+    for _ in range(5):
+        assert await cp.call("NotifyEVChargingSchedule", notify) == {"status": "Rejected"}
+    await hub.block_till_done()
+    assert len(sent(cp, "SetChargingProfile")) == 1 + 3
+
+
+async def test_tc_k_58_csms_renegotiation_initiated_by_csms(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """K16: during an ISO 15118 transaction the hub sets a new TxProfile; the EV's new
+    schedule within it is Accepted."""
+    hub, cp = await station201(ocpp_hub, connect, PROCESSING)
+    await start_transaction_201(cp)
+    assert await cp.call("NotifyEVChargingNeeds", NEEDS) == {"status": "Processing"}
+    await _ev_profile(cp)
     await call(
         hub,
         "set_charging_profile",
         {
             **CP2,
             "evse_id": 1,
-            "profile_id": 40,
+            "profile_id": 2001,
             "purpose": "TxProfile",
             "duration": 3600,
-            "periods": [{"start_period": 0, "limit": 16.0}, {"start_period": 600, "limit": 10.0}],
+            "periods": [{"start_period": 0, "limit": 10.0}],
         },
     )
-    profile = (await cp.wait_for_call("SetChargingProfile"))["chargingProfile"]
-    schedule = profile["chargingSchedule"][0]
+    renegotiated = (await _ev_profile(cp, 2))["chargingProfile"]
+    assert renegotiated["transactionId"] == "TX-K"
+    (schedule,) = renegotiated["chargingSchedule"]
+    assert schedule["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 10.0}]
+    ev = {**schedule, "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}]}
     answer = await cp.call(
         "NotifyEVChargingSchedule",
-        {"timeBase": schedule["startSchedule"], "chargingSchedule": schedule, "evseId": 1},
+        {"timeBase": schedule["startSchedule"], "chargingSchedule": ev, "evseId": 1},
     )
     assert answer == {"status": "Accepted"}
-    assert len(sent(cp, "SetChargingProfile")) == 1
+    await hub.block_till_done()
+    assert len(sent(cp, "SetChargingProfile")) == 2
+
+
+async def test_tc_k_59_csms_renegotiation_with_new_charging_needs(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """K16.FR.12: after the hub's profile, the station sends the EV's charging needs again;
+    the hub answers and sets a new TxProfile (same id) within the new needs."""
+    hub, cp = await station201(ocpp_hub, connect, PROCESSING)
+    await start_transaction_201(cp)
+    assert await cp.call("NotifyEVChargingNeeds", NEEDS) == {"status": "Processing"}
+    first = (await _ev_profile(cp))["chargingProfile"]
+    less = {
+        **NEEDS,
+        "chargingNeeds": {
+            **NEEDS["chargingNeeds"],
+            "acChargingParameters": {
+                **NEEDS["chargingNeeds"]["acChargingParameters"],  # type: ignore[dict-item]
+                "evMaxCurrent": 20,
+            },
+        },
+    }
+    assert await cp.call("NotifyEVChargingNeeds", less) == {"status": "Processing"}
+    second = (await _ev_profile(cp, 2))["chargingProfile"]
+    assert second["id"] == first["id"]
+    assert second["transactionId"] == "TX-K"
+    assert second["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"] == 20.0
+    # Replaced, not added.
+    assert hub.states.get("sensor.bay_2_charging_profiles").state == "1"
 
 
 async def test_tc_k_57_csms_ev_schedule_beyond_the_limits_is_rejected(
@@ -835,6 +1407,33 @@ async def test_simulator_keeps_profiles_and_reports_them(
         assert hub.states.get(f"sensor.bay_{cp_id[-1]}_charging_profiles").state == "2"
 
 
+@pytest.mark.parametrize(("version", "cp_id"), [("1.6", "CP-1"), ("2.0.1", "CP-2")])
+async def test_simulator_starts_a_transaction_with_its_profile(
+    ocpp_hub: HubFactory, version: str, cp_id: str
+) -> None:
+    """The simulated station takes a remote start with a TxProfile and starts charging."""
+    from integrations.ocpp.simulator import SimulatedChargePoint
+
+    hub = await ocpp_hub(OPEN)
+    base = ws_url(hub, cp_id).rsplit("/", 1)[0]
+    async with SimulatedChargePoint(cp_id, base, version=version, speed=50) as sim:
+        await asyncio.wait_for(sim.booted.wait(), 10)
+        answer = await call(
+            hub,
+            "start_transaction_with_profile",
+            {"charge_point_id": cp_id, "evse_id": 1, "id_token": "TAG-OK", **RELATIVE_TX},
+        )
+        assert answer["status"] == "Accepted"
+        station = hub.data[DATA_SYSTEM].stations[cp_id]
+        for _ in range(500):
+            port = station.ports.get(1)
+            if port is not None and port.transaction is not None:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("no transaction started")
+
+
 async def test_smart_charging_roles(ocpp_hub: HubFactory) -> None:
     """Changing a station's profiles is an admin's; reading them a viewer's."""
     hub = await ocpp_hub(OPEN)
@@ -850,3 +1449,4 @@ async def test_smart_charging_roles(ocpp_hub: HubFactory) -> None:
         "get_charging_profiles": "viewer",
         "get_composite_schedule": "viewer",
     }
+    assert hub.services.role("ocpp", "start_transaction_with_profile") == "operator"

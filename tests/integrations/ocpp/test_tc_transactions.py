@@ -197,6 +197,249 @@ async def test_tc_e_17_20_csms_stop_transaction_options(
     assert port_of(hub).transaction is None
 
 
+async def test_tc_e_02_csms_start_transaction_options_energy_transfer(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """TC_E_02 (E01.FR.06): Authorize, the connector Occupied, then Started with
+    ChargingStateChanged and the token while Charging: the hub accepts the token both
+    times and the session runs, charging."""
+    hub, station = await start(ocpp_hub, connect)
+    token = {"idToken": "TAG-1", "type": "ISO14443"}
+    authorized = await station.cp.call("Authorize", {"idToken": token})
+    assert authorized["idTokenInfo"]["status"] == "Accepted"
+    await station.status("Occupied", at(1))
+    answer = await station.event(
+        "Started", "ChargingStateChanged", "TX-E02", at(2), state="Charging", idToken=token
+    )
+    assert answer["idTokenInfo"]["status"] == "Accepted"
+    assert port_of(hub).transaction.ocpp_id == "TX-E02"
+    assert port_of(hub).transaction.id_tag == "TAG-1"
+    await wait_state(hub, "sensor.bay_1_1_status", "Charging")
+
+
+async def test_tc_e_12_csms_start_transaction_options_parking_bay_occupied(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """TC_E_12 (E01.FR.01): Started with EVDetected, no token, no charging state: the hub
+    answers (no idTokenInfo owed) and the session is open on the EVSE."""
+    hub, station = await start(ocpp_hub, connect)
+    answer = await station.event("Started", "EVDetected", "TX-E12", at(1))
+    assert answer == {}
+    transaction = port_of(hub).transaction
+    assert transaction.ocpp_id == "TX-E12"
+    assert transaction.id_tag is None
+
+
+async def test_tc_e_07_csms_stop_transaction_options_power_path_closed_local_stop(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """TC_E_07 (E06.FR.06): from EnergyTransferStarted, Ended with StopAuthorized and
+    stoppedReason Local: answered, the session ends with that reason."""
+    hub, station = await start(ocpp_hub, connect)
+    token = {"idToken": "TAG-1", "type": "ISO14443"}
+    await station.event("Started", "Authorized", "TX-E07", at(0), state="Charging", idToken=token)
+    answer = await station.event(
+        "Ended",
+        "StopAuthorized",
+        "TX-E07",
+        at(10),
+        state="EVConnected",
+        idToken=token,
+        info={"stoppedReason": "Local"},
+    )
+    assert answer["idTokenInfo"]["status"] == "Accepted"
+    record = await stored(hub, "TX-E07")
+    assert (record.stop_reason, record.stopped_at) == (
+        "Local",
+        datetime.fromisoformat(at(10)).timestamp(),
+    )
+    assert port_of(hub).transaction is None
+
+
+async def test_tc_e_16_csms_stop_transaction_options_deauthorized_invalid_id_token(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """TC_E_16 (E06.FR.04, E01.FR.11/12): Started with an unknown token answered Unknown
+    (not Accepted); the station then ends it, Deauthorized / DeAuthorized, and the hub
+    records that end."""
+    hub, station = await start(ocpp_hub, connect)
+    token = {"idToken": "NOBODY-KNOWS", "type": "ISO14443"}
+    answer = await station.event("Started", "Authorized", "TX-E16", at(0), idToken=token)
+    assert answer["idTokenInfo"]["status"] in ("Invalid", "Unknown")
+    ended = await station.event(
+        "Ended", "Deauthorized", "TX-E16", at(1), info={"stoppedReason": "DeAuthorized"}
+    )
+    assert ended == {}
+    record = await stored(hub, "TX-E16")
+    assert record.stop_reason == "DeAuthorized"
+    assert port_of(hub).transaction is None
+
+
+async def test_tc_e_39_csms_stop_transaction_options_deauthorized_timeout(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """TC_E_39 (E03.FR.05): from the Authorized state (a transaction started on the
+    token, no cable), Ended with EVConnectTimeout and stoppedReason Timeout."""
+    hub, station = await start(ocpp_hub, connect)
+    token = {"idToken": "TAG-1", "type": "ISO14443"}
+    started = await station.event("Started", "Authorized", "TX-E39", at(0), idToken=token)
+    assert started["idTokenInfo"]["status"] == "Accepted"
+    answer = await station.event(
+        "Ended", "EVConnectTimeout", "TX-E39", at(2), info={"stoppedReason": "Timeout"}
+    )
+    assert answer == {}
+    record = await stored(hub, "TX-E39")
+    assert record.stop_reason == "Timeout"
+    assert port_of(hub).transaction is None
+
+
+async def occupied(station: Station201, when: str) -> None:
+    """The connector goes Occupied: StatusNotification and its NotifyEvent (Delta)."""
+    await station.status("Occupied", when)
+    answer = await station.cp.call(
+        "NotifyEvent",
+        {
+            "generatedAt": when,
+            "seqNo": 0,
+            "eventData": [
+                {
+                    "eventId": 1,
+                    "timestamp": when,
+                    "trigger": "Delta",
+                    "actualValue": "Occupied",
+                    "eventNotificationType": "HardWiredNotification",
+                    "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}},
+                    "variable": {"name": "AvailabilityState"},
+                }
+            ],
+        },
+    )
+    assert answer == {}
+
+
+TOKEN = {"idToken": "TAG-1", "type": "ISO14443"}
+
+
+async def test_tc_e_10_csms_start_transaction_options_authorized_local(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """TC_E_10 (E01.FR.03): Authorize, then Started with triggerReason Authorized and the
+    token: both answers Accepted; the session is the token's."""
+    hub, station = await start(ocpp_hub, connect)
+    authorized = await station.cp.call("Authorize", {"idToken": TOKEN})
+    assert authorized["idTokenInfo"]["status"] == "Accepted"
+    answer = await station.event("Started", "Authorized", "TX-E10", at(1), idToken=TOKEN)
+    assert answer["idTokenInfo"]["status"] == "Accepted"
+    assert port_of(hub).transaction.id_tag == "TAG-1"
+
+
+async def test_tc_e_11_csms_start_transaction_options_data_signed(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """TC_E_11 (E01.FR.04): Authorize, Occupied, then Started with SignedDataReceived, the
+    token and a signed Transaction.Begin reading of 0.0: accepted, the start reading is
+    0 Wh and the signed data is kept with the event."""
+    hub, station = await start(ocpp_hub, connect)
+    assert (await station.cp.call("Authorize", {"idToken": TOKEN}))["idTokenInfo"][
+        "status"
+    ] == "Accepted"
+    await occupied(station, at(1))
+    signed = {
+        "signedMeterData": "T0NNRl9TSUdORURfREFUQQ==",
+        "signingMethod": "ECDSA-secp256r1-SHA256",
+        "encodingMethod": "OCMF",
+        "publicKey": "UFVCTElDLUtFWQ==",
+    }
+    reading = {
+        "timestamp": at(2),
+        "sampledValue": [
+            {"value": 0.0, "context": "Transaction.Begin", "signedMeterValue": signed}
+        ],
+    }
+    answer = await station.event(
+        "Started", "SignedDataReceived", "TX-E11", at(2), idToken=TOKEN, meterValue=[reading]
+    )
+    assert answer["idTokenInfo"]["status"] == "Accepted"
+    record = await stored(hub, "TX-E11")
+    assert record.meter_start_wh == 0
+    store = hub.data[DATA_SYSTEM].transactions
+    [event] = await store.events("CS-1", "TX-E11")
+    assert event.data["meterValue"][0]["sampledValue"][0]["signedMeterValue"] == signed
+
+
+@pytest.mark.parametrize("test_case", ["TC_E_03", "TC_E_04"])
+async def test_tc_e_03_04_csms_local_start_cable_first_or_authorization_first(
+    ocpp_hub: HubFactory, connect: Connect, test_case: str
+) -> None:
+    """TC_E_03 (E02.FR.02): cable first (Started CablePluggedIn), then Authorized (an
+    Updated event with the token), then energy transfer. TC_E_04 (E03.FR.02): the token
+    first (Started Authorized), then the cable and energy transfer. Each token answer is
+    Accepted; the session is one transaction, the token's, charging."""
+    hub, station = await start(ocpp_hub, connect)
+    tx = f"TX-{test_case}"
+    if test_case == "TC_E_03":
+        await occupied(station, at(0))
+        await station.event("Started", "CablePluggedIn", tx, at(0), state="EVConnected")
+        assert (await station.cp.call("Authorize", {"idToken": TOKEN}))["idTokenInfo"][
+            "status"
+        ] == "Accepted"
+        answer = await station.event("Updated", "Authorized", tx, at(1), idToken=TOKEN)
+    else:
+        assert (await station.cp.call("Authorize", {"idToken": TOKEN}))["idTokenInfo"][
+            "status"
+        ] == "Accepted"
+        answer = await station.event("Started", "Authorized", tx, at(0), idToken=TOKEN)
+        await occupied(station, at(1))
+        await station.event("Updated", "CablePluggedIn", tx, at(1), state="EVConnected")
+    assert answer["idTokenInfo"]["status"] == "Accepted"
+    await station.event("Updated", "ChargingStateChanged", tx, at(2), state="Charging")
+    await wait_state(hub, "sensor.bay_1_1_status", "Charging")
+    transaction = port_of(hub).transaction
+    assert (transaction.ocpp_id, transaction.id_tag) == (tx, "TAG-1")
+    assert len(await hub.data[DATA_SYSTEM].transactions.open_transactions("CS-1")) == 1
+
+
+async def test_tc_e_26_csms_disconnect_cable_on_ev_side_suspend_transaction(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """TC_E_26 (E10.FR.01): from EnergyTransferSuspended, EVCommunicationLost (Idle), the
+    connector Available, then CablePluggedIn (EVConnected) and charging again: the same
+    transaction stays open throughout and charges again."""
+    hub, station = await start(ocpp_hub, connect)
+    tx = "TX-E26"
+    await station.event("Started", "Authorized", tx, at(0), state="Charging", idToken=TOKEN)
+    await station.event("Updated", "ChargingStateChanged", tx, at(5), state="SuspendedEV")
+    lost = await station.event("Updated", "EVCommunicationLost", tx, at(6), state="Idle")
+    assert lost == {}
+    await station.status("Available", at(6))
+    back = await station.event("Updated", "CablePluggedIn", tx, at(8), state="EVConnected")
+    assert back == {}
+    await station.event("Updated", "ChargingStateChanged", tx, at(9), state="Charging")
+    await wait_state(hub, "sensor.bay_1_1_status", "Charging")
+    assert port_of(hub).transaction.ocpp_id == tx
+    assert (await stored(hub, tx)).stopped_at is None
+
+
+async def test_tc_e_22_csms_stop_transaction_options_energy_transfer_stopped_suspended_ev(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """TC_E_22 (E06.FR.07): from EnergyTransferStarted, Ended with ChargingStateChanged,
+    SuspendedEV and stoppedReason StoppedByEV: answered, the session ends so."""
+    hub, station = await start(ocpp_hub, connect)
+    await station.event("Started", "Authorized", "TX-E22", at(0), state="Charging", idToken=TOKEN)
+    answer = await station.event(
+        "Ended",
+        "ChargingStateChanged",
+        "TX-E22",
+        at(20),
+        state="SuspendedEV",
+        info={"stoppedReason": "StoppedByEV"},
+    )
+    assert answer == {}
+    assert (await stored(hub, "TX-E22")).stop_reason == "StoppedByEV"
+    assert port_of(hub).transaction is None
+
+
 async def test_tc_e_38_csms_local_start_ev_not_ready(
     ocpp_hub: HubFactory, connect: Connect
 ) -> None:
@@ -485,6 +728,72 @@ async def test_tc_j_03_csms_clock_aligned_meter_values_event_type_ended(
     record = await stored(hub, tx)
     assert (record.meter_start_wh, record.meter_stop_wh, record.energy_wh) == (100, 4600, 4500)
     assert hub.states.get("sensor.bay_1_1_energy").state == "4600.0"
+
+
+async def test_tc_j_08_csms_sampled_meter_values_transaction_begin_evse_not_known(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """TC_J_08 (J02.FR.19): the transaction starts on the token before the EVSE is known
+    (no evse); the cable then names it, with a Transaction.Begin reading: the session is
+    on that EVSE and starts from that reading."""
+    hub, station = await start(ocpp_hub, connect)
+    token_answer = await station.cp.call(
+        "TransactionEvent",
+        {
+            "eventType": "Started",
+            "timestamp": at(0),
+            "triggerReason": "Authorized",
+            "seqNo": 0,
+            "transactionInfo": {"transactionId": "TX-J08"},
+            "idToken": TOKEN,
+        },
+    )
+    assert token_answer["idTokenInfo"]["status"] == "Accepted"
+    station.seq = 1
+    answer = await station.event(
+        "Updated",
+        "CablePluggedIn",
+        "TX-J08",
+        at(1),
+        state="EVConnected",
+        meterValue=[energy(4200, at(1), "Transaction.Begin")],
+    )
+    assert answer == {}
+    await station.event("Updated", "ChargingStateChanged", "TX-J08", at(2), state="Charging")
+    transaction = port_of(hub).transaction
+    assert transaction is not None
+    assert transaction.ocpp_id == "TX-J08"
+    assert (await stored(hub, "TX-J08")).meter_start_wh == 4200
+
+
+async def test_tc_j_09_csms_sampled_meter_values_event_type_updated(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """TC_J_09 (J02.FR.19): three Updated events with MeterValuePeriodic readings
+    (Sample.Periodic), each answered; the register follows the newest."""
+    hub, station = await start(ocpp_hub, connect)
+    await station.event(
+        "Started",
+        "Authorized",
+        "TX-J09",
+        at(0),
+        state="Charging",
+        idToken=TOKEN,
+        meterValue=[energy(1000, at(0), "Transaction.Begin")],
+    )
+    for step, wh in enumerate((1500, 2000, 2500), start=1):
+        answer = await station.event(
+            "Updated",
+            "MeterValuePeriodic",
+            "TX-J09",
+            at(step),
+            state="Charging",
+            meterValue=[energy(wh, at(step))],
+        )
+        assert answer == {}
+    assert port_of(hub).transaction.ocpp_id == "TX-J09"
+    assert hub.states.get("sensor.bay_1_1_energy").state == "2500.0"
+    assert hub.states.get("sensor.bay_1_1_session_energy").state == "1500.0"
 
 
 async def test_meter_values_for_an_unknown_transaction_do_not_open_one(

@@ -7,6 +7,9 @@ answer the central system's calls; ``self.sim`` is the SimulatedChargePoint.
 ClearVariableMonitoring, custom ones dropped by SetMonitoringBase FactoryDefault/HardWiredOnly),
 reports them in NotifyMonitoringReport (two per message, so the hub assembles parts), honours
 SetMonitoringLevel 0..9, and answers CustomerInformation with a NotifyCustomerInformation.
+Its threshold monitors fire: when a watched value (the power of an EVSE or of the station)
+goes past an UpperThreshold / LowerThreshold monitor at or below the monitoring level, the
+charger sends a NotifyEvent (trigger Alerting), and another, cleared, when it comes back.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ REPORT_PART: Final = 2  # monitors per NotifyMonitoringReport
 class _Monitoring:
     monitors: dict[int, dict[str, Any]] = field(default_factory=dict)
     level: int = 9
+    # Monitor id -> whether its threshold is passed (as last reported).
+    tripped: dict[int, bool] = field(default_factory=dict)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
@@ -182,6 +187,49 @@ class DeviceManagement201:
                         for m in part
                     ],
                 ),
+                suppress=False,
+            )
+
+    async def check_monitors(self) -> None:
+        """Send a NotifyEvent for each threshold monitor whose value went past its
+        threshold (or came back) since the last check."""
+        state = _of(self.sim)
+        events = []
+        for monitor_id, monitor in list(state.monitors.items()):
+            kind = monitor["type"]
+            if kind not in CRITERIA["ThresholdMonitoring"] or monitor["severity"] > state.level:
+                continue
+            component = monitor["component"]
+            value = self.sim.monitored_value(
+                component["name"],
+                (component.get("evse") or {}).get("id"),
+                monitor["variable"]["name"],
+            )
+            if value is None:
+                continue
+            threshold = float(monitor["value"])
+            passed = value > threshold if kind == "UpperThreshold" else value < threshold
+            if passed == state.tripped.get(monitor_id, False):
+                continue
+            state.tripped[monitor_id] = passed
+            events.append(
+                {
+                    "eventId": self.sim.next_event_id(),
+                    "timestamp": now_iso(),
+                    "trigger": "Alerting",
+                    "actualValue": f"{value:g}",
+                    "cleared": not passed,
+                    "eventNotificationType": "CustomMonitor",
+                    "variableMonitoringId": monitor_id,
+                    "component": component,
+                    "variable": monitor["variable"],
+                }
+            )
+        for gone in set(state.tripped) - set(state.monitors):
+            del state.tripped[gone]
+        if events:
+            await self.call(
+                v201_call.NotifyEvent(generated_at=now_iso(), seq_no=0, event_data=events),
                 suppress=False,
             )
 

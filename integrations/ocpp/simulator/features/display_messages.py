@@ -2,7 +2,8 @@
 display_messages.py), OCPP 2.0.1 only.
 
 A mixin of the 2.0.1 link (v201.V201Link): the station keeps the messages it is given (at
-most MAX_MESSAGES), lists them in NotifyDisplayMessages parts and clears them by id.
+most MAX_MESSAGES), lists them in NotifyDisplayMessages parts and clears them by id; a
+message whose end time (endDateTime) has passed is gone.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import functools
 import weakref
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from ocpp.v201 import call as v201_call  # type: ignore[import-untyped, unused-ignore]
@@ -30,6 +32,16 @@ _MESSAGES: weakref.WeakKeyDictionary[SimulatedChargePoint, dict[int, dict[str, A
 )
 
 
+def _moment(text: Any) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 class DisplayMessages16:
     """OCPP 1.6 has no display messages."""
 
@@ -44,7 +56,14 @@ class DisplayMessages201:
     call: Callable[..., Awaitable[Any]]
 
     def _messages(self) -> dict[int, dict[str, Any]]:
-        return _MESSAGES.setdefault(self.sim, {})
+        """The messages still shown: those whose end time passed are dropped."""
+        messages = _MESSAGES.setdefault(self.sim, {})
+        now = datetime.now(UTC)
+        for mid, message in list(messages.items()):
+            end = _moment(message.get("end_date_time"))
+            if end is not None and end <= now:
+                del messages[mid]
+        return messages
 
     @on_call("SetDisplayMessage")
     def on_set_display_message(self, message: dict[str, Any], **kwargs: Any) -> Any:

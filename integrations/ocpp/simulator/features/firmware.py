@@ -45,7 +45,7 @@ class Firmware16:
     ) -> Any:
         if "BEGIN CERTIFICATE" not in str(firmware.get("signing_certificate", "")):
             return v16_result.SignedUpdateFirmware(status="InvalidCertificate")
-        self.sim.update_firmware(request_id, firmware.get("retrieve_date_time"))
+        self.sim.update_firmware(request_id, firmware.get("retrieve_date_time"), signed=True)
         return v16_result.SignedUpdateFirmware(status="Accepted")
 
 

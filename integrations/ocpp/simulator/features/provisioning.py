@@ -5,7 +5,10 @@ answer the central system's calls; ``self.sim`` is the SimulatedChargePoint.
 
 2.0.1: GetBaseReport / GetReport are answered and then reported in NotifyReport parts of at
 most REPORT_PART_SIZE variables (tbc on all but the last); SetNetworkProfile keeps the
-profile in a slot.
+profile in a slot. Its device model has DeviceDataCtrlr ItemsPerMessage / BytesPerMessage
+(reported per instance: GetReport, GetVariables, SetVariables), by which the hub splits
+its GetVariables / SetVariables; a write-only variable (the Basic auth password) is
+reported without its value.
 """
 
 from __future__ import annotations
@@ -18,16 +21,28 @@ from ocpp.v201 import call as v201_call  # type: ignore[import-untyped, unused-i
 from ocpp.v201 import call_result as v201_result  # type: ignore[import-untyped, unused-ignore]
 
 from integrations.ocpp.simulator.link import on_call
-from integrations.ocpp.simulator.model import now_iso
+from integrations.ocpp.simulator.model import Setting, now_iso
 
 if TYPE_CHECKING:
     from integrations.ocpp.simulator.charger import SimulatedChargePoint
-    from integrations.ocpp.simulator.model import Setting
 
 # Variables per NotifyReport: small, so that a report comes in several parts.
 REPORT_PART_SIZE: Final = 4
 # Network profile slots the simulated station has.
 NETWORK_SLOTS: Final = 2
+# DeviceDataCtrlr limits of the simulated 2.0.1 station, the same for each instance.
+ITEMS_PER_MESSAGE: Final = 8
+BYTES_PER_MESSAGE: Final = 8192
+_LIMIT_INSTANCES: Final = ("GetReport", "GetVariables", "SetVariables")
+_WRITE_ONLY: Final = frozenset({"SecurityCtrlr/BasicAuthPassword"})
+
+
+def device_model_201() -> dict[str, Setting]:
+    """The variables this feature adds to the simulated 2.0.1 device model."""
+    return {
+        "DeviceDataCtrlr/ItemsPerMessage": Setting(str(ITEMS_PER_MESSAGE), readonly=True, kind=int),
+        "DeviceDataCtrlr/BytesPerMessage": Setting(str(BYTES_PER_MESSAGE), readonly=True, kind=int),
+    }
 
 
 class Provisioning16:
@@ -50,7 +65,7 @@ class Provisioning201:
             if writable_only and setting.readonly:
                 continue
             component, variable = key.split("/", 1)
-            entries.append(_report_entry(component, variable, setting))
+            entries.extend(_report_entries(component, variable, setting))
         return entries
 
     async def _send_report(self, request_id: int, entries: list[dict[str, Any]]) -> None:
@@ -100,7 +115,7 @@ class Provisioning201:
                 component.lower() == c and (not v or variable.lower() == v) for c, v in wanted
             ):
                 continue
-            entries.append(_report_entry(component, variable, setting))
+            entries.extend(_report_entries(component, variable, setting))
         if component_criteria and "Problem" in component_criteria and not wanted:
             entries = []  # the simulated station has no component with a problem
         if not entries:
@@ -120,17 +135,31 @@ class Provisioning201:
         return v201_result.SetNetworkProfile(status="Accepted")
 
 
-def _report_entry(component: str, variable: str, setting: Setting) -> dict[str, Any]:
+def _report_entries(component: str, variable: str, setting: Setting) -> list[dict[str, Any]]:
+    """A setting's ReportData: one per instance of the DeviceDataCtrlr limits."""
+    if component == "DeviceDataCtrlr" and variable in ("ItemsPerMessage", "BytesPerMessage"):
+        return [
+            _report_entry(component, variable, setting, instance) for instance in _LIMIT_INSTANCES
+        ]
+    return [_report_entry(component, variable, setting)]
+
+
+def _report_entry(
+    component: str, variable: str, setting: Setting, instance: str | None = None
+) -> dict[str, Any]:
     data_type = {int: "integer", bool: "boolean"}.get(setting.kind, "string")
+    attribute: dict[str, Any] = {"type": "Actual"}
+    if f"{component}/{variable}" in _WRITE_ONLY:
+        attribute["mutability"] = "WriteOnly"  # the value is never reported
+    else:
+        attribute["value"] = setting.value
+        attribute["mutability"] = "ReadOnly" if setting.readonly else "ReadWrite"
+    name: dict[str, Any] = {"name": variable}
+    if instance is not None:
+        name["instance"] = instance
     return {
         "component": {"name": component},
-        "variable": {"name": variable},
-        "variable_attribute": [
-            {
-                "type": "Actual",
-                "value": setting.value,
-                "mutability": "ReadOnly" if setting.readonly else "ReadWrite",
-            }
-        ],
+        "variable": name,
+        "variable_attribute": [attribute],
         "variable_characteristics": {"data_type": data_type, "supports_monitoring": False},
     }

@@ -9,6 +9,12 @@ DeleteCertificate work on it; asked for a new certificate (1.6 ExtendedTriggerMe
 SignChargePointCertificate, 2.0.1 TriggerMessage SignChargingStationCertificate) it makes a
 key and sends SignCertificate, and accepts a CertificateSigned whose leaf carries that key
 and its identity.
+
+Its Basic auth password can be rotated (A01; 1.6 security whitepaper): SetVariables
+SecurityCtrlr.BasicAuthPassword (16 to 40 characters) or ChangeConfiguration
+AuthorizationKey (the password hex-encoded, 16 to 20 bytes) is accepted, and the charger
+then reconnects with the new password. The password is write-only: never reported, never
+read back.
 """
 
 from __future__ import annotations
@@ -29,13 +35,44 @@ from ocpp.v201 import call_result as v201_result  # type: ignore[import-untyped,
 
 from integrations.ocpp.features.security_ca import hash_data
 from integrations.ocpp.simulator.link import on_call
+from integrations.ocpp.simulator.model import VERSION_201, Setting
 
 if TYPE_CHECKING:
     from integrations.ocpp.simulator.charger import SimulatedChargePoint
 
 # Root certificates the simulated store holds at most (InstallCertificate answers Failed).
 MAX_ROOTS: Final = 10
+# The write-only password variable of each version, as the device model names it.
+PASSWORD_KEY_16: Final = "AuthorizationKey"
+PASSWORD_KEY_201: Final = "SecurityCtrlr/BasicAuthPassword"
+PASSWORD_KEYS: Final = frozenset({PASSWORD_KEY_16, PASSWORD_KEY_201})
 _TYPES_16: Final = {"CentralSystemRootCertificate", "ManufacturerRootCertificate"}
+
+
+def password_settings(version: str) -> dict[str, Setting]:
+    """The password variable of the device model: its value stays empty (write-only)."""
+    key = PASSWORD_KEY_201 if version == VERSION_201 else PASSWORD_KEY_16
+    return {key: Setting("")}
+
+
+def parse_password(key: str, value: str) -> str | None:
+    """The new Basic auth password a SetVariables / ChangeConfiguration carries, or None
+    if it is not one: 2.0.1 takes 16 to 40 printable characters, 1.6 the hex form of 16
+    to 20 bytes (at most 40 hex digits) that are text."""
+    if key == PASSWORD_KEY_201:
+        if 16 <= len(value) <= 40 and value.isprintable() and value.isascii():
+            return value
+        return None
+    if len(value) > 40 or len(value) % 2:
+        return None
+    try:
+        raw = bytes.fromhex(value)
+        password = raw.decode()
+    except ValueError:
+        return None
+    if not 16 <= len(raw) <= 20 or not password.isprintable():
+        return None
+    return password
 
 
 @dataclass

@@ -36,6 +36,8 @@ DOMAIN = "charger"
 # Fired by drivers, whatever their protocol: automations' charger triggers, the recorder and
 # the uptime engine listen to it. Kinds and their data beyond station_id/device_id:
 #   online, offline (reason)            the station's connection came up / went down
+#   unknown (reason)                    the hub cannot reach what reports the station (a
+#       vendor cloud, a gateway): its state is unknown, which is not the station's outage
 #   status (port, status, previous, error_code, vendor_error_code, time)   a port's
 #       ConnectorStatus changed; time: when the charger says it did (None: when heard)
 #   fault, recovered (port, status, error_code)   a port entered / left Faulted
@@ -50,6 +52,9 @@ class ChargerEventKind(enum.StrEnum):
 
     ONLINE = "online"
     OFFLINE = "offline"
+    # The source that reports the station (a vendor cloud, a gateway) cannot be reached:
+    # the station's state is unknown until online, offline or a status says otherwise.
+    UNKNOWN = "unknown"
     STATUS = "status"
     FAULT = "fault"
     RECOVERED = "recovered"
@@ -71,7 +76,7 @@ class _EventData(TypedDict, total=False):
 
 
 class ConnectionData(_EventData, total=False):
-    """online, offline: why the connection went down (offline)."""
+    """online, offline, unknown: why the connection went down or the source is away."""
 
     reason: str | None
 
@@ -386,6 +391,7 @@ def _check_nothing(data: Mapping[str, Any]) -> str | None:
 _CHECKS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
     ChargerEventKind.ONLINE: _check_nothing,
     ChargerEventKind.OFFLINE: _check_nothing,
+    ChargerEventKind.UNKNOWN: _check_nothing,
     ChargerEventKind.STATUS: _check_status,
     ChargerEventKind.FAULT: _check_fault,
     ChargerEventKind.RECOVERED: _check_fault,
@@ -400,7 +406,7 @@ _CHECKS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
 @overload
 def fire_charger_event(
     hub: Hub,
-    kind: Literal[ChargerEventKind.ONLINE, ChargerEventKind.OFFLINE],
+    kind: Literal[ChargerEventKind.ONLINE, ChargerEventKind.OFFLINE, ChargerEventKind.UNKNOWN],
     *,
     station_id: str,
     device_id: str | None = None,

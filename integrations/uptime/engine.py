@@ -11,7 +11,10 @@ What counts as an outage of a port (a connector or EVSE device), each fired as
   lock call until the port leaves Unavailable or is unlocked, under each regulation's rules
   (CEC's 72 h maintenance cap applies). A lock that does not take (the port still Available
   a minute later) excludes nothing: its exclusion is withdrawn.
-- ``offline``: the station went offline; every port of the station is down;
+- ``offline``: the station went offline; every port of the station is down. A station
+  whose source cannot be reached (an ``unknown`` charger event: a vendor cloud away) is
+  not offline: its state is unknown, which is no outage; its open outages end there and
+  none starts until it is heard of again;
 - ``no_power`` (only with ``uptime: no_power:``): the port is Charging in an open session
   and its ``power`` sensor stays below ``min_power_w`` for longer than ``after_minutes``;
   the outage starts when the power fell. A power sensor without a number does not count.
@@ -201,6 +204,9 @@ class UptimeEngine:
         # when it went offline (while it is).
         self._gap: dict[str, tuple[float, float]] = {}
         self._offline_at: dict[str, float] = {}
+        # Station -> when its source (a vendor cloud, a gateway) became unreachable, while
+        # it is: its state is unknown, not down.
+        self._unknown_at: dict[str, float] = {}
         self.clock_notes: dict[str, int] = {}
         self._clock_logged: dict[str, float] = {}
         self._sessions: set[str] = set()
@@ -460,7 +466,7 @@ class UptimeEngine:
         for station in devices.devices(kind=DeviceKind.STATION):
             charger = get_charger(self.hub, station.id)
             ports = self.ports_of(station.id)
-            if charger is None or not ports:
+            if charger is None or not ports or station.id in self._unknown_at:
                 continue
             if charger.online:
                 for port_id in ports:
@@ -627,10 +633,14 @@ class UptimeEngine:
             port_id = data.get("device_id")
             status = data.get("status")
             if isinstance(port_id, str) and port_id != station_id and isinstance(status, str):
+                self._unknown_at.pop(station_id, None)
                 when, stated = self._news_time(port_id, station_id, data.get("time"), now)
                 self._note_in_service(port_id, when)
                 self._on_status(port_id, station_id, status, when, stated=stated)
+        elif kind == ChargerEventKind.UNKNOWN:
+            self._on_unknown(station_id, now)
         elif kind == ChargerEventKind.OFFLINE:
+            self._unknown_at.pop(station_id, None)
             self._offline_at.setdefault(station_id, now)
             for port_id in self.ports_of(station_id):
                 if not self._resolve_carried(port_id, CAUSE_OFFLINE, still_down=True):
@@ -639,6 +649,9 @@ class UptimeEngine:
             # Its silence began when it went offline, or (its first time online since the
             # start) at the hub's last moment alive.
             silent_since = self._offline_at.pop(station_id, None)
+            unknown_since = self._unknown_at.pop(station_id, None)
+            if silent_since is None:
+                silent_since = unknown_since
             if silent_since is None and station_id not in self._gap:
                 silent_since = self.resume_from
             if silent_since is not None:
@@ -662,6 +675,26 @@ class UptimeEngine:
                 else:
                     self._sessions.discard(port_id)
                 self._check_power(port_id, now)
+
+    def _on_unknown(self, station_id: str, now: float) -> None:
+        """The source that reports a station cannot be reached: its state is unknown.
+
+        Unknown is neither up nor down: the outages open on its ports end here (what
+        follows is not known to be down), and none starts until the station is heard of
+        again (online, offline, a port's status), as for the hub's own down time.
+        """
+        self._unknown_at.setdefault(station_id, now)
+        self._offline_at.pop(station_id, None)
+        for port_id in self.ports_of(station_id):
+            self._status.pop(port_id, None)
+            for cause in list(self._open.get(port_id, {})):
+                if not self._resolve_carried(port_id, cause, still_down=False):
+                    self._end(port_id, cause, now)
+            self._check_power(port_id, now)
+
+    def unknown_stations(self) -> dict[str, float]:
+        """The stations whose state is unknown now (their source is away), with since when."""
+        return dict(self._unknown_at)
 
     def _ask_status(self, station_id: str) -> None:
         """Ask a station back after a restart for its ports' status: the news that decides."""

@@ -65,3 +65,21 @@ async def test_every_kind_has_a_check() -> None:
     from hub.charger import _CHECKS
 
     assert set(_CHECKS) == set(ChargerEventKind)
+
+
+async def test_unknown_says_the_source_is_away_not_the_station(hub: Hub) -> None:
+    events = _fired(hub)
+    fire_charger_event(
+        hub,
+        ChargerEventKind.UNKNOWN,
+        station_id="st",
+        data={"charge_point_id": "CP-1", "reason": "the vendor cloud cannot be reached"},
+    )
+    await hub.block_till_done()
+    [event] = events
+    assert event.data["kind"] == "unknown"
+    assert event.data["device_id"] == "st"
+    assert event.data["reason"] == "the vendor cloud cannot be reached"
+    from hub.charger import CHARGER_EVENT_KINDS
+
+    assert "unknown" in CHARGER_EVENT_KINDS  # automations' charger triggers may name it

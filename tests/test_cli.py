@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def example_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The MQTT broker the example configuration's go-eCharger uses (scripts/run starts one
+    the same way), on a free port passed as EVHUB_MQTT_PORT."""
+    binary = shutil.which("mosquitto") or next(
+        (path for path in ("/usr/sbin/mosquitto",) if os.access(path, os.X_OK)), None
+    )
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("mosquitto is not installed (the example configuration's broker)")
+        yield
+        return
+    port = free_port()
+    config = tmp_path / "example-mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest none\n")
+    broker = subprocess.Popen([binary, "-c", str(config)], stderr=subprocess.DEVNULL)
+    monkeypatch.setenv("EVHUB_MQTT_PORT", str(port))
+    try:
+        yield
+    finally:
+        broker.terminate()
+        broker.wait(10)
 
 
 def evhub(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -31,10 +31,10 @@ from hub.core import Context, Hub, HubKey, ServiceCall, Unsubscribe, new_id
 from hub.hookspecs import hookimpl
 from hub.origins import set_origin
 from hub.plugins import Integration, SetupContext
+from hub.template import render_complex
 from integrations.automation.actions import Runner, StopRun, Trace, _validate_sequence
 from integrations.automation.cli import evhub_cli_commands as evhub_cli_commands  # the CLI hook
 from integrations.automation.conditions import check, validate_condition
-from integrations.automation.template import render_complex
 from integrations.automation.triggers import attach_trigger, validate_trigger
 from integrations.automation.views import register_views
 

@@ -255,7 +255,7 @@ class Runner:
         return all(check(self.hub, condition, self.variables) for condition in conditions)
 
     async def _wait_template(self, step: dict[str, Any]) -> dict[str, Any]:
-        from integrations.automation.template import Template, extract_entities
+        from hub.template import Template, extract_entities
 
         template = Template(step["wait_template"], self.hub)
 
@@ -488,6 +488,6 @@ _TIMED_OUT = object()
 
 def _render(hub: Hub, value: Any, variables: dict[str, Any], parse: bool = True) -> Any:
     """Render templates inside action data (parse: "32" becomes 32, as service data wants)."""
-    from integrations.automation.template import render_complex
+    from hub.template import render_complex
 
     return render_complex(value, variables, hub, parse_result=parse)

@@ -103,7 +103,7 @@ def check(hub: Hub, config: dict[str, Any], variables: Mapping[str, Any]) -> boo
 
 
 def _template(hub: Hub, config: dict[str, Any], variables: Mapping[str, Any]) -> bool:
-    from integrations.automation.template import Template
+    from hub.template import Template
 
     # A template error propagates: the run's trace records it and the hub runs on.
     return bool(Template(config["value_template"], hub).render(variables, parse_result=True))

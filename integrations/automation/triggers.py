@@ -374,7 +374,7 @@ def _attach_template(
 ) -> Unsubscribe:
     """Fire when the template turns true, re-evaluated when an entity it reads changes."""
     from hub.exceptions import TemplateError
-    from integrations.automation.template import Template, extract_entities
+    from hub.template import Template, extract_entities
 
     template = Template(config["value_template"], hub)
     hold_for: float | None = config.get("for")

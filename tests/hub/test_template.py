@@ -1,4 +1,4 @@
-"""Tests for automation templates: functions, filters, errors, limits and the sandbox."""
+"""Tests for the template engine (hub.template): functions, filters, errors, limits, sandbox."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from hub import template as template_module
 from hub.clock import use_manual_clock
 from hub.core import Hub
 from hub.exceptions import HubError, TemplateError
-from integrations.automation import template as template_module
-from integrations.automation.template import (
+from hub.template import (
     MAX_OUTPUT_LENGTH,
     MAX_TEMPLATE_LENGTH,
     Template,

@@ -1,4 +1,4 @@
-"""Jinja2 templates for automations, rendered in an immutable sandbox.
+"""Jinja2 templates (automations, MQTT value templates), rendered in an immutable sandbox.
 
 Templates read the hub's states through ``states()``, ``state_attr()``, ``is_state()`` and
 friends, and get number and time filters. Anything that goes wrong while compiling or

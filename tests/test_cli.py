@@ -29,7 +29,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(autouse=True)
-def example_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def example_broker(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     """The MQTT broker the example configuration's go-eCharger uses (scripts/run starts one
     the same way), on a free port passed as EVHUB_MQTT_PORT."""
     binary = shutil.which("mosquitto") or next(
@@ -41,7 +43,8 @@ def example_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         yield
         return
     port = free_port()
-    config = tmp_path / "example-mosquitto.conf"
+    # Outside the test's config dir: the hub's own files are what some tests look at.
+    config = tmp_path_factory.mktemp("broker") / "mosquitto.conf"
     config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest none\n")
     broker = subprocess.Popen([binary, "-c", str(config)], stderr=subprocess.DEVNULL)
     monkeypatch.setenv("EVHUB_MQTT_PORT", str(port))

@@ -16,7 +16,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.test_cli import free_port, run_example, wait_for_health
+from tests.test_cli import (  # noqa: F401 - example_broker: the example's MQTT broker, autouse
+    example_broker,
+    free_port,
+    run_example,
+    wait_for_health,
+)
 
 EVHUB = [sys.executable, "-m", "hub.cli"]
 PASSWORD = "correct horse battery"

@@ -28,7 +28,7 @@ from hub.clock import clock
 from hub.const import EVENT_HUB_STARTED
 from hub.core import Event, Hub, HubKey, Unsubscribe, new_id
 from hub.exceptions import HubError
-from hub.security import ATTR_USERNAME, Severity, audit, security_log
+from hub.security import ATTR_USERNAME, SOURCE_API, Severity, audit, security_log
 from hub.storage import Store
 
 _LOGGER = logging.getLogger(__name__)
@@ -143,6 +143,8 @@ class User:
     role: Role
     created_at: float
     password_hash: str
+    # When the password was last set (None: at created_at, by an evhub that did not say).
+    password_changed_at: float | None = None
 
     def as_public(self) -> dict[str, Any]:
         """The User of the API contract (no hash)."""
@@ -477,6 +479,7 @@ class AuthManager:
             role=checked_role,
             created_at=self._now(),
             password_hash=password_hash,
+            password_changed_at=self._now(),
         )
         self.users[user.id] = user
         await self._commit()
@@ -497,6 +500,7 @@ class AuthManager:
             changes["password_hash"] = await self.hub.run_in_executor(
                 hash_password, check_password(password)
             )
+            changes["password_changed_at"] = self._now()
         current = self.users.get(user_id)
         if current is None:
             raise NotFoundError(f"no user {user_id!r}")
@@ -606,7 +610,7 @@ class AuthManager:
             SEC_LOGIN_FAILED,
             f"{what} from {address}",
             severity=Severity.INFO,
-            source="http",
+            source=SOURCE_API,
             remote=address,
             data=data,
         )
@@ -618,7 +622,7 @@ class AuthManager:
                 SEC_LOGIN_BANNED,
                 f"{address} banned for {self.ban_seconds:g} s after {failures.count} failed logins",
                 severity=Severity.WARNING,
-                source="http",
+                source=SOURCE_API,
                 remote=address,
                 data={"failures": failures.count, "until": now + self.ban_seconds},
             )
@@ -640,7 +644,7 @@ class AuthManager:
             f"{where} with an invalid, expired or revoked access token from {address}"
             + (f" ({count} in a row)" if count > 1 else ""),
             severity=Severity.WARNING if count >= 10 else Severity.INFO,
-            source="http",
+            source=SOURCE_API,
             remote=address,
             data={"count": count},
         )

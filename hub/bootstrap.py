@@ -36,6 +36,7 @@ DEFAULT_INTEGRATIONS = (
     "uptime",
     "reports",
     "charge_success",
+    "security_monitor",
 )
 
 

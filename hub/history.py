@@ -9,10 +9,13 @@ and another store (a PostgreSQL cluster, a remote node) could provide it instead
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from hub.core import Hub, HubKey, Unsubscribe
 from hub.exceptions import HubError
+
+if TYPE_CHECKING:
+    from hub.security import SecurityQuery
 
 
 class HistoryError(HubError):
@@ -53,6 +56,9 @@ class History(Protocol):
 
     async def audit(self, limit: int) -> list[dict[str, Any]]:
         """The audit log, newest first."""
+
+    async def security_events(self, query: SecurityQuery) -> list[dict[str, Any]]:
+        """The security events query finds, newest first, shaped as SecurityEvent.as_dict()."""
 
 
 DATA_HISTORY: Final[HubKey[History]] = HubKey("history")

@@ -36,6 +36,66 @@ class Severity(enum.StrEnum):
     CRITICAL = "critical"
 
 
+# Where a security event comes from: a charger said it, the hub saw it, or the API did.
+SOURCE_CHARGER: Final = "charger"
+SOURCE_HUB: Final = "hub"
+SOURCE_API: Final = "api"
+
+# The security events a charger reports (SecurityEventNotification) that are critical: the
+# OCPP 1.6 security whitepaper (edition 3) and OCPP 2.0.1 Part 2 Appendix 1. Critical ones
+# are pushed by the charger at once; the others are only logged on the charger.
+CRITICAL_CHARGER_EVENTS: Final = frozenset(
+    {
+        "FirmwareUpdated",
+        "SettingSystemTime",
+        "StartupOfTheDevice",
+        "ResetOrReboot",
+        "SecurityLogWasCleared",
+        "MemoryExhaustion",
+        "TamperDetectionActivated",
+        "InvalidFirmwareSignature",
+        "InvalidFirmwareSigningCertificate",
+        "InvalidCentralSystemCertificate",
+        "InvalidCsmsCertificate",
+        "InvalidChargePointCertificate",
+        "InvalidChargingStationCertificate",
+        "InvalidTLSVersion",
+        "InvalidTLSCipherSuite",
+        # 2.0.1 only.
+        "MaintenanceLoginAccepted",
+        "MaintenanceLoginFailed",
+    }
+)
+# The non-critical ones both editions name; any other type is a vendor's own.
+STANDARD_CHARGER_EVENTS: Final = frozenset(
+    {
+        "FailedToAuthenticateAtCentralSystem",
+        "CentralSystemFailedToAuthenticate",
+        "FailedToAuthenticateAtCsms",
+        "CsmsFailedToAuthenticate",
+        "ReconfigurationOfSecurityParameters",
+        "InvalidMessages",
+        "AttemptedReplayAttacks",
+    }
+)
+
+
+def charger_event_severity(event_type: str) -> Severity:
+    """How grave a SecurityEventNotification type is: critical as OCPP classifies it.
+
+    The standard non-critical types are warnings; a vendor's own type is a warning too,
+    unless its name says tamper or attack (then critical: better a false alarm than none).
+    """
+    if event_type in CRITICAL_CHARGER_EVENTS:
+        return Severity.CRITICAL
+    if event_type in STANDARD_CHARGER_EVENTS:
+        return Severity.WARNING
+    lowered = event_type.lower()
+    if "tamper" in lowered or "attack" in lowered:
+        return Severity.CRITICAL
+    return Severity.WARNING
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SecurityEvent:
     """One security event."""
@@ -57,6 +117,41 @@ class SecurityEvent:
     def public_dict(self) -> dict[str, Any]:
         """The form shown to viewers and operators: without the admin-only data."""
         return public_event(self.as_dict())
+
+
+SEVERITY_RANK: Final = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecurityQuery:
+    """Which security events to find: by kind, charger, source, least severity and time."""
+
+    kind: str | None = None
+    charge_point_id: str | None = None
+    source: str | None = None
+    min_severity: Severity | None = None
+    since: float | None = None
+    until: float | None = None
+    limit: int = 100
+
+    def severities(self) -> list[str]:
+        """The severities at or above min_severity (all of them without one)."""
+        least = SEVERITY_RANK[self.min_severity] if self.min_severity is not None else 0
+        return [str(s) for s, rank in SEVERITY_RANK.items() if rank >= least]
+
+    def matches(self, event: SecurityEvent) -> bool:
+        """Whether event is one this query finds (limit aside)."""
+        return (
+            (self.kind is None or event.kind == self.kind)
+            and (self.charge_point_id is None or event.charge_point_id == self.charge_point_id)
+            and (self.source is None or event.source == self.source)
+            and (
+                self.min_severity is None
+                or SEVERITY_RANK.get(event.severity, 0) >= SEVERITY_RANK[self.min_severity]
+            )
+            and (self.since is None or event.time >= self.since)
+            and (self.until is None or event.time < self.until)
+        )
 
 
 def public_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -118,15 +213,25 @@ class SecurityLog:
         return event
 
     def query(
-        self, *, kind: str | None = None, charge_point_id: str | None = None
+        self,
+        *,
+        kind: str | None = None,
+        charge_point_id: str | None = None,
+        source: str | None = None,
+        min_severity: Severity | None = None,
+        since: float | None = None,
+        until: float | None = None,
     ) -> list[SecurityEvent]:
-        """Return kept events, oldest first, optionally of one kind or charger."""
-        return [
-            event
-            for event in self.events
-            if (kind is None or event.kind == kind)
-            and (charge_point_id is None or event.charge_point_id == charge_point_id)
-        ]
+        """Return kept events, oldest first, filtered as SecurityQuery says."""
+        query = SecurityQuery(
+            kind=kind,
+            charge_point_id=charge_point_id,
+            source=source,
+            min_severity=min_severity,
+            since=since,
+            until=until,
+        )
+        return [event for event in self.events if query.matches(event)]
 
     def _data(self) -> dict[str, Any]:
         return {"events": [event.as_dict() for event in self.events]}
@@ -140,6 +245,19 @@ async def async_load_security_log(hub: Hub) -> SecurityLog:
         await log.load()
         hub.data[DATA_SECURITY_LOG] = log
     return log
+
+
+async def search_security_events(hub: Hub, query: SecurityQuery) -> list[dict[str, Any]]:
+    """Security events query finds, newest first: from the history store when one runs
+    (everything kept there, for long_keep_days), else from the log's recent ring."""
+    from hub.history import history_of
+
+    history = history_of(hub)
+    if history is not None:
+        await history.flush()  # include what happened in the last second
+        return await history.security_events(query)
+    found = [event for event in security_log(hub).events if query.matches(event)]
+    return [event.as_dict() for event in reversed(found[-query.limit :])]
 
 
 def security_log(hub: Hub) -> SecurityLog:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from aiohttp import hdrs, web
@@ -10,6 +11,7 @@ from hub.auth import Role
 from hub.charger import ChargerCapability, get_charger, pending_chargers
 from hub.core import Hub
 from hub.history import history_of
+from hub.http.monitoring import parse_time
 from hub.http.service_call import call_service
 from hub.http.state_json import (
     STATES_QUERY,
@@ -32,7 +34,13 @@ from hub.http.view import (
     remote,
 )
 from hub.registry import DeviceEntry, DeviceKind, device_registry, entity_registry
-from hub.security import recent_audit, security_log
+from hub.security import (
+    SecurityQuery,
+    Severity,
+    public_event,
+    recent_audit,
+    search_security_events,
+)
 
 UPTIME_SUFFIX = "_uptime"
 
@@ -278,14 +286,30 @@ async def reject_pending(request: web.Request) -> web.Response:
 
 
 async def get_security_events(request: web.Request) -> web.Response:
-    """Security events, newest first; admin-only data (typed usernames) for admins only."""
-    limit = query_int(request, "limit", 100, 1, 10_000)
-    kind = request.query.get("kind") or None
-    events = security_log(request.app[KEY_HUB]).query(kind=kind)
-    admin = current_user(request).role is Role.ADMIN
-    return json_response(
-        [e.as_dict() if admin else e.public_dict() for e in reversed(events[-limit:])]
+    """Security events, newest first, by kind, charger, source, least severity and time;
+    admin-only data (typed usernames) for admins only."""
+    hub = request.app[KEY_HUB]
+    raw_severity = request.query.get("severity") or None
+    try:
+        min_severity = Severity(raw_severity) if raw_severity is not None else None
+    except ValueError:
+        raise ApiError(
+            400, "invalid", f"severity must be one of {', '.join(Severity)}, not {raw_severity!r}"
+        ) from None
+    since = parse_time(request, "since", math.nan)
+    until = parse_time(request, "until", math.nan)
+    query = SecurityQuery(
+        kind=request.query.get("kind") or None,
+        charge_point_id=request.query.get("station") or None,
+        source=request.query.get("source") or None,
+        min_severity=min_severity,
+        since=None if math.isnan(since) else since,
+        until=None if math.isnan(until) else until,
+        limit=query_int(request, "limit", 100, 1, 10_000),
     )
+    events = await search_security_events(hub, query)
+    admin = current_user(request).role is Role.ADMIN
+    return json_response([e if admin else public_event(e) for e in events])
 
 
 async def get_audit(request: web.Request) -> web.Response:
@@ -358,8 +382,9 @@ ROUTES: tuple[Route, ...] = (
         "/api/security/events",
         get_security_events,
         Role.VIEWER,
-        "Security events",
-        query=("limit", "kind"),
+        "Security events: by kind, station (charge point id), source, least severity and "
+        "time (since, until: ISO 8601)",
+        query=("limit", "kind", "station", "source", "severity", "since", "until"),
         tag="security",
     ),
     Route(

@@ -14,7 +14,12 @@ from aiohttp import WSMsgType, web
 
 from hub.core import Context
 from hub.exceptions import HubError, ServiceValidationError
-from integrations.ocpp.const import SEC_FRAME_TOO_LARGE, SEC_OUT_OF_RANGE, SEC_RATE_LIMIT
+from integrations.ocpp.const import (
+    EVENT_INVALID_MESSAGE,
+    SEC_FRAME_TOO_LARGE,
+    SEC_OUT_OF_RANGE,
+    SEC_RATE_LIMIT,
+)
 from integrations.ocpp.limits import LimitError
 from integrations.ocpp.protocol import (
     Call,
@@ -274,6 +279,7 @@ class Connection:
             self._on_result(frame.message_id, None, frame)
 
     def _on_frame_error(self, err: FrameError, raw: str, action: str | None) -> None:
+        self._invalid_message(action, err.code)
         if err.out_of_range:
             self._report_out_of_range(action or "?", err.description, err.details.get("field"))
         if err.message_id is None:
@@ -308,6 +314,7 @@ class Connection:
             return
         except LimitError as err:
             stats.error(call.action)
+            self._invalid_message(call.action, ErrorCode.PROPERTY_CONSTRAINT_VIOLATION.value)
             self._report_out_of_range(call.action, str(err), err.field)
             code = error_code(self.version, ErrorCode.PROPERTY_CONSTRAINT_VIOLATION)
             await self._send(error_frame(call.message_id, code, str(err), {"field": err.field}))
@@ -320,6 +327,14 @@ class Connection:
             )
             return
         await self._send(result_frame(call.message_id, response))
+
+    def _invalid_message(self, action: str | None, code: str) -> None:
+        """Tell the bus of each invalid message (the security monitor counts their rate);
+        the security log gets the throttled reports only."""
+        self.system.hub.bus.fire(
+            EVENT_INVALID_MESSAGE,
+            {"charge_point_id": self.cp_id, "remote": self.remote, "action": action, "code": code},
+        )
 
     def _report_out_of_range(self, action: str, description: str, field: str | None) -> None:
         """Count a value no real charger sends; a security event at most every interval."""

@@ -67,6 +67,14 @@ ONLINE: Final = "online"
 OFFLINE: Final = "offline"
 PENDING: Final = "pending"
 
+# Fired when a charger presented a client certificate (profile 3): charge_point_id,
+# subject, not_after (POSIX seconds); the security monitor watches it for expiry.
+EVENT_CLIENT_CERTIFICATE: Final = "ocpp_client_certificate"
+
+# Fired for each invalid message a charger sent (schema, range, framing): charge_point_id,
+# remote, action, code; the security monitor counts their rate.
+EVENT_INVALID_MESSAGE: Final = "ocpp_invalid_message"
+
 # Security event kinds.
 SEC_UNKNOWN_CHARGER: Final = "ocpp_unknown_charger"
 SEC_BAD_PASSWORD: Final = "ocpp_bad_password"

@@ -25,7 +25,7 @@ from hub.const import EVENT_HUB_STARTED
 from hub.core import CoreState, Hub
 from hub.http.metrics import ProtocolStats, register_protocol_stats
 from hub.plugins import health_reporter
-from hub.security import Severity, security_log
+from hub.security import SOURCE_HUB, Severity, security_log
 from hub.storage import Store
 from hub.util import freeze_long_lived
 from integrations.ocpp.connection import Connection
@@ -65,6 +65,7 @@ from integrations.ocpp.const import (
     DOMAIN,
     DUPLICATE_REFUSE_BOTH,
     DUPLICATE_REFUSE_NEW,
+    EVENT_CLIENT_CERTIFICATE,
     PROBE_TIMEOUT,
     SEC_BAD_CERTIFICATE,
     SEC_BAD_IDENTITY,
@@ -411,6 +412,7 @@ class Listener:
                     severity=Severity.CRITICAL,
                 )
                 raise web.HTTPForbidden(text="client certificate does not match charge point id")
+            _announce_certificate(system.hub, cp_id, common_name, peercert)
             return None
         if self.profile == 0:
             return None
@@ -486,6 +488,20 @@ def _basic_credentials(header: str) -> tuple[str | None, str | None]:
     if not sep:
         return None, None
     return user, password
+
+
+def _announce_certificate(hub: Hub, cp_id: str, subject: str | None, peercert: Any) -> None:
+    """Tell the bus when the client certificate a charger presented ends (expiry watch)."""
+    raw = peercert.get("notAfter") if isinstance(peercert, dict) else None
+    try:
+        not_after = ssl.cert_time_to_seconds(raw) if isinstance(raw, str) else None
+    except ValueError:
+        not_after = None
+    if not_after is not None:
+        hub.bus.fire(
+            EVENT_CLIENT_CERTIFICATE,
+            {"charge_point_id": cp_id, "subject": subject, "not_after": float(not_after)},
+        )
 
 
 def _common_name(peercert: Any) -> str | None:
@@ -885,13 +901,17 @@ class CentralSystem:
         remote: str | None = None,
         cp_id: str | None = None,
         severity: Severity = Severity.WARNING,
+        source: str = SOURCE_HUB,
     ) -> None:
-        """Record a security event about a charger or a connection attempt."""
+        """Record a security event about a charger or a connection attempt.
+
+        source: SOURCE_HUB when the hub saw it, SOURCE_CHARGER when the charger reported it.
+        """
         security_log(self.hub).record(
             kind,
             message,
             severity=severity,
-            source="ocpp",
+            source=source,
             remote=remote if remote is not None else (connection.remote if connection else None),
             charge_point_id=cp_id
             if cp_id is not None

@@ -38,7 +38,7 @@ from hub.charger import (
 )
 from hub.const import EVENT_AUDIT, EVENT_EXCLUSION, EVENT_OUTAGE, EVENT_STATE_CHANGED, MATCH_ALL
 from hub.core import Context, Event, Hub, ReadOnlyDict, State, Unsubscribe
-from hub.security import EVENT_SECURITY
+from hub.security import EVENT_SECURITY, SecurityQuery
 from hub.util import release_free_memory
 from integrations.recorder.backend import (
     KIND_ALERT,
@@ -1012,23 +1012,47 @@ class Recorder:
         return [orjson.loads(data) for (data,) in await self.backend.fetch(sql, params)]
 
     async def security_events(
-        self, limit: int = DEFAULT_LIMIT, kind: str | None = None
+        self,
+        query: SecurityQuery | None = None,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        kind: str | None = None,
     ) -> list[dict[str, Any]]:
         """Return security events, newest first, shaped as SecurityEvent.as_dict().
 
-        Rows: id (the security log's id), time, kind, severity, source, message, remote,
-        charge_point_id, data.
+        query: by kind, charge point, source, least severity and time (its limit counts);
+        without one, the newest limit events, optionally of one kind.
         """
+        if query is None:
+            query = SecurityQuery(kind=kind, limit=limit)
         sql = (
             "SELECT log_id, time, kind, severity, source, message, remote, charge_point_id, data"
             " FROM security_events"
         )
+        where: list[str] = []
         params: list[Any] = []
-        if kind is not None:
-            sql += " WHERE kind = ?"
-            params.append(kind)
+        for column, value in (
+            ("kind", query.kind),
+            ("charge_point_id", query.charge_point_id),
+            ("source", query.source),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if query.min_severity is not None:
+            severities = query.severities()
+            where.append(f"severity IN ({', '.join('?' * len(severities))})")
+            params.extend(severities)
+        if query.since is not None:
+            where.append("time >= ?")
+            params.append(float(query.since))
+        if query.until is not None:
+            where.append("time < ?")
+            params.append(float(query.until))
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY time DESC, id DESC LIMIT ?"
-        params.append(int(limit))
+        params.append(int(query.limit))
         keys = ("id", "time", "kind", "severity", "source", "message", "remote", "charge_point_id")
         result = []
         for row in await self.backend.fetch(sql, params):

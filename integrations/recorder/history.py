@@ -8,6 +8,7 @@ from typing import Any, Literal
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from hub.core import Hub
+from hub.security import SecurityQuery
 from integrations.recorder.core import Recorder
 
 
@@ -55,6 +56,10 @@ class RecorderHistory:
     async def audit(self, limit: int) -> list[dict[str, Any]]:
         """The audit log, newest first."""
         return await self._recorder.audit(limit=limit)
+
+    async def security_events(self, query: SecurityQuery) -> list[dict[str, Any]]:
+        """The security events query finds, newest first."""
+        return await self._recorder.security_events(query)
 
 
 class RecorderMetrics:

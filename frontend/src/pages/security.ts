@@ -1,4 +1,6 @@
-// Security events: refused connections, bad credentials, what chargers report.
+// Security events: refused connections, bad credentials, what chargers report. Searchable
+// by station (charge point id), kind, least severity and time; the hub answers from the
+// recorder's security_events table (every event it kept), not only the recent ones.
 
 import { html } from "lit";
 import { customElement, state } from "lit/decorators.js";
@@ -9,8 +11,22 @@ import { EventsController, fmtTime, Loader, renderLoad } from "../ui.js";
 @customElement("ev-security")
 export class SecurityPage extends LightElement {
   @state() private kind = "";
+  @state() private station = "";
+  @state() private severity = "";
+  @state() private since = "";
+  @state() private until = "";
   private events = new Loader(this, () =>
-    api.get<SecurityEvent[]>("/api/security/events" + query({ limit: 200, kind: this.kind })),
+    api.get<SecurityEvent[]>(
+      "/api/security/events" +
+        query({
+          limit: 500,
+          kind: this.kind,
+          station: this.station,
+          severity: this.severity,
+          since: isoOf(this.since),
+          until: isoOf(this.until),
+        }),
+    ),
   );
 
   constructor() {
@@ -19,17 +35,20 @@ export class SecurityPage extends LightElement {
   }
 
   private renderTable(events: SecurityEvent[]) {
-    if (events.length === 0) return html`<p class="muted">No security events${this.kind ? ` of kind ${this.kind}` : ""}.</p>`;
+    if (events.length === 0) return html`<p class="muted">No security events match.</p>`;
     const sorted = [...events].sort((a, b) => b.time - a.time);
     return html`<table class="data responsive">
-      <thead><tr><th>Time</th><th>Severity</th><th>Kind</th><th>Charger</th><th>Remote</th><th>Message</th></tr></thead>
+      <thead><tr><th>Time</th><th>Severity</th><th>Kind</th><th>Charger</th><th>Source</th><th>Remote</th><th>Message</th></tr></thead>
       <tbody>
         ${sorted.map(
           (e) => html`<tr class="sev-${e.severity}">
             <td data-label="Time">${fmtTime(e.time)}</td>
             <td data-label="Severity"><span class="badge sev">${e.severity}</span></td>
             <td data-label="Kind"><a href="#/security" @click=${(ev: Event) => { ev.preventDefault(); this.filterKind(e.kind); }}>${e.kind}</a></td>
-            <td data-label="Charger">${e.charge_point_id ?? "—"}</td>
+            <td data-label="Charger">${e.charge_point_id
+              ? html`<a href="#/security" @click=${(ev: Event) => { ev.preventDefault(); this.set(() => (this.station = e.charge_point_id ?? "")); }}>${e.charge_point_id}</a>`
+              : "—"}</td>
+            <td data-label="Source">${e.source}</td>
             <td data-label="Remote">${e.remote ?? "—"}</td>
             <td data-label="Message">${e.message}${typeof e.data?.username === "string"
               ? html` <span class="muted">(as “${e.data.username}”)</span>`
@@ -41,17 +60,51 @@ export class SecurityPage extends LightElement {
   }
 
   private filterKind(kind: string): void {
-    this.kind = kind;
+    this.set(() => (this.kind = kind));
+  }
+
+  private set(change: () => void): void {
+    change();
     void this.events.reload();
+  }
+
+  private input(change: (value: string) => void) {
+    return (e: Event) => this.set(() => change((e.target as HTMLInputElement).value.trim()));
+  }
+
+  private renderFilters() {
+    const filtered = this.kind || this.station || this.severity || this.since || this.until;
+    return html`<form class="filters" data-form="security-filters" @submit=${(e: Event) => e.preventDefault()}>
+      <label>Charger <input name="station" placeholder="charge point id" .value=${this.station} @change=${this.input((v) => (this.station = v))}></label>
+      <label>Kind <input name="kind" placeholder="e.g. ocpp_bad_password" .value=${this.kind} @change=${this.input((v) => (this.kind = v))}></label>
+      <label>At least
+        <select name="severity" @change=${this.input((v) => (this.severity = v))}>
+          ${["", "info", "warning", "critical"].map(
+            (s) => html`<option value=${s} ?selected=${s === this.severity}>${s || "any severity"}</option>`,
+          )}
+        </select></label>
+      <label>From <input name="since" type="datetime-local" .value=${this.since} @change=${this.input((v) => (this.since = v))}></label>
+      <label>To <input name="until" type="datetime-local" .value=${this.until} @change=${this.input((v) => (this.until = v))}></label>
+      ${filtered
+        ? html`<button type="button" class="small secondary" @click=${() => this.set(() => {
+            this.kind = this.station = this.severity = this.since = this.until = "";
+          })}>Show all</button>`
+        : null}
+    </form>`;
   }
 
   override render() {
     return html`
       <h1>Security events</h1>
-      ${this.kind
-        ? html`<p>Showing kind <strong>${this.kind}</strong> <button class="small secondary" @click=${() => this.filterKind("")}>Show all</button></p>`
-        : null}
+      ${this.renderFilters()}
       ${renderLoad(this.events, (e) => this.renderTable(e), "The security log")}
     `;
   }
+}
+
+/** A datetime-local input's value (local time) as ISO 8601 with its offset, for the API. */
+function isoOf(local: string): string | undefined {
+  if (!local) return undefined;
+  const moment = new Date(local);
+  return Number.isNaN(moment.getTime()) ? undefined : moment.toISOString();
 }

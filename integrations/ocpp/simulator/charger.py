@@ -871,11 +871,20 @@ class SimulatedChargePoint:
                 if wait > 0:
                     await self._sleep(wait)
         verified = ["SignatureVerified"] if signed else []
-        for status in ["Downloading", "Downloaded", *verified, "Installing"]:
-            self.firmware_status = status
-            _LOGGER.info("%s: firmware %s", self.id, status)
-            await link.send_firmware_status(status, request_id)
-            await self._sleep(STEP_TIME)
+        try:
+            for status in ["Downloading", "Downloaded", *verified, "Installing"]:
+                self.firmware_status = status
+                _LOGGER.info("%s: firmware %s", self.id, status)
+                await link.send_firmware_status(status, request_id)
+                await self._sleep(STEP_TIME)
+        except (asyncio.CancelledError, ConnectionClosedError):
+            # The central system went away mid-update: a station installs all the same and
+            # boots with the new firmware once it is back.
+            self.firmware_version = _bump_version(self.firmware_version)
+            self.firmware_status = "Installed"
+            self._registered = False
+            self._boot_reason = "FirmwareUpdate"
+            raise
         self.firmware_version = _bump_version(self.firmware_version)
         self.firmware_status = "Installed"
         _LOGGER.info("%s: firmware %s installed", self.id, self.firmware_version)

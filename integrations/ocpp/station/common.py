@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from hub.charger import ChargerEventKind, ResetType, fire_charger_event
 from hub.core import Context
-from hub.security import Severity
+from hub.security import SOURCE_CHARGER, charger_event_severity
 from integrations.ocpp.const import SEC_CHARGER_REPORTED
 from integrations.ocpp.features import device_management, firmware
 
@@ -95,7 +95,8 @@ async def on_security_event(
 ) -> dict[str, Any]:
     station._charger_time("timestamp", payload["timestamp"])
     kind = payload["type"]
-    severity = Severity.CRITICAL if "Tamper" in kind or "Attack" in kind else Severity.WARNING
+    # Critical as the 1.6 security whitepaper and 2.0.1 Appendix 1 classify it.
+    severity = charger_event_severity(kind)
     station.system.security_event(
         SEC_CHARGER_REPORTED,
         f"{station.cp_id} reported {kind}",
@@ -103,6 +104,7 @@ async def on_security_event(
         {"type": kind, "tech_info": payload.get("techInfo"), "timestamp": payload["timestamp"]},
         cp_id=station.cp_id,
         severity=severity,
+        source=SOURCE_CHARGER,
     )
     fire_charger_event(
         station.hub,

@@ -611,7 +611,8 @@ async def test_every_other_message_is_handled(ocpp_hub: HubFactory, connect: Con
         == {}
     )
     event = security_log(hub).query(kind="ocpp_charger_security_event")[-1]
-    assert event.severity == "warning"
+    # Critical, as the 1.6 security whitepaper (edition 3) classifies SettingSystemTime.
+    assert event.severity == "critical"
     assert event.data["type"] == "SettingSystemTime"
 
     cp2 = await connect(ws_url(hub, "CP-2"), protocol="ocpp2.0.1")

@@ -138,7 +138,7 @@ RULES: dict[str, Any] = {
     RULE_UNORDERED_FIRMWARE: _rule("critical", window=7 * 86400.0),
     RULE_UNORDERED_REBOOT: _rule("warning", window=900.0),
     RULE_METER_BACKWARDS: _rule("warning"),
-    RULE_FOREIGN_STOP: _rule("warning", kinds=["ocpp_foreign_stop"]),
+    RULE_FOREIGN_STOP: _rule("warning", kinds=["ocpp_foreign_stop", "ocpp_foreign_transaction"]),
     RULE_CONFIG_CHANGE: _rule(
         "critical",
         extra={

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from hub.charger import ResetType
 from hub.core import Context
 from hub.registry import async_sync_registries
+from hub.security import Severity
+from integrations.ocpp.const import SEC_FOREIGN_TRANSACTION
 from integrations.ocpp.features import authorization, firmware, smart_charging
 from integrations.ocpp.features.base import MessageHandler, answer_status
 from integrations.ocpp.limits import LimitError
@@ -147,6 +149,8 @@ async def on_stop_transaction(
         id_tag=payload.get("idTag"),
         replay_key=key,
     )
+    if transaction is None:
+        await _check_foreign_stop(station, ocpp_id)
     number = transaction.connector_id if transaction is not None else None
     if transaction is not None and number:
         # The port may not be known yet in this run: a stop queued while the hub was
@@ -159,6 +163,23 @@ async def on_stop_transaction(
     if payload.get("idTag"):
         response["idTagInfo"] = authorization.stop_tag_info(station, payload["idTag"], transaction)
     return response
+
+
+async def _check_foreign_stop(station: Station, ocpp_id: int) -> None:
+    """A StopTransaction for a transaction this station never had: if another station's,
+    a security event (a charger that stops, or impersonates, another's sessions); the
+    other's transaction stays as it is."""
+    other = await station.system.transactions.get(ocpp_id)
+    if other is None or other.charge_point_id == station.cp_id:
+        return
+    station.system.security_event(
+        SEC_FOREIGN_TRANSACTION,
+        f"{station.cp_id} sent StopTransaction for transaction {ocpp_id} of"
+        f" {other.charge_point_id}",
+        station.connection,
+        {"transaction_id": ocpp_id, "owner": other.charge_point_id},
+        severity=Severity.WARNING,
+    )
 
 
 async def on_diagnostics_status(

@@ -29,6 +29,7 @@ from hub.testing import (
     open_charge_point,
 )
 from integrations.alerts import alert_manager
+from integrations.ocpp import DATA_SYSTEM
 from integrations.security_monitor.const import EVENT_DETECTION
 from tests.integrations.ocpp.conftest import HubFactory, wait_state, ws_url
 from tests.integrations.ocpp.test_security_profiles import Pki, client_context
@@ -656,3 +657,33 @@ async def _settle(hub: Hub, done: Any) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("not within 5 s")
+
+
+async def test_a_stop_for_another_stations_transaction(
+    ocpp_hub: HubFactory, connect: Connect
+) -> None:
+    """CP-2 sends StopTransaction for CP-1's transaction: answered, CP-1's session stays open,
+    and the hub detects it."""
+    hub, seen = await start(ocpp_hub)
+    first = await connect(ws_url(hub, "CP-1"))
+    await boot(first)
+    started = await first.call(
+        "StartTransaction",
+        {"connectorId": 1, "idTag": "TAG-OK", "meterStart": 0, "timestamp": now_iso()},
+    )
+    tx = started["transactionId"]
+    second = await connect(ws_url(hub, "CP-2"))
+    await boot(second, serial="SN-2")
+    answer = await second.call(
+        "StopTransaction", {"transactionId": tx, "meterStop": 500, "timestamp": now_iso()}
+    )
+    assert answer == {}
+    record = await hub.data[DATA_SYSTEM].transactions.get(tx)
+    assert record is not None
+    assert (record.charge_point_id, record.stopped_at) == ("CP-1", None)
+    [event] = security_log(hub).query(kind="ocpp_foreign_transaction")
+    assert event.data == {"transaction_id": tx, "owner": "CP-1"}
+    assert event.charge_point_id == "CP-2"
+    [detection] = seen.of("foreign_stop")
+    assert detection["severity"] == "warning"
+    await seen.alert("foreign_stop", "CP-2")

@@ -122,6 +122,7 @@ async def test_view_command_service_and_panel_check_their_roles(
                 "icon": "extension",
                 "element": "acme-wallboxes-panel",
                 "role": "viewer",
+                "placement": "page",
                 "url": "/api/panels/acme/wallboxes.js",
             }
         ]

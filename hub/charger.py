@@ -314,6 +314,50 @@ class Charger:
         raise self._unsupported(ChargerCapability.SET_PHASES)
 
 
+def register_single_port_station(
+    hub: Hub,
+    domain: str,
+    key: str,
+    name: str,
+    *,
+    site: tuple[str, str] | None = None,
+    port: int = 1,
+    **fields: Any,
+) -> tuple[DeviceEntry, DeviceEntry]:
+    """Register a station of one connector in the device registry; return (station, port).
+
+    The station is identified by ``(domain, key)``, its connector by ``(domain, "key:port")``.
+    site, as ``(site key, site name)``, files the station under a site device
+    ``(domain, site key)``. fields (manufacturer, model, serial_number...) describe the
+    station. What a wallbox integration (Modbus, MQTT, a vendor cloud) needs before it
+    writes entities and fires charger events.
+    """
+    devices = device_registry(hub)
+    via: tuple[str, str] | None = None
+    if site is not None:
+        via = (domain, site[0])
+        devices.get_or_create(
+            integration=domain, identifiers=frozenset({via}), kind=DeviceKind.SITE, name=site[1]
+        )
+    station = devices.get_or_create(
+        integration=domain,
+        identifiers=frozenset({(domain, key)}),
+        kind=DeviceKind.STATION,
+        name=name,
+        via_device=via,
+        **fields,
+    )
+    connector = devices.get_or_create(
+        integration=domain,
+        identifiers=frozenset({(domain, f"{key}:{port}")}),
+        kind=DeviceKind.CONNECTOR,
+        name=f"{name} connector {port}",
+        via_device=(domain, key),
+        connector_id=port,
+    )
+    return station, connector
+
+
 def _capability_name(capability: ChargerCapability) -> str:
     return (capability.name or str(capability)).lower()
 

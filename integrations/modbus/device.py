@@ -22,13 +22,13 @@ from hub.charger import (
     ConnectorStatus,
     SessionData,
     fire_charger_event,
+    register_single_port_station,
 )
 from hub.clock import clock
 from hub.core import Hub
 from hub.entity import EntityDescription, EntityGroup
 from hub.exceptions import ServiceValidationError
 from hub.plugins import SetupContext, health_reporter
-from hub.registry import DeviceKind, device_registry
 from integrations.modbus.client import (
     DeviceUnavailableError,
     ModbusClient,
@@ -142,31 +142,17 @@ class ModbusCharger(Charger):
         self.client = ModbusClient(
             host, port, unit_id, framer=framer, timeout=timeout, serial=serial
         )
-        devices = device_registry(hub)
-        via: tuple[str, str] | None = None
-        if site:
-            via = (DOMAIN, f"site:{site}")
-            devices.get_or_create(
-                integration=DOMAIN, identifiers=frozenset({via}), kind=DeviceKind.SITE, name=site
-            )
-        station = devices.get_or_create(
-            integration=DOMAIN,
-            identifiers=frozenset({(DOMAIN, key)}),
-            kind=DeviceKind.STATION,
-            name=name,
+        station, port_device = register_single_port_station(
+            hub,
+            DOMAIN,
+            key,
+            name,
+            site=(f"site:{site}", site) if site else None,
+            port=PORT,
             manufacturer=profile.manufacturer,
             model=profile.model,
-            via_device=via,
         )
         super().__init__(station.id)
-        port_device = devices.get_or_create(
-            integration=DOMAIN,
-            identifiers=frozenset({(DOMAIN, f"{key}:{PORT}")}),
-            kind=DeviceKind.CONNECTOR,
-            name=f"{name} connector {PORT}",
-            via_device=(DOMAIN, key),
-            connector_id=PORT,
-        )
         self.port_device_id = port_device.id
         self.station_entities = EntityGroup(DOMAIN, STATION_ENTITIES, station.id, key, name)
         self.port_entities = EntityGroup(

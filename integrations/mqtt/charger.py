@@ -31,13 +31,13 @@ from hub.charger import (
     ConnectorStatus,
     SessionData,
     fire_charger_event,
+    register_single_port_station,
 )
 from hub.clock import clock
 from hub.core import Hub
 from hub.entity import EntityDescription, EntityGroup
 from hub.exceptions import HubError, ServiceValidationError, TemplateError
 from hub.plugins import SetupContext
-from hub.registry import DeviceKind, device_registry
 from hub.template import Template
 from integrations.mqtt.connection import MqttConnection
 from integrations.mqtt.profile import Profile, Value, ValueDecodeError, parse_status
@@ -170,32 +170,18 @@ class MqttCharger(Charger):
         self.base = base if base is not None else profile.base_for(serial)
         self.silent_after = silent_after if silent_after is not None else profile.silent_after
         self.max_payload = max_payload
-        devices = device_registry(hub)
-        via: tuple[str, str] | None = None
-        if site:
-            via = (DOMAIN, f"site:{site}")
-            devices.get_or_create(
-                integration=DOMAIN, identifiers=frozenset({via}), kind=DeviceKind.SITE, name=site
-            )
-        station = devices.get_or_create(
-            integration=DOMAIN,
-            identifiers=frozenset({(DOMAIN, key)}),
-            kind=DeviceKind.STATION,
-            name=name,
+        station, port_device = register_single_port_station(
+            hub,
+            DOMAIN,
+            key,
+            name,
+            site=(f"site:{site}", site) if site else None,
+            port=PORT,
             manufacturer=profile.manufacturer,
             model=profile.model,
             serial_number=serial,
-            via_device=via,
         )
         super().__init__(station.id)
-        port_device = devices.get_or_create(
-            integration=DOMAIN,
-            identifiers=frozenset({(DOMAIN, f"{key}:{PORT}")}),
-            kind=DeviceKind.CONNECTOR,
-            name=f"{name} connector {PORT}",
-            via_device=(DOMAIN, key),
-            connector_id=PORT,
-        )
         self.port_device_id = port_device.id
         self.station_entities = EntityGroup(DOMAIN, STATION_ENTITIES, station.id, key, name)
         self.port_entities = EntityGroup(

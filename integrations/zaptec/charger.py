@@ -23,12 +23,12 @@ from hub.charger import (
     ResetType,
     SessionData,
     fire_charger_event,
+    register_single_port_station,
 )
 from hub.clock import clock
 from hub.core import Hub
 from hub.entity import EntityDescription, EntityGroup
 from hub.exceptions import ServiceValidationError
-from hub.registry import DeviceKind, device_registry
 from integrations.zaptec.api import (
     COMMAND_RESTART,
     COMMAND_RESUME_CHARGING,
@@ -171,34 +171,22 @@ class ZaptecCharger(Charger):
         self.key = info.charger_id
         self.name = info.name
         self.installation_id = info.installation_id
-        devices = device_registry(hub)
-        via: tuple[str, str] | None = None
-        if info.installation_id:
-            via = (DOMAIN, f"installation:{info.installation_id}")
-            devices.get_or_create(
-                integration=DOMAIN,
-                identifiers=frozenset({via}),
-                kind=DeviceKind.SITE,
-                name=f"Zaptec installation {info.installation_id[:8]}",
-            )
-        station = devices.get_or_create(
-            integration=DOMAIN,
-            identifiers=frozenset({(DOMAIN, self.key)}),
-            kind=DeviceKind.STATION,
-            name=info.name,
+        installation = info.installation_id
+        station, port = register_single_port_station(
+            hub,
+            DOMAIN,
+            self.key,
+            info.name,
+            site=(
+                (f"installation:{installation}", f"Zaptec installation {installation[:8]}")
+                if installation
+                else None
+            ),
+            port=PORT,
             manufacturer="Zaptec",
             model=None,
-            via_device=via,
         )
         super().__init__(station.id)
-        port = devices.get_or_create(
-            integration=DOMAIN,
-            identifiers=frozenset({(DOMAIN, f"{self.key}:{PORT}")}),
-            kind=DeviceKind.CONNECTOR,
-            name=f"{info.name} connector {PORT}",
-            via_device=(DOMAIN, self.key),
-            connector_id=PORT,
-        )
         self.port_device_id = port.id
         self.serial = info.serial
         self.station_entities = EntityGroup(

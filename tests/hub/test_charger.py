@@ -17,6 +17,7 @@ from hub.charger import (
     ConnectorStatus,
     ResetType,
     register_charger,
+    register_single_port_station,
     status_from_iec61851,
     status_from_ocpp201,
 )
@@ -307,3 +308,28 @@ async def test_unlock_needs_a_connector(hub: Hub) -> None:
             "charger", "unlock_connector", target={"device_id": charger.device_id}
         )
     assert charger.calls == []
+
+
+async def test_register_single_port_station_files_station_connector_and_site(hub: Hub) -> None:
+    station, port = register_single_port_station(
+        hub, "wb", "W-1", "Wallbox", site=("site:Depot", "Depot"), manufacturer="ACME"
+    )
+    devices = device_registry(hub)
+    site = devices.get_by_identifier(("wb", "site:Depot"))
+    assert site is not None
+    assert (site.kind, site.name) == (DeviceKind.SITE, "Depot")
+    assert (station.kind, station.name, station.manufacturer) == (
+        DeviceKind.STATION,
+        "Wallbox",
+        "ACME",
+    )
+    assert station.via_device_id == site.id
+    assert (port.kind, port.name, port.connector_id) == (
+        DeviceKind.CONNECTOR,
+        "Wallbox connector 1",
+        1,
+    )
+    assert devices.station_of(port.id) == station
+    # Registering again finds the same devices.
+    again = register_single_port_station(hub, "wb", "W-1", "Wallbox")
+    assert (again[0].id, again[1].id) == (station.id, port.id)

@@ -34,6 +34,45 @@ class EntityDescription:
     entity_category: str | None = None
 
 
+def entity_table(*descriptions: EntityDescription) -> dict[str, EntityDescription]:
+    """Descriptions by key, in order: the table an EntityGroup writes from. A later
+    description replaces an earlier one of the same key (in its place)."""
+    return {description.key: description for description in descriptions}
+
+
+def _per_phase(key: str, name: str, unit: str) -> tuple[EntityDescription, ...]:
+    return tuple(
+        EntityDescription(
+            key=f"{key}_{phase}",
+            name=f"{name} {phase.upper()}",
+            unit_of_measurement=unit,
+            device_class=key,
+        )
+        for phase in ("l1", "l2", "l3")
+    )
+
+
+# What a wallbox integration's connector shows, whatever its protocol (Modbus, MQTT, a
+# vendor cloud): status, error, power and energy, per-phase currents and voltages, limits.
+WALLBOX_PORT_ENTITIES: tuple[EntityDescription, ...] = (
+    EntityDescription(key="status", name="status", device_class="enum"),
+    EntityDescription(key="error_code", name="error code"),
+    EntityDescription(key="power", name="power", unit_of_measurement="W", device_class="power"),
+    EntityDescription(key="energy", name="energy", unit_of_measurement="Wh", device_class="energy"),
+    EntityDescription(
+        key="session_energy", name="session energy", unit_of_measurement="Wh", device_class="energy"
+    ),
+    *_per_phase("current", "current", "A"),
+    *_per_phase("voltage", "voltage", "V"),
+    EntityDescription(
+        key="current_limit", name="current limit", unit_of_measurement="A", device_class="current"
+    ),
+    EntityDescription(
+        key="max_current", name="maximum current", unit_of_measurement="A", device_class="current"
+    ),
+)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceInfo:
     """The device an entity belongs to, as the registry should know it."""

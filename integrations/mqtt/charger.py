@@ -35,7 +35,7 @@ from hub.charger import (
 )
 from hub.clock import clock
 from hub.core import Hub
-from hub.entity import EntityDescription, EntityGroup
+from hub.entity import WALLBOX_PORT_ENTITIES, EntityDescription, EntityGroup, entity_table
 from hub.exceptions import HubError, ServiceValidationError, TemplateError
 from hub.plugins import SetupContext
 from hub.template import Template
@@ -76,46 +76,12 @@ class CommandNotConfirmedError(HubError):
     error_code = "timeout"
 
 
-def _table(*descriptions: EntityDescription) -> dict[str, EntityDescription]:
-    return {description.key: description for description in descriptions}
-
-
-STATION_ENTITIES: Final = _table(
+STATION_ENTITIES: Final = entity_table(
     EntityDescription(key="connectivity", name="connectivity", device_class="connectivity"),
     EntityDescription(key="last_error", name="last error"),
 )
-PORT_ENTITIES: Final = _table(
-    EntityDescription(key="status", name="status", device_class="enum"),
-    EntityDescription(key="error_code", name="error code"),
-    EntityDescription(key="power", name="power", unit_of_measurement="W", device_class="power"),
-    EntityDescription(key="energy", name="energy", unit_of_measurement="Wh", device_class="energy"),
-    EntityDescription(
-        key="session_energy", name="session energy", unit_of_measurement="Wh", device_class="energy"
-    ),
-    *(
-        EntityDescription(
-            key=f"current_{phase}",
-            name=f"current {phase.upper()}",
-            unit_of_measurement="A",
-            device_class="current",
-        )
-        for phase in ("l1", "l2", "l3")
-    ),
-    *(
-        EntityDescription(
-            key=f"voltage_{phase}",
-            name=f"voltage {phase.upper()}",
-            unit_of_measurement="V",
-            device_class="voltage",
-        )
-        for phase in ("l1", "l2", "l3")
-    ),
-    EntityDescription(
-        key="current_limit", name="current limit", unit_of_measurement="A", device_class="current"
-    ),
-    EntityDescription(
-        key="max_current", name="maximum current", unit_of_measurement="A", device_class="current"
-    ),
+PORT_ENTITIES: Final = entity_table(
+    *WALLBOX_PORT_ENTITIES,
     EntityDescription(key="phases", name="phases"),
     EntityDescription(key="enabled", name="charging enabled"),
     EntityDescription(key="cable", name="cable state"),

@@ -27,7 +27,7 @@ from hub.charger import (
 )
 from hub.clock import clock
 from hub.core import Hub
-from hub.entity import EntityDescription, EntityGroup
+from hub.entity import WALLBOX_PORT_ENTITIES, EntityDescription, EntityGroup, entity_table
 from hub.exceptions import ServiceValidationError
 from integrations.zaptec.api import (
     COMMAND_RESTART,
@@ -89,46 +89,14 @@ _RANGES: Final = {
 }
 
 
-def _table(*descriptions: EntityDescription) -> dict[str, EntityDescription]:
-    return {description.key: description for description in descriptions}
-
-
-STATION_ENTITIES: Final = _table(
+STATION_ENTITIES: Final = entity_table(
     EntityDescription(key="connectivity", name="connectivity", device_class="connectivity"),
     EntityDescription(key="last_error", name="last error"),
 )
-PORT_ENTITIES: Final = _table(
-    EntityDescription(key="status", name="status", device_class="enum"),
+PORT_ENTITIES: Final = entity_table(
+    *WALLBOX_PORT_ENTITIES,
+    # Zaptec reports warnings where others have an error code.
     EntityDescription(key="error_code", name="warnings"),
-    EntityDescription(key="power", name="power", unit_of_measurement="W", device_class="power"),
-    EntityDescription(key="energy", name="energy", unit_of_measurement="Wh", device_class="energy"),
-    EntityDescription(
-        key="session_energy", name="session energy", unit_of_measurement="Wh", device_class="energy"
-    ),
-    *(
-        EntityDescription(
-            key=f"current_{phase}",
-            name=f"current {phase.upper()}",
-            unit_of_measurement="A",
-            device_class="current",
-        )
-        for phase in ("l1", "l2", "l3")
-    ),
-    *(
-        EntityDescription(
-            key=f"voltage_{phase}",
-            name=f"voltage {phase.upper()}",
-            unit_of_measurement="V",
-            device_class="voltage",
-        )
-        for phase in ("l1", "l2", "l3")
-    ),
-    EntityDescription(
-        key="current_limit", name="current limit", unit_of_measurement="A", device_class="current"
-    ),
-    EntityDescription(
-        key="max_current", name="maximum current", unit_of_measurement="A", device_class="current"
-    ),
     EntityDescription(key="enabled", name="charging enabled"),
 )
 

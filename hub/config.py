@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import voluptuous as vol
 import yaml
@@ -455,3 +455,34 @@ class HubConfig:
     integrations: dict[str, Any] = field(default_factory=dict)
     errors: list[ConfigError] = field(default_factory=list)
     fatal: bool = False
+
+
+_Loaded = TypeVar("_Loaded")
+
+
+def load_data_files(
+    paths: Iterable[Path],
+    validate: Callable[[Any], Any],
+    build: Callable[[str, Any], _Loaded],
+    what: str = "profile",
+) -> tuple[dict[str, _Loaded], list[ConfigError]]:
+    """Load YAML data files (device profiles...) keyed by file stem: each validated, then
+    built; a bad file is a ConfigError with file, line and key, a stem seen twice one too,
+    and the others still load."""
+    found: dict[str, _Loaded] = {}
+    errors: list[ConfigError] = []
+    for path in map(Path, paths):
+        try:
+            data = load_yaml(path)
+        except ConfigError as err:
+            errors.append(err)
+            continue
+        validated, problems = validate_section(validate, data, path.stem)
+        if problems:
+            errors.append(problems[0])
+            continue
+        if path.stem in found:
+            errors.append(ConfigError(f"{what} {path.stem!r} is defined twice", str(path)))
+            continue
+        found[path.stem] = build(path.stem, validated)
+    return found, errors

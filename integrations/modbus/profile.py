@@ -20,7 +20,7 @@ from typing import Any, Final
 import voluptuous as vol
 
 from hub.charger import ConnectorStatus, status_from_iec61851
-from hub.config import ConfigError, load_yaml, validate_section
+from hub.config import ConfigError, load_data_files
 from hub.exceptions import HubError
 
 PROFILE_DIR: Final = Path(__file__).with_name("profiles")
@@ -493,25 +493,13 @@ validate_profile: Final = _validate
 
 def load_profile_file(path: Path) -> Profile:
     """Load and check one profile file; ConfigError with file, line and key when wrong."""
-    data = load_yaml(path)
-    validated, errors = validate_section(validate_profile, data, path.stem)
+    found, errors = load_data_files([path], validate_profile, build_profile)
     if errors:
         raise errors[0]
-    return build_profile(path.stem, validated)
+    return found[path.stem]
 
 
 def load_profiles(extra: Iterable[Path] = ()) -> tuple[dict[str, Profile], list[ConfigError]]:
     """The built-in profiles and those plugins add (by file stem); errors of bad files."""
-    found: dict[str, Profile] = {}
-    errors: list[ConfigError] = []
-    for path in [*sorted(PROFILE_DIR.glob("*.yaml")), *extra]:
-        try:
-            profile = load_profile_file(Path(path))
-        except ConfigError as err:
-            errors.append(err)
-            continue
-        if profile.key in found:
-            errors.append(ConfigError(f"profile {profile.key!r} is defined twice", str(path)))
-            continue
-        found[profile.key] = profile
-    return found, errors
+    paths = [*sorted(PROFILE_DIR.glob("*.yaml")), *extra]
+    return load_data_files(paths, validate_profile, build_profile)

@@ -421,6 +421,9 @@ async def setup(ctx: SetupContext, system: CentralSystem) -> None:
             forms = [password, key]
             action, payload = ("ChangeConfiguration", {"key": "AuthorizationKey", "value": key})
         offered = security.passwords.offer(station.cp_id, known.password_hash, forms)
+        # On disk before the charger hears it: a hub killed after sending a password it had
+        # not written would lock the charger out.
+        await security.passwords.flush()
         try:
             answer = await station.call(action, payload)
         except OcppCallError as err:

@@ -904,3 +904,37 @@ async def test_serial_rtu_through_a_pseudo_terminal_pair(hub_factory: HubFactory
             loop.remove_reader(fd)
         for fd in (master_a, master_b, slave_a, slave_b):
             os.close(fd)
+
+
+async def test_the_phoenix_profile_speaks_the_published_register_map(
+    hub_factory: HubFactory, wallbox_server: StartServer
+) -> None:
+    """EM-CP-PP-ETH: maximum current in 0.1 A at holding 528, energy in Wh at holding 904 low
+    word first, the pilot state as an ASCII letter at input 100, errors at input 107."""
+    server = await wallbox_server("phoenix_em_cp_pp_eth")
+    wallbox = server.wallbox
+    wallbox.energy_wh = 123_400.0
+    hub = await hub_factory(
+        _config(
+            [
+                {
+                    "id": "pc",
+                    "profile": "phoenix_em_cp_pp_eth",
+                    "host": "127.0.0.1",
+                    "port": server.port,
+                }
+            ]
+        )
+    )
+    charger = _charger(hub, "pc")
+    assert await charger.refresh()
+    target = {"device_id": charger.device_id}
+    await hub.services.call("charger", "set_current_limit", {"limit": 10}, target)
+    assert wallbox.read("holding", 528, 1) == [100]
+    assert wallbox.read("holding", 904, 2) == [123_400 & 0xFFFF, 123_400 >> 16]
+    assert wallbox.read("input", 100, 1) == [ord("A")]
+    wallbox.set_state("fault")
+    assert await charger.refresh()
+    assert wallbox.read("input", 107, 1) != [0]
+    assert _state(hub, "pc", "status") == "Faulted"
+    assert _state(hub, "pc", "error_code") not in (None, "0")

@@ -35,6 +35,7 @@ from integrations.ocpp.const import (
     CONF_CALL_TIMEOUT,
     CONF_CERTFILE,
     CONF_CHARGERS,
+    CONF_CRL_FILE,
     CONF_DUPLICATE_CONNECTION,
     CONF_FUTURE_MINUTES,
     CONF_HANDSHAKE_TIMEOUT,
@@ -114,6 +115,11 @@ def _listener(value: Any) -> Any:
             raise vol.Invalid("give one keyfile for each certfile", path=[CONF_KEYFILE])
     if profile == 3 and CONF_CA_CERTS not in value:
         raise vol.Invalid("security_profile 3 needs ca_certs", path=[CONF_CA_CERTS])
+    if profile != 3 and CONF_CRL_FILE in value:
+        raise vol.Invalid(
+            "crl_file checks client certificates: only security_profile 3 has them",
+            path=[CONF_CRL_FILE],
+        )
     return value
 
 
@@ -130,6 +136,9 @@ _LISTENER_SCHEMA = vol.Schema(
         vol.Optional(CONF_CERTFILE): vol.Any(str, vol.All([str], vol.Length(min=1, max=2))),
         vol.Optional(CONF_KEYFILE): vol.Any(str, vol.All([str], vol.Length(min=1, max=2))),
         vol.Optional(CONF_CA_CERTS): str,
+        # Certificate revocation lists (PEM, one or more, or DER) the client certificates
+        # are checked against; re-read when the file changes.
+        vol.Optional(CONF_CRL_FILE): str,
     }
 )
 
@@ -292,9 +301,15 @@ def _register_services(ctx: SetupContext, system: CentralSystem) -> None:
             raise ServiceValidationError(str(err)) from err
         return {"charge_point_id": call.data["charge_point_id"], "rejected": True}
 
+    async def reload_tls(call: ServiceCall) -> Any:
+        return {"listeners": await system.reload_tls(force=True)}
+
     by_id = {vol.Required("charge_point_id"): _CP_ID}
     ctx.register_service("approve_charger", approve, by_id, role=Role.OPERATOR)
     ctx.register_service("reject_charger", reject, by_id, role=Role.OPERATOR)
+    # Re-read the TLS listeners' certificates, keys, CA and CRL (also done by itself within
+    # a minute of a file changing); a revoked client certificate's connection is closed.
+    ctx.register_service("reload_tls", reload_tls, {}, role=Role.ADMIN)
 
 
 @hookimpl

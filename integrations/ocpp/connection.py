@@ -39,6 +39,8 @@ from integrations.ocpp.protocol import (
 )
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from integrations.ocpp.station import Station
     from integrations.ocpp.system import CentralSystem
 
@@ -130,6 +132,8 @@ class Connection:
         # Resolved by any frame while a probe or a ping waits for a sign of life.
         self._activity: asyncio.Future[None] | None = None
         self.closed = False
+        # The client certificate (security profile 3), parsed.
+        self.certificate: x509.Certificate | None = None
 
     @property
     def cp_id(self) -> str:

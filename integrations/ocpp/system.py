@@ -32,9 +32,7 @@ from integrations.ocpp.connection import Connection
 from integrations.ocpp.const import (
     CONF_AUTHORIZE_UNKNOWN,
     CONF_BURST,
-    CONF_CA_CERTS,
     CONF_CALL_TIMEOUT,
-    CONF_CERTFILE,
     CONF_CHARGERS,
     CONF_DUPLICATE_CONNECTION,
     CONF_FUTURE_MINUTES,
@@ -43,7 +41,6 @@ from integrations.ocpp.const import (
     CONF_HOST,
     CONF_ID,
     CONF_ID_TAGS,
-    CONF_KEYFILE,
     CONF_LISTENERS,
     CONF_MAX_FRAME_SIZE,
     CONF_MAX_PENDING,
@@ -83,6 +80,14 @@ from integrations.ocpp.ledger import SessionLedger
 from integrations.ocpp.limits import Limits
 from integrations.ocpp.protocol import OcppVersion
 from integrations.ocpp.station import Station
+from integrations.ocpp.tls import (
+    SEC_CERTIFICATE_REVOKED,
+    TlsFailure,
+    TlsFiles,
+    TlsServer,
+    peer_certificate,
+    revoked,
+)
 from integrations.ocpp.transactions import TransactionStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -91,23 +96,13 @@ _LOGGER = logging.getLogger(__name__)
 SEC_PROFILE_RAISED = "ocpp_security_profile_raised"
 
 SWEEP_INTERVAL = 1.0
+# How often the TLS listeners' files are checked for a change, in seconds.
+TLS_WATCH_INTERVAL = 60.0
 # At least this many more open connections than at the last freeze, quiet for this long,
 # freezes long-lived objects (connections that come and go are not long-lived).
 BURST_CONNECTS = 200
 BURST_SETTLED = 2.0
 CHARGERS_STORE_KEY = "ocpp.chargers"
-# The TLS 1.2 suites OCPP requires (2.0.1 Part 2 A00.FR.318/319; 1.6 security whitepaper):
-# ECDHE_ECDSA and ECDHE_RSA with AES-GCM first, then TLS_RSA_WITH_AES_128/256_GCM.
-OCPP_TLS12_CIPHERS = ":".join(
-    (
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "ECDHE-RSA-AES128-GCM-SHA256",
-        "ECDHE-RSA-AES256-GCM-SHA384",
-        "AES128-GCM-SHA256",
-        "AES256-GCM-SHA384",
-    )
-)
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
@@ -164,32 +159,31 @@ class Listener:
         self.port: int = config[CONF_PORT]
         self.path: str = config[CONF_PATH].rstrip("/")
         self.profile: int = config[CONF_SECURITY_PROFILE]
-        self.ssl_context = self._ssl_context(config) if self.profile >= 2 else None
+        # Profiles 2 and 3: the files are read here, so a bad one fails the set-up.
+        self._tls_files = TlsFiles.of(config) if self.profile >= 2 else None
+        self.tls: TlsServer | None = None
+        if self._tls_files is not None:
+            self.tls = TlsServer(self._tls_files, self._protocol, 0.0, self._tls_failure)
         self.app = web.Application()
         self.app.router.add_get(self.path + "/{tail:.*}", self.handle)
         self.app.router.add_get(self.path, self.handle)
         self._runner: web.AppRunner | None = None
         self._server: asyncio.base_events.Server | None = None
 
-    @staticmethod
-    def _ssl_context(config: dict[str, Any]) -> ssl.SSLContext:
-        """TLS 1.2 or newer with the cipher suites OCPP lists (2.0.1 A00.FR.318-319, 1.6
-        security whitepaper); certfile/keyfile may each list two files, an RSA and an ECDSA
-        pair, and the handshake picks the one the charger's suites can use."""
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.set_ciphers(OCPP_TLS12_CIPHERS)
-        certfiles, keyfiles = config[CONF_CERTFILE], config[CONF_KEYFILE]
-        if isinstance(certfiles, str):
-            certfiles = [certfiles]
-        if isinstance(keyfiles, str):
-            keyfiles = [keyfiles]
-        for certfile, keyfile in zip(certfiles, keyfiles, strict=True):
-            context.load_cert_chain(certfile, keyfile)
-        if config[CONF_SECURITY_PROFILE] == 3:
-            context.verify_mode = ssl.CERT_REQUIRED
-            context.load_verify_locations(cafile=config[CONF_CA_CERTS])
-        return context
+    def _protocol(self) -> asyncio.Protocol:
+        assert self._runner is not None
+        assert self._runner.server is not None
+        return self._runner.server()
+
+    def _tls_failure(self, failure: TlsFailure, remote: str | None, data: dict[str, Any]) -> None:
+        self.system.security_event(
+            failure.kind,
+            f"TLS handshake from {remote} failed on port {self.port}: {failure.reason}",
+            None,
+            {**data, "port": self.port, "security_profile": self.profile},
+            remote=remote,
+            severity=failure.severity,
+        )
 
     async def start(self) -> None:
         """Listen; port 0 picks a free port, readable from .port afterwards."""
@@ -201,17 +195,18 @@ class Listener:
         )
         await self._runner.setup()
         assert self._runner.server is not None
+        if self.tls is not None:
+            # TLS: the listener runs each handshake itself, to see the ones that fail.
+            self.tls.timeout = timeout
+            factory: Callable[[], asyncio.Protocol] = self.tls.factory
+        else:
+            factory = self._runner.server
         self._server = await asyncio.get_running_loop().create_server(
-            self._runner.server,
-            self.host,
-            self.port,
-            ssl=self.ssl_context,
-            backlog=4096,
-            ssl_handshake_timeout=timeout if self.ssl_context is not None else None,
+            factory, self.host, self.port, backlog=4096
         )
         if self._server.sockets:
             self.port = self._server.sockets[0].getsockname()[1]
-        scheme = "wss" if self.ssl_context else "ws"
+        scheme = "wss" if self.tls else "ws"
         _LOGGER.info(
             "OCPP listening on %s://%s:%d%s/<charge point id> (security profile %d)",
             scheme,
@@ -223,6 +218,8 @@ class Listener:
 
     async def stop(self) -> None:
         """Stop listening and close connections."""
+        if self.tls is not None:
+            self.tls.stop()
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -296,6 +293,9 @@ class Listener:
         await ws.prepare(request)
         station = system.station(cp_id, pending=pending)
         connection = Connection(system, station, ws, version, remote)
+        if self.profile == 3:
+            # Kept to close the connection should a CRL revoke the certificate later.
+            connection.certificate = peer_certificate(request.transport)
         system.note_connect(station.heartbeat_interval)
         system.note_profile(cp_id, self.profile)
         await station.attach(connection, self.profile)
@@ -587,6 +587,7 @@ class CentralSystem:
         self._open_at_freeze = 0
         self._last_connect = 0.0
         self._unsub_started: Callable[[], None] | None = None
+        self._tls_watch: asyncio.Task[None] | None = None
         self.ledger: SessionLedger | None = None
 
     def _transactions_health(self, problem: str | None) -> None:
@@ -647,6 +648,8 @@ class CentralSystem:
         for listener in self.listeners:
             await listener.start()
         self._schedule_sweep()
+        if any(listener.tls is not None for listener in self.listeners):
+            self._tls_watch = asyncio.get_running_loop().create_task(self._watch_tls())
         self._unregister_stats = register_protocol_stats(self.hub, "ocpp", self.stats)
         # Rebuild history once every integration (the recorder included) listens.
         if self.hub.state is CoreState.running:
@@ -655,6 +658,64 @@ class CentralSystem:
             self._unsub_started = self.hub.bus.listen_once(
                 EVENT_HUB_STARTED, lambda _event: self._start_ledger()
             )
+
+    async def _watch_tls(self) -> None:
+        """Re-read a TLS listener's files within a minute of one changing (a renewed
+        certificate, a new CRL); real time, since files change in real time."""
+        while True:
+            await asyncio.sleep(TLS_WATCH_INTERVAL)
+            try:
+                await self.reload_tls(force=False)
+            except Exception:
+                _LOGGER.exception("Checking the TLS files failed")
+
+    async def reload_tls(self, *, force: bool) -> list[dict[str, Any]]:
+        """Re-read the TLS listeners' files (all of them, or those changed), then close the
+        connections whose client certificate a CRL now revokes."""
+        results: list[dict[str, Any]] = []
+        for listener in self.listeners:
+            tls = listener.tls
+            if tls is None:
+                continue
+            result: dict[str, Any] = {"port": listener.port, "reloaded": False}
+            results.append(result)
+            if not force and not await self.hub.run_in_executor(tls.changed):
+                continue
+            try:
+                await self.hub.run_in_executor(tls.reload)
+            except (OSError, ValueError, ssl.SSLError) as err:
+                # The old context stays: a half-copied file must not stop the listener.
+                result["error"] = str(err)
+                _LOGGER.warning(
+                    "OCPP listener on port %d kept its TLS files: %s", listener.port, err
+                )
+                continue
+            result["reloaded"] = True
+            _LOGGER.info("OCPP listener on port %d re-read its TLS files", listener.port)
+            if tls.crls:
+                result["closed"] = await self._close_revoked(tls.crls)
+        return results
+
+    async def _close_revoked(self, crls: list[Any]) -> list[str]:
+        """Close the connections whose client certificate a CRL lists."""
+        closed = []
+        for cp_id, station in list(self.stations.items()):
+            connection = station.connection
+            certificate = connection.certificate if connection is not None else None
+            if connection is None or certificate is None:
+                continue
+            if not revoked(crls, certificate.issuer, certificate.serial_number):
+                continue
+            self.security_event(
+                SEC_CERTIFICATE_REVOKED,
+                f"the client certificate of {cp_id} was revoked: connection closed",
+                connection,
+                {"serial": format(certificate.serial_number, "x"), "connected": True},
+                severity=Severity.CRITICAL,
+            )
+            await connection.close(code=1008, message=b"client certificate revoked")
+            closed.append(cp_id)
+        return closed
 
     def _start_ledger(self) -> None:
         self._unsub_started = None
@@ -669,6 +730,9 @@ class CentralSystem:
         if self._sweep_timer is not None:
             self._sweep_timer.cancel()
             self._sweep_timer = None
+        if self._tls_watch is not None:
+            self._tls_watch.cancel()
+            self._tls_watch = None
         if self._unregister_stats is not None:
             self._unregister_stats()
             self._unregister_stats = None

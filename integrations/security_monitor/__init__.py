@@ -59,6 +59,7 @@ from integrations.security_monitor.const import (
     RULE_API_LOGIN,
     RULE_BOOT_IDENTITY,
     RULE_CERTIFICATE_EXPIRY,
+    RULE_CERTIFICATE_REVOKED,
     RULE_CHARGER_AUTH,
     RULE_CHARGER_REPORTED,
     RULE_CONFIG_CHANGE,
@@ -217,6 +218,9 @@ RULES: dict[str, Any] = {
             ),
         },
     ),
+    # A charger presenting a revoked client certificate, a connected one whose certificate a
+    # new CRL revokes, or a hub certificate a listener's CRL lists (checked with the expiry).
+    RULE_CERTIFICATE_REVOKED: _rule("critical", kinds=["ocpp_certificate_revoked"]),
     RULE_CHARGER_REPORTED: _rule(
         "critical",
         kinds=["ocpp_charger_security_event"],

@@ -10,6 +10,8 @@ from typing import Any, Final
 
 from cryptography import x509
 
+from hub.certificates import read_crls
+
 _LOGGER = logging.getLogger(__name__)
 
 # A certificate file larger than this is no certificate: never read whole.
@@ -24,6 +26,8 @@ class Certificate:
     subject: str
     serial: str
     not_after: float
+    # The issuer's name (RFC 4514), to look the serial up in that issuer's CRL.
+    issuer: str = ""
 
 
 def hub_certificate_files(
@@ -42,6 +46,34 @@ def hub_certificate_files(
             value = listener.get(key)
             names.extend([value] if isinstance(value, str) else list(value or []))
     return [resolve(config_dir, name) for name in names]
+
+
+def crl_files(config_dir: Path, integrations: Mapping[str, Any]) -> list[Path]:
+    """The certificate revocation lists the OCPP listeners name (``crl_file``)."""
+    ocpp = integrations.get("ocpp")
+    listeners = ocpp.get("listeners") if isinstance(ocpp, Mapping) else None
+    names = [
+        listener["crl_file"]
+        for listener in (listeners if isinstance(listeners, list) else [])
+        if isinstance(listener, Mapping) and isinstance(listener.get("crl_file"), str)
+    ]
+    return [resolve(config_dir, name) for name in names]
+
+
+def read_revoked(paths: Iterable[Path]) -> tuple[set[tuple[str, str]], list[str]]:
+    """The (issuer, serial) pairs the CRL files revoke, and the problems met (blocking)."""
+    found: set[tuple[str, str]] = set()
+    problems: list[str] = []
+    for path in dict.fromkeys(paths):
+        try:
+            crls = read_crls(path)
+        except (OSError, ValueError) as err:
+            problems.append(f"{path}: {err}")
+            continue
+        for crl in crls:
+            issuer = crl.issuer.rfc4514_string()
+            found.update((issuer, format(entry.serial_number, "x")) for entry in crl)
+    return found, problems
 
 
 def resolve(config_dir: Path, name: str) -> Path:
@@ -71,6 +103,7 @@ def read_certificates(paths: Iterable[Path]) -> tuple[list[Certificate], list[st
                     certificate.subject.rfc4514_string(),
                     format(certificate.serial_number, "x"),
                     certificate.not_valid_after_utc.timestamp(),
+                    certificate.issuer.rfc4514_string(),
                 )
             )
     return found, problems

@@ -54,6 +54,7 @@ RULE_TLS_FAILURE: Final = "tls_failure"
 RULE_CHARGER_REPORTED: Final = "charger_reported"
 RULE_FIRMWARE_INTEGRITY: Final = "firmware_integrity"
 RULE_CERTIFICATE_EXPIRY: Final = "certificate_expiry"
+RULE_CERTIFICATE_REVOKED: Final = "certificate_revoked"
 
 # Services whose call orders what would otherwise be suspicious: a reboot, a new firmware, a
 # changed configuration key (whatever domain offers them: charger.*, ocpp.*, a vendor's).

@@ -33,8 +33,10 @@ from hub.security import EVENT_SECURITY, SEVERITY_RANK, Severity
 from hub.storage import Store
 from integrations.security_monitor.certificates import (
     Certificate,
+    crl_files,
     hub_certificate_files,
     read_certificates,
+    read_revoked,
     resolve,
     threshold,
 )
@@ -63,6 +65,7 @@ from integrations.security_monitor.const import (
     RULE_ADDRESS_CHANGE,
     RULE_BOOT_IDENTITY,
     RULE_CERTIFICATE_EXPIRY,
+    RULE_CERTIFICATE_REVOKED,
     RULE_CHARGER_REPORTED,
     RULE_CONFIG_CHANGE,
     RULE_INVALID_MESSAGES,
@@ -161,6 +164,7 @@ class SecurityMonitor:
             ctx.track_interval(self.config[RULE_CONFIG_CHANGE][CONF_INTERVAL] * 60, self.poll)
         if self._on(RULE_CERTIFICATE_EXPIRY):
             ctx.listen(EVENT_CLIENT_CERTIFICATE, self._on_client_certificate)
+        if self._on(RULE_CERTIFICATE_EXPIRY) or self._on(RULE_CERTIFICATE_REVOKED):
             hours = self.config[RULE_CERTIFICATE_EXPIRY][CONF_INTERVAL_HOURS]
             ctx.track_interval(hours * 3600, self.check_certificates)
             self.check_certificates()
@@ -651,9 +655,41 @@ class SecurityMonitor:
         found, problems = await hub.run_in_executor(read_certificates, paths)
         for problem in problems:
             _LOGGER.warning("Certificate not checked: %s", problem)
-        self._judge(found)
+        if self._on(RULE_CERTIFICATE_EXPIRY):
+            self._judge(found)
+        if self._on(RULE_CERTIFICATE_REVOKED):
+            crls = crl_files(hub.config_dir, config.integrations if config is not None else {})
+            revoked, problems = await hub.run_in_executor(read_revoked, crls)
+            for problem in problems:
+                _LOGGER.warning("Revocation list not read: %s", problem)
+            self._judge_revoked(found, revoked)
         for cp_id, certificate in list(self._charger_certificates.items()):
             self._judge([certificate], charge_point_id=cp_id)
+
+    def _judge_revoked(
+        self, certificates: Iterable[Certificate], revoked: set[tuple[str, str]]
+    ) -> None:
+        """A hub certificate a listener's CRL lists: chargers checking revocation will refuse
+        the hub."""
+        for certificate in certificates:
+            if (certificate.issuer, certificate.serial) not in revoked:
+                continue
+            key = (certificate.where, certificate.serial, -1)
+            if key in self._announced:
+                continue
+            self._announced.put(key, True)
+            self.detect(
+                RULE_CERTIFICATE_REVOKED,
+                f"{certificate.where}:{certificate.serial}",
+                f"Certificate revoked: {certificate.where}",
+                f"The certificate {certificate.subject} ({certificate.where}, serial "
+                f"{certificate.serial}) is on its issuer's revocation list",
+                data={
+                    "where": certificate.where,
+                    "subject": certificate.subject,
+                    "serial": certificate.serial,
+                },
+            )
 
     def _judge(
         self,

@@ -14,15 +14,25 @@ from hub.config import (
     ConfigError,
     HubConfig,
     NodeDict,
+    did_you_mean,
     find_line,
     load_config_file,
     validate_section,
 )
-from hub.const import CONF_HTTP, CONF_HUB, CONF_NAME, CONF_TIME_ZONE, CONFIG_FILE
-from hub.core import Hub
+from hub.config_check import unknown_services
+from hub.const import (
+    CONF_HTTP,
+    CONF_HUB,
+    CONF_NAME,
+    CONF_TIME_ZONE,
+    CONFIG_FILE,
+    EVENT_HUB_STARTED,
+    EVENT_INTEGRATION_LOADED,
+)
+from hub.core import Event, Hub
 from hub.exceptions import HubError, IntegrationError
 from hub.http import DATA_HTTP, HTTP_SCHEMA, async_start_http
-from hub.plugins import PluginLoader, SetupState, plugin_registry
+from hub.plugins import IntegrationStatus, PluginLoader, SetupState, plugin_registry
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -113,7 +123,13 @@ def process_config(
         try:
             integration = plugins.load(domain)
         except IntegrationError as err:
-            result.errors.append(ConfigError(str(err), file=file, line=line, key=domain))
+            message = str(err)
+            installed = plugins.available()
+            if domain not in installed:
+                close = did_you_mean(domain, [*installed, *CORE_KEYS])
+                if close is not None:
+                    message += f"; did you mean '{close}'?"
+            result.errors.append(ConfigError(message, file=file, line=line, key=domain))
             continue
         section = raw.get(domain)
         if integration.config_schema is None:
@@ -187,11 +203,51 @@ async def setup_hub(hub: Hub) -> None:
     hub.bus.listen_once(
         "hub_started", lambda _: _notify(plugins.pm.hook.evhub_hub_started, hub, "started")
     )
+    hub.bus.listen_once(EVENT_HUB_STARTED, lambda _: _report_start(hub))
     await plugins.setup(config.integrations)
     loaded = {
         domain for domain, status in plugins.statuses().items() if status.state is SetupState.loaded
     }
     mark_orphans_unavailable(hub, loaded)
+
+
+def _report_start(hub: Hub) -> None:
+    """Log that the hub started, or, while an integration did not, what did not and why.
+
+    "evhub started" only when every integration is set up: a listener whose port another
+    program holds is named instead (and "evhub started" follows once its retry succeeds).
+    """
+    statuses = plugin_registry(hub).statuses()
+    down = {
+        domain: status
+        for domain, status in statuses.items()
+        if status.state in (SetupState.failed, SetupState.retrying, SetupState.waiting)
+    }
+    if not down:
+        _LOGGER.info("evhub started (%s)", hub.config_dir)
+        return
+    _LOGGER.warning(
+        "evhub running without %s",
+        "; ".join(f"{domain} ({_why_down(status)})" for domain, status in sorted(down.items())),
+    )
+    retrying = {domain for domain, status in down.items() if status.state is not SetupState.failed}
+    if not retrying:
+        return
+
+    def loaded(event: Event) -> None:
+        retrying.discard(event.data.get("domain"))
+        if not retrying:
+            unsubscribe()
+            _LOGGER.info("evhub started (%s): every integration is set up now", hub.config_dir)
+
+    unsubscribe = hub.bus.listen(EVENT_INTEGRATION_LOADED, loaded)
+
+
+def _why_down(status: IntegrationStatus) -> str:
+    if status.state is SetupState.waiting:
+        return "waiting for what it depends on"
+    reason = status.error or "set-up failed"
+    return f"{reason}; retrying" if status.state is SetupState.retrying else reason
 
 
 def _notify(hook: Any, hub: Hub, what: str) -> None:
@@ -222,7 +278,10 @@ def check_config(config_dir: Any) -> list[ConfigError]:
         raw = load_config_file(directory)
     except ConfigError as err:
         return [err]
-    return process_config(raw, PluginLoader()).errors
+    plugins = PluginLoader()
+    result = process_config(raw, plugins)
+    # Beyond start-up's checks: services the configuration calls that nothing provides.
+    return [*result.errors, *unknown_services(raw, result, plugins)]
 
 
 class Bootstrap:

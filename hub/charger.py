@@ -618,6 +618,12 @@ class PendingCharger:
     integration: str
     remote: str | None
     first_seen: float
+    # What the charger said of itself (an OCPP BootNotification), for whoever approves it.
+    vendor: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    # Its station in the device registry, if the integration filed one while it waits.
+    device_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The API's form (charge_point_id is the charger's own id, whatever its protocol)."""
@@ -626,6 +632,10 @@ class PendingCharger:
             "integration": self.integration,
             "remote": self.remote,
             "first_seen": self.first_seen,
+            "vendor": self.vendor,
+            "model": self.model,
+            "serial": self.serial,
+            "device_id": self.device_id,
         }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Final
 
@@ -24,6 +25,16 @@ ATTR_RUN: Final = "evhub_run"
 
 class CommandExistsError(HubError):
     """Two integrations (or an integration and the core) claim one command name."""
+
+
+def last_full_month(zone: tzinfo, now: float) -> tuple[str, str]:
+    """The first and last day (YYYY-MM-DD) of the last calendar month over by now, in zone.
+
+    What ``evhub report ...`` covers when given no period.
+    """
+    today = datetime.fromtimestamp(now, zone).date()
+    last = today.replace(day=1) - timedelta(days=1)
+    return last.replace(day=1).isoformat(), last.isoformat()
 
 
 def config_dir(value: str) -> Path:

@@ -1,9 +1,14 @@
-"""YAML configuration loading (!secret, !include, !env_var) and schema errors with file and line."""
+"""YAML configuration loading (!secret, !include, !env_var), and schema errors with file, line
+and keys, in plain words, naming the known key a misspelled one may have meant."""
 
 from __future__ import annotations
 
+import ast
+import difflib
+import math
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -25,10 +30,16 @@ _MAX_GOT_LENGTH: Final = 60
 _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
 _SECRET_TAG: Final = "!secret"
 _EXTRA_KEYS: Final = "extra keys not allowed"  # voluptuous raises a bare Invalid
+# A dot between two keys of a dotted key ("ocpp.chargers[1].id"), not one inside brackets.
+_KEY_SPLIT: Final = re.compile(r"\.(?![^\[]*\])")
 
 
 class ConfigError(HubError):
-    """A configuration problem, located by file, line and dotted key."""
+    """A configuration problem, located by file, line and dotted key.
+
+    ``str()`` is the compact form logs use (``configuration.yaml:12: ocpp.port: ...``);
+    ``plain()`` the one check-config prints (``configuration.yaml, line 12: ocpp → port: ...``).
+    """
 
     def __init__(
         self,
@@ -36,12 +47,17 @@ class ConfigError(HubError):
         file: str | None = None,
         line: int | None = None,
         key: str | None = None,
+        *,
+        path: Sequence[Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.file = file
         self.line = line
         self.key = key
+        # The keys and list indexes down to the problem, the section's key first; without
+        # it plain() splits the dotted key.
+        self.path = tuple(path) if path is not None else None
 
     def __str__(self) -> str:
         location = None
@@ -50,6 +66,29 @@ class ConfigError(HubError):
         elif self.line is not None:
             location = f"line {self.line}"
         return ": ".join(part for part in (location, self.key, self.message) if part)
+
+    def plain(self) -> str:
+        """Return the error for people: file, line, the keys leading to it, what is wrong."""
+        location = None
+        if self.file is not None:
+            location = self.file if self.line is None else f"{self.file}, line {self.line}"
+        elif self.line is not None:
+            location = f"line {self.line}"
+        return ": ".join(part for part in (location, self.keys(), self.message) if part)
+
+    def keys(self) -> str:
+        """Return the keys leading to the problem joined by arrows, list indexes in brackets."""
+        if self.path is None:
+            if not self.key:
+                return ""
+            return " → ".join(_KEY_SPLIT.split(self.key))
+        parts: list[str] = []
+        for part in self.path:
+            if isinstance(part, int) and not isinstance(part, bool) and parts:
+                parts[-1] += f"[{part}]"
+            else:
+                parts.append(str(part))
+        return " → ".join(parts)
 
 
 class NodeDict(dict[Any, Any]):
@@ -295,16 +334,74 @@ def _load_file(path: Path, context: _LoadContext) -> Any:
     try:
         data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = None if mark is None else mark.line + 1
-        message = ", ".join(text for text in (exc.context, exc.problem) if text)
-        raise ConfigError(message or "invalid YAML", display, line) from exc
+        raise yaml_syntax_error(exc, display, text) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", display) from exc
     finally:
         loader.dispose()
         context.loading.pop()
     return NodeDict((), display, 1) if data is None else data
+
+
+# What a construct the parser was inside is called for people, and what usually went wrong
+# when it ended badly: yaml's context says where the construct began.
+_YAML_CONTEXTS: Final = {
+    "while parsing a flow sequence": ("the list in [brackets]", "is not closed or lacks a ','"),
+    "while parsing a flow mapping": ("the mapping in {braces}", "is not closed or lacks a ','"),
+    "while scanning a quoted scalar": ("the quoted text", "has no closing quote"),
+    "while parsing a block mapping": ("the mapping", "has a key indented differently"),
+    "while parsing a block collection": ("the list", "has an item indented differently"),
+    "while scanning a block scalar": ("the block of text", "is not well formed"),
+}
+_YAML_PROBLEMS: Final = (
+    ("'<stream end>'", "the end of the file"),
+    ("end of stream", "end of the file"),
+    ("<block end>", "the end of the block"),
+    ("'<block mapping start>'", "a key"),
+)
+
+
+def yaml_syntax_error(exc: yaml.MarkedYAMLError, display: str, text: str = "") -> ConfigError:
+    """Return a YAML syntax error located where parsing failed, naming where the construct
+    it was inside (a bracket, a quote, an indented block) began."""
+    problem = exc.problem or "invalid YAML"
+    for jargon, plain in _YAML_PROBLEMS:
+        problem = problem.replace(jargon, plain)
+    mark, begun = exc.problem_mark, exc.context_mark
+    if mark is None:
+        mark, begun = begun, None
+    line_count = len(text.splitlines())
+    line = None if mark is None else mark.line + 1
+    if mark is None:
+        message = "YAML syntax error"
+    elif text and mark.line >= line_count:
+        # Past the last line: the file ended inside the construct.
+        line = max(line_count, 1)
+        message = "YAML syntax error at the end of the file"
+    else:
+        message = f"YAML syntax error at column {mark.column + 1}"
+    message += f": {problem}"
+    if mark is not None and _char_at(text, mark.line, mark.column) == "\t":
+        message += " (a tab: YAML is indented with spaces only)"
+    elif "mapping values are not allowed" in problem:
+        message += " (a value with ': ' in it needs quotes)"
+    elif begun is not None and (
+        mark is None or (begun.line, begun.column) != (mark.line, mark.column)
+    ):
+        what, fault = _YAML_CONTEXTS.get(exc.context or "", ("", ""))
+        where = f"line {begun.line + 1}, column {begun.column + 1}"
+        if what:
+            message += f"; {what} that begins on {where} {fault}"
+        elif exc.context:
+            message += f" ({exc.context} that begins on {where})"
+    return ConfigError(message, display, line)
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    lines = text.splitlines()
+    if 0 <= line < len(lines) and 0 <= column < len(lines[line]):
+        return lines[line][column]
+    return ""
 
 
 def load_yaml(path: Path, config_dir: Path | None = None) -> Any:
@@ -363,29 +460,229 @@ def _contains(node: Any, part: Any) -> bool:
     return False
 
 
+class UnknownKeyInvalid(vol.Invalid):
+    """An unknown key, its message already saying which known key may have been meant."""
+
+    def __init__(self, message: str, path: list[Any] | None = None, meant: str | None = None):
+        super().__init__(message, path)
+        self.meant = meant
+
+
+def did_you_mean(word: Any, candidates: Iterable[Any]) -> str | None:
+    """Return the candidate closest to word (a misspelling of it), if one is close enough."""
+    names = {str(candidate) for candidate in candidates}
+    text = str(word)
+    for name in sorted(names):
+        if name.lower() == text.lower():
+            return name
+    found = difflib.get_close_matches(text, sorted(names), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def unknown_key_message(key: Any, known: Iterable[Any] | None) -> str:
+    """Say a key is unknown, with the known key it resembles, or the known keys if few."""
+    if known is None:
+        return "unknown key"
+    names = sorted({str(name) for name in known})
+    close = did_you_mean(key, names)
+    if close is not None:
+        return f"unknown key; did you mean '{close}'?"
+    if names and len(names) <= _MAX_LISTED:
+        return f"unknown key; expected one of: {', '.join(names)}"
+    return "unknown key"
+
+
+def known_keys(schema: Any, path: Sequence[Any] = ()) -> list[str] | None:
+    """Return the keys schema accepts in the mapping at path, None if it cannot tell
+    (a validator function decides)."""
+    if isinstance(schema, vol.Schema):
+        return known_keys(schema.schema, path)
+    if isinstance(schema, vol.All | vol.Any):
+        found: list[str] | None = None
+        for validator in schema.validators:
+            keys = known_keys(validator, path)
+            if keys is not None:
+                found = (found or []) + [key for key in keys if key not in (found or [])]
+        return found
+    if isinstance(schema, dict):
+        if not path:
+            names = (_marker_key(key) for key in schema)
+            return [name for name in names if isinstance(name, str)]
+        head, rest = path[0], path[1:]
+        for key, sub in schema.items():
+            if _marker_key(key) == head:
+                return known_keys(sub, rest)
+        for key, sub in schema.items():
+            # A mapping of any names ({str: schema}): every name leads to the same schema.
+            if isinstance(key, type) and isinstance(head, key):
+                return known_keys(sub, rest)
+        return None
+    if isinstance(schema, list) and path and isinstance(path[0], int):
+        found = None
+        for item in schema:
+            keys = known_keys(item, path[1:])
+            if keys is not None:
+                found = (found or []) + [key for key in keys if key not in (found or [])]
+        return found
+    return None
+
+
+def _marker_key(key: Any) -> Any:
+    return key.schema if isinstance(key, vol.Marker) else key
+
+
+def validate_with_hints(schema: Callable[[Any], Any], value: Any) -> Any:
+    """Validate value with schema; an unknown key's error names the known key it resembles
+    (and stands for the "required" error of that key, when it is one)."""
+    try:
+        return schema(value)
+    except vol.Invalid as exc:
+        errors = [_hint_unknown_key(schema, error) for error in _flatten(exc)]
+    meant = {
+        (*_path(error)[:-1], error.meant)
+        for error in errors
+        if isinstance(error, UnknownKeyInvalid) and error.meant is not None
+    }
+    raise vol.MultipleInvalid(
+        [
+            error
+            for error in errors
+            if not (isinstance(error, vol.RequiredFieldInvalid) and tuple(_path(error)) in meant)
+        ]
+    )
+
+
+def each_item(validator: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
+    """Voluptuous validator of a list: validator on every item, every item's errors reported
+    (a ``[validator]`` schema stops at the first item whose error lies deeper than the item)."""
+
+    def validate(value: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise vol.Invalid("expected a list")
+        items: list[Any] = []
+        errors: list[vol.Invalid] = []
+        for index, item in enumerate(value):
+            try:
+                items.append(validator(item))
+            except vol.Invalid as err:
+                err.prepend([index])
+                errors.extend(_flatten(err))
+        if errors:
+            raise vol.MultipleInvalid(errors)
+        return items
+
+    return validate
+
+
+def _hint_unknown_key(schema: Any, error: vol.Invalid) -> vol.Invalid:
+    if error.msg != _EXTRA_KEYS or not error.path:
+        return error
+    path = _path(error)
+    known = known_keys(schema, path[:-1])
+    meant = None if known is None else did_you_mean(path[-1], known)
+    return UnknownKeyInvalid(
+        unknown_key_message(path[-1], known), path=list(error.path), meant=meant
+    )
+
+
+# voluptuous's messages, and the plain words said instead; a group of the pattern (\1) keeps
+# what the message named.
+_PLAIN_MESSAGES: Final = tuple(
+    (re.compile(pattern), plain)
+    for pattern, plain in (
+        (r"^expected int$", "expected a whole number"),
+        (r"^expected float$", "expected a number"),
+        (r"^expected bool(ean)?$", "expected true or false"),
+        (r"^expected str$", "expected text"),
+        (r"^expected (list|a list)$", "expected a list"),
+        (r"^expected (dict|a dictionary)$", "expected a mapping (key: value)"),
+        (r"^(not a valid value|no valid value found|invalid value)$", "not an accepted value"),
+        (r"^required key not provided$", "required, but missing"),
+        (r"^extra keys not allowed$", "unknown key"),
+        (r"^value must be at least (.+)$", "must be at least \\1"),
+        (r"^value must be at most (.+)$", "must be at most \\1"),
+        (r"^value must be higher than (.+)$", "must be more than \\1"),
+        (r"^value must be lower than (.+)$", "must be less than \\1"),
+        (r"^does not match regular expression (.+)$", "does not have the expected form \\1"),
+        (
+            r"^two or more values in the same group of exclusion '(.+)'$",
+            "give only one of the keys of the group '\\1'",
+        ),
+        (
+            r"^some but not all values in the same group of inclusion '(.+)'$",
+            "give all of the keys of the group '\\1' or none",
+        ),
+    )
+)
+_ONE_OF: Final = re.compile(r"^value must be one of (\[.*\])$")
+_LENGTH: Final = re.compile(r"^length of value must be (at least|at most) (\d+)$")
+_MAX_LISTED: Final = 12
+
+
+def _one_of(message: str) -> list[Any] | None:
+    """The values a "value must be one of [...]" message lists, None for another message."""
+    match = _ONE_OF.match(message)
+    if match is None:
+        return None
+    try:
+        allowed = ast.literal_eval(match.group(1))
+    except (ValueError, SyntaxError):
+        return None
+    return list(allowed) if isinstance(allowed, list) else None
+
+
+def plain_message(message: str, got: Any = None) -> str:
+    """Return a voluptuous message in plain words (got: the value it was about, if known)."""
+    allowed = _one_of(message)
+    if allowed is not None:
+        return f"expected one of: {', '.join(str(item) for item in allowed)}"
+    match = _LENGTH.match(message)
+    if match:
+        bound, count = match.groups()
+        plural = "" if count == "1" else "s"
+        if isinstance(got, str):
+            return f"must be {bound} {count} character{plural} long"
+        if isinstance(got, list | tuple | dict):
+            return f"must have {bound} {count} item{plural}"
+        return f"must have a length of {bound} {count}"
+    for pattern, plain in _PLAIN_MESSAGES:
+        if pattern.match(message):
+            return pattern.sub(plain, message)
+    return message
+
+
 def humanize_error(value: Any, error: vol.Invalid) -> str:
-    """Return what error expected and what value held there, hiding secrets."""
+    """Return what error expected, in plain words, and what value held there, hiding secrets."""
     if isinstance(error, vol.MultipleInvalid):
         return "; ".join(humanize_error(value, sub) for sub in error.errors)
-    message: str = error.msg
     found, got, secret = _walk(value, _path(error))
-    if found and secret is None and isinstance(got, str | int | float) and repr(got) in message:
+    raw: str = error.msg
+    message = plain_message(raw, got if found else None)
+    if isinstance(error, UnknownKeyInvalid) or raw == _EXTRA_KEYS:
+        return message
+    if found and secret is None and isinstance(got, str | int | float) and repr(got) in raw:
         # The validator already said what it got (e.g. "unknown time zone 'Mars/X'").
         return message
-    if error.error_type:
-        message += f" for {error.error_type}"
     if secret is not None:
         shown = f"<secret {secret}>"
         # A validator's own message may quote the value; it must not leak a secret.
         if isinstance(got, str | int | float) and str(got):
             message = message.replace(repr(got), shown).replace(str(got), shown)
+    elif got is None:
+        shown = "nothing"
     else:
         shown = repr(got)
         if len(shown) > _MAX_GOT_LENGTH:
             shown = shown[: _MAX_GOT_LENGTH - 3] + "..."
-    if not found or isinstance(error, vol.RequiredFieldInvalid) or error.msg == _EXTRA_KEYS:
+    if not found or isinstance(error, vol.RequiredFieldInvalid) or isinstance(got, Mapping):
+        # A mapping quoted back is noise: its key's line says where it is.
         return message
-    return f"{message}, got {shown}"
+    message = f"{message}, got {shown}"
+    allowed = _one_of(raw)
+    close = (
+        did_you_mean(got, allowed) if allowed and secret is None and isinstance(got, str) else None
+    )
+    return message if close is None else f"{message}; did you mean '{close}'?"
 
 
 def _walk(value: Any, path: Sequence[Any]) -> tuple[bool, Any, str | None]:
@@ -411,6 +708,13 @@ def _path(error: vol.Invalid) -> list[Any]:
     return [part.schema if isinstance(part, vol.Marker) else part for part in error.path]
 
 
+def dotted_key(path: Sequence[Any]) -> str:
+    """Return a path of keys and list indexes as one dotted key ("ocpp.chargers[1].id")."""
+    if not path:
+        return ""
+    return _dotted(str(path[0]), path[1:])
+
+
 def _dotted(key: str, path: Sequence[Any]) -> str:
     rendered = key
     for part in path:
@@ -432,7 +736,7 @@ def validate_section(
 ) -> tuple[Any, list[ConfigError]]:
     """Validate the section under top-level key: (validated, []) or (None, errors)."""
     try:
-        return schema(value), []
+        return validate_with_hints(schema, value), []
     except vol.Invalid as exc:
         invalid = exc
     errors = []
@@ -441,8 +745,73 @@ def validate_section(
         file, line = find_line(value, path)
         if line is None and parent is not None:
             file, line = find_line(parent, [key])
-        errors.append(ConfigError(humanize_error(value, error), file, line, _dotted(key, path)))
+        errors.append(
+            ConfigError(
+                humanize_error(value, error), file, line, _dotted(key, path), path=[key, *path]
+            )
+        )
     return None, errors
+
+
+# Durations as Home Assistant users write them: seconds, "HH:MM", "HH:MM:SS[.f]" or a mapping.
+_CLOCK_DURATION: Final = re.compile(r"^(\d+):(\d+)(?::(\d+(?:\.\d*)?))?$")
+DURATION_UNITS: Final = {
+    "days": 86400.0,
+    "hours": 3600.0,
+    "minutes": 60.0,
+    "seconds": 1.0,
+    "milliseconds": 0.001,
+}
+_DURATION_FORMS: Final = (
+    "expected a duration: seconds (300), 'HH:MM:SS' ('00:05:00') or a mapping ({minutes: 5})"
+)
+
+
+def duration(value: Any) -> float:
+    """Voluptuous validator: the seconds of a duration written as Home Assistant users write
+    one: a number of seconds (300, "300"), "HH:MM" or "HH:MM:SS[.fff]" ("00:05:00"), or a
+    mapping of days, hours, minutes, seconds and milliseconds ({minutes: 5})."""
+    if isinstance(value, Mapping):
+        if not value:
+            raise vol.Invalid(f"a duration needs one of {', '.join(DURATION_UNITS)}")
+        total = 0.0
+        for unit, amount in value.items():
+            if unit not in DURATION_UNITS:
+                raise UnknownKeyInvalid(unknown_key_message(unit, DURATION_UNITS), path=[unit])
+            total += _duration_amount(amount, [unit]) * DURATION_UNITS[unit]
+        return total
+    if isinstance(value, str):
+        text = value.strip()
+        match = _CLOCK_DURATION.match(text)
+        if match is not None:
+            hours, minutes, seconds = match.groups()
+            return int(hours) * 3600.0 + int(minutes) * 60.0 + float(seconds or 0)
+    return _duration_amount(value, [])
+
+
+def _duration_amount(value: Any, path: list[Any]) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise vol.Invalid(_DURATION_FORMS, path=path)
+    try:
+        amount = float(value)
+    except ValueError:
+        raise vol.Invalid(_DURATION_FORMS, path=path) from None
+    if not math.isfinite(amount):
+        raise vol.Invalid(_DURATION_FORMS, path=path)
+    if amount < 0:
+        raise vol.Invalid("a duration cannot be negative", path=path)
+    return amount
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceCallSite:
+    """A service a configuration calls, and where: check-config reports one nothing provides."""
+
+    service: str
+    file: str | None
+    line: int | None
+    # The keys and list indexes down to it, the section's key first.
+    path: tuple[Any, ...]
 
 
 @dataclass(slots=True)

@@ -28,7 +28,9 @@ EVENT_INTEGRATION_FAILED: Final = "integration_failed"
 #   (None with port_id None: the whole site), start, end, reason (maintenance |
 #   utility_power | vandalism | natural_disaster | outside_hours | other), note, deleted.
 # audit_entry: time, user_id, username, source (address, "automation", "cli"), action
-#   (e.g. "charger.reset", "login"), target, result ("ok" or "error: ..."), context_id.
+#   (e.g. "charger.reset", "login"), target (named: "Bay 1", not its id), result ("ok" or
+#   "error: ..."), context_id, data (what was sent: the ids targeted, a limit, a reset type;
+#   secrets redacted; None when nothing was).
 # Times are POSIX seconds (float).
 EVENT_OUTAGE: Final = "uptime_outage"
 EVENT_EXCLUSION: Final = "uptime_exclusion"

@@ -1147,7 +1147,8 @@ class Hub:
         await self.block_till_done()
         self.state = CoreState.running
         self.bus.fire(EVENT_HUB_STARTED)
-        _LOGGER.info("evhub started (%s)", self.config_dir)
+        # The lifecycle says "evhub started", or what did not start (hub.bootstrap).
+        _LOGGER.debug("hub running (%s)", self.config_dir)
 
     def install_signal_handlers(self) -> None:
         """Stop gracefully on SIGINT and SIGTERM."""

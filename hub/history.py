@@ -1,9 +1,10 @@
 """What the core's monitoring API needs of a history store: the recorder behind an interface.
 
-The HTTP API (/api/history, /api/sessions, /api/statistics, /api/audit and the integrations'
-reports) reads recorded history through this protocol, never through the recorder itself;
-the recorder integration provides it through its set-up context (``ctx.provide_history``),
-and another store (a PostgreSQL cluster, a remote node) could provide it instead.
+The HTTP API (/api/history, /api/sessions, /api/statistics, /api/logbook, /api/audit and the
+integrations' reports) reads recorded history through this protocol, never through the
+recorder itself; the recorder integration provides it through its set-up context
+(``ctx.provide_history``), and another store (a PostgreSQL cluster, a remote node) could
+provide it instead.
 """
 
 from __future__ import annotations
@@ -53,6 +54,15 @@ class History(Protocol):
         period: Literal["hour", "day"],
     ) -> dict[str, dict[str, Any]]:
         """Per device: totals and per-period figures over [start, end)."""
+
+    async def events(
+        self, event_types: Iterable[str], start: float, end: float, limit: int
+    ) -> list[dict[str, Any]]:
+        """Events of the given types fired in [start, end), oldest first, at most limit.
+
+        Rows: event_type, data, origin, time_fired (POSIX seconds), context_id,
+        context_user_id.
+        """
 
     async def audit(self, limit: int) -> list[dict[str, Any]]:
         """The audit log, newest first."""

@@ -13,6 +13,7 @@ import asyncio
 import enum
 import logging
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, TypeAlias
@@ -63,6 +64,13 @@ class NotifyError(HubError):
 
 class NotifyPermanentError(NotifyError):
     """A delivery was refused for a reason retrying cannot fix (bad credentials, 4xx)."""
+
+
+class NotificationNotFoundError(NotifyError, LookupError):
+    """No persistent notification with that id."""
+
+    http_status = 404
+    error_code = "not_found"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,16 +134,39 @@ def unique_names(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return targets
 
 
+def notifier_services(targets: list[dict[str, Any]]) -> list[str]:
+    """The notify.<name> services a notify section's targets register (Integration.services)."""
+    return [f"{DOMAIN}.{target['name']}" for target in targets]
+
+
 # HTTP client errors that a later attempt may get past.
 RETRYABLE_4XX: Final = frozenset({408, 425, 429})
 
 
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a URL: its path and query may be the secret (a webhook's)."""
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        host = parsed.hostname
+        port = parsed.port
+    except ValueError:
+        return "the receiver"
+    if not host:
+        return "the receiver"
+    shown = f"[{host}]" if ":" in host else host
+    return f"{parsed.scheme}://{shown}" + (f":{port}" if port is not None else "")
+
+
 def check_http_status(status: int, body: str, url: str) -> None:
-    """Raise NotifyError for a non-2xx answer; NotifyPermanentError if retrying cannot help."""
+    """Raise NotifyError for a non-2xx answer; NotifyPermanentError if retrying cannot help.
+
+    The error names the receiver's origin only: a webhook's path or query is often its secret,
+    and the error reaches the log, the persistent notification and the automation's trace.
+    """
     if 200 <= status < 300:
         return
     detail = body.strip()[:200]
-    text = f"{url} answered HTTP {status}" + (f": {detail}" if detail else "")
+    text = f"{_origin(url)} answered HTTP {status}" + (f": {detail}" if detail else "")
     if 400 <= status < 500 and status not in RETRYABLE_4XX:
         raise NotifyPermanentError(text)
     raise NotifyError(text)
@@ -307,6 +338,17 @@ async def deliver(
     return {"id": notification.id, "status": "failed", "attempts": attempts, "error": error}
 
 
+def delivery_error(result: Any) -> str | None:
+    """The error of a ``notify.<name>`` service result that reports a failed delivery.
+
+    A notify service answers a failed delivery (kept as a failed persistent notification)
+    rather than raising; an automation's run marks its step failed with this.
+    """
+    if isinstance(result, Mapping) and result.get("status") == "failed":
+        return str(result.get("error") or "delivery failed")
+    return None
+
+
 async def _record_failure(
     hub: Hub, name: str, notification: Notification, error: str, attempts: int
 ) -> None:
@@ -401,7 +443,7 @@ PERSISTENT_SCHEMA: Final = vol.Schema(
         vol.Optional(ATTR_NOTIFICATION_ID): vol.All(str, vol.Length(min=1, max=64)),
     }
 )
-ID_SCHEMA: Final = vol.Schema({vol.Required(ATTR_ID): vol.All(str, vol.Length(min=1))})
+ID_SCHEMA: Final = vol.Schema({vol.Required(ATTR_ID): vol.All(str, vol.Length(min=1, max=64))})
 
 
 class PersistentNotifications:
@@ -475,14 +517,14 @@ class PersistentNotifications:
     def dismiss(self, notification_id: str) -> None:
         """Remove a notification."""
         if self._items.pop(notification_id, None) is None:
-            raise NotifyError(f"no persistent notification {notification_id!r}")
+            raise NotificationNotFoundError(f"no persistent notification {notification_id!r}")
         self._changed("dismissed", notification_id)
 
     def mark_read(self, notification_id: str) -> None:
         """Mark an unread notification read (a failed one keeps its status)."""
         item = self._items.get(notification_id)
         if item is None:
-            raise NotifyError(f"no persistent notification {notification_id!r}")
+            raise NotificationNotFoundError(f"no persistent notification {notification_id!r}")
         if item.status is PersistentStatus.unread:
             self._items[notification_id] = PersistentNotification(
                 id=item.id,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pluggy
 
@@ -25,6 +25,9 @@ from hub.const import EVENT_INTEGRATION_FAILED, EVENT_INTEGRATION_LOADED
 from hub.core import Hub, HubKey, valid_domain
 from hub.exceptions import HubError, IntegrationError
 from hub.setup_context import SetupContext
+
+if TYPE_CHECKING:
+    from hub.config import ServiceCallSite
 
 __all__ = ["Integration", "IntegrationNotReadyError", "SetupContext", "health_reporter"]
 
@@ -56,6 +59,13 @@ class Integration:
     # Errors in parts of a section that set-up skips while loading the rest (one bad
     # automation among many): check-config and start-up report them with file and line.
     config_errors: Callable[[Any], list[Any]] | None = None
+    # The services set-up registers for a validated config, as "domain.service" or
+    # "domain.*" (any service of that domain): check-config reports an automation calling
+    # one that no integration provides. None stands for "<domain>.*".
+    services: Callable[[Any], Iterable[str]] | None = None
+    # The services the section calls (an automation's actions), each with where it is
+    # written, from the section as loaded (with its lines, not yet validated).
+    service_calls: Callable[[Any], Iterable[ServiceCallSite]] | None = None
     documentation: str = ""
     # Listens to what the others fire (history, uptime, alerts, automations): its first
     # set-up attempt, and those of what it depends on, end before any other integration's

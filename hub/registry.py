@@ -132,6 +132,8 @@ class DeviceEntry:
     disabled: bool = False
     created_at: float = dataclasses.field(default_factory=_now)
     modified_at: float = dataclasses.field(default_factory=_now)
+    # Fields an operator set (USER_FIELDS): the integration's own registrations keep them.
+    user_set: frozenset[str] = frozenset()
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable form."""
@@ -151,6 +153,7 @@ class DeviceEntry:
             "disabled": self.disabled,
             "created_at": self.created_at,
             "modified_at": self.modified_at,
+            "user_set": sorted(self.user_set),
         }
 
     @classmethod
@@ -172,6 +175,7 @@ class DeviceEntry:
             disabled=bool(data.get("disabled", False)),
             created_at=float(data["created_at"]),
             modified_at=float(data["modified_at"]),
+            user_set=frozenset(str(f) for f in data.get("user_set") or ()) & USER_FIELDS,
         )
 
 
@@ -188,6 +192,9 @@ _DEVICE_FIELDS: Final = frozenset(
         "disabled",
     }
 )
+# Fields an operator may set (a station's name, its site): once set by a person, what an
+# integration registers (get_or_create, update) no longer changes them.
+USER_FIELDS: Final = frozenset({"name", "via_device_id"})
 _DEVICE_UPDATE_FIELDS: Final = _DEVICE_FIELDS | {
     "identifiers",
     "kind",
@@ -337,23 +344,31 @@ class DeviceRegistry:
             self._changed(ACTION_CREATE, entry.id)
             return entry
         existing = self._devices[matches.pop()]
-        changes: dict[str, Any] = dict(given)
+        changes: dict[str, Any] = {k: v for k, v in given.items() if k not in existing.user_set}
         changes["kind"] = kind
         changes["integration"] = integration
         if not idents <= existing.identifiers:
             changes["identifiers"] = existing.identifiers | idents
-        if parent_id is not None:
+        if parent_id is not None and "via_device_id" not in existing.user_set:
             changes["via_device_id"] = parent_id
         return self._apply(existing, changes)
 
-    def update(self, device_id: str, **changes: Any) -> DeviceEntry:
-        """Change fields of a device; returns the new entry (the same one if nothing changed)."""
+    def update(self, device_id: str, *, by_user: bool = False, **changes: Any) -> DeviceEntry:
+        """Change fields of a device; returns the new entry (the same one if nothing changed).
+
+        by_user: a person sets USER_FIELDS (a name, a parent site), which the integration's
+        later registrations keep; otherwise fields a person set are left as they are.
+        """
         entry = self._devices.get(device_id)
         if entry is None:
             raise DeviceNotFoundError(f"device {device_id} not found")
-        unknown = set(changes) - _DEVICE_UPDATE_FIELDS
+        unknown = set(changes) - (USER_FIELDS if by_user else _DEVICE_UPDATE_FIELDS)
         if unknown:
             raise TypeError(f"unknown or read-only device fields: {', '.join(sorted(unknown))}")
+        if by_user:
+            changes["user_set"] = entry.user_set | set(changes)
+        else:
+            changes = {k: v for k, v in changes.items() if k not in entry.user_set}
         if "identifiers" in changes:
             changes["identifiers"] = _identifiers(changes["identifiers"])
             if not changes["identifiers"]:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import enum
 import itertools
+import json
 import time
 from collections import deque
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Protocol
 
 from hub.core import Context, Hub, HubKey
-from hub.redact import redact_text
+from hub.redact import Path as SecretPath
+from hub.redact import redact, redact_text
 from hub.storage import Store
 
 EVENT_SECURITY: Final = "security_event"
@@ -272,6 +275,8 @@ def security_log(hub: Hub) -> SecurityLog:
 
 DATA_AUDIT_RING: Final[HubKey[deque[dict[str, Any]]]] = HubKey("security.audit_ring")
 AUDIT_RING_SIZE: Final = 1000
+# The most an audit entry keeps of the data sent (JSON bytes); more keeps only the keys.
+AUDIT_DATA_MAX: Final = 4096
 
 
 class AuditUser(Protocol):
@@ -294,10 +299,14 @@ def audit(
     result: str = "ok",
     context: Context | None = None,
     at: float | None = None,
+    data: Mapping[str, Any] | None = None,
+    secret_paths: Collection[SecretPath] = (),
 ) -> dict[str, Any]:
     """Record who did what to what from where, with what result: fires ``audit_entry``.
 
     at: when it happened, if not now (a CLI command run while the hub was stopped).
+    data: what was sent (a service call's data: the limit, the reset type, ...), kept with
+    its secrets (secret-named keys, and secret_paths) redacted and its size bounded.
 
     The entry follows the contract in hub.const (EVENT_AUDIT); the most recent entries are
     also kept in memory for a hub without a recorder.
@@ -314,6 +323,7 @@ def audit(
         "target": redact_text(target) if target is not None else None,
         "result": redact_text(result),
         "context_id": context.id if context is not None else None,
+        "data": audit_data(data, secret_paths),
     }
     ring = hub.data.get(DATA_AUDIT_RING)
     if ring is None:
@@ -321,6 +331,23 @@ def audit(
     ring.append(entry)
     hub.bus.fire(EVENT_AUDIT, entry, context)
     return entry
+
+
+def audit_data(
+    data: Mapping[str, Any] | None, secret_paths: Collection[SecretPath] = ()
+) -> dict[str, Any] | None:
+    """The data an audit entry keeps: redacted, JSON-safe, at most AUDIT_DATA_MAX bytes."""
+    if not data:
+        return None
+    kept = redact(dict(data), secret_paths)
+    try:
+        size = len(json.dumps(kept, default=str))
+    except (TypeError, ValueError):  # a circular structure: only its keys
+        size = AUDIT_DATA_MAX + 1
+    if size > AUDIT_DATA_MAX:
+        return {"truncated": True, "keys": sorted(str(key) for key in kept)[:50]}
+    result: dict[str, Any] = json.loads(json.dumps(kept, default=str))
+    return result
 
 
 def recent_audit(hub: Hub, limit: int = 100) -> list[dict[str, Any]]:

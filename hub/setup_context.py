@@ -173,15 +173,17 @@ class SetupContext:
         summary: str,
         query: tuple[str, ...] = (),
         body: Mapping[str, str] | None = None,
+        responses: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Unsubscribe:
         """Serve an HTTP view at ``/api/<domain>`` or under it to users with at least role.
 
         query names the query parameters and body the JSON body's fields (name -> type or
-        description), for the API's OpenAPI description.
+        description), responses what a success answers (status -> {media type: JSON Schema},
+        built with hub.http.schemas), for the API's OpenAPI description.
         """
         self._check_open()
         added = self._extensions().add_view(
-            self.domain, method, path, handler, role, summary, query, body
+            self.domain, method, path, handler, role, summary, query, body, responses
         )
         return self._keep(added)
 

@@ -9,17 +9,24 @@ is raised as one ``TemplateError`` with a clear message; it never reaches the hu
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
+import string
 import zoneinfo
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import jinja2
 import jinja2.ext
+import jinja2.filters
 import jinja2.lexer
+import jinja2.nodes
+import voluptuous as vol
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from hub.clock import DATA_CLOCK, Clock
@@ -287,12 +294,151 @@ class _StepBudget(jinja2.ext.Extension):
 # --- the environment --------------------------------------------------------------------------
 
 
+def _too_long(what: str) -> jinja2.exceptions.SecurityError:
+    return jinja2.exceptions.SecurityError(f"{what} would be longer than {MAX_OUTPUT_LENGTH}")
+
+
+def _check_length(size: int, what: str) -> None:
+    if size > MAX_OUTPUT_LENGTH:
+        raise _too_long(what)
+
+
+# Widths and precisions in printf-style (``%9d``) and format (``{:>9}``) specifications.
+_PRINTF_SPEC: Final = re.compile(r"%[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?[hlL]?[a-zA-Z%]")
+_SPEC_NUMBER: Final = re.compile(r"\d+")
+
+
+def _check_printf(fmt: str) -> None:
+    """Refuse a %-format whose widths would build a huge string (``'%999999999d' % 1``)."""
+    for width, precision in _PRINTF_SPEC.findall(fmt):
+        for number in (width, precision):
+            if number == "*":
+                raise jinja2.exceptions.SecurityError("'*' widths are not allowed in templates")
+            if number and int(number) > MAX_OUTPUT_LENGTH:
+                raise _too_long("formatted text")
+
+
+def _check_format_spec(spec: str) -> None:
+    if "{" in spec:
+        raise jinja2.exceptions.SecurityError("nested format fields are not allowed in templates")
+    if any(int(number) > MAX_OUTPUT_LENGTH for number in _SPEC_NUMBER.findall(spec)):
+        raise _too_long("formatted text")
+
+
+def _check_format(fmt: str) -> None:
+    """Refuse a str.format string whose widths would build a huge string."""
+    try:
+        fields = list(string.Formatter().parse(fmt))
+    except ValueError as err:
+        raise jinja2.exceptions.SecurityError(f"bad format string: {err}") from err
+    for _literal, _field, spec, _conversion in fields:
+        if spec:
+            _check_format_spec(spec)
+
+
+def _replaced_length(text: str, old: str, new: str, count: int = -1) -> int:
+    """How long text.replace(old, new, count) would be, without building it."""
+    found = text.count(old) if old else len(text) + 1
+    if count is not None and count >= 0:
+        found = min(found, count)
+    return len(text) + found * (len(new) - len(old))
+
+
+def _joined_length(separator: str, items: list[Any]) -> int:
+    return sum(len(str(item)) for item in items) + len(separator) * max(len(items) - 1, 0)
+
+
+_WIDTH_METHODS: Final = frozenset({"ljust", "rjust", "center", "zfill"})
+
+
+def _check_str_method(text: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """A str method a template calls: refused when its result would be too long."""
+    if name in _WIDTH_METHODS:
+        width = args[0] if args else kwargs.get("width", 0)
+        if isinstance(width, int):
+            _check_length(width, f"str.{name}")
+    elif name == "expandtabs":
+        size = args[0] if args else kwargs.get("tabsize", 8)
+        if isinstance(size, int):
+            _check_length(len(text) + text.count("\t") * max(size, 0), "str.expandtabs")
+    elif name == "replace" and len(args) >= 2:
+        old, new = args[0], args[1]
+        count = args[2] if len(args) > 2 else kwargs.get("count", -1)
+        if isinstance(old, str) and isinstance(new, str) and isinstance(count, int):
+            _check_length(_replaced_length(text, old, new, count), "str.replace")
+    elif name == "join" and args:
+        items = args[0]
+        if isinstance(items, list | tuple):
+            _check_length(_joined_length(text, list(items)), "str.join")
+
+
+def _bounded_center(value: Any, width: int = 80) -> str:
+    _check_length(int(width), "center")
+    return jinja2.filters.do_center(value, width)
+
+
+def _bounded_indent(
+    value: Any, width: int | str = 4, first: bool = False, blank: bool = False
+) -> str:
+    text = str(value)
+    prefix = width if isinstance(width, str) else " " * min(max(int(width), 0), MAX_OUTPUT_LENGTH)
+    _check_length(len(text) + len(prefix) * (text.count("\n") + 1), "indent")
+    return jinja2.filters.do_indent(text, prefix, first, blank)
+
+
+def _bounded_format(value: Any, *args: Any, **kwargs: Any) -> str:
+    _check_printf(str(value))
+    result = jinja2.filters.do_format(value, *args, **kwargs)
+    _check_length(len(result), "format")
+    return result
+
+
+@jinja2.pass_eval_context
+def _bounded_replace(
+    eval_ctx: jinja2.nodes.EvalContext, value: Any, old: Any, new: Any, count: int | None = None
+) -> Any:
+    text, old_text, new_text = str(value), str(old), str(new)
+    _check_length(
+        _replaced_length(text, old_text, new_text, -1 if count is None else int(count)), "replace"
+    )
+    return jinja2.filters.do_replace(eval_ctx, value, old, new, count)
+
+
+@jinja2.pass_eval_context
+def _bounded_join(
+    eval_ctx: jinja2.nodes.EvalContext, value: Any, d: str = "", attribute: Any = None
+) -> str:
+    items = list(value)
+    if attribute is None:
+        _check_length(_joined_length(str(d), items), "join")
+    result = str(jinja2.filters.do_join(eval_ctx, items, d, attribute))
+    _check_length(len(result), "join")
+    return result
+
+
+class _BoundedCodeGenerator(CodeGenerator):
+    """Compiles ``a ~ b`` to a join that refuses a huge result: a loop doubling a string
+    with ``~`` would otherwise reach gigabytes in forty steps."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.bounded_concat((")
+        for argument in node.nodes:
+            self.visit(argument, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class TemplateEnvironment(ImmutableSandboxedEnvironment):
-    """A hub's immutable sandbox, with its functions, filters and compiled-template cache."""
+    """A hub's immutable sandbox, with its functions, filters and compiled-template cache.
+
+    Whatever a template builds is bounded by MAX_OUTPUT_LENGTH before it is built:
+    repetition, concatenation (``+`` and ``~``), powers, %-format and str.format widths, and
+    the string methods and filters that pad, replace or join."""
 
     # Intercepted so ``'x' * 10**9`` or ``9 ** 9 ** 9`` cannot stall the loop or eat memory
     # (interception also stops the compiler from folding them as constants).
-    intercepted_binops = frozenset(["*", "**"])
+    intercepted_binops = frozenset(["*", "**", "+", "%"])
+    code_generator_class = _BoundedCodeGenerator
 
     def __init__(self, hub: Hub) -> None:
         super().__init__(
@@ -334,6 +480,11 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
             as_datetime=_as_datetime,
             relative_time=self._relative_time,
             _steps=self._steps,
+            center=_bounded_center,
+            indent=_bounded_indent,
+            format=_bounded_format,
+            replace=_bounded_replace,
+            join=_bounded_join,
         )
 
     def _spend(self) -> None:
@@ -356,14 +507,51 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        """Count every call a template makes (macros included) against the budget."""
+        """Count every call a template makes (macros included) against the budget, and
+        refuse string methods whose result would be huge."""
         __self._spend()
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            _check_str_method(owner, getattr(__obj, "__name__", ""), args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """str.format and format_map (wrapped by the sandbox as they are read), with their
+        widths bounded."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        text = value.__self__
+        inner = wrapped
+
+        def bounded(*args: Any, **kwargs: Any) -> str:
+            _check_format(text)
+            result = inner(*args, **kwargs)
+            _check_length(len(result), "formatted text")
+            return result
+
+        return bounded
+
+    @staticmethod
+    def bounded_concat(items: tuple[Any, ...]) -> str:
+        """``a ~ b ~ c``, refused when the result would be too long."""
+        texts = [str(item) for item in items]
+        _check_length(sum(len(text) for text in texts), "concatenation")
+        return "".join(texts)
 
     def call_binop(
         self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
     ) -> Any:
-        """Refuse repetitions and powers whose result would be huge."""
+        """Refuse repetitions, concatenations, formats and powers whose result would be
+        huge."""
+        if operator == "+":
+            if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+                _check_length(len(left) + len(right), "concatenation")
+            return left + right
+        if operator == "%":
+            if isinstance(left, str):
+                _check_printf(left)
+            return left % right
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
                 if (
@@ -577,6 +765,48 @@ def render_complex(
         }
     if isinstance(value, list | tuple):
         return [render_complex(item, variables, hub, parse_result=parse_result) for item in value]
+    return value
+
+
+class _SyntaxEnvironment(TemplateEnvironment):
+    """The hub's environment, its syntax, functions and filters, for compiling only."""
+
+    def __init__(self) -> None:
+        # Never renders, so nothing reads the hub's states: compiling needs no hub.
+        super().__init__(cast(Hub, None))
+
+
+@functools.cache
+def _syntax_environment() -> _SyntaxEnvironment:
+    return _SyntaxEnvironment()
+
+
+def syntax_error(source: str) -> str | None:
+    """Return why source does not compile as a template (its line if it has several), or None.
+
+    Needs no hub: configuration checks call it before any hub runs.
+    """
+    if not any(mark in source for mark in ("{{", "{%", "{#")):
+        return None
+    if len(source) > MAX_TEMPLATE_LENGTH:
+        return f"a template is at most {MAX_TEMPLATE_LENGTH} characters"
+    try:
+        _syntax_environment().compile(source)
+    except jinja2.TemplateSyntaxError as err:
+        where = f" (line {err.lineno} of the template)" if "\n" in source.strip() else ""
+        return f"template syntax error: {err.message}{where}"
+    except Exception as err:
+        return f"template error: {type(err).__name__}: {err}"
+    return None
+
+
+def valid_template(value: Any) -> str:
+    """Voluptuous validator: a string that compiles as a template (or has no template in it)."""
+    if not isinstance(value, str):
+        raise vol.Invalid("expected a template (text)")
+    problem = syntax_error(value)
+    if problem is not None:
+        raise vol.Invalid(problem)
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import re
 import unicodedata
@@ -177,3 +178,19 @@ def lock_config_dir(config_dir: Path) -> IO[bytes]:
         handle.close()
         raise ConfigDirBusyError(f"another evhub process is using {config_dir}") from err
     return handle
+
+
+def bind_error(err: OSError, what: str, host: str, port: int) -> str | None:
+    """One line an operator acts on for a listener that could not bind, or None if unknown.
+
+    what names the listener ("HTTP", "OCPP"): "HTTP port 8300 on 0.0.0.0 is in use by another
+    program" says more than errno 98 and a traceback.
+    """
+    where = f"{what} port {port} on {host or '0.0.0.0'}"
+    if err.errno == errno.EADDRINUSE:
+        return f"{where} is in use by another program"
+    if err.errno == errno.EACCES:
+        return f"{where} needs privileges this user does not have (pick a port above 1023)"
+    if err.errno == errno.EADDRNOTAVAIL:
+        return f"{where}: {host} is not an address of this machine"
+    return None

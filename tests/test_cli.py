@@ -81,7 +81,7 @@ def test_check_config_missing_secret(tmp_path: Path) -> None:
     (tmp_path / "secrets.yaml").write_text("other: x\n")
     result = evhub("check-config", "--config", str(tmp_path))
     assert result.returncode == 1
-    assert result.stderr.startswith("error: configuration.yaml:2:")
+    assert result.stderr.startswith("error: configuration.yaml, line 2:")
     assert "site_name" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -93,11 +93,11 @@ def test_check_config_each_error(tmp_path: Path) -> None:
     result = evhub("check-config", "--config", str(tmp_path))
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "error: configuration.yaml:2: hub.time_zone: unknown time zone 'Atlantis/Capital'",
-        "error: configuration.yaml:4: http.server_port: expected int for dictionary value,"
+        "error: configuration.yaml, line 2: hub → time_zone: unknown time zone 'Atlantis/Capital'",
+        "error: configuration.yaml, line 4: http → server_port: expected a whole number,"
         " got 'eighty'",
-        "error: configuration.yaml:5: what_is_this: integration 'what_is_this' not found",
-        f"3 error(s) in {tmp_path / 'configuration.yaml'}",
+        "error: configuration.yaml, line 5: what_is_this: integration 'what_is_this' not found",
+        f"3 errors in {tmp_path / 'configuration.yaml'}",
     ]
 
 
@@ -117,7 +117,7 @@ def test_check_config_yaml_syntax_error(tmp_path: Path) -> None:
     (tmp_path / "configuration.yaml").write_text("hub:\n  name: [unclosed\n")
     result = evhub("check-config", "--config", str(tmp_path))
     assert result.returncode == 1
-    assert result.stderr.startswith("error: configuration.yaml:")
+    assert result.stderr.startswith("error: configuration.yaml, line ")
     assert "Traceback" not in result.stderr
 
 
@@ -133,7 +133,7 @@ def test_run_with_bad_config_exits_with_errors(tmp_path: Path) -> None:
     (tmp_path / "configuration.yaml").write_text("http:\n  server_port: -1\n")
     result = evhub("run", "--config", str(tmp_path))
     assert result.returncode == 1
-    assert "configuration.yaml:2: http.server_port: value must be at least 0" in result.stderr
+    assert "configuration.yaml:2: http.server_port: must be at least 0" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -209,7 +209,8 @@ def test_check_config_reports_a_bad_automation(tmp_path: Path) -> None:
     result = evhub("check-config", "--config", str(tmp_path))
     assert result.returncode == 1
     assert result.stderr.splitlines()[0].startswith(
-        "error: configuration.yaml:8: automations[1].actions"
+        "error: configuration.yaml, line 8: automations[1] → actions[0] → delay: expected a"
+        " duration"
     ), result.stderr
 
 

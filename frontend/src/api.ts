@@ -4,7 +4,7 @@ export interface User {
   id: string;
   username: string;
   role: "admin" | "operator" | "viewer";
-  created_at: string;
+  created_at: string | number;
 }
 
 export interface Port {
@@ -58,6 +58,9 @@ export interface Alert {
   resolved_at: number | null;
   resolved_by: string | null;
   resolution: string | null;
+  /** The usernames behind acknowledged_by / resolved_by (the ids), where they are users. */
+  acknowledged_by_name?: string | null;
+  resolved_by_name?: string | null;
 }
 
 export interface SecurityEvent {
@@ -80,6 +83,17 @@ export interface AuditEntry {
   action: string;
   target: unknown;
   result: unknown;
+  /** What the action sent (the ids targeted, a limit, a reset type; secrets redacted). */
+  data?: Record<string, unknown> | null;
+}
+
+/** How an automation's latest finished run ended (GET /api/automations). */
+export interface AutomationRun {
+  run_id: string;
+  started: number;
+  finished: number;
+  outcome: "finished" | "error" | "stopped" | "condition_failed" | "cancelled" | string;
+  error: string | null;
 }
 
 export interface Automation {
@@ -90,12 +104,59 @@ export interface Automation {
   mode: string;
   last_triggered: string | number | null;
   running: number | boolean;
+  last_run?: AutomationRun | null;
 }
 
 export interface PendingCharger {
   charge_point_id: string;
+  integration?: string;
   remote: string | null;
   first_seen: string | number;
+  /** What the charger said of itself at boot (OCPP BootNotification). */
+  vendor?: string | null;
+  model?: string | null;
+  serial?: string | null;
+  /** Its station in the device registry while it waits (named after approval). */
+  device_id?: string | null;
+}
+
+/** A site (GET /api/sites) with the number of stations filed under it. */
+export interface Site {
+  id: string;
+  name: string | null;
+  integration: string;
+  stations: number;
+}
+
+/** A long-lived access token as listed (GET /api/tokens): never its value. */
+export interface AccessToken {
+  id: string;
+  user_id: string;
+  username: string | null;
+  name: string;
+  created_at: number;
+  last_used_at: number | null;
+  expires_at: number | null;
+}
+
+/** POST /api/tokens: the token's value, shown this once. */
+export interface CreatedToken {
+  id: string;
+  name: string;
+  token: string;
+  created_at: number;
+  expires_at: number | null;
+}
+
+/** A persistent notification (GET /api/notifications); "failed": a delivery that failed. */
+export interface HubNotification {
+  id: string;
+  title: string | null;
+  message: string;
+  status: "unread" | "read" | "failed";
+  created_at: number;
+  notifier: string | null;
+  error: string | null;
 }
 
 export interface UptimePort {
@@ -215,6 +276,44 @@ export const LOCK_REASONS: readonly { value: string; label: string }[] = [
   { value: "vehicle", label: "Vehicle fault" },
   { value: "outside_hours", label: "Outside operating hours" },
 ];
+
+/** An uptime exclusion (GET/POST/PATCH /api/uptime/exclusions). */
+export interface Exclusion {
+  exclusion_id: string;
+  port_id: string | null;
+  station_id: string | null;
+  /** What it covers, named: a port, a station, or "site". */
+  target: string;
+  start: string;
+  end: string | null;
+  reason: string;
+  note: string | null;
+}
+
+/** Every reason an exclusion may give: the causes the uptime rules exclude (the lock's). */
+export const EXCLUSION_REASONS: readonly string[] = LOCK_REASONS.map((r) => r.value);
+
+/** GET /api/uptime/daily: the fleet's uptime per day of the hub's zone. */
+export interface UptimeDaily {
+  days: number;
+  time_zone: string;
+  target_pct: number;
+  cec_target_pct: number;
+  ports: number;
+  rows: { date: string; start: string; end: string; uptime_pct: number | null; cec_uptime_pct: number | null; outage_minutes: number }[];
+}
+
+/** GET /api/statistics/fleet: energy and sessions of all stations per hour or day. */
+export interface FleetStatistics {
+  start: string;
+  end: string;
+  period: "hour" | "day";
+  time_zone: string;
+  stations: number;
+  energy_kwh: number;
+  sessions: number;
+  rows: { start: string; end: string; energy_kwh: number; sessions: number; average_power_kw: number }[];
+}
 
 export interface StatisticsRow {
   start: string;

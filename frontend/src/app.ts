@@ -2,6 +2,9 @@
 
 import { html } from "lit";
 import { customElement, state } from "lit/decorators.js";
+import { keyed } from "lit/directives/keyed.js";
+import { locale, onLocaleChange, t, type MessageKey } from "./i18n.js";
+import "./components/locale-switch.js";
 import { LightElement } from "./base.js";
 import { parseRoute, type Route } from "./router.js";
 import { session } from "./session.js";
@@ -17,18 +20,22 @@ import "./pages/automations.js";
 import "./pages/reports.js";
 import "./pages/success.js";
 import "./pages/pending.js";
+import "./pages/users.js";
+import "./pages/notifications.js";
 import { fetchPanels, isPagePanel, panelPath, type PanelInfo } from "./pages/panel.js";
 
-const NAV: [string, string, string, boolean?][] = [
-  ["overview", "/", "Overview"],
-  ["chargers", "/chargers", "Chargers"],
-  ["alerts", "/alerts", "Alerts"],
-  ["reports", "/reports", "Reports"],
-  ["success", "/success", "Charge success"],
-  ["automations", "/automations", "Automations"],
-  ["pending", "/pending", "Pending chargers"],
-  ["security", "/security", "Security events"],
-  ["audit", "/audit", "Audit log", true],
+const NAV: [string, string, MessageKey, boolean?][] = [
+  ["overview", "/", "nav.overview"],
+  ["chargers", "/chargers", "nav.chargers"],
+  ["alerts", "/alerts", "nav.alerts"],
+  ["reports", "/reports", "nav.reports"],
+  ["success", "/success", "nav.success"],
+  ["automations", "/automations", "nav.automations"],
+  ["pending", "/pending", "nav.pending"],
+  ["notifications", "/notifications", "nav.notifications"],
+  ["security", "/security", "nav.security"],
+  ["audit", "/audit", "nav.audit", true],
+  ["users", "/users", "nav.users", true],
 ];
 
 const SECTION: Record<string, string> = { station: "chargers", automation: "automations" };
@@ -55,6 +62,7 @@ export class EvhubApp extends LightElement {
     this.syncPanels();
     this.requestUpdate();
   };
+  private offLocale: (() => void) | null = null;
 
   /** Fetch the panel list once per signed-in user; forget it on sign-out. */
   private syncPanels(): void {
@@ -84,12 +92,14 @@ export class EvhubApp extends LightElement {
     super.connectedCallback();
     window.addEventListener("hashchange", this.onHash);
     session.addEventListener("change", this.onSession);
+    this.offLocale = onLocaleChange(() => this.requestUpdate());
     void this.boot();
   }
 
   override disconnectedCallback(): void {
     window.removeEventListener("hashchange", this.onHash);
     session.removeEventListener("change", this.onSession);
+    this.offLocale?.();
     super.disconnectedCallback();
   }
 
@@ -129,6 +139,12 @@ export class EvhubApp extends LightElement {
         return html`<ev-success></ev-success>`;
       case "pending":
         return html`<ev-pending></ev-pending>`;
+      case "users":
+        return html`<ev-users></ev-users>`;
+      case "account":
+        return html`<ev-account></ev-account>`;
+      case "notifications":
+        return html`<ev-notifications></ev-notifications>`;
       case "panel":
         return html`<ev-panel
           .domain=${params.domain}
@@ -137,15 +153,15 @@ export class EvhubApp extends LightElement {
           .panel=${this.panels.find((p) => p.domain === params.domain && p.name === params.name)}
         ></ev-panel>`;
       default:
-        return html`<h1>Page not found</h1><p><a href="#/">Back to the overview</a></p>`;
+        return html`<h1>${t("app.not_found")}</h1><p><a href="#/">${t("app.back_to_overview")}</a></p>`;
     }
   }
 
   override render() {
-    if (this.booting) return html`<p class="boot muted">Loading evhub…</p>`;
+    if (this.booting) return html`<p class="boot muted">${t("app.loading")}</p>`;
     if (this.bootError) {
       return html`<div class="boot"><p class="error-box" role="alert">${this.bootError}</p>
-        <button @click=${() => { this.booting = true; void this.boot(); }}>Try again</button></div>`;
+        <button @click=${() => { this.booting = true; void this.boot(); }}>${t("app.try_again")}</button></div>`;
     }
     const user = session.user;
     if (!user) return html`<ev-login></ev-login>`;
@@ -153,13 +169,16 @@ export class EvhubApp extends LightElement {
     const current =
       routeName === "panel" ? `panel:${params.domain}/${params.name}` : (SECTION[routeName] ?? routeName);
     const panelNav = this.panels.map((p): [string, string, string] => [`panel:${p.domain}/${p.name}`, panelPath(p), p.title]);
+    const nav = NAV.filter(([, , , adminOnly]) => !adminOnly || session.isAdmin).map(
+      ([name, path, key]): [string, string, string] => [name, path, t(key)],
+    );
     const status = session.connectionStatus;
     return html`
       <div class="shell ${this.navOpen ? "nav-open" : ""}">
         <header class="topbar">
           <button
             class="nav-toggle"
-            aria-label="Menu"
+            aria-label=${t("app.menu")}
             aria-expanded=${this.navOpen ? "true" : "false"}
             aria-controls="main-nav"
             @click=${() => (this.navOpen = !this.navOpen)}
@@ -167,15 +186,16 @@ export class EvhubApp extends LightElement {
             <span></span><span></span><span></span>
           </button>
           <a class="brand" href="#/">evhub</a>
-          <span class="conn ${status}" title="Live connection: ${status}" data-connection=${status}>
-            <span class="dot"></span><span class="conn-text">${status === "connected" ? "live" : status}</span>
+          <span class="conn ${status}" title=${t("app.connection_title", { status: t(`conn.${status}`) })} data-connection=${status}>
+            <span class="dot"></span><span class="conn-text">${t(`conn.${status}`)}</span>
           </span>
-          <span class="whoami" data-role=${user.role}>${user.username} <small>(${user.role})</small></span>
-          <button class="secondary small" @click=${() => void session.logout()}>Log out</button>
+          <a class="whoami" href="#/account" title=${t("account.title")} data-role=${user.role}>${user.username} <small>(${t(`role.${user.role}`)})</small></a>
+          <ev-locale-switch></ev-locale-switch>
+          <button class="secondary small" @click=${() => void session.logout()}>${t("app.log_out")}</button>
         </header>
-        <nav id="main-nav" class="sidenav" aria-label="Main">
+        <nav id="main-nav" class="sidenav" aria-label=${t("app.main_nav")}>
           <ul>
-            ${[...NAV.filter(([, , , adminOnly]) => !adminOnly || session.isAdmin), ...panelNav].map(
+            ${[...nav, ...panelNav].map(
               ([name, path, label]) => html`<li>
                 <a href="#${path}" class=${current === name ? "active" : ""} aria-current=${current === name ? "page" : "false"}>${label}</a>
               </li>`,
@@ -183,7 +203,7 @@ export class EvhubApp extends LightElement {
           </ul>
         </nav>
         <div class="scrim" @click=${() => (this.navOpen = false)}></div>
-        <main class="content">${this.renderPage()}</main>
+        <main class="content">${keyed(locale(), this.renderPage())}</main>
       </div>
     `;
   }

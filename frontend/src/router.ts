@@ -17,6 +17,9 @@ const patterns: [string, RegExp][] = [
   ["reports", /^\/reports\/?$/],
   ["success", /^\/success\/?$/],
   ["pending", /^\/pending\/?$/],
+  ["users", /^\/users\/?$/],
+  ["account", /^\/account\/?$/],
+  ["notifications", /^\/notifications\/?$/],
   ["panel", /^\/panel\/(?<domain>[^/]+)\/(?<name>[^/]+)\/?$/],
 ];
 

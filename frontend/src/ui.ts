@@ -3,6 +3,7 @@
 
 import { html, nothing, type ReactiveController, type ReactiveControllerHost, type TemplateResult } from "lit";
 import { ApiError } from "./api.js";
+import { fmtDateTime, fmtNumber, fmtRelative, t, tMaybe } from "./i18n.js";
 import { session } from "./session.js";
 
 export type LoadState<T> =
@@ -54,12 +55,12 @@ export class Loader<T> implements ReactiveController {
 export function renderLoad<T>(
   loader: Loader<T>,
   render: (value: T) => unknown,
-  what = "This data",
+  what = t("common.this_data"),
 ): unknown {
   const state = loader.state;
   switch (state.kind) {
     case "loading":
-      return html`<p class="muted loading" role="status">Loading…</p>`;
+      return html`<p class="muted loading" role="status">${t("common.loading")}</p>`;
     case "not_available":
       return notAvailable(what);
     case "error":
@@ -71,8 +72,8 @@ export function renderLoad<T>(
 
 export function notAvailable(what: string): TemplateResult {
   return html`<div class="not-available" data-state="not-available">
-    <strong>Not available</strong>
-    <span>${what}: not offered by this hub yet.</span>
+    <strong>${t("common.not_available")}</strong>
+    <span>${t("common.not_offered", { what })}</span>
   </div>`;
 }
 
@@ -158,7 +159,7 @@ export function toDate(value: string | number | null | undefined): Date | null {
 export function fmtTime(value: string | number | null | undefined): string {
   const date = toDate(value);
   if (!date) return "—";
-  return date.toLocaleString(undefined, {
+  return fmtDateTime(date, {
     year: "numeric",
     month: "short",
     day: "numeric",
@@ -172,37 +173,40 @@ export function fmtTime(value: string | number | null | undefined): string {
 export function fmtDay(value: string | number | null | undefined, timeZone?: string): string {
   const date = toDate(value);
   if (!date) return "";
-  const options: Intl.DateTimeFormatOptions = { month: "short", day: "numeric" };
-  try {
-    return date.toLocaleDateString(undefined, { ...options, timeZone });
-  } catch {
-    return date.toLocaleDateString(undefined, options); // a zone this browser does not know
-  }
+  return fmtDateTime(date, { month: "short", day: "numeric" }, timeZone);
 }
 
 export function fmtAgo(value: string | number | null | undefined): string {
   const date = toDate(value);
   if (!date) return "—";
   const seconds = Math.round((Date.now() - date.getTime()) / 1000);
-  if (seconds < 5) return "just now";
-  if (seconds < 60) return `${seconds} s ago`;
-  if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
-  if (seconds < 86400) return `${Math.round(seconds / 3600)} h ago`;
-  return `${Math.round(seconds / 86400)} d ago`;
+  if (seconds < 5) return t("time.just_now");
+  if (seconds < 60) return fmtRelative(-seconds, "second");
+  if (seconds < 3600) return fmtRelative(-Math.round(seconds / 60), "minute");
+  if (seconds < 86400) return fmtRelative(-Math.round(seconds / 3600), "hour");
+  return fmtRelative(-Math.round(seconds / 86400), "day");
 }
 
 export function fmtPct(value: number | null | undefined, digits = 2): string {
-  return value === null || value === undefined || Number.isNaN(value) ? "—" : `${value.toFixed(digits)} %`;
+  return value === null || value === undefined || Number.isNaN(value) ? "—" : `${fmtNumber(value, digits, digits)} %`;
 }
 
+/** Power in kW, whatever its size, so figures side by side compare at a glance. */
 export function fmtPower(watts: number | null | undefined): string {
   if (watts === null || watts === undefined || Number.isNaN(watts)) return "—";
-  return Math.abs(watts) >= 1000 ? `${(watts / 1000).toFixed(2)} kW` : `${Math.round(watts)} W`;
+  return `${fmtNumber(watts / 1000, 2, 2)} kW`;
 }
 
 export function fmtEnergy(wh: number | null | undefined): string {
   if (wh === null || wh === undefined || Number.isNaN(wh)) return "—";
-  return Math.abs(wh) >= 1000 ? `${(wh / 1000).toFixed(2)} kWh` : `${Math.round(wh)} Wh`;
+  return Math.abs(wh) >= 1000 ? `${fmtNumber(wh / 1000, 2, 2)} kWh` : `${fmtNumber(Math.round(wh), 0)} Wh`;
+}
+
+/** Minutes with one decimal under ten ("4.5 min"), whole above ("125 min") and at none. */
+export function fmtMinutes(minutes: number | null | undefined): string {
+  if (minutes === null || minutes === undefined || Number.isNaN(minutes)) return "—";
+  const digits = minutes !== 0 && Math.abs(minutes) < 9.95 ? 1 : 0;
+  return `${fmtNumber(minutes, digits, digits)} min`;
 }
 
 export function num(value: string | undefined | null): number | null {
@@ -240,7 +244,8 @@ export function statusClass(status: string | null | undefined): string {
 
 export function badge(status: string | null | undefined): TemplateResult {
   if (status === null || status === undefined || status === "") return html`<span class="muted">—</span>`;
-  return html`<span class="badge ${statusClass(status)}" data-status=${status ?? "unknown"}>${status ?? "unknown"}</span>`;
+  // The status in the interface's language where the catalogue has it; data-status stays raw.
+  return html`<span class="badge ${statusClass(status)}" data-status=${status}>${tMaybe(`status.${status}`, status)}</span>`;
 }
 
 export function errorMessage(err: unknown): string {
@@ -250,7 +255,7 @@ export function errorMessage(err: unknown): string {
 // ---- confirmation dialog and notices ----
 
 /** Ask before an action; resolves true when confirmed. */
-export async function confirmAction(title: string, message: string, confirmLabel = "Confirm"): Promise<boolean> {
+export async function confirmAction(title: string, message: string, confirmLabel = t("common.confirm")): Promise<boolean> {
   return (await confirmDialog(title, message, { confirmLabel, collect: () => true })) === true;
 }
 
@@ -274,11 +279,11 @@ export function confirmDialog<T>(
     buttons.className = "dialog-buttons";
     const cancel = document.createElement("button");
     cancel.type = "button";
-    cancel.textContent = "Cancel";
+    cancel.textContent = t("common.cancel");
     cancel.className = "secondary";
     const ok = document.createElement("button");
     ok.type = "button";
-    ok.textContent = options.confirmLabel ?? "Confirm";
+    ok.textContent = options.confirmLabel ?? t("common.confirm");
     ok.className = "primary";
     ok.dataset.confirm = "";
     buttons.append(cancel, ok);
@@ -298,6 +303,21 @@ export function confirmDialog<T>(
     dialog.showModal();
     (options.focus ?? ok).focus();
   });
+}
+
+/** A labelled control for a confirmDialog's fields (use className "form-dialog"). */
+export function dialogField(label: string, control: HTMLElement, hint?: string): HTMLLabelElement {
+  const wrap = document.createElement("label");
+  const text = document.createElement("span");
+  text.textContent = label;
+  wrap.append(text, control);
+  if (hint) {
+    const small = document.createElement("small");
+    small.className = "muted";
+    small.textContent = hint;
+    wrap.append(small);
+  }
+  return wrap;
 }
 
 /** Show a short notice at the bottom of the page. */

@@ -17,14 +17,24 @@ import voluptuous as vol
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from hub import __version__
+from hub import __version__, logbuffer
 from hub.auth import Role, async_load_auth
 from hub.const import CONF_SERVER_HOST, CONF_SERVER_PORT, DEFAULT_HTTP_PORT, EVENT_HUB_STARTED
 from hub.core import CoreState, Hub, HubKey, Unsubscribe
-from hub.http import auth_views, monitoring, openapi, rest, static, websocket_api
+from hub.http import (
+    auth_views,
+    devices_view,
+    monitoring,
+    notifications_view,
+    openapi,
+    rest,
+    static,
+    websocket_api,
+)
 from hub.http.discovery import Advertiser
 from hub.http.extensions import dispatch_view, list_panels, panel_module
 from hub.http.metrics import KEY_METRICS, LoopLag, make_registry, metrics
+from hub.http.schemas import array, json_ok, ref, text_ok
 from hub.http.view import (
     KEY_HUB,
     KEY_ROUTES,
@@ -39,6 +49,7 @@ from hub.http.view import (
     request_middleware,
     security_headers,
 )
+from hub.util import bind_error
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -64,7 +75,7 @@ KEEPALIVE_TIMEOUT: Final = 30.0
 # How much of a refused request is quoted in the log line.
 _LOGGED_REASON: Final = 160
 
-__all__ = ["DATA_HTTP", "HTTP_SCHEMA", "KEY_HUB", "HttpServer", "async_start_http"]
+__all__ = ["DATA_HTTP", "HTTP_SCHEMA", "KEY_HUB", "HttpServer", "ListenError", "async_start_http"]
 
 
 def _both_or_neither(config: dict[str, Any]) -> dict[str, Any]:
@@ -161,19 +172,37 @@ async def health(request: web.Request) -> web.Response:
 def all_routes(metrics_open: bool) -> list[Route]:
     """Every route of the server, the frontend's catch-all last."""
     return [
-        Route("GET", "/api/health", health, None, "Whether the hub runs"),
+        Route(
+            "GET",
+            "/api/health",
+            health,
+            None,
+            "Whether the hub runs",
+            # 503 with the same body while the hub starts or stops.
+            responses={**json_ok(ref("Health")), **json_ok(ref("Health"), "503")},
+        ),
         *auth_views.ROUTES,
         *rest.ROUTES,
+        *devices_view.ROUTES,
+        *notifications_view.ROUTES,
         *monitoring.ROUTES,
         *websocket_api.ROUTES,
         *openapi.ROUTES,
-        Route("GET", "/api/panels", list_panels, Role.VIEWER, "Dashboard panels of integrations"),
+        Route(
+            "GET",
+            "/api/panels",
+            list_panels,
+            Role.VIEWER,
+            "Dashboard panels of integrations",
+            responses=json_ok(array(ref("Panel"))),
+        ),
         Route(
             "GET",
             "/api/panels/{domain}/{module}",
             panel_module,
             Role.VIEWER,
             "The JavaScript module of an integration's dashboard panel",
+            responses=text_ok("text/javascript"),
         ),
         Route(
             "GET",
@@ -182,6 +211,7 @@ def all_routes(metrics_open: bool) -> list[Route]:
             None if metrics_open else Role.ADMIN,
             "Prometheus metrics",
             tag="metrics",
+            responses=text_ok(),
         ),
         # Integrations' views, each under /api/<domain>/ (hub.http.extensions); after every
         # core route, so none can shadow one.
@@ -196,6 +226,10 @@ def _ssl_context(certificate: str, key: str) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(certificate, key)
     return context
+
+
+class ListenError(OSError):
+    """The server could not listen; the message says where and why in one line."""
 
 
 class HttpServer:
@@ -228,6 +262,7 @@ class HttpServer:
         self.advertiser: Advertiser | None = None
         self._unsub_started: Unsubscribe | None = None
         self._runner: web.AppRunner | None = None
+        self._log_attached = False
 
     @property
     def url(self) -> str:
@@ -258,12 +293,22 @@ class HttpServer:
         site = web.TCPSite(
             self._runner, self.host, self.port, reuse_address=True, ssl_context=context
         )
-        await site.start()
+        try:
+            await site.start()
+        except OSError as err:
+            await self._runner.cleanup()
+            self._runner = None
+            reason = bind_error(err, "HTTP", self.host, self.port)
+            if reason is None:
+                raise
+            raise ListenError(reason) from None
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         if sockets:
             self.port = sockets[0].getsockname()[1]
         self.lag.start()
+        logbuffer.attach()  # GET /api/error_log
+        self._log_attached = True
         if self.config[CONF_ZEROCONF]:
             advertiser = self.advertiser = Advertiser(self.hub, self.host, self.port, self.secure)
             if self.hub.state is CoreState.running:
@@ -278,6 +323,9 @@ class HttpServer:
     async def stop(self) -> None:
         """Stop serving and close open connections."""
         self.lag.stop()
+        if self._log_attached:
+            logbuffer.detach()
+            self._log_attached = False
         if self._unsub_started is not None:
             self._unsub_started()
             self._unsub_started = None

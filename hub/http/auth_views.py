@@ -7,16 +7,33 @@ from typing import Any
 from aiohttp import web
 
 from hub.auth import (
+    MAX_PASSWORD_LENGTH,
     SESSION_LIFETIME,
+    AccessToken,
     AuthError,
+    AuthManager,
     InvalidCredentialsError,
     LoginThrottledError,
     Role,
     User,
     UserExistsError,
     auth_manager,
+    check_password,
+    verify_password,
 )
 from hub.core import Context
+from hub.http.schemas import (
+    BOOLEAN,
+    NO_CONTENT,
+    NUMBER,
+    OPT_NUMBER,
+    OPT_STRING,
+    STRING,
+    array,
+    json_ok,
+    obj,
+    ref,
+)
 from hub.http.view import (
     COOKIE_SESSION,
     KEY_HUB,
@@ -127,6 +144,49 @@ async def me(request: web.Request) -> web.Response:
     )
 
 
+async def change_password(request: web.Request) -> web.Response:
+    """Change one's own password, given the current one.
+
+    Like any new password it ends the user's sessions and tokens; a browser gets a new
+    session (cookie and CSRF token) in the answer.
+    """
+    user = current_user(request)
+    hub = request.app[KEY_HUB]
+    auth = auth_manager(hub)
+    address = remote(request)
+    body = await read_json(request)
+    unknown = set(body) - {"current_password", "new_password"}
+    if unknown:
+        raise ApiError(400, "invalid", f"unknown fields: {', '.join(sorted(unknown))[:200]}")
+    current, new = body.get("current_password"), body.get("new_password")
+    try:
+        if not isinstance(current, str) or not current:
+            raise AuthError("current_password is required")
+        check_password(new)
+        if new == current:
+            raise AuthError("the new password is the current one")
+        # A stolen session must not be a way to guess the password: throttled and banned
+        # like a login.
+        auth.check_allowed(address)
+        ok = await hub.run_in_executor(
+            verify_password, current[:MAX_PASSWORD_LENGTH], user.password_hash
+        )
+        if not ok:
+            auth.record_failure(
+                address, "wrong current password in a password change", username=user.username
+            )
+            raise ApiError(403, "invalid_credentials", "the current password is wrong")
+        user = await auth.update_user(user.id, password=new)
+    except (AuthError, ApiError) as err:
+        message = err.message if isinstance(err, ApiError) else str(err)
+        _audit(request, "user.password", user, user.username, f"error: {message}")
+        raise
+    _audit(request, "user.password", user, user.username)
+    if request.get(REQ_SESSION) is not None:
+        return await _logged_in(request, user)
+    return json_response({"user": user.as_public(), "csrf_token": None})
+
+
 # Users ----------------------------------------------------------------------------------
 
 
@@ -186,11 +246,27 @@ async def delete_user(request: web.Request) -> web.Response:
 # Tokens ---------------------------------------------------------------------------------
 
 
+def _token_json(auth: AuthManager, token: AccessToken) -> dict[str, Any]:
+    owner = auth.users.get(token.user_id)
+    return {**token.as_public(), "username": owner.username if owner is not None else None}
+
+
 async def list_tokens(request: web.Request) -> web.Response:
-    """The caller's own tokens (never the token values)."""
+    """The caller's own tokens, or with ``all=true`` every user's (admins); never the values."""
     user = current_user(request)
-    tokens = auth_manager(request.app[KEY_HUB]).user_tokens(user.id)
-    return json_response([token.as_public() for token in tokens])
+    auth = auth_manager(request.app[KEY_HUB])
+    every = request.query.get("all", "").lower()
+    if every not in ("", "0", "false", "1", "true"):
+        raise ApiError(400, "invalid", "all must be true or false")
+    if every in ("1", "true"):
+        if user.role is not Role.ADMIN:
+            raise ApiError(
+                403, "forbidden", f"every user's tokens need the admin role; you are {user.role}"
+            )
+        tokens = sorted(auth.tokens.values(), key=lambda t: t.created_at)
+    else:
+        tokens = auth.user_tokens(user.id)
+    return json_response([_token_json(auth, token) for token in tokens])
 
 
 async def create_token(request: web.Request) -> web.Response:
@@ -255,6 +331,22 @@ async def delete_ban(request: web.Request) -> web.Response:
 
 
 _CREDS = {"username": "string", "password": "string"}
+# A login's answer: the user and the session's CSRF token (null for a bearer token).
+_SIGNED_IN = json_ok(obj({"user": ref("User"), "csrf_token": OPT_STRING}))
+_TOKEN = obj(
+    {
+        "id": STRING,
+        "user_id": STRING,
+        "username": OPT_STRING,
+        "name": STRING,
+        "created_at": NUMBER,
+        "last_used_at": OPT_NUMBER,
+        "expires_at": OPT_NUMBER,
+    }
+)
+_NEW_TOKEN = obj(
+    {"id": STRING, "name": STRING, "token": STRING, "created_at": NUMBER, "expires_at": OPT_NUMBER}
+)
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -264,6 +356,7 @@ ROUTES: tuple[Route, ...] = (
         None,
         "Whether onboarding is needed",
         tag="auth",
+        responses=json_ok(obj({"needed": BOOLEAN})),
     ),
     Route(
         "POST",
@@ -273,13 +366,49 @@ ROUTES: tuple[Route, ...] = (
         "Create the first admin",
         body=_CREDS,
         tag="auth",
+        responses=_SIGNED_IN,
     ),
     Route(
-        "POST", "/api/auth/login", login, None, "Log in (session cookie)", body=_CREDS, tag="auth"
+        "POST",
+        "/api/auth/login",
+        login,
+        None,
+        "Log in (session cookie)",
+        body=_CREDS,
+        tag="auth",
+        responses=_SIGNED_IN,
     ),
-    Route("POST", "/api/auth/logout", logout, Role.VIEWER, "Log out", tag="auth"),
-    Route("GET", "/api/auth/me", me, Role.VIEWER, "The logged-in user", tag="auth"),
-    Route("GET", "/api/users", list_users, Role.ADMIN, "List users", tag="users"),
+    Route(
+        "POST", "/api/auth/logout", logout, Role.VIEWER, "Log out", tag="auth", responses=NO_CONTENT
+    ),
+    Route(
+        "GET",
+        "/api/auth/me",
+        me,
+        Role.VIEWER,
+        "The logged-in user",
+        tag="auth",
+        responses=_SIGNED_IN,
+    ),
+    Route(
+        "POST",
+        "/api/auth/password",
+        change_password,
+        Role.VIEWER,
+        "Change one's own password (ends one's other sessions and tokens)",
+        body={"current_password": "string", "new_password": "string"},
+        tag="auth",
+        responses=json_ok(obj({"user": ref("User"), "csrf_token": OPT_STRING})),
+    ),
+    Route(
+        "GET",
+        "/api/users",
+        list_users,
+        Role.ADMIN,
+        "List users",
+        tag="users",
+        responses=json_ok(array(ref("User"))),
+    ),
     Route(
         "POST",
         "/api/users",
@@ -288,6 +417,7 @@ ROUTES: tuple[Route, ...] = (
         "Create a user",
         body={**_CREDS, "role": "admin|operator|viewer"},
         tag="users",
+        responses=json_ok(ref("User"), "201"),
     ),
     Route(
         "PATCH",
@@ -297,9 +427,27 @@ ROUTES: tuple[Route, ...] = (
         "Change a user's role or password",
         body={"role": "admin|operator|viewer", "password": "string"},
         tag="users",
+        responses=json_ok(ref("User")),
     ),
-    Route("DELETE", "/api/users/{user_id}", delete_user, Role.ADMIN, "Delete a user", tag="users"),
-    Route("GET", "/api/tokens", list_tokens, Role.VIEWER, "List own access tokens", tag="users"),
+    Route(
+        "DELETE",
+        "/api/users/{user_id}",
+        delete_user,
+        Role.ADMIN,
+        "Delete a user",
+        tag="users",
+        responses=NO_CONTENT,
+    ),
+    Route(
+        "GET",
+        "/api/tokens",
+        list_tokens,
+        Role.VIEWER,
+        "List own access tokens (all=true: every user's, for admins)",
+        query=("all",),
+        tag="users",
+        responses=json_ok(array(_TOKEN)),
+    ),
     Route(
         "POST",
         "/api/tokens",
@@ -308,10 +456,33 @@ ROUTES: tuple[Route, ...] = (
         "Create an access token",
         body={"name": "string", "lifespan_days": "number (optional; no expiry if absent)"},
         tag="users",
+        responses=json_ok(_NEW_TOKEN, "201"),
     ),
     Route(
-        "DELETE", "/api/tokens/{token_id}", delete_token, Role.VIEWER, "Revoke a token", tag="users"
+        "DELETE",
+        "/api/tokens/{token_id}",
+        delete_token,
+        Role.VIEWER,
+        "Revoke a token",
+        tag="users",
+        responses=NO_CONTENT,
     ),
-    Route("GET", "/api/bans", list_bans, Role.ADMIN, "Addresses banned from logins", tag="users"),
-    Route("DELETE", "/api/bans/{address}", delete_ban, Role.ADMIN, "Lift a login ban", tag="users"),
+    Route(
+        "GET",
+        "/api/bans",
+        list_bans,
+        Role.ADMIN,
+        "Addresses banned from logins",
+        tag="users",
+        responses=json_ok(array(obj({"address": STRING, "until": NUMBER}))),
+    ),
+    Route(
+        "DELETE",
+        "/api/bans/{address}",
+        delete_ban,
+        Role.ADMIN,
+        "Lift a login ban",
+        tag="users",
+        responses=NO_CONTENT,
+    ),
 )

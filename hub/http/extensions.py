@@ -59,6 +59,8 @@ class View:
     # Documented in the OpenAPI description: query parameters, and the JSON body's fields.
     query: tuple[str, ...] = ()
     body: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # What a success answers: status -> {media type: JSON Schema} (hub.http.schemas).
+    responses: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,7 @@ class Extensions:
         summary: str,
         query: tuple[str, ...] = (),
         body: Mapping[str, str] | None = None,
+        responses: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Unsubscribe:
         """Serve handler at /api/<domain> or under it; ``{name}`` segments match one segment."""
         method = method.upper()
@@ -149,7 +152,16 @@ class Extensions:
         if any(v.method == method and v.path == path for v in self.views):
             raise ExtensionError(f"{method} {path} is registered already")
         view = View(
-            domain, method, path, handler, Role(role), summary, pattern, tuple(query), body or {}
+            domain,
+            method,
+            path,
+            handler,
+            Role(role),
+            summary,
+            pattern,
+            tuple(query),
+            body or {},
+            responses or {},
         )
         self.views.append(view)
 

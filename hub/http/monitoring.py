@@ -16,6 +16,19 @@ from hub.auth import Role
 from hub.clock import clock
 from hub.core import Hub, valid_entity_id
 from hub.history import History, history_of
+from hub.http.schemas import (
+    INTEGER,
+    NUMBER,
+    OBJECT,
+    OPT_STRING,
+    OPT_TIME,
+    STRING,
+    TIME,
+    array,
+    json_ok,
+    obj,
+    ref,
+)
 from hub.http.view import KEY_HUB, ApiError, Route, json_response, query_int
 from hub.registry import DeviceEntry, DeviceKind, device_registry
 
@@ -222,6 +235,51 @@ async def get_statistics(request: web.Request) -> web.Response:
     return json_response({"rows": rows, "summary": summary})
 
 
+async def get_fleet_statistics(request: web.Request) -> web.Response:
+    """Energy and sessions of every station together, per hour or day (the overview's charts)."""
+    hub = request.app[KEY_HUB]
+    period = request.query.get("period") or "hour"
+    if period not in MAX_STATISTICS_WINDOW:
+        raise ApiError(400, "invalid", f"period must be hour or day, not {period!r}")
+    start, end = time_window(request, DAY, MAX_STATISTICS_WINDOW[period])
+    stations = [device.id for device in device_registry(hub).devices(kind=DeviceKind.STATION)]
+    store = recorder(request)
+    await store.flush()
+    found = await store.statistics(stations, start, end, period) if stations else {}  # type: ignore[arg-type]
+    totals: dict[float, dict[str, float]] = {}
+    for figures in found.values():
+        for row in figures["periods"]:
+            total = totals.setdefault(row["start"], {"end": row["end"], "energy_kwh": 0.0})
+            total["energy_kwh"] += row["energy_kwh"]
+            total["sessions"] = total.get("sessions", 0) + row["sessions"]
+    rows: list[dict[str, Any]] = []
+    for begin in sorted(totals):
+        total = totals[begin]
+        hours = max((total["end"] - begin) / 3600, 1e-9)
+        rows.append(
+            {
+                "start": iso(begin),
+                "end": iso(total["end"]),
+                "energy_kwh": round(total["energy_kwh"], 3),
+                "sessions": int(total.get("sessions", 0)),
+                # Energy over the period's length: what the fleet drew on average.
+                "average_power_kw": round(total["energy_kwh"] / hours, 3),
+            }
+        )
+    return json_response(
+        {
+            "start": iso(start),
+            "end": iso(end),
+            "period": period,
+            "time_zone": str(hub_zone(hub)),
+            "stations": len(stations),
+            "energy_kwh": round(sum(row["energy_kwh"] for row in rows), 3),
+            "sessions": sum(row["sessions"] for row in rows),
+            "rows": rows,
+        }
+    )
+
+
 ROUTES: tuple[Route, ...] = (
     Route(
         "GET",
@@ -231,6 +289,14 @@ ROUTES: tuple[Route, ...] = (
         "State history of entities",
         query=("entity_id", "start", "end"),
         tag="monitoring",
+        responses=json_ok(
+            {
+                "type": "object",
+                "additionalProperties": array(
+                    obj({"state": OPT_STRING, "attributes": OBJECT, "last_changed": OPT_TIME})
+                ),
+            }
+        ),
     ),
     Route(
         "GET",
@@ -240,6 +306,7 @@ ROUTES: tuple[Route, ...] = (
         "Recorded charging sessions overlapping a window, newest first",
         query=("start", "end", "month", "station_id", "port_id", "limit"),
         tag="monitoring",
+        responses=json_ok(array(ref("Session"))),
     ),
     Route(
         "GET",
@@ -249,5 +316,56 @@ ROUTES: tuple[Route, ...] = (
         "Charging statistics of a station or port per hour or day",
         query=("device_id", "period", "start", "end", "month"),
         tag="monitoring",
+        responses=json_ok(
+            obj(
+                {
+                    "rows": array(obj({"start": TIME, "end": TIME}, required=("start", "end"))),
+                    "summary": obj(
+                        {
+                            "device_id": STRING,
+                            "name": OPT_STRING,
+                            "kind": {"enum": ["station", "port"]},
+                            "start": TIME,
+                            "end": TIME,
+                            "period": {"enum": ["hour", "day"]},
+                            "time_zone": STRING,
+                        }
+                    ),
+                }
+            )
+        ),
+    ),
+    Route(
+        "GET",
+        "/api/statistics/fleet",
+        get_fleet_statistics,
+        Role.VIEWER,
+        "Energy and sessions of all stations together per hour or day",
+        query=("period", "start", "end", "month"),
+        tag="monitoring",
+        responses=json_ok(
+            obj(
+                {
+                    "start": TIME,
+                    "end": TIME,
+                    "period": {"enum": ["hour", "day"]},
+                    "time_zone": STRING,
+                    "stations": INTEGER,
+                    "energy_kwh": NUMBER,
+                    "sessions": INTEGER,
+                    "rows": array(
+                        obj(
+                            {
+                                "start": TIME,
+                                "end": TIME,
+                                "energy_kwh": NUMBER,
+                                "sessions": INTEGER,
+                                "average_power_kw": NUMBER,
+                            }
+                        )
+                    ),
+                }
+            )
+        ),
     ),
 )

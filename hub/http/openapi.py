@@ -9,9 +9,17 @@ from aiohttp import web
 
 from hub import __version__
 from hub.http.extensions import extensions
+from hub.http.schemas import COMPONENTS, JSON, json_ok, ref
 from hub.http.view import KEY_HUB, KEY_ROUTES, Route, json_response
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
+_DESCRIPTIONS = {
+    "101": "Switching to the WebSocket protocol",
+    "200": "OK",
+    "201": "Created",
+    "204": "Done, no content",
+    "304": "Not modified since the ETag sent in If-None-Match",
+}
 
 
 def openapi_path(path: str) -> str:
@@ -28,38 +36,44 @@ def _operation(route: Route) -> dict[str, Any]:
         {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
         for name in route.query
     )
+    responses: dict[str, Any] = {}
+    for status, content in route.responses.items():
+        entry: dict[str, Any] = {"description": _DESCRIPTIONS.get(status, "OK")}
+        if content:
+            entry["content"] = {media: {"schema": schema} for media, schema in content.items()}
+        responses[status] = entry
+    if not responses:
+        # tests/hub/http/test_openapi_responses.py fails on this: every route says what it
+        # answers.
+        responses["default"] = {"description": "Not documented"}
+    refused = {"content": {JSON: {"schema": ref("Error")}}}
+    responses["4XX"] = {"description": "Refused: {error, message}", **refused}
+    responses["5XX"] = {"description": "Unavailable or failed: {error, message}", **refused}
     operation: dict[str, Any] = {
         "summary": route.summary,
         "tags": [route.tag],
         "x-evhub-role": str(route.role) if route.role is not None else "public",
-        "responses": {
-            "200": {"description": "OK"},
-            "4XX": {
-                "description": "Refused: {error, message}",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            },
-        },
+        "responses": responses,
     }
     if route.role is not None:
         operation["security"] = [{"session": [], "csrf": []}, {"bearer": []}]
     if parameters:
         operation["parameters"] = parameters
     if route.body:
-        operation["requestBody"] = {
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            key: {"type": "string", "description": kind}
-                            if kind not in ("object", "string")
-                            else {"type": kind}
-                            for key, kind in route.body.items()
-                        },
-                    }
-                }
-            }
+        # "*": any JSON object (an event's data), described by its text.
+        fields = {key: kind for key, kind in route.body.items() if key != "*"}
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": {
+                key: {"type": "string", "description": kind}
+                if kind not in ("object", "string")
+                else {"type": kind}
+                for key, kind in fields.items()
+            },
         }
+        if "*" in route.body:
+            schema["description"] = route.body["*"]
+        operation["requestBody"] = {"content": {JSON: {"schema": schema}}}
     return operation
 
 
@@ -80,13 +94,7 @@ def build_openapi(routes: list[Route]) -> dict[str, Any]:
                 "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
                 "bearer": {"type": "http", "scheme": "bearer"},
             },
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-                    "required": ["error", "message"],
-                }
-            },
+            "schemas": COMPONENTS,
         },
     }
 
@@ -95,12 +103,35 @@ async def openapi(request: web.Request) -> web.Response:
     """The OpenAPI document of this server."""
     views = extensions(request.app[KEY_HUB]).views
     added = [
-        Route(v.method, v.path, v.handler, v.role, v.summary, v.query, v.body, tag=v.domain)
+        Route(
+            v.method,
+            v.path,
+            v.handler,
+            v.role,
+            v.summary,
+            v.query,
+            v.body,
+            tag=v.domain,
+            responses=v.responses,
+        )
         for v in views
     ]
     return json_response(build_openapi([*request.app[KEY_ROUTES], *added]))
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/api/openapi.json", openapi, None, "This OpenAPI document"),
+    Route(
+        "GET",
+        "/api/openapi.json",
+        openapi,
+        None,
+        "This OpenAPI document",
+        responses=json_ok(
+            {
+                "type": "object",
+                "properties": {"openapi": {"type": "string"}, "paths": {"type": "object"}},
+                "required": ["openapi", "info", "paths", "components"],
+            }
+        ),
+    ),
 )

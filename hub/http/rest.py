@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import hdrs, web
 
@@ -11,7 +11,9 @@ from hub.auth import Role
 from hub.charger import ChargerCapability, get_charger, pending_chargers
 from hub.core import Hub
 from hub.history import history_of
+from hub.http import ha_api, logbook
 from hub.http.monitoring import parse_time
+from hub.http.schemas import BOOLEAN, STRING, array, json_ok, obj, ref
 from hub.http.service_call import call_service
 from hub.http.state_json import (
     STATES_QUERY,
@@ -325,6 +327,25 @@ async def get_audit(request: web.Request) -> web.Response:
     return json_response(rows)
 
 
+_STATES_RESPONSES: Final = {
+    **json_ok(
+        {
+            "oneOf": [
+                array(ref("State")),
+                obj(
+                    {
+                        "revision": STRING,
+                        "reset": BOOLEAN,
+                        "removed": array(STRING),
+                        "states": array(ref("State")),
+                    }
+                ),
+            ]
+        }
+    ),
+    "304": {},
+}
+
 ROUTES: tuple[Route, ...] = (
     Route(
         "GET",
@@ -334,8 +355,16 @@ ROUTES: tuple[Route, ...] = (
         "Every state, or those of a domain, entity or device; a page (limit, cursor); or "
         "those changed since an earlier answer's revision",
         query=STATES_QUERY,
+        responses=_STATES_RESPONSES,
     ),
-    Route("GET", "/api/states/{entity_id}", get_state, Role.VIEWER, "One state"),
+    Route(
+        "GET",
+        "/api/states/{entity_id}",
+        get_state,
+        Role.VIEWER,
+        "One state",
+        responses={**json_ok(ref("State")), "304": {}},
+    ),
     Route(
         "POST",
         "/api/services/{domain}/{service}",
@@ -343,8 +372,17 @@ ROUTES: tuple[Route, ...] = (
         Role.VIEWER,
         "Call a service (operator for charger/alert/automation, admin otherwise)",
         body={"data": "object", "target": "object"},
+        responses=json_ok(ref("ServiceResult")),
     ),
-    Route("GET", "/api/chargers", get_chargers, Role.VIEWER, "Every station", tag="chargers"),
+    Route(
+        "GET",
+        "/api/chargers",
+        get_chargers,
+        Role.VIEWER,
+        "Every station",
+        tag="chargers",
+        responses=json_ok(array(ref("Station"))),
+    ),
     Route(
         "GET",
         "/api/chargers/{device_id}",
@@ -352,6 +390,7 @@ ROUTES: tuple[Route, ...] = (
         Role.VIEWER,
         "One station",
         tag="chargers",
+        responses=json_ok(ref("Station")),
     ),
     Route(
         "GET",
@@ -360,6 +399,7 @@ ROUTES: tuple[Route, ...] = (
         Role.VIEWER,
         "Chargers awaiting approval",
         tag="chargers",
+        responses=json_ok(array(ref("PendingCharger"))),
     ),
     Route(
         "POST",
@@ -368,6 +408,7 @@ ROUTES: tuple[Route, ...] = (
         Role.OPERATOR,
         "Approve a pending charger",
         tag="chargers",
+        responses=json_ok(ref("ServiceResult")),
     ),
     Route(
         "POST",
@@ -376,6 +417,7 @@ ROUTES: tuple[Route, ...] = (
         Role.OPERATOR,
         "Reject a pending charger",
         tag="chargers",
+        responses=json_ok(ref("ServiceResult")),
     ),
     Route(
         "GET",
@@ -386,6 +428,7 @@ ROUTES: tuple[Route, ...] = (
         "time (since, until: ISO 8601)",
         query=("limit", "kind", "station", "source", "severity", "since", "until"),
         tag="security",
+        responses=json_ok(array(ref("SecurityEvent"))),
     ),
     Route(
         "GET",
@@ -395,5 +438,9 @@ ROUTES: tuple[Route, ...] = (
         "The audit log",
         query=("limit",),
         tag="security",
+        responses=json_ok(array(ref("AuditEntry"))),
     ),
+    # Home Assistant's REST API, as its users know it.
+    *ha_api.ROUTES,
+    *logbook.ROUTES,
 )

@@ -9,6 +9,7 @@ from hub.auth import Role, User
 from hub.core import Context, Hub
 from hub.exceptions import ForbiddenError
 from hub.redact import redact_text, secret_values
+from hub.registry import device_registry
 from hub.security import audit
 
 
@@ -21,8 +22,11 @@ def role_for_service(hub: Hub, domain: str, service: str) -> Role:
     return Role(hub.services.role(domain, service))
 
 
-def describe_target(target: Mapping[str, Any] | None, data: Mapping[str, Any]) -> str | None:
-    """A short text naming what a call acted on, for the audit log."""
+def describe_target(
+    target: Mapping[str, Any] | None, data: Mapping[str, Any], hub: Hub | None = None
+) -> str | None:
+    """A short text naming what a call acted on, for the audit log: a device's or entity's
+    name where the hub knows it (the ids stay in the entry's data), else key=id."""
     parts: list[str] = []
     for source in (target or {}, data):
         for key in ("device_id", "entity_id", "charge_point_id", "automation_id", "alert"):
@@ -30,8 +34,48 @@ def describe_target(target: Mapping[str, Any] | None, data: Mapping[str, Any]) -
             if value is None:
                 continue
             values = [value] if isinstance(value, str) else list(value)
-            parts.extend(f"{key}={v}" for v in values)
+            parts.extend(_name_of(hub, key, v) for v in values)
     return ", ".join(dict.fromkeys(parts)) or None
+
+
+def device_label(hub: Hub, device_id: str) -> str | None:
+    """A device's name for people: a port's with its station's ("Depot · Bay 1"), or None."""
+    devices = device_registry(hub)
+    device = devices.get(device_id)
+    if device is None or not device.name:
+        return None
+    station = devices.station_of(device_id)
+    if (
+        station is not None
+        and station.id != device.id
+        and station.name
+        and not device.name.startswith(station.name)
+    ):
+        return f"{station.name} · {device.name}"
+    return device.name
+
+
+def _name_of(hub: Hub | None, key: str, value: Any) -> str:
+    """A device's label, an entity's friendly name, or key=id where the hub knows no name."""
+    if hub is not None and isinstance(value, str):
+        if key == "device_id":
+            label = device_label(hub, value)
+            if label is not None:
+                return label
+        elif key == "entity_id":
+            state = hub.states.get(value)
+            name = state.attributes.get("friendly_name") if state is not None else None
+            if isinstance(name, str) and name:
+                return name
+    return f"{key}={value}"
+
+
+def audit_call_data(
+    target: Mapping[str, Any] | None, data: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """What a call's audit entry keeps of it: the target's ids and the data sent."""
+    merged = {**(target or {}), **data}
+    return merged or None
 
 
 async def call_service(
@@ -42,10 +86,17 @@ async def call_service(
     service: str,
     data: Mapping[str, Any],
     target: Mapping[str, Any] | None,
+    *,
+    target_name: str | None = None,
 ) -> Any:
-    """Check the role, call the service with the user's context, audit the outcome."""
+    """Check the role, call the service with the user's context, audit the outcome.
+
+    target_name names what the call acts on in the audit log when the caller knows it
+    better than the ids do (an alert's title); the data sent is kept, secrets redacted.
+    """
     action = f"{domain}.{service}"
-    described = describe_target(target, data)
+    described = target_name or describe_target(target, data, hub)
+    sent = audit_call_data(target, data)
     context = Context(user_id=user.id)
     needed = role_for_service(hub, domain, service)
     # An unknown service needs an admin: others learn nothing of what exists.
@@ -58,6 +109,8 @@ async def call_service(
             target=described,
             result="error: forbidden",
             context=context,
+            data=sent,
+            secret_paths=hub.services.secret_paths(domain, service),
         )
         raise ServiceForbiddenError(f"{action} needs the {needed} role; you are {user.role}")
     try:
@@ -73,7 +126,19 @@ async def call_service(
             target=described,
             result=redact_text(f"error: {err}", secrets),
             context=context,
+            data=sent,
+            secret_paths=hub.services.secret_paths(domain, service),
         )
         raise
-    audit(hub, action, user=user, source=source, target=described, result="ok", context=context)
+    audit(
+        hub,
+        action,
+        user=user,
+        source=source,
+        target=described,
+        result="ok",
+        context=context,
+        data=sent,
+        secret_paths=hub.services.secret_paths(domain, service),
+    )
     return result

@@ -62,5 +62,18 @@ async def frontend(request: web.Request) -> web.StreamResponse:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/{tail:.*}", frontend, None, "The web interface", tag="frontend"),
+    Route(
+        "GET",
+        "/{tail:.*}",
+        frontend,
+        None,
+        "The web interface",
+        tag="frontend",
+        # A file of the built frontend (index.html for a client-side route); 503 with a page
+        # saying how to build it when it is not built.
+        responses={
+            "200": {"text/html": {"type": "string"}, "*/*": {}},
+            "503": {"text/html": {"type": "string"}},
+        },
+    ),
 )

@@ -70,6 +70,9 @@ class Route:
     query: tuple[str, ...] = ()
     body: Mapping[str, str] = field(default_factory=dict)
     tag: str = "core"
+    # What a success answers, for the OpenAPI description: status -> {media type: JSON
+    # Schema}; {} for no body (204, 101). hub.http.schemas builds them.
+    responses: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 class ApiError(web.HTTPException):

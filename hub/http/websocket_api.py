@@ -16,6 +16,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import orjson
+import voluptuous as vol
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from hub import __version__
@@ -39,11 +40,23 @@ from hub.const import (
     EVENT_STATE_REPORTED,
     MATCH_ALL,
 )
-from hub.core import Event, State, Unsubscribe
-from hub.exceptions import HubError
+from hub.core import Context, Event, State, Unsubscribe
+from hub.exceptions import HubError, TemplateError
 from hub.http.extensions import extensions
 from hub.http.service_call import call_service
-from hub.http.view import KEY_HUB, REQ_SESSION, REQ_USER, Route, _error_for, dumps, remote
+from hub.http.template_render import TEMPLATE_ROLE, Rendered, render_tracked
+from hub.http.triggers import trigger_platform
+from hub.http.view import (
+    KEY_HUB,
+    REQ_SESSION,
+    REQ_USER,
+    Route,
+    _error_for,
+    dumps,
+    humanize,
+    remote,
+)
+from hub.registry import DeviceKind, device_registry, entity_registry
 from hub.security import EVENT_SECURITY, public_event
 
 _LOGGER = logging.getLogger(__name__)
@@ -53,6 +66,9 @@ AUTH_TIMEOUT: Final = 10.0
 MAX_QUEUED: Final = 4096
 MAX_MESSAGE: Final = 1024 * 1024
 CLOSE_REVOKED: Final = b"credentials revoked or rights changed; authenticate again"
+# A subscribed template that reads the time is rendered again this often (seconds).
+TEMPLATE_TIME_INTERVAL: Final = 60.0
+MAX_TRIGGERS: Final = 20
 
 # Who may subscribe to which event type. Anything not listed (call_service, audit_entry,
 # integration events, MATCH_ALL...) needs an admin: service data, vendor payloads and
@@ -77,6 +93,7 @@ EVENT_ROLES: Final[Mapping[str, Role]] = {
     "alert_resolved": Role.VIEWER,
     "uptime_updated": Role.VIEWER,
     "automation_triggered": Role.VIEWER,
+    "automation_run_finished": Role.VIEWER,
     "persistent_notifications_updated": Role.VIEWER,
 }
 
@@ -409,6 +426,259 @@ def _call_service(conn: Connection, msg_id: int, msg: dict[str, Any]) -> Corouti
     return run()
 
 
+# Home Assistant's commands, as its users know them ----------------------------------------
+
+
+def _needs(conn: Connection, role: Role, command: str) -> None:
+    if not conn.user.role.allows(role):
+        raise CommandError(
+            "forbidden", f"{command} needs the {role} role; you are {conn.user.role}"
+        )
+
+
+def _get_config(conn: Connection, msg_id: int, msg: dict[str, Any]) -> None:
+    from hub.http.ha_api import config_json
+
+    conn.result(msg_id, config_json(conn.hub))
+
+
+def _get_services(conn: Connection, msg_id: int, msg: dict[str, Any]) -> None:
+    from hub.http.ha_api import services_json
+
+    conn.result(msg_id, services_json(conn.hub))
+
+
+def _current_user(conn: Connection, msg_id: int, msg: dict[str, Any]) -> None:
+    user = conn.user
+    conn.result(
+        msg_id,
+        {
+            **user.as_public(),
+            "name": user.username,
+            "is_admin": user.role is Role.ADMIN,
+            "credential": conn.credential[0],
+        },
+    )
+
+
+def _device_registry(conn: Connection, msg_id: int, msg: dict[str, Any]) -> None:
+    devices = sorted(device_registry(conn.hub).devices(), key=lambda d: d.id)
+    conn.result(msg_id, [device.as_dict() for device in devices])
+
+
+def _entity_registry(conn: Connection, msg_id: int, msg: dict[str, Any]) -> None:
+    entries = sorted(entity_registry(conn.hub).entities(), key=lambda e: e.entity_id)
+    conn.result(msg_id, [entry.as_dict() for entry in entries])
+
+
+def _site_registry(conn: Connection, msg_id: int, msg: dict[str, Any]) -> None:
+    devices = device_registry(conn.hub)
+    sites = sorted(devices.devices(kind=DeviceKind.SITE), key=lambda d: ((d.name or ""), d.id))
+    conn.result(
+        msg_id,
+        [
+            {
+                "site_id": site.id,
+                "name": site.name,
+                "integration": site.integration,
+                "station_ids": sorted(
+                    d.id for d in devices.descendants(site.id) if d.kind is DeviceKind.STATION
+                ),
+            }
+            for site in sites
+        ],
+    )
+
+
+def _optional_dict(msg: dict[str, Any], key: str) -> dict[str, Any]:
+    value = msg.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise CommandError("invalid_format", f"{key} must be an object")
+    return value
+
+
+def _render_template(conn: Connection, msg_id: int, msg: dict[str, Any]) -> None:
+    """Render a template now and again whenever an entity it read changes (or, if it reads
+    the time, every minute); an event is sent when the text changes."""
+    _needs(conn, TEMPLATE_ROLE, "render_template")
+    source = msg.get("template")
+    if not isinstance(source, str):
+        raise CommandError("invalid_format", "template must be a string")
+    variables = _optional_dict(msg, "variables")
+    report_errors = msg.get("report_errors", False)
+    if not isinstance(report_errors, bool):
+        raise CommandError("invalid_format", "report_errors must be true or false")
+    try:
+        first = render_tracked(conn.hub, source, variables)
+    except TemplateError as err:
+        raise CommandError("template_error", str(err)) from None
+    conn.subscriptions[msg_id] = _TemplateSubscription(
+        conn, msg_id, source, variables, report_errors, first
+    ).stop
+    conn.result(msg_id)
+    conn.send({"id": msg_id, "type": "event", "event": _template_event(first)})
+
+
+def _template_event(rendered: Rendered) -> dict[str, Any]:
+    return {
+        "result": rendered.text,
+        "listeners": {
+            "all": False,
+            "domains": [],
+            "entities": sorted(rendered.entities),
+            "time": rendered.uses_time,
+        },
+    }
+
+
+class _TemplateSubscription:
+    """Re-renders a subscribed template when what it read changes; at most once per loop turn."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        msg_id: int,
+        source: str,
+        variables: dict[str, Any],
+        report_errors: bool,
+        first: Rendered,
+    ) -> None:
+        self.conn = conn
+        self.msg_id = msg_id
+        self.source = source
+        self.variables = variables
+        self.report_errors = report_errors
+        self.last: str | None = first.text
+        self.entities: frozenset[str] = frozenset()
+        self._unwatch: Unsubscribe | None = None
+        self._pending: asyncio.Handle | None = None
+        self._timer: Timer | None = None
+        self._stopped = False
+        self.uses_time = first.uses_time
+        self._track(first)
+
+    def _track(self, rendered: Rendered) -> None:
+        if rendered.entities != self.entities:
+            if self._unwatch is not None:
+                self._unwatch()
+                self._unwatch = None
+            self.entities = rendered.entities
+            if self.entities:
+                self._unwatch = self.conn.hub.states.watch(self.entities, self._changed)
+        self._arm()
+
+    def _arm(self) -> None:
+        if self.uses_time and self._timer is None and not self._stopped:
+            self._timer = clock(self.conn.hub).call_later(TEMPLATE_TIME_INTERVAL, self._tick)
+
+    def _changed(self, *_args: Any) -> None:
+        if self._pending is None and not self._stopped:
+            self._pending = asyncio.get_running_loop().call_soon(self._render)
+
+    def _tick(self) -> None:
+        self._timer = None
+        self._render()
+
+    def _render(self) -> None:
+        self._pending = None
+        if self._stopped:
+            return
+        try:
+            rendered = render_tracked(self.conn.hub, self.source, self.variables)
+        except TemplateError as err:
+            if self.report_errors:
+                event = {"error": str(err), "level": "ERROR"}
+                self.conn.send({"id": self.msg_id, "type": "event", "event": event})
+            else:
+                _LOGGER.warning("Subscribed template of %s: %s", self.conn.user.username, err)
+            self.last = None
+            self._arm()
+            return
+        self._track(rendered)
+        if rendered.text != self.last:
+            self.last = rendered.text
+            self.conn.send({"id": self.msg_id, "type": "event", "event": _template_event(rendered)})
+
+    def stop(self) -> None:
+        """Stop watching and forget pending renders."""
+        self._stopped = True
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def _subscribe_trigger(conn: Connection, msg_id: int, msg: dict[str, Any]) -> None:
+    """Send an event each time an automation trigger fires, until unsubscribed."""
+    platform = trigger_platform(conn.hub)
+    if platform is None:
+        raise CommandError("unavailable", "automations are not running: no triggers to attach")
+    raw = msg.get("trigger")
+    specs = raw if isinstance(raw, list) else [raw]
+    if not specs or len(specs) > MAX_TRIGGERS:
+        raise CommandError("invalid_format", f"give 1 to {MAX_TRIGGERS} triggers")
+    variables = _optional_dict(msg, "variables")
+    checked: list[dict[str, Any]] = []
+    for index, spec in enumerate(specs):
+        try:
+            trigger = platform.validate(spec)
+        except vol.Invalid as err:
+            where = f"trigger {index}: " if len(specs) > 1 else ""
+            raise CommandError("invalid_format", where + humanize(err)) from None
+        if trigger.get("trigger") == "template":
+            _needs(conn, TEMPLATE_ROLE, "a template trigger")
+        if trigger.get("trigger") == "event":
+            # The event trigger reaches any event type: the same roles as subscribe_events.
+            needed = event_role(str(trigger.get("event_type")))
+            if not conn.user.role.allows(needed):
+                raise CommandError(
+                    "forbidden",
+                    f"a trigger on {trigger.get('event_type')} events needs the {needed} role",
+                )
+        checked.append(trigger)
+    private = conn.user.role.allows(Role.ADMIN)
+
+    def fired(data: dict[str, Any], context: Context | None) -> None:
+        event = data.get("event")
+        if not private and isinstance(event, Event) and event.event_type == EVENT_SECURITY:
+            body = event.as_dict()
+            data = {**data, "event": {**body, "data": public_event(body["data"])}}
+        conn.send(
+            {
+                "id": msg_id,
+                "type": "event",
+                "event": {
+                    "variables": {"trigger": data},
+                    "context": context.as_dict() if context is not None else None,
+                },
+            }
+        )
+
+    detachers: list[Unsubscribe] = []
+    try:
+        for trigger in checked:
+            detachers.append(platform.attach(conn.hub, trigger, fired, variables))
+    except Exception as err:
+        for detach in detachers:
+            detach()
+        raise CommandError("invalid_format", f"the trigger cannot be attached: {err}") from None
+
+    def detach_all() -> None:
+        for detach in detachers:
+            detach()
+        detachers.clear()
+
+    conn.subscriptions[msg_id] = detach_all
+    conn.result(msg_id)
+
+
 COMMANDS: Final[dict[str, Callable[[Connection, int, dict[str, Any]], Any]]] = {
     "ping": _ping,
     "get_states": _get_states,
@@ -416,6 +686,14 @@ COMMANDS: Final[dict[str, Callable[[Connection, int, dict[str, Any]], Any]]] = {
     "subscribe_events": _subscribe_events,
     "unsubscribe_events": _unsubscribe_events,
     "call_service": _call_service,
+    "get_config": _get_config,
+    "get_services": _get_services,
+    "auth/current_user": _current_user,
+    "render_template": _render_template,
+    "subscribe_trigger": _subscribe_trigger,
+    "config/device_registry/list": _device_registry,
+    "config/entity_registry/list": _entity_registry,
+    "config/site_registry/list": _site_registry,
 }
 
 
@@ -515,5 +793,12 @@ async def close_all(app: web.Application) -> None:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/api/websocket", websocket, None, "The WebSocket API (auth in the socket)"),
+    Route(
+        "GET",
+        "/api/websocket",
+        websocket,
+        None,
+        "The WebSocket API (auth in the socket)",
+        responses={"101": {}},
+    ),
 )

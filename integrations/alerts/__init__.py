@@ -801,5 +801,6 @@ def evhub_integration() -> Integration:
         version=__version__,
         setup=async_setup,
         config_schema=CONFIG_SCHEMA,
+        services=lambda _config: (f"{SERVICE_DOMAIN}.*",),
         infrastructure=True,
     )

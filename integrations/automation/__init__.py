@@ -20,19 +20,29 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 import voluptuous as vol
 
 from hub.auth import Role
 from hub.clock import clock
+from hub.config import ServiceCallSite, each_item, find_line
 from hub.core import Context, Hub, HubKey, ServiceCall, Unsubscribe, new_id
 from hub.hookspecs import hookimpl
+from hub.http.triggers import TriggerPlatform, provide_triggers
 from hub.origins import set_origin
 from hub.plugins import Integration, SetupContext
 from hub.template import render_complex
-from integrations.automation.actions import Runner, StopRun, Trace, _validate_sequence
+from integrations.automation.actions import (
+    ActionFailed,
+    Runner,
+    StopRun,
+    Trace,
+    _validate_sequence,
+    service_calls,
+    templates,
+)
 from integrations.automation.cli import evhub_cli_commands as evhub_cli_commands  # the CLI hook
 from integrations.automation.conditions import check, validate_condition
 from integrations.automation.triggers import attach_trigger, validate_trigger
@@ -46,6 +56,11 @@ DATA: Final[HubKey[AutomationManager]] = HubKey("automation.manager")
 # A run's context is marked with this origin and the automation's id (hub.origins).
 ORIGIN_PREFIX: Final = "automation:"
 TRACES_KEPT = 5
+# Fired when a run ends, whatever its outcome (finished, error, stopped, condition_failed,
+# cancelled): the dashboard's list marks an automation whose last run failed.
+EVENT_AUTOMATION_RUN_FINISHED: Final = "automation_run_finished"
+# What set-up registers in SERVICE_DOMAIN (Integration.services).
+SERVICES: Final = ("reload", "turn_on", "turn_off", "trigger")
 MODES = ("single", "restart", "queued", "parallel")
 
 
@@ -63,10 +78,10 @@ AUTOMATION_SCHEMA = vol.Schema(
         vol.Optional("enabled", default=True): bool,
         vol.Optional("mode", default="single"): vol.In(MODES),
         vol.Optional("max", default=10): vol.All(int, vol.Range(min=1, max=1000)),
-        vol.Required("triggers"): vol.All(_listify, vol.Length(min=1), [validate_trigger]),
-        vol.Optional("conditions", default=[]): vol.All(_listify, [validate_condition]),
+        vol.Required("triggers"): vol.All(_listify, vol.Length(min=1), each_item(validate_trigger)),
+        vol.Optional("conditions", default=[]): vol.All(_listify, each_item(validate_condition)),
         vol.Required("actions"): _validate_sequence,
-        vol.Optional("variables", default={}): dict,
+        vol.Optional("variables", default={}): vol.All(dict, templates),
     }
 )
 
@@ -181,7 +196,10 @@ class Automation:
             raise
         except Exception as err:
             trace.outcome = "error"
-            trace.error = f"{type(err).__name__}: {err}"
+            # A failed action says what failed itself ("notify.ops failed: ...").
+            trace.error = (
+                str(err) if isinstance(err, ActionFailed) else f"{type(err).__name__}: {err}"
+            )
             _LOGGER.error("Automation %s failed: %s", self.id, trace.error)
         finally:
             forget_origin()
@@ -189,6 +207,17 @@ class Automation:
             manager = self.hub.data.get(DATA)
             if manager is not None:
                 manager.save_traces()
+            self.hub.bus.fire(
+                EVENT_AUTOMATION_RUN_FINISHED,
+                {
+                    "automation_id": self.id,
+                    "alias": self.alias,
+                    "run_id": trace.run_id,
+                    "outcome": trace.outcome,
+                    "error": trace.error,
+                },
+                run_context,
+            )
         return trace
 
 
@@ -216,13 +245,35 @@ class AutomationManager:
         )
 
     async def load(self, configs: list[dict[str, Any]]) -> None:
-        """Replace every automation by the given validated configs."""
+        """Replace every automation by the given validated configs (their traces stay)."""
         for automation in self.automations.values():
             await automation.detach()
+        previous = self.automations
         self.automations = {config["id"]: Automation(self.hub, config) for config in configs}
+        for automation_id, automation in self.automations.items():
+            if automation_id in previous:
+                automation.traces.extend(previous[automation_id].traces)
+                automation.last_triggered = previous[automation_id].last_triggered
         for automation in self.automations.values():
             automation.attach()
         _LOGGER.info("Loaded %d automation(s)", len(self.automations))
+
+    async def load_traces(self) -> None:
+        """Give the automations the runs saved before the hub last stopped."""
+        stored = await self.store.load() or {}
+        for automation_id, runs in stored.items():
+            automation = self.automations.get(automation_id)
+            if automation is None or not isinstance(runs, list):
+                continue
+            for raw in runs:
+                try:
+                    trace = Trace.from_dict(raw)
+                except (KeyError, TypeError, ValueError, AttributeError) as err:
+                    _LOGGER.warning("Skipping a saved trace of %s: %s", automation_id, err)
+                    continue
+                automation.traces.append(trace)
+            if automation.traces:
+                automation.last_triggered = max(t.started for t in automation.traces)
 
     def get(self, automation_id: str) -> Automation:
         """Return an automation or raise a clear error."""
@@ -274,6 +325,20 @@ def validate_each(raw: list[Any], log: bool = True) -> tuple[list[dict[str, Any]
     return valid, errors
 
 
+def automation_service_calls(raw: Any) -> Iterator[ServiceCallSite]:
+    """The services the automations of a loaded section call, each where it is written."""
+    items = _config_mapping(raw)
+    if not isinstance(items, list):
+        return
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            continue
+        # An invalid automation's calls too: one round of check-config shows everything.
+        for service, path in service_calls(item.get("actions"), [index, "actions"]):
+            file, line = find_line(items, path)
+            yield ServiceCallSite(service, file, line, (f"{DOMAIN}[{index}]", *path[1:]))
+
+
 async def async_setup(ctx: SetupContext) -> bool:
     """Load the automations and register the automation.* services."""
     hub, config = ctx.hub, ctx.config
@@ -283,6 +348,7 @@ async def async_setup(ctx: SetupContext) -> bool:
     # Start-up has reported the errors already (hub.bootstrap).
     valid, _errors = validate_each(config, log=False)
     await manager.load(valid)
+    await manager.load_traces()
 
     async def reload(call: ServiceCall) -> dict[str, Any]:
         return {"automations": await _reload(hub, manager)}
@@ -322,6 +388,8 @@ async def async_setup(ctx: SetupContext) -> bool:
         domain=SERVICE_DOMAIN,
     )
     register_views(ctx, manager, SERVICE_DOMAIN)
+    # The WebSocket API's subscribe_trigger uses the same triggers (hub.http.triggers).
+    ctx.on_unload(provide_triggers(hub, TriggerPlatform(validate_trigger, attach_trigger)))
     return True
 
 
@@ -358,6 +426,8 @@ def evhub_integration() -> Integration:
         # Each automation is validated on its own at set-up, so one bad one skips only itself.
         config_schema=vol.All(_config_mapping, list),
         config_errors=lambda raw: validate_each(raw, log=False)[1],
+        services=lambda _config: [f"{SERVICE_DOMAIN}.{service}" for service in SERVICES],
+        service_calls=automation_service_calls,
         infrastructure=True,
     )
 

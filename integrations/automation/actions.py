@@ -4,21 +4,71 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import voluptuous as vol
 
 from hub.clock import clock
+from hub.config import (
+    UnknownKeyInvalid,
+    did_you_mean,
+    duration,
+    each_item,
+    validate_with_hints,
+)
 from hub.core import Context, Hub, State
+from hub.exceptions import HubError
+from hub.notify import DOMAIN as NOTIFY_DOMAIN
+from hub.notify import delivery_error
+from hub.template import syntax_error, valid_template
 from integrations.automation.conditions import check, validate_condition
-from integrations.automation.triggers import duration
 
 _LOGGER = logging.getLogger(__name__)
 
-_SERVICE = vol.Match(r"^[a-z0-9_]+\.[a-z0-9_]+$")
+_SERVICE_NAME = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+$")
+_SERVICE = vol.Match(_SERVICE_NAME)
+# What a step's key says it does; the first of these it has decides.
+KINDS = (
+    "action",
+    "delay",
+    "event",
+    "stop",
+    "log",
+    "condition",
+    "wait_template",
+    "wait_for_trigger",
+    "repeat",
+    "variables",
+    "if",
+    "choose",
+)
+# Home Assistant's older name of an action step's key.
+_LEGACY_ACTION = "service"
+
+
+def templates(value: Any) -> Any:
+    """Voluptuous validator: every template among value's strings (nested too) compiles."""
+    errors = list(_template_errors(value, []))
+    if errors:
+        raise vol.MultipleInvalid(errors)
+    return value
+
+
+def _template_errors(value: Any, path: list[Any]) -> Iterator[vol.Invalid]:
+    if isinstance(value, str):
+        problem = syntax_error(value)
+        if problem is not None:
+            yield vol.Invalid(problem, path=path)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _template_errors(item, [*path, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _template_errors(item, [*path, index])
 
 
 def _validate_sequence(value: Any) -> list[dict[str, Any]]:
@@ -26,7 +76,15 @@ def _validate_sequence(value: Any) -> list[dict[str, Any]]:
         value = [value]
     if not isinstance(value, list):
         raise vol.Invalid("expected a list of actions")
-    return [validate_action(step) for step in value]
+    return _each_action(value)
+
+
+def _conditions(value: Any) -> list[dict[str, Any]]:
+    """One condition or a list of them, each validated."""
+    checked: list[dict[str, Any]] = each_item(validate_condition)(
+        [value] if isinstance(value, dict) else value
+    )
+    return checked
 
 
 def validate_action(value: Any) -> dict[str, Any]:
@@ -34,6 +92,8 @@ def validate_action(value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise vol.Invalid("an action must be a mapping")
     step = dict(value)
+    if _LEGACY_ACTION in step and "action" not in step:
+        step = {("action" if key == _LEGACY_ACTION else key): item for key, item in step.items()}
     base: dict[Any, Any] = {
         vol.Optional("alias"): str,
         vol.Optional("enabled", default=True): bool,
@@ -44,8 +104,8 @@ def validate_action(value: Any) -> dict[str, Any]:
             {
                 **base,
                 vol.Required("action"): _SERVICE,
-                vol.Optional("target", default={}): dict,
-                vol.Optional("data", default={}): dict,
+                vol.Optional("target", default={}): vol.All(dict, templates),
+                vol.Optional("data", default={}): vol.All(dict, templates),
                 vol.Optional("continue_on_error", default=False): bool,
             }
         )
@@ -53,7 +113,11 @@ def validate_action(value: Any) -> dict[str, Any]:
         schema = vol.Schema({**base, vol.Required("delay"): duration})
     elif "event" in step:
         schema = vol.Schema(
-            {**base, vol.Required("event"): str, vol.Optional("event_data", default={}): dict}
+            {
+                **base,
+                vol.Required("event"): str,
+                vol.Optional("event_data", default={}): vol.All(dict, templates),
+            }
         )
     elif "stop" in step:
         schema = vol.Schema({**base, vol.Required("stop"): str, vol.Optional("error"): bool})
@@ -61,7 +125,7 @@ def validate_action(value: Any) -> dict[str, Any]:
         schema = vol.Schema(
             {
                 **base,
-                vol.Required("log"): str,
+                vol.Required("log"): vol.All(str, valid_template),
                 vol.Optional("level", default="info"): vol.In(
                     ["debug", "info", "warning", "error"]
                 ),
@@ -74,7 +138,7 @@ def validate_action(value: Any) -> dict[str, Any]:
         schema = vol.Schema(
             {
                 **base,
-                vol.Required("wait_template"): str,
+                vol.Required("wait_template"): valid_template,
                 vol.Optional("timeout"): duration,
                 vol.Optional("continue_on_timeout", default=True): bool,
             }
@@ -88,18 +152,14 @@ def validate_action(value: Any) -> dict[str, Any]:
                 vol.Required("wait_for_trigger"): vol.All(
                     vol.Any(dict, list),
                     lambda v: [v] if isinstance(v, dict) else v,
-                    [validate_trigger],
+                    each_item(validate_trigger),
                 ),
                 vol.Optional("timeout"): duration,
                 vol.Optional("continue_on_timeout", default=True): bool,
             }
         )
     elif "repeat" in step:
-        conditions = vol.All(
-            vol.Any(dict, list),
-            lambda v: [v] if isinstance(v, dict) else v,
-            [validate_condition],
-        )
+        conditions = vol.All(vol.Any(dict, list), _conditions)
         schema = vol.Schema(
             {
                 **base,
@@ -108,7 +168,7 @@ def validate_action(value: Any) -> dict[str, Any]:
                         vol.Exclusive("count", "kind"): vol.All(int, vol.Range(min=0, max=10_000)),
                         vol.Exclusive("while", "kind"): conditions,
                         vol.Exclusive("until", "kind"): conditions,
-                        vol.Exclusive("for_each", "kind"): list,
+                        vol.Exclusive("for_each", "kind"): vol.All(list, templates),
                         vol.Required("sequence"): _validate_sequence,
                     },
                     _one_repeat_kind,
@@ -116,16 +176,12 @@ def validate_action(value: Any) -> dict[str, Any]:
             }
         )
     elif "variables" in step:
-        schema = vol.Schema({**base, vol.Required("variables"): dict})
+        schema = vol.Schema({**base, vol.Required("variables"): vol.All(dict, templates)})
     elif "if" in step:
         schema = vol.Schema(
             {
                 **base,
-                vol.Required("if"): vol.All(
-                    vol.Any(dict, list),
-                    lambda v: [v] if isinstance(v, dict) else v,
-                    [validate_condition],
-                ),
+                vol.Required("if"): vol.All(vol.Any(dict, list), _conditions),
                 vol.Required("then"): _validate_sequence,
                 vol.Optional("else", default=[]): _validate_sequence,
             }
@@ -133,28 +189,60 @@ def validate_action(value: Any) -> dict[str, Any]:
     elif "choose" in step:
         option = vol.Schema(
             {
-                vol.Required("conditions"): vol.All(
-                    vol.Any(dict, list),
-                    lambda v: [v] if isinstance(v, dict) else v,
-                    [validate_condition],
-                ),
+                vol.Required("conditions"): vol.All(vol.Any(dict, list), _conditions),
                 vol.Required("sequence"): _validate_sequence,
             }
         )
         schema = vol.Schema(
             {
                 **base,
-                vol.Required("choose"): [option],
+                vol.Required("choose"): each_item(option),
                 vol.Optional("default", default=[]): _validate_sequence,
             }
         )
     else:
-        raise vol.Invalid(
-            "unknown action: expected one of action, delay, event, stop, log, condition, "
-            "variables, if, choose, wait_template, wait_for_trigger, repeat"
-        )
-    result: dict[str, Any] = schema(step)
+        raise _unknown_step(step, base)
+    result: dict[str, Any] = validate_with_hints(schema, step)
     return result
+
+
+def _unknown_step(step: dict[str, Any], base: dict[Any, Any]) -> vol.Invalid:
+    """Say a step does nothing known, with the kind a misspelled key may have meant."""
+    message = f"unknown action: expected a step with one of {', '.join(KINDS)}"
+    common = {str(key) for key in base}
+    for key in step:
+        close = did_you_mean(key, [*KINDS, _LEGACY_ACTION])
+        if str(key) not in common and close is not None:
+            return UnknownKeyInvalid(f"{message}; did you mean '{close}'?", [key], meant=close)
+    return vol.Invalid(message)
+
+
+def service_calls(steps: Any, path: list[Any]) -> Iterator[tuple[str, list[Any]]]:
+    """Yield each service a loaded (valid) action sequence calls, nested ones too, with the
+    path to the key that names it (path: the sequence's own)."""
+    single = isinstance(steps, Mapping)
+    for index, step in enumerate([steps] if single else steps if isinstance(steps, list) else []):
+        here = path if single else [*path, index]
+        if not isinstance(step, Mapping):
+            continue
+        for key in ("action", _LEGACY_ACTION):
+            name = step.get(key)
+            if isinstance(name, str) and _SERVICE_NAME.match(name):
+                yield name, [*here, key]
+                break
+        for key in ("then", "else", "default"):
+            yield from service_calls(step.get(key), [*here, key])
+        options = step.get("choose")
+        for number, option in enumerate(options if isinstance(options, list) else []):
+            if isinstance(option, Mapping):
+                found = option.get("sequence")
+                yield from service_calls(found, [*here, "choose", number, "sequence"])
+        repeat = step.get("repeat")
+        if isinstance(repeat, Mapping):
+            yield from service_calls(repeat.get("sequence"), [*here, "repeat", "sequence"])
+
+
+_each_action = each_item(validate_action)
 
 
 def _one_repeat_kind(value: dict[str, Any]) -> dict[str, Any]:
@@ -165,6 +253,14 @@ def _one_repeat_kind(value: dict[str, Any]) -> dict[str, Any]:
 
 # A while/until loop stops here even if its condition never changes.
 MAX_REPEAT = 10_000
+
+
+class ActionFailed(HubError):
+    """A service answered that it did not do what was asked: a notification not delivered."""
+
+    def __init__(self, message: str, result: Any) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 # Control flow, not an error: deliberately not a HubError.
@@ -199,6 +295,19 @@ class TraceStep:
             "error": self.error,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TraceStep:
+        """Build a step from its as_dict form; raises KeyError, TypeError, ValueError."""
+        error = data.get("error")
+        return cls(
+            path=str(data["path"]),
+            kind=str(data["kind"]),
+            started=float(data["started"]),
+            duration=float(data.get("duration") or 0.0),
+            result=data.get("result"),
+            error=None if error is None else str(error),
+        )
+
 
 @dataclass(slots=True)
 class Trace:
@@ -227,6 +336,24 @@ class Trace:
             "conditions": self.conditions,
             "steps": [step.as_dict() for step in self.steps],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Trace:
+        """Build a trace from its as_dict form (a saved run); raises KeyError, TypeError,
+        ValueError."""
+        finished, error = data.get("finished"), data.get("error")
+        trigger = data.get("trigger") or {}
+        return cls(
+            automation_id=str(data["automation_id"]),
+            run_id=str(data["run_id"]),
+            trigger=dict(trigger) if isinstance(trigger, Mapping) else {},
+            started=float(data["started"]),
+            conditions=[dict(c) for c in data.get("conditions") or ()],
+            steps=[TraceStep.from_dict(step) for step in data.get("steps") or ()],
+            finished=None if finished is None else float(finished),
+            outcome=str(data.get("outcome") or "unknown"),
+            error=None if error is None else str(error),
+        )
 
 
 def _plain(value: Any) -> Any:
@@ -372,6 +499,12 @@ class Runner:
             record.result = await self._do(kind, step, path)
         except StopRun:
             raise
+        except ActionFailed as err:
+            # The step failed, with what the service answered (the failed delivery's id).
+            record.result = err.result
+            record.error = str(err)
+            if not step.get("continue_on_error"):
+                raise
         except Exception as err:
             record.error = f"{type(err).__name__}: {err}"
             if not (kind == "action" and step.get("continue_on_error")):
@@ -389,6 +522,10 @@ class Runner:
             result = await hub.services.call(
                 domain, service, data, target or None, self.context.child()
             )
+            if domain == NOTIFY_DOMAIN:
+                failure = delivery_error(result)
+                if failure is not None:
+                    raise ActionFailed(f"{step['action']} failed: {failure}", _plain(result))
             return _plain(result)
         if kind == "delay":
             await clock(hub).sleep(step["delay"])

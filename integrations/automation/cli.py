@@ -1,4 +1,8 @@
-"""``evhub automation trace``: the saved runs of an automation, read from a config dir."""
+"""``evhub automation list`` and ``evhub automation trace``, read from a config dir.
+
+Both read the configuration and the traces the hub saved (``.storage/automation.traces``,
+written a few seconds after a run), so they work whether the hub runs or not.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from hub.commands import CliCommands, add_config_argument
 from hub.hookspecs import hookimpl
@@ -25,6 +30,15 @@ def evhub_cli_commands(commands: CliCommands) -> None:
     trace.add_argument("automation_id")
     add_config_argument(trace)
     trace.add_argument("--json", action="store_true", help="print the traces as JSON")
+    listing = commands.add(
+        "list",
+        "list the configured automations with their last run",
+        lambda args: cmd_automation_list(args.config, args.json),
+        group="automation",
+        group_help="inspect automations",
+    )
+    add_config_argument(listing)
+    listing.add_argument("--json", action="store_true", help="print the automations as JSON")
 
 
 def _run_trace(args: argparse.Namespace) -> int:
@@ -56,3 +70,85 @@ def cmd_automation_trace(config_dir: Path, automation_id: str, as_json: bool) ->
             outcome = f"error {step['error']}" if step["error"] else f"-> {step['result']}"
             print(f"  {step['path']} {step['kind']} {outcome}")
     return 0
+
+
+def _last_run(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The newest saved run, with its error (the run's, or the first failed step's)."""
+    if not runs:
+        return None
+    run = max(runs, key=lambda r: r.get("started") or 0.0)
+    error = run.get("error") or next(
+        (step["error"] for step in run.get("steps", []) if step.get("error")), None
+    )
+    return {"started": run.get("started"), "outcome": run.get("outcome"), "error": error}
+
+
+def automation_rows(config_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The configured automations with their last saved run, and the configuration errors."""
+    from hub.config import load_config_file
+    from hub.const import CONFIG_FILE
+    from integrations.automation import DOMAIN, _config_mapping, read_traces, validate_each
+
+    if not (config_dir / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"no {CONFIG_FILE} in {config_dir}")
+    raw = load_config_file(config_dir)
+    section = _config_mapping(raw.get(DOMAIN) if isinstance(raw, dict) else None)
+    if section is None or section is False:
+        section = []
+    if not isinstance(section, list):
+        return [], [f"{CONFIG_FILE}: {DOMAIN}: expected a list of automations"]
+    valid, errors = validate_each(section, log=False)
+    rows = []
+    for config in valid:
+        rows.append(
+            {
+                "id": config["id"],
+                "alias": config.get("alias") or config["id"],
+                "enabled": config["enabled"],
+                "mode": config["mode"],
+                "last_run": _last_run(read_traces(config_dir, config["id"])),
+            }
+        )
+    return rows, [str(error) for error in errors]
+
+
+def cmd_automation_list(config_dir: Path, as_json: bool) -> int:
+    """Print the automations: id, alias, enabled, last run and its error; 1 on config errors."""
+    from hub.config import ConfigError
+
+    try:
+        rows, errors = automation_rows(config_dir)
+    except (ConfigError, OSError, ValueError) as err:
+        print(f"evhub: {err}", file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    elif not rows and not errors:
+        print("no automations configured")
+    elif rows:
+        table = [("ID", "ALIAS", "ENABLED", "LAST RUN", "RESULT", "ERROR")]
+        for row in rows:
+            last = row["last_run"] or {}
+            started = last.get("started")
+            table.append(
+                (
+                    row["id"],
+                    _printable(row["alias"]),
+                    "yes" if row["enabled"] else "no",
+                    datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds")
+                    if started
+                    else "never",
+                    str(last.get("outcome") or "-"),
+                    _printable(str(last.get("error") or "")),
+                )
+            )
+        widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+        for line in table:
+            print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

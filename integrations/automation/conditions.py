@@ -8,12 +8,15 @@ from typing import Any
 import voluptuous as vol
 
 from hub.clock import clock
+from hub.config import did_you_mean, duration, each_item, validate_with_hints
 from hub.core import Hub
+from hub.template import valid_template
 
 Check = Callable[[Hub, dict[str, Any]], bool]
 
 _ENTITY_IDS = vol.All(vol.Any(str, [str]), lambda v: [v] if isinstance(v, str) else list(v))
 _WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_GROUPS = ("and", "or", "not")
 
 
 def _time_of_day(value: Any) -> tuple[int, int, int]:
@@ -33,7 +36,7 @@ SCHEMAS: dict[str, vol.Schema] = {
             vol.Required("entity_id"): _ENTITY_IDS,
             vol.Required("state"): vol.Any(str, [str]),
             vol.Optional("attribute"): str,
-            vol.Optional("for"): vol.All(vol.Coerce(float), vol.Range(min=0)),
+            vol.Optional("for"): duration,
         }
     ),
     "numeric_state": vol.Schema(
@@ -46,7 +49,7 @@ SCHEMAS: dict[str, vol.Schema] = {
         }
     ),
     "template": vol.Schema(
-        {vol.Required("condition"): "template", vol.Required("value_template"): str}
+        {vol.Required("condition"): "template", vol.Required("value_template"): valid_template}
     ),
     "time": vol.Schema(
         {
@@ -64,21 +67,25 @@ SCHEMAS: dict[str, vol.Schema] = {
 
 def validate_condition(value: Any) -> dict[str, Any]:
     """Validate one condition by its kind (and/or/not nest)."""
+    kinds = [*SCHEMAS, *_GROUPS]
     if not isinstance(value, Mapping) or "condition" not in value:
-        raise vol.Invalid(
-            "a condition needs 'condition:' (state, numeric_state, time, and, or, not)"
-        )
+        raise vol.Invalid(f"a condition needs 'condition:' (one of {', '.join(kinds)})")
     kind = str(value["condition"])
-    if kind in ("and", "or", "not"):
+    if kind in _GROUPS:
         nested = vol.Schema(
-            {vol.Required("condition"): kind, vol.Required("conditions"): [validate_condition]}
+            {
+                vol.Required("condition"): kind,
+                vol.Required("conditions"): each_item(validate_condition),
+            }
         )
-        result: dict[str, Any] = nested(dict(value))
+        result: dict[str, Any] = validate_with_hints(nested, dict(value))
         return result
     schema = SCHEMAS.get(kind)
     if schema is None:
-        raise vol.Invalid(f"unknown condition {kind!r}")
-    checked: dict[str, Any] = schema(dict(value))
+        close = did_you_mean(kind, kinds)
+        hint = f"did you mean '{close}'?" if close else f"use one of {', '.join(kinds)}"
+        raise vol.Invalid(f"unknown condition {kind!r}; {hint}")
+    checked: dict[str, Any] = validate_with_hints(schema, dict(value))
     return checked
 
 

@@ -12,28 +12,15 @@ import voluptuous as vol
 
 from hub.charger import CHARGER_EVENT_KINDS, EVENT_CHARGER, ChargerEventKind
 from hub.clock import Timer, clock
+from hub.config import did_you_mean, duration, validate_with_hints
 from hub.const import EVENT_HUB_STARTED, EVENT_HUB_STOP
 from hub.core import Context, Event, Hub, State, Unsubscribe
+from hub.template import valid_template
 from integrations.automation.schedule import next_pattern_match, next_time_of_day
 
 TriggerAction = Callable[[dict[str, Any], Context | None], None]
 
 _ENTITY_IDS = vol.All(vol.Any(str, [str]), lambda v: [v] if isinstance(v, str) else list(v))
-_DURATION = vol.All(vol.Coerce(float), vol.Range(min=0))
-
-
-def duration(value: Any) -> float:
-    """Seconds from a number or {hours, minutes, seconds}."""
-    if isinstance(value, Mapping):
-        parts = vol.Schema(
-            {
-                vol.Optional("hours", default=0): _DURATION,
-                vol.Optional("minutes", default=0): _DURATION,
-                vol.Optional("seconds", default=0): _DURATION,
-            }
-        )(dict(value))
-        return float(parts["hours"] * 3600 + parts["minutes"] * 60 + parts["seconds"])
-    return float(_DURATION(value))
 
 
 STATE_SCHEMA = vol.Schema(
@@ -103,7 +90,7 @@ def _pattern(limit: int) -> Callable[[Any], str]:
 TEMPLATE_SCHEMA = vol.Schema(
     {
         vol.Required("trigger"): "template",
-        vol.Required("value_template"): str,
+        vol.Required("value_template"): valid_template,
         vol.Optional("for"): duration,
         vol.Optional("id"): str,
     }
@@ -160,11 +147,14 @@ SCHEMAS: dict[str, vol.Schema] = {
 def validate_trigger(value: Any) -> dict[str, Any]:
     """Validate one trigger by its kind."""
     if not isinstance(value, Mapping) or "trigger" not in value:
-        raise vol.Invalid("a trigger needs 'trigger:' (state, numeric_state, event, hub)")
-    schema = SCHEMAS.get(str(value["trigger"]))
+        raise vol.Invalid(f"a trigger needs 'trigger:' (one of {', '.join(SCHEMAS)})")
+    kind = str(value["trigger"])
+    schema = SCHEMAS.get(kind)
     if schema is None:
-        raise vol.Invalid(f"unknown trigger {value['trigger']!r}; use one of {', '.join(SCHEMAS)}")
-    result: dict[str, Any] = schema(dict(value))
+        close = did_you_mean(kind, SCHEMAS)
+        hint = f"did you mean '{close}'?" if close else f"use one of {', '.join(SCHEMAS)}"
+        raise vol.Invalid(f"unknown trigger {kind!r}; {hint}")
+    result: dict[str, Any] = validate_with_hints(schema, dict(value))
     return result
 
 

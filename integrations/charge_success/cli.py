@@ -36,8 +36,10 @@ def evhub_cli_commands(commands: CliCommands) -> None:
         cmd_report_charge_success,
         group="report",
     )
-    parser.add_argument("--from", dest="start", required=True, help="YYYY-MM-DD or ISO time")
-    parser.add_argument("--to", dest="end", required=True, help="YYYY-MM-DD (inclusive) or time")
+    parser.add_argument(
+        "--from", dest="start", help="YYYY-MM-DD or ISO time (default: the last full month)"
+    )
+    parser.add_argument("--to", dest="end", help="YYYY-MM-DD (inclusive) or time")
     parser.add_argument("--group", choices=GROUPS, default="station")
     parser.add_argument("--by", choices=PERIODS, default="day")
     parser.add_argument("--format", choices=["csv", "json"], default="csv")
@@ -89,13 +91,17 @@ def _load_settings(config_dir: Path) -> tuple[str, str | None, Mapping[str, Any]
 
 async def report_from_config_dir(
     config_dir: Path,
-    start_text: str,
-    end_text: str,
+    start_text: str | None,
+    end_text: str | None,
     group: str = "station",
     by: str = "day",
     now: float | None = None,
 ) -> tuple[dict[str, Any], zoneinfo.ZoneInfo]:
-    """Open a config dir's recorder database (hub not running) and make the report."""
+    """Open a config dir's recorder database (hub not running) and make the report.
+
+    With neither start nor end, the report covers the last full calendar month.
+    """
+    from hub.commands import last_full_month
     from hub.registry import async_load_registries, device_registry
     from integrations.charge_success import gather, rules_from_config
     from integrations.recorder import make_backend
@@ -105,6 +111,10 @@ async def report_from_config_dir(
     loop = asyncio.get_running_loop()
     time_zone, db_url, config = await loop.run_in_executor(None, _load_settings, config_dir)
     zone = zoneinfo.ZoneInfo(time_zone)
+    if start_text is None and end_text is None:
+        start_text, end_text = last_full_month(zone, time.time() if now is None else now)
+    if start_text is None or end_text is None:
+        raise ReportError("give both --from and --to, or neither for the last full month")
     start = parse_time(start_text, zone, end=False)
     end = parse_time(end_text, zone, end=True)
     if end <= start:

@@ -10,6 +10,22 @@ from aiohttp import web
 
 from hub.auth import Role
 from hub.http.monitoring import DAY, hub_zone, iso, recorder, time_window
+from hub.http.schemas import (
+    INTEGER,
+    JSON,
+    OPT_NUMBER,
+    OPT_STRING,
+    OPT_TIME,
+    STRING,
+    TIME,
+    Schema,
+    array,
+    dict_of,
+    json_ok,
+    nullable,
+    obj,
+    one_of,
+)
 from hub.http.view import KEY_HUB, ApiError, json_response
 
 if TYPE_CHECKING:
@@ -22,6 +38,75 @@ KNOWN_QUERY: Final = frozenset(
 )
 MAX_ATTEMPTS_LISTED: Final = 1000
 _SAFE_NAME: Final = re.compile(r"[^0-9A-Za-z_.-]+")
+
+
+# What the API answers (the OpenAPI description; tests validate real answers against it).
+_FIGURES: Final[dict[str, Schema]] = {
+    "attempts": INTEGER,
+    "successful": INTEGER,
+    "failed": INTEGER,
+    "failed_no_session": INTEGER,
+    "failed_low_energy": INTEGER,
+    "failed_stop_reason": INTEGER,
+    "failed_faulted": INTEGER,
+    "in_progress": INTEGER,
+    "success_rate": OPT_NUMBER,
+    "visits": INTEGER,
+    "successful_visits": INTEGER,
+    "visit_success_rate": OPT_NUMBER,
+    "attempts_per_visit": OPT_NUMBER,
+    # MREC code -> how many attempts saw it.
+    "error_codes": dict_of(INTEGER),
+}
+_GROUP: Final[dict[str, Schema]] = {
+    "group": one_of("port", "station", "site"),
+    "id": OPT_STRING,  # None: the attempts of ports without a site (group=site)
+    "name": STRING,
+    "station_id": OPT_STRING,
+    "site_id": OPT_STRING,
+}
+ATTEMPT_ANSWER: Final = obj(
+    {
+        "port_id": STRING,
+        "station_id": OPT_STRING,
+        "start": TIME,
+        "end": OPT_TIME,
+        "id_tag": OPT_STRING,
+        "transaction_id": OPT_STRING,
+        "energy_kwh": OPT_NUMBER,
+        "stop_reason": OPT_STRING,
+        "outcome": one_of("success", "failed", "in_progress"),
+        "failure": nullable(one_of("no_session", "low_energy", "stop_reason", "faulted")),
+        "error_codes": array(STRING),
+        "mrec_codes": array(STRING),
+    }
+)
+REPORT_ANSWER: Final = obj(
+    {
+        "start": TIME,
+        "end": TIME,
+        "time_zone": STRING,
+        "group": one_of("port", "station", "site"),
+        "by": one_of("day", "month"),
+        "rows": array(obj({**_GROUP, "period": STRING, "start": TIME, "end": TIME, **_FIGURES})),
+        "totals": array(obj({**_GROUP, **_FIGURES})),
+        "overall": obj(_FIGURES),
+        # Only with attempts=1: the last attempts, oldest first.
+        "attempts": array(ATTEMPT_ANSWER),
+    },
+    required=("start", "end", "time_zone", "group", "by", "rows", "totals", "overall"),
+)
+ERROR_CODES_ANSWER: Final = obj(
+    {
+        # MREC code -> its name (None where the name is not verified).
+        "codes": dict_of(OPT_STRING),
+        # OCPP (and vendor) error code -> MREC code (None: no MREC of its own).
+        "ocpp": dict_of(OPT_STRING),
+        "vendor": dict_of(OPT_STRING),
+        # What configuration.yaml adds: code -> MREC code.
+        "user": dict_of(STRING),
+    }
+)
 
 
 def _choice(request: web.Request, name: str, allowed: tuple[str, ...], default: str) -> str:
@@ -134,6 +219,7 @@ def register_views(ctx: SetupContext) -> None:
         summary="Charge attempts, success and visit rates per port, station or site, by day or"
         " month (format=csv for a download)",
         query=("start", "end", "month", "group", "by", "format", "attempts", "station_id"),
+        responses={"200": {JSON: REPORT_ANSWER, "text/csv": STRING}},
     )
     ctx.register_view(
         "GET",
@@ -141,4 +227,5 @@ def register_views(ctx: SetupContext) -> None:
         get_error_codes,
         role=Role.VIEWER,
         summary="OCPP and vendor error codes mapped onto the ChargeX Minimum Required Error Codes",
+        responses=json_ok(ERROR_CODES_ANSWER),
     )

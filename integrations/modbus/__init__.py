@@ -41,6 +41,24 @@ from hub.config import ConfigError
 from hub.core import HubKey, ServiceCall
 from hub.exceptions import HubError, ServiceValidationError
 from hub.hookspecs import hookimpl
+from hub.http.schemas import (
+    BOOLEAN,
+    CAPABILITIES,
+    CONNECTOR_STATUS,
+    INTEGER,
+    NUMBER,
+    OPT_BOOLEAN,
+    OPT_INTEGER,
+    OPT_NUMBER,
+    OPT_STRING,
+    STRING,
+    array,
+    dict_of,
+    json_ok,
+    nullable,
+    obj,
+    one_of,
+)
 from hub.http.view import json_response
 from hub.plugins import Integration, SetupContext
 from hub.storage import Store
@@ -291,6 +309,86 @@ async def async_setup(ctx: SetupContext) -> bool:
     return True
 
 
+# What the views answer (the OpenAPI description; tests validate real answers against it).
+DEVICE_ANSWER: Final = obj(
+    {
+        "id": STRING,
+        "name": STRING,
+        "device_id": STRING,
+        "profile": STRING,
+        "product": STRING,
+        "host": STRING,  # "" for a device on a serial line
+        "port": INTEGER,
+        # The serial line of a Modbus RTU device (port, baudrate, bytesize, parity,
+        # stopbits); None over TCP.
+        "serial": nullable(
+            obj(
+                {
+                    "port": STRING,
+                    "baudrate": INTEGER,
+                    "bytesize": INTEGER,
+                    "parity": one_of("N", "E", "O"),
+                    "stopbits": INTEGER,
+                },
+                required=("port",),
+            )
+        ),
+        "unit_id": INTEGER,
+        "framer": STRING,
+        "online": OPT_BOOLEAN,  # None: not polled yet
+        "status": nullable(CONNECTOR_STATUS),
+        "error_code": OPT_STRING,
+        "last_error": OPT_STRING,
+        "capabilities": CAPABILITIES,
+        "session": nullable(
+            obj(
+                {
+                    "transaction_id": STRING,
+                    "started_at": NUMBER,
+                    "energy_wh": OPT_NUMBER,
+                    "peak_power_w": NUMBER,
+                }
+            )
+        ),
+        "polls": INTEGER,
+        "late_polls": INTEGER,
+    }
+)
+DISCOVERED_ANSWER: Final = obj(
+    {
+        "enabled": BOOLEAN,
+        "discovered": array(
+            obj(
+                {
+                    "id": STRING,
+                    "name": STRING,
+                    "service_type": STRING,
+                    "host": OPT_STRING,
+                    "port": OPT_INTEGER,
+                    "kind": one_of("charger", "hub"),
+                    "vendor": OPT_STRING,
+                    "profile": OPT_STRING,
+                    "properties": dict_of(STRING),
+                    "first_seen": NUMBER,
+                    "last_seen": NUMBER,
+                    "adopted": OPT_STRING,  # the id of the device it was adopted as
+                }
+            )
+        ),
+    }
+)
+PROFILE_ANSWER: Final = obj(
+    {
+        "key": STRING,
+        "name": STRING,
+        "manufacturer": OPT_STRING,
+        "model": OPT_STRING,
+        "writes": array(STRING),
+        "failsafe": BOOLEAN,
+    }
+)
+
+
 def _register_api(ctx: SetupContext, modbus: Modbus) -> None:
     async def devices_view(request: web.Request) -> web.Response:
         return json_response([device.as_dict() for device in modbus.devices.values()])
@@ -315,7 +413,12 @@ def _register_api(ctx: SetupContext, modbus: Modbus) -> None:
         )
 
     ctx.register_view(
-        "GET", "/api/modbus/devices", devices_view, role=Role.VIEWER, summary="Modbus wallboxes"
+        "GET",
+        "/api/modbus/devices",
+        devices_view,
+        role=Role.VIEWER,
+        summary="Modbus wallboxes",
+        responses=json_ok(array(DEVICE_ANSWER)),
     )
     ctx.register_view(
         "GET",
@@ -323,9 +426,15 @@ def _register_api(ctx: SetupContext, modbus: Modbus) -> None:
         discovered_view,
         role=Role.ADMIN,
         summary="Wallboxes found on the LAN, not configured",
+        responses=json_ok(DISCOVERED_ANSWER),
     )
     ctx.register_view(
-        "GET", "/api/modbus/profiles", profiles_view, role=Role.VIEWER, summary="Device profiles"
+        "GET",
+        "/api/modbus/profiles",
+        profiles_view,
+        role=Role.VIEWER,
+        summary="Device profiles",
+        responses=json_ok(array(PROFILE_ANSWER)),
     )
 
     async def adopt(call: ServiceCall) -> dict[str, Any]:

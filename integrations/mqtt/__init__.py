@@ -52,6 +52,21 @@ from hub.config import ConfigError
 from hub.core import HubKey, ServiceCall
 from hub.exceptions import HubError, ServiceValidationError
 from hub.hookspecs import hookimpl
+from hub.http.schemas import (
+    BOOLEAN,
+    CAPABILITIES,
+    CONNECTOR_STATUS,
+    INTEGER,
+    NUMBER,
+    OPT_BOOLEAN,
+    OPT_NUMBER,
+    OPT_STRING,
+    STRING,
+    array,
+    json_ok,
+    nullable,
+    obj,
+)
 from hub.http.view import json_response
 from hub.plugins import Integration, IntegrationNotReadyError, SetupContext
 from hub.storage import Store
@@ -428,6 +443,77 @@ async def _start_simulators(ctx: SetupContext, mqtt: Mqtt) -> None:
         ctx.on_unload(simulator.stop)
 
 
+# What the views answer (the OpenAPI description; tests validate real answers against it).
+CHARGER_ANSWER: Final = obj(
+    {
+        "id": STRING,
+        "name": STRING,
+        "device_id": STRING,
+        "profile": STRING,
+        "product": STRING,
+        "base_topic": STRING,
+        "serial": OPT_STRING,
+        "online": OPT_BOOLEAN,  # None: nothing heard yet
+        "available": OPT_BOOLEAN,  # what the last will says; None: no such topic
+        "last_seen": OPT_NUMBER,  # POSIX seconds
+        "status": nullable(CONNECTOR_STATUS),
+        "error_code": OPT_STRING,
+        "last_error": OPT_STRING,
+        "messages": INTEGER,
+        "malformed": INTEGER,
+        "capabilities": CAPABILITIES,
+        "session": nullable(
+            obj(
+                {
+                    "transaction_id": STRING,
+                    "started_at": NUMBER,
+                    "energy_wh": OPT_NUMBER,
+                    "peak_power_w": NUMBER,
+                }
+            )
+        ),
+    }
+)
+STATUS_ANSWER: Final = obj(
+    {
+        "broker": STRING,
+        "connected": BOOLEAN,
+        "connections": INTEGER,
+        "last_error": OPT_STRING,
+        "status_topic": STRING,
+        "received": INTEGER,
+        "sent": INTEGER,
+        "queued": INTEGER,
+        "dropped": INTEGER,
+        "malformed": INTEGER,
+        "chargers": INTEGER,
+        "online": INTEGER,
+        "export": nullable(
+            obj(
+                {
+                    "layout": INTEGER,
+                    "root": STRING,
+                    "state_messages": INTEGER,
+                    "coalesced": INTEGER,
+                    "discovery": OPT_STRING,
+                }
+            )
+        ),
+    }
+)
+PROFILE_ANSWER: Final = obj(
+    {
+        "key": STRING,
+        "name": STRING,
+        "manufacturer": OPT_STRING,
+        "model": OPT_STRING,
+        "base": STRING,
+        "commands": array(STRING),
+        "availability": BOOLEAN,
+    }
+)
+
+
 def _register_api(ctx: SetupContext, mqtt: Mqtt) -> None:
     async def chargers_view(request: web.Request) -> web.Response:
         return json_response([charger.as_dict() for charger in mqtt.chargers.values()])
@@ -452,13 +538,28 @@ def _register_api(ctx: SetupContext, mqtt: Mqtt) -> None:
         )
 
     ctx.register_view(
-        "GET", "/api/mqtt/chargers", chargers_view, role=Role.VIEWER, summary="MQTT chargers"
+        "GET",
+        "/api/mqtt/chargers",
+        chargers_view,
+        role=Role.VIEWER,
+        summary="MQTT chargers",
+        responses=json_ok(array(CHARGER_ANSWER)),
     )
     ctx.register_view(
-        "GET", "/api/mqtt/status", status_view, role=Role.VIEWER, summary="MQTT broker connection"
+        "GET",
+        "/api/mqtt/status",
+        status_view,
+        role=Role.VIEWER,
+        summary="MQTT broker connection",
+        responses=json_ok(STATUS_ANSWER),
     )
     ctx.register_view(
-        "GET", "/api/mqtt/profiles", profiles_view, role=Role.VIEWER, summary="MQTT profiles"
+        "GET",
+        "/api/mqtt/profiles",
+        profiles_view,
+        role=Role.VIEWER,
+        summary="MQTT profiles",
+        responses=json_ok(array(PROFILE_ANSWER)),
     )
 
     async def publish(call: ServiceCall) -> dict[str, Any]:

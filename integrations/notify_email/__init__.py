@@ -36,6 +36,7 @@ from hub.notify import (
     NotifyError,
     NotifyPermanentError,
     NotifyTarget,
+    notifier_services,
     register_notifiers,
     unique_names,
     valid_notifier_name,
@@ -168,4 +169,5 @@ def evhub_integration() -> Integration:
         version=__version__,
         setup=async_setup,
         config_schema=CONFIG_SCHEMA,
+        services=notifier_services,
     )

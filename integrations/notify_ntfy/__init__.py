@@ -30,6 +30,7 @@ from hub.notify import (
     Notification,
     NotifyTarget,
     check_http_status,
+    notifier_services,
     setup_http_notifiers,
     unique_names,
     unload_http_notifiers,
@@ -130,4 +131,5 @@ def evhub_integration() -> Integration:
         version=__version__,
         setup=async_setup,
         config_schema=CONFIG_SCHEMA,
+        services=notifier_services,
     )

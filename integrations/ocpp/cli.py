@@ -50,9 +50,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format=LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"
     )
-    if args.log_level != "debug":
-        # The OCPP frames themselves only at debug level.
-        simulator.WIRE_LOGGER.setLevel(logging.WARNING)
     try:
         return asyncio.run(
             simulator.simulate_until_signalled(

@@ -24,10 +24,10 @@ from hub.clock import Timer, clock
 from hub.const import EVENT_HUB_STARTED
 from hub.core import CoreState, Hub
 from hub.http.metrics import ProtocolStats, register_protocol_stats
-from hub.plugins import health_reporter
+from hub.plugins import IntegrationNotReadyError, health_reporter
 from hub.security import SOURCE_HUB, Severity, security_log
 from hub.storage import Store
-from hub.util import freeze_long_lived
+from hub.util import bind_error, freeze_long_lived
 from integrations.ocpp.connection import Connection
 from integrations.ocpp.const import (
     CONF_AUTHORIZE_UNKNOWN,
@@ -103,6 +103,11 @@ TLS_WATCH_INTERVAL = 60.0
 BURST_CONNECTS = 200
 BURST_SETTLED = 2.0
 CHARGERS_STORE_KEY = "ocpp.chargers"
+
+
+def _text(value: Any) -> str | None:
+    """A BootNotification field as kept for a pending charger: a string, or None."""
+    return value if isinstance(value, str) and value else None
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
@@ -201,9 +206,16 @@ class Listener:
             factory: Callable[[], asyncio.Protocol] = self.tls.factory
         else:
             factory = self._runner.server
-        self._server = await asyncio.get_running_loop().create_server(
-            factory, self.host, self.port, backlog=4096
-        )
+        try:
+            self._server = await asyncio.get_running_loop().create_server(
+                factory, self.host, self.port, backlog=4096
+            )
+        except OSError as err:
+            reason = bind_error(err, "OCPP", self.host, self.port)
+            if reason is None:
+                raise
+            # One line per attempt, no traceback: the set-up is retried with backoff.
+            raise IntegrationNotReadyError(reason) from None
         if self._server.sockets:
             self.port = self._server.sockets[0].getsockname()[1]
         scheme = "wss" if self.tls else "ws"
@@ -894,10 +906,23 @@ class CentralSystem:
         now = self.clock.time()
         found = []
         for cp_id in self.pending():
-            connection = self.stations[cp_id].connection
-            first_seen = self.pending_info.get(cp_id, {}).get("first_seen", now)
+            station = self.stations[cp_id]
+            connection = station.connection
+            entry = self.pending_info.get(cp_id, {})
+            first_seen = entry.get("first_seen", now)
             remote = None if connection is None else connection.remote
-            found.append(PendingCharger(cp_id, DOMAIN, remote, float(first_seen)))
+            found.append(
+                PendingCharger(
+                    cp_id,
+                    DOMAIN,
+                    remote,
+                    float(first_seen),
+                    vendor=_text(entry.get("vendor")),
+                    model=_text(entry.get("model")),
+                    serial=_text(entry.get("serial")),
+                    device_id=station.device_id,
+                )
+            )
         return found
 
     async def approve(self, cp_id: str) -> None:

@@ -172,6 +172,7 @@ PRIORITY_TABLES: Final[dict[str, tuple[str, Columns]]] = {
             ("target", TEXT),
             ("result", TEXT),
             ("context_id", TEXT),
+            ("data", TEXT),
         ),
     ),
 }

@@ -107,6 +107,17 @@ def _s(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _loads_object(text: Any) -> dict[str, Any] | None:
+    """A JSON object column's value (None for none, or for what is not an object)."""
+    if not text:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _f(value: Any) -> Any:
     """A float column's value: None for what is no number; a number too large for a float is
     kept as it is, for the row check to refuse."""
@@ -455,6 +466,7 @@ class Recorder:
                 _s(data.get("target")),
                 _s(data.get("result")),
                 _s(data.get("context_id")) or event.context.id,
+                dumps(data["data"]).decode() if data.get("data") else None,
             ),
         )
 
@@ -1066,10 +1078,12 @@ class Recorder:
     ) -> list[dict[str, Any]]:
         """Return audit entries, newest first, at or after since.
 
-        Rows: time, user_id, username, source, action, target, result, context_id.
+        Rows: time, user_id, username, source, action, target, result, context_id, data
+        (what the action sent, None when nothing was kept).
         """
         sql = (
-            "SELECT time, user_id, username, source, action, target, result, context_id FROM audit"
+            "SELECT time, user_id, username, source, action, target, result, context_id, data"
+            " FROM audit"
         )
         params: list[Any] = []
         if since is not None:
@@ -1078,4 +1092,9 @@ class Recorder:
         sql += " ORDER BY time DESC, id DESC LIMIT ?"
         params.append(int(limit))
         keys = ("time", "user_id", "username", "source", "action", "target", "result", "context_id")
-        return [dict(zip(keys, row, strict=True)) for row in await self.backend.fetch(sql, params)]
+        entries = []
+        for row in await self.backend.fetch(sql, params):
+            entry = dict(zip(keys, row[:-1], strict=True))
+            entry["data"] = _loads_object(row[-1])
+            entries.append(entry)
+        return entries

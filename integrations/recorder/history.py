@@ -53,6 +53,12 @@ class RecorderHistory:
 
         return await statistics(self._hub, device_ids, start, end, period)
 
+    async def events(
+        self, event_types: Iterable[str], start: float, end: float, limit: int
+    ) -> list[dict[str, Any]]:
+        """Events of the given types fired in [start, end), oldest first, at most limit."""
+        return await self._recorder.events(event_types, start, end, limit)
+
     async def audit(self, limit: int) -> list[dict[str, Any]]:
         """The audit log, newest first."""
         return await self._recorder.audit(limit=limit)

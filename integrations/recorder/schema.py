@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 SQLITE: Final = "sqlite"
 POSTGRESQL: Final = "postgresql"
 
@@ -68,6 +68,7 @@ _V1: Final = (
 # MIGRATIONS[n] turns version n into n + 1.
 # v2: who caused an event or a state change (the context's user), and events by context.
 # v3: the vendor's own error code of a port status (ChargeX error codes are mapped from it).
+# v4: the data an audited action sent (a limit, a reset type; secrets redacted), as JSON.
 MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     1: (
         "ALTER TABLE events ADD COLUMN context_user_id TEXT",
@@ -75,6 +76,7 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         "CREATE INDEX ix_events_context ON events (context_id)",
     ),
     2: ("ALTER TABLE port_status ADD COLUMN vendor_error_code TEXT",),
+    3: ("ALTER TABLE audit ADD COLUMN data TEXT",),
 }
 
 # Tables with long retention and the time column their rows age by (None: never purged).
@@ -169,6 +171,6 @@ INSERT_SECURITY: Final = (
     " charge_point_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 INSERT_AUDIT: Final = (
-    "INSERT INTO audit (time, user_id, username, source, action, target, result, context_id)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO audit (time, user_id, username, source, action, target, result, context_id,"
+    " data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )

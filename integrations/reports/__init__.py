@@ -40,6 +40,7 @@ import csv
 import io
 import re
 import sys
+import time
 import zoneinfo
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -372,6 +373,19 @@ def parse_quarter(text: str, zone: zoneinfo.ZoneInfo) -> Period:
         raise PeriodError(f"expected a quarter like 2026Q3, got {str(text)[:40]!r}")
     year, quarter = int(match[1]), int(match[2])
     return _period(year, 3 * quarter - 2, 3, f"{year}Q{quarter}", zone)
+
+
+def last_full_quarter(zone: zoneinfo.ZoneInfo, now: float) -> str:
+    """The label of the last calendar quarter over by now ("2026Q2"), in zone."""
+    local = datetime.fromtimestamp(now, zone)
+    quarter = (local.month - 1) // 3  # the current one, 0-based: the last full is this
+    return f"{local.year - 1}Q4" if quarter == 0 else f"{local.year}Q{quarter}"
+
+
+def last_full_half(zone: zoneinfo.ZoneInfo, now: float) -> str:
+    """The label of the last half-year over by now ("2026H1"), in zone."""
+    local = datetime.fromtimestamp(now, zone)
+    return f"{local.year - 1}H2" if local.month <= 6 else f"{local.year}H1"
 
 
 def parse_half(text: str, zone: zoneinfo.ZoneInfo) -> Period:
@@ -842,9 +856,15 @@ def _write(output: Path, name: str, text: str) -> Path:
 
 
 async def _evchart(
-    config_dir: Path, quarter: str, module: str | None, output: Path | None, now: float | None
+    config_dir: Path,
+    quarter: str | None,
+    module: str | None,
+    output: Path | None,
+    now: float | None,
 ) -> int:
     async with _opened(config_dir, now) as (source, config):
+        if quarter is None:
+            quarter = last_full_quarter(source.zone, time.time() if now is None else now)
         period = parse_quarter(quarter, source.zone)
         modules = MODULES if module is None else (module,)
         tables = await evchart_tables(source, config, period, modules)
@@ -860,9 +880,11 @@ async def _evchart(
 
 
 async def _cec(
-    config_dir: Path, half: str, intervals: bool, output: Path | None, now: float | None
+    config_dir: Path, half: str | None, intervals: bool, output: Path | None, now: float | None
 ) -> int:
     async with _opened(config_dir, now) as (source, config):
+        if half is None:
+            half = last_full_half(source.zone, time.time() if now is None else now)
         period = parse_half(half, source.zone)
         ports = await cec_ports(source, period)
     texts: dict[str, tuple[str, int]] = {}
@@ -899,7 +921,7 @@ def _run(command: Any) -> int:
 
 def cmd_report_evchart(
     config_dir: Path,
-    quarter: str,
+    quarter: str | None,
     module: str | None,
     output: Path | None,
     now: float | None = None,
@@ -912,7 +934,11 @@ def cmd_report_evchart(
 
 
 def cmd_report_cec(
-    config_dir: Path, half: str, intervals: bool, output: Path | None, now: float | None = None
+    config_dir: Path,
+    half: str | None,
+    intervals: bool,
+    output: Path | None,
+    now: float | None = None,
 ) -> int:
     """Write a half-year's CEC semiannual report (and with intervals its 15-minute data)."""
     return _run(_cec(config_dir, half, intervals, output, now))
@@ -981,7 +1007,9 @@ def evhub_cli_commands(commands: CliCommands) -> None:
         lambda args: cmd_report_evchart(args.config, args.quarter, args.module, args.output),
         group="report",
     )
-    evchart.add_argument("--quarter", required=True, type=quarter_arg, help="e.g. 2026Q3")
+    evchart.add_argument(
+        "--quarter", type=quarter_arg, help="e.g. 2026Q3 (default: the last full quarter)"
+    )
     evchart.add_argument(
         "--module", choices=["2", "3", "4"], help="only this module (printed without --output)"
     )
@@ -993,7 +1021,7 @@ def evhub_cli_commands(commands: CliCommands) -> None:
         lambda args: cmd_report_cec(args.config, args.half, args.intervals, args.output),
         group="report",
     )
-    cec.add_argument("--half", required=True, type=half_arg, help="e.g. 2026H1")
+    cec.add_argument("--half", type=half_arg, help="e.g. 2026H1 (default: the last full half-year)")
     cec.add_argument("--intervals", action="store_true", help="the 15-minute interval data too")
     cec.add_argument("--output", "-o", type=Path, help="write the CSVs into this dir")
     add_config_argument(cec)

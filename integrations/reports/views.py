@@ -11,6 +11,7 @@ from aiohttp import web
 
 from hub.auth import Role
 from hub.http.monitoring import DAY, hub_zone, recorder, time_window
+from hub.http.schemas import CSV, text_ok
 from hub.http.view import KEY_HUB, ApiError
 from integrations.reports import (
     CEC_INTERVALS,
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from hub.plugins import SetupContext
 
 _SAFE_NAME: Final = re.compile(r"[^0-9A-Za-z_.-]+")
+# Every download answers a CSV table (a header line, then a row per port, session or
+# interval; UTF-8, as an attachment); a refusal answers the JSON error.
+CSV_DOWNLOAD: Final = text_ok(CSV)
 
 
 async def get_uptime_csv(request: web.Request) -> web.Response:
@@ -161,6 +165,7 @@ def register_views(ctx: SetupContext) -> None:
         role=Role.VIEWER,
         summary="The NEVI uptime report as CSV (text/csv download)",
         query=("start", "end", "month"),
+        responses=CSV_DOWNLOAD,
     )
     ctx.register_view(
         "GET",
@@ -170,6 +175,7 @@ def register_views(ctx: SetupContext) -> None:
         summary="An EV-ChART module of a quarter (2 sessions, 3 uptime, 4 outages) or evhub's"
         " outage or uptime CSV beside them, as CSV",
         query=("quarter", "module"),
+        responses=CSV_DOWNLOAD,
     )
     ctx.register_view(
         "GET",
@@ -178,6 +184,7 @@ def register_views(ctx: SetupContext) -> None:
         role=Role.VIEWER,
         summary="The CEC semiannual reliability report of a half-year per port, as CSV",
         query=("half",),
+        responses=CSV_DOWNLOAD,
     )
     ctx.register_view(
         "GET",
@@ -186,4 +193,5 @@ def register_views(ctx: SetupContext) -> None:
         role=Role.VIEWER,
         summary="The CEC 15-minute reliability interval data of a half-year per port, as CSV",
         query=("half", "station_id"),
+        responses=CSV_DOWNLOAD,
     )

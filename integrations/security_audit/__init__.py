@@ -26,6 +26,16 @@ from hub.commands import CliCommands, add_config_argument
 from hub.config import ConfigError
 from hub.core import Context
 from hub.hookspecs import hookimpl
+from hub.http.schemas import (
+    INTEGER,
+    OPT_NUMBER,
+    OPT_STRING,
+    STRING,
+    array,
+    json_ok,
+    obj,
+    one_of,
+)
 from hub.http.view import json_response
 from hub.plugins import Integration, SetupContext
 from hub.storage import Store
@@ -69,6 +79,28 @@ CONFIG_SCHEMA: Final = vol.Schema(
         ),
         vol.Optional(CONF_CERTIFICATE_WARN_DAYS, default=DEFAULT_CERTIFICATE_WARN_DAYS): vol.All(
             vol.Coerce(int), vol.Range(min=1, max=365)
+        ),
+    }
+)
+
+# What the views answer: the last run (never run yet: ran_at None and no findings).
+FINDINGS_ANSWER: Final = obj(
+    {
+        "ran_at": OPT_NUMBER,  # POSIX seconds
+        "error": OPT_STRING,  # why the last run could not read the configuration
+        "counts": obj({str(severity): INTEGER for severity in Severity}),
+        "findings": array(
+            obj(
+                {
+                    "check": STRING,
+                    "severity": one_of(*Severity),
+                    "subject": STRING,
+                    "message": STRING,
+                    "fix": STRING,
+                    "where": OPT_STRING,  # file:line
+                    "key": STRING,  # stable from one run to the next: check:subject
+                }
+            )
         ),
     }
 )
@@ -181,6 +213,7 @@ async def async_setup(ctx: SetupContext) -> bool:
         get_findings,
         role=Role.ADMIN,
         summary="The findings of the hub's last security audit",
+        responses=json_ok(FINDINGS_ANSWER),
     )
     ctx.register_view(
         "POST",
@@ -188,6 +221,7 @@ async def async_setup(ctx: SetupContext) -> bool:
         post_run,
         role=Role.ADMIN,
         summary="Run the hub's security audit now",
+        responses=json_ok(FINDINGS_ANSWER),
     )
     ctx.register_ws_command("security_audit/findings", ws_findings, role=Role.ADMIN)
     ctx.register_panel(

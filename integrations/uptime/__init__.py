@@ -86,6 +86,15 @@ ADD_EXCLUSION_SCHEMA: Final = _target_schema(
         vol.Optional(ATTR_EXCLUSION_ID): vol.All(str, vol.Length(min=1, max=64)),
     }
 )
+UPDATE_EXCLUSION_SCHEMA: Final = _target_schema(
+    {
+        vol.Required(ATTR_EXCLUSION_ID): vol.All(str, vol.Length(min=1, max=64)),
+        vol.Optional(ATTR_START): vol.Any(str, int, float, datetime),
+        vol.Optional(ATTR_END): vol.Any(None, str, int, float, datetime),
+        vol.Optional(ATTR_REASON): vol.In(REASONS),
+        vol.Optional(ATTR_NOTE): vol.Any(None, vol.All(str, vol.Length(max=1000))),
+    }
+)
 REMOVE_EXCLUSION_SCHEMA: Final = vol.Schema(
     {vol.Required(ATTR_EXCLUSION_ID): vol.All(str, vol.Length(min=1, max=64))}
 )
@@ -157,6 +166,35 @@ async def async_setup(ctx: SetupContext) -> bool:
         )
         return engine.add_exclusion(record).as_data()
 
+    async def update_exclusion(call: ServiceCall) -> dict[str, Any]:
+        exclusion_id = call.data[ATTR_EXCLUSION_ID]
+        previous = engine.exclusions.get(exclusion_id)
+        if previous is None:
+            raise ServiceValidationError(f"no exclusion {exclusion_id!r}")
+        port_id, station_id = previous.port_id, previous.station_id
+        if ATTR_DEVICE_ID in call.data or ATTR_ENTITY_ID in call.data or call.target:
+            port_id, station_id = _exclusion_target(hub, call)
+        try:
+            start = previous.start
+            if ATTR_START in call.data:
+                start = parse_time(call.data[ATTR_START], engine.zone)
+            end = previous.end
+            if ATTR_END in call.data:
+                raw_end = call.data[ATTR_END]
+                end = None if raw_end is None else parse_time(raw_end, engine.zone)
+        except vol.Invalid as err:
+            raise ServiceValidationError(str(err)) from err
+        record = ExclusionRecord(
+            exclusion_id,
+            port_id,
+            station_id,
+            start,
+            end,
+            call.data.get(ATTR_REASON, previous.reason),
+            call.data.get(ATTR_NOTE, previous.note),
+        )
+        return engine.add_exclusion(record).as_data()
+
     async def remove_exclusion(call: ServiceCall) -> dict[str, Any]:
         return engine.remove_exclusion(call.data[ATTR_EXCLUSION_ID]).as_data(deleted=True)
 
@@ -167,6 +205,13 @@ async def async_setup(ctx: SetupContext) -> bool:
         ADD_EXCLUSION_SCHEMA,
         role=Role.OPERATOR,
         description="Exclude a period from a station's or port's downtime (with a reason).",
+    )
+    ctx.register_service(
+        "update_exclusion",
+        update_exclusion,
+        UPDATE_EXCLUSION_SCHEMA,
+        role=Role.OPERATOR,
+        description="Change an exclusion's time span, reason, note or target.",
     )
     ctx.register_service(
         "remove_exclusion",

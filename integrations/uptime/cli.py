@@ -12,8 +12,10 @@ from hub.hookspecs import hookimpl
 def evhub_cli_commands(commands: CliCommands) -> None:
     """Add ``evhub report uptime``."""
     uptime = commands.add("uptime", "NEVI/CEC uptime report per port", _run, group="report")
-    uptime.add_argument("--from", dest="start", required=True, help="YYYY-MM-DD or ISO time")
-    uptime.add_argument("--to", dest="end", required=True, help="YYYY-MM-DD (inclusive) or time")
+    uptime.add_argument(
+        "--from", dest="start", help="YYYY-MM-DD or ISO time (default: the last full month)"
+    )
+    uptime.add_argument("--to", dest="end", help="YYYY-MM-DD (inclusive) or time")
     uptime.add_argument("--format", choices=["csv", "json"], default="csv")
     add_config_argument(uptime)
 

@@ -707,20 +707,31 @@ async def open_source(config_dir: Path, now: float | None = None) -> AsyncIterat
 
 
 async def report_from_config_dir(
-    config_dir: Path, start_text: str, end_text: str, now: float | None = None
+    config_dir: Path, start_text: str | None, end_text: str | None, now: float | None = None
 ) -> UptimeReport:
-    """Open the recorder database of a config dir (hub not running) and make the report."""
+    """Open the recorder database of a config dir (hub not running) and make the report.
+
+    With neither start nor end, the report covers the last full calendar month.
+    """
+    from hub.commands import last_full_month
+
     loop = asyncio.get_running_loop()
     time_zone, _db_url, _config = await loop.run_in_executor(None, _load_settings, config_dir)
     # Bad dates are told before a missing database.
     zone = zoneinfo.ZoneInfo(time_zone)
+    if start_text is None and end_text is None:
+        start_text, end_text = last_full_month(zone, time.time() if now is None else now)
+    if start_text is None or end_text is None:
+        raise ReportError("give both --from and --to, or neither for the last full month")
     start = parse_report_time(start_text, zone, inclusive_date=False)
     end = parse_report_time(end_text, zone, inclusive_date=True)
     async with open_source(config_dir, now) as source:
         return await build_report(source, start, end)
 
 
-def cmd_report_uptime(config_dir: Path, start: str, end: str, output_format: str) -> int:
+def cmd_report_uptime(
+    config_dir: Path, start: str | None, end: str | None, output_format: str
+) -> int:
     """Print the uptime report of a config dir's database; 1 with a message on error."""
     from hub.config import ConfigError
     from integrations.recorder import RecorderError

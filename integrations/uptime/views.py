@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
@@ -11,7 +11,23 @@ from aiohttp import web
 from hub.auth import Role
 from hub.clock import clock
 from hub.http.monitoring import DAY, hub_zone, iso, recorder, time_window
-from hub.http.service_call import call_service
+from hub.http.schemas import (
+    BOOLEAN,
+    INTEGER,
+    NUMBER,
+    OPT_NUMBER,
+    OPT_STRING,
+    OPT_TIME,
+    STRING,
+    TIME,
+    Schema,
+    array,
+    json_ok,
+    nullable,
+    obj,
+    one_of,
+)
+from hub.http.service_call import call_service, device_label
 from hub.http.view import (
     KEY_HUB,
     ApiError,
@@ -21,9 +37,15 @@ from hub.http.view import (
     remote,
 )
 from hub.registry import DeviceKind, device_registry
-from integrations.uptime.const import REASONS
-from integrations.uptime.figures import CEC_STANDARD_PCT, mean_percent
-from integrations.uptime.report import PortReport, ReportSource, UptimeReport, build_report
+from integrations.uptime.const import REASON_OTHER, REASONS
+from integrations.uptime.figures import CEC_RULES, CEC_STANDARD_PCT, NEVI_RULES, mean_percent
+from integrations.uptime.report import (
+    PortReport,
+    ReportSource,
+    UptimeReport,
+    build_report,
+    load_ports,
+)
 
 if TYPE_CHECKING:
     from hub.plugins import SetupContext
@@ -31,8 +53,117 @@ if TYPE_CHECKING:
 
 NEVI_TARGET_PCT: Final = 97.0
 MAX_UPTIME_WINDOW: Final = 731 * DAY
+MAX_DAILY_DAYS: Final = 92
 EXCLUSION_FIELDS: Final = frozenset({"device_id", "start", "end", "reason", "note"})
 _SAFE_NAME: Final = re.compile(r"[^0-9A-Za-z_.-]+")
+
+# What the API answers (the OpenAPI description; tests validate real answers against it).
+# Percentages are null for a port (station, fleet) not in service in the window.
+_TARGETS: Final[dict[str, Schema]] = {
+    "time_zone": STRING,
+    "target_pct": NUMBER,  # NEVI's 97 %
+    "cec_target_pct": NUMBER,  # the CEC reliability standard
+}
+_PORT_NAMES: Final[dict[str, Schema]] = {
+    "station_id": OPT_STRING,
+    "station_name": OPT_STRING,
+    "port_id": STRING,
+    "connector": nullable(INTEGER),
+    "name": STRING,
+}
+_PORT_FIGURES: Final[dict[str, Schema]] = {
+    "uptime_pct": OPT_NUMBER,
+    "outage_minutes": NUMBER,
+    "excluded_minutes": NUMBER,
+    "cec_uptime_pct": OPT_NUMBER,
+    "cec_excluded_minutes": NUMBER,
+    "window_minutes": NUMBER,
+}
+UPTIME_ANSWER: Final = obj(
+    {
+        "start": TIME,
+        "end": TIME,
+        "until": TIME,  # the end, or now while the window is not over
+        **_TARGETS,
+        "ports": array(
+            obj(
+                {
+                    **_PORT_NAMES,
+                    "charge_point_id": OPT_STRING,
+                    **_PORT_FIGURES,
+                    "first_year": BOOLEAN,  # in service for less than 12 months
+                    "outages": INTEGER,
+                }
+            )
+        ),
+        "stations": array(
+            obj(
+                {
+                    "station_id": OPT_STRING,
+                    "name": OPT_STRING,
+                    "charge_point_id": OPT_STRING,
+                    "ports": INTEGER,
+                    "uptime_pct": OPT_NUMBER,
+                    "outage_minutes": NUMBER,
+                    "excluded_minutes": NUMBER,
+                    "cec_uptime_pct": OPT_NUMBER,
+                    "cec_excluded_minutes": NUMBER,
+                }
+            )
+        ),
+        "fleet_uptime_pct": OPT_NUMBER,
+        "fleet_cec_uptime_pct": OPT_NUMBER,
+    }
+)
+MONTHLY_ANSWER: Final = obj(
+    {
+        "year": INTEGER,
+        **_TARGETS,
+        "rows": array(
+            obj(
+                {
+                    **_PORT_NAMES,
+                    "month": {"type": "string", "pattern": r"^\d{4}-\d{2}$"},
+                    "start": TIME,
+                    "end": TIME,
+                    **_PORT_FIGURES,
+                }
+            )
+        ),
+    }
+)
+DAILY_ANSWER: Final = obj(
+    {
+        "days": INTEGER,
+        **_TARGETS,
+        "ports": INTEGER,
+        "rows": array(
+            obj(
+                {
+                    "date": {"type": "string", "format": "date"},
+                    "start": TIME,
+                    "end": TIME,
+                    "uptime_pct": OPT_NUMBER,
+                    "cec_uptime_pct": OPT_NUMBER,
+                    "outage_minutes": NUMBER,
+                }
+            )
+        ),
+    }
+)
+# A port's, a station's (every port of it) or, with both ids null, the whole site's.
+EXCLUSION_ANSWER: Final = obj(
+    {
+        "exclusion_id": STRING,
+        "port_id": OPT_STRING,
+        "station_id": OPT_STRING,
+        "target": STRING,  # "site", or the name (else the id) of the port or station
+        "start": TIME,
+        "end": OPT_TIME,  # null: open-ended
+        "reason": one_of(*REASONS, REASON_OTHER),
+        "note": OPT_STRING,
+    }
+)
 
 
 def engine(request: web.Request) -> UptimeEngine:
@@ -193,16 +324,68 @@ async def get_uptime_monthly(request: web.Request) -> web.Response:
     )
 
 
+async def get_uptime_daily(request: web.Request) -> web.Response:
+    """The fleet's (or a station's) uptime per day of the hub's time zone, the last N days."""
+    hub = request.app[KEY_HUB]
+    zone = hub_zone(hub)
+    station_id = station_filter(request)
+    engine(request)
+    raw = request.query.get("days", "").strip() or "30"
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAILY_DAYS:
+        raise ApiError(
+            400, "invalid", f"days must be a whole number 1-{MAX_DAILY_DAYS}, not {raw!r}"
+        )
+    days = int(raw)
+    now = clock(hub).time()
+    today = datetime.fromtimestamp(now, zone).date()
+    first = today - timedelta(days=days - 1)
+    bounds = [
+        datetime.combine(first + timedelta(days=n), time.min, zone).timestamp()
+        for n in range(days + 1)
+    ]
+    store = recorder(request)
+    await store.flush()
+    ports, _sessions = await load_ports(ReportSource.from_hub(hub), bounds[0], bounds[-1])
+    chosen = [p for p in ports if station_id is None or p.station_id == station_id]
+    rows = []
+    for n in range(days):
+        lo, hi = bounds[n], bounds[n + 1]
+        nevi = [port.history.figures(lo, hi, NEVI_RULES) for port in chosen]
+        cec = [port.history.figures(lo, hi, CEC_RULES) for port in chosen]
+        rows.append(
+            {
+                "date": (first + timedelta(days=n)).isoformat(),
+                "start": iso(lo),
+                "end": iso(hi),
+                "uptime_pct": _percent(mean_percent(nevi)),
+                "cec_uptime_pct": _percent(mean_percent(cec)),
+                "outage_minutes": round(sum(f.t_outage_min for f in nevi), 3),
+            }
+        )
+    return json_response(
+        {
+            "days": days,
+            "time_zone": str(zone),
+            "target_pct": NEVI_TARGET_PCT,
+            "cec_target_pct": _cec_target(),
+            "ports": len(chosen),
+            "rows": rows,
+        }
+    )
+
+
 def exclusion_json(request: web.Request, record: Any) -> dict[str, Any]:
     """An exclusion with ISO times and the name of what it covers."""
     devices = device_registry(request.app[KEY_HUB])
     target_id = record.port_id or record.station_id
     target = devices.get(target_id) if target_id else None
+    # A device without a name (or gone) is named by its id.
+    label = target.name if target is not None and target.name else target_id
     return {
         "exclusion_id": record.exclusion_id,
         "port_id": record.port_id,
         "station_id": record.station_id,
-        "target": "site" if target_id is None else (target.name if target else target_id),
+        "target": "site" if target_id is None else label,
         "start": iso(record.start),
         "end": iso(record.end),
         "reason": record.reason,
@@ -234,10 +417,58 @@ async def post_exclusion(request: web.Request) -> web.Response:
             raise ApiError(404, "not_found", f"device_id: no device {device_id!r}")
     data = {key: value for key, value in body.items() if value is not None or key == "end"}
     result = await call_service(
-        hub, current_user(request), remote(request), "uptime", "add_exclusion", data, None
+        hub,
+        current_user(request),
+        remote(request),
+        "uptime",
+        "add_exclusion",
+        data,
+        None,
+        target_name=_target_name(request, device_id),
     )
     record = uptime.exclusions[result["exclusion_id"]]
     return json_response(exclusion_json(request, record), status=201)
+
+
+def _target_name(request: web.Request, device_id: Any) -> str:
+    """What an exclusion covers, named for the audit log: a station, a port or the site."""
+    if device_id is None:
+        return "site"
+    return device_label(request.app[KEY_HUB], str(device_id)) or f"device_id={device_id}"
+
+
+async def patch_exclusion(request: web.Request) -> web.Response:
+    """Change an exclusion through uptime.update_exclusion (audited): the fields given."""
+    hub = request.app[KEY_HUB]
+    uptime = engine(request)
+    exclusion_id = request.match_info["exclusion_id"]
+    record = uptime.exclusions.get(exclusion_id)
+    if record is None:
+        raise ApiError(404, "not_found", f"no exclusion {exclusion_id!r}")
+    body = await read_json(request)
+    unknown = set(body) - EXCLUSION_FIELDS
+    if unknown:
+        raise ApiError(400, "invalid", f"unknown fields: {', '.join(sorted(unknown))}")
+    if not body:
+        raise ApiError(400, "invalid", "nothing to change: give start, end, reason or note")
+    device_id = body.get("device_id", record.port_id or record.station_id)
+    if "device_id" in body:
+        if device_id is None:
+            raise ApiError(400, "invalid", "device_id: give a station or port (null is not one)")
+        if device_registry(hub).get(str(device_id)) is None:
+            raise ApiError(404, "not_found", f"device_id: no device {device_id!r}")
+    data = {"exclusion_id": exclusion_id, **body}
+    await call_service(
+        hub,
+        current_user(request),
+        remote(request),
+        "uptime",
+        "update_exclusion",
+        data,
+        None,
+        target_name=_target_name(request, device_id),
+    )
+    return json_response(exclusion_json(request, uptime.exclusions[exclusion_id]))
 
 
 async def delete_exclusion(request: web.Request) -> web.Response:
@@ -256,6 +487,7 @@ async def delete_exclusion(request: web.Request) -> web.Response:
         "remove_exclusion",
         {"exclusion_id": exclusion_id},
         None,
+        target_name=_target_name(request, record.port_id or record.station_id),
     )
     return json_response(exclusion_json(request, record))
 
@@ -269,6 +501,7 @@ def register_views(ctx: SetupContext) -> None:
         role=Role.VIEWER,
         summary="Uptime per port, station and fleet over a window (default: this month)",
         query=("start", "end", "month", "station_id"),
+        responses=json_ok(UPTIME_ANSWER),
     )
     ctx.register_view(
         "GET",
@@ -277,6 +510,16 @@ def register_views(ctx: SetupContext) -> None:
         role=Role.VIEWER,
         summary="Uptime per port and calendar month of a year",
         query=("year", "station_id"),
+        responses=json_ok(MONTHLY_ANSWER),
+    )
+    ctx.register_view(
+        "GET",
+        "/api/uptime/daily",
+        get_uptime_daily,
+        role=Role.VIEWER,
+        summary="Uptime of the fleet (or a station) per day, the last N days",
+        query=("days", "station_id"),
+        responses=json_ok(DAILY_ANSWER),
     )
     ctx.register_view(
         "GET",
@@ -285,6 +528,7 @@ def register_views(ctx: SetupContext) -> None:
         role=Role.VIEWER,
         summary="Exclusions from downtime",
         query=("start", "end", "month"),
+        responses=json_ok(array(EXCLUSION_ANSWER)),
     )
     ctx.register_view(
         "POST",
@@ -299,11 +543,28 @@ def register_views(ctx: SetupContext) -> None:
             "reason": "|".join(REASONS),
             "note": "string",
         },
+        responses=json_ok(EXCLUSION_ANSWER, "201"),
+    )
+    ctx.register_view(
+        "PATCH",
+        "/api/uptime/exclusions/{exclusion_id}",
+        patch_exclusion,
+        role=Role.OPERATOR,
+        summary="Change an exclusion's time span, reason, note or target (audited)",
+        body={
+            "device_id": "string",
+            "start": "ISO 8601 time (naive: hub time zone)",
+            "end": "ISO 8601 time or null (open-ended)",
+            "reason": "|".join(REASONS),
+            "note": "string or null",
+        },
+        responses=json_ok(EXCLUSION_ANSWER),
     )
     ctx.register_view(
         "DELETE",
         "/api/uptime/exclusions/{exclusion_id}",
         delete_exclusion,
         role=Role.OPERATOR,
-        summary="Remove an exclusion (audited)",
+        summary="Remove an exclusion (audited); answers the exclusion removed",
+        responses=json_ok(EXCLUSION_ANSWER),
     )

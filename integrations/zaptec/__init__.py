@@ -29,6 +29,21 @@ from hub.auth import Role
 from hub.clock import clock
 from hub.core import Hub, HubKey
 from hub.hookspecs import hookimpl
+from hub.http.schemas import (
+    BOOLEAN,
+    CONNECTOR_STATUS,
+    INTEGER,
+    NUMBER,
+    OPT_BOOLEAN,
+    OPT_NUMBER,
+    OPT_STRING,
+    STRING,
+    array,
+    dict_of,
+    json_ok,
+    nullable,
+    obj,
+)
 from hub.http.view import json_response
 from hub.plugins import Integration, IntegrationNotReadyError, SetupContext
 from integrations.zaptec.account import Account
@@ -64,6 +79,46 @@ CONFIG_SCHEMA: Final = vol.Schema(
 )
 
 DATA_ZAPTEC: Final[HubKey[Account]] = HubKey("zaptec.account")
+
+# What GET /api/zaptec/chargers answers (never the account's credentials).
+ACCOUNT_ANSWER: Final = obj(
+    {
+        "base_url": STRING,
+        "reachable": BOOLEAN,
+        "failures": INTEGER,  # failed requests in a row
+        "last_error": OPT_STRING,
+        "retry_in": NUMBER,  # seconds until the next try after a failure; 0 when reachable
+        "rounds": INTEGER,
+        "chargers": array(
+            obj(
+                {
+                    "id": STRING,
+                    "name": STRING,
+                    "device_id": STRING,
+                    "installation_id": OPT_STRING,
+                    "serial": OPT_STRING,
+                    "online": OPT_BOOLEAN,  # None: unknown (the cloud unreachable)
+                    "status": nullable(CONNECTOR_STATUS),
+                    "warnings": OPT_STRING,
+                    "last_error": OPT_STRING,
+                    # power, energy, session_energy, current limit, per phase voltage and
+                    # current: None where the cloud said nothing (readable) about it
+                    "values": dict_of(OPT_NUMBER),
+                    "session": nullable(
+                        obj(
+                            {
+                                "transaction_id": STRING,
+                                "started_at": NUMBER,
+                                "energy_wh": OPT_NUMBER,
+                                "peak_power_w": NUMBER,
+                            }
+                        )
+                    ),
+                }
+            )
+        ),
+    }
+)
 
 
 async def async_setup(ctx: SetupContext) -> bool:
@@ -108,6 +163,7 @@ async def async_setup(ctx: SetupContext) -> bool:
         chargers_view,
         role=Role.VIEWER,
         summary="Zaptec chargers and the cloud's reachability",
+        responses=json_ok(ACCOUNT_ANSWER),
     )
     account.start()
     return True

@@ -43,6 +43,9 @@ PAGES = [
     ("pending", "#/pending"),
     ("security", "#/security"),
     ("audit", "#/audit"),
+    ("notifications", "#/notifications"),
+    ("users", "#/users"),
+    ("account", "#/account"),
 ]
 
 
@@ -138,7 +141,7 @@ async def test_live_fault_reset_from_the_page_and_its_audit_entry(
     assert cp.received == [] or all(name != "Reset" for name, _ in cp.received)
     await dialog.locator("[data-confirm]").click()
     assert await cp.wait_for_call("Reset") == {"type": "Soft"}
-    await expect(page.locator(".notice")).to_contain_text("Reset")
+    await expect(page.locator(".notice")).to_contain_text("CP-1: reset accepted")
 
     await nav(page, "Audit log")
     entry = page.locator("tr[data-action='charger.reset']").first

@@ -138,7 +138,7 @@ async def test_lock_asks_for_the_reason_and_sends_it(
         "connectorId": 0,
         "type": "Inoperative",
     }
-    await expect(page.locator(".notice").first).to_contain_text("Lock")
+    await expect(page.locator(".notice").first).to_contain_text(": lock accepted")
     await dashboard.hub.block_till_done()
     assert calls == [{"available": False, "reason": "maintenance", "note": "replacing the cable"}]
     assert [e.get("reason") for e in exclusions] == ["maintenance"]

@@ -211,10 +211,9 @@ def test_secret_value_is_never_shown_in_errors(tmp_path: Path) -> None:
     errors = load_errors(tmp_path, "http", HTTP_SCHEMA)
 
     assert errors == [
-        "configuration.yaml:2: http.server_port: expected int for dictionary value, "
-        "got <secret port>",
-        "configuration.yaml:3: http.api_password: length of value must be at least 12 "
-        "for dictionary value, got <secret api>",
+        "configuration.yaml:2: http.server_port: expected a whole number, got <secret port>",
+        "configuration.yaml:3: http.api_password: must be at least 12 characters long, "
+        "got <secret api>",
     ]
 
 
@@ -228,8 +227,7 @@ def test_secret_is_hidden_even_when_the_validator_quotes_it(tmp_path: Path) -> N
     errors = load_errors(tmp_path, "notify", vol.Schema({"token": no_tokens}))
 
     assert errors == [
-        "configuration.yaml:2: notify.token: token <secret token> was revoked "
-        "for dictionary value, got <secret token>"
+        "configuration.yaml:2: notify.token: token <secret token> was revoked, got <secret token>"
     ]
     assert "s3cr3t" not in " ".join(errors)
 
@@ -243,7 +241,7 @@ def test_include_keeps_the_included_files_lines(tmp_path: Path) -> None:
     assert config["http"] == {"server_port": "abc"}
     assert config["http"].__config_file__ == "http.yaml"
     errors = load_errors(tmp_path, "http", HTTP_SCHEMA)
-    assert errors == ["http.yaml:2: http.server_port: expected int for dictionary value, got 'abc'"]
+    assert errors == ["http.yaml:2: http.server_port: expected a whole number, got 'abc'"]
 
 
 def test_include_of_a_missing_file(tmp_path: Path) -> None:
@@ -379,7 +377,7 @@ def test_validate_section_wrong_type_unknown_and_missing_keys(tmp_path: Path) ->
           name: Depot
         http:
           server_host: 0.0.0.0
-          server_prot: 8300
+          colour: blue
           api_password: 12
         """,
     )
@@ -387,9 +385,10 @@ def test_validate_section_wrong_type_unknown_and_missing_keys(tmp_path: Path) ->
     errors = load_errors(tmp_path, "http", HTTP_SCHEMA)
 
     assert sorted(errors) == [
-        "configuration.yaml:4: http.server_port: required key not provided",
-        "configuration.yaml:5: http.server_prot: extra keys not allowed",
-        "configuration.yaml:6: http.api_password: expected str for dictionary value, got 12",
+        "configuration.yaml:4: http.server_port: required, but missing",
+        "configuration.yaml:5: http.colour: unknown key; expected one of: api_password, "
+        "server_host, server_port",
+        "configuration.yaml:6: http.api_password: expected text, got 12",
     ]
 
 
@@ -400,9 +399,12 @@ def test_validate_section_error_fields(tmp_path: Path) -> None:
     _, [error] = validate_section(HTTP_SCHEMA, config["http"], "http", config)
 
     assert (error.file, error.line, error.key) == ("configuration.yaml", 3, "http.server_port")
-    assert error.message == "expected int for dictionary value, got 'abc'"
-    assert str(error) == (
-        "configuration.yaml:3: http.server_port: expected int for dictionary value, got 'abc'"
+    assert error.message == "expected a whole number, got 'abc'"
+    assert (
+        str(error) == "configuration.yaml:3: http.server_port: expected a whole number, got 'abc'"
+    )
+    assert error.plain() == (
+        "configuration.yaml, line 3: http → server_port: expected a whole number, got 'abc'"
     )
 
 
@@ -423,9 +425,9 @@ def test_validate_section_list_items(tmp_path: Path) -> None:
     errors = load_errors(tmp_path, "ocpp", OCPP_SCHEMA)
 
     assert sorted(errors) == [
-        "configuration.yaml:2: ocpp.ports[1]: expected int, got 'x'",
-        "configuration.yaml:6: ocpp.chargers[1].password: length of value must be at least 8 "
-        "for dictionary value, got 'short'",
+        "configuration.yaml:2: ocpp.ports[1]: expected a whole number, got 'x'",
+        "configuration.yaml:6: ocpp.chargers[1].password: must be at least 8 characters long, "
+        "got 'short'",
     ]
 
 
@@ -437,7 +439,7 @@ def test_validate_section_missing_key_in_a_list_item(tmp_path: Path) -> None:
 
     errors = load_errors(tmp_path, "ocpp", OCPP_SCHEMA)
 
-    assert errors == ["configuration.yaml:4: ocpp.chargers[1].id: required key not provided"]
+    assert errors == ["configuration.yaml:4: ocpp.chargers[1].id: required, but missing"]
 
 
 def test_validate_section_of_a_scalar(tmp_path: Path) -> None:
@@ -445,7 +447,7 @@ def test_validate_section_of_a_scalar(tmp_path: Path) -> None:
 
     errors = load_errors(tmp_path, "http", HTTP_SCHEMA)
 
-    assert errors == ["configuration.yaml:4: http: expected a dictionary, got 5"]
+    assert errors == ["configuration.yaml:4: http: expected a mapping (key: value), got 5"]
 
 
 def test_validate_section_of_an_empty_key(tmp_path: Path) -> None:
@@ -453,7 +455,7 @@ def test_validate_section_of_an_empty_key(tmp_path: Path) -> None:
 
     errors = load_errors(tmp_path, "http", HTTP_SCHEMA)
 
-    assert errors == ["configuration.yaml:2: http: expected a dictionary, got None"]
+    assert errors == ["configuration.yaml:2: http: expected a mapping (key: value), got nothing"]
 
 
 def test_validate_section_with_a_plain_callable(tmp_path: Path) -> None:

@@ -199,7 +199,7 @@ async def test_bad_section_is_skipped_and_the_rest_runs(
     with caplog.at_level(logging.ERROR):
         await hub.start()
     assert calls == [{"port": 1}]
-    assert "configuration.yaml:4: bad.port: expected int" in caplog.text
+    assert "configuration.yaml:4: bad.port: expected a whole number" in caplog.text
     assert registry.is_loaded("good")
     assert "bad" not in registry.statuses()
     await hub.stop()
@@ -248,8 +248,7 @@ def test_check_config_lists_every_error(tmp_path: Path) -> None:
     errors = [str(e) for e in check_config(tmp_path)]
     assert errors == [
         "configuration.yaml:4: hub.time_zone: unknown time zone 'Nowhere/Land'",
-        "configuration.yaml:6: http.server_port: value must be at most 65535"
-        " for dictionary value, got 99999",
+        "configuration.yaml:6: http.server_port: must be at most 65535, got 99999",
         "configuration.yaml:7: no_such_integration: integration 'no_such_integration' not found",
     ]
 

@@ -330,6 +330,55 @@ async def test_output_and_size_limits(hub: Hub, source: str) -> None:
         render(hub, source)
 
 
+DOUBLING = (
+    "{% set ns = namespace(s='x') %}{% for i in range(40) %}"
+    "{% set ns.s = ns.s OP ns.s %}{% endfor %}{{ ns.s | length }}"
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "what"),
+    [
+        ("{{ '%999999999d' % 1 }}", "formatted text"),
+        ("{{ '%.999999999f' % 1 }}", "formatted text"),
+        ("{{ '%*d' % (5, 1) }}", "'*' widths"),
+        ("{{ '%999999999d' | format(1) }}", "formatted text"),
+        ("{{ '{:>999999999}'.format(1) }}", "formatted text"),
+        ("{{ '{:{}}'.format(1, 999999999) }}", "nested format fields"),
+        ("{{ '{x:>999999999}'.format_map({'x': 1}) }}", "formatted text"),
+        ("{{ 'x' | center(10 ** 9) }}", "center"),
+        ("{{ 'x'.center(10 ** 9) }}", "str.center"),
+        ("{{ 'x'.ljust(10 ** 9) }}", "str.ljust"),
+        ("{{ 'x'.rjust(10 ** 9) }}", "str.rjust"),
+        ("{{ '1'.zfill(10 ** 9) }}", "str.zfill"),
+        ("{{ ('\t' * 1000).expandtabs(10 ** 6) }}", "str.expandtabs"),
+        ("{{ ('x' * 100000) | replace('x', 'x' * 100000) }}", "replace"),
+        ("{{ ('x' * 100000).replace('x', 'x' * 100000) }}", "str.replace"),
+        ("{{ ('x\n' * 100000) | indent(100) }}", "indent"),
+        ("{{ ','.join(['x' * 100000] * 20) }}", "str.join"),
+        ("{{ (['x' * 100000] * 20) | join(',') }}", "join"),
+        (DOUBLING.replace("OP", "~"), "concatenation"),
+        (DOUBLING.replace("OP", "+"), "concatenation"),
+    ],
+)
+async def test_what_a_template_builds_is_bounded_before_it_is_built(
+    hub: Hub, source: str, what: str
+) -> None:
+    """Padding, formatting, replacing, joining and doubling that would build a string of
+    gigabytes are refused before it is built, not after (the output limit comes too late)."""
+    with pytest.raises(TemplateError, match=what):
+        render(hub, source)
+
+
+async def test_bounded_operations_still_work_in_range(hub: Hub) -> None:
+    source = (
+        "{{ '%05.1f' % 3.14159 }}|{{ '{:>4}'.format('a') }}|{{ 'x' | center(5) }}|"
+        "{{ 'ab' | replace('a', 'c') }}|{{ [1, 2] | join('-') }}|{{ 'a' ~ 'b' }}|{{ 1 + 2 }}|"
+        "{{ [1] + [2] }}|{{ '7'.zfill(3) }}|{{ '%s=%d' | format('n', 4) }}|{{ 7 % 4 }}"
+    )
+    assert render(hub, source) == "003.1|   a|  x  |cb|1-2|ab|3|[1, 2]|007|n=4|3"
+
+
 async def test_output_just_under_the_limit_renders(hub: Hub) -> None:
     assert len(render(hub, "{{ 'x' * n }}", {"n": MAX_OUTPUT_LENGTH})) == MAX_OUTPUT_LENGTH
 

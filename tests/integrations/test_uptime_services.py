@@ -19,6 +19,7 @@ from hub.exceptions import HubError, ServiceValidationError
 from hub.registry import DeviceKind, device_registry
 from integrations.recorder import get_recorder
 from integrations.uptime import engine_of
+from integrations.uptime.report import report_from_config_dir
 from tests.integrations.ocpp.conftest import Connect, ws_url
 from tests.integrations.test_uptime_ocpp import (  # noqa: F401 - fixtures
     StartHub,
@@ -255,11 +256,23 @@ def test_report_cli_errors(tmp_path: Path) -> None:
     assert no_db.returncode == 1
     assert "no recorder database" in no_db.stderr
     assert not tmp_path.joinpath("evhub.db").exists()  # a report never creates one
+    # Without --from and --to the report covers the last full month: it still needs the
+    # database (test_report_csv_from_the_cli_with_the_hub_stopped checks the month covered).
+    default = run_cli("--config", str(tmp_path))
+    assert default.returncode == 1
+    assert "no recorder database" in default.stderr
     bad = run_cli("--from", "January", "--to", "2026-01-31", "--config", str(tmp_path))
     assert bad.returncode == 1
     assert "expected a date" in bad.stderr
-    usage = run_cli("--from", "2026-01-01", "--config", str(tmp_path))
+    # One end without the other is refused, before the database is looked for.
+    for given in (("--from", "2026-01-01"), ("--to", "2026-01-31")):
+        half = run_cli(*given, "--config", str(tmp_path))
+        assert half.returncode == 1, given
+        assert "give both --from and --to, or neither for the last full month" in half.stderr
+        assert "Traceback" not in half.stderr
+    usage = run_cli("--format", "xml", "--config", str(tmp_path))
     assert usage.returncode == 2
+    assert "invalid choice" in usage.stderr
 
 
 async def test_report_csv_from_the_cli_with_the_hub_stopped(
@@ -306,6 +319,13 @@ async def test_report_csv_from_the_cli_with_the_hub_stopped(
     [outage] = [r for r in records if r["record"] == "outage"]
     assert (outage["cause"], outage["duration_min"]) == ("faulted", "90")
     assert whole["port_name"] == "Lab 1"
+    # Without --from and --to: the last full month, July on 2 August (the CLI's own clock is
+    # the machine's; tests/test_cli_admin.py runs that through the process).
+    july = await report_from_config_dir(tmp_path, None, None, now=at(8, 2))
+    assert (july.start, july.end) == (at(7, 1), at(8, 1))
+    [port] = july.ports
+    assert [label for label, _figures in port.months] == ["2026-07"]
+    assert (port.figures.t_outage_min, port.figures.window_min) == (60, 60)
 
 
 async def _run_cli_async(*args: str) -> subprocess.CompletedProcess[str]:

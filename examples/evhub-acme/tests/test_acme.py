@@ -134,6 +134,34 @@ async def test_view_command_service_and_panel_check_their_roles(
             assert 'customElements.define("acme-wallboxes-panel"' in await resp.text()
 
 
+async def test_the_views_answer_what_the_openapi_document_says(
+    hub_factory: HubFactory, api_user: Any
+) -> None:
+    import fastjsonschema
+
+    hub = await hub_factory(CONFIG)
+    url = http_url(hub)
+    viewer = await api_user(hub, "viewer")
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {viewer}"}) as session:
+        async with session.get(f"{url}/api/openapi.json") as resp:
+            paths = (await resp.json())["paths"]
+        for path, concrete in (
+            ("/api/acme/wallboxes", "/api/acme/wallboxes"),
+            ("/api/acme/wallboxes/{station}", "/api/acme/wallboxes/street"),
+        ):
+            operation = paths[path]["get"]
+            assert operation["x-evhub-role"] == "viewer"
+            schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+            async with session.get(url + concrete) as resp:
+                assert resp.status == 200
+                answer = await resp.json()
+            # Raises, naming the field, where the answer differs from the document.
+            fastjsonschema.compile(schema)(answer)
+    # The schema is no formality: a wallbox with its power as text is refused.
+    with pytest.raises(fastjsonschema.JsonSchemaValueException, match="max_power_w"):
+        fastjsonschema.compile(schema)({**answer, "max_power_w": "11 kW"})
+
+
 def test_the_cli_command_comes_from_the_plugin(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["acme", "models"]) == 0
     assert "Wallbox 11\t11 kW" in capsys.readouterr().out

@@ -1,14 +1,26 @@
-// Alerts by state, with acknowledge and resolve for operators.
+// Alerts by state, with acknowledge and resolve for operators; who did it by name.
 
 import { html } from "lit";
 import { customElement, state } from "lit/decorators.js";
 import { api, type Alert } from "../api.js";
 import { LightElement } from "../base.js";
+import { t, type MessageKey } from "../i18n.js";
 import { session } from "../session.js";
 import { confirmAction, errorMessage, EventsController, fmtTime, Loader, notify, renderLoad } from "../ui.js";
 
 const TABS = ["open", "acknowledged", "resolved"] as const;
 type Tab = (typeof TABS)[number];
+
+const TAB_KEYS: Record<Tab, MessageKey> = {
+  open: "alerts.tab_open",
+  acknowledged: "alerts.tab_acknowledged",
+  resolved: "alerts.tab_resolved",
+};
+
+/** Who acknowledged or resolved an alert: the username, "an automation" for none. */
+function byName(name: string | null | undefined, id: string | null): string {
+  return name ?? id ?? t("alerts.by_automation");
+}
 
 @customElement("ev-alerts")
 export class AlertsPage extends LightElement {
@@ -32,22 +44,23 @@ export class AlertsPage extends LightElement {
   }
 
   private async change(alert: Alert, action: "acknowledge" | "resolve"): Promise<void> {
-    const verb = action === "acknowledge" ? "Acknowledge" : "Resolve";
-    if (!(await confirmAction(`${verb} alert`, `${verb} “${alert.title}”?`, verb))) return;
+    const verb = action === "acknowledge" ? t("alerts.acknowledge") : t("alerts.resolve");
+    const title = action === "acknowledge" ? t("alerts.acknowledge_title") : t("alerts.resolve_title");
+    if (!(await confirmAction(title, t("alerts.confirm", { verb, title: alert.title }), verb))) return;
     this.busy = alert.id;
     try {
       await api.post(`/api/alerts/${encodeURIComponent(alert.id)}/${action}`, {});
-      notify(`${verb}d: ${alert.title}`);
+      notify(action === "acknowledge" ? t("alerts.acknowledged", { title: alert.title }) : t("alerts.resolved", { title: alert.title }));
       await this.alerts.reload();
     } catch (err) {
-      notify(`${verb} failed: ${errorMessage(err)}`, "error");
+      notify(t("alerts.failed", { verb, reason: errorMessage(err) }), "error");
     } finally {
       this.busy = null;
     }
   }
 
   private renderList(alerts: Alert[]) {
-    if (alerts.length === 0) return html`<p class="muted">No ${this.tab} alerts.</p>`;
+    if (alerts.length === 0) return html`<p class="muted">${t("alerts.none", { state: t(TAB_KEYS[this.tab]) })}</p>`;
     const sorted = [...alerts].sort((a, b) => b.last_seen_at - a.last_seen_at);
     return html`<ul class="cards alerts">
       ${sorted.map(
@@ -59,17 +72,23 @@ export class AlertsPage extends LightElement {
           </header>
           <p>${a.message}</p>
           <p class="muted small">
-            Raised ${fmtTime(a.raised_at)} · last seen ${fmtTime(a.last_seen_at)} · ${a.source}
-            ${a.station_id ? html` · <a href="#/chargers/${encodeURIComponent(a.station_id)}">station</a>` : null}
-            ${a.acknowledged_at ? html`<br />Acknowledged ${fmtTime(a.acknowledged_at)} by ${a.acknowledged_by ?? "—"}` : null}
-            ${a.resolved_at ? html`<br />Resolved ${fmtTime(a.resolved_at)} by ${a.resolved_by ?? "—"} ${a.resolution ?? ""}` : null}
+            ${t("alerts.raised", { raised: fmtTime(a.raised_at), seen: fmtTime(a.last_seen_at), source: a.source })}
+            ${a.station_id ? html` · <a href="#/chargers/${encodeURIComponent(a.station_id)}">${t("alerts.station")}</a>` : null}
+            ${a.acknowledged_at
+              ? html`<br /><span data-acknowledged-by>${t("alerts.acknowledged_by", { time: fmtTime(a.acknowledged_at), name: byName(a.acknowledged_by_name, a.acknowledged_by) })}</span>`
+              : null}
+            ${a.resolved_at
+              ? html`<br /><span data-resolved-by>${a.resolution === "auto" && !a.resolved_by
+                  ? t("alerts.resolved_auto", { time: fmtTime(a.resolved_at) })
+                  : t("alerts.resolved_by", { time: fmtTime(a.resolved_at), name: byName(a.resolved_by_name, a.resolved_by) })}</span>`
+              : null}
           </p>
           ${session.canOperate && a.state !== "resolved"
             ? html`<div class="button-row">
                 ${a.state === "open"
-                  ? html`<button data-action="acknowledge" ?disabled=${this.busy === a.id} @click=${() => this.change(a, "acknowledge")}>Acknowledge</button>`
+                  ? html`<button data-action="acknowledge" ?disabled=${this.busy === a.id} @click=${() => this.change(a, "acknowledge")}>${t("alerts.acknowledge")}</button>`
                   : null}
-                <button data-action="resolve" ?disabled=${this.busy === a.id} @click=${() => this.change(a, "resolve")}>Resolve</button>
+                <button data-action="resolve" ?disabled=${this.busy === a.id} @click=${() => this.change(a, "resolve")}>${t("alerts.resolve")}</button>
               </div>`
             : null}
         </li>`,
@@ -79,14 +98,14 @@ export class AlertsPage extends LightElement {
 
   override render() {
     return html`
-      <h1>Alerts</h1>
+      <h1>${t("nav.alerts")}</h1>
       <div class="segmented" role="tablist">
         ${TABS.map(
-          (t) => html`<button role="tab" aria-selected=${this.tab === t ? "true" : "false"} class=${this.tab === t ? "active" : ""}
-            data-tab=${t} @click=${() => this.select(t)}>${t}</button>`,
+          (tab) => html`<button role="tab" aria-selected=${this.tab === tab ? "true" : "false"} class=${this.tab === tab ? "active" : ""}
+            data-tab=${tab} @click=${() => this.select(tab)}>${t(TAB_KEYS[tab])}</button>`,
         )}
       </div>
-      ${renderLoad(this.alerts, (a) => this.renderList(a), "Alerts")}
+      ${renderLoad(this.alerts, (a) => this.renderList(a), t("nav.alerts"))}
     `;
   }
 }

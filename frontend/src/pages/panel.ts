@@ -41,6 +41,7 @@ import { html, type PropertyValues } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { api, type User } from "../api.js";
 import { LightElement } from "../base.js";
+import { t } from "../i18n.js";
 import { session } from "../session.js";
 import { errorMessage } from "../ui.js";
 
@@ -134,10 +135,10 @@ async function loadPanel(panel: PanelInfo): Promise<void> {
   try {
     await Promise.race([
       importModule(panel.url),
-      timeout(PANEL_TIMEOUT_MS, `its module did not load within ${seconds} s`),
+      timeout(PANEL_TIMEOUT_MS, t("panel.timeout", { seconds })),
     ]);
   } catch (err) {
-    throw new Error(`The panel “${panel.title}” could not be loaded: ${errorMessage(err)}`);
+    throw new Error(t("panel.load_failed", { title: panel.title, reason: errorMessage(err) }));
   }
   if (customElements.get(panel.element)) return;
   try {
@@ -214,17 +215,17 @@ export class PanelPage extends LightElement {
   override render() {
     const panel = this.panel;
     if (!panel) {
-      if (!this.listed) return html`<p class="muted loading" role="status">Loading…</p>`;
-      return html`<h1>Panel not found</h1>
-        <p>No panel ${this.domain}/${this.name} is available to you.</p>
-        <p><a href="#/">Back to the overview</a></p>`;
+      if (!this.listed) return html`<p class="muted loading" role="status">${t("common.loading")}</p>`;
+      return html`<h1>${t("panel.not_found")}</h1>
+        <p>${t("panel.not_found_text", { panel: `${this.domain}/${this.name}` })}</p>
+        <p><a href="#/">${t("app.back_to_overview")}</a></p>`;
     }
     if (this.error) {
       return html`<h1>${panel.title}</h1>
         <p class="error-box panel-error" role="alert">${this.error}</p>`;
     }
     if (!this.mounted) {
-      return html`<p class="muted loading" role="status">Loading ${panel.title}…</p>`;
+      return html`<p class="muted loading" role="status">${t("panel.loading", { title: panel.title })}</p>`;
     }
     return this.mounted;
   }

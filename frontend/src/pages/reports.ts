@@ -9,7 +9,10 @@ import { api, ApiError, query, type MonthlyRow, type MonthlyUptime, type Station
 import { LightElement } from "../base.js";
 import { PALETTE } from "../components/chart.js";
 import "../components/chart.js";
-import { errorMessage, EventsController, fmtDay, fmtPct, Loader, notify, renderLoad } from "../ui.js";
+import "../components/exclusions.js";
+import type { ExclusionTarget } from "../components/exclusions.js";
+import { fmtDateTime, fmtNumber, t, type MessageKey } from "../i18n.js";
+import { errorMessage, EventsController, fmtDay, fmtMinutes, fmtPct, Loader, notify, renderLoad } from "../ui.js";
 
 export const NEVI_TARGET = 97;
 export const CEC_TARGET = 97;
@@ -25,15 +28,25 @@ export function halfOf(month: string): string {
   return `${year}H${m <= 6 ? 1 : 2}`;
 }
 
-const EVCHART_EXPORTS: { module: string; label: string; file: string }[] = [
-  { module: "2", label: "EV-ChART Module 2: sessions", file: "module2-sessions" },
-  { module: "3", label: "EV-ChART Module 3: uptime", file: "module3-uptime" },
-  { module: "4", label: "EV-ChART Module 4: outages", file: "module4-outages" },
-  { module: "outages", label: "evhub outages (causes, exclusions)", file: "outages" },
-  { module: "uptime", label: "evhub month-end uptime (NEVI and CEC)", file: "uptime" },
+const EVCHART_EXPORTS: { module: string; label: MessageKey; file: string }[] = [
+  { module: "2", label: "reports.evchart2", file: "module2-sessions" },
+  { module: "3", label: "reports.evchart3", file: "module3-uptime" },
+  { module: "4", label: "reports.evchart4", file: "module4-outages" },
+  { module: "outages", label: "reports.export_outages", file: "outages" },
+  { module: "uptime", label: "reports.export_uptime", file: "uptime" },
 ];
 
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+/** The short name of month 1-12 in the interface's language ("Jan", "Mär"). */
+function monthShort(month: number): string {
+  return fmtDateTime(new Date(Date.UTC(2024, month - 1, 15)), { month: "short" }, "UTC");
+}
+
+/** A month and year in the interface's language ("Mar 2026", "März 2026"). */
+function monthLong(year: number, month: number): string {
+  return fmtDateTime(new Date(Date.UTC(year, month - 1, 15)), { month: "short", year: "numeric" }, "UTC");
+}
+
+const MONTH_NUMBERS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
 /** Month number 1-12 of a "YYYY-MM" label. */
 export function monthOf(label: string): number | null {
@@ -41,12 +54,12 @@ export function monthOf(label: string): number | null {
   return match ? Number(match[1]) : null;
 }
 
-const METRICS: { key: keyof StatisticsRow; label: string; unit: string }[] = [
-  { key: "energy_kwh", label: "Energy", unit: "kWh" },
-  { key: "sessions", label: "Sessions", unit: "" },
-  { key: "occupied_percent", label: "Occupied", unit: "%" },
-  { key: "charging_percent", label: "Charging", unit: "%" },
-  { key: "peak_power_kw", label: "Peak power", unit: "kW" },
+const METRICS: { key: keyof StatisticsRow; label: MessageKey; unit: string }[] = [
+  { key: "energy_kwh", label: "reports.m_energy", unit: "kWh" },
+  { key: "sessions", label: "reports.m_sessions", unit: "" },
+  { key: "occupied_percent", label: "reports.m_occupied", unit: "%" },
+  { key: "charging_percent", label: "reports.m_charging", unit: "%" },
+  { key: "peak_power_kw", label: "reports.m_peak", unit: "kW" },
 ];
 
 /** This month ("YYYY-MM") in a time zone, or null if the browser does not know the zone. */
@@ -60,9 +73,6 @@ export function monthIn(timeZone: string, at: Date = new Date()): string | null 
   }
 }
 
-function minutes(value: number): string {
-  return `${Math.round(value).toLocaleString()} min`;
-}
 
 @customElement("ev-reports")
 export class ReportsPage extends LightElement {
@@ -135,8 +145,8 @@ export class ReportsPage extends LightElement {
       link.remove();
       window.setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
     } catch (err) {
-      if (err instanceof ApiError && err.notAvailable) notify("This report is not available on this hub yet.", "error");
-      else notify(`Download failed: ${errorMessage(err)}`, "error");
+      if (err instanceof ApiError && err.notAvailable) notify(t("reports.not_available"), "error");
+      else notify(t("reports.download_failed", { reason: errorMessage(err) }), "error");
     }
   }
 
@@ -150,7 +160,7 @@ export class ReportsPage extends LightElement {
         datasets: [
           {
             type: "bar",
-            label: "Uptime %",
+            label: t("reports.uptime_pct"),
             data: values,
             backgroundColor: values.map((v) => (v < target ? "#dc2626" : "#16a34a")),
           },
@@ -180,48 +190,54 @@ export class ReportsPage extends LightElement {
     const inMonth = answer.rows.filter((r) => r.month === label && r.uptime_pct !== null);
     const ports = new Map<string, MonthlyRow[]>();
     for (const row of answer.rows) ports.set(row.port_id, [...(ports.get(row.port_id) ?? []), row]);
+    const cols = {
+      port: t("reports.col_port"),
+      station: t("reports.col_station"),
+      nevi: t("reports.col_uptime_nevi"),
+      cec: t("reports.col_uptime_cec"),
+      outage: t("reports.col_outage"),
+      excluded: t("reports.col_excluded_nevi"),
+      cecExcluded: t("reports.col_excluded_cec"),
+    };
     return html`
       ${inMonth.length === 0
-        ? html`<p class="muted">No uptime measured for ${MONTHS[this.month - 1]} ${this.year}.</p>`
-        : html`<ev-chart label="Uptime per port" .config=${this.uptimeChart(inMonth, target)}></ev-chart>
-            <p class="muted small">Ports below the dashed line miss the NEVI ${target} % uptime requirement
-              (months in ${answer.time_zone}). NEVI (23 CFR 680.116) and CEC figures are computed
-              separately: CEC caps vandalism and maintenance and does not exclude vehicle faults or
-              time outside operating hours.</p>
-            <div class="scroll-x"><table class="data" data-table="month-uptime">
-              <thead><tr><th>Port</th><th>Station</th><th class="num">Uptime (NEVI)</th><th class="num">Uptime (CEC)</th><th class="num">Outage</th><th class="num">Excluded (NEVI)</th><th class="num">Excluded (CEC)</th></tr></thead>
+        ? html`<p class="muted">${t("reports.no_uptime", { month: monthLong(this.year, this.month) })}</p>`
+        : html`<ev-chart label=${t("reports.uptime_chart")} .config=${this.uptimeChart(inMonth, target)}></ev-chart>
+            <p class="muted small">${t("reports.uptime_explain", { target, zone: answer.time_zone })}</p>
+            <table class="data responsive" data-table="month-uptime">
+              <thead><tr><th>${cols.port}</th><th>${cols.station}</th><th class="num">${cols.nevi}</th><th class="num">${cols.cec}</th><th class="num">${cols.outage}</th><th class="num">${cols.excluded}</th><th class="num">${cols.cecExcluded}</th></tr></thead>
               <tbody>
                 ${[...inMonth].sort((a, b) => (a.uptime_pct ?? 100) - (b.uptime_pct ?? 100)).map(
                   (r) => html`<tr data-port-id=${r.port_id} class=${(r.uptime_pct ?? 100) < target ? "below" : ""}>
-                    <td>${r.name}</td>
-                    <td>${r.station_name ?? "—"}</td>
-                    <td class="num" data-uptime>${fmtPct(r.uptime_pct, 2)}</td>
-                    <td class="num ${(r.cec_uptime_pct ?? 100) < (answer.cec_target_pct ?? CEC_TARGET) ? "below" : ""}" data-cec-uptime>${fmtPct(r.cec_uptime_pct ?? null, 2)}</td>
-                    <td class="num" data-outage>${minutes(r.outage_minutes)}</td>
-                    <td class="num" data-excluded>${minutes(r.excluded_minutes)}</td>
-                    <td class="num" data-cec-excluded>${minutes(r.cec_excluded_minutes ?? 0)}</td>
+                    <td data-label=${cols.port}>${portName(r)}</td>
+                    <td data-label=${cols.station}>${r.station_name ?? "—"}</td>
+                    <td class="num" data-label=${cols.nevi} data-uptime>${fmtPct(r.uptime_pct, 2)}</td>
+                    <td class="num ${(r.cec_uptime_pct ?? 100) < (answer.cec_target_pct ?? CEC_TARGET) ? "below" : ""}" data-label=${cols.cec} data-cec-uptime>${fmtPct(r.cec_uptime_pct ?? null, 2)}</td>
+                    <td class="num" data-label=${cols.outage} data-outage>${fmtMinutes(r.outage_minutes)}</td>
+                    <td class="num" data-label=${cols.excluded} data-excluded>${fmtMinutes(r.excluded_minutes)}</td>
+                    <td class="num" data-label=${cols.cecExcluded} data-cec-excluded>${fmtMinutes(r.cec_excluded_minutes ?? 0)}</td>
                   </tr>`,
                 )}
               </tbody>
-            </table></div>`}
+            </table>`}
       ${ports.size
-        ? html`<h3>${answer.year}, month by month</h3>
+        ? html`<h3>${t("reports.year_by_month", { year: String(answer.year) })}</h3>
           <div class="scroll-x"><table class="data months" data-table="year-uptime">
-            <thead><tr><th>Port</th>${MONTHS.map((m) => html`<th class="num">${m}</th>`)}</tr></thead>
+            <thead><tr><th>${cols.port}</th>${MONTH_NUMBERS.map((m) => html`<th class="num">${monthShort(m)}</th>`)}</tr></thead>
             <tbody>
               ${[...ports.values()].map((list) => html`<tr>
-                <td>${list[0].name}</td>
-                ${MONTHS.map((_, i) => {
-                  const pct = list.find((r) => monthOf(r.month) === i + 1)?.uptime_pct ?? null;
+                <td class="port-cell">${portName(list[0])}</td>
+                ${MONTH_NUMBERS.map((m) => {
+                  const pct = list.find((r) => monthOf(r.month) === m)?.uptime_pct ?? null;
                   // null: the port was not in service that month (or it has not begun).
                   return pct === null
-                    ? html`<td class="num muted" title="not in service">—</td>`
-                    : html`<td class="num ${pct < target ? "below" : ""}">${fmtPct(pct, 1)}</td>`;
+                    ? html`<td class="num muted" data-label=${monthShort(m)} title=${t("reports.not_in_service")}>—</td>`
+                    : html`<td class="num ${pct < target ? "below" : ""}" data-label=${monthShort(m)}>${fmtPct(pct, 1)}</td>`;
                 })}
               </tr>`)}
             </tbody>
           </table></div>`
-        : html`<p class="muted">No ports known yet.</p>`}
+        : html`<p class="muted">${t("reports.no_ports")}</p>`}
     `;
   }
 
@@ -234,7 +250,7 @@ export class ReportsPage extends LightElement {
         labels,
         datasets: [
           {
-            label: metric.unit ? `${metric.label} (${metric.unit})` : metric.label,
+            label: metric.unit ? `${t(metric.label)} (${metric.unit})` : t(metric.label),
             data: answer.rows.map((r) => Number(r[metric.key] ?? 0)),
             backgroundColor: PALETTE[0],
           },
@@ -245,23 +261,23 @@ export class ReportsPage extends LightElement {
   }
 
   private renderUsage(answer: Statistics | null) {
-    if (answer === null) return html`<p class="muted">No charger to report on.</p>`;
+    if (answer === null) return html`<p class="muted">${t("reports.no_charger")}</p>`;
     const metric = METRICS.find((m) => m.key === this.metric) ?? METRICS[0];
     const s = answer.summary;
     const codes = Object.entries(s.error_codes);
     return html`
-      <label>Measure
+      <label>${t("reports.measure")}
         <select data-select="metric" @change=${(e: Event) => (this.metric = (e.target as HTMLSelectElement).value as keyof StatisticsRow)}>
-          ${METRICS.map((m) => html`<option value=${m.key} ?selected=${m.key === metric.key}>${m.label}</option>`)}
+          ${METRICS.map((m) => html`<option value=${m.key} ?selected=${m.key === metric.key}>${t(m.label)}</option>`)}
         </select></label>
-      <ev-chart label="Usage per day" .config=${this.usageChart(answer, metric)}></ev-chart>
+      <ev-chart label=${t("reports.usage_chart")} .config=${this.usageChart(answer, metric)}></ev-chart>
       <dl class="facts wide" data-usage-summary>
-        <dt>Energy</dt><dd data-fact="energy">${s.energy_kwh.toFixed(2)} kWh</dd>
-        <dt>Sessions</dt><dd data-fact="sessions">${s.sessions}</dd>
-        <dt>Occupied</dt><dd>${fmtPct(s.occupied_percent, 1)}</dd>
-        <dt>Charging</dt><dd>${fmtPct(s.charging_percent, 1)}</dd>
-        <dt>Peak power</dt><dd>${s.peak_power_kw.toFixed(1)} kW</dd>
-        <dt>Failed sessions</dt><dd>${s.failed_sessions.length}${codes.length ? html` <span class="muted">(${codes.map(([c, n]) => `${c} × ${n}`).join(", ")})</span>` : null}</dd>
+        <dt>${t("reports.m_energy")}</dt><dd data-fact="energy">${fmtNumber(s.energy_kwh, 2, 2)} kWh</dd>
+        <dt>${t("reports.m_sessions")}</dt><dd data-fact="sessions">${s.sessions}</dd>
+        <dt>${t("reports.m_occupied")}</dt><dd>${fmtPct(s.occupied_percent, 1)}</dd>
+        <dt>${t("reports.m_charging")}</dt><dd>${fmtPct(s.charging_percent, 1)}</dd>
+        <dt>${t("reports.m_peak")}</dt><dd>${fmtNumber(s.peak_power_kw, 1, 1)} kW</dd>
+        <dt>${t("reports.failed_sessions")}</dt><dd>${s.failed_sessions.length}${codes.length ? html` <span class="muted">(${codes.map(([c, n]) => `${c} × ${n}`).join(", ")})</span>` : null}</dd>
       </dl>
     `;
   }
@@ -269,55 +285,77 @@ export class ReportsPage extends LightElement {
   private renderExports() {
     return html`
       <div class="toolbar">
-        <label>Quarter <input data-input="quarter" .value=${this.quarter} pattern="\\d{4}Q[1-4]" size="8"
+        <label>${t("reports.quarter")} <input data-input="quarter" .value=${this.quarter} pattern="\\d{4}Q[1-4]" size="8"
           @change=${(e: Event) => (this.quarter = (e.target as HTMLInputElement).value.trim().toUpperCase())} /></label>
         ${EVCHART_EXPORTS.map(
           (x) => html`<button data-action="evchart-${x.module}"
             @click=${() => this.download("/api/reports/evchart.csv" + query({ quarter: this.quarter, module: x.module }),
-              `${x.module.length === 1 ? "evchart" : "evhub"}-${this.quarter}-${x.file}.csv`)}>${x.label}</button>`,
+              `${x.module.length === 1 ? "evchart" : "evhub"}-${this.quarter}-${x.file}.csv`)}>${t(x.label)}</button>`,
         )}
       </div>
-      <p class="muted small">EV-ChART (23 CFR 680.112) quarterly modules with the template's columns; the
-        station, port and network provider ids come from the <code>reports:</code> configuration.</p>
+      <p class="muted small">${t("reports.evchart_explain")} <code>reports:</code></p>
       <div class="toolbar">
-        <label>Half-year <input data-input="half" .value=${this.half} pattern="\\d{4}H[12]" size="8"
+        <label>${t("reports.half_year")} <input data-input="half" .value=${this.half} pattern="\\d{4}H[12]" size="8"
           @change=${(e: Event) => (this.half = (e.target as HTMLInputElement).value.trim().toUpperCase())} /></label>
-        <button data-action="cec" @click=${() => this.download("/api/reports/cec.csv" + query({ half: this.half }), `cec-${this.half}-semiannual.csv`)}>CEC semiannual report</button>
-        <button data-action="cec-intervals" @click=${() => this.download("/api/reports/cec_intervals.csv" + query({ half: this.half }), `cec-${this.half}-intervals.csv`)}>CEC 15-minute data</button>
+        <button data-action="cec" @click=${() => this.download("/api/reports/cec.csv" + query({ half: this.half }), `cec-${this.half}-semiannual.csv`)}>${t("reports.cec_report")}</button>
+        <button data-action="cec-intervals" @click=${() => this.download("/api/reports/cec_intervals.csv" + query({ half: this.half }), `cec-${this.half}-intervals.csv`)}>${t("reports.cec_intervals")}</button>
       </div>
-      <p class="muted small">California CEC reliability: per port uptime against the ${CEC_TARGET} % standard and
-        the 15-minute interval data (up, down, excluded).</p>
+      <p class="muted small">${t("reports.cec_explain", { target: CEC_TARGET })}</p>
     `;
   }
 
   override render() {
     const csv = "/api/reports/uptime.csv" + query({ month: this.monthValue });
     return html`
-      <h1>Reports</h1>
+      <h1>${t("nav.reports")}</h1>
       <div class="toolbar">
-        <label>Month <input type="month" .value=${this.monthValue} @change=${(e: Event) => this.setMonth((e.target as HTMLInputElement).value)} /></label>
-        <button data-action="csv" @click=${() => this.download(csv, `uptime-${this.monthValue}.csv`)}>Download uptime CSV</button>
+        <label>${t("reports.month")} <input type="month" .value=${this.monthValue} @change=${(e: Event) => this.setMonth((e.target as HTMLInputElement).value)} /></label>
+        <button data-action="csv" @click=${() => this.download(csv, `uptime-${this.monthValue}.csv`)}>${t("reports.download_csv")}</button>
       </div>
       <section class="card">
-        <h2>Uptime per port, ${MONTHS[this.month - 1]} ${this.year}</h2>
-        ${renderLoad(this.monthly, (answer) => this.renderUptime(answer), "Monthly uptime")}
+        <h2>${t("reports.uptime_title", { month: monthLong(this.year, this.month) })}</h2>
+        ${renderLoad(this.monthly, (answer) => this.renderUptime(answer), t("reports.monthly_uptime"))}
+      </section>
+      <section class="card" data-section="exclusions">
+        <h2>${t("excl.title")}</h2>
+        ${renderLoad(this.stations, (stations) => html`<ev-exclusions .targets=${exclusionTargets(stations)}
+          .changed=${() => void this.monthly.reload()}></ev-exclusions>`, t("overview.charger_list"))}
       </section>
       <section class="card" data-section="exports">
-        <h2>Regulators' reports</h2>
+        <h2>${t("reports.regulators")}</h2>
         ${this.renderExports()}
       </section>
       <section class="card">
-        <h2>Usage, ${MONTHS[this.month - 1]} ${this.year}</h2>
+        <h2>${t("reports.usage_title", { month: monthLong(this.year, this.month) })}</h2>
         ${renderLoad(this.stations, (stations) => html`
           ${stations.length > 1
-            ? html`<label>Charger
+            ? html`<label>${t("reports.charger")}
                 <select data-select="station" @change=${(e: Event) => { this.stationId = (e.target as HTMLSelectElement).value; void this.statistics.reload(); }}>
                   ${stations.map((s) => html`<option value=${s.device_id} ?selected=${s.device_id === this.stationId}>${s.name}</option>`)}
                 </select></label>`
             : null}
-          ${renderLoad(this.statistics, (a) => this.renderUsage(a), "Usage statistics")}
-        `, "The charger list")}
+          ${renderLoad(this.statistics, (a) => this.renderUsage(a), t("reports.usage_stats"))}
+        `, t("overview.charger_list"))}
       </section>
     `;
   }
+}
+
+/** A month row's port with its connector's number ("1 · Bay 1 connector 1"). */
+function portName(row: MonthlyRow) {
+  return html`${row.connector !== null ? html`<span class="connector-no">${row.connector}</span> ` : null}${row.name}`;
+}
+
+/** What an exclusion may cover from the reports page: the site, every station and port. */
+function exclusionTargets(stations: Station[]): ExclusionTarget[] {
+  return [
+    ...stations.flatMap((station) => [
+      { id: station.device_id, label: t("station.whole_station", { name: station.name }) },
+      ...station.ports.map((port) => {
+        const own = port.name || t("station.port_n", { n: port.number });
+        return { id: port.device_id, label: own.startsWith(station.name) ? own : `${station.name} · ${own}` };
+      }),
+    ]),
+    { id: "", label: t("excl.site") },
+  ];
 }

@@ -6,6 +6,7 @@ import { html } from "lit";
 import { customElement, state } from "lit/decorators.js";
 import { api, query, type SecurityEvent } from "../api.js";
 import { LightElement } from "../base.js";
+import { t } from "../i18n.js";
 import { EventsController, fmtTime, Loader, renderLoad } from "../ui.js";
 
 @customElement("ev-security")
@@ -35,23 +36,32 @@ export class SecurityPage extends LightElement {
   }
 
   private renderTable(events: SecurityEvent[]) {
-    if (events.length === 0) return html`<p class="muted">No security events match.</p>`;
+    if (events.length === 0) return html`<p class="muted">${t("security.none")}</p>`;
     const sorted = [...events].sort((a, b) => b.time - a.time);
+    const cols = {
+      time: t("security.col_time"),
+      severity: t("security.col_severity"),
+      kind: t("security.col_kind"),
+      charger: t("security.col_charger"),
+      source: t("security.col_source"),
+      remote: t("security.col_remote"),
+      message: t("security.col_message"),
+    };
     return html`<table class="data responsive">
-      <thead><tr><th>Time</th><th>Severity</th><th>Kind</th><th>Charger</th><th>Source</th><th>Remote</th><th>Message</th></tr></thead>
+      <thead><tr><th>${cols.time}</th><th>${cols.severity}</th><th>${cols.kind}</th><th>${cols.charger}</th><th>${cols.source}</th><th>${cols.remote}</th><th>${cols.message}</th></tr></thead>
       <tbody>
         ${sorted.map(
           (e) => html`<tr class="sev-${e.severity}">
-            <td data-label="Time">${fmtTime(e.time)}</td>
-            <td data-label="Severity"><span class="badge sev">${e.severity}</span></td>
-            <td data-label="Kind"><a href="#/security" @click=${(ev: Event) => { ev.preventDefault(); this.filterKind(e.kind); }}>${e.kind}</a></td>
-            <td data-label="Charger">${e.charge_point_id
+            <td data-label=${cols.time}>${fmtTime(e.time)}</td>
+            <td data-label=${cols.severity}><span class="badge sev">${e.severity}</span></td>
+            <td data-label=${cols.kind}><a href="#/security" @click=${(ev: Event) => { ev.preventDefault(); this.filterKind(e.kind); }}>${e.kind}</a></td>
+            <td data-label=${cols.charger}>${e.charge_point_id
               ? html`<a href="#/security" @click=${(ev: Event) => { ev.preventDefault(); this.set(() => (this.station = e.charge_point_id ?? "")); }}>${e.charge_point_id}</a>`
               : "—"}</td>
-            <td data-label="Source">${e.source}</td>
-            <td data-label="Remote">${e.remote ?? "—"}</td>
-            <td data-label="Message">${e.message}${typeof e.data?.username === "string"
-              ? html` <span class="muted">(as “${e.data.username}”)</span>`
+            <td data-label=${cols.source}>${e.source}</td>
+            <td data-label=${cols.remote}>${e.remote ?? "—"}</td>
+            <td data-label=${cols.message}>${e.message}${typeof e.data?.username === "string"
+              ? html` <span class="muted">(${t("security.as_user", { name: e.data.username })})</span>`
               : null}</td>
           </tr>`,
         )}
@@ -75,29 +85,29 @@ export class SecurityPage extends LightElement {
   private renderFilters() {
     const filtered = this.kind || this.station || this.severity || this.since || this.until;
     return html`<form class="filters" data-form="security-filters" @submit=${(e: Event) => e.preventDefault()}>
-      <label>Charger <input name="station" placeholder="charge point id" .value=${this.station} @change=${this.input((v) => (this.station = v))}></label>
-      <label>Kind <input name="kind" placeholder="e.g. ocpp_bad_password" .value=${this.kind} @change=${this.input((v) => (this.kind = v))}></label>
-      <label>At least
+      <label>${t("security.col_charger")} <input name="station" placeholder=${t("security.ph_station")} .value=${this.station} @change=${this.input((v) => (this.station = v))}></label>
+      <label>${t("security.col_kind")} <input name="kind" placeholder=${t("security.ph_kind")} .value=${this.kind} @change=${this.input((v) => (this.kind = v))}></label>
+      <label>${t("security.at_least")}
         <select name="severity" @change=${this.input((v) => (this.severity = v))}>
           ${["", "info", "warning", "critical"].map(
-            (s) => html`<option value=${s} ?selected=${s === this.severity}>${s || "any severity"}</option>`,
+            (s) => html`<option value=${s} ?selected=${s === this.severity}>${s ? s : t("security.any_severity")}</option>`,
           )}
         </select></label>
-      <label>From <input name="since" type="datetime-local" .value=${this.since} @change=${this.input((v) => (this.since = v))}></label>
-      <label>To <input name="until" type="datetime-local" .value=${this.until} @change=${this.input((v) => (this.until = v))}></label>
+      <label>${t("security.from")} <input name="since" type="datetime-local" .value=${this.since} @change=${this.input((v) => (this.since = v))}></label>
+      <label>${t("security.to")} <input name="until" type="datetime-local" .value=${this.until} @change=${this.input((v) => (this.until = v))}></label>
       ${filtered
         ? html`<button type="button" class="small secondary" @click=${() => this.set(() => {
             this.kind = this.station = this.severity = this.since = this.until = "";
-          })}>Show all</button>`
+          })}>${t("security.show_all")}</button>`
         : null}
     </form>`;
   }
 
   override render() {
     return html`
-      <h1>Security events</h1>
+      <h1>${t("nav.security")}</h1>
       ${this.renderFilters()}
-      ${renderLoad(this.events, (e) => this.renderTable(e), "The security log")}
+      ${renderLoad(this.events, (e) => this.renderTable(e), t("security.log"))}
     `;
   }
 }

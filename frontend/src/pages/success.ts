@@ -5,6 +5,7 @@ import { html } from "lit";
 import { customElement, state } from "lit/decorators.js";
 import { api, ApiError, query, type ChargeSuccessFigures, type ChargeSuccessReport, type ChargeSuccessTotal } from "../api.js";
 import { LightElement } from "../base.js";
+import { fmtNumber, t, type MessageKey } from "../i18n.js";
 import { EventsController, errorMessage, fmtPct, Loader, notify, renderLoad } from "../ui.js";
 
 type SuccessFigures = ChargeSuccessFigures;
@@ -12,6 +13,13 @@ type SuccessRow = ChargeSuccessTotal & { period?: string };
 
 const GROUPS = ["station", "port", "site"] as const;
 const PERIODS = ["day", "month"] as const;
+const WORDS: Record<(typeof GROUPS)[number] | (typeof PERIODS)[number], MessageKey> = {
+  station: "success.station",
+  port: "success.port",
+  site: "success.site",
+  day: "success.day",
+  month: "success.month",
+};
 
 function ratio(value: number | null): string {
   return value === null ? "—" : fmtPct(value * 100, 1);
@@ -59,38 +67,38 @@ export class SuccessPage extends LightElement {
       link.remove();
       window.setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
     } catch (err) {
-      if (err instanceof ApiError && err.notAvailable) notify("Charge success is not available on this hub yet.", "error");
-      else notify(`Download failed: ${errorMessage(err)}`, "error");
+      if (err instanceof ApiError && err.notAvailable) notify(t("overview.success_na"), "error");
+      else notify(t("reports.download_failed", { reason: errorMessage(err) }), "error");
     }
   }
 
   private renderTiles(all: SuccessFigures) {
     return html`<div class="tiles">
       <div class="tile" data-count="attempts">
-        <span class="tile-value">${all.attempts}</span><span class="tile-label">charge attempts</span>
+        <span class="tile-value">${all.attempts}</span><span class="tile-label">${t("success.attempts_tile")}</span>
       </div>
       <div class="tile" data-count="success-rate">
-        <span class="tile-value">${ratio(all.success_rate)}</span><span class="tile-label">attempt success rate</span>
+        <span class="tile-value">${ratio(all.success_rate)}</span><span class="tile-label">${t("success.rate_tile")}</span>
       </div>
       <div class="tile" data-count="visit-rate">
-        <span class="tile-value">${ratio(all.visit_success_rate)}</span><span class="tile-label">visit success rate</span>
+        <span class="tile-value">${ratio(all.visit_success_rate)}</span><span class="tile-label">${t("success.visit_rate_tile")}</span>
       </div>
       <div class="tile" data-count="attempts-per-visit">
-        <span class="tile-value">${all.attempts_per_visit?.toFixed(2) ?? "—"}</span>
-        <span class="tile-label">attempts per visit</span>
+        <span class="tile-value">${all.attempts_per_visit === null ? "—" : fmtNumber(all.attempts_per_visit, 2, 2)}</span>
+        <span class="tile-label">${t("success.per_visit_tile")}</span>
       </div>
     </div>`;
   }
 
   private renderRows(rows: SuccessRow[], withPeriod: boolean) {
-    if (rows.length === 0) return html`<p class="muted">No charge attempts in this window.</p>`;
+    if (rows.length === 0) return html`<p class="muted">${t("success.none")}</p>`;
     return html`<div class="scroll-x"><table class="data">
       <thead>
         <tr>
-          <th>${this.group}</th>${withPeriod ? html`<th>${this.by}</th>` : ""}
-          <th class="num">Attempts</th><th class="num">Success</th><th class="num">Visits</th>
-          <th class="num">Visit success</th><th class="num">No session</th><th class="num">Low energy</th>
-          <th class="num">Stop reason</th><th class="num">Faulted</th><th>MREC codes</th>
+          <th>${t(WORDS[this.group])}</th>${withPeriod ? html`<th>${t(WORDS[this.by])}</th>` : ""}
+          <th class="num">${t("success.col_attempts")}</th><th class="num">${t("success.col_success")}</th><th class="num">${t("success.col_visits")}</th>
+          <th class="num">${t("success.col_visit_success")}</th><th class="num">${t("success.col_no_session")}</th><th class="num">${t("success.col_low_energy")}</th>
+          <th class="num">${t("success.col_stop_reason")}</th><th class="num">${t("success.col_faulted")}</th><th>${t("success.col_mrec")}</th>
         </tr>
       </thead>
       <tbody>
@@ -114,36 +122,32 @@ export class SuccessPage extends LightElement {
 
   override render() {
     return html`
-      <h1>Charge success</h1>
-      <p class="muted">
-        A charge attempt succeeds when a session delivers energy, ends the way a driver ends it, and its
-        port does not fault right after (the ChargeX definition, with this hub's thresholds). A visit is a
-        driver's attempts in a row at one site.
-      </p>
+      <h1>${t("nav.success")}</h1>
+      <p class="muted">${t("success.explain")}</p>
       <div class="toolbar">
-        <label>Group
+        <label>${t("success.group")}
           <select @change=${(e: Event) => this.change(() => (this.group = (e.target as HTMLSelectElement).value as typeof this.group))}>
-            ${GROUPS.map((g) => html`<option value=${g} ?selected=${g === this.group}>${g}</option>`)}
+            ${GROUPS.map((g) => html`<option value=${g} ?selected=${g === this.group}>${t(WORDS[g])}</option>`)}
           </select>
         </label>
-        <label>By
+        <label>${t("success.by")}
           <select @change=${(e: Event) => this.change(() => (this.by = (e.target as HTMLSelectElement).value as typeof this.by))}>
-            ${PERIODS.map((p) => html`<option value=${p} ?selected=${p === this.by}>${p}</option>`)}
+            ${PERIODS.map((p) => html`<option value=${p} ?selected=${p === this.by}>${t(WORDS[p])}</option>`)}
           </select>
         </label>
-        <label>Last
+        <label>${t("success.last")}
           <select @change=${(e: Event) => this.change(() => (this.days = Number((e.target as HTMLSelectElement).value)))}>
-            ${[7, 30, 90, 365].map((d) => html`<option value=${d} ?selected=${d === this.days}>${d} days</option>`)}
+            ${[7, 30, 90, 365].map((d) => html`<option value=${d} ?selected=${d === this.days}>${t("success.n_days", { count: d })}</option>`)}
           </select>
         </label>
-        <button data-action="csv" @click=${() => this.download()}>Download CSV</button>
+        <button data-action="csv" @click=${() => this.download()}>${t("success.download")}</button>
       </div>
       ${renderLoad(
         this.report,
         (r) => html`${this.renderTiles(r.overall)}
-          <section class="card"><h2>Totals</h2>${this.renderRows(r.totals, false)}</section>
-          <section class="card"><h2>By ${r.by}</h2>${this.renderRows(r.rows, true)}</section>`,
-        "Charge success",
+          <section class="card"><h2>${t("success.totals")}</h2>${this.renderRows(r.totals, false)}</section>
+          <section class="card"><h2>${r.by === "month" ? t("success.by_month") : t("success.by_day")}</h2>${this.renderRows(r.rows, true)}</section>`,
+        t("nav.success"),
       )}
     `;
   }

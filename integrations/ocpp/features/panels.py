@@ -17,9 +17,22 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 
 from hub.auth import Role
+from hub.http.schemas import (
+    BOOLEAN,
+    INTEGER,
+    ROLE,
+    STRING,
+    array,
+    dict_of,
+    json_ok,
+    nullable,
+    obj,
+    one_of,
+)
 from hub.http.view import json_response
 from integrations.ocpp.const import DOMAIN
 from integrations.ocpp.features.base import MessageHandler, valid_cp_id
+from integrations.ocpp.protocol import OcppVersion
 
 if TYPE_CHECKING:
     from hub.plugins import SetupContext
@@ -51,6 +64,21 @@ SERVICES: Final = (
     "set_display_message",
     "clear_display_message",
     "get_firmware_updates",
+)
+
+# What GET /api/ocpp/stations/{charge_point_id} answers (an id never seen: known false).
+STATION_ANSWER: Final = obj(
+    {
+        "charge_point_id": STRING,
+        "known": BOOLEAN,
+        "online": BOOLEAN,
+        "version": nullable(one_of(*OcppVersion)),  # its subprotocol, once it connected
+        # What the hub answered its last BootNotification.
+        "boot_status": nullable(one_of("Accepted", "Pending", "Rejected")),
+        "ports": array(INTEGER),
+        # service name -> the least role that may call it
+        "roles": dict_of(ROLE),
+    }
 )
 
 
@@ -99,6 +127,7 @@ async def setup(ctx: SetupContext, system: CentralSystem) -> None:
         get_station,
         role=Role.VIEWER,
         summary="An OCPP station's connection, version and ports, for its station page section",
+        responses=json_ok(STATION_ANSWER),
     )
     ctx.register_panel(
         "station",

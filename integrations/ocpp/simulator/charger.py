@@ -570,7 +570,11 @@ class SimulatedChargePoint:
         self, connector: Connector, status: str, error_code: str = ERROR_NONE
     ) -> None:
         if (connector.status, connector.error_code) != (status, error_code):
-            _LOGGER.info(
+            # Faults at INFO; the routine round (Preparing, Charging, Finishing, Available)
+            # is the hub's own states already, and was most of what was left of the log.
+            routine = status != STATUS_FAULTED and error_code == ERROR_NONE
+            _LOGGER.log(
+                logging.DEBUG if routine else logging.INFO,
                 "%s: connector %s %s%s",
                 self.id,
                 connector.id,

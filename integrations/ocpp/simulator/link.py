@@ -14,8 +14,21 @@ from ocpp.routing import on  # type: ignore[import-untyped, unused-ignore]
 
 from .model import Connector
 
-# Every OCPP frame in and out, logged by the ocpp package at INFO; the CLI quiets it.
-WIRE_LOGGER: Final = logging.getLogger(f"{__package__}.wire")
+
+class _FrameLogger(logging.LoggerAdapter[logging.Logger]):
+    """The ocpp package's logger for a simulated charger's frames: INFO becomes DEBUG.
+
+    The ocpp package logs every frame in and out at INFO; three simulated chargers made
+    three quarters of a running hub's log of them. Warnings and errors stay as they are.
+    """
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        """Log at level, INFO lowered to DEBUG."""
+        super().log(logging.DEBUG if level == logging.INFO else level, msg, *args, **kwargs)
+
+
+# Every OCPP frame in and out, at DEBUG (`evhub run --log-level debug` shows them).
+WIRE_LOGGER: Final = _FrameLogger(logging.getLogger(f"{__package__}.wire"))
 # How long the ocpp ChargePoint waits for the central system's answer, in real seconds.
 RESPONSE_TIMEOUT: Final = 30
 

@@ -20,6 +20,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/api/auth/login"): None,
     ("POST", "/api/auth/logout"): "viewer",
     ("GET", "/api/auth/me"): "viewer",
+    ("POST", "/api/auth/password"): "viewer",
     ("GET", "/api/users"): "admin",
     ("POST", "/api/users"): "admin",
     ("PATCH", "/api/users/{user_id}"): "admin",
@@ -37,11 +38,24 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/pending_chargers"): "viewer",
     ("POST", "/api/pending_chargers/{cp_id}/approve"): "operator",
     ("POST", "/api/pending_chargers/{cp_id}/reject"): "operator",
+    ("PATCH", "/api/devices/{device_id}"): "operator",
+    ("GET", "/api/sites"): "viewer",
+    ("GET", "/api/notifications"): "viewer",
+    ("POST", "/api/notifications/{notification_id}/dismiss"): "operator",
+    ("POST", "/api/notifications/{notification_id}/read"): "operator",
     ("GET", "/api/security/events"): "viewer",
     ("GET", "/api/audit"): "admin",
+    ("GET", "/api/config"): "viewer",
+    ("GET", "/api/services"): "viewer",
+    ("POST", "/api/events/{event_type}"): "operator",
+    ("POST", "/api/template"): "admin",
+    ("GET", "/api/error_log"): "admin",
+    ("GET", "/api/logbook"): "viewer",
+    ("GET", "/api/logbook/{start}"): "viewer",
     ("GET", "/api/history"): "viewer",
     ("GET", "/api/sessions"): "viewer",
     ("GET", "/api/statistics"): "viewer",
+    ("GET", "/api/statistics/fleet"): "viewer",
     ("GET", "/api/websocket"): None,
     ("GET", "/api/openapi.json"): None,
     ("GET", "/api/panels"): "viewer",
@@ -62,12 +76,14 @@ VIEWS: dict[tuple[str, str], str | None] = {
     ("GET", "/api/automations/{automation_id}/traces"): "viewer",
     ("GET", "/api/uptime"): "viewer",
     ("GET", "/api/uptime/monthly"): "viewer",
+    ("GET", "/api/uptime/daily"): "viewer",
     ("GET", "/api/reports/uptime.csv"): "viewer",
     ("GET", "/api/reports/evchart.csv"): "viewer",
     ("GET", "/api/reports/cec.csv"): "viewer",
     ("GET", "/api/reports/cec_intervals.csv"): "viewer",
     ("GET", "/api/uptime/exclusions"): "viewer",
     ("POST", "/api/uptime/exclusions"): "operator",
+    ("PATCH", "/api/uptime/exclusions/{exclusion_id}"): "operator",
     ("DELETE", "/api/uptime/exclusions/{exclusion_id}"): "operator",
     ("GET", "/api/charge_success"): "viewer",
     ("GET", "/api/charge_success/error_codes"): "viewer",
@@ -121,6 +137,9 @@ def _sample(path: str) -> str:
         .replace("{alert_id}", "no-such-alert")
         .replace("{automation_id}", "no-such-automation")
         .replace("{exclusion_id}", "no-such-exclusion")
+        .replace("{event_type}", "route_walk")
+        .replace("{start}", "2026-01-01T00:00:00Z")
+        .replace("{notification_id}", "no-such-notification")
     )
 
 

@@ -143,46 +143,83 @@ async def test_zeroconf_advertises_the_hub_on_loopback(tmp_path: Path) -> None:
     from zeroconf import IPVersion, ServiceStateChange
     from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-    # A name of its own: other hubs (a developer's, a parallel test run) may advertise too.
-    site = f"Depot North {uuid.uuid4().hex[:8]}"
-    (tmp_path / "configuration.yaml").write_text(
-        f"hub:\n  name: {site}\n"
-        "http:\n  server_host: 127.0.0.1\n  server_port: 0\n  zeroconf: true\n"
-        "ocpp:\n  listeners:\n    - host: 127.0.0.1\n      port: 0\n      security_profile: 0\n"
-    )
-
     from hub.bootstrap import new_hub
+    from hub.http.discovery import PROPERTY_ID, SERVICE_TYPE, async_instance_id
     from integrations.ocpp import charger_urls
 
-    hub = new_hub(tmp_path)
-    await hub.start()
+    def write_config(config_dir: Path, site: str) -> Path:
+        config_dir.mkdir()
+        (config_dir / "configuration.yaml").write_text(
+            f"hub:\n  name: {site}\n"
+            "http:\n  server_host: 127.0.0.1\n  server_port: 0\n  zeroconf: true\n"
+            "ocpp:\n  listeners:\n    - host: 127.0.0.1\n      port: 0\n"
+            "      security_profile: 0\n"
+        )
+        return config_dir
+
+    # Other hubs advertise on this machine too (`scripts/run`, a parallel test run; here one
+    # started first): the test's hub is the one whose TXT id is its own, under its own name.
+    site = f"Depot North {uuid.uuid4().hex[:8]}"
+    other = new_hub(write_config(tmp_path / "other", f"Other Depot {uuid.uuid4().hex[:8]}"))
+    hub = new_hub(write_config(tmp_path / "hub", site))
     browser_zc = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
-    found: asyncio.Queue[str] = asyncio.Queue()
-
-    def on_change(
-        zeroconf: object, service_type: str, name: str, state_change: ServiceStateChange
-    ) -> None:
-        if state_change is ServiceStateChange.Added and name.startswith(site):
-            found.put_nowait(name)
-
-    browser = AsyncServiceBrowser(browser_zc.zeroconf, "_evhub._tcp.local.", handlers=[on_change])
+    browser: AsyncServiceBrowser | None = None
     try:
-        name = await asyncio.wait_for(found.get(), 20)
-        assert name == f"{site}._evhub._tcp.local."
-        info = AsyncServiceInfo("_evhub._tcp.local.", name)
-        assert await info.async_request(browser_zc.zeroconf, 5000)
+        await other.start()
+        other_advertiser = other.data[DATA_HTTP].advertiser
+        assert other_advertiser is not None
+        assert await asyncio.wait_for(other_advertiser.wait_registered(), 20)
+        await hub.start()
+        own_id = await async_instance_id(hub)
+        assert own_id != await async_instance_id(other)
+        added: asyncio.Queue[str] = asyncio.Queue()
+
+        def on_change(
+            zeroconf: object, service_type: str, name: str, state_change: ServiceStateChange
+        ) -> None:
+            if state_change is ServiceStateChange.Added:
+                added.put_nowait(name)
+
+        async def own_service() -> tuple[str, AsyncServiceInfo, list[bytes | None]]:
+            """The advertisement carrying this hub's id, and the ids passed over for it."""
+            passed_over = []
+            while True:
+                name = await added.get()
+                info = AsyncServiceInfo(SERVICE_TYPE, name)
+                found = await info.async_request(browser_zc.zeroconf, 5000)
+                ident = info.properties.get(PROPERTY_ID.encode()) if found else None
+                if ident == own_id.encode():
+                    return name, info, passed_over
+                passed_over.append(ident)
+
+        browser = AsyncServiceBrowser(browser_zc.zeroconf, SERVICE_TYPE, handlers=[on_change])
+        name, info, passed_over = await asyncio.wait_for(own_service(), 20)
+        assert own_id.encode() not in passed_over
+        assert name == f"{site}.{SERVICE_TYPE}"
         server = hub.data[DATA_HTTP]
         assert info.port == server.port
+        # A host name of its own: not the machine's, which another hub answers for too.
+        assert info.server == f"evhub-{own_id[:12]}.local."
         props = {k.decode(): v.decode() for k, v in info.properties.items() if v is not None}
         assert props["url"] == f"http://127.0.0.1:{server.port}/"
+        assert props[PROPERTY_ID] == own_id
         # The port the OCPP listener bound (port 0 in the configuration picks a free one).
         [ocpp] = charger_urls(hub)
         assert props["ocpp_url"] == ocpp
         assert not ocpp.endswith(":0/ocpp")
+        # The other hub is there to be found too, with its own id and port.
+        other_info = AsyncServiceInfo(SERVICE_TYPE, other_advertiser.info.name)
+        assert await other_info.async_request(browser_zc.zeroconf, 5000)
+        assert other_info.properties[PROPERTY_ID.encode()] != own_id.encode()
+        assert other_info.port == other.data[DATA_HTTP].port != server.port
     finally:
-        await browser.async_cancel()
+        if browser is not None:
+            await browser.async_cancel()
         await browser_zc.async_close()
         await hub.stop()
+        await other.stop()
+    # The id is the hub's for good: the next start advertises the same one.
+    assert await async_instance_id(new_hub(tmp_path / "hub")) == own_id
 
 
 async def test_metrics_need_an_admin_and_show_protocol_counters(
@@ -215,7 +252,10 @@ async def test_metrics_need_an_admin_and_show_protocol_counters(
     )
     assert f"{bucket % '0.025'} 1.0" in text
     assert f"{bucket % '+Inf'} 2.0" in text
-    assert 'evhub_port_uptime_percent{device_id="",entity_id="sensor.bay_1_1_uptime"} 98.5' in text
+    assert (
+        'evhub_port_uptime_percent{device_id="",entity_id="sensor.bay_1_1_uptime",name="",'
+        'port_name="",station_id=""} 98.5'
+    ) in text
     assert "evhub_chargers_online 0.0" in text
     assert "evhub_event_loop_lag_seconds" in text
     assert "evhub_recorder_backlog" in text

@@ -157,8 +157,11 @@ def test_custom_profile_errors_name_file_line_and_key(
     assert main(["check-config", "--config", str(tmp_path)]) == 1
     out = capsys.readouterr()
     text = out.out + out.err
-    assert "configuration.yaml:8: modbus.profiles.my_box.registers.state.address" in text
-    assert "configuration.yaml:11" in text
+    assert (
+        "configuration.yaml, line 8: modbus → profiles → my_box → registers → state → address"
+        in text
+    )
+    assert "configuration.yaml, line 11:" in text
     assert "'Z' is neither a connector status" in text
 
 

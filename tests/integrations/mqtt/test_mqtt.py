@@ -487,13 +487,19 @@ def test_profiles_and_topics_from_configuration_are_checked(
     assert main(["check-config", "--config", str(tmp_path)]) == 1
     out = capsys.readouterr()
     text = out.out + out.err
-    assert "configuration.yaml:4: mqtt.prefix" in text
+    assert "configuration.yaml, line 4: mqtt → prefix" in text
     assert "wildcard" in text
-    assert "configuration.yaml:8: mqtt.chargers[0].serial: 'x/y'" in text
-    assert "configuration.yaml:15: mqtt.profiles.my_box.base" in text
-    assert "configuration.yaml:17: mqtt.profiles.my_box.values.s.template: template syntax" in text
-    assert "configuration.yaml:18: mqtt.profiles.my_box.values.p.path" in text
-    assert "configuration.yaml:19: mqtt.profiles.my_box.status.map[2]: 'Z' is neither" in text
+    assert "configuration.yaml, line 8: mqtt → chargers[0] → serial: 'x/y'" in text
+    assert "configuration.yaml, line 15: mqtt → profiles → my_box → base" in text
+    assert (
+        "configuration.yaml, line 17: mqtt → profiles → my_box → values → s → template:"
+        " template syntax" in text
+    )
+    assert "configuration.yaml, line 18: mqtt → profiles → my_box → values → p → path" in text
+    assert (
+        "configuration.yaml, line 19: mqtt → profiles → my_box → status → map[2]: 'Z' is neither"
+        in text
+    )
     assert main(["mqtt", "profiles"]) == 0
     assert "go_e\tgo-eCharger (API v2)\tgo-eCharger/{serial}" in capsys.readouterr().out
 

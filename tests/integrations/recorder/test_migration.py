@@ -48,6 +48,11 @@ V1_ROWS = (
         " updated_at) VALUES ('st1', '9', ?, ?, 1000.0, ?)",
         (T, T + 60, T),
     ),
+    (
+        "INSERT INTO audit (time, username, source, action, target, result)"
+        " VALUES (?, 'ann', 'cli', 'charger.reset', 'Bay 1', 'ok')",
+        (T,),
+    ),
 )
 
 
@@ -87,7 +92,7 @@ async def test_v1_database_migrates_with_its_data(
             await pg.close()
 
     hub, recorder = await start_hub()
-    assert await recorder.backend.schema_version() == schema.SCHEMA_VERSION == 3
+    assert await recorder.backend.schema_version() == schema.SCHEMA_VERSION == 4
     history = await recorder.history(["sensor.power"], T - 10, T + 10)
     assert history["sensor.power"] == [
         {"state": "3.5", "attributes": {"unit": "kW"}, "last_changed": T, "last_updated": T}
@@ -119,6 +124,17 @@ async def test_v1_database_migrates_with_its_data(
     assert [row["state"] for row in history["sensor.power"]] == ["3.5", "4.0"]
     rows = await recorder.port_status(T - 10, T + 10)
     assert [row["vendor_error_code"] for row in rows] == [None, "E42"]
+    # v4: an audit entry keeps the data sent; the old entries have none.
+    hub.bus.fire(
+        "audit_entry",
+        {"time": T + 7, "action": "charger.set_current_limit", "data": {"limit": 16}},
+    )
+    await recorder.flush()
+    audit = await recorder.audit()
+    assert [(row["action"], row["data"]) for row in audit] == [
+        ("charger.set_current_limit", {"limit": 16}),
+        ("charger.reset", None),
+    ]
 
 
 async def test_a_database_of_the_current_version_opens_unchanged(

@@ -325,6 +325,7 @@ async def test_security_events_and_audit(start_hub: StartHub) -> None:
         "target": "st1",
         "result": "ok",
         "context_id": "c1",
+        "data": None,
     }
     assert [e["action"] for e in await recorder.audit(since=t0 + 0.5)] == ["login"]
 

@@ -49,6 +49,8 @@ class SetupContext:
         # The integration's own state for this set-up (Home Assistant's runtime_data).
         self.data: Any = None
         self._undo: list[UndoFunc] = []
+        # The undos of listeners, watchers and timers (run first; see async_undo).
+        self._quiet: set[UndoFunc] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._platform: EntityPlatform | None = None
         self.closed = False
@@ -71,9 +73,17 @@ class SetupContext:
         def forget() -> None:
             if undo in self._undo:
                 self._undo.remove(undo)
+            self._quiet.discard(undo)
             undo()
 
         return forget
+
+    def _keep_quiet(self, undo: Unsubscribe) -> Unsubscribe:
+        """Like _keep, for what makes the integration's code run (listeners, watchers,
+        timers): undone first, before anything awaits, so nothing of a closed set-up runs
+        while the rest is being undone."""
+        self._quiet.add(undo)
+        return self._keep(undo)
 
     # The bus and the states ----------------------------------------------------------
 
@@ -85,7 +95,7 @@ class SetupContext:
     ) -> Unsubscribe:
         """Listen to an event type (hub.bus.listen) until this set-up is undone."""
         self._check_open()
-        return self._keep(self.hub.bus.listen(event_type, callback, event_filter))
+        return self._keep_quiet(self.hub.bus.listen(event_type, callback, event_filter))
 
     def watch(
         self,
@@ -96,7 +106,7 @@ class SetupContext:
     ) -> Unsubscribe:
         """Be told of every change of these entities (hub.states.watch) until undone."""
         self._check_open()
-        return self._keep(self.hub.states.watch(entity_ids, watcher, between=between))
+        return self._keep_quiet(self.hub.states.watch(entity_ids, watcher, between=between))
 
     # Services, chargers, entities ----------------------------------------------------
 
@@ -232,7 +242,19 @@ class SetupContext:
     def call_later(self, delay: float, callback: Callable[[], Any]) -> Timer:
         """Run callback after delay seconds of the hub clock, unless undone first."""
         self._check_open()
-        timer = clock(self.hub).call_later(delay, callback)
+        cancel: list[UndoFunc] = []
+
+        def fire() -> None:
+            # Fired: nothing left to undo (a set-up calling later again and again keeps no
+            # list of its past timers).
+            self._quiet.discard(cancel[0])
+            if cancel[0] in self._undo:
+                self._undo.remove(cancel[0])
+            callback()
+
+        timer = clock(self.hub).call_later(delay, fire)
+        cancel.append(timer.cancel)
+        self._quiet.add(timer.cancel)
         self.on_unload(timer.cancel)
         return timer
 
@@ -254,7 +276,7 @@ class SetupContext:
         def stop() -> None:
             current[0].cancel()
 
-        return self._keep(stop)
+        return self._keep_quiet(stop)
 
     def create_task(self, coro: Coroutine[Any, Any, _T], name: str) -> asyncio.Task[_T]:
         """Run a background task of the integration; it is cancelled when undone."""
@@ -269,6 +291,16 @@ class SetupContext:
     async def async_undo(self) -> None:
         """Undo everything registered, last first; an error in one step is logged."""
         self.closed = True
+        # Listeners, watchers and timers first, at once: events fired while the rest is
+        # undone (a connection closing, a task finishing) must not reach a closed set-up.
+        for undo in list(self._undo):
+            if undo in self._quiet:
+                self._undo.remove(undo)
+                try:
+                    undo()
+                except Exception:
+                    _LOGGER.exception("Error undoing the set-up of %s (%r)", self.domain, undo)
+        self._quiet.clear()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

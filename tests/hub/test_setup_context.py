@@ -285,3 +285,65 @@ async def test_device_profiles_come_from_the_plugins_that_offer_them(tmp_path: P
         assert sorted(seen) == [[], [offered]]
     finally:
         await hub.stop()
+
+
+async def test_nothing_of_a_closed_set_up_runs_while_the_rest_is_undone(hub: Hub) -> None:
+    """Listeners, watchers and timers go first, before an undo that awaits: an event fired
+    meanwhile (a connection closing) must not reach code that would register again."""
+    from hub.plugins import Integration
+
+    async def setup(ctx: SetupContext) -> bool:
+        return True
+
+    context = SetupContext(hub, Integration(domain="ev", name="E", version="1", setup=setup), {})
+    heard: list[str] = []
+    errors: list[BaseException] = []
+
+    def on_probe(event: Event) -> None:
+        heard.append(event.event_type)
+        try:
+            context.call_later(1, lambda: None)
+        except HubStateError as err:
+            errors.append(err)
+
+    async def slow_close() -> None:
+        # Registered after the listener, so undone before it (last first), and awaiting
+        # while events fire: a connection that closes.
+        hub.bus.fire("probe", {})
+        hub.states.set("sensor.x", "2")
+        await asyncio.sleep(0.05)
+        hub.bus.fire("probe", {})
+
+    context.listen("probe", on_probe)
+    context.watch(["sensor.x"], lambda *_args: heard.append("watched"))
+    context.call_later(0.01, lambda: heard.append("timer"))
+    context.on_unload(slow_close)
+    await context.async_undo()
+    await asyncio.sleep(0.05)
+    await hub.block_till_done()
+    assert heard == []
+    assert errors == []
+    assert context.pending == 0
+
+
+async def test_timers_that_fired_are_not_kept_for_the_undo(hub: Hub) -> None:
+    """A set-up that calls later again and again (a flush every second) keeps no list of
+    its past timers: only those still to fire wait to be undone."""
+    from hub.plugins import Integration
+
+    async def setup(ctx: SetupContext) -> bool:
+        return True
+
+    context = SetupContext(hub, Integration(domain="ev", name="E", version="1", setup=setup), {})
+    clock = use_manual_clock(hub)
+    fired: list[int] = []
+    for n in range(100):
+        context.call_later(1, lambda n=n: fired.append(n))
+    context.call_later(10, lambda: fired.append(-1))
+    assert context.pending == 101
+    await clock.advance(2)
+    assert len(fired) == 100
+    assert context.pending == 1
+    await context.async_undo()
+    await clock.advance(20)
+    assert -1 not in fired

@@ -77,6 +77,7 @@ from integrations.ocpp.const import (
     DUPLICATE_REFUSE_BOTH,
     DUPLICATE_REFUSE_NEW,
     DUPLICATE_REPLACE,
+    SERVICES,
     UNKNOWN_ACCEPT,
     UNKNOWN_PENDING,
     UNKNOWN_REJECT,
@@ -324,4 +325,5 @@ def evhub_integration() -> Integration:
         setup=async_setup,
         config_schema=CONFIG_SCHEMA,
         documentation="OCPP 1.6J and 2.0.1 chargers connect to the hub over websockets.",
+        services=lambda _config: [f"{DOMAIN}.{name}" for name in SERVICES],
     )

@@ -55,6 +55,9 @@ class CliCommands:
         self._groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
         self._group_help: dict[str, str] = {}
         self.names: set[str] = set(commands.choices)
+        # The core's commands (there before any integration's): nothing nests under them, so
+        # the CLI parses them without loading the integrations.
+        self._core: frozenset[str] = frozenset(commands.choices)
 
     def add(
         self,
@@ -72,8 +75,13 @@ class CliCommands:
         named like an existing top-level command nests under it (``evhub simulate modbus``
         beside ``evhub simulate --url ...``): that command still runs without a sub-command,
         its required options required only then. Nest from a hook implementation marked
-        ``trylast=True`` so the command exists first.
+        ``trylast=True`` so the command exists first. Nothing nests under the core's own
+        commands (``evhub user``, ``evhub backup``, ...): CommandExistsError.
         """
+        if group is not None and group in self._core:
+            raise CommandExistsError(
+                f"the command 'evhub {group}' is the core's: integrations add nothing under it"
+            )
         if group is not None and group not in GROUPS and group not in self._groups:
             if group in self.names and group not in self._commands.choices:
                 raise CommandExistsError(f"the command 'evhub {group}' exists already")

@@ -989,6 +989,19 @@ class HubData(dict[str, Any]):
             return super().pop(key)
         return super().pop(key, default)
 
+    def provide(self, key: HubKey[_T], value: _T, taken: Exception) -> Unsubscribe:
+        """Hold value under key until the returned callable is called; raise taken if the
+        key holds one already (one provider at a time)."""
+        if key in self:
+            raise taken
+        self[key] = value
+
+        def remove() -> None:
+            if self.get(key) is value:
+                del self[key]
+
+        return remove
+
 
 class Lifecycle(Protocol):
     """What starts and stops a hub's configuration, integrations and HTTP server.

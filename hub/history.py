@@ -76,15 +76,9 @@ DATA_HISTORY: Final[HubKey[History]] = HubKey("history")
 
 def provide_history(hub: Hub, history: History) -> Unsubscribe:
     """Make history the hub's history store until the returned callable is called."""
-    if DATA_HISTORY in hub.data:
-        raise HistoryError("a history store is provided already")
-    hub.data[DATA_HISTORY] = history
-
-    def remove() -> None:
-        if hub.data.get(DATA_HISTORY) is history:
-            del hub.data[DATA_HISTORY]
-
-    return remove
+    return hub.data.provide(
+        DATA_HISTORY, history, HistoryError("a history store is provided already")
+    )
 
 
 def history_of(hub: Hub) -> History | None:

@@ -666,6 +666,53 @@ def parse_result(rendered: str) -> Any:
     return rendered
 
 
+def compile_checked(env: TemplateEnvironment, source: str) -> jinja2.Template:
+    """Compile a template in env; TemplateError with the line and reason if it is bad."""
+    if len(source) > MAX_TEMPLATE_LENGTH:
+        raise TemplateError(
+            f"template error in {_snippet(source)}: template is longer than "
+            f"{MAX_TEMPLATE_LENGTH} characters"
+        )
+    try:
+        return env.compile_source(source)
+    except jinja2.TemplateSyntaxError as err:
+        raise TemplateError(
+            f"template error in {_snippet(source)}: line {err.lineno}: {err.message}"
+        ) from err
+    except Exception as err:
+        raise TemplateError(
+            f"template error in {_snippet(source)}: {type(err).__name__}: {err}"
+        ) from err
+
+
+def render_checked(compiled: jinja2.Template, source: str, variables: Mapping[str, Any]) -> str:
+    """Render a compiled template with a fresh step budget and the output bounded;
+    TemplateError with the reason if it fails (source names it in the message)."""
+    chunks: list[str] = []
+    size = 0
+    env = compiled.environment
+    if isinstance(env, TemplateEnvironment):
+        env.steps_left = MAX_STEPS
+    try:
+        for chunk in compiled.generate(variables):
+            size += len(chunk)
+            if size > MAX_OUTPUT_LENGTH:
+                raise TemplateError(
+                    f"template error in {_snippet(source)}: output is longer than "
+                    f"{MAX_OUTPUT_LENGTH} characters"
+                )
+            chunks.append(chunk)
+    except TemplateError:
+        raise
+    except jinja2.TemplateError as err:
+        raise TemplateError(f"template error in {_snippet(source)}: {err}") from err
+    except Exception as err:
+        raise TemplateError(
+            f"template error in {_snippet(source)}: {type(err).__name__}: {err}"
+        ) from err
+    return "".join(chunks)
+
+
 class Template:
     """A template string bound to a hub."""
 
@@ -680,21 +727,7 @@ class Template:
         return f"<Template {self.source!r}>"
 
     def _compile(self) -> jinja2.Template:
-        if len(self.source) > MAX_TEMPLATE_LENGTH:
-            raise TemplateError(
-                f"template error in {_snippet(self.source)}: template is longer than "
-                f"{MAX_TEMPLATE_LENGTH} characters"
-            )
-        try:
-            return environment(self.hub).compile_source(self.source)
-        except jinja2.TemplateSyntaxError as err:
-            raise TemplateError(
-                f"template error in {_snippet(self.source)}: line {err.lineno}: {err.message}"
-            ) from err
-        except Exception as err:
-            raise TemplateError(
-                f"template error in {_snippet(self.source)}: {type(err).__name__}: {err}"
-            ) from err
+        return compile_checked(environment(self.hub), self.source)
 
     def ensure_valid(self) -> None:
         """Compile the template, raising TemplateError with the message and line if invalid."""
@@ -709,33 +742,8 @@ class Template:
             output = self.source
         else:
             compiled = self._compile()
-            output = self._render(compiled, dict(variables) if variables else {})
+            output = render_checked(compiled, self.source, dict(variables) if variables else {})
         return _parse(output) if parse_result else output
-
-    def _render(self, compiled: jinja2.Template, variables: dict[str, Any]) -> str:
-        chunks: list[str] = []
-        size = 0
-        env = compiled.environment
-        if isinstance(env, TemplateEnvironment):
-            env.steps_left = MAX_STEPS
-        try:
-            for chunk in compiled.generate(variables):
-                size += len(chunk)
-                if size > MAX_OUTPUT_LENGTH:
-                    raise TemplateError(
-                        f"template error in {_snippet(self.source)}: output is longer than "
-                        f"{MAX_OUTPUT_LENGTH} characters"
-                    )
-                chunks.append(chunk)
-        except TemplateError:
-            raise
-        except jinja2.TemplateError as err:
-            raise TemplateError(f"template error in {_snippet(self.source)}: {err}") from err
-        except Exception as err:
-            raise TemplateError(
-                f"template error in {_snippet(self.source)}: {type(err).__name__}: {err}"
-            ) from err
-        return "".join(chunks)
 
 
 _parse = parse_result

@@ -404,24 +404,16 @@ def test_restore_checks_the_archive_and_the_target(tmp_path: Path) -> None:
         "unlisted file 'config/cron.yaml'",
     )
     escape = b"* * * * * root evil\n"
-    refused(
-        rewrite(
-            archive,
-            tmp_path / "escape.tar.gz",
-            manifest_change=listed_file("config/../../etc/cron.d/evil", escape),
-            extra=[file_member("config/../../etc/cron.d/evil", escape)],
-        ),
-        "unsafe path 'config/../../etc/cron.d/evil'",
-    )
-    refused(
-        rewrite(
-            archive,
-            tmp_path / "absolute.tar.gz",
-            manifest_change=listed_file("/etc/evil", escape),
-            extra=[file_member("/etc/evil", escape)],
-        ),
-        "unsafe path '/etc/evil'",
-    )
+    for name, unsafe in (("escape", "config/../../etc/cron.d/evil"), ("absolute", "/etc/evil")):
+        refused(
+            rewrite(
+                archive,
+                tmp_path / f"{name}.tar.gz",
+                manifest_change=listed_file(unsafe, escape),
+                extra=[file_member(unsafe, escape)],
+            ),
+            f"unsafe path '{unsafe}'",
+        )
     link = tarfile.TarInfo("config/link")
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
     refused(

@@ -14,15 +14,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.hub_process import free_port
+from tests.hub_process import free_port, http_call
 
 EVHUB = [sys.executable, "-m", "hub.cli"]
 PASSWORD = "correct horse battery"
@@ -53,20 +51,9 @@ def write_config(config_dir: Path, port: int, extra: str = "") -> None:
 def call(
     port: int, method: str, path: str, body: Any = None, token: str | None = None
 ) -> tuple[int, Any]:
-    headers = {"Content-Type": "application/json"}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", data=data, method=method, headers=headers
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as err:
-        raw = err.read()
-        return err.code, json.loads(raw) if raw else None
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    status, answer, _ = http_call(port, method, path, body, headers)
+    return status, answer
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -102,47 +102,76 @@ async def _stop(child: asyncio.subprocess.Process, reader: asyncio.Task[None]) -
             await reader
 
 
+@contextlib.asynccontextmanager
+async def _hub_log(
+    config_dir: Path, log_level: str
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, list[str]]]:
+    """`evhub run` on config_dir, its stderr read into a list of lines; stopped at the end."""
+    lines: list[str] = []
+    child = await start_hub(config_dir, log_level=log_level, stderr=asyncio.subprocess.PIPE)
+    assert child.stderr is not None
+    reader = asyncio.create_task(_read_lines(child.stderr, lines))
+    try:
+        yield child, lines
+    finally:
+        await _stop(child, reader)
+
+
+async def _two_simulators_log(tmp_path: Path, prefix: str, log_level: str, last: str) -> list[str]:
+    """The log of a hub with two simulated chargers on its own listener, {prefix}-1 (OCPP
+    1.6) and {prefix}-2 (2.0.1), until both booted and a line with last was written.
+
+    Their random tags are accepted, so their sessions charge and send meter values at once
+    (refused, a session stops before its first sample, but for the odd one that wins the race).
+    """
+    simulator = (
+        "  authorize_unknown_id_tags: true\n"
+        "simulator:\n  speed: 20\n  meter_interval: 1\n  stations:\n"
+        f"    - id: {prefix}-1\n      version: '1.6'\n"
+        f"    - id: {prefix}-2\n      version: 2.0.1\n"
+    )
+    config_dir = _config(tmp_path / "config", free_port(), 0, simulator)
+    async with _hub_log(config_dir, log_level) as (child, lines):
+        await _wait_for(lines, f"{prefix}-1: boot accepted", child)
+        await _wait_for(lines, f"{prefix}-2: boot accepted", child)
+        await _wait_for(lines, last, child)
+    return lines
+
+
 async def test_an_ocpp_port_in_use_is_one_line_per_attempt_and_the_start_names_it(
     tmp_path: Path,
 ) -> None:
     http_port = free_port()
-    lines: list[str] = []
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
     blocker.listen()
     ocpp_port = blocker.getsockname()[1]
     reason = f"OCPP port {ocpp_port} on 127.0.0.1 is in use by another program"
-    child = await start_hub(
-        _config(tmp_path / "config", http_port, ocpp_port),
-        log_level="info",
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert child.stderr is not None
-    reader = asyncio.create_task(_read_lines(child.stderr, lines))
+    config_dir = _config(tmp_path / "config", http_port, ocpp_port)
     try:
-        await wait_port(http_port, child=child)
-        line = await _wait_for(lines, "evhub running without", child)
-        assert line.split()[2] == "WARNING"
-        assert line.endswith(f"evhub running without ocpp ({reason}; retrying)")
-        # The health check tells the same.
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{http_port}/api/health") as resp,
-        ):
-            health = await resp.json()
-        assert health["status"] == "degraded"
-        assert "ocpp" in health["problems"]
-        assert health["integrations"]["ocpp"]["state"] == "retrying"
-        assert health["integrations"]["ocpp"]["error"] == reason
-        # The other program lets go: the retry (5 s later) listens, and only now is the hub
-        # said to be started.
-        blocker.close()
-        started = await _wait_for(lines, "evhub started", child)
-        assert started.split()[2] == "INFO"
-        await wait_port(ocpp_port, child=child)
+        async with _hub_log(config_dir, "info") as (child, lines):
+            await wait_port(http_port, child=child)
+            line = await _wait_for(lines, "evhub running without", child)
+            assert line.split()[2] == "WARNING"
+            assert line.endswith(f"evhub running without ocpp ({reason}; retrying)")
+            # The health check tells the same.
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"http://127.0.0.1:{http_port}/api/health") as resp,
+            ):
+                health = await resp.json()
+            assert health["status"] == "degraded"
+            assert "ocpp" in health["problems"]
+            assert health["integrations"]["ocpp"]["state"] == "retrying"
+            assert health["integrations"]["ocpp"]["error"] == reason
+            # The other program lets go: the retry (5 s later) listens, and only now is the
+            # hub said to be started.
+            blocker.close()
+            started = await _wait_for(lines, "evhub started", child)
+            assert started.split()[2] == "INFO"
+            await wait_port(ocpp_port, child=child)
     finally:
         blocker.close()
-        await _stop(child, reader)
     log = "\n".join(lines)
     assert "Traceback" not in log
     assert "Errno" not in log
@@ -155,26 +184,7 @@ async def test_an_ocpp_port_in_use_is_one_line_per_attempt_and_the_start_names_i
 async def test_ocpp_frames_are_logged_at_debug_never_at_info(tmp_path: Path) -> None:
     """Simulated chargers on the hub's own listener, at --log-level debug: every frame line
     (either side's) is DEBUG, so at the default INFO there is none."""
-    http_port = free_port()
-    lines: list[str] = []
-    simulator = (
-        "simulator:\n  speed: 20\n  meter_interval: 1\n  stations:\n"
-        "    - id: SIM-LOG-1\n      version: '1.6'\n"
-        "    - id: SIM-LOG-2\n      version: 2.0.1\n"
-    )
-    child = await start_hub(
-        _config(tmp_path / "config", http_port, 0, simulator),
-        log_level="debug",
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert child.stderr is not None
-    reader = asyncio.create_task(_read_lines(child.stderr, lines))
-    try:
-        await _wait_for(lines, "SIM-LOG-1: boot accepted", child)
-        await _wait_for(lines, "SIM-LOG-2: boot accepted", child)
-        await _wait_for(lines, '"MeterValues"', child)
-    finally:
-        await _stop(child, reader)
+    lines = await _two_simulators_log(tmp_path, "SIM-LOG", "debug", '"MeterValues"')
     records = [(LINE.match(line), line) for line in lines]
     frames = [(match, line) for match, line in records if match and FRAME.search(line)]
     # Both versions' frames, both ways, were there to be logged.
@@ -191,26 +201,7 @@ async def test_ocpp_frames_are_logged_at_debug_never_at_info(tmp_path: Path) -> 
 
 async def test_no_frame_reaches_the_log_at_info(tmp_path: Path) -> None:
     """What `scripts/run` shows: the chargers connect and boot, and not one frame is logged."""
-    http_port = free_port()
-    lines: list[str] = []
-    simulator = (
-        "simulator:\n  speed: 20\n  meter_interval: 1\n  stations:\n"
-        "    - id: SIM-Q-1\n      version: '1.6'\n"
-        "    - id: SIM-Q-2\n      version: 2.0.1\n"
-    )
-    child = await start_hub(
-        _config(tmp_path / "config", http_port, 0, simulator),
-        log_level="info",
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert child.stderr is not None
-    reader = asyncio.create_task(_read_lines(child.stderr, lines))
-    try:
-        # Each boot's BootNotification and StatusNotifications went both ways before this.
-        await _wait_for(lines, "SIM-Q-1: boot accepted", child)
-        await _wait_for(lines, "SIM-Q-2: boot accepted", child)
-        await _wait_for(lines, "evhub started", child)
-    finally:
-        await _stop(child, reader)
+    # Each boot's BootNotification and StatusNotifications went both ways before the start.
+    lines = await _two_simulators_log(tmp_path, "SIM-Q", "info", "evhub started")
     assert [line for line in lines if FRAME.search(line)] == []
     assert not any(".wire:" in line for line in lines)

@@ -70,6 +70,26 @@ export function renderLoad<T>(
   }
 }
 
+/** A group of toggle buttons that filter a list, the current one pressed (data-filter: its value). */
+export function renderFilters<F extends string>(
+  filters: readonly F[],
+  current: F,
+  label: string,
+  text: (filter: F) => string,
+  pick: (filter: F) => void,
+): TemplateResult {
+  return html`<div class="segmented" role="group" aria-label=${label}>
+    ${filters.map(
+      (f) => html`<button
+        class=${current === f ? "active" : ""}
+        aria-pressed=${current === f ? "true" : "false"}
+        data-filter=${f}
+        @click=${() => pick(f)}
+      >${text(f)}</button>`,
+    )}
+  </div>`;
+}
+
 export function notAvailable(what: string): TemplateResult {
   return html`<div class="not-available" data-state="not-available">
     <strong>${t("common.not_available")}</strong>

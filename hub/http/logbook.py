@@ -10,7 +10,6 @@ their devices.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiohttp import web
@@ -19,7 +18,7 @@ from hub.auth import Role
 from hub.charger import EVENT_CHARGER, ChargerEventKind
 from hub.clock import clock
 from hub.core import Hub, split_entity_id, valid_entity_id
-from hub.http.monitoring import DAY, iso, recorder
+from hub.http.monitoring import DAY, iso, parse_iso, recorder
 from hub.http.schemas import array, json_ok, ref
 from hub.http.view import KEY_HUB, ApiError, Route, json_response, query_int
 from hub.registry import DeviceEntry, DeviceKind, device_registry, entity_registry
@@ -32,20 +31,6 @@ MAX_LIMIT: Final = 10_000
 STATUS_ENTITY: Final = "status"
 # Kinds that repeat another entry: a fault is the port's status turning Faulted.
 _SKIPPED_KINDS: Final = frozenset({ChargerEventKind.FAULT, ChargerEventKind.RECOVERED})
-
-
-def _parse(raw: str, name: str) -> float:
-    """An ISO 8601 time (naive: UTC) as POSIX seconds, or a 400 naming it."""
-    try:
-        parsed = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(400, "invalid", f"{name} must be an ISO 8601 time, not {raw!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.timestamp()
-    except (OverflowError, OSError, ValueError):
-        raise ApiError(400, "invalid", f"{name} is out of range") from None
 
 
 class _Names:
@@ -246,9 +231,9 @@ async def get_logbook(request: web.Request) -> web.Response:
     hub = request.app[KEY_HUB]
     now = clock(hub).time()
     raw_start = request.match_info.get("start")
-    start = _parse(raw_start, "start") if raw_start else now - DAY
+    start = parse_iso(raw_start, "start", strip=True) if raw_start else now - DAY
     raw_end = request.query.get("end_time")
-    end = _parse(raw_end, "end_time") if raw_end else start + DAY
+    end = parse_iso(raw_end, "end_time", strip=True) if raw_end else start + DAY
     if start >= end:
         raise ApiError(400, "invalid", "end_time must be after the start")
     if end - start > MAX_WINDOW:

@@ -45,8 +45,14 @@ def parse_time(request: web.Request, name: str, default: float) -> float:
     raw = request.query.get(name)
     if not raw:
         return default
+    return parse_iso(raw, name)
+
+
+def parse_iso(raw: str, name: str, *, strip: bool = False) -> float:
+    """An ISO 8601 time (naive: UTC; with strip, blanks around it allowed) as POSIX seconds,
+    or a 400 naming the parameter."""
     try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat((raw.strip() if strip else raw).replace("Z", "+00:00"))
     except ValueError:
         raise ApiError(400, "invalid", f"{name} must be an ISO 8601 time, not {raw!r}") from None
     if parsed.tzinfo is None:
@@ -198,6 +204,15 @@ async def get_sessions(request: web.Request) -> web.Response:
     return json_response([session_json(row, now) for row in newest])
 
 
+def _statistics_window(request: web.Request) -> tuple[str, float, float]:
+    """The period (hour, the default, or day) and [start, end) of a statistics query."""
+    period = request.query.get("period") or "hour"
+    if period not in MAX_STATISTICS_WINDOW:
+        raise ApiError(400, "invalid", f"period must be hour or day, not {period!r}")
+    start, end = time_window(request, DAY, MAX_STATISTICS_WINDOW[period])
+    return period, start, end
+
+
 async def get_statistics(request: web.Request) -> web.Response:
     """Energy, sessions, utilization and failures of a port or station, per hour or day."""
     hub = request.app[KEY_HUB]
@@ -205,10 +220,7 @@ async def get_statistics(request: web.Request) -> web.Response:
         request, "device_id", (DeviceKind.STATION, DeviceKind.CONNECTOR), required=True
     )
     assert device is not None
-    period = request.query.get("period") or "hour"
-    if period not in MAX_STATISTICS_WINDOW:
-        raise ApiError(400, "invalid", f"period must be hour or day, not {period!r}")
-    start, end = time_window(request, DAY, MAX_STATISTICS_WINDOW[period])
+    period, start, end = _statistics_window(request)
     store = recorder(request)
     await store.flush()
     found = (await store.statistics([device.id], start, end, period))[device.id]  # type: ignore[arg-type]
@@ -238,10 +250,7 @@ async def get_statistics(request: web.Request) -> web.Response:
 async def get_fleet_statistics(request: web.Request) -> web.Response:
     """Energy and sessions of every station together, per hour or day (the overview's charts)."""
     hub = request.app[KEY_HUB]
-    period = request.query.get("period") or "hour"
-    if period not in MAX_STATISTICS_WINDOW:
-        raise ApiError(400, "invalid", f"period must be hour or day, not {period!r}")
-    start, end = time_window(request, DAY, MAX_STATISTICS_WINDOW[period])
+    period, start, end = _statistics_window(request)
     stations = [device.id for device in device_registry(hub).devices(kind=DeviceKind.STATION)]
     store = recorder(request)
     await store.flush()

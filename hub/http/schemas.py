@@ -91,6 +91,27 @@ CAPABILITIES: Final[Schema] = array(
     one_of(*((capability.name or "").lower() for capability in ChargerCapability if capability))
 )
 
+# The charging session a driver's charger is running (None: none), as the Modbus, MQTT and
+# cloud drivers' chargers describe it.
+CHARGER_SESSION: Final[Schema] = nullable(
+    obj(
+        {
+            "transaction_id": STRING,
+            "started_at": NUMBER,
+            "energy_wh": OPT_NUMBER,
+            "peak_power_w": NUMBER,
+        }
+    )
+)
+
+
+def device_profile(fields: Mapping[str, Schema]) -> Schema:
+    """A driver's device profile as its API lists it: key and names, then the driver's own."""
+    return obj(
+        {"key": STRING, "name": STRING, "manufacturer": OPT_STRING, "model": OPT_STRING, **fields}
+    )
+
+
 # The shapes several answers share: components/schemas of the OpenAPI document.
 COMPONENTS: Final[dict[str, Schema]] = {
     "Error": obj({"error": STRING, "message": STRING}),

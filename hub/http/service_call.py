@@ -98,47 +98,31 @@ async def call_service(
     described = target_name or describe_target(target, data, hub)
     sent = audit_call_data(target, data)
     context = Context(user_id=user.id)
-    needed = role_for_service(hub, domain, service)
-    # An unknown service needs an admin: others learn nothing of what exists.
-    if not user.role.allows(needed):
+
+    def record(result: str) -> None:
         audit(
             hub,
             action,
             user=user,
             source=source,
             target=described,
-            result="error: forbidden",
+            result=result,
             context=context,
             data=sent,
             secret_paths=hub.services.secret_paths(domain, service),
         )
+
+    needed = role_for_service(hub, domain, service)
+    # An unknown service needs an admin: others learn nothing of what exists.
+    if not user.role.allows(needed):
+        record("error: forbidden")
         raise ServiceForbiddenError(f"{action} needs the {needed} role; you are {user.role}")
     try:
         result = await hub.services.call(domain, service, data, target, context)
     except Exception as err:
         # A validator or a charger may echo what it refused: the secrets sent stay out.
         secrets = secret_values(data, hub.services.secret_paths(domain, service))
-        audit(
-            hub,
-            action,
-            user=user,
-            source=source,
-            target=described,
-            result=redact_text(f"error: {err}", secrets),
-            context=context,
-            data=sent,
-            secret_paths=hub.services.secret_paths(domain, service),
-        )
+        record(redact_text(f"error: {err}", secrets))
         raise
-    audit(
-        hub,
-        action,
-        user=user,
-        source=source,
-        target=described,
-        result="ok",
-        context=context,
-        data=sent,
-        secret_paths=hub.services.secret_paths(domain, service),
-    )
+    record("ok")
     return result

@@ -22,8 +22,7 @@ import jinja2
 
 from hub.auth import Role
 from hub.core import Hub, HubKey
-from hub.exceptions import TemplateError
-from hub.template import MAX_OUTPUT_LENGTH, MAX_STEPS, MAX_TEMPLATE_LENGTH, TemplateEnvironment
+from hub.template import TemplateEnvironment, compile_checked, render_checked
 
 RENDER_SECONDS: Final = 0.25
 # Templates are code: who may render one, as who may write automations (and as in Home
@@ -35,12 +34,6 @@ STATE_READERS: Final = ("states", "state_attr", "is_state", "is_state_attr", "ha
 STATE_READERS_ALL: Final = (*STATE_READERS, "last_changed")
 # Names whose result moves with the clock: a subscription re-renders them every minute.
 TIME_NAMES: Final = ("now(", "utcnow(", "relative_time")
-_SNIPPET: Final = 60
-
-
-def _snippet(source: str) -> str:
-    flat = " ".join(source.split())
-    return repr(flat if len(flat) <= _SNIPPET else flat[: _SNIPPET - 3] + "...")
 
 
 class _BoundedEnvironment(TemplateEnvironment):
@@ -98,21 +91,7 @@ class Rendered:
 
 def compile_template(hub: Hub, source: str) -> jinja2.Template:
     """Compile a caller's template; TemplateError with the line and reason if it is bad."""
-    if len(source) > MAX_TEMPLATE_LENGTH:
-        raise TemplateError(
-            f"template error in {_snippet(source)}: template is longer than "
-            f"{MAX_TEMPLATE_LENGTH} characters"
-        )
-    try:
-        return _environment(hub).compile_source(source)
-    except jinja2.TemplateSyntaxError as err:
-        raise TemplateError(
-            f"template error in {_snippet(source)}: line {err.lineno}: {err.message}"
-        ) from None
-    except Exception as err:
-        raise TemplateError(
-            f"template error in {_snippet(source)}: {type(err).__name__}: {err}"
-        ) from None
+    return compile_checked(_environment(hub), source)
 
 
 def render_tracked(hub: Hub, source: str, variables: Mapping[str, Any] | None = None) -> Rendered:
@@ -132,27 +111,9 @@ def render_tracked(hub: Hub, source: str, variables: Mapping[str, Any] | None = 
 
     # The caller's variables cannot hide the readers: tracking is what re-renders them.
     context = {**(variables or {}), **{name: tracking(name) for name in STATE_READERS_ALL}}
-    chunks: list[str] = []
-    size = 0
-    env.steps_left = MAX_STEPS
     env.deadline = time.monotonic() + RENDER_SECONDS
     try:
-        for chunk in compiled.generate(context):
-            size += len(chunk)
-            if size > MAX_OUTPUT_LENGTH:
-                raise TemplateError(
-                    f"template error in {_snippet(source)}: output is longer than "
-                    f"{MAX_OUTPUT_LENGTH} characters"
-                )
-            chunks.append(chunk)
-    except TemplateError:
-        raise
-    except jinja2.TemplateError as err:
-        raise TemplateError(f"template error in {_snippet(source)}: {err}") from None
-    except Exception as err:
-        raise TemplateError(
-            f"template error in {_snippet(source)}: {type(err).__name__}: {err}"
-        ) from None
+        text = render_checked(compiled, source, context)
     finally:
         env.deadline = float("inf")
-    return Rendered("".join(chunks), frozenset(read), any(name in source for name in TIME_NAMES))
+    return Rendered(text, frozenset(read), any(name in source for name in TIME_NAMES))

@@ -38,15 +38,9 @@ DATA_TRIGGERS: Final[HubKey[TriggerPlatform]] = HubKey("http.trigger_platform")
 
 def provide_triggers(hub: Hub, platform: TriggerPlatform) -> Unsubscribe:
     """Make platform the hub's triggers until the returned callable is called."""
-    if DATA_TRIGGERS in hub.data:
-        raise TriggerPlatformError("a trigger platform is provided already")
-    hub.data[DATA_TRIGGERS] = platform
-
-    def remove() -> None:
-        if hub.data.get(DATA_TRIGGERS) is platform:
-            del hub.data[DATA_TRIGGERS]
-
-    return remove
+    return hub.data.provide(
+        DATA_TRIGGERS, platform, TriggerPlatformError("a trigger platform is provided already")
+    )
 
 
 def trigger_platform(hub: Hub) -> TriggerPlatform | None:

@@ -44,15 +44,16 @@ from hub.hookspecs import hookimpl
 from hub.http.schemas import (
     BOOLEAN,
     CAPABILITIES,
+    CHARGER_SESSION,
     CONNECTOR_STATUS,
     INTEGER,
     NUMBER,
     OPT_BOOLEAN,
     OPT_INTEGER,
-    OPT_NUMBER,
     OPT_STRING,
     STRING,
     array,
+    device_profile,
     dict_of,
     json_ok,
     nullable,
@@ -340,16 +341,7 @@ DEVICE_ANSWER: Final = obj(
         "error_code": OPT_STRING,
         "last_error": OPT_STRING,
         "capabilities": CAPABILITIES,
-        "session": nullable(
-            obj(
-                {
-                    "transaction_id": STRING,
-                    "started_at": NUMBER,
-                    "energy_wh": OPT_NUMBER,
-                    "peak_power_w": NUMBER,
-                }
-            )
-        ),
+        "session": CHARGER_SESSION,
         "polls": INTEGER,
         "late_polls": INTEGER,
     }
@@ -377,16 +369,7 @@ DISCOVERED_ANSWER: Final = obj(
         ),
     }
 )
-PROFILE_ANSWER: Final = obj(
-    {
-        "key": STRING,
-        "name": STRING,
-        "manufacturer": OPT_STRING,
-        "model": OPT_STRING,
-        "writes": array(STRING),
-        "failsafe": BOOLEAN,
-    }
-)
+PROFILE_ANSWER: Final = device_profile({"writes": array(STRING), "failsafe": BOOLEAN})
 
 
 def _register_api(ctx: SetupContext, modbus: Modbus) -> None:

@@ -55,14 +55,15 @@ from hub.hookspecs import hookimpl
 from hub.http.schemas import (
     BOOLEAN,
     CAPABILITIES,
+    CHARGER_SESSION,
     CONNECTOR_STATUS,
     INTEGER,
-    NUMBER,
     OPT_BOOLEAN,
     OPT_NUMBER,
     OPT_STRING,
     STRING,
     array,
+    device_profile,
     json_ok,
     nullable,
     obj,
@@ -462,16 +463,7 @@ CHARGER_ANSWER: Final = obj(
         "messages": INTEGER,
         "malformed": INTEGER,
         "capabilities": CAPABILITIES,
-        "session": nullable(
-            obj(
-                {
-                    "transaction_id": STRING,
-                    "started_at": NUMBER,
-                    "energy_wh": OPT_NUMBER,
-                    "peak_power_w": NUMBER,
-                }
-            )
-        ),
+        "session": CHARGER_SESSION,
     }
 )
 STATUS_ANSWER: Final = obj(
@@ -501,16 +493,8 @@ STATUS_ANSWER: Final = obj(
         ),
     }
 )
-PROFILE_ANSWER: Final = obj(
-    {
-        "key": STRING,
-        "name": STRING,
-        "manufacturer": OPT_STRING,
-        "model": OPT_STRING,
-        "base": STRING,
-        "commands": array(STRING),
-        "availability": BOOLEAN,
-    }
+PROFILE_ANSWER: Final = device_profile(
+    {"base": STRING, "commands": array(STRING), "availability": BOOLEAN}
 )
 
 

@@ -402,30 +402,55 @@ async def get_exclusions(request: web.Request) -> web.Response:
     return json_response([exclusion_json(request, record) for record in records])
 
 
-async def post_exclusion(request: web.Request) -> web.Response:
-    """Add an exclusion through uptime.add_exclusion (audited)."""
-    hub = request.app[KEY_HUB]
-    uptime = engine(request)
+async def _exclusion_body(request: web.Request) -> dict[str, Any]:
+    """The JSON body of an exclusion change; a 400 for fields an exclusion has not."""
     body = await read_json(request)
     unknown = set(body) - EXCLUSION_FIELDS
     if unknown:
         raise ApiError(400, "invalid", f"unknown fields: {', '.join(sorted(unknown))}")
-    device_id = body.get("device_id")
-    if device_id is not None:
-        device = device_registry(hub).get(str(device_id))
-        if device is None:
-            raise ApiError(404, "not_found", f"device_id: no device {device_id!r}")
-    data = {key: value for key, value in body.items() if value is not None or key == "end"}
-    result = await call_service(
-        hub,
+    return body
+
+
+def _exclusion_of(request: web.Request, uptime: UptimeEngine) -> tuple[str, Any]:
+    """The exclusion the path names, with its id; a 404 if there is none."""
+    exclusion_id = request.match_info["exclusion_id"]
+    record = uptime.exclusions.get(exclusion_id)
+    if record is None:
+        raise ApiError(404, "not_found", f"no exclusion {exclusion_id!r}")
+    return exclusion_id, record
+
+
+def _check_device(request: web.Request, device_id: Any) -> None:
+    """A 404 unless the hub knows the device an exclusion is to cover."""
+    if device_registry(request.app[KEY_HUB]).get(str(device_id)) is None:
+        raise ApiError(404, "not_found", f"device_id: no device {device_id!r}")
+
+
+async def _call_uptime(
+    request: web.Request, service: str, data: dict[str, Any], device_id: Any
+) -> Any:
+    """Call an uptime.* exclusion service as the user, audited under what it covers."""
+    return await call_service(
+        request.app[KEY_HUB],
         current_user(request),
         remote(request),
         "uptime",
-        "add_exclusion",
+        service,
         data,
         None,
         target_name=_target_name(request, device_id),
     )
+
+
+async def post_exclusion(request: web.Request) -> web.Response:
+    """Add an exclusion through uptime.add_exclusion (audited)."""
+    uptime = engine(request)
+    body = await _exclusion_body(request)
+    device_id = body.get("device_id")
+    if device_id is not None:
+        _check_device(request, device_id)
+    data = {key: value for key, value in body.items() if value is not None or key == "end"}
+    result = await _call_uptime(request, "add_exclusion", data, device_id)
     record = uptime.exclusions[result["exclusion_id"]]
     return json_response(exclusion_json(request, record), status=201)
 
@@ -439,55 +464,29 @@ def _target_name(request: web.Request, device_id: Any) -> str:
 
 async def patch_exclusion(request: web.Request) -> web.Response:
     """Change an exclusion through uptime.update_exclusion (audited): the fields given."""
-    hub = request.app[KEY_HUB]
     uptime = engine(request)
-    exclusion_id = request.match_info["exclusion_id"]
-    record = uptime.exclusions.get(exclusion_id)
-    if record is None:
-        raise ApiError(404, "not_found", f"no exclusion {exclusion_id!r}")
-    body = await read_json(request)
-    unknown = set(body) - EXCLUSION_FIELDS
-    if unknown:
-        raise ApiError(400, "invalid", f"unknown fields: {', '.join(sorted(unknown))}")
+    exclusion_id, record = _exclusion_of(request, uptime)
+    body = await _exclusion_body(request)
     if not body:
         raise ApiError(400, "invalid", "nothing to change: give start, end, reason or note")
     device_id = body.get("device_id", record.port_id or record.station_id)
     if "device_id" in body:
         if device_id is None:
             raise ApiError(400, "invalid", "device_id: give a station or port (null is not one)")
-        if device_registry(hub).get(str(device_id)) is None:
-            raise ApiError(404, "not_found", f"device_id: no device {device_id!r}")
+        _check_device(request, device_id)
     data = {"exclusion_id": exclusion_id, **body}
-    await call_service(
-        hub,
-        current_user(request),
-        remote(request),
-        "uptime",
-        "update_exclusion",
-        data,
-        None,
-        target_name=_target_name(request, device_id),
-    )
+    await _call_uptime(request, "update_exclusion", data, device_id)
     return json_response(exclusion_json(request, uptime.exclusions[exclusion_id]))
 
 
 async def delete_exclusion(request: web.Request) -> web.Response:
     """Remove an exclusion through uptime.remove_exclusion (audited)."""
-    hub = request.app[KEY_HUB]
-    uptime = engine(request)
-    exclusion_id = request.match_info["exclusion_id"]
-    record = uptime.exclusions.get(exclusion_id)
-    if record is None:
-        raise ApiError(404, "not_found", f"no exclusion {exclusion_id!r}")
-    await call_service(
-        hub,
-        current_user(request),
-        remote(request),
-        "uptime",
+    exclusion_id, record = _exclusion_of(request, engine(request))
+    await _call_uptime(
+        request,
         "remove_exclusion",
         {"exclusion_id": exclusion_id},
-        None,
-        target_name=_target_name(request, record.port_id or record.station_id),
+        record.port_id or record.station_id,
     )
     return json_response(exclusion_json(request, record))
 

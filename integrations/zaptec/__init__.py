@@ -31,6 +31,7 @@ from hub.core import Hub, HubKey
 from hub.hookspecs import hookimpl
 from hub.http.schemas import (
     BOOLEAN,
+    CHARGER_SESSION,
     CONNECTOR_STATUS,
     INTEGER,
     NUMBER,
@@ -104,16 +105,7 @@ ACCOUNT_ANSWER: Final = obj(
                     # power, energy, session_energy, current limit, per phase voltage and
                     # current: None where the cloud said nothing (readable) about it
                     "values": dict_of(OPT_NUMBER),
-                    "session": nullable(
-                        obj(
-                            {
-                                "transaction_id": STRING,
-                                "started_at": NUMBER,
-                                "energy_wh": OPT_NUMBER,
-                                "peak_power_w": NUMBER,
-                            }
-                        )
-                    ),
+                    "session": CHARGER_SESSION,
                 }
             )
         ),

@@ -5,52 +5,34 @@ with a name and a site, renaming and re-siting a station, and a rejection that s
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 
 import aiohttp
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from hub.registry import DeviceKind, device_registry
 from hub.security import recent_audit
 from tests.browser.conftest import (
     OPERATOR,
     PHONE,
-    ROOT,
     Dashboard,
     DashboardFactory,
     NewPage,
     login,
+    nav,
+    no_overflow,
     screenshot_path,
+    to_docs,
 )
-from tests.integrations.ocpp.conftest import Connect, RawChargePoint, ws_url
+from tests.integrations.ocpp.conftest import Connect, RawChargePoint, plain_ocpp, ws_url
 
-PENDING_OCPP = """
-listeners:
-  - port: 0
-    host: 127.0.0.1
-    security_profile: 0
-unknown_chargers: pending
-chargers:
-  - {id: BAY-1, name: Bay 1, site: Example depot}
-"""
-
-
-async def nav(page: Page, label: str) -> None:
-    """Follow a link of the main navigation (opening the menu on a phone)."""
-    menu = page.locator(".topbar .nav-toggle")
-    phone = await menu.is_visible()
-    if phone:
-        await menu.click()
-    await page.locator("#main-nav").get_by_role("link", name=label, exact=True).click()
-    if phone:  # the menu slides away
-        await expect(page.locator("#main-nav")).not_to_be_in_viewport()
-
-
-async def fits_the_phone(page: Page, what: str) -> None:
-    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"{what} is {overflow}px wider than a 375px phone"
+PENDING_OCPP = plain_ocpp(
+    """
+    unknown_chargers: pending
+    chargers:
+      - {id: BAY-1, name: Bay 1, site: Example depot}
+    """
+)
 
 
 async def pending_charger(
@@ -79,9 +61,7 @@ def site_of(dashboard: Dashboard, cp_id: str) -> str | None:
 
 @pytest.fixture
 async def pending_dashboard(start_dashboard: DashboardFactory) -> Dashboard:
-    dashboard = await start_dashboard(PENDING_OCPP)
-    await dashboard.add_user(*OPERATOR, "operator")
-    return dashboard
+    return await start_dashboard(PENDING_OCPP, users=("operator",))
 
 
 async def test_approve_with_a_name_and_a_site_then_rename(
@@ -101,8 +81,7 @@ async def test_approve_with_a_name_and_a_site_then_rename(
     await expect(page.locator("tr[data-charge-point-id='CP-OLD'] [data-serial]")).to_have_text("—")
     shot = screenshot_path("pending-desktop")
     await page.screenshot(path=shot, full_page=True)
-    if os.environ.get("EVHUB_README_SCREENSHOT") == "1":
-        await asyncio.to_thread(shutil.copyfile, shot, ROOT / "docs" / "pending-chargers.png")
+    await to_docs(shot, "pending-chargers.png")
 
     cp.handlers["TriggerMessage"] = lambda payload: {"status": "Accepted"}
     await row.locator("[data-action='approve']").click()
@@ -169,7 +148,7 @@ async def test_a_rejected_charger_leaves_the_list(
     await nav(page, "Pending chargers")
     row = page.locator("tr[data-charge-point-id='ROGUE-1']")
     await expect(row.locator("[data-vendor-model]")).to_have_text("Nobody X1")
-    await fits_the_phone(page, "The pending list")
+    await no_overflow(page, "The pending list")
     await page.screenshot(path=screenshot_path("pending-phone"), full_page=True)
     await row.locator("[data-action='reject']").click()
     await expect(page.locator("dialog.confirm-dialog")).to_contain_text(
@@ -189,7 +168,7 @@ async def test_a_rejected_charger_leaves_the_list(
     await nav(page, "Chargers")
     await expect(page.locator("tr[data-charge-point-id='BAY-1']")).to_have_count(1)
     await expect(page.locator("tr[data-charge-point-id='ROGUE-1']")).to_have_count(0)
-    await fits_the_phone(page, "The chargers page")
+    await no_overflow(page, "The chargers page")
 
 
 async def test_approve_and_rename_on_a_phone(
@@ -223,5 +202,5 @@ async def test_approve_and_rename_on_a_phone(
     await expect(charger.get_by_role("link", name="Garage wallbox")).to_be_visible()
     await expect(charger.locator("[data-site]")).to_have_count(0)
     assert site_of(dashboard, "CP-PHONE") is None
-    await fits_the_phone(page, "The chargers page")
+    await no_overflow(page, "The chargers page")
     await page.screenshot(path=screenshot_path("chargers-phone"), full_page=True)

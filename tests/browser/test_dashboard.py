@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 from playwright.async_api import Locator, Page, expect
 
@@ -21,17 +20,18 @@ from tests.browser.conftest import (
     DashboardFactory,
     NewPage,
     login,
+    nav,
     screenshot_path,
 )
-from tests.integrations.ocpp.conftest import Connect, RawChargePoint, ws_url
+from tests.integrations.ocpp.conftest import (
+    Connect,
+    RawChargePoint,
+    meter_values,
+    plain_ocpp,
+    ws_url,
+)
 
-PENDING_OCPP = """
-listeners:
-  - port: 0
-    host: 127.0.0.1
-    security_profile: 0
-unknown_chargers: pending
-"""
+PENDING_OCPP = plain_ocpp("unknown_chargers: pending\n")
 
 PAGES = [
     ("overview", "#/"),
@@ -74,11 +74,6 @@ async def fault(cp: RawChargePoint) -> None:
 
 def port_badge(page: Page, cp_id: str = "CP-1", port: int = 1) -> Locator:
     return page.locator(f'tr[data-charge-point-id="{cp_id}"] [data-port="{port}"] .badge')
-
-
-async def nav(page: Page, label: str) -> None:
-    """Follow a link of the main navigation."""
-    await page.locator("#main-nav").get_by_role("link", name=label, exact=True).click()
 
 
 async def open_station(page: Page, cp_id: str = "CP-1") -> None:
@@ -257,25 +252,7 @@ async def test_station_page_shows_live_power_and_energy(
     await open_station(page)
     port = page.locator("[data-port-device]").first
     await expect(port.locator("[data-live='power']")).to_have_text("—")
-    await cp.call(
-        "MeterValues",
-        {
-            "connectorId": 1,
-            "meterValue": [
-                {
-                    "timestamp": datetime.now(UTC).isoformat(),
-                    "sampledValue": [
-                        {"value": "7200", "measurand": "Power.Active.Import", "unit": "W"},
-                        {
-                            "value": "12345",
-                            "measurand": "Energy.Active.Import.Register",
-                            "unit": "Wh",
-                        },
-                    ],
-                }
-            ],
-        },
-    )
+    await meter_values(cp, 7200, 12345)
     await expect(port.locator("[data-live='power']")).to_have_text("7.20 kW")
     await expect(port.locator("[data-live='energy']")).to_have_text("12.35 kWh")
 

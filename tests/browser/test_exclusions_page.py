@@ -5,15 +5,12 @@ timeline, every change is audited with what was sent; viewers only read. Desktop
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import shutil
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import aiohttp
+import pytest
 from playwright.async_api import Page, expect
 
 from hub.auth import auth_manager
@@ -22,38 +19,25 @@ from hub.security import recent_audit
 from tests.browser.conftest import (
     OPERATOR,
     PHONE,
-    ROOT,
     VIEWER,
     Dashboard,
     DashboardFactory,
     NewPage,
     login,
+    no_overflow,
     screenshot_path,
+    to_docs,
 )
-from tests.integrations.ocpp.conftest import Connect, ws_url
+from tests.integrations.ocpp.conftest import Connect, plain_ocpp
 
-OCPP = """
-listeners:
-  - port: 0
-    host: 127.0.0.1
-    security_profile: 0
-unknown_chargers: accept
-chargers:
-  - {id: CP-9, name: Bay 9, site: Depot}
-"""
+OCPP = plain_ocpp(
+    """
+    unknown_chargers: accept
+    chargers:
+      - {id: CP-9, name: Bay 9, site: Depot}
+    """
+)
 ZONE = "Europe/Berlin"
-
-
-async def to_docs(shot: Path, name: str) -> None:
-    """With EVHUB_README_SCREENSHOT=1, the screenshot also goes to docs/ for the README."""
-    if os.environ.get("EVHUB_README_SCREENSHOT") == "1":
-        await asyncio.to_thread(shutil.copyfile, shot, ROOT / "docs" / name)
-
-
-def device(dashboard: Dashboard, ident: str) -> str:
-    found = device_registry(dashboard.hub).get_by_identifier(("ocpp", ident))
-    assert found is not None, ident
-    return found.id
 
 
 def local_input(moment: datetime) -> str:
@@ -63,11 +47,6 @@ def local_input(moment: datetime) -> str:
 
 def minute(moment: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0)
-
-
-async def no_overflow(page: Page, what: str) -> None:
-    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"{what} is {overflow}px wider than the window"
 
 
 async def listed(page: Page, url: str) -> list[dict[str, object]]:
@@ -82,22 +61,19 @@ async def listed(page: Page, url: str) -> list[dict[str, object]]:
     return found
 
 
+@pytest.fixture
+async def depot(start_dashboard: DashboardFactory) -> Dashboard:
+    """The hub with Bay 9 configured, an operator and a viewer."""
+    return await start_dashboard(OCPP, users=("operator", "viewer"))
+
+
 async def test_operator_adds_edits_and_removes_an_exclusion(
-    start_dashboard: DashboardFactory, new_page: NewPage, connect: Connect
+    depot: Dashboard, new_page: NewPage, connect: Connect
 ) -> None:
-    dashboard = await start_dashboard(OCPP)
+    dashboard = depot
     hub = dashboard.hub
-    await dashboard.add_user(*OPERATOR, "operator")
-    await dashboard.add_user(*VIEWER, "viewer")
-    cp = await connect(ws_url(hub, "CP-9"))
-    await cp.call("BootNotification", {"chargePointVendor": "ACME", "chargePointModel": "X"})
-    for number in (1, 2):
-        await cp.call(
-            "StatusNotification",
-            {"connectorId": number, "errorCode": "NoError", "status": "Available"},
-        )
-    await hub.block_till_done()
-    station, port = device(dashboard, "CP-9"), device(dashboard, "CP-9:1")
+    await dashboard.boot(connect, "CP-9", 2)
+    station, port = dashboard.device("CP-9"), dashboard.device("CP-9:1")
     port_name = device_registry(hub).get(port).name  # type: ignore[union-attr]
 
     page = await new_page(timezone_id=ZONE)
@@ -228,18 +204,11 @@ async def test_operator_adds_edits_and_removes_an_exclusion(
 
 
 async def test_exclusions_on_a_phone_and_the_reports_page(
-    start_dashboard: DashboardFactory, new_page: NewPage, connect: Connect
+    depot: Dashboard, new_page: NewPage, connect: Connect
 ) -> None:
-    dashboard = await start_dashboard(OCPP)
-    hub = dashboard.hub
-    await dashboard.add_user(*OPERATOR, "operator")
-    cp = await connect(ws_url(hub, "CP-9"))
-    await cp.call("BootNotification", {"chargePointVendor": "ACME", "chargePointModel": "X"})
-    await cp.call(
-        "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
-    )
-    await hub.block_till_done()
-    station = device(dashboard, "CP-9")
+    dashboard = depot
+    await dashboard.boot(connect, "CP-9")
+    station = dashboard.device("CP-9")
 
     page = await new_page(PHONE, timezone_id=ZONE)
     await login(page, dashboard.url, *OPERATOR)
@@ -288,10 +257,8 @@ async def test_exclusion_api_refuses_bad_changes(
     """PATCH /api/uptime/exclusions/{id}: roles, unknown ids and fields, bad values."""
     dashboard = await start_dashboard(OCPP)
     hub = dashboard.hub
-    cp = await connect(ws_url(hub, "CP-9"))
-    await cp.call("BootNotification", {"chargePointVendor": "ACME", "chargePointModel": "X"})
-    await hub.block_till_done()
-    station = device(dashboard, "CP-9")
+    await dashboard.boot(connect, "CP-9", 0)
+    station = dashboard.device("CP-9")
     auth = auth_manager(hub)
     tokens = {}
     for role in ("viewer", "operator"):

@@ -4,18 +4,14 @@ German catalogue checked against the English one by the TypeScript compiler."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
 import shutil
 import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
 
-from hub.registry import device_registry
 from tests.browser.conftest import (
     ADMIN,
     OPERATOR,
@@ -25,57 +21,28 @@ from tests.browser.conftest import (
     DashboardFactory,
     NewPage,
     login,
+    no_overflow,
     screenshot_path,
+    to_docs,
 )
-from tests.integrations.ocpp.conftest import Connect, ws_url
+from tests.integrations.ocpp.conftest import Connect, meter_values, plain_ocpp
 
-OCPP = """
-listeners:
-  - port: 0
-    host: 127.0.0.1
-    security_profile: 0
-unknown_chargers: accept
-chargers:
-  - {id: CP-1, name: Bay 1, site: Depot}
-"""
+OCPP = plain_ocpp(
+    """
+    unknown_chargers: accept
+    chargers:
+      - {id: CP-1, name: Bay 1, site: Depot}
+    """
+)
 FRONTEND = ROOT / "frontend"
-
-
-async def no_overflow(page: Page, what: str) -> None:
-    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"{what} is {overflow}px wider than the window"
 
 
 async def charger_with_power(dashboard: Dashboard, connect: Connect) -> str:
     """Bay 1, one connector drawing 7,250 W; returns the station's device id."""
-    cp = await connect(ws_url(dashboard.hub, "CP-1"))
-    await cp.call("BootNotification", {"chargePointVendor": "ACME", "chargePointModel": "X"})
-    await cp.call(
-        "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
-    )
-    await cp.call(
-        "MeterValues",
-        {
-            "connectorId": 1,
-            "meterValue": [
-                {
-                    "timestamp": datetime.now(UTC).isoformat(),
-                    "sampledValue": [
-                        {"value": "7250", "measurand": "Power.Active.Import", "unit": "W"},
-                        {
-                            "value": "1234567",
-                            "measurand": "Energy.Active.Import.Register",
-                            "unit": "Wh",
-                        },
-                    ],
-                }
-            ],
-        },
-    )
+    cp = await dashboard.boot(connect, "CP-1")
+    await meter_values(cp, 7250, 1234567)
     await dashboard.hub.block_till_done()
-    found = device_registry(dashboard.hub).get_by_identifier(("ocpp", "CP-1"))
-    assert found is not None
-    return found.id
+    return dashboard.device("CP-1")
 
 
 async def login_de(page: Page, url: str, username: str, password: str) -> None:
@@ -95,8 +62,7 @@ async def test_a_german_browser_gets_german(
     connect: Connect,
     viewport: dict[str, int] | None,
 ) -> None:
-    dashboard = await start_dashboard(OCPP)
-    await dashboard.add_user(*OPERATOR, "operator")
+    dashboard = await start_dashboard(OCPP, users=("operator",))
     station = await charger_with_power(dashboard, connect)
     page = await new_page(viewport, locale="de-DE", timezone_id="Europe/Berlin")
     await login_de(page, dashboard.url, *OPERATOR)
@@ -138,16 +104,14 @@ async def test_a_german_browser_gets_german(
         shot = screenshot_path("station-de")
         await page.evaluate("window.scrollTo(0, 0)")
         await page.screenshot(path=shot)
-        if os.environ.get("EVHUB_README_SCREENSHOT") == "1":
-            await asyncio.to_thread(shutil.copyfile, shot, ROOT / "docs" / "station-de.png")
+        await to_docs(shot, "station-de.png")
 
 
 @pytest.mark.parametrize("viewport", [None, PHONE], ids=["desktop", "phone"])
 async def test_the_switch_changes_the_language_and_is_remembered(
     start_dashboard: DashboardFactory, new_page: NewPage, viewport: dict[str, int] | None
 ) -> None:
-    dashboard = await start_dashboard(OCPP)
-    await dashboard.add_user(*ADMIN, "admin")
+    dashboard = await start_dashboard(OCPP, users=("admin",))
     page = await new_page(viewport, locale="en-US")
 
     # On the sign-in page already.
@@ -190,6 +154,17 @@ async def test_the_switch_changes_the_language_and_is_remembered(
     await expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
 
 
+def type_check(tsc: Path, project: Path) -> subprocess.CompletedProcess[str]:
+    """The TypeScript compiler's check of a frontend project (nothing emitted)."""
+    return subprocess.run(
+        [str(tsc), "--noEmit", "-p", str(project)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def test_a_key_missing_in_german_fails_the_type_check(tmp_path: Path) -> None:
     """The catalogues are typed: dropping a German message is a build error naming it."""
     tsc = FRONTEND / "node_modules" / ".bin" / "tsc"
@@ -200,13 +175,7 @@ def test_a_key_missing_in_german_fails_the_type_check(tmp_path: Path) -> None:
     shutil.copy(FRONTEND / "tsconfig.json", copy / "tsconfig.json")
     shutil.copytree(FRONTEND / "src", copy / "src")
     (copy / "node_modules").symlink_to(FRONTEND / "node_modules")
-    ok = subprocess.run(
-        [str(tsc), "--noEmit", "-p", str(copy)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    ok = type_check(tsc, copy)
     # Only the catalogue's own files are judged here (another page may be mid-edit).
     assert "src/locales/" not in ok.stdout, ok.stdout
     assert "src/i18n.ts" not in ok.stdout, ok.stdout
@@ -214,13 +183,7 @@ def test_a_key_missing_in_german_fails_the_type_check(tmp_path: Path) -> None:
     text = german.read_text()
     line = next(row for row in text.splitlines() if '"station.reset":' in row)
     german.write_text(text.replace(line + "\n", ""))
-    broken = subprocess.run(
-        [str(tsc), "--noEmit", "-p", str(copy)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    broken = type_check(tsc, copy)
     assert broken.returncode != 0
     assert "src/locales/de.ts" in broken.stdout, broken.stdout
     assert "station.reset" in broken.stdout, broken.stdout

@@ -5,8 +5,6 @@ that is down."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from collections.abc import AsyncIterator
 
 import pytest
@@ -20,35 +18,17 @@ from tests.browser.conftest import (
     OCPP,
     OPERATOR,
     PHONE,
-    ROOT,
     VIEWER,
     Dashboard,
     DashboardFactory,
     NewPage,
+    confirm,
     login,
+    nav,
+    no_overflow,
     screenshot_path,
+    to_docs,
 )
-
-
-async def nav(page: Page, label: str) -> None:
-    """Follow a link of the main navigation (opening the menu on a phone)."""
-    menu = page.locator(".topbar .nav-toggle")
-    phone = await menu.is_visible()
-    if phone:
-        await menu.click()
-    await page.locator("#main-nav").get_by_role("link", name=label, exact=True).click()
-    if phone:  # the menu slides away
-        await expect(page.locator("#main-nav")).not_to_be_in_viewport()
-
-
-async def confirm(page: Page) -> None:
-    await page.locator("dialog.confirm-dialog [data-confirm]").click()
-    await expect(page.locator("dialog.confirm-dialog")).to_have_count(0)
-
-
-async def fits_the_phone_de(page: Page) -> None:
-    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"the German notifications page is {overflow}px wider than a phone"
 
 
 async def clear_notices(page: Page) -> None:
@@ -100,10 +80,7 @@ automations:
 
 @pytest.fixture
 async def notify_dashboard(start_dashboard: DashboardFactory, receiver: str) -> Dashboard:
-    dashboard = await start_dashboard(OCPP, extra=config(receiver))
-    await dashboard.add_user(*OPERATOR, "operator")
-    await dashboard.add_user(*VIEWER, "viewer")
-    return dashboard
+    return await start_dashboard(OCPP, extra=config(receiver), users=("operator", "viewer"))
 
 
 async def fire_fault(dashboard: Dashboard) -> None:
@@ -152,8 +129,7 @@ async def test_operator_reads_and_dismisses_notifications_live(
     await clear_notices(page)
     shot = screenshot_path("notifications-desktop")
     await page.screenshot(path=shot, full_page=True)
-    if os.environ.get("EVHUB_README_SCREENSHOT") == "1":
-        await asyncio.to_thread(shutil.copyfile, shot, ROOT / "docs" / "notifications.png")
+    await to_docs(shot, "notifications.png")
 
     unread = page.locator("li.notification", has_text="Bay 2 needs a technician")
     await unread.locator("[data-action='read']").click()
@@ -226,16 +202,14 @@ async def test_notifications_for_a_viewer_on_a_phone(
     await expect(page.locator("li.notification")).to_have_count(2)
     # A viewer reads; only operators act.
     await expect(page.locator("li.notification button")).to_have_count(0)
-    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"the notifications page is {overflow}px wider than a 375px phone"
+    await no_overflow(page, "the notifications page")
     await page.screenshot(path=screenshot_path("notifications-phone"), full_page=True)
 
     await nav(page, "Automations")
     await expect(
         page.locator("tr[data-automation-id='fault_mail'] [data-last-run]")
     ).to_be_visible()
-    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"the automations page is {overflow}px wider than a 375px phone"
+    await no_overflow(page, "the automations page")
     await page.screenshot(path=screenshot_path("automations-phone"), full_page=True)
 
     # In German: the page speaks the catalogue's words.
@@ -248,4 +222,4 @@ async def test_notifications_for_a_viewer_on_a_phone(
     await expect(
         page.locator("li.notification[data-status='failed'] [data-status-badge]")
     ).to_have_text("Zustellung fehlgeschlagen")
-    await fits_the_phone_de(page)
+    await no_overflow(page, "the German notifications page")

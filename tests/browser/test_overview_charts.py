@@ -5,9 +5,6 @@ too, hostile input included). Desktop and 375 px."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,29 +14,34 @@ from playwright.async_api import Page, expect
 
 from hub.auth import auth_manager
 from hub.const import EVENT_OUTAGE
-from hub.registry import device_registry
 from tests.browser.conftest import (
     ADMIN,
     PHONE,
-    ROOT,
     Dashboard,
     DashboardFactory,
     NewPage,
     login,
+    no_overflow,
     screenshot_path,
+    to_docs,
 )
-from tests.integrations.ocpp.conftest import Connect, RawChargePoint, ws_url
+from tests.integrations.ocpp.conftest import (
+    Connect,
+    RawChargePoint,
+    meter_values,
+    plain_ocpp,
+    start_transaction,
+    stop_transaction,
+)
 
-OCPP = """
-listeners:
-  - port: 0
-    host: 127.0.0.1
-    security_profile: 0
-unknown_chargers: accept
-id_tags: [TAG-1]
-chargers:
-  - {id: CP-1, name: Bay 1, site: Depot}
-"""
+OCPP = plain_ocpp(
+    """
+    unknown_chargers: accept
+    id_tags: [TAG-1]
+    chargers:
+      - {id: CP-1, name: Bay 1, site: Depot}
+    """
+)
 MIN = 60.0
 CHARTS = ("power", "energy", "uptime", "success")
 
@@ -48,45 +50,13 @@ def utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def device(dashboard: Dashboard, ident: str) -> str:
-    found = device_registry(dashboard.hub).get_by_identifier(("ocpp", ident))
-    assert found is not None, ident
-    return found.id
-
-
 async def session(
     cp: RawChargePoint, port: int, start: datetime, length: timedelta, wh: int
 ) -> None:
     """A charging session the charger reports afterwards, with its own timestamps."""
-    started = await cp.call(
-        "StartTransaction",
-        {"connectorId": port, "idTag": "TAG-1", "meterStart": 0, "timestamp": utc(start)},
-    )
-    await cp.call(
-        "StopTransaction",
-        {
-            "transactionId": started["transactionId"],
-            "meterStop": wh,
-            "timestamp": utc(start + length),
-            "reason": "EVDisconnected",
-        },
-    )
-
-
-async def power(cp: RawChargePoint, port: int, watts: int) -> None:
-    await cp.call(
-        "MeterValues",
-        {
-            "connectorId": port,
-            "meterValue": [
-                {
-                    "timestamp": utc(datetime.now(UTC)),
-                    "sampledValue": [
-                        {"value": str(watts), "measurand": "Power.Active.Import", "unit": "W"}
-                    ],
-                }
-            ],
-        },
+    transaction_id = await start_transaction(cp, port, timestamp=utc(start))
+    await stop_transaction(
+        cp, transaction_id, wh, timestamp=utc(start + length), reason="EVDisconnected"
     )
 
 
@@ -108,13 +78,7 @@ async def fleet(start_dashboard: DashboardFactory, connect: Connect) -> tuple[Da
     was down 144 minutes yesterday, and draws 7.2 + 3 kW now; returns it and an admin token."""
     dashboard = await start_dashboard(OCPP)
     hub = dashboard.hub
-    cp = await connect(ws_url(hub, "CP-1"))
-    await cp.call("BootNotification", {"chargePointVendor": "ACME", "chargePointModel": "X"})
-    for number in (1, 2):
-        await cp.call(
-            "StatusNotification",
-            {"connectorId": number, "errorCode": "NoError", "status": "Available"},
-        )
+    cp = await dashboard.boot(connect, "CP-1", 2)
     now = datetime.now(UTC)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     yesterday = midnight - timedelta(days=1)
@@ -122,7 +86,7 @@ async def fleet(start_dashboard: DashboardFactory, connect: Connect) -> tuple[Da
     # Today's, whatever the hour: it starts and ends between midnight and now.
     today = min((now - midnight) / 3, timedelta(minutes=30))
     await session(cp, 2, now - 2 * today, today, 5_000)
-    station, p1 = device(dashboard, "CP-1"), device(dashboard, "CP-1:1")
+    station, p1 = dashboard.device("CP-1"), dashboard.device("CP-1:1")
     hub.bus.fire(
         EVENT_OUTAGE,
         {
@@ -134,8 +98,8 @@ async def fleet(start_dashboard: DashboardFactory, connect: Connect) -> tuple[Da
             "cause": "faulted",
         },
     )
-    await power(cp, 1, 7200)
-    await power(cp, 2, 3000)
+    await meter_values(cp, 7200, connector=1, timestamp=utc(datetime.now(UTC)))
+    await meter_values(cp, 3000, connector=2, timestamp=utc(datetime.now(UTC)))
     await hub.block_till_done()
     user = await auth_manager(hub).add_user(*ADMIN, "admin")
     token, _ = await auth_manager(hub).create_token(user, "charts")
@@ -223,8 +187,7 @@ async def test_overview_draws_the_fleet_charts(
     rates = [r for r in success["datasets"][0]["data"] if r is not None]
     assert rates == [100, 100]  # two days, one session each, both ended at the car
 
-    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"the overview is {overflow}px wider than the window"
+    await no_overflow(page, "the overview")
     if viewport is PHONE:
         # One chart under another on a phone.
         boxes = [await page.locator(f"[data-chart='{c}']").bounding_box() for c in CHARTS]
@@ -235,5 +198,4 @@ async def test_overview_draws_the_fleet_charts(
     name = "overview-charts" if viewport is None else "overview-charts-phone"
     shot = screenshot_path(name)
     await page.screenshot(path=shot, full_page=viewport is None)
-    if os.environ.get("EVHUB_README_SCREENSHOT") == "1":
-        await asyncio.to_thread(shutil.copyfile, shot, ROOT / "docs" / f"{name}.png")
+    await to_docs(shot, f"{name}.png")

@@ -9,16 +9,13 @@ number and a colour legend, and the month tables fitting a 375 px phone.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
 from datetime import UTC, datetime
-from pathlib import Path
 
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from hub.const import EVENT_OUTAGE
-from hub.registry import device_registry, entity_registry
+from hub.registry import entity_registry
 from hub.security import recent_audit
 from integrations.alerts import alert_manager
 from integrations.ocpp.simulator import SimulatedChargePoint
@@ -26,75 +23,41 @@ from tests.browser.conftest import (
     ADMIN,
     OPERATOR,
     PHONE,
-    ROOT,
     Dashboard,
     DashboardFactory,
     NewPage,
     login,
+    no_overflow,
     screenshot_path,
+    to_docs,
 )
-from tests.integrations.ocpp.conftest import Connect, RawChargePoint, ws_url
+from tests.integrations.ocpp.conftest import Connect, meter_values, plain_ocpp, ws_url
 
-NAMED_OCPP = """
-listeners:
-  - port: 0
-    host: 127.0.0.1
-    security_profile: 0
-unknown_chargers: accept
-authorize_unknown_id_tags: true
-chargers:
-  - {id: SIM-1, name: Bay 1, site: Depot}
-  - {id: CP-2, name: Bay 2, site: Depot}
-"""
+NAMED_OCPP = plain_ocpp(
+    """
+    unknown_chargers: accept
+    authorize_unknown_id_tags: true
+    chargers:
+      - {id: SIM-1, name: Bay 1, site: Depot}
+      - {id: CP-2, name: Bay 2, site: Depot}
+    """
+)
 MIN = 60.0
 # 4.5 minutes down, and the seconds since the port faulted: one decimal, not "5 min".
 ONE_DECIMAL = re.compile(r"^4\.[5-9] min$")
 
 
-async def to_docs(shot: Path, name: str) -> None:
-    """With EVHUB_README_SCREENSHOT=1, the screenshot also goes to docs/ for the README."""
-    if os.environ.get("EVHUB_README_SCREENSHOT") == "1":
-        await asyncio.to_thread(shutil.copyfile, shot, ROOT / "docs" / name)
-
-
-def device(dashboard: Dashboard, ident: str) -> str:
-    found = device_registry(dashboard.hub).get_by_identifier(("ocpp", ident))
-    assert found is not None, ident
-    return found.id
-
-
-async def no_overflow(page: Page, what: str) -> None:
-    """Nothing wider than the window: the page does not scroll sideways."""
-    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"{what} is {overflow}px wider than the window"
-
-
-async def boot_raw(dashboard: Dashboard, connect: Connect, cp_id: str) -> RawChargePoint:
-    cp = await connect(ws_url(dashboard.hub, cp_id))
-    answer = await cp.call(
-        "BootNotification", {"chargePointVendor": "ACME", "chargePointModel": "X"}
-    )
-    assert answer["status"] == "Accepted"
-    await cp.call(
-        "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
-    )
-    await dashboard.hub.block_till_done()
-    return cp
-
-
 async def test_reset_of_a_simulated_charger_reads_bay_1_reset_accepted(
     start_dashboard: DashboardFactory, new_page: NewPage
 ) -> None:
-    dashboard = await start_dashboard(NAMED_OCPP)
+    dashboard = await start_dashboard(NAMED_OCPP, users=("operator", "admin"))
     hub = dashboard.hub
-    await dashboard.add_user(*OPERATOR, "operator")
-    await dashboard.add_user(*ADMIN, "admin")
     base = ws_url(hub, "SIM-1").rsplit("/", 1)[0]
     async with SimulatedChargePoint("SIM-1", base, connectors=2, speed=50) as sim:
         await asyncio.wait_for(sim.booted.wait(), 10)
         await hub.block_till_done()
-        station = device(dashboard, "SIM-1")
-        port1 = device(dashboard, "SIM-1:1")
+        station = dashboard.device("SIM-1")
+        port1 = dashboard.device("SIM-1:1")
 
         for viewport in (None, PHONE):
             page = await new_page(viewport)
@@ -178,11 +141,10 @@ def _status_entity(dashboard: Dashboard, port_id: str) -> str:
 async def test_alert_acknowledged_by_name_and_outages_power_timeline_readable(
     start_dashboard: DashboardFactory, new_page: NewPage, connect: Connect
 ) -> None:
-    dashboard = await start_dashboard(NAMED_OCPP)
+    dashboard = await start_dashboard(NAMED_OCPP, users=("operator",))
     hub = dashboard.hub
-    await dashboard.add_user(*OPERATOR, "operator")
-    cp = await boot_raw(dashboard, connect, "CP-2")
-    station, port = device(dashboard, "CP-2"), device(dashboard, "CP-2:1")
+    cp = await dashboard.boot(connect, "CP-2")
+    station, port = dashboard.device("CP-2"), dashboard.device("CP-2:1")
 
     # A 4.5 minute outage half an hour ago: "4.5 min", not "5 min" (nor "4.50").
     now = datetime.now(UTC).timestamp()
@@ -198,20 +160,7 @@ async def test_alert_acknowledged_by_name_and_outages_power_timeline_readable(
         },
     )
     # 500 W: shown as 0.50 kW, as every power on the page.
-    await cp.call(
-        "MeterValues",
-        {
-            "connectorId": 1,
-            "meterValue": [
-                {
-                    "timestamp": datetime.now(UTC).isoformat(),
-                    "sampledValue": [
-                        {"value": "500", "measurand": "Power.Active.Import", "unit": "W"}
-                    ],
-                }
-            ],
-        },
-    )
+    await meter_values(cp, 500)
     await cp.call(
         "StatusNotification", {"connectorId": 1, "errorCode": "GroundFailure", "status": "Faulted"}
     )

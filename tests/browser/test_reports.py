@@ -5,68 +5,38 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import os
 import re
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 from playwright.async_api import expect
 
 from hub.const import EVENT_OUTAGE
-from hub.registry import device_registry
 from tests.browser.conftest import (
     ADMIN,
-    ROOT,
     VIEWER,
-    Dashboard,
     DashboardFactory,
     NewPage,
     login,
     screenshot_path,
+    to_docs,
 )
-from tests.integrations.ocpp.conftest import Connect, RawChargePoint, ws_url
+from tests.integrations.ocpp.conftest import Connect, plain_ocpp
 
-SITE_OCPP = """
-listeners:
-  - port: 0
-    host: 127.0.0.1
-    security_profile: 0
-unknown_chargers: accept
-id_tags: [TAG-1]
-chargers:
-  - id: CP-1
-    name: Bay 1
-    site: Depot North
-  - id: CP-2
-    name: Bay 2
-"""
+SITE_OCPP = plain_ocpp(
+    """
+    unknown_chargers: accept
+    id_tags: [TAG-1]
+    chargers:
+      - {id: CP-1, name: Bay 1, site: Depot North}
+      - {id: CP-2, name: Bay 2}
+    """
+)
 MIN = 60.0
 
 
 def utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
-
-
-async def boot(dashboard: Dashboard, connect: Connect, cp_id: str, ports: int) -> RawChargePoint:
-    cp = await connect(ws_url(dashboard.hub, cp_id))
-    answer = await cp.call(
-        "BootNotification", {"chargePointVendor": "ACME", "chargePointModel": "X"}
-    )
-    assert answer["status"] == "Accepted"
-    for number in range(1, ports + 1):
-        await cp.call(
-            "StatusNotification",
-            {"connectorId": number, "errorCode": "NoError", "status": "Available"},
-        )
-    await dashboard.hub.block_till_done()
-    return cp
-
-
-def device(dashboard: Dashboard, ident: str) -> str:
-    found = device_registry(dashboard.hub).get_by_identifier(("ocpp", ident))
-    assert found is not None, ident
-    return found.id
 
 
 async def test_reports_show_per_port_uptime_usage_and_download_the_csv(
@@ -75,11 +45,11 @@ async def test_reports_show_per_port_uptime_usage_and_download_the_csv(
     dashboard = await start_dashboard(SITE_OCPP)
     hub = dashboard.hub
     await dashboard.add_user(*VIEWER, "viewer")
-    cp = await boot(dashboard, connect, "CP-1", 2)
+    cp = await dashboard.boot(connect, "CP-1", 2)
     station, p1, p2 = (
-        device(dashboard, "CP-1"),
-        device(dashboard, "CP-1:1"),
-        device(dashboard, "CP-1:2"),
+        dashboard.device("CP-1"),
+        dashboard.device("CP-1:1"),
+        dashboard.device("CP-1:2"),
     )
 
     # Last January: port 1 was down 4,464 min from the 11th, 1,440 of them excluded (a
@@ -176,7 +146,7 @@ async def test_usage_chart_days_are_the_hubs_days(
     30th/31st there)."""
     dashboard = await start_dashboard(SITE_OCPP, extra="hub:\n  time_zone: Pacific/Auckland\n")
     await dashboard.add_user(*VIEWER, "viewer")
-    await boot(dashboard, connect, "CP-1", 1)
+    await dashboard.boot(connect, "CP-1", 1)
     page = await new_page(timezone_id="America/Los_Angeles", locale="en-US")
     await login(page, dashboard.url, *VIEWER)
     assert (
@@ -206,7 +176,7 @@ async def test_reports_open_on_the_hubs_month(
     already January in Auckland (the hub): the reports open on the hub's month."""
     dashboard = await start_dashboard(SITE_OCPP, extra="hub:\n  time_zone: Pacific/Auckland\n")
     await dashboard.add_user(*VIEWER, "viewer")
-    await boot(dashboard, connect, "CP-1", 1)
+    await dashboard.boot(connect, "CP-1", 1)
     page = await new_page(timezone_id="America/Los_Angeles", locale="en-US")
     await page.clock.set_fixed_time(datetime(2027, 1, 1, 5, 0, tzinfo=UTC))
     await login(page, dashboard.url, *VIEWER)
@@ -224,9 +194,9 @@ async def test_overview_shows_fleet_uptime_worst_ports_and_sites(
 ) -> None:
     dashboard = await start_dashboard(SITE_OCPP)
     await dashboard.add_user(*ADMIN, "admin")
-    cp = await boot(dashboard, connect, "CP-1", 2)
-    await boot(dashboard, connect, "CP-2", 1)
-    faulted = device(dashboard, "CP-1:1")
+    cp = await dashboard.boot(connect, "CP-1", 2)
+    await dashboard.boot(connect, "CP-2", 1)
+    faulted = dashboard.device("CP-1:1")
     await cp.call(
         "StatusNotification",
         {"connectorId": 1, "errorCode": "GroundFailure", "status": "Faulted"},
@@ -257,7 +227,7 @@ async def test_station_page_lists_recorded_sessions(
 ) -> None:
     dashboard = await start_dashboard(SITE_OCPP)
     await dashboard.add_user(*VIEWER, "viewer")
-    cp = await boot(dashboard, connect, "CP-2", 1)
+    cp = await dashboard.boot(connect, "CP-2", 1)
     now = datetime.now(UTC).timestamp()
     started = await cp.call(
         "StartTransaction",
@@ -265,7 +235,7 @@ async def test_station_page_lists_recorded_sessions(
     )
     page = await new_page()
     await login(page, dashboard.url, *VIEWER)
-    await page.goto(f"{dashboard.url}/#/chargers/{device(dashboard, 'CP-2')}")
+    await page.goto(f"{dashboard.url}/#/chargers/{dashboard.device('CP-2')}")
     row = page.locator(f"[data-table='sessions'] tr[data-transaction='{started['transactionId']}']")
     await expect(row).to_contain_text("in progress")
     await expect(row).to_contain_text("TAG-1")
@@ -292,14 +262,14 @@ async def test_station_page_shows_one_session_in_progress_per_port(
     new one is in progress."""
     dashboard = await start_dashboard(SITE_OCPP)
     await dashboard.add_user(*VIEWER, "viewer")
-    cp = await boot(dashboard, connect, "CP-2", 1)
+    cp = await dashboard.boot(connect, "CP-2", 1)
     now = datetime.now(UTC).timestamp()
     lost = await cp.call(
         "StartTransaction",
         {"connectorId": 1, "idTag": "TAG-1", "meterStart": 1000, "timestamp": utc(now - 60 * MIN)},
     )
     await cp.close()
-    cp = await boot(dashboard, connect, "CP-2", 1)  # back after the power cut
+    cp = await dashboard.boot(connect, "CP-2", 1)  # back after the power cut
     current = await cp.call(
         "StartTransaction",
         {"connectorId": 1, "idTag": "TAG-1", "meterStart": 9000, "timestamp": utc(now - 10 * MIN)},
@@ -310,7 +280,7 @@ async def test_station_page_shows_one_session_in_progress_per_port(
     page = await new_page()
     await login(page, dashboard.url, *VIEWER)
     async with page.expect_response(lambda r: "/api/sessions" in r.url) as answer:
-        await page.goto(f"{dashboard.url}/#/chargers/{device(dashboard, 'CP-2')}")
+        await page.goto(f"{dashboard.url}/#/chargers/{dashboard.device('CP-2')}")
     sessions = {s["transaction_id"]: s for s in await (await answer.value).json()}
     assert set(sessions) == {str(lost["transactionId"]), str(current["transactionId"])}
     old, new = sessions[str(lost["transactionId"])], sessions[str(current["transactionId"])]
@@ -332,18 +302,16 @@ simulator:
     - {id: SIM-0002, version: "2.0.1", scenario: normal}
     - {id: SIM-0003, version: "1.6", scenario: "normal,fault"}
 """
-SIM_OCPP = """
-listeners:
-  - port: 0
-    host: 127.0.0.1
-    security_profile: 0
-unknown_chargers: accept
-authorize_unknown_id_tags: true
-chargers:
-  - {id: SIM-0001, name: Bay 1, site: Example depot}
-  - {id: SIM-0002, name: Bay 2, site: Example depot}
-  - {id: SIM-0003, name: Bay 3, site: Example depot}
-"""
+SIM_OCPP = plain_ocpp(
+    """
+    unknown_chargers: accept
+    authorize_unknown_id_tags: true
+    chargers:
+      - {id: SIM-0001, name: Bay 1, site: Example depot}
+      - {id: SIM-0002, name: Bay 2, site: Example depot}
+      - {id: SIM-0003, name: Bay 3, site: Example depot}
+    """
+)
 
 
 async def test_overview_with_simulated_chargers(
@@ -366,5 +334,4 @@ async def test_overview_with_simulated_chargers(
     await expect(page.locator("tr[data-port-id]")).to_have_count(6, timeout=20_000)
     shot = screenshot_path("overview-simulated")
     await page.screenshot(path=shot)
-    if os.environ.get("EVHUB_README_SCREENSHOT") == "1":
-        await asyncio.to_thread(shutil.copyfile, shot, ROOT / "docs" / "dashboard.png")
+    await to_docs(shot, "dashboard.png")

@@ -18,7 +18,7 @@ from tests.browser.conftest import (
     login,
     screenshot_path,
 )
-from tests.browser.test_reports import MIN, SITE_OCPP, boot, device, utc
+from tests.browser.test_reports import MIN, SITE_OCPP, utc
 from tests.integrations.ocpp.conftest import Connect
 
 # A session judged at once (no fault window to wait out).
@@ -33,8 +33,8 @@ async def test_charge_success_on_the_overview_and_the_station_page(
 ) -> None:
     dashboard = await start_dashboard(SITE_OCPP, extra=SUCCESS)
     await dashboard.add_user(*VIEWER, "viewer")
-    cp = await boot(dashboard, connect, "CP-1", 1)
-    station = device(dashboard, "CP-1")
+    cp = await dashboard.boot(connect, "CP-1", 1)
+    station = dashboard.device("CP-1")
 
     # No attempts yet: a dash, never NaN.
     page = await new_page()
@@ -105,8 +105,8 @@ async def test_lock_asks_for_the_reason_and_sends_it(
 ) -> None:
     dashboard = await start_dashboard(SITE_OCPP)
     await dashboard.add_user(*OPERATOR, "operator")
-    cp = await boot(dashboard, connect, "CP-1", 1)
-    station = device(dashboard, "CP-1")
+    cp = await dashboard.boot(connect, "CP-1", 1)
+    station = dashboard.device("CP-1")
     calls: list[dict[str, Any]] = []
     exclusions: list[dict[str, Any]] = []
 

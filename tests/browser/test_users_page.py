@@ -4,48 +4,42 @@ phone, against a real hub: every change is checked in the hub's auth store and a
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
 
 import aiohttp
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from hub.auth import auth_manager
 from hub.security import recent_audit
 from tests.browser.conftest import (
     ADMIN,
     PHONE,
-    ROOT,
     VIEWER,
     Dashboard,
     NewPage,
+    confirm,
     login,
+    nav,
+    no_overflow,
     screenshot_path,
+    to_docs,
 )
 
 NEW_PASSWORD = "dana-new-password-2"
 
 
-async def nav(page: Page, label: str) -> None:
-    """Follow a link of the main navigation (opening the menu on a phone)."""
-    menu = page.locator(".topbar .nav-toggle")
-    phone = await menu.is_visible()
-    if phone:
-        await menu.click()
-    await page.locator("#main-nav").get_by_role("link", name=label, exact=True).click()
-    if phone:  # the menu slides away
-        await expect(page.locator("#main-nav")).not_to_be_in_viewport()
-
-
-async def fits_the_phone(page: Page, what: str) -> None:
-    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"{what} is {overflow}px wider than a 375px phone"
-
-
-async def confirm(page: Page) -> None:
-    await page.locator("dialog.confirm-dialog [data-confirm]").click()
-    await expect(page.locator("dialog.confirm-dialog")).to_have_count(0)
+async def whose(dashboard: Dashboard, token: str) -> tuple[int, str | None]:
+    """GET /api/auth/me with a bearer token: the status, and the user's name when allowed."""
+    async with (
+        aiohttp.ClientSession() as client,
+        client.get(
+            f"{dashboard.url}/api/auth/me", headers={"Authorization": f"Bearer {token}"}
+        ) as resp,
+    ):
+        if resp.status != 200:
+            return resp.status, None
+        username: str = (await resp.json())["user"]["username"]
+        return resp.status, username
 
 
 def audited(dashboard: Dashboard, action: str) -> list[dict[str, object]]:
@@ -111,8 +105,7 @@ async def test_admin_manages_users_and_every_token(dashboard: Dashboard, new_pag
     await page.evaluate("document.getElementById('notices')?.replaceChildren()")
     shot = screenshot_path("users-desktop")
     await page.screenshot(path=shot, full_page=True)
-    if os.environ.get("EVHUB_README_SCREENSHOT") == "1":
-        await asyncio.to_thread(shutil.copyfile, shot, ROOT / "docs" / "users.png")
+    await to_docs(shot, "users.png")
 
     await row.locator("[data-action='revoke']").click()
     await expect(page.locator("dialog.confirm-dialog")).to_contain_text(
@@ -155,7 +148,7 @@ async def test_a_viewer_changes_their_password_and_keeps_tokens_on_a_phone(
     await menu.click()
     await page.locator(".topbar .whoami").click()
     await expect(page.get_by_role("heading", name="My account")).to_be_visible()
-    await fits_the_phone(page, "My account")
+    await no_overflow(page, "My account")
 
     form = page.locator("form.change-password")
     await form.get_by_label("Current password").fill("not my password")
@@ -189,17 +182,10 @@ async def test_a_viewer_changes_their_password_and_keeps_tokens_on_a_phone(
     await expect(once).to_have_value(re.compile(r"^evh_\S{40,}$"))
     value = await once.input_value()
     assert value.startswith("evh_")
-    async with (
-        aiohttp.ClientSession() as client,
-        client.get(
-            f"{dashboard.url}/api/auth/me", headers={"Authorization": f"Bearer {value}"}
-        ) as resp,
-    ):
-        assert resp.status == 200
-        assert (await resp.json())["user"]["username"] == VIEWER[0]
+    assert await whose(dashboard, value) == (200, VIEWER[0])
     row = tokens.locator("tr[data-token-name='home assistant']")
     await expect(row).to_have_count(1)
-    await fits_the_phone(page, "My account with a new token")
+    await no_overflow(page, "My account with a new token")
     await page.screenshot(path=screenshot_path("account-phone"), full_page=True)
     await tokens.get_by_role("button", name="Done").click()
     await expect(tokens.locator("[data-token-once]")).to_have_count(0)
@@ -208,13 +194,7 @@ async def test_a_viewer_changes_their_password_and_keeps_tokens_on_a_phone(
     await row.locator("[data-action='revoke']").click()
     await confirm(page)
     await expect(row).to_have_count(0)
-    async with (
-        aiohttp.ClientSession() as client,
-        client.get(
-            f"{dashboard.url}/api/auth/me", headers={"Authorization": f"Bearer {value}"}
-        ) as resp,
-    ):
-        assert resp.status == 401
+    assert (await whose(dashboard, value))[0] == 401
     assert [e["result"] for e in audited(dashboard, "user.password")] == [
         "error: the current password is wrong",
         "ok",
@@ -229,7 +209,7 @@ async def test_users_page_on_a_phone(dashboard: Dashboard, new_page: NewPage) ->
     await nav(page, "Users")
     await expect(page.locator("tr[data-username]")).to_have_count(2)
     await expect(page.locator("[data-section='all-tokens'] .loading")).to_have_count(0)
-    await fits_the_phone(page, "Users")
+    await no_overflow(page, "Users")
     row = page.locator(f"tr[data-username='{VIEWER[0]}']")
     await row.locator("[data-action='delete']").click()
     await confirm(page)

@@ -1,8 +1,11 @@
-"""CLI commands integrations add: a group nests under an existing command."""
+"""CLI commands integrations add: a group nests under an existing command, never a core one."""
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +45,36 @@ def test_a_command_named_like_a_group_is_refused() -> None:
         commands.add("simulate", "again", lambda args: 0)
     with pytest.raises(CommandExistsError):
         commands.add("modbus", "again", lambda args: 0, group="simulate")
+
+
+def test_nothing_nests_under_a_core_command() -> None:
+    parser = argparse.ArgumentParser(prog="evhub")
+    subparsers = parser.add_subparsers(dest="command")
+    subparsers.add_parser("backup")
+    commands = CliCommands(subparsers)
+    with pytest.raises(CommandExistsError, match="'evhub backup' is the core's"):
+        commands.add("cloud", "to the cloud", lambda args: 0, group="backup")
+
+
+def test_a_core_command_parses_without_importing_an_integration(tmp_path: Path) -> None:
+    from hub.cli import CORE_COMMANDS, build_parser
+
+    core = build_parser(integrations=False)
+    assert core._subparsers is not None
+    (choices,) = [a.choices for a in core._subparsers._group_actions if a.choices]
+    assert set(choices) == CORE_COMMANDS
+    probe = (
+        "import sys; from hub.cli import main; code = main(sys.argv[1:]);"
+        " print(sorted(m for m in sys.modules if m.split('.')[0] == 'integrations'));"
+        " sys.exit(code)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, "user", "list", "-c", str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "does not exist" in result.stderr
+    assert result.stdout.strip() == "[]"

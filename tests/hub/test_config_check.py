@@ -116,128 +116,212 @@ def test_a_clean_config_has_no_findings(tmp_path: Path) -> None:
     assert result.stdout == f"configuration ok: {tmp_path / 'configuration.yaml'}\n"
 
 
-def test_unknown_services_and_notify_targets(tmp_path: Path) -> None:
-    result = check(
-        tmp_path,
-        configuration=CLEAN,
-        automations="""
-        - id: faulted
-          triggers: [{trigger: state, entity_id: sensor.bay_1_status, to: Faulted}]
-          actions:
-            - service: notify.nobody
-              data: {message: faulted}
-            - action: charger.reset_all_the_things
-            - choose:
-                - conditions: [{condition: state, entity_id: sensor.x, state: "on"}]
-                  sequence:
-                    - action: notify.opps
-                      data: {message: hi}
-              default:
-                - if: {condition: template, value_template: "{{ true }}"}
-                  then:
-                    - action: chargr.reset
-                  else:
-                    - action: zaptec.refresh
-                    - action: acme.go
-        """,
-    )
-    assert findings(result) == [
-        "error: automations.yaml, line 4: automations[0] → actions[0] → service: unknown notify"
-        " target 'nobody' (notify.nobody); the configured targets are: ops",
-        "error: automations.yaml, line 6: automations[0] → actions[1] → action: unknown service"
-        " 'charger.reset_all_the_things'; charger has: reset, set_availability,"
-        " set_current_limit, set_phases, start_charging, stop_charging, trigger_status,"
-        " unlock_connector, update_firmware",
-        "error: automations.yaml, line 10: automations[0] → actions[2] → choose[0] → sequence[0]"
-        " → action: unknown notify target 'opps' (notify.opps); did you mean 'notify.ops'?",
-        "error: automations.yaml, line 15: automations[0] → actions[2] → default[0] → then[0]"
-        " → action: unknown service 'chargr.reset'; did you mean 'charger.reset'?",
-        "error: automations.yaml, line 17: automations[0] → actions[2] → default[0] → else[0]"
-        " → action: unknown service 'zaptec.refresh': the zaptec integration is not set up"
-        " (add a zaptec: section)",
-        "error: automations.yaml, line 18: automations[0] → actions[2] → default[0] → else[1]"
-        " → action: unknown service 'acme.go': nothing here provides acme.* services",
-    ]
-
-
-def test_a_service_of_an_integration_turned_off_is_unknown(tmp_path: Path) -> None:
-    result = check(
-        tmp_path,
-        configuration="""
-        alerts: false
-        automations:
-          - id: a
-            triggers: {trigger: hub, event: start}
-            actions: {action: alert.raise, data: {key: k, title: t}}
-        """,
-    )
-    assert findings(result) == [
-        "error: configuration.yaml, line 1: alerts: alerts is turned off (alerts: false) but an"
-        " integration needs it",
-        "error: configuration.yaml, line 5: automations[0] → actions → action: unknown service"
-        " 'alert.raise': the alerts integration is turned off (alerts: false)",
-    ]
-
-
-def test_notify_without_any_target_configured(tmp_path: Path) -> None:
-    result = check(
-        tmp_path,
-        configuration="""
-        automations:
-          - id: a
-            triggers: {trigger: hub, event: start}
-            actions: [{action: notify.mobile_app, data: {message: up}}]
-        """,
-    )
-    assert findings(result) == [
-        "error: configuration.yaml, line 4: automations[0] → actions[0] → action: unknown notify"
-        " target 'mobile_app' (notify.mobile_app); no notify target is configured"
-        " (notify_email, notify_ntfy or notify_webhook)",
-    ]
-
-
-def test_template_syntax_errors_in_automations(tmp_path: Path) -> None:
-    result = check(
-        tmp_path,
-        configuration="""
-        notify_webhook:
-          - name: ops
-            url: http://127.0.0.1:9/hook
-        automations:
-          - id: templates
-            triggers:
-              - trigger: template
-                value_template: "{{ states('sensor.power') | float(0) > 22 "
-            conditions:
-              - condition: template
-                value_template: "{{ is_state('sensor.x', 'on') }"
-            actions:
-              - action: notify.ops
-                data:
-                  message: |
-                    Bay {{ trigger.entity_id }}
-                    is {% if x %}down
-              - log: "{{ 1 | no_such_filter }}"
-              - variables:
-                  level: "{{ [1, 2 }}"
-        """,
-    )
-    assert findings(result) == [
-        "error: configuration.yaml, line 8: automations[0] → triggers[0] → value_template:"
-        " template syntax error: unexpected end of template, expected 'end of print"
-        " statement'., got \"{{ states('sensor.power') | float(0) > 22 \"",
-        "error: configuration.yaml, line 11: automations[0] → conditions[0] → value_template:"
-        " template syntax error: unexpected '}', got \"{{ is_state('sensor.x', 'on') }\"",
-        "error: configuration.yaml, line 15: automations[0] → actions[0] → data → message:"
-        " template syntax error: Unexpected end of template. Jinja was looking for the"
-        " following tags: 'elif' or 'else' or 'endif'. The innermost block that needs to be"
-        " closed is 'if'. (line 2 of the template), got 'Bay {{ trigger.entity_id }}\\nis {%"
-        " if x %}down\\n'",
-        "error: configuration.yaml, line 18: automations[0] → actions[1] → log: template syntax"
-        " error: No filter named 'no_such_filter'., got '{{ 1 | no_such_filter }}'",
-        "error: configuration.yaml, line 20: automations[0] → actions[2] → variables → level:"
-        " template syntax error: unexpected '}', expected ']', got '{{ [1, 2 }}'",
-    ]
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        pytest.param(
+            {
+                "configuration": CLEAN,
+                "automations": """
+                    - id: faulted
+                      triggers: [{trigger: state, entity_id: sensor.bay_1_status, to: Faulted}]
+                      actions:
+                        - service: notify.nobody
+                          data: {message: faulted}
+                        - action: charger.reset_all_the_things
+                        - choose:
+                            - conditions: [{condition: state, entity_id: sensor.x, state: "on"}]
+                              sequence:
+                                - action: notify.opps
+                                  data: {message: hi}
+                          default:
+                            - if: {condition: template, value_template: "{{ true }}"}
+                              then:
+                                - action: chargr.reset
+                              else:
+                                - action: zaptec.refresh
+                                - action: acme.go
+                    """,
+            },
+            [
+                "error: automations.yaml, line 4: automations[0] → actions[0] → service: unknown"
+                " notify target 'nobody' (notify.nobody); the configured targets are: ops",
+                "error: automations.yaml, line 6: automations[0] → actions[1] → action: unknown"
+                " service 'charger.reset_all_the_things'; charger has: reset, set_availability,"
+                " set_current_limit, set_phases, start_charging, stop_charging, trigger_status,"
+                " unlock_connector, update_firmware",
+                "error: automations.yaml, line 10: automations[0] → actions[2] → choose[0] →"
+                " sequence[0] → action: unknown notify target 'opps' (notify.opps); did you mean"
+                " 'notify.ops'?",
+                "error: automations.yaml, line 15: automations[0] → actions[2] → default[0] →"
+                " then[0] → action: unknown service 'chargr.reset'; did you mean 'charger.reset'?",
+                "error: automations.yaml, line 17: automations[0] → actions[2] → default[0] →"
+                " else[0] → action: unknown service 'zaptec.refresh': the zaptec integration is"
+                " not set up (add a zaptec: section)",
+                "error: automations.yaml, line 18: automations[0] → actions[2] → default[0] →"
+                " else[1] → action: unknown service 'acme.go': nothing here provides acme.*"
+                " services",
+            ],
+            id="unknown_services_and_notify_targets",
+        ),
+        pytest.param(
+            {
+                "configuration": """
+                    alerts: false
+                    automations:
+                      - id: a
+                        triggers: {trigger: hub, event: start}
+                        actions: {action: alert.raise, data: {key: k, title: t}}
+                    """,
+            },
+            [
+                "error: configuration.yaml, line 1: alerts: alerts is turned off (alerts: false)"
+                " but an integration needs it",
+                "error: configuration.yaml, line 5: automations[0] → actions → action: unknown"
+                " service 'alert.raise': the alerts integration is turned off (alerts: false)",
+            ],
+            id="a_service_of_an_integration_turned_off_is_unknown",
+        ),
+        pytest.param(
+            {
+                "configuration": """
+                    automations:
+                      - id: a
+                        triggers: {trigger: hub, event: start}
+                        actions: [{action: notify.mobile_app, data: {message: up}}]
+                    """,
+            },
+            [
+                "error: configuration.yaml, line 4: automations[0] → actions[0] → action: unknown"
+                " notify target 'mobile_app' (notify.mobile_app); no notify target is configured"
+                " (notify_email, notify_ntfy or notify_webhook)",
+            ],
+            id="notify_without_any_target_configured",
+        ),
+        pytest.param(
+            {
+                "configuration": """
+                    notify_webhook:
+                      - name: ops
+                        url: http://127.0.0.1:9/hook
+                    automations:
+                      - id: templates
+                        triggers:
+                          - trigger: template
+                            value_template: "{{ states('sensor.power') | float(0) > 22 "
+                        conditions:
+                          - condition: template
+                            value_template: "{{ is_state('sensor.x', 'on') }"
+                        actions:
+                          - action: notify.ops
+                            data:
+                              message: |
+                                Bay {{ trigger.entity_id }}
+                                is {% if x %}down
+                          - log: "{{ 1 | no_such_filter }}"
+                          - variables:
+                              level: "{{ [1, 2 }}"
+                    """,
+            },
+            [
+                "error: configuration.yaml, line 8: automations[0] → triggers[0] → value_template:"
+                " template syntax error: unexpected end of template, expected 'end of print"
+                " statement'., got \"{{ states('sensor.power') | float(0) > 22 \"",
+                "error: configuration.yaml, line 11: automations[0] → conditions[0] →"
+                " value_template: template syntax error: unexpected '}', got \"{{"
+                " is_state('sensor.x', 'on') }\"",
+                "error: configuration.yaml, line 15: automations[0] → actions[0] → data → message:"
+                " template syntax error: Unexpected end of template. Jinja was looking for the"
+                " following tags: 'elif' or 'else' or 'endif'. The innermost block that needs to"
+                " be closed is 'if'. (line 2 of the template), got 'Bay {{ trigger.entity_id"
+                " }}\\nis {% if x %}down\\n'",
+                "error: configuration.yaml, line 18: automations[0] → actions[1] → log: template"
+                " syntax error: No filter named 'no_such_filter'., got '{{ 1 | no_such_filter }}'",
+                "error: configuration.yaml, line 20: automations[0] → actions[2] → variables →"
+                " level: template syntax error: unexpected '}', expected ']', got '{{ [1, 2 }}'",
+            ],
+            id="template_syntax_errors_in_automations",
+        ),
+        pytest.param(
+            {
+                "configuration": """
+                    http:
+                      server_port: abc
+                    ocpp:
+                      listeners:
+                        - host: 127.0.0.1
+                          port: 70000
+                          security_profile: 1
+                      unknown_chargers: pendng
+                      heartbeat_interval: often
+                      authorize_unknown_id_tags: maybe
+                      id_tags: RFID-1
+                      chargers:
+                        - name: Bay 1
+                          password: short
+                    recorder: [1, 2]
+                    automations:
+                      - id: has spaces
+                        mode: sometimes
+                        max: 0
+                        triggers: []
+                        actions: [{delay: forever}]
+                    """,
+            },
+            [
+                "error: configuration.yaml, line 2: http → server_port: expected a whole number,"
+                " got 'abc'",
+                "error: configuration.yaml, line 6: ocpp → listeners[0] → port: must be at most"
+                " 65535, got 70000",
+                "error: configuration.yaml, line 8: ocpp → unknown_chargers: expected one of:"
+                " accept, pending, reject, got 'pendng'; did you mean 'pending'?",
+                "error: configuration.yaml, line 9: ocpp → heartbeat_interval: expected a whole"
+                " number, got 'often'",
+                "error: configuration.yaml, line 10: ocpp → authorize_unknown_id_tags: expected"
+                " true or false, got 'maybe'",
+                "error: configuration.yaml, line 11: ocpp → id_tags: expected a list, got 'RFID-1'",
+                "error: configuration.yaml, line 13: ocpp → chargers[0] → id: required, but"
+                " missing",
+                "error: configuration.yaml, line 14: ocpp → chargers[0] → password: must be at"
+                " least 16 characters long, got 'short'",
+                "error: configuration.yaml, line 15: recorder: expected a mapping (key: value),"
+                " got [1, 2]",
+                "error: configuration.yaml, line 17: automations[0] → id: does not have the"
+                " expected form ^[A-Za-z0-9_\\-]+$, got 'has spaces'",
+                "error: configuration.yaml, line 18: automations[0] → mode: expected one of:"
+                " parallel, queued, restart, single, got 'sometimes'",
+                "error: configuration.yaml, line 19: automations[0] → max: must be at least 1, got"
+                " 0",
+                "error: configuration.yaml, line 20: automations[0] → triggers: must have at least"
+                " 1 item, got []",
+                "error: configuration.yaml, line 21: automations[0] → actions[0] → delay: expected"
+                " a duration: seconds (300), 'HH:MM:SS' ('00:05:00') or a mapping ({minutes: 5}),"
+                " got 'forever'",
+            ],
+            id="plain_language_instead_of_voluptuous_jargon",
+        ),
+        pytest.param(
+            {
+                "configuration": ("automations: !include automations.yaml\n"),
+                "automations": (
+                    "- id: a\n  triggers: [{trigger: hub, event: start}\n  actions: []\n"
+                ),
+            },
+            [
+                "error: automations.yaml, line 3: YAML syntax error at column 3: did not find"
+                " expected ',' or ']'; the list in [brackets] that begins on line 2, column 13 is"
+                " not closed or lacks a ','",
+            ],
+            id="a_yaml_error_in_an_included_file",
+        ),
+    ],
+)
+def test_findings_with_file_line_and_keys(
+    tmp_path: Path, files: dict[str, str], expected: list[str]
+) -> None:
+    """What check-config finds in the files (configuration is configuration.yaml), line by
+    line, in plain words."""
+    assert findings(check(tmp_path, **files)) == expected
 
 
 def test_did_you_mean_for_integrations_and_keys(tmp_path: Path) -> None:
@@ -296,61 +380,6 @@ def test_did_you_mean_for_integrations_and_keys(tmp_path: Path) -> None:
     ]
 
 
-def test_plain_language_instead_of_voluptuous_jargon(tmp_path: Path) -> None:
-    result = check(
-        tmp_path,
-        configuration="""
-        http:
-          server_port: abc
-        ocpp:
-          listeners:
-            - host: 127.0.0.1
-              port: 70000
-              security_profile: 1
-          unknown_chargers: pendng
-          heartbeat_interval: often
-          authorize_unknown_id_tags: maybe
-          id_tags: RFID-1
-          chargers:
-            - name: Bay 1
-              password: short
-        recorder: [1, 2]
-        automations:
-          - id: has spaces
-            mode: sometimes
-            max: 0
-            triggers: []
-            actions: [{delay: forever}]
-        """,
-    )
-    assert findings(result) == [
-        "error: configuration.yaml, line 2: http → server_port: expected a whole number, got 'abc'",
-        "error: configuration.yaml, line 6: ocpp → listeners[0] → port: must be at most 65535,"
-        " got 70000",
-        "error: configuration.yaml, line 8: ocpp → unknown_chargers: expected one of: accept,"
-        " pending, reject, got 'pendng'; did you mean 'pending'?",
-        "error: configuration.yaml, line 9: ocpp → heartbeat_interval: expected a whole number,"
-        " got 'often'",
-        "error: configuration.yaml, line 10: ocpp → authorize_unknown_id_tags: expected true or"
-        " false, got 'maybe'",
-        "error: configuration.yaml, line 11: ocpp → id_tags: expected a list, got 'RFID-1'",
-        "error: configuration.yaml, line 13: ocpp → chargers[0] → id: required, but missing",
-        "error: configuration.yaml, line 14: ocpp → chargers[0] → password: must be at least 16"
-        " characters long, got 'short'",
-        "error: configuration.yaml, line 15: recorder: expected a mapping (key: value), got [1, 2]",
-        "error: configuration.yaml, line 17: automations[0] → id: does not have the expected"
-        " form ^[A-Za-z0-9_\\-]+$, got 'has spaces'",
-        "error: configuration.yaml, line 18: automations[0] → mode: expected one of: parallel,"
-        " queued, restart, single, got 'sometimes'",
-        "error: configuration.yaml, line 19: automations[0] → max: must be at least 1, got 0",
-        "error: configuration.yaml, line 20: automations[0] → triggers: must have at least 1"
-        " item, got []",
-        "error: configuration.yaml, line 21: automations[0] → actions[0] → delay: expected a"
-        " duration: seconds (300), 'HH:MM:SS' ('00:05:00') or a mapping ({minutes: 5}), got"
-        " 'forever'",
-    ]
-
-
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -396,19 +425,6 @@ def test_yaml_syntax_errors_name_where_the_construct_began(
 ) -> None:
     tmp_path.joinpath("configuration.yaml").write_text(text)
     assert findings(check(tmp_path)) == [expected]
-
-
-def test_a_yaml_error_in_an_included_file(tmp_path: Path) -> None:
-    result = check(
-        tmp_path,
-        configuration="automations: !include automations.yaml\n",
-        automations="- id: a\n  triggers: [{trigger: hub, event: start}\n  actions: []\n",
-    )
-    assert findings(result) == [
-        "error: automations.yaml, line 3: YAML syntax error at column 3: did not find expected"
-        " ',' or ']'; the list in [brackets] that begins on line 2, column 13 is not closed or"
-        " lacks a ','",
-    ]
 
 
 # --- the parts, one by one ------------------------------------------------------------------
@@ -568,11 +584,15 @@ class Recorder:
 
 @pytest.fixture
 async def started(tmp_path: Path) -> AsyncIterator[Started]:
-    """Start a hub of the given configuration.yaml on a manual clock."""
+    """Start a hub of the given configuration.yaml (HTTP on a free loopback port added) on a
+    manual clock."""
     hubs: list[Hub] = []
 
     async def start(configuration: str) -> tuple[Hub, ManualClock]:
-        tmp_path.joinpath("configuration.yaml").write_text(textwrap.dedent(configuration))
+        tmp_path.joinpath("configuration.yaml").write_text(
+            "http:\n  server_host: 127.0.0.1\n  server_port: 0\n"
+            + textwrap.dedent(configuration).lstrip("\n")
+        )
         hub = new_hub(tmp_path)
         manual = use_manual_clock(hub, START)
         hubs.append(hub)
@@ -587,9 +607,6 @@ async def started(tmp_path: Path) -> AsyncIterator[Started]:
 async def test_hh_mm_ss_durations_at_run_time(started: Started) -> None:
     hub, manual = await started(
         """
-        http:
-          server_host: 127.0.0.1
-          server_port: 0
         automations:
           - id: faulted
             triggers:
@@ -626,9 +643,6 @@ async def test_declared_services_are_what_set_up_registers(started: Started) -> 
     """Every service a real hub registers is one check-config knows it provides."""
     hub, _manual = await started(
         """
-        http:
-          server_host: 127.0.0.1
-          server_port: 0
         notify_webhook:
           - name: hook
             url: http://127.0.0.1:9/hook

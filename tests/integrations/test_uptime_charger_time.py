@@ -25,6 +25,7 @@ from tests.integrations.test_uptime_ocpp import (  # noqa: F401 - fixtures
     goto,
     ids,
     start_hub,
+    tmp_path,  # in memory (tests.tmpfs): these hubs live days and weeks of minutes
     utc,
 )
 

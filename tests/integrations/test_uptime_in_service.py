@@ -30,6 +30,7 @@ from tests.integrations.test_uptime_ocpp import (  # noqa: F401 - fixtures
     ids,
     start_hub,
     status,
+    tmp_path,  # in memory (tests.tmpfs): these hubs live days and weeks of minutes
     utc,
 )
 

@@ -14,6 +14,7 @@ import {
   Tooltip,
   type ChartConfiguration,
 } from "chart.js";
+import { fmtNumber } from "../i18n.js";
 
 Chart.register(
   BarController,
@@ -89,4 +90,33 @@ export const PALETTE = ["#2563eb", "#16a34a", "#d97706", "#dc2626", "#7c3aed", "
 export function timeTick(value: number | string): string {
   const date = new Date(Number(value));
   return date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+}
+
+/** The axes of a power chart: time from start to end (ms) across, kW from zero up. */
+export function powerScales(start: number, end: number) {
+  return {
+    x: { type: "linear" as const, min: start, max: end, ticks: { callback: timeTick, maxTicksLimit: 6 } },
+    y: {
+      beginAtZero: true,
+      title: { display: true, text: "kW" },
+      ticks: { callback: (value: number | string) => fmtNumber(Number(value), 2) },
+    },
+  };
+}
+
+/** A dashed line at an uptime target across every label. */
+export function targetLine(label: string, labels: unknown[], target: number) {
+  return {
+    label,
+    data: labels.map(() => target),
+    borderColor: "#d97706",
+    borderDash: [6, 4],
+    pointRadius: 0,
+    borderWidth: 2,
+  };
+}
+
+/** Where an uptime chart's axis starts: a little below the target and the lowest value. */
+export function uptimeAxisMin(target: number, values: number[]): number {
+  return Math.max(0, Math.floor(Math.min(target - 3, ...values)) - 1);
 }

@@ -25,6 +25,7 @@ import {
   LiveController,
   Loader,
   notify,
+  renderFilters,
   renderLoad,
 } from "../ui.js";
 
@@ -218,16 +219,13 @@ export class ChargersPage extends LightElement {
             @input=${(e: InputEvent) => (this.search = (e.target as HTMLInputElement).value)}
           />
         </label>
-        <div class="segmented" role="group" aria-label=${t("chargers.filter_label")}>
-          ${FILTERS.map(
-            (f) => html`<button
-              class=${this.filter === f ? "active" : ""}
-              aria-pressed=${this.filter === f ? "true" : "false"}
-              data-filter=${f}
-              @click=${() => (this.filter = f)}
-            >${t(`chargers.filter_${f}`)}</button>`,
-          )}
-        </div>
+        ${renderFilters(
+          FILTERS,
+          this.filter,
+          t("chargers.filter_label"),
+          (f) => t(`chargers.filter_${f}`),
+          (f) => (this.filter = f),
+        )}
       </div>
       ${renderLoad(this.stations, (s) => this.renderTable(s), t("chargers.what"))}
     `;

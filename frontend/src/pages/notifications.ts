@@ -7,7 +7,7 @@ import { api, type HubNotification } from "../api.js";
 import { LightElement } from "../base.js";
 import { LocaleController, t } from "../i18n.js";
 import { session } from "../session.js";
-import { confirmAction, errorMessage, EventsController, fmtTime, Loader, notify, renderLoad } from "../ui.js";
+import { confirmAction, errorMessage, EventsController, fmtTime, Loader, notify, renderFilters, renderLoad } from "../ui.js";
 
 const FILTERS = ["all", "unread", "failed", "read"] as const;
 type Filter = (typeof FILTERS)[number];
@@ -94,16 +94,13 @@ export class NotificationsPage extends LightElement {
       <h1>${t("notifications.title")}</h1>
       <p class="muted small">${t("notifications.explain")}</p>
       <div class="toolbar">
-        <div class="segmented" role="group" aria-label=${t("notifications.filter_label")}>
-          ${FILTERS.map(
-            (f) => html`<button
-              class=${this.filter === f ? "active" : ""}
-              aria-pressed=${this.filter === f ? "true" : "false"}
-              data-filter=${f}
-              @click=${() => (this.filter = f)}
-            >${t(`notifications.filter_${f}`)}</button>`,
-          )}
-        </div>
+        ${renderFilters(
+          FILTERS,
+          this.filter,
+          t("notifications.filter_label"),
+          (f) => t(`notifications.filter_${f}`),
+          (f) => (this.filter = f),
+        )}
       </div>
       ${renderLoad(this.notifications, (items) => this.renderList(items), t("notifications.what"))}
     `;

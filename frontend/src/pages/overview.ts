@@ -17,7 +17,7 @@ import {
   type UptimeReport,
 } from "../api.js";
 import { LightElement } from "../base.js";
-import { PALETTE, timeTick } from "../components/chart.js";
+import { PALETTE, powerScales, targetLine, uptimeAxisMin } from "../components/chart.js";
 import "../components/chart.js";
 import { fmtNumber, t } from "../i18n.js";
 import { stationHealth } from "../model.js";
@@ -280,10 +280,7 @@ export class OverviewPage extends LightElement {
         maintainAspectRatio: false,
         animation: false,
         parsing: false,
-        scales: {
-          x: { type: "linear", min: start, max: end, ticks: { callback: timeTick, maxTicksLimit: 6 } },
-          y: { beginAtZero: true, title: { display: true, text: "kW" }, ticks: { callback: (v: number | string) => fmtNumber(Number(v), 2) } },
-        },
+        scales: powerScales(start, end),
         plugins: {
           legend: { display: false },
           tooltip: { callbacks: { label: (item) => `${fmtNumber(item.parsed.y ?? 0, 2, 2)} kW` } },
@@ -317,7 +314,7 @@ export class OverviewPage extends LightElement {
     const nevi = answer.rows.map((row) => row.uptime_pct);
     const cec = answer.rows.map((row) => row.cec_uptime_pct);
     const known = [...nevi, ...cec].filter((v): v is number => v !== null);
-    const low = Math.max(0, Math.floor(Math.min(answer.target_pct - 3, ...known)) - 1);
+    const low = uptimeAxisMin(answer.target_pct, known);
     return {
       type: "line",
       data: {
@@ -325,14 +322,7 @@ export class OverviewPage extends LightElement {
         datasets: [
           { label: "NEVI", data: nevi, borderColor: PALETTE[0], backgroundColor: PALETTE[0], pointRadius: 2, spanGaps: true },
           { label: "CEC", data: cec, borderColor: PALETTE[5], backgroundColor: PALETTE[5], pointRadius: 2, spanGaps: true },
-          {
-            label: t("overview.target", { pct: answer.target_pct }),
-            data: labels.map(() => answer.target_pct),
-            borderColor: "#d97706",
-            borderDash: [6, 4],
-            pointRadius: 0,
-            borderWidth: 2,
-          },
+          targetLine(t("overview.target", { pct: answer.target_pct }), labels, answer.target_pct),
         ],
       },
       options: {

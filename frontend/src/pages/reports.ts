@@ -7,7 +7,7 @@ import { customElement, state } from "lit/decorators.js";
 import type { ChartConfiguration } from "chart.js";
 import { api, ApiError, query, type MonthlyRow, type MonthlyUptime, type Station, type Statistics, type StatisticsRow } from "../api.js";
 import { LightElement } from "../base.js";
-import { PALETTE } from "../components/chart.js";
+import { PALETTE, targetLine, uptimeAxisMin } from "../components/chart.js";
 import "../components/chart.js";
 import "../components/exclusions.js";
 import type { ExclusionTarget } from "../components/exclusions.js";
@@ -164,22 +164,14 @@ export class ReportsPage extends LightElement {
             data: values,
             backgroundColor: values.map((v) => (v < target ? "#dc2626" : "#16a34a")),
           },
-          {
-            type: "line",
-            label: `NEVI ${target} %`,
-            data: labels.map(() => target),
-            borderColor: "#d97706",
-            borderDash: [6, 4],
-            pointRadius: 0,
-            borderWidth: 2,
-          },
+          { type: "line", ...targetLine(`NEVI ${target} %`, labels, target) },
         ],
       },
       options: {
         responsive: true,
         maintainAspectRatio: false,
         animation: false,
-        scales: { y: { min: Math.max(0, Math.floor(Math.min(target - 3, ...values)) - 1), max: 100, title: { display: true, text: "%" } } },
+        scales: { y: { min: uptimeAxisMin(target, values), max: 100, title: { display: true, text: "%" } } },
       },
     } as ChartConfiguration;
   }

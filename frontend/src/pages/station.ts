@@ -18,7 +18,7 @@ import {
 } from "../api.js";
 import { LightElement } from "../base.js";
 import { type PanelInfo, type PanelStation } from "./panel.js";
-import { PALETTE, timeTick } from "../components/chart.js";
+import { PALETTE, powerScales } from "../components/chart.js";
 import "../components/chart.js";
 import "../components/exclusions.js";
 import { exclusionCovers, reasonLabel, type ExclusionTarget } from "../components/exclusions.js";
@@ -313,14 +313,7 @@ export class StationPage extends LightElement {
         maintainAspectRatio: false,
         animation: false,
         parsing: false,
-        scales: {
-          x: { type: "linear", min: now - POWER_WINDOW_MS, max: now, ticks: { callback: timeTick, maxTicksLimit: 6 } },
-          y: {
-            beginAtZero: true,
-            title: { display: true, text: "kW" },
-            ticks: { callback: (value: number | string) => fmtNumber(Number(value), 2) },
-          },
-        },
+        scales: powerScales(now - POWER_WINDOW_MS, now),
         plugins: {
           legend: { display: station.ports.length > 1 },
           tooltip: { callbacks: { label: (item) => `${item.dataset.label}: ${fmtNumber(item.parsed.y ?? 0, 2, 2)} kW` } },

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -13,8 +14,28 @@ from hub.auth import Role, auth_manager
 from hub.bootstrap import new_hub
 from hub.core import Hub
 from hub.http import DATA_HTTP, HttpServer
+from tests.integrations.ocpp.conftest import ocpp_config
 
 PASSWORD = "correct horse battery"
+# A plain OCPP listener, TAG-1 known, and station A (CP-A) at Depot North.
+STATION_A = ocpp_config(
+    """
+    id_tags: [TAG-1]
+    chargers:
+      - {id: CP-A, name: Station A, site: Depot North}
+    """
+)
+# An automation to run: the event site_ping starts it.
+PING_HANDLER = """\
+automations:
+  - id: ping_handler
+    alias: Ping handler
+    triggers:
+      - trigger: event
+        event_type: site_ping
+    actions:
+      - delay: 0
+"""
 
 
 def write_config(config_dir: Path, extra_http: str = "", extra: str = "") -> None:
@@ -41,10 +62,15 @@ class Api:
         return {} if role is None else {"Authorization": f"Bearer {self.tokens[role]}"}
 
 
+def configured_hub(config_dir: Path, extra_http: str = "", extra: str = "") -> Hub:
+    """A hub with HTTP (see write_config), not started yet."""
+    write_config(config_dir, extra_http, extra)
+    return new_hub(config_dir)
+
+
 async def start_api(config_dir: Path, extra_http: str = "", extra: str = "") -> Hub:
     """Start a hub with HTTP."""
-    write_config(config_dir, extra_http, extra)
-    hub = new_hub(config_dir)
+    hub = configured_hub(config_dir, extra_http, extra)
     await hub.start()
     return hub
 
@@ -61,13 +87,35 @@ async def make_users(hub: Hub) -> tuple[dict[str, str], dict[str, str]]:
     return tokens, ids
 
 
+async def api_of(hub: Hub) -> Api:
+    """A started hub's URL, with one user and token per role made for it."""
+    server: HttpServer = hub.data[DATA_HTTP]
+    tokens, ids = await make_users(hub)
+    return Api(hub, server.url, tokens, ids)
+
+
+async def request(
+    session: aiohttp.ClientSession,
+    api: Api,
+    method: str,
+    path: str,
+    role: str | None,
+    body: Any = None,
+) -> tuple[int, Any]:
+    """Send a request with a role's bearer token (None: anonymous); return the status and
+    the JSON body (None when there is none)."""
+    async with session.request(
+        method, api.url + path, json=body, headers=api.headers(role)
+    ) as resp:
+        text = await resp.text()
+        return resp.status, (await resp.json()) if text else None
+
+
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
     """A started hub with HTTP, an admin, an operator and a viewer."""
     hub = await start_api(tmp_path)
-    server: HttpServer = hub.data[DATA_HTTP]
-    tokens, ids = await make_users(hub)
-    yield Api(hub, server.url, tokens, ids)
+    yield await api_of(hub)
     await hub.stop()
 
 

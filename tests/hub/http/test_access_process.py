@@ -3,7 +3,6 @@ and the unban command."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -11,11 +10,10 @@ import stat
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.hub_process import http_call
 from tests.test_cli import (  # noqa: F401 - example_broker: the example's MQTT broker, autouse
     example_broker,
     free_port,
@@ -69,24 +67,14 @@ def call(
     cookie: str | None = None,
     csrf: str | None = None,
 ) -> tuple[int, Any, dict[str, str]]:
-    headers = {"Content-Type": "application/json"}
+    headers = {}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     if cookie is not None:
         headers["Cookie"] = cookie
     if csrf is not None:
         headers["X-CSRF-Token"] = csrf
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", data=data, method=method, headers=headers
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None, dict(resp.headers)
-    except urllib.error.HTTPError as err:
-        raw = err.read()
-        return err.code, json.loads(raw) if raw else None, dict(err.headers)
+    return http_call(port, method, path, body, headers)
 
 
 def test_users_tokens_and_revocations_acknowledged_survive_sigkill(tmp_path: Path) -> None:

@@ -16,26 +16,24 @@ from hub.core import Hub
 from hub.http import DATA_HTTP
 from hub.registry import DeviceKind, device_registry
 from hub.security import recent_audit
-from tests.hub.http.conftest import Api, make_users
+from tests.hub.http.conftest import Api, api_of, request
 from tests.integrations.ocpp.conftest import (  # noqa: F401 - fixtures
     Connect,
     HubFactory,
+    RawChargePoint,
     connect,
     ocpp_hub,
+    plain_ocpp,
     ws_url,
 )
 
-PENDING = """
-listeners:
-  - port: 0
-    host: 127.0.0.1
-    security_profile: 0
-unknown_chargers: pending
-chargers:
-  - id: KNOWN-1
-    name: Bay 1
-    site: Example depot
-"""
+PENDING = plain_ocpp(
+    """
+    unknown_chargers: pending
+    chargers:
+      - {id: KNOWN-1, name: Bay 1, site: Example depot}
+    """
+)
 BOOT16 = {
     "chargePointVendor": "ACME",
     "chargePointModel": "AC22",
@@ -53,29 +51,26 @@ async def start(
     """Start the hub (again: in the same config dir, with the users and tokens made before)."""
     hub = await ocpp_hub(PENDING, config_dir=config_dir)
     if before is None:
-        tokens, ids = await make_users(hub)
-    else:
-        tokens, ids = before.tokens, before.user_ids
-    return Api(hub, hub.data[DATA_HTTP].url, tokens, ids)
+        return await api_of(hub)
+    return Api(hub, hub.data[DATA_HTTP].url, before.tokens, before.user_ids)
 
 
-async def request(
-    session: aiohttp.ClientSession,
+async def booted(
+    connect: Connect,
     api: Api,
-    method: str,
-    path: str,
-    role: str | None = "operator",
-    body: Any = None,
-) -> tuple[int, Any]:
-    async with session.request(
-        method, api.url + path, json=body, headers=api.headers(role)
-    ) as resp:
-        text = await resp.text()
-        return resp.status, (await resp.json()) if text else None
+    cp_id: str,
+    status: str = "Pending",
+    boot: dict[str, Any] = BOOT16,
+    **options: Any,
+) -> RawChargePoint:
+    """A charger connected (options go to connect) that boots and is answered with status."""
+    cp = await connect(ws_url(api.hub, cp_id), **options)
+    assert (await cp.call("BootNotification", boot))["status"] == status
+    return cp
 
 
-async def pending_ids(session: aiohttp.ClientSession, api: Api, **kw: Any) -> list[str]:
-    status, listed = await request(session, api, "GET", "/api/pending_chargers", **kw)
+async def pending_ids(session: aiohttp.ClientSession, api: Api) -> list[str]:
+    status, listed = await request(session, api, "GET", "/api/pending_chargers", "operator")
     assert status == 200
     return [p["charge_point_id"] for p in listed]
 
@@ -88,10 +83,8 @@ async def test_pending_list_shows_what_the_charger_said_at_boot(
     ocpp_hub: HubFactory, connect: Connect, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     api = await start(ocpp_hub)
-    cp16 = await connect(ws_url(api.hub, "NEW-16"))
-    assert (await cp16.call("BootNotification", BOOT16))["status"] == "Pending"
-    cp201 = await connect(ws_url(api.hub, "NEW-201"), protocol="ocpp2.0.1")
-    assert (await cp201.call("BootNotification", BOOT201))["status"] == "Pending"
+    cp16 = await booted(connect, api, "NEW-16")
+    cp201 = await booted(connect, api, "NEW-201", boot=BOOT201, protocol="ocpp2.0.1")
     status, listed = await request(session, api, "GET", "/api/pending_chargers", "viewer")
     assert status == 200
     by_id = {p["charge_point_id"]: p for p in listed}
@@ -124,26 +117,29 @@ async def test_a_rejected_charger_leaves_the_list_for_good(
     when: str,
 ) -> None:
     api = await start(ocpp_hub)
-    cp = await connect(ws_url(api.hub, "ROGUE-1"))
-    assert (await cp.call("BootNotification", BOOT16))["status"] == "Pending"
+    cp = await booted(connect, api, "ROGUE-1")
     if when != "connected":
         await cp.close()
     if when == "after_restart":  # listed from what the hub kept, never seen since
         await api.hub.stop()
         api = await start(ocpp_hub, api, tmp_path)
     assert await pending_ids(session, api) == ["ROGUE-1"]
-    status, chargers = await request(session, api, "GET", "/api/chargers")
+    status, chargers = await request(session, api, "GET", "/api/chargers", "operator")
     assert [c["charge_point_id"] for c in chargers] == ["KNOWN-1", "ROGUE-1"]
 
-    status, body = await request(session, api, "POST", "/api/pending_chargers/ROGUE-1/reject")
+    status, body = await request(
+        session, api, "POST", "/api/pending_chargers/ROGUE-1/reject", "operator"
+    )
     assert (status, body["result"]) == (200, {"charge_point_id": "ROGUE-1", "rejected": True})
     assert await pending_ids(session, api) == []
-    status, chargers = await request(session, api, "GET", "/api/chargers")
+    status, chargers = await request(session, api, "GET", "/api/chargers", "operator")
     assert [c["charge_point_id"] for c in chargers] == ["KNOWN-1"]
     assert devices_of(api.hub, "ROGUE-1") == []
     assert not [s for s in api.hub.states.all() if s.entity_id.startswith("sensor.rogue_1")]
     # Once more: not pending any longer, a clear 404.
-    status, body = await request(session, api, "POST", "/api/pending_chargers/ROGUE-1/reject")
+    status, body = await request(
+        session, api, "POST", "/api/pending_chargers/ROGUE-1/reject", "operator"
+    )
     assert (status, body["error"]) == (404, "not_found")
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await connect(ws_url(api.hub, "ROGUE-1"))
@@ -160,20 +156,20 @@ async def test_an_operator_names_an_approved_charger_and_files_it_under_a_site(
     ocpp_hub: HubFactory, connect: Connect, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     api = await start(ocpp_hub)
-    cp = await connect(ws_url(api.hub, "NEW-7"))
-    assert (await cp.call("BootNotification", BOOT16))["status"] == "Pending"
-    status, listed = await request(session, api, "GET", "/api/pending_chargers")
+    cp = await booted(connect, api, "NEW-7")
+    status, listed = await request(session, api, "GET", "/api/pending_chargers", "operator")
     device_id = listed[0]["device_id"]
+    path = f"/api/devices/{device_id}"
     cp.handlers["TriggerMessage"] = lambda payload: {"status": "Accepted"}
-    status, _ = await request(session, api, "POST", "/api/pending_chargers/NEW-7/approve")
+    status, _ = await request(
+        session, api, "POST", "/api/pending_chargers/NEW-7/approve", "operator"
+    )
     assert status == 200
 
     rename = {"name": "Bay 7", "site": "North depot"}
-    status, body = await request(
-        session, api, "PATCH", f"/api/devices/{device_id}", "viewer", rename
-    )
+    status, body = await request(session, api, "PATCH", path, "viewer", rename)
     assert (status, body["error"]) == (403, "forbidden")
-    status, station = await request(session, api, "PATCH", f"/api/devices/{device_id}", body=rename)
+    status, station = await request(session, api, "PATCH", path, "operator", body=rename)
     assert status == 200
     assert (station["name"], station["site"], station["charge_point_id"]) == (
         "Bay 7",
@@ -195,31 +191,25 @@ async def test_an_operator_names_an_approved_charger_and_files_it_under_a_site(
     # The charger boots again (the integration registers its station again): name and site
     # stay the operator's.
     assert (await cp.call("BootNotification", BOOT16))["status"] == "Accepted"
-    status, station = await request(session, api, "GET", f"/api/chargers/{device_id}")
+    status, station = await request(session, api, "GET", f"/api/chargers/{device_id}", "operator")
     assert (station["name"], station["site"]) == ("Bay 7", "North depot")
 
     # A site named as an existing one (case aside) is that site; the emptied one goes.
     status, station = await request(
-        session, api, "PATCH", f"/api/devices/{device_id}", body={"site": "example DEPOT"}
+        session, api, "PATCH", path, "operator", body={"site": "example DEPOT"}
     )
     assert station["site"] == "Example depot"
-    status, sites = await request(session, api, "GET", "/api/sites")
+    status, sites = await request(session, api, "GET", "/api/sites", "operator")
     assert {(s["name"], s["stations"]) for s in sites} == {("Example depot", 2)}
 
     # And after a restart, where the integration files its stations anew.
     await cp.close()
     await api.hub.stop()
     again = await start(ocpp_hub, api, tmp_path)
-    status, station = await request(session, again, "GET", f"/api/chargers/{device_id}")
+    status, station = await request(session, again, "GET", f"/api/chargers/{device_id}", "operator")
     assert (station["name"], station["site"]) == ("Bay 7", "Example depot")
     # No site at all, also kept.
-    status, station = await request(
-        session,
-        again,
-        "PATCH",
-        f"/api/devices/{device_id}",
-        body={"site": None},
-    )
+    status, station = await request(session, again, "PATCH", path, "operator", body={"site": None})
     assert (status, station["site"]) == (200, None)
     await again.hub.stop()
     third = await start(ocpp_hub, api, tmp_path)
@@ -232,8 +222,7 @@ async def test_bad_device_updates_get_a_clear_4xx_and_are_audited(
     ocpp_hub: HubFactory, connect: Connect, session: aiohttp.ClientSession
 ) -> None:
     api = await start(ocpp_hub)
-    cp = await connect(ws_url(api.hub, "KNOWN-1"))
-    assert (await cp.call("BootNotification", BOOT16))["status"] == "Accepted"
+    cp = await booted(connect, api, "KNOWN-1", "Accepted")
     await cp.call(
         "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
     )
@@ -251,18 +240,20 @@ async def test_bad_device_updates_get_a_clear_4xx_and_are_audited(
         ({"site": ["a"]}, "site must be a string"),
         ({"colour": "red"}, "unknown fields: colour"),
     ):
-        status, answer = await request(session, api, "PATCH", path, body=body)
+        status, answer = await request(session, api, "PATCH", path, "operator", body=body)
         assert (status, answer["message"]) == (400, reason), body
     status, answer = await request(
-        session, api, "PATCH", f"/api/devices/{port.id}", body={"site": "Depot"}
+        session, api, "PATCH", f"/api/devices/{port.id}", "operator", body={"site": "Depot"}
     )
     assert (status, answer["message"]) == (400, "only a station has a site, not a connector")
     # A connector may be named, though.
     status, answer = await request(
-        session, api, "PATCH", f"/api/devices/{port.id}", body={"name": "Left socket"}
+        session, api, "PATCH", f"/api/devices/{port.id}", "operator", body={"name": "Left socket"}
     )
     assert (status, answer["name"]) == (200, "Left socket")
-    status, answer = await request(session, api, "PATCH", "/api/devices/nope", body={"name": "x"})
+    status, answer = await request(
+        session, api, "PATCH", "/api/devices/nope", "operator", body={"name": "x"}
+    )
     assert (status, answer["error"]) == (404, "not_found")
     async with session.patch(
         api.url + path, data=b"[1, 2]", headers=api.headers("operator")

@@ -16,40 +16,21 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hub.bootstrap import new_hub
 from hub.core import Event
-from hub.http import DATA_HTTP
 from hub.registry import DeviceKind, device_registry, entity_registry
 from hub.security import recent_audit
 from hub.testing import Connect, RawChargePoint
-from tests.hub.http.conftest import Api, make_users, write_config
+from tests.hub.http.conftest import PING_HANDLER, STATION_A, Api, api_of, start_api
 from tests.integrations.ocpp.conftest import (  # noqa: F401 - the fixture
     connect,
+    start_transaction,
+    stop_transaction,
     wait_state,
     ws_url,
 )
 
 SECRET = "s3cr3t-Value-4711"
-EXTRA = """\
-ocpp:
-  listeners:
-    - port: 0
-      host: 127.0.0.1
-      security_profile: 0
-  id_tags: [TAG-1]
-  chargers:
-    - id: CP-A
-      name: Station A
-      site: Depot North
-automations:
-  - id: ping_handler
-    alias: Ping handler
-    triggers:
-      - trigger: event
-        event_type: site_ping
-    actions:
-      - delay: 0
-"""
+EXTRA = STATION_A + PING_HANDLER
 
 
 @dataclass
@@ -115,12 +96,10 @@ class Socket:
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
     """A hub with HTTP, OCPP (CP-A, profile 0), an automation and a secrets.yaml."""
     (tmp_path / "secrets.yaml").write_text(f"mqtt_password: {SECRET}\n")
-    write_config(tmp_path, extra=EXTRA)
-    hub = new_hub(tmp_path)
-    await hub.start()
-    tokens, ids = await make_users(hub)
+    hub = await start_api(tmp_path, extra=EXTRA)
+    api = await api_of(hub)
     async with aiohttp.ClientSession() as http:
-        found = Client(Api(hub, hub.data[DATA_HTTP].url, tokens, ids), http)
+        found = Client(api, http)
         yield found
         for ws in found.sockets:
             await ws.close()
@@ -338,19 +317,14 @@ async def _charge(cp: RawChargePoint) -> None:
     now = datetime.now(UTC)
     await status("Available")
     await status("Preparing")
-    started = await cp.call(
-        "StartTransaction",
-        {"connectorId": 1, "idTag": "TAG-1", "meterStart": 0, "timestamp": now.isoformat()},
-    )
+    transaction_id = await start_transaction(cp, timestamp=now.isoformat())
     await status("Charging")
-    await cp.call(
-        "StopTransaction",
-        {
-            "transactionId": started["transactionId"],
-            "meterStop": 5000,
-            "timestamp": (now + timedelta(seconds=1)).isoformat(),
-            "reason": "EVDisconnected",
-        },
+    await stop_transaction(
+        cp,
+        transaction_id,
+        5000,
+        timestamp=(now + timedelta(seconds=1)).isoformat(),
+        reason="EVDisconnected",
     )
     await status("Finishing")
     await status("Faulted", "GroundFailure")
@@ -458,13 +432,11 @@ async def test_bad_logbook_queries_get_a_reason(client: Client, query: str) -> N
 
 
 async def test_the_logbook_and_triggers_need_their_integrations(tmp_path: Path) -> None:
-    write_config(tmp_path, extra="recorder: false\nautomations: false\n")
-    hub = new_hub(tmp_path)
-    await hub.start()
+    hub = await start_api(tmp_path, extra="recorder: false\nautomations: false\n")
     try:
-        tokens, ids = await make_users(hub)
+        api = await api_of(hub)
         async with aiohttp.ClientSession() as http:
-            found = Client(Api(hub, hub.data[DATA_HTTP].url, tokens, ids), http)
+            found = Client(api, http)
             status, answer = await found.call("GET", "/api/logbook")
             assert status == 503
             assert "recorder" in answer["message"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -15,44 +14,38 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from hub.bootstrap import new_hub
 from hub.clock import ManualClock, use_manual_clock
 from hub.core import Hub
-from hub.http import DATA_HTTP
 from hub.registry import DeviceKind, device_registry
 from hub.testing import Connect
-from tests.hub.http.conftest import Api, make_users, write_config
+from tests.hub.http.conftest import Api, api_of, configured_hub
 from tests.integrations.ocpp.conftest import (  # noqa: F401 - the fixture
     connect,
+    meter_values,
+    ocpp_config,
+    start_transaction,
     wait_state,
     ws_url,
 )
 
 # A name with every character the text format escapes: a quote, a backslash, a newline.
 NAME = 'Bay "7" \\ north\nrow 2'
-EXTRA = """\
-ocpp:
-  listeners:
-    - port: 0
-      host: 127.0.0.1
-      security_profile: 0
-  id_tags: [TAG-1]
-  chargers:
-    - id: CP-A
-      name: "Bay \\"7\\" \\\\ north\\nrow 2"
-      site: Depot
-"""
+EXTRA = ocpp_config(
+    """
+    id_tags: [TAG-1]
+    chargers:
+      - {id: CP-A, name: "Bay \\"7\\" \\\\ north\\nrow 2", site: Depot}
+    """
+)
 
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[tuple[Api, ManualClock]]:
     """A hub on a manual clock (the uptime figures are computed every minute)."""
-    write_config(tmp_path, extra=EXTRA)
-    hub = new_hub(tmp_path)
+    hub = configured_hub(tmp_path, extra=EXTRA)
     manual = use_manual_clock(hub, time.time())
     await hub.start()
-    tokens, ids = await make_users(hub)
-    yield Api(hub, hub.data[DATA_HTTP].url, tokens, ids), manual
+    yield await api_of(hub), manual
     await hub.stop()
 
 
@@ -88,38 +81,11 @@ async def test_stations_and_ports_by_id_and_name(
         await cp.call(
             "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": status}
         )
-    started = await cp.call(
-        "StartTransaction",
-        {
-            "connectorId": 1,
-            "idTag": "TAG-1",
-            "meterStart": 1000,
-            "timestamp": datetime.now(UTC).isoformat(),
-        },
-    )
+    transaction_id = await start_transaction(cp, meter_start=1000)
     await cp.call(
         "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging"}
     )
-    await cp.call(
-        "MeterValues",
-        {
-            "connectorId": 1,
-            "transactionId": started["transactionId"],
-            "meterValue": [
-                {
-                    "timestamp": datetime.now(UTC).isoformat(),
-                    "sampledValue": [
-                        {"value": "7400", "measurand": "Power.Active.Import", "unit": "W"},
-                        {
-                            "value": "12345",
-                            "measurand": "Energy.Active.Import.Register",
-                            "unit": "Wh",
-                        },
-                    ],
-                }
-            ],
-        },
-    )
+    await meter_values(cp, 7400, 12345, transaction_id=transaction_id)
     await manual.advance(61)
     station_id, port_id = station_and_port(hub)
     port_name = device_registry(hub).get(port_id).name  # type: ignore[union-attr]

@@ -13,9 +13,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from hub.http import DATA_HTTP
 from hub.security import recent_audit
-from tests.hub.http.conftest import Api, make_users, start_api
+from tests.hub.http.conftest import Api, api_of, request, start_api
 
 SECRET_PATH = "/hooks/T0SECRET/B0SECRET"
 
@@ -59,24 +58,24 @@ async def notify_api(tmp_path: Path, receiver: Receiver) -> AsyncIterator[Api]:
             "    retries: 0\n"
         ),
     )
-    tokens, ids = await make_users(hub)
-    yield Api(hub, hub.data[DATA_HTTP].url, tokens, ids)
+    yield await api_of(hub)
     await hub.stop()
 
 
-async def request(
-    session: aiohttp.ClientSession,
-    api: Api,
-    method: str,
-    path: str,
-    role: str | None,
-    body: Any = None,
-) -> tuple[int, Any]:
-    async with session.request(
-        method, api.url + path, json=body, headers=api.headers(role)
-    ) as resp:
-        text = await resp.text()
-        return resp.status, (await resp.json()) if text else None
+async def notify(
+    session: aiohttp.ClientSession, api: Api, target: str, title: str, message: str
+) -> Any:
+    """notify.<target> called over HTTP by an admin; the call's result."""
+    status, answer = await request(
+        session,
+        api,
+        "POST",
+        f"/api/services/notify/{target}",
+        "admin",
+        {"data": {"title": title, "message": message}},
+    )
+    assert status == 200
+    return answer["result"]
 
 
 async def subscribe(session: aiohttp.ClientSession, api: Api, role: str) -> Any:
@@ -105,28 +104,12 @@ async def test_notifications_listed_read_and_dismissed_with_live_updates(
     api = notify_api
     ws = await subscribe(session, api, "viewer")
     try:
-        status, answer = await request(
-            session,
-            api,
-            "POST",
-            "/api/services/notify/persistent",
-            "admin",
-            {"data": {"title": "Maintenance", "message": "Bay 2 needs a technician"}},
-        )
-        assert status == 200
-        kept_id = answer["result"]["id"]
+        made = await notify(session, api, "persistent", "Maintenance", "Bay 2 needs a technician")
+        kept_id = made["id"]
         assert await next_update(ws) == {"action": "created", "id": kept_id}
 
-        status, answer = await request(
-            session,
-            api,
-            "POST",
-            "/api/services/notify/ops_hook",
-            "admin",
-            {"data": {"title": "Bay 1 faulted", "message": "GroundFailure"}},
-        )
-        assert status == 200
-        assert answer["result"]["status"] == "failed"
+        sent = await notify(session, api, "ops_hook", "Bay 1 faulted", "GroundFailure")
+        assert sent["status"] == "failed"
         assert receiver.posts == [
             {"title": "Bay 1 faulted", "message": "GroundFailure", "data": {}, "target": None}
         ]

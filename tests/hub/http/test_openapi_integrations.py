@@ -13,13 +13,9 @@ refusal, is validated against what /api/openapi.json documents for it.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import tty
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,25 +24,31 @@ import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
-from hub.bootstrap import new_hub
 from hub.charger import get_charger
 from hub.core import Hub
-from hub.http import DATA_HTTP
 from hub.http.extensions import extensions
 from hub.plugins import plugin_registry
 from hub.registry import DeviceKind, device_registry
 from hub.testing import Connect
 from integrations.modbus.simulator import SimulatedWallbox, SimulatorServer
 from integrations.mqtt.simulator import GoESimulator, SimulatedGoE
-from tests.hub.http.conftest import Api, make_users, write_config
-from tests.hub.http.test_openapi_responses import BODILESS, SUCCESS, _check
-from tests.integrations.modbus.conftest import (  # noqa: F401 - the fixture
+from tests.hub.http.conftest import STATION_A, Api, api_of, configured_hub
+from tests.hub.http.test_openapi_responses import _checked_call, _successes, _undocumented
+from tests.integrations.modbus.conftest import (  # noqa: F401 - the fixtures
     PROFILES,
     StartServer,
+    announce_keba,
+    serial_line,
     wallbox_server,
 )
 from tests.integrations.mqtt.conftest import Broker, broker, wait_until  # noqa: F401
-from tests.integrations.ocpp.conftest import connect, ws_url  # noqa: F401
+from tests.integrations.ocpp.conftest import (  # noqa: F401 - the fixture
+    connect,
+    now_iso,
+    start_transaction,
+    stop_transaction,
+    ws_url,
+)
 from tests.integrations.zaptec.conftest import (  # noqa: F401 - the fixture
     PASSWORD,
     USERNAME,
@@ -60,17 +62,9 @@ GO_E_SERIAL = "012345"
 
 
 def _config(broker_port: int, modbus_port: int, tty_name: str, zaptec_url: str) -> str:
-    return f"""\
-ocpp:
-  listeners:
-    - port: 0
-      host: 127.0.0.1
-      security_profile: 0
-  id_tags: [TAG-1]
-  chargers:
-    - id: CP-A
-      name: Station A
-      site: Depot North
+    return (
+        STATION_A
+        + f"""\
 mqtt:
   port: {broker_port}
   chargers:
@@ -108,6 +102,7 @@ acme:
       model: Wallbox 11
       boot_status: Faulted
 """
+    )
 
 
 @dataclass
@@ -119,33 +114,6 @@ class Fleet:
     document: dict[str, Any]
 
 
-@pytest.fixture
-async def serial_line() -> AsyncIterator[tuple[str, str]]:
-    """Two pseudo-terminals joined back to back: (the simulator's end, the hub's end)."""
-    loop = asyncio.get_running_loop()
-    master_a, slave_a = os.openpty()
-    master_b, slave_b = os.openpty()
-    for fd in (slave_a, slave_b):
-        tty.setraw(fd)
-
-    def relay(source: int, target: int) -> Callable[[], None]:
-        def move() -> None:
-            try:
-                os.write(target, os.read(source, 4096))
-            except OSError:
-                loop.remove_reader(source)
-
-        return move
-
-    loop.add_reader(master_a, relay(master_a, master_b))
-    loop.add_reader(master_b, relay(master_b, master_a))
-    yield os.ttyname(slave_a), os.ttyname(slave_b)
-    for fd in (master_a, master_b):
-        loop.remove_reader(fd)
-    for fd in (master_a, master_b, slave_a, slave_b):
-        os.close(fd)
-
-
 async def _ocpp_sessions(hub: Hub, connect: Connect) -> Any:  # noqa: F811
     """A charger with a failed attempt, a finished session and one still charging."""
     cp = await connect(ws_url(hub, "CP-A"))
@@ -155,17 +123,10 @@ async def _ocpp_sessions(hub: Hub, connect: Connect) -> Any:  # noqa: F811
             "StatusNotification",
             {"connectorId": connector, "errorCode": "NoError", "status": status},
         )
-    now = datetime.now(UTC).isoformat()
-    started = await cp.call(
-        "StartTransaction", {"connectorId": 1, "idTag": "TAG-1", "meterStart": 0, "timestamp": now}
-    )
-    await cp.call(
-        "StopTransaction",
-        {"transactionId": started["transactionId"], "meterStop": 2000, "timestamp": now},
-    )
-    await cp.call(
-        "StartTransaction", {"connectorId": 2, "idTag": "TAG-1", "meterStart": 0, "timestamp": now}
-    )
+    now = now_iso()
+    transaction_id = await start_transaction(cp, 1, timestamp=now)
+    await stop_transaction(cp, transaction_id, 2000, timestamp=now)
+    await start_transaction(cp, 2, timestamp=now)
     return cp
 
 
@@ -175,13 +136,10 @@ async def fleet(
     broker: Broker,  # noqa: F811
     wallbox_server: StartServer,  # noqa: F811
     zaptec_cloud: StartCloud,  # noqa: F811
-    serial_line: tuple[str, str],
+    serial_line: tuple[str, str],  # noqa: F811
     acme_installed: Path,
     connect: Connect,  # noqa: F811
 ) -> AsyncIterator[Fleet]:
-    from zeroconf import IPVersion
-    from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
-
     go_e = GoESimulator("127.0.0.1", broker.port, [SimulatedGoE(GO_E_SERIAL)], interval=None)
     await go_e.start()
     keba = await wallbox_server("keba_p30")
@@ -191,26 +149,15 @@ async def fleet(
     )
     await abb.start()
     cloud = await zaptec_cloud()
-    write_config(tmp_path, "", _config(broker.port, keba.port, serial_line[1], cloud.url))
-    hub = new_hub(tmp_path)
-    # A wallbox announcing itself on the LAN, by a name of its own (others may announce).
-    announcer = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
-    announced = AsyncServiceInfo(
-        "_http._tcp.local.",
-        f"KEBA KeContact P30 {uuid.uuid4().hex[:8]}._http._tcp.local.",
-        addresses=[socket.inet_aton("127.0.0.1")],
-        port=80,
-        properties={"path": "/"},
-        server=f"keba-{uuid.uuid4().hex[:8]}.local.",
-    )
-    await (await announcer.async_register_service(announced))
+    hub = configured_hub(tmp_path, "", _config(broker.port, keba.port, serial_line[1], cloud.url))
+    # A wallbox announcing itself on the LAN.
+    announced = await announce_keba(uuid.uuid4().hex[:8])
     cp = None
     try:
         await hub.start()
         for domain in DOMAINS:
             assert plugin_registry(hub).is_loaded(domain), f"{domain} did not set up"
-        tokens, ids = await make_users(hub)
-        api = Api(hub, hub.data[DATA_HTTP].url, tokens, ids)
+        api = await api_of(hub)
         cp = await _ocpp_sessions(hub, connect)
         # Sessions open on every polled charger, so their session objects are checked too.
         go_e.charger.set_state("charging")
@@ -229,8 +176,7 @@ async def fleet(
         if cp is not None:
             await cp.close()
         await hub.stop()
-        await (await announcer.async_unregister_service(announced))
-        await announcer.async_close()
+        await announced.withdraw()
         await abb.stop()
         await go_e.stop()
 
@@ -247,19 +193,10 @@ async def test_every_integration_view_documents_its_answers(fleet: Fleet) -> Non
     assert {v.domain for v in views} == set(DOMAINS)
     missing: list[str] = []
     for view in views:
-        where = f"{view.method} {view.path}"
+        missing.extend(_undocumented(fleet.document, view.method, view.path))
         operation = fleet.document["paths"].get(view.path, {}).get(view.method.lower())
-        if operation is None:
-            missing.append(f"{where}: not in the OpenAPI document")
-            continue
-        successes = {k: v for k, v in operation["responses"].items() if SUCCESS.fullmatch(k)}
-        if not successes:
-            missing.append(f"{where}: no success response documented")
-        for status, response in successes.items():
-            content = response.get("content") or {}
-            if not content and status not in BODILESS:
-                missing.append(f"{where}: {status} has no content schema")
-            for entry in content.values():
+        for response in _successes(operation).values() if operation else ():
+            for entry in (response.get("content") or {}).values():
                 Draft202012Validator.check_schema(entry["schema"])
     assert not missing, "\n".join(missing)
 
@@ -343,18 +280,11 @@ async def test_real_answers_of_integration_views_match_their_documentation(
     for method, path, url, role, body, expected in calls:
         operation = document["paths"].get(path, {}).get(method.lower())
         assert operation is not None, f"{method} {path} is not in the OpenAPI document"
-        kwargs = {} if body is None else {"json": body}
-        async with fleet.http.request(
-            method, api.url + url, headers=api.headers(role), **kwargs
-        ) as resp:
-            raw = await resp.read()
-            where = f"{method} {url} as {role}"
-            assert resp.status == expected, f"{where}: {resp.status} {raw[:200]!r}"
-            problems.extend(_check(operation, where, resp.status, resp.content_type, raw))
-            if resp.content_type == "application/json":
-                answers[f"{method} {url} {role}"] = orjson.loads(raw)
-            else:
-                answers[f"{method} {url} {role}"] = raw.decode()
+        content_type, raw = await _checked_call(
+            fleet.http, api, operation, (method, url, role, body), expected, problems
+        )
+        is_json = content_type == "application/json"
+        answers[f"{method} {url} {role}"] = orjson.loads(raw) if is_json else raw.decode()
     assert not problems, "answers that do not match their documentation:\n" + "\n".join(problems)
 
     # The answers held what makes their optional parts appear: those were validated too.

@@ -21,40 +21,22 @@ import aiohttp
 import pytest
 from jsonschema import Draft202012Validator
 
-from hub.bootstrap import new_hub
 from hub.http import DATA_HTTP, HttpServer
 from hub.http.extensions import extensions
 from hub.http.openapi import openapi_path
 from hub.http.schemas import COMPONENTS, check_refs
 from hub.registry import DeviceKind, device_registry, entity_registry
 from hub.testing import Connect
-from tests.hub.http.conftest import Api, make_users, write_config
+from tests.hub.http.conftest import PING_HANDLER, STATION_A, Api, api_of, start_api
 from tests.integrations.ocpp.conftest import (  # noqa: F401 - the fixture
     connect,
+    start_transaction,
+    stop_transaction,
     wait_state,
     ws_url,
 )
 
-EXTRA = """\
-ocpp:
-  listeners:
-    - port: 0
-      host: 127.0.0.1
-      security_profile: 0
-  id_tags: [TAG-1]
-  chargers:
-    - id: CP-A
-      name: Station A
-      site: Depot North
-automations:
-  - id: ping_handler
-    alias: Ping handler
-    triggers:
-      - trigger: event
-        event_type: site_ping
-    actions:
-      - delay: 0
-"""
+EXTRA = STATION_A + PING_HANDLER
 # Answers with no body of their own.
 BODILESS = frozenset({"101", "204", "304"})
 SUCCESS = re.compile(r"[123]\d\d")
@@ -90,33 +72,15 @@ async def hub(
     (dist / "assets").mkdir(parents=True)
     (dist / "index.html").write_text("<!doctype html><title>evhub</title>")
     (dist / "assets" / "app.js").write_text("export {};\n")
-    write_config(tmp_path, f"  frontend_dir: {dist}\n", EXTRA)
-    instance = new_hub(tmp_path)
-    await instance.start()
-    tokens, ids = await make_users(instance)
-    api = Api(instance, instance.data[DATA_HTTP].url, tokens, ids)
+    instance = await start_api(tmp_path, f"  frontend_dir: {dist}\n", EXTRA)
+    api = await api_of(instance)
     cp = await connect(ws_url(instance, "CP-A"))
     await cp.call("BootNotification", {"chargePointVendor": "ACME", "chargePointModel": "X"})
     await cp.call(
         "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
     )
-    started = await cp.call(
-        "StartTransaction",
-        {
-            "connectorId": 1,
-            "idTag": "TAG-1",
-            "meterStart": 0,
-            "timestamp": datetime.now(UTC).isoformat(),
-        },
-    )
-    await cp.call(
-        "StopTransaction",
-        {
-            "transactionId": started["transactionId"],
-            "meterStop": 2000,
-            "timestamp": datetime.now(UTC).isoformat(),
-        },
-    )
+    transaction_id = await start_transaction(cp)
+    await stop_transaction(cp, transaction_id, 2000)
     devices = device_registry(instance)
     station = next(d for d in devices.devices(kind=DeviceKind.STATION) if d.integration == "ocpp")
     port = next(d for d in devices.descendants(station.id) if d.kind is DeviceKind.CONNECTOR)
@@ -145,7 +109,7 @@ async def hub(
             "automation_id": "ping_handler",
             "charge_point_id": "CP-A",
             "event_type": "site_ping",
-            "user_id": ids["viewer"],
+            "user_id": api.user_ids["viewer"],
         }
         queries = {
             "/api/history": {"entity_id": status_entity},
@@ -189,26 +153,58 @@ def _check(
     ]
 
 
+def _successes(operation: dict[str, Any]) -> dict[str, Any]:
+    """An operation's documented success responses by status."""
+    return {k: v for k, v in operation["responses"].items() if SUCCESS.fullmatch(k)}
+
+
+def _undocumented(document: dict[str, Any], method: str, path: str) -> list[str]:
+    """What the document lacks of an operation: itself, a success answer, or the schema of a
+    success answer's body."""
+    where = f"{method} {path}"
+    operation = document["paths"].get(path, {}).get(method.lower())
+    if operation is None:
+        return [f"{where}: not in the OpenAPI document"]
+    successes = _successes(operation)
+    if not successes:
+        return [f"{where}: no success response documented"]
+    missing = []
+    for status, response in successes.items():
+        content = response.get("content")
+        if not content and status not in BODILESS:
+            missing.append(f"{where}: {status} has no content schema")
+        for media, entry in (content or {}).items():
+            if "schema" not in entry:
+                missing.append(f"{where}: {status} {media} has no schema")
+    return missing
+
+
 async def test_every_operation_documents_its_success_answer(hub: Hub) -> None:
     missing: list[str] = []
-    document = hub.document
     for method, path in operations(hub.api):
-        operation = document["paths"].get(path, {}).get(method.lower())
-        if operation is None:
-            missing.append(f"{method} {path}: not in the OpenAPI document")
-            continue
-        successes = {k: v for k, v in operation["responses"].items() if SUCCESS.fullmatch(k)}
-        if not successes:
-            missing.append(f"{method} {path}: no success response documented")
-            continue
-        for status, response in successes.items():
-            content = response.get("content")
-            if not content and status not in BODILESS:
-                missing.append(f"{method} {path}: {status} has no content schema")
-            for media, entry in (content or {}).items():
-                if "schema" not in entry:
-                    missing.append(f"{method} {path}: {status} {media} has no schema")
+        missing.extend(_undocumented(hub.document, method, path))
     assert not missing, "operations without a documented answer:\n" + "\n".join(sorted(missing))
+
+
+async def _checked_call(
+    http: aiohttp.ClientSession,
+    api: Api,
+    operation: dict[str, Any],
+    call: tuple[str, str, str | None, Any],
+    expected: int,
+    problems: list[str],
+) -> tuple[str, bytes]:
+    """Send a call (method, url, role, JSON body or None), assert its status, and add to
+    problems what the answer does not match of the operation's documentation; the answer's
+    content type and body."""
+    method, url, role, body = call
+    kwargs = {} if body is None else {"json": body}
+    async with http.request(method, api.url + url, headers=api.headers(role), **kwargs) as resp:
+        raw = await resp.read()
+        where = f"{method} {url} as {role}"
+        assert resp.status == expected, f"{where}: {resp.status} {raw[:300]!r}"
+        problems.extend(_check(operation, where, resp.status, resp.content_type, raw))
+        return resp.content_type, raw
 
 
 async def test_the_document_is_sound() -> None:
@@ -309,18 +305,13 @@ async def test_monitoring_answers_with_data_behind_them(hub: Hub) -> None:
         method: str, path: str, url: str, role: str | None, expected: int, body: Any = None
     ) -> Any:
         operation = document["paths"][path][method.lower()]
-        kwargs = {} if body is None else {"json": body}
-        async with hub.http.request(
-            method, api.url + url, headers=api.headers(role), **kwargs
-        ) as resp:
-            raw = await resp.read()
-            where = f"{method} {url} as {role}"
-            assert resp.status == expected, f"{where}: {resp.status} {raw[:300]!r}"
-            problems.extend(_check(operation, where, resp.status, resp.content_type, raw))
-            if resp.content_type == "application/json":
-                return json.loads(raw)
-            assert resp.content_type == "text/csv", where
-            return raw.decode()
+        content_type, raw = await _checked_call(
+            hub.http, api, operation, (method, url, role, body), expected, problems
+        )
+        if content_type == "application/json":
+            return json.loads(raw)
+        assert content_type == "text/csv", f"{method} {url} as {role}"
+        return raw.decode()
 
     # ---- Alerts: raised (twice: updated), acknowledged by the operator, resolved ----------
     raised = {

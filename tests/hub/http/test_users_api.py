@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 
 from hub.security import recent_audit, security_log
-from tests.hub.http.conftest import PASSWORD, Api
+from tests.hub.http.conftest import PASSWORD, Api, request
 
 NEW_PASSWORD = "a much better passphrase"
 
@@ -18,39 +18,23 @@ def audited(api: Api, action: str) -> list[dict[str, Any]]:
     return [e for e in reversed(recent_audit(api.hub, 1000)) if e["action"] == action]
 
 
-async def call(
-    session: aiohttp.ClientSession,
-    api: Api,
-    method: str,
-    path: str,
-    role: str | None = "admin",
-    body: Any = None,
-) -> tuple[int, Any]:
-    """Send a request with a role's bearer token; return the status and JSON body (or None)."""
-    async with session.request(
-        method, api.url + path, json=body, headers=api.headers(role)
-    ) as resp:
-        text = await resp.text()
-        return resp.status, (await resp.json()) if text else None
-
-
 async def test_admin_adds_changes_resets_and_deletes_a_user(
     api: Api, session: aiohttp.ClientSession
 ) -> None:
     new = {"username": "dana", "password": PASSWORD, "role": "viewer"}
-    status, dana = await call(session, api, "POST", "/api/users", body=new)
+    status, dana = await request(session, api, "POST", "/api/users", "admin", body=new)
     assert status == 201
     assert set(dana) == {"id", "username", "role", "created_at"}
-    status, users = await call(session, api, "GET", "/api/users")
+    status, users = await request(session, api, "GET", "/api/users", "admin")
     assert status == 200
     assert [u["username"] for u in users][-1] == "dana"
 
-    status, changed = await call(
-        session, api, "PATCH", f"/api/users/{dana['id']}", body={"role": "operator"}
+    status, changed = await request(
+        session, api, "PATCH", f"/api/users/{dana['id']}", "admin", body={"role": "operator"}
     )
     assert (status, changed["role"]) == (200, "operator")
-    status, _ = await call(
-        session, api, "PATCH", f"/api/users/{dana['id']}", body={"password": NEW_PASSWORD}
+    status, _ = await request(
+        session, api, "PATCH", f"/api/users/{dana['id']}", "admin", body={"password": NEW_PASSWORD}
     )
     assert status == 200
     async with session.post(
@@ -59,9 +43,9 @@ async def test_admin_adds_changes_resets_and_deletes_a_user(
         assert resp.status == 200
         assert (await resp.json())["user"]["role"] == "operator"
 
-    status, _ = await call(session, api, "DELETE", f"/api/users/{dana['id']}")
+    status, _ = await request(session, api, "DELETE", f"/api/users/{dana['id']}", "admin")
     assert status == 204
-    status, users = await call(session, api, "GET", "/api/users")
+    status, users = await request(session, api, "GET", "/api/users", "admin")
     assert "dana" not in {u["username"] for u in users}
 
     assert [e["target"] for e in audited(api, "user.add")] == ["dana (viewer)"]
@@ -78,10 +62,10 @@ async def test_the_last_admin_stays_and_bad_input_is_a_clear_4xx(
     api: Api, session: aiohttp.ClientSession
 ) -> None:
     admin_id = api.user_ids["admin"]
-    status, body = await call(session, api, "DELETE", f"/api/users/{admin_id}")
+    status, body = await request(session, api, "DELETE", f"/api/users/{admin_id}", "admin")
     assert (status, body["message"]) == (400, "cannot delete the last admin")
-    status, body = await call(
-        session, api, "PATCH", f"/api/users/{admin_id}", body={"role": "viewer"}
+    status, body = await request(
+        session, api, "PATCH", f"/api/users/{admin_id}", "admin", body={"role": "viewer"}
     )
     assert (status, body["message"]) == (400, "cannot demote the last admin")
     assert [e["result"] for e in audited(api, "user.delete")] == [
@@ -96,28 +80,31 @@ async def test_the_last_admin_stays_and_bad_input_is_a_clear_4xx(
         ({"username": "viewer_user", "password": PASSWORD, "role": "viewer"}, "exists already"),
     ]
     for bad, reason in bad_bodies:
-        status, body = await call(session, api, "POST", "/api/users", body=bad)
+        status, body = await request(session, api, "POST", "/api/users", "admin", body=bad)
         assert 400 <= status < 500, bad
         assert reason in body["message"], (bad, body)
-    status, body = await call(session, api, "PATCH", f"/api/users/{admin_id}", body={"name": "x"})
+    status, body = await request(
+        session, api, "PATCH", f"/api/users/{admin_id}", "admin", body={"name": "x"}
+    )
     assert (status, body["message"]) == (400, "unknown fields: name")
     for method in ("PATCH", "DELETE"):
-        status, body = await call(
-            session, api, method, "/api/users/nobody", body={"role": "viewer"}
+        status, body = await request(
+            session, api, method, "/api/users/nobody", "admin", body={"role": "viewer"}
         )
         assert (status, body["error"]) == (404, "not_found")
 
     # A second admin: now the first may be demoted.
-    status, second = await call(
+    status, second = await request(
         session,
         api,
         "POST",
         "/api/users",
+        "admin",
         body={"username": "root2", "password": PASSWORD, "role": "admin"},
     )
     assert status == 201
-    status, body = await call(
-        session, api, "PATCH", f"/api/users/{second['id']}", body={"role": "viewer"}
+    status, body = await request(
+        session, api, "PATCH", f"/api/users/{second['id']}", "admin", body={"role": "viewer"}
     )
     assert (status, body["role"]) == (200, "viewer")
 
@@ -130,20 +117,22 @@ async def test_only_admins_manage_users(api: Api, session: aiohttp.ClientSession
             ("PATCH", f"/api/users/{api.user_ids['viewer']}"),
             ("DELETE", f"/api/users/{api.user_ids['viewer']}"),
         ):
-            status, body = await call(session, api, method, path, role, body={})
+            status, body = await request(session, api, method, path, role, body={})
             assert (status, body["error"]) == (403, "forbidden"), (role, method, path)
-    status, _ = await call(session, api, "GET", "/api/users", None)
+    status, _ = await request(session, api, "GET", "/api/users", None)
     assert status == 401
 
 
 async def test_admins_see_every_token_others_their_own(
     api: Api, session: aiohttp.ClientSession
 ) -> None:
-    status, created = await call(session, api, "POST", "/api/tokens", "viewer", {"name": "grafana"})
+    status, created = await request(
+        session, api, "POST", "/api/tokens", "viewer", {"name": "grafana"}
+    )
     assert status == 201
     assert created["token"].startswith("evh_")
 
-    status, own = await call(session, api, "GET", "/api/tokens", "viewer")
+    status, own = await request(session, api, "GET", "/api/tokens", "viewer")
     assert status == 200
     assert {(t["name"], t["username"]) for t in own} == {
         ("viewer test token", "viewer_user"),
@@ -151,7 +140,7 @@ async def test_admins_see_every_token_others_their_own(
     }
     assert all("token" not in t and "token_hash" not in t for t in own)
 
-    status, every = await call(session, api, "GET", "/api/tokens?all=true", "admin")
+    status, every = await request(session, api, "GET", "/api/tokens?all=true", "admin")
     assert status == 200
     assert {(t["name"], t["username"]) for t in every} == {
         ("admin test token", "admin_user"),
@@ -160,16 +149,16 @@ async def test_admins_see_every_token_others_their_own(
         ("grafana", "viewer_user"),
     }
     assert all("token" not in t and "token_hash" not in t for t in every)
-    status, mine = await call(session, api, "GET", "/api/tokens", "admin")
+    status, mine = await request(session, api, "GET", "/api/tokens", "admin")
     assert [t["name"] for t in mine] == ["admin test token"]
 
-    status, body = await call(session, api, "GET", "/api/tokens?all=true", "operator")
+    status, body = await request(session, api, "GET", "/api/tokens?all=true", "operator")
     assert (status, body["error"]) == (403, "forbidden")
-    status, body = await call(session, api, "GET", "/api/tokens?all=maybe", "admin")
+    status, body = await request(session, api, "GET", "/api/tokens?all=maybe", "admin")
     assert (status, body["message"]) == (400, "all must be true or false")
 
     # The admin revokes the viewer's new token from the list of all; it stops working.
-    status, _ = await call(session, api, "DELETE", f"/api/tokens/{created['id']}", "admin")
+    status, _ = await request(session, api, "DELETE", f"/api/tokens/{created['id']}", "admin")
     assert status == 204
     async with session.get(
         api.url + "/api/auth/me", headers={"Authorization": f"Bearer {created['token']}"}
@@ -276,5 +265,5 @@ async def test_a_wrong_current_password_counts_as_a_failed_login(
         "error: the current password is wrong",
         "error: too many failed logins from 127.0.0.1; retry later",
     ]
-    status, _ = await call(session, api, "POST", "/api/auth/password", None, right)
+    status, _ = await request(session, api, "POST", "/api/auth/password", None, right)
     assert status == 401

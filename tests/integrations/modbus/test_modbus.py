@@ -24,7 +24,7 @@ from integrations.modbus.client import ModbusExceptionError
 from integrations.modbus.device import ModbusCharger
 from integrations.modbus.profile import build_profile, validate_profile
 from integrations.modbus.simulator import Raw, SimulatedWallbox
-from tests.integrations.modbus.conftest import PROFILES, StartServer
+from tests.integrations.modbus.conftest import PROFILES, StartServer, announce_keba
 
 ALL = sorted(PROFILES)
 
@@ -37,6 +37,12 @@ def _config(devices: list[dict[str, Any]], extra: str = "") -> str:
             if key != "id":
                 lines.append(f"      {key}: {value}")
     return "\n".join(lines) + "\n" + extra
+
+
+async def _phoenix_hub(hub_factory: HubFactory, port: int) -> Hub:
+    """A hub with a Phoenix Contact EM-CP-PP-ETH (key pc) on the loopback port."""
+    device = {"id": "pc", "profile": "phoenix_em_cp_pp_eth", "host": "127.0.0.1", "port": port}
+    return await hub_factory(_config([device]))
 
 
 def _charger(hub: Hub, key: str) -> ModbusCharger:
@@ -507,18 +513,7 @@ async def test_devices_view_for_viewers(
     hub_factory: HubFactory, wallbox_server: StartServer, api_user: ApiUser
 ) -> None:
     server = await wallbox_server("phoenix_em_cp_pp_eth")
-    hub = await hub_factory(
-        _config(
-            [
-                {
-                    "id": "pc",
-                    "profile": "phoenix_em_cp_pp_eth",
-                    "host": "127.0.0.1",
-                    "port": server.port,
-                }
-            ]
-        )
-    )
+    hub = await _phoenix_hub(hub_factory, server.port)
     await _charger(hub, "pc").refresh()
     viewer = await api_user(hub, "viewer")
     async with (
@@ -592,11 +587,7 @@ async def test_a_plugin_adds_a_profile_through_the_hook(
 async def test_zeroconf_discovers_a_charger_and_an_admin_adopts_it(
     hub_factory: HubFactory, wallbox_server: StartServer, api_user: ApiUser
 ) -> None:
-    import socket
     import uuid
-
-    from zeroconf import IPVersion
-    from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
     server = await wallbox_server("keba_p30")
     # Names of their own: other hubs and chargers may be announced on this machine.
@@ -609,17 +600,8 @@ async def test_zeroconf_discovers_a_charger_and_an_admin_adopts_it(
     own_port = 40000 + int(unique[:4], 16) % 20000
     advertiser = Advertiser(hub, "127.0.0.1", own_port, secure=False)
     advertiser.start()
-    announcer = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
     charger_name = f"KEBA KeContact P30 {unique}"
-    info = AsyncServiceInfo(
-        "_http._tcp.local.",
-        f"{charger_name}._http._tcp.local.",
-        addresses=[socket.inet_aton("127.0.0.1")],
-        port=80,
-        properties={"path": "/"},
-        server=f"keba-{unique}.local.",
-    )
-    await (await announcer.async_register_service(info))
+    announced = await announce_keba(unique)
     url = http_url(hub)
     admin, viewer = await api_user(hub, "admin"), await api_user(hub, "viewer")
     try:
@@ -680,8 +662,7 @@ async def test_zeroconf_discovers_a_charger_and_an_admin_adopts_it(
         assert stored is not None
         assert stored["devices"] == []
     finally:
-        await (await announcer.async_unregister_service(info))
-        await announcer.async_close()
+        await announced.withdraw()
         await advertiser.stop()
 
 
@@ -859,39 +840,22 @@ def test_a_bad_profile_file_is_named_with_line_and_key(tmp_path: Path) -> None:
     assert [error.line for error in errors] == [3]
 
 
-async def test_serial_rtu_through_a_pseudo_terminal_pair(hub_factory: HubFactory) -> None:
+async def test_serial_rtu_through_a_pseudo_terminal_pair(
+    hub_factory: HubFactory, serial_line: tuple[str, str]
+) -> None:
     """Modbus RTU on a serial line: two pseudo-terminals joined back to back."""
-    import os
-    import tty
-
     from integrations.modbus.simulator import SimulatorServer
 
-    master_a, slave_a = os.openpty()
-    master_b, slave_b = os.openpty()
-    for fd in (slave_a, slave_b):
-        tty.setraw(fd)
-    loop = asyncio.get_running_loop()
-
-    def relay(source: int, target: int) -> Any:
-        def move() -> None:
-            try:
-                os.write(target, os.read(source, 4096))
-            except OSError:
-                loop.remove_reader(source)
-
-        return move
-
-    loop.add_reader(master_a, relay(master_a, master_b))
-    loop.add_reader(master_b, relay(master_b, master_a))
+    simulator_end, hub_end = serial_line
     wallbox = SimulatedWallbox(PROFILES["abb_terra_ac"], scenario="fixed")
     wallbox.set_state("charging")
-    server = SimulatorServer(wallbox, serial={"port": os.ttyname(slave_a), "baudrate": 19200})
+    server = SimulatorServer(wallbox, serial={"port": simulator_end, "baudrate": 19200})
     await server.start()
     try:
         hub = await hub_factory(
             "modbus:\n  timeout: 1\n  devices:\n"
             f"    - id: rs485\n      profile: abb_terra_ac\n"
-            f"      serial: {{port: {os.ttyname(slave_b)}, baudrate: 19200}}\n"
+            f"      serial: {{port: {hub_end}, baudrate: 19200}}\n"
         )
         charger = _charger(hub, "rs485")
         assert charger.client.framer == "rtu"
@@ -903,10 +867,6 @@ async def test_serial_rtu_through_a_pseudo_terminal_pair(hub_factory: HubFactory
         assert wallbox.current_limit == 8
     finally:
         await server.stop()
-        for fd in (master_a, master_b):
-            loop.remove_reader(fd)
-        for fd in (master_a, master_b, slave_a, slave_b):
-            os.close(fd)
 
 
 async def test_the_phoenix_profile_speaks_the_published_register_map(
@@ -917,18 +877,7 @@ async def test_the_phoenix_profile_speaks_the_published_register_map(
     server = await wallbox_server("phoenix_em_cp_pp_eth")
     wallbox = server.wallbox
     wallbox.energy_wh = 123_400.0
-    hub = await hub_factory(
-        _config(
-            [
-                {
-                    "id": "pc",
-                    "profile": "phoenix_em_cp_pp_eth",
-                    "host": "127.0.0.1",
-                    "port": server.port,
-                }
-            ]
-        )
-    )
+    hub = await _phoenix_hub(hub_factory, server.port)
     charger = _charger(hub, "pc")
     assert await charger.refresh()
     target = {"device_id": charger.device_id}

@@ -6,7 +6,9 @@ import asyncio
 import textwrap
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,6 +57,88 @@ async def ocpp_hub(tmp_path: Path) -> AsyncIterator[HubFactory]:
     yield start
     for hub in hubs:
         await hub.stop()
+
+
+def plain_ocpp(options: str = "") -> str:
+    """An ocpp section with one plain (security profile 0) listener on a free loopback port,
+    then the options given (YAML, dedented)."""
+    listener = "listeners:\n  - {port: 0, host: 127.0.0.1, security_profile: 0}\n"
+    return listener + textwrap.dedent(options).lstrip("\n")
+
+
+def ocpp_config(options: str = "") -> str:
+    """plain_ocpp as the ocpp: section of a configuration.yaml."""
+    return "ocpp:\n" + textwrap.indent(plain_ocpp(options), "  ")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+async def start_transaction(
+    cp: RawChargePoint,
+    connector: int = 1,
+    *,
+    meter_start: int = 0,
+    id_tag: str = "TAG-1",
+    timestamp: str | None = None,
+) -> int:
+    """An OCPP 1.6 StartTransaction (now, unless told); the transaction id the hub gave."""
+    started = await cp.call(
+        "StartTransaction",
+        {
+            "connectorId": connector,
+            "idTag": id_tag,
+            "meterStart": meter_start,
+            "timestamp": timestamp or now_iso(),
+        },
+    )
+    transaction_id: int = started["transactionId"]
+    return transaction_id
+
+
+async def stop_transaction(
+    cp: RawChargePoint,
+    transaction_id: int,
+    meter_stop: int,
+    *,
+    timestamp: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """An OCPP 1.6 StopTransaction (now, unless told)."""
+    payload: dict[str, Any] = {
+        "transactionId": transaction_id,
+        "meterStop": meter_stop,
+        "timestamp": timestamp or now_iso(),
+    }
+    if reason is not None:
+        payload["reason"] = reason
+    await cp.call("StopTransaction", payload)
+
+
+async def meter_values(
+    cp: RawChargePoint,
+    watts: float,
+    wh: float | None = None,
+    *,
+    connector: int = 1,
+    transaction_id: int | None = None,
+    timestamp: str | None = None,
+) -> None:
+    """An OCPP 1.6 MeterValues of the power drawn (W) and, if given, the energy register (Wh),
+    sampled now unless told."""
+    sampled = [{"value": str(watts), "measurand": "Power.Active.Import", "unit": "W"}]
+    if wh is not None:
+        sampled.append(
+            {"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
+        )
+    payload: dict[str, Any] = {
+        "connectorId": connector,
+        "meterValue": [{"timestamp": timestamp or now_iso(), "sampledValue": sampled}],
+    }
+    if transaction_id is not None:
+        payload["transactionId"] = transaction_id
+    await cp.call("MeterValues", payload)
 
 
 def ws_url(hub: Hub, cp_id: str, index: int = 0, scheme: str = "ws") -> str:

@@ -148,22 +148,26 @@ def ca(tmp_path: Path) -> Ca:
     return authority
 
 
+def tls_listener(ca: Ca, profile: int, *more: str) -> str:
+    """A listeners entry: TLS on a free loopback port with the CA's certificate for
+    127.0.0.1, and the more keys given ("key: value")."""
+    keys = [
+        "port: 0",
+        "host: 127.0.0.1",
+        f"security_profile: {profile}",
+        f"certfile: {ca.base / '127.0.0.1.pem'}",
+        f"keyfile: {ca.base / '127.0.0.1.key'}",
+        *more,
+    ]
+    return "  - " + "\n    ".join(keys) + "\n"
+
+
 def listeners(ca: Ca, *, crl: bool, handshake_timeout: float = 10) -> str:
-    crl_line = f"\n    crl_file: {ca.base / 'crl.pem'}" if crl else ""
+    crl_line = [f"crl_file: {ca.base / 'crl.pem'}"] if crl else []
+    profile_3 = tls_listener(ca, 3, f"ca_certs: {ca.path}", *crl_line)
     return f"""
 listeners:
-  - port: 0
-    host: 127.0.0.1
-    security_profile: 2
-    certfile: {ca.base / "127.0.0.1.pem"}
-    keyfile: {ca.base / "127.0.0.1.key"}
-  - port: 0
-    host: 127.0.0.1
-    security_profile: 3
-    certfile: {ca.base / "127.0.0.1.pem"}
-    keyfile: {ca.base / "127.0.0.1.key"}
-    ca_certs: {ca.path}{crl_line}
-handshake_timeout: {handshake_timeout}
+{tls_listener(ca, 2)}{profile_3}handshake_timeout: {handshake_timeout}
 chargers:
   - id: CP-1
     password: correct-horse-battery-1
@@ -374,15 +378,7 @@ async def test_a_hub_certificate_on_the_crl_alerts(ocpp_hub: HubFactory, ca: Ca)
 async def test_crl_file_needs_profile_3(
     ocpp_hub: HubFactory, ca: Ca, caplog: pytest.LogCaptureFixture
 ) -> None:
-    section = f"""
-listeners:
-  - port: 0
-    host: 127.0.0.1
-    security_profile: 2
-    certfile: {ca.base / "127.0.0.1.pem"}
-    keyfile: {ca.base / "127.0.0.1.key"}
-    crl_file: {ca.base / "crl.pem"}
-"""
+    section = "listeners:\n" + tls_listener(ca, 2, f"crl_file: {ca.base / 'crl.pem'}")
     hub = await ocpp_hub(section)
     assert DATA_SYSTEM not in hub.data
     assert "crl_file checks client certificates: only security_profile 3 has them" in caplog.text

@@ -705,7 +705,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the evhub console script."""
     arguments = sys.argv[1:] if argv is None else list(argv)
     # A core command needs no integration's commands to parse (--help lists them all).
-    core = bool(arguments) and arguments[0] in CORE_COMMANDS
+    core = bool(arguments) and arguments[0] in {*CORE_COMMANDS, "--version"}
     parser = build_parser(integrations=not core)
     args = parser.parse_args(arguments)
     if args.command == "run":
@@ -722,7 +722,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_ban_list(args.config)
     if args.command == "ban" and args.ban_command == "remove":
         return cmd_ban_remove(args.config, args.address)
-    parser.print_help()
+    # The help lists every command, the integrations' too.
+    (build_parser() if core else parser).print_help()
     return 2
 
 

@@ -8,7 +8,9 @@ re-announces (``record_session``, history only) what changed since the mark; whi
 runs it moves the mark forward after history confirmed it has written everything so far.
 
 It wakes on the hub clock; the mark itself is in the store's time (``time.time()`` when a row
-was written), which is what it is compared with.
+was written), which is what it is compared with. While no row changed after the mark (an idle
+hub) it sleeps until one does: moving the mark would re-announce nothing less at the next
+start, and cost a commit every round.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class SessionLedger:
         self.system = system
         self.store = system.transactions
         self.replayed = 0
+        # The mark this run last wrote (None: none yet).
+        self.mark: float | None = None
         # Set once the start's catch-up is done (history holds what the store held then).
         self.caught_up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -66,6 +70,9 @@ class SessionLedger:
             self.caught_up.set()
             hub_clock = clock(self.system.hub)
             while True:
+                if self.idle():
+                    await self.store.next_change()
+                    continue
                 await hub_clock.sleep(INTERVAL)
                 await self.advance()
         except TransactionStoreError as err:
@@ -90,14 +97,27 @@ class SessionLedger:
         if count:
             _LOGGER.info("Session ledger: %d transaction(s) re-announced to history", count)
         if await history_flush(self.system.hub):
-            await self.store.set_ledger_mark(MARK, cutoff - MARGIN)
+            await self._set_mark(cutoff - MARGIN)
         return count
 
+    def idle(self) -> bool:
+        """Whether the mark stands: no row changed after it (nor did the clock step back
+        past it; then the mark is moved back, as it always was)."""
+        return (
+            self.mark is not None and self.store.changed_until < self.mark <= time.time() - MARGIN
+        )
+
     async def advance(self) -> None:
-        """Move the mark to a moment whose sessions history has written."""
+        """Move the mark to a moment whose sessions history has written (unless it stands)."""
+        if self.idle():
+            return
         mark = time.time() - MARGIN
         if await history_flush(self.system.hub):
-            await self.store.set_ledger_mark(MARK, mark)
+            await self._set_mark(mark)
+
+    async def _set_mark(self, mark: float) -> None:
+        await self.store.set_ledger_mark(MARK, mark)
+        self.mark = mark
 
     def _announce(self, transaction: Transaction) -> None:
         station = self.system.stations.get(transaction.charge_point_id)

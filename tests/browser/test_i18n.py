@@ -4,6 +4,7 @@ German catalogue checked against the English one by the TypeScript compiler."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -172,13 +173,18 @@ def test_a_key_missing_in_german_fails_the_type_check(tmp_path: Path) -> None:
         pytest.skip("the dashboard's packages are not installed (scripts/setup)")
     copy = tmp_path / "frontend"
     copy.mkdir()
-    shutil.copy(FRONTEND / "tsconfig.json", copy / "tsconfig.json")
+    # The dashboard's compiler options on the catalogues and what they import, not the pages:
+    # a catalogue's errors are its own (another page may be mid-edit), and found in a third of
+    # the time the whole dashboard takes.
+    config = json.loads((FRONTEND / "tsconfig.json").read_text())
+    config["include"] = ["src/i18n.ts", "src/locales"]
+    (copy / "tsconfig.json").write_text(json.dumps(config))
     shutil.copytree(FRONTEND / "src", copy / "src")
     (copy / "node_modules").symlink_to(FRONTEND / "node_modules")
     ok = type_check(tsc, copy)
-    # Only the catalogue's own files are judged here (another page may be mid-edit).
     assert "src/locales/" not in ok.stdout, ok.stdout
     assert "src/i18n.ts" not in ok.stdout, ok.stdout
+    assert ok.returncode == 0, ok.stdout
     german = copy / "src" / "locales" / "de.ts"
     text = german.read_text()
     line = next(row for row in text.splitlines() if '"station.reset":' in row)

@@ -78,3 +78,16 @@ def test_a_core_command_parses_without_importing_an_integration(tmp_path: Path) 
     assert result.returncode == 1, result.stderr
     assert "does not exist" in result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_core_command_without_its_action_shows_every_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "token"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "report" in result.stdout  # the integrations' commands too
+    assert "token" in result.stdout

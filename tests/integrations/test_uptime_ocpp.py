@@ -196,8 +196,9 @@ def ids(hub: Hub) -> dict[str, str]:
     return found
 
 
-# A month of real OCPP traffic, minute by minute where it matters: about 100 s on a quiet
-# machine, so more than the suite's default 120 s on a busy one.
+# A month of real OCPP traffic, minute by minute where it matters: about 40 s on a quiet
+# machine (twice that with the config dir on disk), so a margin over the suite's default
+# 120 s for a busy one.
 @pytest.mark.timeout(360)
 async def test_scripted_month_over_real_ocpp(
     start_hub: StartHub,

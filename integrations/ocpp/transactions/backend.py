@@ -25,6 +25,8 @@ class Request:
     future: asyncio.Future[Any]
     write: bool
     what: str
+    # It may change transaction rows (a write other than the ledger's mark).
+    changes: bool = False
 
 
 # (future, result, error): what the loop is told once the batch is committed.

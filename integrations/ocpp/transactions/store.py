@@ -17,6 +17,7 @@ import contextlib
 import functools
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -116,6 +117,12 @@ class TransactionStore:
         self.commits = 0
         self.batches = 0
         self.requests = 0
+        # Wall-clock time (time.time(), which rows' updated_at follow) by which every row this
+        # store wrote had its updated_at: the session ledger's mark past it need not move.
+        # Rows written before this store existed are older than now.
+        self.changed_until = time.time()
+        # Set (and replaced) after each batch that may have changed rows: see next_change.
+        self._changed = asyncio.Event()
         self._queue: asyncio.Queue[Request | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._opened: asyncio.Future[None] | None = None
@@ -354,11 +361,12 @@ class TransactionStore:
         return result
 
     async def set_ledger_mark(self, name: str, value: float) -> None:
-        """Keep a mark under name (on disk once this returns)."""
+        """Keep a mark under name (on disk once this returns); changes no transaction."""
         await self._call(
             functools.partial(self._ops.set_ledger_mark, name=name, value=value),
             write=True,
             what=f"set ledger {name}",
+            changes=False,
         )
 
     async def transactions(
@@ -388,15 +396,24 @@ class TransactionStore:
         )
         return result
 
+    async def next_change(self) -> None:
+        """Return after the next batch that may have changed transaction rows."""
+        await self._changed.wait()
+
     # The queue
 
-    async def _call(self, op: Callable[[Any], _T], *, write: bool, what: str) -> _T:
-        """Queue op for the backend and wait until its batch is committed."""
+    async def _call(
+        self, op: Callable[[Any], _T], *, write: bool, what: str, changes: bool | None = None
+    ) -> _T:
+        """Queue op for the backend and wait until its batch is committed; changes (default:
+        write) says whether it may change transaction rows."""
         if not self._accepting:
             state = "closed" if self._closing else "not open"
             raise TransactionStoreClosedError(f"transaction store {self._name} is {state}")
         future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(Request(op, future, write, what))
+        self._queue.put_nowait(
+            Request(op, future, write, what, write if changes is None else changes)
+        )
         return await future
 
     async def _work(self) -> None:
@@ -453,6 +470,11 @@ class TransactionStore:
                 except Exception as err:  # a bug here must not stop the store
                     _LOGGER.exception("transaction store batch failed")
                     result = BatchResult([(r.future, None, wrap(r, err)) for r in batch])
+                if any(request.changes for request in batch):
+                    # Taken after the batch's rows were stamped (in the operations).
+                    self.changed_until = time.time()
+                    self._changed.set()
+                    self._changed = asyncio.Event()
                 self.batches += 1
                 self.requests += len(batch)
                 self.commits += result.commits

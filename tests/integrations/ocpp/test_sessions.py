@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hub.charger import EVENT_CHARGER
 from hub.core import Hub
+from hub.testing import manual_clock_of
 from integrations.ocpp import DATA_SYSTEM
+from integrations.ocpp import ledger as ledger_module
 from integrations.recorder import get_recorder
 from tests.integrations.ocpp.conftest import Connect, HubFactory, RawChargePoint, ws_url
 
@@ -157,3 +162,47 @@ async def test_meter_values_after_a_restart_count_into_the_open_session(
         },
     )
     assert hub.states.get("sensor.bay_1_1_session_energy").state == "1500.0"
+
+
+async def test_the_ledger_mark_stays_while_no_transaction_changes(
+    ocpp_hub: HubFactory, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle hub does not rewrite the mark every round (a commit each time), nor wake for
+    it; a stored transaction makes the next round move it past the change."""
+    monkeypatch.setattr(ledger_module, "MARGIN", 0.0)
+    hub = await ocpp_hub(OPEN, manual_clock=True)
+    system = hub.data[DATA_SYSTEM]
+    ledger, store = system.ledger, system.transactions
+    await asyncio.wait_for(ledger.caught_up.wait(), 10)
+    caught_up_mark = ledger.mark
+    assert caught_up_mark is not None
+    assert await store.ledger_mark(ledger_module.MARK) == caught_up_mark
+    assert ledger.idle()
+    commits = store.commits
+    await manual_clock_of(hub).advance(3600)  # 360 rounds of the ledger's interval
+    for _ in range(3):
+        await ledger.advance()
+    assert store.commits == commits
+    assert await store.ledger_mark(ledger_module.MARK) == caught_up_mark
+
+    cp = await connect(ws_url(hub, "CP-1"))
+    started = await cp.call(
+        "StartTransaction",
+        {"connectorId": 1, "idTag": "TAG", "meterStart": 0, "timestamp": iso()},
+    )
+    assert store.changed_until > caught_up_mark
+    assert not ledger.idle()
+    await ledger.advance()
+    moved = await store.ledger_mark(ledger_module.MARK)
+    assert moved == ledger.mark
+    assert moved is not None
+    assert moved > store.changed_until
+    # Nothing changed after the mark: what a start would re-announce is empty.
+    assert await store.changed_since(moved) == []
+    assert ledger.idle()
+    commits = store.commits
+    await ledger.advance()
+    assert store.commits == commits
+    assert [tx.ocpp_id for _, tx in await store.changed_since(caught_up_mark)] == [
+        str(started["transactionId"])
+    ]
